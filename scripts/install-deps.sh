@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the system packages the tests need (Debian 12), non-interactively, only if missing.
+# Needs root (CI runs as root); a developer without root can install the same list by hand.
+set -euo pipefail
+
+packages=(
+  pkg-config
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,215 @@
+//! 32-byte BLAKE3 keys for pipeline-cache blobs.
+//!
+//! The key derivations here are part of every user's on-disk cache: changing any of them silently
+//! turns every stored entry into a miss. `tests/fingerprint_vectors.rs` pins them with fixed
+//! vectors; a change there must come with a deliberate format-version bump.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Domain-separation context of [`FingerprintBuilder`] (BLAKE3 `derive_key` mode).
+const BUILDER_CONTEXT: &str = "pcstore 2026-11-24 fingerprint builder v1";
+/// Domain-separation context of [`PipelineFingerprint::scoped`].
+const SCOPED_CONTEXT: &str = "pcstore 2026-11-24 device-scoped key v1";
+
+/// A 32-byte key naming one stored blob.
+///
+/// Displayed and parsed as 64 lowercase hex digits. Fingerprints are uniformly distributed (they
+/// are BLAKE3 outputs), so stores may use any slice of them directly as a hash.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct PipelineFingerprint(pub [u8; 32]);
+
+impl PipelineFingerprint {
+    /// The BLAKE3 hash of `bytes` (plain BLAKE3: `b3sum` of the same bytes gives the same value).
+    pub fn of(bytes: &[u8]) -> Self {
+        Self(*blake3::hash(bytes).as_bytes())
+    }
+
+    /// Starts an incremental fingerprint over several length-prefixed parts.
+    pub fn builder() -> FingerprintBuilder {
+        FingerprintBuilder::new()
+    }
+
+    /// Derives the key actually stored for this engine key on one device and driver.
+    ///
+    /// Any change of vendor, device, driver version, pipeline-cache UUID, driver ID or string,
+    /// pointer size or namespace yields an unrelated key, so a driver update makes every old
+    /// entry miss instead of handing a stale blob to the new driver.
+    pub fn scoped(&self, identity: &DeviceIdentity) -> Self {
+        let mut hasher = blake3::Hasher::new_derive_key(SCOPED_CONTEXT);
+        hasher.update(&identity.vendor_id.to_le_bytes());
+        hasher.update(&identity.device_id.to_le_bytes());
+        hasher.update(&identity.driver_version.to_le_bytes());
+        hasher.update(&identity.driver_id.to_le_bytes());
+        hasher.update(&identity.pipeline_cache_uuid);
+        hasher.update(&[identity.pointer_size]);
+        update_part(&mut hasher, &identity.driver_info);
+        update_part(&mut hasher, &identity.namespace);
+        hasher.update(&self.0);
+        Self(*hasher.finalize().as_bytes())
+    }
+
+    /// The 64 lowercase hex digits of this key.
+    pub fn to_hex(&self) -> String {
+        self.to_string()
+    }
+
+    /// Parses 64 hex digits (either case).
+    pub fn from_hex(hex: &str) -> Result<Self, ParseFingerprintError> {
+        let digits = hex.as_bytes();
+        if digits.len() != 64 {
+            return Err(ParseFingerprintError::Length(digits.len()));
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in digits.chunks_exact(2).enumerate() {
+            let high = hex_value(pair[0]).ok_or(ParseFingerprintError::Digit(2 * i))?;
+            let low = hex_value(pair[1]).ok_or(ParseFingerprintError::Digit(2 * i + 1))?;
+            out[i] = (high << 4) | low;
+        }
+        Ok(Self(out))
+    }
+
+    /// The first eight bytes as an integer: a ready-made hash for sharding and hash tables.
+    #[inline]
+    pub fn prefix_u64(&self) -> u64 {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&self.0[..8]);
+        u64::from_le_bytes(word)
+    }
+}
+
+fn hex_value(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        b'A'..=b'F' => Some(digit - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn update_part(hasher: &mut blake3::Hasher, part: &[u8]) {
+    hasher.update(&(part.len() as u64).to_le_bytes());
+    hasher.update(part);
+}
+
+impl fmt::Display for PipelineFingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for byte in self.0 {
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for PipelineFingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PipelineFingerprint({self})")
+    }
+}
+
+impl FromStr for PipelineFingerprint {
+    type Err = ParseFingerprintError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::from_hex(s)
+    }
+}
+
+/// Why a string is not a fingerprint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParseFingerprintError {
+    /// Not 64 characters long (the length found).
+    Length(usize),
+    /// The character at this index is not a hex digit.
+    Digit(usize),
+}
+
+impl fmt::Display for ParseFingerprintError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Length(len) => write!(f, "a fingerprint is 64 hex digits, got {len} characters"),
+            Self::Digit(at) => write!(f, "character {at} is not a hex digit"),
+        }
+    }
+}
+
+impl std::error::Error for ParseFingerprintError {}
+
+/// Builds a fingerprint from several parts (engine key, shader bytes, pipeline state...).
+///
+/// Each part is length-prefixed, so `("ab", "c")` and `("a", "bc")` give different keys, and the
+/// result never equals [`PipelineFingerprint::of`] of any byte string (separate BLAKE3 context).
+#[derive(Clone)]
+pub struct FingerprintBuilder {
+    hasher: blake3::Hasher,
+}
+
+impl FingerprintBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self {
+            hasher: blake3::Hasher::new_derive_key(BUILDER_CONTEXT),
+        }
+    }
+
+    /// Feeds one part.
+    pub fn part(&mut self, bytes: &[u8]) -> &mut Self {
+        update_part(&mut self.hasher, bytes);
+        self
+    }
+
+    /// Feeds one part, by value (for chaining).
+    pub fn with(mut self, bytes: &[u8]) -> Self {
+        self.part(bytes);
+        self
+    }
+
+    /// The fingerprint of all parts fed so far (the builder may go on afterwards).
+    pub fn finish(&self) -> PipelineFingerprint {
+        PipelineFingerprint(*self.hasher.finalize().as_bytes())
+    }
+}
+
+impl Default for FingerprintBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for FingerprintBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FingerprintBuilder")
+    }
+}
+
+/// What a pipeline-cache blob is only valid for: one driver build on one device, plus an
+/// engine-chosen namespace (engine name, build flavour, content version...).
+///
+/// Fill it from `VkPhysicalDeviceProperties` (and `VkPhysicalDeviceVulkan12Properties` where
+/// available: `driver_id`, and `driver_info` = driverName, a NUL, driverInfo). Fields that are
+/// not available stay zero or empty; they still take part in the key.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct DeviceIdentity {
+    /// `VkPhysicalDeviceProperties::vendorID`.
+    pub vendor_id: u32,
+    /// `VkPhysicalDeviceProperties::deviceID`.
+    pub device_id: u32,
+    /// `VkPhysicalDeviceProperties::driverVersion`.
+    pub driver_version: u32,
+    /// `VkPhysicalDeviceVulkan12Properties::driverID` (`VkDriverId`), 0 when unknown.
+    pub driver_id: u32,
+    /// `VkPhysicalDeviceProperties::pipelineCacheUUID`.
+    pub pipeline_cache_uuid: [u8; 16],
+    /// Size of a pointer in the process that created the blob (4 or 8): some drivers do not
+    /// change their UUID between 32- and 64-bit builds.
+    pub pointer_size: u8,
+    /// Driver name and info strings where Vulkan 1.2 provides them: some drivers (lavapipe) keep
+    /// the same UUID and version across builds, and only these strings tell them apart.
+    pub driver_info: Vec<u8>,
+    /// Engine-chosen namespace.
+    pub namespace: Vec<u8>,
+}
+
+impl DeviceIdentity {
+    /// The pointer size of this process, for [`DeviceIdentity::pointer_size`].
+    pub const HOST_POINTER_SIZE: u8 = std::mem::size_of::<usize>() as u8;
+}

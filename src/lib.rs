@@ -1,0 +1,20 @@
+//! pcstore: a store for Vulkan pipeline-cache blobs that engines can trust.
+//!
+//! The core (this crate's root modules) knows nothing of C or Vulkan:
+//! - [`fingerprint`]: 32-byte BLAKE3 keys, scoped to a device and driver;
+//! - [`store`]: the [`PipelineCacheStore`] contract every tier implements;
+//! - [`metrics`]: lock-free counters and latency histograms;
+//! - [`memory`]: the hot in-memory tier; [`layered`]: tiers stacked fastest first.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod fingerprint;
+pub mod metrics;
+pub mod store;
+
+pub use fingerprint::{
+    DeviceIdentity, FingerprintBuilder, ParseFingerprintError, PipelineFingerprint,
+};
+pub use metrics::{LatencySummary, PipelineCacheMetrics};
+pub use store::{PipelineCacheStore, PutError};

@@ -1,0 +1,492 @@
+//! Counters and latency figures, recorded without locks.
+//!
+//! Hot-path cost is the point here: a memory hit must cost tens of nanoseconds, so
+//! - counters are striped per thread (each thread adds to its own cache line, summed on
+//!   snapshot), which keeps two threads hitting the same store from bouncing one line;
+//! - `get` latency is sampled (one call in [`GET_SAMPLE_PERIOD`] per thread is timed), because
+//!   reading the clock twice costs about as much as a memory hit; puts and flushes are all timed.
+//!
+//! Counters saturate at `u64::MAX` instead of wrapping.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// A snapshot of one store's counters and latency figures.
+///
+/// `lookups == hits + misses` always holds in a snapshot. For a layered store the figures count
+/// logical operations on the whole stack (a miss in memory followed by a disk hit is one lookup,
+/// one hit); each layer's own figures stay available from that layer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PipelineCacheMetrics {
+    /// `get`/`get_arc` calls.
+    pub lookups: u64,
+    /// Lookups that returned a blob.
+    pub hits: u64,
+    /// Lookups that returned nothing.
+    pub misses: u64,
+    /// Puts accepted.
+    pub puts: u64,
+    /// Puts refused (too large, read-only, queue full, I/O error).
+    pub rejected_puts: u64,
+    /// Entries removed to stay within budget.
+    pub evictions: u64,
+    /// Bytes of the entries counted in `evictions`.
+    pub evicted_bytes: u64,
+    /// `flush` calls.
+    pub flushes: u64,
+    /// `flush` calls that failed.
+    pub flush_errors: u64,
+    /// Bytes of blobs held now.
+    pub cached_bytes: u64,
+    /// Entries held now.
+    pub entries: u64,
+    /// Blob bytes returned by hits.
+    pub bytes_read: u64,
+    /// Blob bytes accepted by puts.
+    pub bytes_written: u64,
+    /// Stored blobs found corrupt (hash mismatch, torn record, bad envelope) and dropped.
+    pub corrupt_dropped: u64,
+    /// Latency of `get`/`get_arc` (sampled).
+    pub get_latency: LatencySummary,
+    /// Latency of `put`/`try_put`, as seen by the caller.
+    pub put_latency: LatencySummary,
+    /// Latency of `flush`.
+    pub flush_latency: LatencySummary,
+}
+
+impl PipelineCacheMetrics {
+    /// Hits per million lookups, 0 when there were no lookups.
+    pub fn hit_rate_ppm(&self) -> u32 {
+        self.try_hit_rate_ppm().unwrap_or(0)
+    }
+
+    /// Hits per million lookups, or why there is no such figure.
+    pub fn try_hit_rate_ppm(&self) -> Result<u32, HitRateError> {
+        if self.lookups == 0 {
+            return Err(HitRateError::NoLookups);
+        }
+        if self.hits > self.lookups {
+            return Err(HitRateError::Inconsistent {
+                hits: self.hits,
+                lookups: self.lookups,
+            });
+        }
+        let ppm = u128::from(self.hits) * 1_000_000 / u128::from(self.lookups);
+        Ok(ppm as u32)
+    }
+}
+
+/// Why [`PipelineCacheMetrics::try_hit_rate_ppm`] has no figure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HitRateError {
+    /// No lookups yet.
+    NoLookups,
+    /// More hits than lookups: a hand-built or merged snapshot that does not add up.
+    Inconsistent {
+        /// Hits in the snapshot.
+        hits: u64,
+        /// Lookups in the snapshot.
+        lookups: u64,
+    },
+}
+
+impl std::fmt::Display for HitRateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoLookups => f.write_str("no lookups yet"),
+            Self::Inconsistent { hits, lookups } => {
+                write!(f, "{hits} hits exceed {lookups} lookups")
+            }
+        }
+    }
+}
+
+impl std::error::Error for HitRateError {}
+
+/// Percentiles of one operation's latency, in nanoseconds.
+///
+/// Percentiles are bucket upper bounds (at most 12.5 % above the true value, never above
+/// `max_ns`); `max_ns` is exact. All zero when nothing was recorded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LatencySummary {
+    /// Operations timed.
+    pub samples: u64,
+    /// Median.
+    pub p50_ns: u64,
+    /// 99th percentile.
+    pub p99_ns: u64,
+    /// Slowest.
+    pub max_ns: u64,
+}
+
+/// One `get` in this many is timed, per thread.
+pub const GET_SAMPLE_PERIOD: u32 = 16;
+
+/// The counters a store records. `lookups` is not one: it is `hits + misses`, so a snapshot
+/// never shows more hits than lookups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counter {
+    /// See [`PipelineCacheMetrics::hits`].
+    Hits,
+    /// See [`PipelineCacheMetrics::misses`].
+    Misses,
+    /// See [`PipelineCacheMetrics::puts`].
+    Puts,
+    /// See [`PipelineCacheMetrics::rejected_puts`].
+    RejectedPuts,
+    /// See [`PipelineCacheMetrics::evictions`].
+    Evictions,
+    /// See [`PipelineCacheMetrics::evicted_bytes`].
+    EvictedBytes,
+    /// See [`PipelineCacheMetrics::flushes`].
+    Flushes,
+    /// See [`PipelineCacheMetrics::flush_errors`].
+    FlushErrors,
+    /// See [`PipelineCacheMetrics::bytes_read`].
+    BytesRead,
+    /// See [`PipelineCacheMetrics::bytes_written`].
+    BytesWritten,
+    /// See [`PipelineCacheMetrics::corrupt_dropped`].
+    CorruptDropped,
+}
+
+const COUNTERS: usize = Counter::CorruptDropped as usize + 1;
+const STRIPES: usize = 16;
+
+/// One thread group's counters, alone on its cache lines.
+#[repr(align(128))]
+#[derive(Default)]
+struct Stripe([AtomicU64; COUNTERS]);
+
+/// Which operation a latency belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `get`/`get_arc`.
+    Get,
+    /// `put`/`try_put`.
+    Put,
+    /// `flush`.
+    Flush,
+}
+
+/// The live, lock-free recorder behind a store's [`PipelineCacheMetrics`].
+pub struct MetricsRecorder {
+    stripes: Box<[Stripe; STRIPES]>,
+    get: LatencyHistogram,
+    put: LatencyHistogram,
+    flush: LatencyHistogram,
+}
+
+impl MetricsRecorder {
+    /// All counters at zero.
+    pub fn new() -> Self {
+        Self {
+            stripes: Box::default(),
+            get: LatencyHistogram::new(),
+            put: LatencyHistogram::new(),
+            flush: LatencyHistogram::new(),
+        }
+    }
+
+    /// Adds `n` to a counter, saturating.
+    #[inline]
+    pub fn add(&self, counter: Counter, n: u64) {
+        saturating_add(&self.stripes[thread_stripe()].0[counter as usize], n);
+    }
+
+    /// Adds one to a counter.
+    #[inline]
+    pub fn inc(&self, counter: Counter) {
+        self.add(counter, 1);
+    }
+
+    /// Records a hit that returned `len` bytes.
+    #[inline]
+    pub fn hit(&self, len: usize) {
+        let stripe = &self.stripes[thread_stripe()].0;
+        saturating_add(&stripe[Counter::Hits as usize], 1);
+        saturating_add(&stripe[Counter::BytesRead as usize], len as u64);
+    }
+
+    /// Records an accepted put of `len` bytes.
+    #[inline]
+    pub fn put_accepted(&self, len: usize) {
+        let stripe = &self.stripes[thread_stripe()].0;
+        saturating_add(&stripe[Counter::Puts as usize], 1);
+        saturating_add(&stripe[Counter::BytesWritten as usize], len as u64);
+    }
+
+    /// Starts timing a `get` if this thread's turn to sample has come.
+    #[inline]
+    pub fn start_get(&self) -> Option<Instant> {
+        GET_TICK.with(|tick| {
+            let n = tick.get().wrapping_add(1);
+            tick.set(n);
+            (n % GET_SAMPLE_PERIOD == 0).then(Instant::now)
+        })
+    }
+
+    /// Records the latency of an operation started at `start` (`None`: not sampled).
+    #[inline]
+    pub fn finish(&self, op: Op, start: Option<Instant>) {
+        if let Some(start) = start {
+            self.record_latency(op, start.elapsed());
+        }
+    }
+
+    /// Records one latency.
+    pub fn record_latency(&self, op: Op, elapsed: Duration) {
+        let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        match op {
+            Op::Get => self.get.record(ns),
+            Op::Put => self.put.record(ns),
+            Op::Flush => self.flush.record(ns),
+        }
+    }
+
+    /// The current value of one counter.
+    pub fn value(&self, counter: Counter) -> u64 {
+        self.stripes.iter().fold(0u64, |sum, stripe| {
+            sum.saturating_add(stripe.0[counter as usize].load(Ordering::Relaxed))
+        })
+    }
+
+    /// A snapshot; the store supplies its gauges (bytes and entries held now).
+    pub fn snapshot(&self, cached_bytes: u64, entries: u64) -> PipelineCacheMetrics {
+        let hits = self.value(Counter::Hits);
+        let misses = self.value(Counter::Misses);
+        PipelineCacheMetrics {
+            lookups: hits.saturating_add(misses),
+            hits,
+            misses,
+            puts: self.value(Counter::Puts),
+            rejected_puts: self.value(Counter::RejectedPuts),
+            evictions: self.value(Counter::Evictions),
+            evicted_bytes: self.value(Counter::EvictedBytes),
+            flushes: self.value(Counter::Flushes),
+            flush_errors: self.value(Counter::FlushErrors),
+            cached_bytes,
+            entries,
+            bytes_read: self.value(Counter::BytesRead),
+            bytes_written: self.value(Counter::BytesWritten),
+            corrupt_dropped: self.value(Counter::CorruptDropped),
+            get_latency: self.get.summary(),
+            put_latency: self.put.summary(),
+            flush_latency: self.flush.summary(),
+        }
+    }
+}
+
+impl Default for MetricsRecorder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for MetricsRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.snapshot(0, 0).fmt(f)
+    }
+}
+
+thread_local! {
+    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+    static GET_TICK: Cell<u32> = const { Cell::new(0) };
+}
+
+static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+
+/// This thread's stripe: threads are dealt stripes round-robin on first use.
+#[inline]
+fn thread_stripe() -> usize {
+    STRIPE.with(|slot| {
+        let stripe = slot.get();
+        if stripe != usize::MAX {
+            return stripe;
+        }
+        let stripe = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
+        slot.set(stripe);
+        stripe
+    })
+}
+
+/// One `fetch_add`; if that wrapped, pin the counter at `u64::MAX`. Between the wrap and the
+/// pin another thread may add a little to the wrapped value; the pin then overwrites it.
+#[inline]
+fn saturating_add(cell: &AtomicU64, n: u64) {
+    let old = cell.fetch_add(n, Ordering::Relaxed);
+    if old.checked_add(n).is_none() {
+        cell.store(u64::MAX, Ordering::Relaxed);
+    }
+}
+
+/// Sub-buckets per power of two: percentiles are within 1/8 of the true value.
+const SUB_BITS: u32 = 3;
+const SUB: usize = 1 << SUB_BITS;
+const BUCKETS: usize = (64 - SUB_BITS as usize + 1) * SUB;
+
+/// A log-linear histogram of nanosecond latencies on atomics.
+pub struct LatencyHistogram {
+    buckets: Box<[AtomicU64]>,
+    max: AtomicU64,
+}
+
+impl LatencyHistogram {
+    /// Empty.
+    pub fn new() -> Self {
+        Self {
+            buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            max: AtomicU64::new(0),
+        }
+    }
+
+    /// Records one value.
+    pub fn record(&self, ns: u64) {
+        saturating_add(&self.buckets[bucket_of(ns)], 1);
+        self.max.fetch_max(ns, Ordering::Relaxed);
+    }
+
+    /// Sample count, p50, p99 and max.
+    pub fn summary(&self) -> LatencySummary {
+        let counts: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let samples = counts.iter().fold(0u64, |s, c| s.saturating_add(*c));
+        let max_ns = self.max.load(Ordering::Relaxed);
+        if samples == 0 {
+            return LatencySummary::default();
+        }
+        let percentile = |per_mille: u64| {
+            let rank = (u128::from(samples) * u128::from(per_mille)).div_ceil(1000) as u64;
+            let mut seen = 0u64;
+            for (index, count) in counts.iter().enumerate() {
+                seen = seen.saturating_add(*count);
+                if seen >= rank.max(1) {
+                    return bucket_upper_bound(index).min(max_ns);
+                }
+            }
+            max_ns
+        };
+        LatencySummary {
+            samples,
+            p50_ns: percentile(500),
+            p99_ns: percentile(990),
+            max_ns,
+        }
+    }
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn bucket_of(ns: u64) -> usize {
+    if ns < SUB as u64 {
+        return ns as usize;
+    }
+    let exponent = 63 - ns.leading_zeros(); // >= SUB_BITS
+    let shift = exponent - SUB_BITS;
+    let sub = ((ns >> shift) as usize) & (SUB - 1);
+    (shift as usize + 1) * SUB + sub
+}
+
+fn bucket_upper_bound(index: usize) -> u64 {
+    if index < SUB {
+        return index as u64;
+    }
+    let shift = (index / SUB - 1) as u32;
+    let sub = (index % SUB) as u64;
+    let lower = (SUB as u64 + sub) << shift;
+    lower.saturating_add((1u64 << shift) - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_bound_their_values() {
+        for ns in (0..5000u64).chain([u64::MAX, u64::MAX / 3, 1 << 40, (1 << 40) - 1]) {
+            let index = bucket_of(ns);
+            assert!(index < BUCKETS);
+            let upper = bucket_upper_bound(index);
+            assert!(upper >= ns, "{ns} above bucket bound {upper}");
+            assert!(upper - ns <= ns / 8, "{ns}: bucket bound {upper} too loose");
+        }
+    }
+
+    #[test]
+    fn percentiles_follow_the_distribution() {
+        let histogram = LatencyHistogram::new();
+        for ns in 1..=1000u64 {
+            histogram.record(ns * 100);
+        }
+        let summary = histogram.summary();
+        assert_eq!(summary.samples, 1000);
+        assert_eq!(summary.max_ns, 100_000);
+        assert!(
+            (50_000..=50_000 + 50_000 / 8).contains(&summary.p50_ns),
+            "{summary:?}"
+        );
+        assert!((99_000..=100_000).contains(&summary.p99_ns), "{summary:?}");
+    }
+
+    #[test]
+    fn counters_saturate() {
+        let recorder = MetricsRecorder::new();
+        recorder.add(Counter::BytesRead, u64::MAX - 1);
+        recorder.add(Counter::BytesRead, 5);
+        assert_eq!(recorder.value(Counter::BytesRead), u64::MAX);
+        recorder.add(Counter::BytesRead, 1);
+        assert_eq!(recorder.value(Counter::BytesRead), u64::MAX);
+    }
+
+    #[test]
+    fn counters_sum_over_threads() {
+        let recorder = MetricsRecorder::new();
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..1000 {
+                        recorder.hit(10);
+                        recorder.inc(Counter::Misses);
+                    }
+                });
+            }
+        });
+        let snapshot = recorder.snapshot(7, 3);
+        assert_eq!(snapshot.hits, 4000);
+        assert_eq!(snapshot.misses, 4000);
+        assert_eq!(snapshot.lookups, 8000);
+        assert_eq!(snapshot.bytes_read, 40_000);
+        assert_eq!((snapshot.cached_bytes, snapshot.entries), (7, 3));
+        assert_eq!(snapshot.hit_rate_ppm(), 500_000);
+    }
+
+    #[test]
+    fn hit_rate_reports_missing_and_inconsistent_figures() {
+        let empty = PipelineCacheMetrics::default();
+        assert_eq!(empty.hit_rate_ppm(), 0);
+        assert_eq!(empty.try_hit_rate_ppm(), Err(HitRateError::NoLookups));
+        let odd = PipelineCacheMetrics {
+            lookups: 1,
+            hits: 2,
+            ..Default::default()
+        };
+        assert!(matches!(
+            odd.try_hit_rate_ppm(),
+            Err(HitRateError::Inconsistent { .. })
+        ));
+        let huge = PipelineCacheMetrics {
+            lookups: u64::MAX,
+            hits: u64::MAX,
+            ..Default::default()
+        };
+        assert_eq!(huge.hit_rate_ppm(), 1_000_000);
+    }
+}

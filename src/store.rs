@@ -1,0 +1,131 @@
+//! The store contract every tier implements.
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+use crate::fingerprint::PipelineFingerprint;
+use crate::metrics::PipelineCacheMetrics;
+
+/// A key-value store of pipeline-cache blobs.
+///
+/// Contract shared by every implementation:
+/// - thread-safe: every method may be called from any thread at any time;
+/// - `get`/`get_arc` return exactly the bytes that were put under that key, or `None`, never
+///   other bytes (tiers that can see corruption verify and count it as a miss);
+/// - `put` never blocks on slow I/O for long (no fsync per put, no network wait); it may drop a
+///   put it cannot take (too large, full queue, I/O error), which `try_put` reports and
+///   [`PipelineCacheMetrics::rejected_puts`] counts;
+/// - `flush` is the durability point: when it returns `Ok`, every put accepted before the call
+///   has reached the tier's durable medium (for tiers that have one).
+pub trait PipelineCacheStore: Send + Sync {
+    /// Looks a blob up and returns a copy of it.
+    fn get(&self, fp: &PipelineFingerprint) -> Option<Vec<u8>>;
+
+    /// Stores a blob, dropping it silently if the store cannot take it (see `try_put`).
+    fn put(&self, fp: PipelineFingerprint, artifact: Vec<u8>);
+
+    /// Looks a blob up without copying where the tier holds it in memory. The hot path.
+    fn get_arc(&self, fp: &PipelineFingerprint) -> Option<Arc<Vec<u8>>> {
+        self.get(fp).map(Arc::new)
+    }
+
+    /// Stores a blob and says whether the store accepted it.
+    ///
+    /// `Ok` means accepted: visible to `get` from now on (within this process) and made durable
+    /// by the next successful `flush`. It does not mean durable yet.
+    fn try_put(&self, fp: PipelineFingerprint, artifact: Vec<u8>) -> Result<(), PutError> {
+        self.put(fp, artifact);
+        Ok(())
+    }
+
+    /// Like `try_put`, for a blob that is already shared: memory tiers keep the `Arc` itself,
+    /// so a blob written through several layers is held in memory once.
+    fn try_put_arc(&self, fp: PipelineFingerprint, artifact: Arc<Vec<u8>>) -> Result<(), PutError> {
+        self.try_put(fp, Arc::unwrap_or_clone(artifact))
+    }
+
+    /// Makes every put accepted before this call durable.
+    fn flush(&self) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// A snapshot of this store's counters and latency figures.
+    fn metrics(&self) -> PipelineCacheMetrics {
+        PipelineCacheMetrics::default()
+    }
+}
+
+/// Why a store did not accept a put.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PutError {
+    /// The blob is larger than this store ever holds.
+    TooLarge {
+        /// The blob's size in bytes.
+        len: u64,
+        /// The largest blob this store accepts.
+        max: u64,
+    },
+    /// The store was opened read-only.
+    ReadOnly,
+    /// The store could not take it now (a full upload queue, a disabled store); nothing broke.
+    Dropped(&'static str),
+    /// Writing failed.
+    Io(io::Error),
+}
+
+impl fmt::Display for PutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooLarge { len, max } => {
+                write!(
+                    f,
+                    "blob of {len} bytes is larger than the store's limit of {max} bytes"
+                )
+            }
+            Self::ReadOnly => f.write_str("the store is read-only"),
+            Self::Dropped(why) => write!(f, "put dropped: {why}"),
+            Self::Io(err) => write!(f, "I/O error: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for PutError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for PutError {
+    fn from(err: io::Error) -> Self {
+        Self::Io(err)
+    }
+}
+
+impl<S: PipelineCacheStore + ?Sized> PipelineCacheStore for Arc<S> {
+    fn get(&self, fp: &PipelineFingerprint) -> Option<Vec<u8>> {
+        (**self).get(fp)
+    }
+    fn put(&self, fp: PipelineFingerprint, artifact: Vec<u8>) {
+        (**self).put(fp, artifact)
+    }
+    fn get_arc(&self, fp: &PipelineFingerprint) -> Option<Arc<Vec<u8>>> {
+        (**self).get_arc(fp)
+    }
+    fn try_put(&self, fp: PipelineFingerprint, artifact: Vec<u8>) -> Result<(), PutError> {
+        (**self).try_put(fp, artifact)
+    }
+    fn try_put_arc(&self, fp: PipelineFingerprint, artifact: Arc<Vec<u8>>) -> Result<(), PutError> {
+        (**self).try_put_arc(fp, artifact)
+    }
+    fn flush(&self) -> io::Result<()> {
+        (**self).flush()
+    }
+    fn metrics(&self) -> PipelineCacheMetrics {
+        (**self).metrics()
+    }
+}
