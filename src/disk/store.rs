@@ -66,6 +66,8 @@ pub(super) struct Limits {
     pub max_entry_bytes: u64,
     /// Compaction evicts down to this.
     pub low_water: u64,
+    /// Puts are refused while this process sees the directory above this (compaction behind).
+    pub hard_limit: u64,
     /// A writer starts a new segment past this size.
     pub segment_target: u64,
     /// A writer re-checks the directory's total after appending this much.
@@ -79,6 +81,7 @@ impl Limits {
             max_bytes,
             max_entry_bytes: options.max_entry_bytes.min(max_bytes / 4),
             low_water: max_bytes / 2,
+            hard_limit: max_bytes.saturating_add(max_bytes / 8),
             segment_target: (max_bytes / 16).clamp(64 << 10, 64 << 20),
             check_interval: (max_bytes / 64).clamp(16 << 10, 16 << 20),
         }
@@ -367,6 +370,13 @@ impl Inner {
                 max: self.limits.max_entry_bytes,
             });
         }
+        let record_len = RECORD_HEADER_LEN as u64 + len;
+        if self.state.read().disk_bytes() + record_len > self.limits.hard_limit {
+            // Compaction has fallen behind the writers: dropping a cache entry costs a
+            // recompile later; growing past the budget would break the promise to the user.
+            self.start_maintenance();
+            return Err(PutError::Dropped("over budget until compaction catches up"));
+        }
         let payload_hash = *blake3::hash(bytes).as_bytes();
         let mut writer = self.writer.lock();
         self.ensure_active(&mut writer).map_err(into_io)?;
@@ -390,7 +400,6 @@ impl Inner {
             }
             return Err(PutError::Io(err));
         }
-        let record_len = header.record_len();
         active.end += record_len;
         let entry = IndexEntry {
             kind: RecordKind::Put,
@@ -551,10 +560,7 @@ impl Inner {
         if let Some(segment) = active {
             platform::sync_data(&segment.file)
                 .map_err(|err| DiskCacheError::io("sync segment", &segment.path, err))?;
-            let on_disk = platform::path_identity(&segment.path).ok();
-            let ours = platform::file_identity(&segment.file)
-                .map_err(|err| DiskCacheError::io("stat segment", &segment.path, err))?;
-            if on_disk != Some(ours) {
+            if !self.still_in_place(segment) {
                 return Err(DiskCacheError::DirectoryChanged {
                     path: segment.path.clone(),
                 });
@@ -565,6 +571,25 @@ impl Inner {
                 .map_err(|err| DiskCacheError::io("sync directory", &self.root, err))?;
         }
         Ok(())
+    }
+
+    /// Whether what was written to `segment` is reachable by its name: the file is still there,
+    /// or this process finished it and a compaction replaced it (copying what it kept) in the
+    /// same directory. A directory deleted or replaced underneath fails this.
+    fn still_in_place(&self, segment: &Segment) -> bool {
+        let ours = platform::file_identity(&segment.file).ok();
+        if ours.is_some() && platform::path_identity(&segment.path).ok() == ours {
+            return true;
+        }
+        let finished = !self
+            .writer
+            .lock()
+            .active
+            .as_ref()
+            .is_some_and(|active| std::ptr::eq(&*active.segment, segment));
+        finished
+            && segment.dir_identity.is_some()
+            && platform::path_identity(&self.root).ok() == segment.dir_identity
     }
 
     /// Appends one touch record carrying the access times read since the last flush.
