@@ -348,12 +348,7 @@ impl Inner {
         let result = self.append(key, bytes);
         match &result {
             Ok(()) => self.metrics.put_accepted(bytes.len()),
-            Err(err) => {
-                if let PutError::Io(io) = err {
-                    self.record_error(io);
-                }
-                self.metrics.inc(Counter::RejectedPuts);
-            }
+            Err(_) => self.metrics.inc(Counter::RejectedPuts),
         }
         self.metrics.record_latency(Op::Put, start.elapsed());
         result
@@ -379,7 +374,10 @@ impl Inner {
         }
         let payload_hash = *blake3::hash(bytes).as_bytes();
         let mut writer = self.writer.lock();
-        self.ensure_active(&mut writer).map_err(into_io)?;
+        if let Err(err) = self.ensure_active(&mut writer) {
+            self.record_error(&err);
+            return Err(into_put_error(err));
+        }
         let stamp = self.tick();
         let header = RecordHeader {
             kind: RecordKind::Put,
@@ -398,6 +396,7 @@ impl Inner {
             if active.segment.file.set_len(offset).is_err() {
                 self.finish_active(&mut writer);
             }
+            self.record_error(&err);
             return Err(PutError::Io(err));
         }
         active.end += record_len;
@@ -682,8 +681,13 @@ impl Inner {
 /// file read at open).
 pub(super) const MAX_FINISHED_SEGMENTS: usize = 32;
 
-fn into_io(err: DiskCacheError) -> PutError {
-    PutError::Io(io::Error::from(err))
+/// The OS error itself where there is one (so callers see its errno); the report keeps the
+/// context.
+fn into_put_error(err: DiskCacheError) -> PutError {
+    match err {
+        DiskCacheError::Io { source, .. } => PutError::Io(source),
+        other => PutError::Io(io::Error::from(other)),
+    }
 }
 
 impl Drop for Inner {
