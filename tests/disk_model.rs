@@ -78,7 +78,7 @@ fn run(ops: &[Op], max_bytes: u64) -> Result<(), TestCaseError> {
             Op::Flush => prop_assert!(store.flush().is_ok()),
             Op::Compact => prop_assert!(store.compact().is_ok()),
             Op::Reopen => {
-                cache = None;
+                drop(cache.take());
                 cache = Some(DiskCache::with_options(dir.path(), options.clone()).expect("reopen"));
             }
         }
