@@ -690,11 +690,13 @@ fn into_put_error(err: DiskCacheError) -> PutError {
     }
 }
 
-impl Drop for Inner {
+/// Closing finishes this process's segment at once (index written, lock released, no sync),
+/// even while a background compaction still holds the shared state: a segment left locked
+/// would look live to everyone and could not be compacted.
+impl Drop for DiskCache {
     fn drop(&mut self) {
-        if !self.options.read_only {
-            let mut writer = std::mem::take(&mut *self.writer.lock());
-            self.finish_active(&mut writer);
+        if !self.inner.options.read_only {
+            self.inner.finish_active(&mut self.inner.writer.lock());
         }
     }
 }
