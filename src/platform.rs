@@ -123,6 +123,31 @@ pub fn sync_data(file: &File) -> io::Result<()> {
     file.sync_data()
 }
 
+/// Starts writeback of `len` bytes at `offset` without waiting for it (`sync_file_range` with
+/// `SYNC_FILE_RANGE_WRITE`), so a later `fdatasync` finds less to write. Durability still comes
+/// only from [`sync_data`]; errors here are reported there too, so callers may ignore them.
+pub fn start_writeback(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    let (Ok(offset), Ok(len)) = (
+        libc::off64_t::try_from(offset),
+        libc::off64_t::try_from(len),
+    ) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "range out of bounds",
+        ));
+    };
+    // SAFETY: sync_file_range only reads its integer arguments; the descriptor is owned by
+    // `file`, which outlives the call.
+    let rc = unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// `fsync` of a directory, so names created, renamed or removed in it survive power loss.
 pub fn sync_dir(path: &Path) -> io::Result<()> {
     let dir = OpenOptions::new()

@@ -92,6 +92,8 @@ impl Limits {
 pub(super) struct ActiveSegment {
     pub segment: Arc<Segment>,
     pub end: u64,
+    /// Writeback has been started up to here.
+    pub writeback_started: u64,
     pub entries: Vec<IndexEntry>,
 }
 
@@ -226,6 +228,13 @@ impl DiskCache {
     }
 }
 
+/// Nanoseconds since the Unix epoch (0 if the clock is before it).
+fn wall_clock_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos() as u64)
+}
+
 /// The directory `in_user_cache` uses, if the environment names one.
 pub fn user_cache_dir() -> Option<PathBuf> {
     let var = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
@@ -251,9 +260,7 @@ impl Inner {
     /// A timestamp (ns since the epoch), strictly increasing within this process: version stamps
     /// and access times.
     pub fn tick(&self) -> u64 {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_nanos() as u64);
+        let now = wall_clock_ns();
         let previous = self
             .clock
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
@@ -299,7 +306,12 @@ impl Inner {
         let (segment, offset, len) = {
             let state = self.state.read();
             let location = state.index.get(key)?;
-            location.access.fetch_max(self.tick(), Ordering::Relaxed);
+            // Recency only: wall-clock time is enough, and a plain store (when it moves
+            // forward) keeps a hit free of read-modify-write on shared lines.
+            let now = wall_clock_ns();
+            if now > location.access.load(Ordering::Relaxed) {
+                location.access.store(now, Ordering::Relaxed);
+            }
             (
                 Arc::clone(&location.segment),
                 location.offset,
@@ -400,6 +412,15 @@ impl Inner {
             return Err(PutError::Io(err));
         }
         active.end += record_len;
+        if active.end - active.writeback_started >= WRITEBACK_CHUNK {
+            // Let the disk start on it now: the next flush then waits for less.
+            let _ = platform::start_writeback(
+                &active.segment.file,
+                active.writeback_started,
+                active.end - active.writeback_started,
+            );
+            active.writeback_started = active.end;
+        }
         let entry = IndexEntry {
             kind: RecordKind::Put,
             key,
@@ -459,6 +480,7 @@ impl Inner {
         writer.active = Some(ActiveSegment {
             segment,
             end,
+            writeback_started: 0,
             entries: Vec::new(),
         });
         writer.dir_dirty = true;
@@ -676,6 +698,9 @@ impl Inner {
             .count()
     }
 }
+
+/// Appended bytes after which writeback is started ahead of the next flush.
+const WRITEBACK_CHUNK: u64 = 1 << 20;
 
 /// Finished segments tolerated before a compaction merges them even under budget (each costs a
 /// file read at open).
