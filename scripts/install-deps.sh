@@ -5,6 +5,9 @@ set -euo pipefail
 
 packages=(
   pkg-config
+  # disk tier: the ENOSPC/EROFS tests mount a tmpfs; cargo-fuzz builds libFuzzer (C++)
+  mount
+  g++
 )
 
 missing=()

@@ -264,10 +264,10 @@ impl Inner {
         let previous = self
             .clock
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
-                Some(now.max(last + 1))
+                Some(now.max(last.saturating_add(1)))
             })
             .unwrap_or(0);
-        now.max(previous + 1)
+        now.max(previous.saturating_add(1))
     }
 
     pub fn record_error(&self, err: &dyn std::fmt::Display) {
