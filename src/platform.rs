@@ -37,13 +37,21 @@ pub fn create_new_file(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-/// Opens an existing file without following a symlink at the last component.
+/// Opens an existing regular file without following a symlink at the last component; anything
+/// else (a FIFO, a device, a directory) is refused without blocking on it.
 pub fn open_file(path: &Path, writable: bool) -> io::Result<File> {
-    OpenOptions::new()
+    let file = OpenOptions::new()
         .read(true)
         .write(writable)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(file)
 }
 
 /// Opens (creating if needed, mode 0600) a file used only for locking.

@@ -196,7 +196,12 @@ fn size_stays_bounded_and_recently_used_entries_survive() {
     );
     let metrics = cache.metrics();
     assert!(metrics.evictions > 0);
+    assert!(metrics.evicted_bytes >= metrics.evictions * 8192);
     assert!(metrics.cached_bytes <= max_bytes);
+    let report = cache.durability_report();
+    assert!(report.compactions > 0);
+    assert!(report.compaction_latency.samples > 0);
+    assert!(report.disk_bytes <= max_bytes);
     for &h in &hot {
         assert!(cache.get(&key(h)) == Some(payload(h, 1, 8192)), "hot {h}");
     }
@@ -305,6 +310,16 @@ fn files_are_private_and_symlinks_are_not_followed() {
     let _ = std::fs::remove_file(segment.with_extension("idx"));
     std::os::unix::fs::symlink(&elsewhere, &segment).expect("symlink");
     let cache = DiskCache::new(&root).expect("open");
+    assert_eq!(cache.get(&key(1)), None);
+    drop(cache);
+    // A FIFO under a segment name is refused without blocking the opener.
+    std::fs::remove_file(&segment).expect("rm symlink");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&segment)
+        .status()
+        .expect("run mkfifo");
+    assert!(status.success());
+    let cache = DiskCache::new(&root).expect("open with a FIFO inside");
     assert_eq!(cache.get(&key(1)), None);
 }
 
