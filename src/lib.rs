@@ -5,12 +5,15 @@
 //! - [`store`]: the [`PipelineCacheStore`] contract every tier implements;
 //! - [`metrics`]: lock-free counters and latency histograms;
 //! - [`memory`]: the hot in-memory tier; [`layered`]: tiers stacked fastest first.
+//! - `remote` (feature `remote`): a studio-wide shared tier over HTTP.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
 pub mod fingerprint;
 pub mod metrics;
+#[cfg(feature = "remote")]
+pub mod remote;
 pub mod store;
 
 pub use fingerprint::{
