@@ -10,11 +10,15 @@
 #![warn(missing_docs)]
 
 pub mod fingerprint;
+pub mod layered;
+pub mod memory;
 pub mod metrics;
 pub mod store;
 
 pub use fingerprint::{
     DeviceIdentity, FingerprintBuilder, ParseFingerprintError, PipelineFingerprint,
 };
+pub use layered::{LayeredOptions, LayeredPipelineCache, PromotionReport, WritePolicy};
+pub use memory::{EvictionReason, EvictionReport, InMemoryPipelineCache};
 pub use metrics::{LatencySummary, PipelineCacheMetrics};
 pub use store::{PipelineCacheStore, PutError};
