@@ -1,7 +1,7 @@
 //! The hot tier: blobs held in memory as shared `Arc`s, within global entry and byte budgets.
 //!
-//! Layout: 64 shards, each a read-write lock over a hash map and the eviction queues; a key's
-//! shard comes from its last byte, its hash inside the shard from its first eight bytes (keys
+//! Layout: up to 64 shards, each a read-write lock over a hash map and the eviction queues; a
+//! key's shard comes from its last byte, its hash inside the shard from its first eight bytes (keys
 //! are BLAKE3 outputs, so no rehashing). A hit takes only the shard's read lock, sets an atomic
 //! access mark and clones the `Arc`: no write lock, no queue movement, no copy.
 //!
@@ -12,6 +12,8 @@
 //! (a level load touching every pipeline once) from flushing the working set, the weakness of
 //! plain LRU, and every step is O(1). Budgets are global: the counts are shared atomics and a
 //! put that takes the store over budget evicts from its own shard first, then from the others.
+//! Small caches get fewer shards so that each shard holds enough entries for the policy to
+//! work (a shard of two entries cannot tell a scan from a working set).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -25,7 +27,8 @@ use crate::fingerprint::PipelineFingerprint;
 use crate::metrics::{Counter, MetricsRecorder, Op, PipelineCacheMetrics};
 use crate::store::{PipelineCacheStore, PutError};
 
-const SHARDS: usize = 64;
+/// Most shards a cache has; small caches have fewer (see [`shard_count`]).
+const MAX_SHARDS: usize = 64;
 /// Reads remembered per entry; each lets it survive one more pass through the main FIFO.
 const MAX_FREQUENCY: u8 = 3;
 /// The small FIFO's share of a shard's bytes, in percent (the S3-FIFO paper's 10 %).
@@ -132,7 +135,9 @@ impl InMemoryPipelineCache {
     /// holds nothing.
     pub fn with_limits(max_entries: usize, max_bytes: u64) -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            shards: (0..shard_count(max_entries, max_bytes))
+                .map(|_| Shard::default())
+                .collect(),
             max_entries: max_entries as u64,
             max_bytes,
             entries: AtomicU64::new(0),
@@ -174,7 +179,12 @@ impl InMemoryPipelineCache {
 
     #[inline]
     fn shard(&self, fp: &PipelineFingerprint) -> &Shard {
-        &self.shards[usize::from(fp.0[31]) % SHARDS]
+        &self.shards[self.shard_index(fp)]
+    }
+
+    #[inline]
+    fn shard_index(&self, fp: &PipelineFingerprint) -> usize {
+        usize::from(fp.0[31]) & (self.shards.len() - 1)
     }
 
     fn over_budget(&self) -> Option<EvictionReason> {
@@ -200,7 +210,7 @@ impl InMemoryPipelineCache {
                 },
             });
         }
-        let home = usize::from(fp.0[31]) % SHARDS;
+        let home = self.shard_index(&fp);
         {
             let mut state = self.shards[home].state.write();
             if let Some(entry) = state.map.get_mut(&fp) {
@@ -223,22 +233,18 @@ impl InMemoryPipelineCache {
                         in_main: returning,
                     },
                 );
-                state.bytes += len;
-                self.entries.fetch_add(1, Ordering::Relaxed);
-                self.bytes.fetch_add(len, Ordering::Relaxed);
-                // Evict before queueing the new key, so a put never evicts its own blob.
-                self.evict_from(&mut state);
                 if returning {
                     state.main.push_back(fp);
                 } else {
                     state.small.push_back(fp);
                     state.small_bytes += len;
                 }
-                drop(state);
-                self.evict_from_others(home);
-                return Ok(());
+                state.bytes += len;
+                self.entries.fetch_add(1, Ordering::Relaxed);
+                self.bytes.fetch_add(len, Ordering::Relaxed);
             }
-            self.evict_from(&mut state);
+            // A put never evicts its own blob: a get right after it must find it.
+            self.evict_from(&mut state, Some(&fp));
         }
         self.evict_from_others(home);
         Ok(())
@@ -246,19 +252,21 @@ impl InMemoryPipelineCache {
 
     /// The home shard ran dry before the global budget was met: take from the others.
     fn evict_from_others(&self, home: usize) {
-        for offset in 1..SHARDS {
+        let count = self.shards.len();
+        for offset in 1..count {
             if self.over_budget().is_none() {
                 break;
             }
-            let mut state = self.shards[(home + offset) % SHARDS].state.write();
-            self.evict_from(&mut state);
+            let mut state = self.shards[(home + offset) % count].state.write();
+            self.evict_from(&mut state, None);
         }
     }
 
-    /// Evicts from one shard until the global budgets hold or the shard is empty.
-    fn evict_from(&self, state: &mut ShardState) {
+    /// Evicts from one shard, sparing `protect`, until the global budgets hold or the shard
+    /// has nothing else to give.
+    fn evict_from(&self, state: &mut ShardState, protect: Option<&PipelineFingerprint>) {
         while let Some(reason) = self.over_budget() {
-            let Some((fp, blob)) = state.evict_one() else {
+            let Some((fp, blob)) = state.evict_one(protect) else {
                 return;
             };
             let len = blob.len() as u64;
@@ -288,18 +296,50 @@ impl InMemoryPipelineCache {
     }
 }
 
+/// A power of two: about one shard per 32 entries and per 256 KiB of budget, at most 64.
+fn shard_count(max_entries: usize, max_bytes: u64) -> usize {
+    let by_entries = max_entries / 32;
+    let by_bytes = usize::try_from(max_bytes >> 18).unwrap_or(usize::MAX);
+    by_entries
+        .min(by_bytes)
+        .clamp(1, MAX_SHARDS)
+        .next_power_of_two()
+        .min(MAX_SHARDS)
+}
+
 impl ShardState {
-    /// Removes one entry by the S3-FIFO rules; `None` when the shard is empty.
-    fn evict_one(&mut self) -> Option<(PipelineFingerprint, Arc<Vec<u8>>)> {
+    /// Removes one entry other than `protect` by the S3-FIFO rules; `None` when there is none.
+    fn evict_one(
+        &mut self,
+        protect: Option<&PipelineFingerprint>,
+    ) -> Option<(PipelineFingerprint, Arc<Vec<u8>>)> {
+        let protected_in_main = protect
+            .and_then(|fp| self.map.get(fp))
+            .map(|entry| entry.in_main);
         loop {
+            let small_victims = self
+                .small
+                .len()
+                .saturating_sub(usize::from(protected_in_main == Some(false)));
+            let main_victims = self
+                .main
+                .len()
+                .saturating_sub(usize::from(protected_in_main == Some(true)));
+            if small_victims == 0 && main_victims == 0 {
+                return None;
+            }
             let small_over = self.small_bytes * 100 >= self.bytes * SMALL_PERCENT;
-            let from_small = !self.small.is_empty() && (small_over || self.main.is_empty());
+            let from_small = small_victims > 0 && (small_over || main_victims == 0);
             let queue = if from_small {
                 &mut self.small
             } else {
                 &mut self.main
             };
             let fp = queue.pop_front()?;
+            if Some(&fp) == protect {
+                queue.push_back(fp);
+                continue;
+            }
             let Some(entry) = self.map.get_mut(&fp) else {
                 continue; // unreachable: every queued key is in the map
             };
@@ -308,7 +348,8 @@ impl ShardState {
             if from_small {
                 self.small_bytes -= len;
                 if frequency > 0 {
-                    *entry.frequency.get_mut() = 0;
+                    // It carries its remaining reads into main: read twice, it survives a lap.
+                    *entry.frequency.get_mut() = frequency - 1;
                     entry.in_main = true;
                     self.main.push_back(fp);
                     continue;
