@@ -11,6 +11,8 @@
 #![warn(missing_docs)]
 
 pub mod fingerprint;
+pub mod layered;
+pub mod memory;
 pub mod metrics;
 #[cfg(feature = "remote")]
 pub mod remote;
@@ -19,5 +21,7 @@ pub mod store;
 pub use fingerprint::{
     DeviceIdentity, FingerprintBuilder, ParseFingerprintError, PipelineFingerprint,
 };
+pub use layered::{LayeredOptions, LayeredPipelineCache, PromotionReport, WritePolicy};
+pub use memory::{EvictionReason, EvictionReport, InMemoryPipelineCache};
 pub use metrics::{LatencySummary, PipelineCacheMetrics};
 pub use store::{PipelineCacheStore, PutError};
