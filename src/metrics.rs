@@ -249,6 +249,27 @@ impl MetricsRecorder {
         }
     }
 
+    /// Records the outcome of a lookup started with [`MetricsRecorder::start_get`]: a hit of
+    /// `Some(len)` bytes or a miss, and its latency if it was sampled.
+    #[inline]
+    pub fn record_lookup(&self, started: Option<Instant>, found_len: Option<usize>) {
+        match found_len {
+            Some(len) => self.hit(len),
+            None => self.inc(Counter::Misses),
+        }
+        self.finish(Op::Get, started);
+    }
+
+    /// Records the outcome of a put of `len` bytes started at `started`.
+    pub fn record_put(&self, started: Instant, len: usize, accepted: bool) {
+        if accepted {
+            self.put_accepted(len);
+        } else {
+            self.inc(Counter::RejectedPuts);
+        }
+        self.record_latency(Op::Put, started.elapsed());
+    }
+
     /// Records one latency.
     pub fn record_latency(&self, op: Op, elapsed: Duration) {
         let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);

@@ -23,7 +23,7 @@ use std::time::Instant;
 use parking_lot::Mutex;
 
 use crate::fingerprint::PipelineFingerprint;
-use crate::metrics::{Counter, MetricsRecorder, Op, PipelineCacheMetrics};
+use crate::metrics::{Counter, MetricsRecorder, PipelineCacheMetrics};
 use crate::store::{PipelineCacheStore, PutError};
 
 use read_mostly::ReadMostlyLock;
@@ -275,11 +275,8 @@ impl PipelineCacheStore for InMemoryPipelineCache {
     fn get_arc(&self, fp: &PipelineFingerprint) -> Option<Arc<Vec<u8>>> {
         let started = self.metrics.start_get();
         let found = self.shard(fp).state.read(|state| state.get(fp));
-        match &found {
-            Some(blob) => self.metrics.hit(blob.len()),
-            None => self.metrics.inc(Counter::Misses),
-        }
-        self.metrics.finish(Op::Get, started);
+        self.metrics
+            .record_lookup(started, found.as_ref().map(|blob| blob.len()));
         found
     }
 
@@ -291,11 +288,7 @@ impl PipelineCacheStore for InMemoryPipelineCache {
         let started = Instant::now();
         let len = artifact.len();
         let result = self.insert(fp, artifact);
-        match &result {
-            Ok(()) => self.metrics.put_accepted(len),
-            Err(_) => self.metrics.inc(Counter::RejectedPuts),
-        }
-        self.metrics.record_latency(Op::Put, started.elapsed());
+        self.metrics.record_put(started, len, result.is_ok());
         result
     }
 
