@@ -17,6 +17,7 @@ pub mod metrics;
 #[cfg(feature = "remote")]
 pub mod remote;
 pub mod store;
+mod thread_slot;
 
 pub use fingerprint::{
     DeviceIdentity, FingerprintBuilder, ParseFingerprintError, PipelineFingerprint,
