@@ -121,11 +121,6 @@ impl RemoteCache {
             .counters
             .snapshot(inner.breaker.is_open(), inner.queue.len() as u64)
     }
-
-    fn refuse(&self, error: PutError) -> Result<(), PutError> {
-        self.inner.metrics.inc(Counter::RejectedPuts);
-        Err(error)
-    }
 }
 
 impl Inner {
@@ -232,15 +227,12 @@ impl std::fmt::Debug for RemoteCache {
 
 impl PipelineCacheStore for RemoteCache {
     fn get(&self, fp: &PipelineFingerprint) -> Option<Vec<u8>> {
+        // Every lookup is timed: next to a network request the clock costs nothing.
         let started = Instant::now();
         let found = self.inner.fetch(fp);
-        let metrics = &self.inner.metrics;
-        match &found {
-            Some(blob) => metrics.hit(blob.len()),
-            None => metrics.inc(Counter::Misses),
-        }
-        // Every lookup is timed: next to a network request the clock costs nothing.
-        metrics.record_latency(Op::Get, started.elapsed());
+        self.inner
+            .metrics
+            .record_lookup(Some(started), found.as_ref().map(Vec::len));
         found
     }
 
@@ -258,29 +250,25 @@ impl PipelineCacheStore for RemoteCache {
         let inner = &self.inner;
         let len = artifact.len();
         let outcome = if inner.options.read_only {
-            self.refuse(PutError::ReadOnly)
+            Err(PutError::ReadOnly)
         } else if len as u64 > inner.options.max_blob_bytes {
-            self.refuse(PutError::TooLarge {
+            Err(PutError::TooLarge {
                 len: len as u64,
                 max: inner.options.max_blob_bytes,
             })
         } else {
-            match inner.queue.push(fp, artifact) {
-                Ok(()) => {
-                    inner.metrics.put_accepted(len);
-                    inner.misses.forget(&fp);
-                    Ok(())
-                }
-                Err(full) => {
-                    bump(&inner.counters.queue_drops, 1);
-                    self.refuse(PutError::Dropped(match full {
-                        QueueFull::Entries => "upload queue full (entries)",
-                        QueueFull::Bytes => "upload queue full (bytes)",
-                    }))
-                }
-            }
+            inner.queue.push(fp, artifact).map_err(|full| {
+                bump(&inner.counters.queue_drops, 1);
+                PutError::Dropped(match full {
+                    QueueFull::Entries => "upload queue full (entries)",
+                    QueueFull::Bytes => "upload queue full (bytes)",
+                })
+            })
         };
-        inner.metrics.record_latency(Op::Put, started.elapsed());
+        if outcome.is_ok() {
+            inner.misses.forget(&fp);
+        }
+        inner.metrics.record_put(started, len, outcome.is_ok());
         outcome
     }
 

@@ -93,37 +93,30 @@ impl HttpClient {
             .call()
             .map_err(classify)?;
         let status = response.status().as_u16();
-        match status {
-            404 => return Ok(Download::Missing),
-            200..=299 => {}
-            500..=599 => return Err(RequestFailure::ServerError),
-            _ => return Err(RequestFailure::Rejected),
+        let body = response.into_body();
+        let failure = match status {
+            200..=299 => None,
+            404 => {
+                drain(body, &self.options);
+                return Ok(Download::Missing);
+            }
+            500..=599 => Some(RequestFailure::ServerError),
+            _ => Some(RequestFailure::Rejected),
+        };
+        if let Some(failure) = failure {
+            drain(body, &self.options);
+            return Err(failure);
         }
-        let declared = response.body().content_length();
+        let declared = body.content_length();
         if declared.is_some_and(|len| len > max_body) {
             return Ok(Download::Oversized);
         }
         // The body must arrive within the deadline for its declared size (or the largest one).
         let deadline = started + self.options.deadline_for(declared.unwrap_or(max_body));
-        let mut reader = response.into_body().into_reader();
-        let mut body = Vec::with_capacity(declared.unwrap_or(0) as usize);
-        let mut chunk = vec![0u8; 64 << 10];
-        loop {
-            let read = match reader.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(classify_io(&err)),
-            };
-            if body.len() as u64 + read as u64 > max_body {
-                return Ok(Download::Oversized);
-            }
-            body.extend_from_slice(&chunk[..read]);
-            if Instant::now() > deadline {
-                return Err(RequestFailure::Timeout);
-            }
+        match read_body(body, declared.unwrap_or(0), max_body, deadline)? {
+            Some(bytes) => Ok(Download::Body(bytes)),
+            None => Ok(Download::Oversized),
         }
-        Ok(Download::Body(body))
     }
 
     /// `PUT {base}/ac/{hex}` with `Content-Length`. Any 2xx is success.
@@ -138,11 +131,50 @@ impl HttpClient {
             .build()
             .send(body)
             .map_err(classify)?;
-        match response.status().as_u16() {
+        let status = response.status().as_u16();
+        drain(response.into_body(), &self.options);
+        match status {
             200..=299 => Ok(()),
             500..=599 => Err(RequestFailure::ServerError),
             _ => Err(RequestFailure::Rejected),
         }
+    }
+}
+
+/// Reads a body of at most `limit` bytes by `deadline`; `Ok(None)` if it is longer.
+fn read_body(
+    body: ureq::Body,
+    expected: u64,
+    limit: u64,
+    deadline: Instant,
+) -> Result<Option<Vec<u8>>, RequestFailure> {
+    let mut reader = body.into_reader();
+    let mut bytes = Vec::with_capacity(expected.min(limit) as usize);
+    let mut chunk = [0u8; 16 << 10];
+    loop {
+        let read = match reader.read(&mut chunk) {
+            Ok(0) => return Ok(Some(bytes)),
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(classify_io(&err)),
+        };
+        if bytes.len() as u64 + read as u64 > limit {
+            return Ok(None);
+        }
+        bytes.extend_from_slice(&chunk[..read]);
+        if Instant::now() > deadline {
+            return Err(RequestFailure::Timeout);
+        }
+    }
+}
+
+/// Reads and discards a small answer body (a 404 page, a 201's text) so the connection goes
+/// back to the pool: without this every request after a miss opens a new TCP connection
+/// (+60 µs on loopback). A long or slow body is abandoned, and its connection with it.
+fn drain(body: ureq::Body, options: &RemoteOptions) {
+    const DRAIN_LIMIT: u64 = 64 << 10;
+    if body.content_length().is_some_and(|len| len <= DRAIN_LIMIT) {
+        let _ = read_body(body, 0, DRAIN_LIMIT, Instant::now() + options.base_deadline);
     }
 }
 
