@@ -604,3 +604,20 @@ fn remembered_misses_skip_the_network() {
     assert_eq!(cache.get(&fp(1)), None);
     assert_eq!(server.requests(), 2, "forgotten after the TTL");
 }
+
+#[cfg(feature = "remote-tls")]
+#[test]
+fn https_to_a_plain_http_server_is_a_quick_miss() {
+    let server = StoringServer::start();
+    let url = format!("https://127.0.0.1:{}", server.server.port);
+    let cache = RemoteCache::with_options(&url, test_options()).unwrap();
+    let started = Instant::now();
+    assert_eq!(cache.get(&fp(1)), None);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let remote = cache.remote_metrics();
+    assert_eq!(
+        remote.connect_errors + remote.protocol_errors + remote.timeouts,
+        1,
+        "{remote:?}"
+    );
+}

@@ -157,6 +157,12 @@ fn two_independent_caches_share_entries_through_the_server() {
     b.flush().unwrap();
     assert_eq!(b.get(&fp(1)), Some(blob(1, 5000)));
     assert_eq!(a.get(&fp(2)), Some(blob(2, 7000)));
+    assert_eq!(
+        b.contains(&fp(1)),
+        Ok(true),
+        "HEAD sees the other cache's entry"
+    );
+    assert_eq!(b.contains(&fp(3)), Ok(false));
     // Same key written twice (two build machines compiling the same pipeline): both succeed.
     b.try_put(fp(1), blob(1, 5000)).unwrap();
     b.flush().unwrap();

@@ -114,6 +114,28 @@ impl RemoteCache {
         report
     }
 
+    /// Asks the server (`HEAD`) whether it holds an entry for `fp`, e.g. so a CI writer can
+    /// skip blobs the farm already uploaded. Unverified: a later `get` may still find the
+    /// entry corrupt. Not counted as a lookup; failures are counted and feed the breaker.
+    ///
+    /// # Errors
+    /// The request failed, or was not made because the breaker is open.
+    pub fn contains(&self, fp: &PipelineFingerprint) -> Result<bool, RequestFailure> {
+        let inner = &self.inner;
+        if !inner.breaker.allow() {
+            inner.counters.failure(RequestFailure::BreakerOpen);
+            return Err(RequestFailure::BreakerOpen);
+        }
+        let outcome = inner.http.head(fp);
+        match outcome {
+            Ok(_) => {
+                inner.breaker.record(Health::Answered);
+            }
+            Err(failure) => inner.note_failure(failure),
+        }
+        outcome
+    }
+
     /// The remote tier's own figures: failures by kind, breaker, queue, wire bytes.
     pub fn remote_metrics(&self) -> RemoteMetrics {
         let inner = &self.inner;

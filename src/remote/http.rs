@@ -119,6 +119,22 @@ impl HttpClient {
         }
     }
 
+    /// `HEAD {base}/ac/{hex}`: whether the server holds an entry (unverified: a later `get`
+    /// may still find it corrupt).
+    pub(crate) fn head(&self, fp: &PipelineFingerprint) -> Result<bool, RequestFailure> {
+        let mut request = self.agent.head(self.url(fp));
+        if let Some(value) = &self.authorization {
+            request = request.header("Authorization", value);
+        }
+        let response = request.call().map_err(classify)?;
+        match response.status().as_u16() {
+            200..=299 => Ok(true),
+            404 => Ok(false),
+            500..=599 => Err(RequestFailure::ServerError),
+            _ => Err(RequestFailure::Rejected),
+        }
+    }
+
     /// `PUT {base}/ac/{hex}` with `Content-Length`. Any 2xx is success.
     pub(crate) fn put(&self, fp: &PipelineFingerprint, body: &[u8]) -> Result<(), RequestFailure> {
         let mut request = self.agent.put(self.url(fp));
