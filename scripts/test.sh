@@ -18,4 +18,5 @@ cargo test --all-features
 # own nginx on 127.0.0.1 with scripts/nginx-test-server.sh (nginx comes from install-deps.sh) and
 # FAILS if nginx is missing. About 10 s.
 echo "== remote tier (feature remote, no TLS)"
-cargo test --features remote --test remote_faults --test remote_nginx --test remote_env --lib remote::
+cargo test --features remote --lib remote::
+cargo test --features remote --test remote_faults --test remote_nginx --test remote_env
