@@ -169,24 +169,37 @@ fn two_independent_caches_share_entries_through_the_server() {
     assert_eq!(nginx.stored("cache").len(), 2);
 }
 
+/// memory → local → remote. `local` is a second memory tier standing in for the disk tier
+/// until that lands: the point is that a remote hit is promoted into every faster layer, so the
+/// next process start (new memory, same local) is served without the network.
 #[test]
-fn layered_memory_over_remote_promotes_remote_hits() {
+fn layered_stack_promotes_remote_hits_into_every_faster_layer() {
     let nginx = Nginx::start();
     let farm = RemoteCache::new(&nginx.url("cache")).unwrap();
     farm.try_put(fp(7), blob(7, 64 << 10)).unwrap();
     farm.flush().unwrap();
 
-    let memory = Arc::new(InMemoryPipelineCache::new());
+    let local = Arc::new(InMemoryPipelineCache::new());
     let remote = Arc::new(RemoteCache::new(&nginx.url("cache")).unwrap());
-    let layered = LayeredPipelineCache::new(vec![
-        memory.clone() as Arc<dyn PipelineCacheStore>,
-        remote.clone() as Arc<dyn PipelineCacheStore>,
-    ]);
+    let stack = |memory: &Arc<InMemoryPipelineCache>| {
+        LayeredPipelineCache::new(vec![
+            memory.clone() as Arc<dyn PipelineCacheStore>,
+            local.clone() as Arc<dyn PipelineCacheStore>,
+            remote.clone() as Arc<dyn PipelineCacheStore>,
+        ])
+    };
+    let memory = Arc::new(InMemoryPipelineCache::new());
+    let layered = stack(&memory);
     assert_eq!(layered.get(&fp(7)), Some(blob(7, 64 << 10)));
     assert_eq!(
         memory.get(&fp(7)),
         Some(blob(7, 64 << 10)),
         "promoted into memory"
+    );
+    assert_eq!(
+        local.get(&fp(7)),
+        Some(blob(7, 64 << 10)),
+        "promoted into local"
     );
     for _ in 0..5 {
         assert_eq!(layered.get(&fp(7)), Some(blob(7, 64 << 10)));
@@ -197,8 +210,14 @@ fn layered_memory_over_remote_promotes_remote_hits() {
         "later hits never reach the network"
     );
     let report = layered.promotion_report();
-    assert_eq!(report.hits_by_layer, vec![5, 1]);
-    assert_eq!(report.promoted_into[0], 1);
+    assert_eq!(report.hits_by_layer, vec![5, 0, 1]);
+    assert_eq!(report.promoted_into[..2], [1, 1]);
+
+    // The next start: empty memory, same local tier; no network.
+    let restarted = stack(&Arc::new(InMemoryPipelineCache::new()));
+    assert_eq!(restarted.get(&fp(7)), Some(blob(7, 64 << 10)));
+    assert_eq!(restarted.promotion_report().hits_by_layer, vec![0, 1, 0]);
+    assert_eq!(remote.metrics().lookups, 1);
 
     // A put through the stack reaches the server.
     layered.try_put(fp(8), blob(8, 100)).unwrap();
