@@ -621,3 +621,29 @@ fn https_to_a_plain_http_server_is_a_quick_miss() {
         "{remote:?}"
     );
 }
+
+#[test]
+fn dropping_the_cache_never_waits_for_a_hanging_upload() {
+    let server = LoopbackServer::start(|_, _, stop| hang(stop));
+    let options = RemoteOptions {
+        base_deadline: Duration::from_secs(5),
+        ..test_options()
+    };
+    let cache = RemoteCache::with_options(&server.url(), options).unwrap();
+    for n in 0..3 {
+        cache.try_put(fp(n), blob(n, 4096)).unwrap();
+    }
+    // Let the worker get stuck in the first upload (the server never answers).
+    let started = Instant::now();
+    while server.requests() == 0 && started.elapsed() < Duration::from_secs(5) {
+        thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(server.requests(), 1);
+    let started = Instant::now();
+    drop(cache);
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "drop waited {:?}",
+        started.elapsed()
+    );
+}

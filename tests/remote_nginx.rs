@@ -317,3 +317,53 @@ fn basic_auth_from_options_or_url_is_required_and_accepted() {
     assert_eq!(wrong.remote_metrics().rejected, 2);
     assert_eq!(nginx.stored("basic").len(), 1);
 }
+
+#[test]
+fn concurrent_readers_and_writers_agree() {
+    let nginx = Nginx::start();
+    // Room for every put: this test is about concurrency, not about the queue's bound.
+    let writer = Arc::new(
+        RemoteCache::with_options(
+            &nginx.url("cache"),
+            RemoteOptions {
+                upload_queue_len: 1024,
+                ..RemoteOptions::default()
+            },
+        )
+        .unwrap(),
+    );
+    let reader = Arc::new(
+        RemoteCache::with_options(
+            &nginx.url("cache"),
+            RemoteOptions {
+                miss_ttl: std::time::Duration::ZERO,
+                ..RemoteOptions::default()
+            },
+        )
+        .unwrap(),
+    );
+    for n in 0..64 {
+        writer
+            .try_put(fp(n), blob(n, 1000 + n as usize * 100))
+            .unwrap();
+    }
+    writer.flush().unwrap();
+    std::thread::scope(|scope| {
+        for thread in 0..4u32 {
+            let (reader, writer) = (&reader, &writer);
+            scope.spawn(move || {
+                for round in 0..100u32 {
+                    let n = (round * 7 + thread * 13) % 64;
+                    assert_eq!(reader.get(&fp(n)), Some(blob(n, 1000 + n as usize * 100)));
+                    let fresh = 1000 + thread * 1000 + round;
+                    writer.try_put(fp(fresh), blob(fresh, 512)).unwrap();
+                }
+            });
+        }
+    });
+    writer.flush().unwrap();
+    assert_eq!(reader.metrics().hits, 400);
+    assert_eq!(reader.metrics().corrupt_dropped, 0);
+    assert_eq!(writer.remote_metrics().uploads, 64 + 400);
+    assert_eq!(nginx.stored("cache").len(), 64 + 400);
+}
