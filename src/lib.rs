@@ -5,6 +5,8 @@
 //! - [`store`]: the [`PipelineCacheStore`] contract every tier implements;
 //! - [`metrics`]: lock-free counters and latency histograms;
 //! - [`memory`]: the hot in-memory tier; [`layered`]: tiers stacked fastest first.
+//!
+//! [`vulkan`] (feature `vulkan`, default) turns stored blobs into validated `VkPipelineCache`s.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
@@ -12,6 +14,8 @@
 pub mod fingerprint;
 pub mod metrics;
 pub mod store;
+#[cfg(feature = "vulkan")]
+pub mod vulkan;
 
 pub use fingerprint::{
     DeviceIdentity, FingerprintBuilder, ParseFingerprintError, PipelineFingerprint,
