@@ -404,8 +404,7 @@ impl VulkanContext {
             },
             ..Default::default()
         };
-        let allocator =
-            allocation_callbacks.map_or(ptr::null(), ptr::from_ref);
+        let allocator = allocation_callbacks.map_or(ptr::null(), ptr::from_ref);
         let mut cache = vk::PipelineCache::null();
         // SAFETY: create_info and data live for the call; device and allocator valid (caller).
         let result = unsafe {
