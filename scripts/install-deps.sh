@@ -5,6 +5,11 @@ set -euo pipefail
 
 packages=(
   pkg-config
+  # Vulkan adapter tests (tests/vulkan.rs): the loader, Mesa lavapipe, the Khronos validation
+  # layer. SwiftShader comes from scripts/vulkan-drivers.sh.
+  libvulkan1
+  mesa-vulkan-drivers
+  vulkan-validationlayers
 )
 
 missing=()

@@ -24,7 +24,10 @@ library="$cache_dir/root/usr/lib/chromium/libvk_swiftshader.so"
 if [ ! -f "$icd_out" ] || [ ! -f "$library" ]; then
   mkdir -p "$cache_dir/download"
   rm -rf "$cache_dir/root"
-  (cd "$cache_dir/download" && rm -f chromium-common_*.deb && apt-get download -qq chromium-common >&2)
+  # Package lists may be missing on a fresh machine: update once and retry.
+  (cd "$cache_dir/download" && rm -f chromium-common_*.deb &&
+    { apt-get download -qq chromium-common >&2 2>/dev/null ||
+      { apt-get update -qq >&2 && apt-get download -qq chromium-common >&2; }; })
   deb=$(ls "$cache_dir"/download/chromium-common_*.deb | head -n 1)
   dpkg -x "$deb" "$cache_dir/root"
   rm -f "$deb"
