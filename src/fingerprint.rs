@@ -16,7 +16,7 @@ const SCOPED_CONTEXT: &str = "pcstore 2026-11-24 device-scoped key v1";
 ///
 /// Displayed and parsed as 64 lowercase hex digits. Fingerprints are uniformly distributed (they
 /// are BLAKE3 outputs), so stores may use any slice of them directly as a hash.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct PipelineFingerprint(pub [u8; 32]);
 
 impl PipelineFingerprint {
@@ -90,6 +90,14 @@ fn hex_value(digit: u8) -> Option<u8> {
 fn update_part(hasher: &mut blake3::Hasher, part: &[u8]) {
     hasher.update(&(part.len() as u64).to_le_bytes());
     hasher.update(part);
+}
+
+impl std::hash::Hash for PipelineFingerprint {
+    /// Feeds the 32 bytes as one write (no length prefix), so a hasher that just takes the
+    /// first eight bytes ([`PipelineFingerprint::prefix_u64`]) is a valid, uniform hash.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write(&self.0);
+    }
 }
 
 impl fmt::Display for PipelineFingerprint {

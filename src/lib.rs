@@ -12,6 +12,8 @@
 #![warn(missing_docs)]
 
 pub mod fingerprint;
+pub mod layered;
+pub mod memory;
 pub mod metrics;
 pub mod store;
 #[cfg(feature = "vulkan")]
@@ -20,5 +22,7 @@ pub mod vulkan;
 pub use fingerprint::{
     DeviceIdentity, FingerprintBuilder, ParseFingerprintError, PipelineFingerprint,
 };
+pub use layered::{LayeredOptions, LayeredPipelineCache, PromotionReport, WritePolicy};
+pub use memory::{EvictionReason, EvictionReport, InMemoryPipelineCache};
 pub use metrics::{LatencySummary, PipelineCacheMetrics};
 pub use store::{PipelineCacheStore, PutError};

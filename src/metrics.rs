@@ -1,15 +1,17 @@
 //! Counters and latency figures, recorded without locks.
 //!
 //! Hot-path cost is the point here: a memory hit must cost tens of nanoseconds, so
-//! - counters are striped per thread (each thread adds to its own cache line, summed on
-//!   snapshot), which keeps two threads hitting the same store from bouncing one line;
+//! - counters are striped per thread and summed on snapshot: a thread that owns a stripe alone
+//!   (the first 63 threads alive at once do) updates it with plain loads and stores, no atomic
+//!   read-modify-write and no cache line shared with another thread; threads beyond that share
+//!   one overflow stripe with atomic adds;
 //! - `get` latency is sampled (one call in [`GET_SAMPLE_PERIOD`] per thread is timed), because
 //!   reading the clock twice costs about as much as a memory hit; puts and flushes are all timed.
 //!
 //! Counters saturate at `u64::MAX` instead of wrapping.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// A snapshot of one store's counters and latency figures.
@@ -152,7 +154,9 @@ pub enum Counter {
 }
 
 const COUNTERS: usize = Counter::CorruptDropped as usize + 1;
-const STRIPES: usize = 16;
+/// Stripes per recorder; the last one is the shared overflow stripe.
+const STRIPES: usize = 64;
+const OVERFLOW_STRIPE: usize = STRIPES - 1;
 
 /// One thread group's counters, alone on its cache lines.
 #[repr(align(128))]
@@ -172,7 +176,7 @@ pub enum Op {
 
 /// The live, lock-free recorder behind a store's [`PipelineCacheMetrics`].
 pub struct MetricsRecorder {
-    stripes: Box<[Stripe; STRIPES]>,
+    stripes: Box<[Stripe]>,
     get: LatencyHistogram,
     put: LatencyHistogram,
     flush: LatencyHistogram,
@@ -182,7 +186,7 @@ impl MetricsRecorder {
     /// All counters at zero.
     pub fn new() -> Self {
         Self {
-            stripes: Box::default(),
+            stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
             get: LatencyHistogram::new(),
             put: LatencyHistogram::new(),
             flush: LatencyHistogram::new(),
@@ -192,7 +196,8 @@ impl MetricsRecorder {
     /// Adds `n` to a counter, saturating.
     #[inline]
     pub fn add(&self, counter: Counter, n: u64) {
-        saturating_add(&self.stripes[thread_stripe()].0[counter as usize], n);
+        let (stripe, exclusive) = thread_stripe();
+        add_to(&self.stripes[stripe].0[counter as usize], n, exclusive);
     }
 
     /// Adds one to a counter.
@@ -204,27 +209,34 @@ impl MetricsRecorder {
     /// Records a hit that returned `len` bytes.
     #[inline]
     pub fn hit(&self, len: usize) {
-        let stripe = &self.stripes[thread_stripe()].0;
-        saturating_add(&stripe[Counter::Hits as usize], 1);
-        saturating_add(&stripe[Counter::BytesRead as usize], len as u64);
+        let (stripe, exclusive) = thread_stripe();
+        let stripe = &self.stripes[stripe].0;
+        add_to(&stripe[Counter::Hits as usize], 1, exclusive);
+        add_to(&stripe[Counter::BytesRead as usize], len as u64, exclusive);
     }
 
     /// Records an accepted put of `len` bytes.
     #[inline]
     pub fn put_accepted(&self, len: usize) {
-        let stripe = &self.stripes[thread_stripe()].0;
-        saturating_add(&stripe[Counter::Puts as usize], 1);
-        saturating_add(&stripe[Counter::BytesWritten as usize], len as u64);
+        let (stripe, exclusive) = thread_stripe();
+        let stripe = &self.stripes[stripe].0;
+        add_to(&stripe[Counter::Puts as usize], 1, exclusive);
+        add_to(
+            &stripe[Counter::BytesWritten as usize],
+            len as u64,
+            exclusive,
+        );
     }
 
     /// Starts timing a `get` if this thread's turn to sample has come.
     #[inline]
     pub fn start_get(&self) -> Option<Instant> {
-        GET_TICK.with(|tick| {
+        let n = GET_TICK.with(|tick| {
             let n = tick.get().wrapping_add(1);
             tick.set(n);
-            (n % GET_SAMPLE_PERIOD == 0).then(Instant::now)
-        })
+            n
+        });
+        (n % GET_SAMPLE_PERIOD == 0).then(Instant::now)
     }
 
     /// Records the latency of an operation started at `start` (`None`: not sampled).
@@ -291,24 +303,57 @@ impl std::fmt::Debug for MetricsRecorder {
 }
 
 thread_local! {
-    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+    static STRIPE: StripeClaim = StripeClaim::claim();
     static GET_TICK: Cell<u32> = const { Cell::new(0) };
 }
 
-static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+/// Which stripe indexes a live thread owns, shared by every recorder in the process.
+static STRIPE_OWNED: [AtomicBool; OVERFLOW_STRIPE] =
+    [const { AtomicBool::new(false) }; OVERFLOW_STRIPE];
 
-/// This thread's stripe: threads are dealt stripes round-robin on first use.
-#[inline]
-fn thread_stripe() -> usize {
-    STRIPE.with(|slot| {
-        let stripe = slot.get();
-        if stripe != usize::MAX {
-            return stripe;
+/// A thread's stripe index, given back when the thread exits.
+struct StripeClaim(usize);
+
+impl StripeClaim {
+    fn claim() -> Self {
+        let free = STRIPE_OWNED.iter().position(|owned| {
+            owned
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        });
+        Self(free.unwrap_or(OVERFLOW_STRIPE))
+    }
+}
+
+impl Drop for StripeClaim {
+    fn drop(&mut self) {
+        if let Some(owned) = STRIPE_OWNED.get(self.0) {
+            owned.store(false, Ordering::Release);
         }
-        let stripe = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
-        slot.set(stripe);
-        stripe
-    })
+    }
+}
+
+/// This thread's stripe, and whether it owns it alone. During thread teardown (after the
+/// claim is dropped) the shared overflow stripe is used.
+#[inline]
+fn thread_stripe() -> (usize, bool) {
+    STRIPE
+        .try_with(|claim| (claim.0, claim.0 != OVERFLOW_STRIPE))
+        .unwrap_or((OVERFLOW_STRIPE, false))
+}
+
+/// Adds to a counter cell: a plain load and store where this thread owns the cell alone
+/// (other threads only read it, for snapshots), an atomic add otherwise.
+#[inline]
+fn add_to(cell: &AtomicU64, n: u64, exclusive: bool) {
+    if exclusive {
+        cell.store(
+            cell.load(Ordering::Relaxed).saturating_add(n),
+            Ordering::Relaxed,
+        );
+    } else {
+        saturating_add(cell, n);
+    }
 }
 
 /// One `fetch_add`; if that wrapped, pin the counter at `u64::MAX`. Between the wrap and the
