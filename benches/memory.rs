@@ -106,7 +106,8 @@ fn run(
                             state ^= state << 13;
                             state ^= state >> 7;
                             state ^= state << 17;
-                            let key = &keys[((u128::from(state) * keys.len() as u128) >> 64) as usize];
+                            let key =
+                                &keys[((u128::from(state) * keys.len() as u128) >> 64) as usize];
                             if write_percent > 0 && (state >> 40) % 100 < write_percent {
                                 cache.put(*key, Arc::clone(blob));
                             } else if let Some(blob) = cache.get(key) {
