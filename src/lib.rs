@@ -21,6 +21,7 @@ pub mod vulkan;
 
 pub use fingerprint::{
     DeviceIdentity, FingerprintBuilder, ParseFingerprintError, PipelineFingerprint,
+    ScopedKeyDeriver,
 };
 pub use layered::{LayeredOptions, LayeredPipelineCache, PromotionReport, WritePolicy};
 pub use memory::{EvictionReason, EvictionReport, InMemoryPipelineCache};
