@@ -83,11 +83,28 @@ fn iterations(size: usize) -> usize {
     }
 }
 
-/// Median of `runs` timings.
+/// Median of `runs` timings of each measurement, taken in turns (one of each per round), so a
+/// change in machine load during the run hits every column alike.
+fn medians<const N: usize>(
+    runs: usize,
+    mut measurements: [&mut dyn FnMut() -> Duration; N],
+) -> [Duration; N] {
+    let mut samples: [Vec<Duration>; N] = std::array::from_fn(|_| Vec::with_capacity(runs));
+    for _ in 0..runs {
+        for (measure, column) in measurements.iter_mut().zip(samples.iter_mut()) {
+            column.push(measure());
+        }
+    }
+    samples.map(|mut column| {
+        column.sort();
+        column[column.len() / 2]
+    })
+}
+
+/// Median of `runs` timings of one measurement.
 fn median(runs: usize, mut timed: impl FnMut() -> Duration) -> Duration {
-    let mut samples: Vec<Duration> = (0..runs).map(|_| timed()).collect();
-    samples.sort();
-    samples[samples.len() / 2]
+    let [only] = medians(runs, [&mut timed]);
+    only
 }
 
 fn show(duration: Duration) -> String {
@@ -156,21 +173,27 @@ fn run_driver(driver: &str) {
             seal_envelope(&payload, &context.stored_key(&key), &identity),
         );
         let runs = iterations(size);
-        let raw = median(runs, || create_raw(&payload));
-        let hash = median(runs, || {
-            let started = Instant::now();
-            std::hint::black_box(blake3::hash(std::hint::black_box(&payload)));
-            started.elapsed()
-        });
-        let ours = median(runs, || {
-            let started = Instant::now();
-            // SAFETY: live device; no allocator.
-            let (cache, info) = unsafe { context.load_pipeline_cache(&key, None) }.expect("load");
-            let elapsed = started.elapsed();
-            assert_eq!(info.outcome, LoadOutcome::Hit);
-            harness.destroy_cache(cache);
-            elapsed
-        });
+        let [raw, hash, ours] = medians(
+            runs,
+            [
+                &mut || create_raw(&payload),
+                &mut || {
+                    let started = Instant::now();
+                    std::hint::black_box(blake3::hash(std::hint::black_box(&payload)));
+                    started.elapsed()
+                },
+                &mut || {
+                    let started = Instant::now();
+                    // SAFETY: live device; no allocator.
+                    let (cache, info) =
+                        unsafe { context.load_pipeline_cache(&key, None) }.expect("load");
+                    let elapsed = started.elapsed();
+                    assert_eq!(info.outcome, LoadOutcome::Hit);
+                    harness.destroy_cache(cache);
+                    elapsed
+                },
+            ],
+        );
         row(driver, &format!("load {label}"), raw, hash, ours);
         if size == 32 {
             // Where a small load's fixed cost goes.
@@ -212,47 +235,54 @@ fn run_driver(driver: &str) {
             continue; // this driver does not make blobs this large
         }
         let runs = iterations(size);
-        let raw = median(runs, || {
-            let started = Instant::now();
-            // SAFETY: live cache of this device.
-            let data = unsafe { harness.device.get_pipeline_cache_data(cache) }.expect("data");
-            let elapsed = started.elapsed();
-            std::hint::black_box(data);
-            elapsed
-        });
-        let hash = median(runs, || {
-            let started = Instant::now();
-            std::hint::black_box(blake3::hash(std::hint::black_box(&current)));
-            started.elapsed()
-        });
-        let mut round = 0u64;
-        let stored = median(runs, || {
-            round += 1;
-            let key = PipelineFingerprint::builder()
-                .with(label.as_bytes())
-                .with(&round.to_le_bytes())
-                .finish();
-            let started = Instant::now();
-            // SAFETY: live cache of this device.
-            let saved = unsafe { context.save_pipeline_cache(&key, cache) }.expect("save");
-            let elapsed = started.elapsed();
-            assert_eq!(saved.outcome, SaveOutcome::Stored);
-            elapsed
-        });
-        let key = PipelineFingerprint::builder()
+        let unchanged_key = PipelineFingerprint::builder()
             .with(b"unchanged")
             .with(label.as_bytes())
             .finish();
         // SAFETY: live cache of this device.
-        unsafe { context.save_pipeline_cache(&key, cache) }.expect("first save");
-        let unchanged = median(runs, || {
-            let started = Instant::now();
-            // SAFETY: live cache of this device.
-            let saved = unsafe { context.save_pipeline_cache(&key, cache) }.expect("save");
-            let elapsed = started.elapsed();
-            assert_eq!(saved.outcome, SaveOutcome::Unchanged);
-            elapsed
-        });
+        unsafe { context.save_pipeline_cache(&unchanged_key, cache) }.expect("first save");
+        let mut round = 0u64;
+        let [raw, hash, stored, unchanged] = medians(
+            runs,
+            [
+                &mut || {
+                    let started = Instant::now();
+                    // SAFETY: live cache of this device.
+                    let data =
+                        unsafe { harness.device.get_pipeline_cache_data(cache) }.expect("data");
+                    let elapsed = started.elapsed();
+                    std::hint::black_box(data);
+                    elapsed
+                },
+                &mut || {
+                    let started = Instant::now();
+                    std::hint::black_box(blake3::hash(std::hint::black_box(&current)));
+                    started.elapsed()
+                },
+                &mut || {
+                    round += 1;
+                    let key = PipelineFingerprint::builder()
+                        .with(label.as_bytes())
+                        .with(&round.to_le_bytes())
+                        .finish();
+                    let started = Instant::now();
+                    // SAFETY: live cache of this device.
+                    let saved = unsafe { context.save_pipeline_cache(&key, cache) }.expect("save");
+                    let elapsed = started.elapsed();
+                    assert_eq!(saved.outcome, SaveOutcome::Stored);
+                    elapsed
+                },
+                &mut || {
+                    let started = Instant::now();
+                    // SAFETY: live cache of this device.
+                    let saved = unsafe { context.save_pipeline_cache(&unchanged_key, cache) }
+                        .expect("save");
+                    let elapsed = started.elapsed();
+                    assert_eq!(saved.outcome, SaveOutcome::Unchanged);
+                    elapsed
+                },
+            ],
+        );
         let what = format!("{} B", current.len());
         row(driver, &format!("save {what} (stored)"), raw, hash, stored);
         row(

@@ -775,8 +775,25 @@ fn save_edges(dir: &Path) -> String {
     assert_eq!(store.puts(), 0);
     assert!(!store.path_of(&context.stored_key(&key)).exists());
 
+    // A cache that keeps growing between the size query and the fill: retried, then given up
+    // with an error after a bounded number of tries (never a partial blob stored).
+    hook::INCOMPLETE_FILLS.store(3, Ordering::SeqCst);
     let stored = save_cache(&context, &key, cache);
+    assert_eq!(hook::INCOMPLETE_FILLS.load(Ordering::SeqCst), 0);
     assert_eq!(stored.outcome, SaveOutcome::Stored);
+    hook::INCOMPLETE_FILLS.store(1000, Ordering::SeqCst);
+    let key2 = engine_key("save edges, always incomplete");
+    // SAFETY: a live cache of the context's device.
+    let endless = unsafe { context.save_pipeline_cache(&key2, cache) };
+    hook::INCOMPLETE_FILLS.store(0, Ordering::SeqCst);
+    assert_eq!(
+        endless,
+        Err(pcstore::vulkan::VulkanError::Call {
+            function: "vkGetPipelineCacheData",
+            result: vk::Result::INCOMPLETE
+        })
+    );
+    assert!(!store.path_of(&context.stored_key(&key2)).exists());
     // SAFETY: live cache; no sources.
     unsafe { context.merge_pipeline_caches(cache, &[]) }.expect("empty merge");
     harness.destroy_cache(cache);
@@ -784,7 +801,7 @@ fn save_edges(dir: &Path) -> String {
     assert_eq!(metrics.saves_with(SaveOutcome::DriverBlobInvalid), 1);
     assert_eq!(metrics.saves_with(SaveOutcome::Stored), 1);
     assert_eq!(tiny_cap.metrics().saves_with(SaveOutcome::TooLarge), 1);
-    "short driver blob not stored, oversized blob not stored, valid blob stored".into()
+    "short driver blob not stored, oversized blob not stored, VK_INCOMPLETE retried (bounded), valid blob stored".into()
 }
 
 /// Several threads load, build and save at once, on their own keys and on a shared one.
