@@ -16,6 +16,7 @@ pub mod layered;
 pub mod memory;
 pub mod metrics;
 pub mod store;
+mod thread_slot;
 #[cfg(feature = "vulkan")]
 pub mod vulkan;
 
