@@ -527,6 +527,10 @@ fn save(dir: &Path) -> String {
     assert_eq!(metrics.loads_with(LoadOutcome::Miss), 2);
     assert_eq!(metrics.saves_with(SaveOutcome::Stored), 2);
     assert_eq!(metrics.saves_with(SaveOutcome::Unchanged), 1);
+    assert_eq!(
+        metrics.bytes_saved,
+        saved.driver_bytes + merged.driver_bytes
+    );
     format!(
         "saved {} B driver blob ({} B stored), merged cache {} B",
         driver_blob.len(),

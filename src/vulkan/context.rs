@@ -88,6 +88,12 @@ pub struct VulkanContext {
     metrics: VulkanMetricsRecorder,
 }
 
+// The documented contract: one context per device, shared by every thread.
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<VulkanContext>();
+};
+
 impl std::fmt::Debug for VulkanContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VulkanContext")
@@ -297,8 +303,12 @@ impl VulkanContext {
             }
         };
         let elapsed = started.elapsed();
-        self.metrics
-            .save(outcome, driver_bytes.min(stored_bytes), elapsed);
+        let bytes_saved = if outcome == SaveOutcome::Stored {
+            driver_bytes
+        } else {
+            0
+        };
+        self.metrics.save(outcome, bytes_saved, elapsed);
         Ok(SaveInfo {
             outcome,
             driver_bytes,

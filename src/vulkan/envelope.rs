@@ -150,7 +150,10 @@ pub(crate) fn open<'a>(
     }
     let version = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
     let header_len = u32::from_le_bytes(header[12..16].try_into().expect("4 bytes"));
-    if version != FORMAT_VERSION || header_len as usize != ENVELOPE_HEADER_LEN {
+    // Reserved bytes set: a later format, or damage; either way not ours to read (and not a
+    // device mismatch).
+    let reserved_clear = header[121..].iter().all(|&b| b == 0);
+    if version != FORMAT_VERSION || header_len as usize != ENVELOPE_HEADER_LEN || !reserved_clear {
         return Err(EnvelopeError::UnsupportedVersion(version));
     }
     let stated = u64::from_le_bytes(header[16..24].try_into().expect("8 bytes"));
@@ -236,9 +239,13 @@ mod tests {
             for bit in [0x01u8, 0x80] {
                 let mut damaged = stored.clone();
                 damaged[byte] ^= bit;
-                assert!(
-                    open(&damaged, &key, &identity()).is_err(),
-                    "flip at byte {byte} went unnoticed"
+                let err = open(&damaged, &key, &identity()).unwrap_err();
+                // Only the identity fields themselves can look like another device.
+                let identity_field = (88..121).contains(&byte);
+                assert_eq!(
+                    err.is_device_mismatch(),
+                    identity_field,
+                    "flip at byte {byte}: {err:?}"
                 );
             }
         }
