@@ -331,6 +331,24 @@ fn identity(dir: &Path) -> String {
         },
     );
     assert_ne!(other_namespace.stored_key(&key), context.stored_key(&key));
+    // An engine on a Vulkan 1.0 instance: no 1.2 structures are chained (the validation layer
+    // would report it), the driver fields stay empty, and the key differs from the 1.2 one.
+    let vulkan10 = {
+        let mut info = harness.device_info(hook::install(harness.get_instance_proc_addr));
+        info.api_version = 0;
+        // SAFETY: live handles; 0 (= 1.0) does not exceed the instance's version.
+        unsafe { VulkanContext::new(other_namespace.store().clone(), info, test_options()) }
+            .expect("1.0 context")
+    };
+    assert_eq!(vulkan10.identity().driver_id, 0);
+    assert!(vulkan10.identity().driver_info.is_empty());
+    assert_eq!(
+        vulkan10.identity().pipeline_cache_uuid,
+        identity.pipeline_cache_uuid
+    );
+    if vulkan12 {
+        assert_ne!(vulkan10.stored_key(&key), context.stored_key(&key));
+    }
     format!(
         "{} vendor {:#x} device {:#x} driver {:#x} api {}.{} driverID {} info {:?}",
         context.device_name(),
