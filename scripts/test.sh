@@ -6,6 +6,15 @@ cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
 
+# --- Vulkan adapter (tests/vulkan.rs, feature `vulkan`) --------------------------------------
+# Fetches SwiftShader (chromium-common, unpacked, not installed) and exports the ICD paths the
+# Vulkan tests read; the tests FAIL if a driver is missing. Mesa's and the layer's own disk
+# caches are disabled per child process by the test itself.
+vulkan_drivers=$(bash scripts/vulkan-drivers.sh) # a plain assignment keeps `set -e` effective
+eval "$vulkan_drivers"
+export PCSTORE_TEST_LAVAPIPE_ICD PCSTORE_TEST_SWIFTSHADER_ICD
+# ----------------------------------------------------------------------------------------------
+
 echo "== format and lints"
 cargo fmt --check
 cargo clippy --all-targets --all-features -- -D warnings

@@ -6,6 +6,8 @@
 //! - [`metrics`]: lock-free counters and latency histograms;
 //! - [`memory`]: the hot in-memory tier; [`layered`]: tiers stacked fastest first.
 //! - `remote` (feature `remote`): a studio-wide shared tier over HTTP.
+//!
+//! [`vulkan`] (feature `vulkan`, default) turns stored blobs into validated `VkPipelineCache`s.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
@@ -18,9 +20,12 @@ pub mod metrics;
 pub mod remote;
 pub mod store;
 mod thread_slot;
+#[cfg(feature = "vulkan")]
+pub mod vulkan;
 
 pub use fingerprint::{
     DeviceIdentity, FingerprintBuilder, ParseFingerprintError, PipelineFingerprint,
+    ScopedKeyDeriver,
 };
 pub use layered::{LayeredOptions, LayeredPipelineCache, PromotionReport, WritePolicy};
 pub use memory::{EvictionReason, EvictionReport, InMemoryPipelineCache};
