@@ -5,6 +5,14 @@ set -euo pipefail
 
 packages=(
   pkg-config
+  # Remote tier tests and benchmark: a loopback WebDAV server and the curl baseline.
+  nginx
+  curl
+  # Vulkan adapter tests (tests/vulkan.rs): the loader, Mesa lavapipe, the Khronos validation
+  # layer. SwiftShader comes from scripts/vulkan-drivers.sh.
+  libvulkan1
+  mesa-vulkan-drivers
+  vulkan-validationlayers
   # disk tier: the ENOSPC/EROFS tests mount a tmpfs; cargo-fuzz builds libFuzzer (C++)
   mount
   g++
