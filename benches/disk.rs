@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use pcstore::{DiskCache, PipelineCacheStore, PipelineFingerprint};
 use redb::ReadableDatabase;
 
-const REPEATS: usize = 3;
+const REPEATS: usize = 5;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -90,49 +90,63 @@ impl FilePerKey {
 
 const TABLE: redb::TableDefinition<&[u8; 32], &[u8]> = redb::TableDefinition::new("blobs");
 
+/// Every repetition's time for each contestant (same index = same repetition).
 struct Row {
     label: String,
     bytes: u64,
-    pcstore_put: Duration,
-    files_put: Duration,
-    redb_put: Duration,
-    sequential: Duration,
-    pcstore_get: Duration,
-    files_get: Duration,
-    redb_get: Duration,
-    hash: Duration,
+    pcstore_put: Vec<Duration>,
+    files_put: Vec<Duration>,
+    redb_put: Vec<Duration>,
+    sequential: Vec<Duration>,
+    pcstore_get: Vec<Duration>,
+    files_get: Vec<Duration>,
+    redb_get: Vec<Duration>,
+    hash: Vec<Duration>,
 }
 
-fn mb_per_s(bytes: u64, time: Duration) -> f64 {
-    bytes as f64 / time.as_secs_f64() / 1e6
+fn mb_per_s(bytes: u64, times: &[Duration]) -> f64 {
+    bytes as f64 / median(times.to_vec()).as_secs_f64() / 1e6
+}
+
+/// Median over repetitions of `other / ours` time: how many times faster ours is. Ratios are
+/// taken within a repetition, so a noisy moment slows both sides of it.
+fn speedup(ours: &[Duration], other: &[Duration]) -> f64 {
+    let mut ratios: Vec<f64> = ours
+        .iter()
+        .zip(other)
+        .map(|(a, b)| b.as_secs_f64() / a.as_secs_f64())
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios[ratios.len() / 2]
 }
 
 fn bench_size(size: usize, count: usize) -> Row {
     let data = blobs(count, size);
-    let bytes = (size * count) as u64;
     let mut row = Row {
         label: format!("{} x {} KiB", count, size / 1024),
-        bytes,
-        pcstore_put: Duration::ZERO,
-        files_put: Duration::ZERO,
-        redb_put: Duration::ZERO,
-        sequential: Duration::ZERO,
-        pcstore_get: Duration::ZERO,
-        files_get: Duration::ZERO,
-        redb_get: Duration::ZERO,
-        hash: Duration::ZERO,
+        bytes: (size * count) as u64,
+        pcstore_put: vec![],
+        files_put: vec![],
+        redb_put: vec![],
+        sequential: vec![],
+        pcstore_get: vec![],
+        files_get: vec![],
+        redb_get: vec![],
+        hash: vec![],
     };
-    let (mut pp, mut fp, mut rp, mut sq, mut pg, mut fg, mut rg, mut hs) = (
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-    );
     for _ in 0..REPEATS {
+        // dd-style sequential write of the same bytes
+        let dir = scratch("sequential");
+        let mut file = File::create(dir.join("seq")).expect("create");
+        let all: Vec<u8> = data.iter().flat_map(|(_, b)| b.iter().copied()).collect();
+        let start = Instant::now();
+        for chunk in all.chunks(1 << 20) {
+            file.write_all(chunk).expect("write");
+        }
+        file.sync_data().expect("fdatasync");
+        row.sequential.push(start.elapsed());
+        drop(all);
+
         // pcstore
         let dir = scratch("pcstore");
         let cache = DiskCache::new(&dir).expect("open");
@@ -142,14 +156,21 @@ fn bench_size(size: usize, count: usize) -> Row {
             cache.try_put_arc(*key, Arc::clone(blob)).expect("put");
         }
         cache.flush().expect("flush");
-        pp.push(start.elapsed());
+        row.pcstore_put.push(start.elapsed());
         let start = Instant::now();
         for (key, blob) in &data {
             let got = cache.get(key).expect("hit");
             assert_eq!(got.len(), blob.len());
         }
-        pg.push(start.elapsed());
+        row.pcstore_get.push(start.elapsed());
         drop(cache);
+
+        // BLAKE3 over the same blobs: the floor of a verified read
+        let start = Instant::now();
+        for (_, blob) in &data {
+            std::hint::black_box(blake3::hash(blob));
+        }
+        row.hash.push(start.elapsed());
 
         // one file per key
         let dir = scratch("files");
@@ -159,12 +180,12 @@ fn bench_size(size: usize, count: usize) -> Row {
             files.put(key, blob);
         }
         files.flush();
-        fp.push(start.elapsed());
+        row.files_put.push(start.elapsed());
         let start = Instant::now();
         for (key, blob) in &data {
             assert_eq!(files.get(key).expect("hit").len(), blob.len());
         }
-        fg.push(start.elapsed());
+        row.files_get.push(start.elapsed());
 
         // redb: one write transaction (one commit) per flush batch
         let dir = scratch("redb");
@@ -178,7 +199,7 @@ fn bench_size(size: usize, count: usize) -> Row {
             }
         }
         txn.commit().expect("commit");
-        rp.push(start.elapsed());
+        row.redb_put.push(start.elapsed());
         let start = Instant::now();
         let read = db.begin_read().expect("read");
         let table = read.open_table(TABLE).expect("table");
@@ -191,37 +212,8 @@ fn bench_size(size: usize, count: usize) -> Row {
                 .to_vec();
             assert_eq!(got.len(), blob.len());
         }
-        rg.push(start.elapsed());
-        drop(table);
-        drop(read);
-        drop(db);
-
-        // dd-style sequential write of the same bytes
-        let dir = scratch("sequential");
-        let mut file = File::create(dir.join("seq")).expect("create");
-        let all: Vec<u8> = data.iter().flat_map(|(_, b)| b.iter().copied()).collect();
-        let start = Instant::now();
-        for chunk in all.chunks(1 << 20) {
-            file.write_all(chunk).expect("write");
-        }
-        file.sync_data().expect("fdatasync");
-        sq.push(start.elapsed());
-
-        // BLAKE3 over the same blobs: the floor of a verified read
-        let start = Instant::now();
-        for (_, blob) in &data {
-            std::hint::black_box(blake3::hash(blob));
-        }
-        hs.push(start.elapsed());
+        row.redb_get.push(start.elapsed());
     }
-    row.pcstore_put = median(pp);
-    row.files_put = median(fp);
-    row.redb_put = median(rp);
-    row.sequential = median(sq);
-    row.pcstore_get = median(pg);
-    row.files_get = median(fg);
-    row.redb_get = median(rg);
-    row.hash = median(hs);
     row
 }
 
@@ -267,45 +259,39 @@ fn main() {
         bench_size(64 << 10, 400),
         bench_size(1 << 20, 32),
     ];
-    println!("put N + one flush (MB/s; higher is better)");
+    println!("put N + one flush: MB/s (median of {REPEATS}); speed-up = median per-repetition time ratio");
     println!(
-        "{:<16} {:>10} {:>12} {:>10} {:>12} | {:>10} {:>10} {:>10}",
+        "{:<16} {:>8} {:>9} {:>7} {:>11} | {:>10} {:>7} {:>10}",
         "blobs", "pcstore", "file/key", "redb", "sequential", "x file/key", "x redb", "x seq"
     );
     for row in &rows {
-        let p = mb_per_s(row.bytes, row.pcstore_put);
-        let f = mb_per_s(row.bytes, row.files_put);
-        let r = mb_per_s(row.bytes, row.redb_put);
-        let s = mb_per_s(row.bytes, row.sequential);
         println!(
-            "{:<16} {:>10.0} {:>12.0} {:>10.0} {:>12.0} | {:>10.2} {:>10.2} {:>10.2}",
+            "{:<16} {:>8.0} {:>9.0} {:>7.0} {:>11.0} | {:>10.2} {:>7.2} {:>10.2}",
             row.label,
-            p,
-            f,
-            r,
-            s,
-            p / f,
-            p / r,
-            p / s
+            mb_per_s(row.bytes, &row.pcstore_put),
+            mb_per_s(row.bytes, &row.files_put),
+            mb_per_s(row.bytes, &row.redb_put),
+            mb_per_s(row.bytes, &row.sequential),
+            speedup(&row.pcstore_put, &row.files_put),
+            speedup(&row.pcstore_put, &row.redb_put),
+            speedup(&row.pcstore_put, &row.sequential),
         );
     }
     println!();
-    println!("get all back, warm page cache (MB/s; higher is better)");
+    println!("get all back, warm page cache: MB/s (median of {REPEATS})");
     println!(
-        "{:<16} {:>10} {:>12} {:>10} {:>12} | {:>12}",
-        "blobs", "pcstore", "file/key", "redb", "BLAKE3", "hash/pcstore"
+        "{:<16} {:>8} {:>9} {:>7} {:>11} | {:>17}",
+        "blobs", "pcstore", "file/key", "redb", "BLAKE3", "pcstore time/hash"
     );
     for row in &rows {
-        let p = mb_per_s(row.bytes, row.pcstore_get);
-        let h = mb_per_s(row.bytes, row.hash);
         println!(
-            "{:<16} {:>10.0} {:>12.0} {:>10.0} {:>12.0} | {:>12.2}",
+            "{:<16} {:>8.0} {:>9.0} {:>7.0} {:>11.0} | {:>17.2}",
             row.label,
-            p,
-            mb_per_s(row.bytes, row.files_get),
-            mb_per_s(row.bytes, row.redb_get),
-            h,
-            h / p
+            mb_per_s(row.bytes, &row.pcstore_get),
+            mb_per_s(row.bytes, &row.files_get),
+            mb_per_s(row.bytes, &row.redb_get),
+            mb_per_s(row.bytes, &row.hash),
+            speedup(&row.hash, &row.pcstore_get),
         );
     }
     let (clean, scanned) = bench_open(100_000);
