@@ -418,3 +418,30 @@ fn user_cache_dir_follows_the_environment() {
     set("HOME", "");
     assert!(DiskCache::in_user_cache().is_err());
 }
+
+#[test]
+fn evicting_a_newer_version_never_resurrects_an_older_one() {
+    let dir = ScratchDir::new("resurrect");
+    let max_bytes = 1 << 20;
+    // Another "process" (its own handle: its own locks) holds an old version in its live segment.
+    let old_writer = DiskCache::with_options(dir.path(), options(max_bytes)).expect("open");
+    old_writer
+        .try_put(key(1), payload(1, 1, 5000))
+        .expect("old version");
+    old_writer.flush().expect("flush");
+    let cache = DiskCache::with_options(dir.path(), options(max_bytes)).expect("open");
+    cache
+        .try_put(key(1), payload(1, 2, 5000))
+        .expect("new version");
+    // Newer, more recently used entries push the new version of key 1 out of the LRU budget.
+    for k in 100..230u64 {
+        let _ = cache.try_put(key(k), payload(k, 1, 8000));
+    }
+    cache.compact().expect("compact");
+    assert!(cache.metrics().evictions > 0);
+    drop(old_writer);
+    drop(cache);
+    let reopened = DiskCache::with_options(dir.path(), options(max_bytes)).expect("reopen");
+    let got = reopened.get(&key(1)).expect("the new version was kept");
+    assert!(got == payload(1, 2, 5000), "an older version came back");
+}

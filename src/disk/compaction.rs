@@ -135,6 +135,12 @@ impl Inner {
             if cost <= room {
                 room -= cost;
                 plan.survivors.push(candidate);
+            } else if state.live_keys.contains(&candidate.key) {
+                // Evicting this newest version would resurrect the older one a live writer
+                // holds: keep it, over the low-water mark if need be (bounded by that
+                // writer's segment).
+                room = 0;
+                plan.survivors.push(candidate);
             } else {
                 plan.evicted += 1;
                 plan.evicted_bytes += candidate.payload_len;

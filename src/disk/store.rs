@@ -1,6 +1,6 @@
 //! [`DiskCache`]: puts, gets and flushes over the segment files.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -130,6 +130,9 @@ pub(super) struct SegmentView {
 pub(super) struct State {
     pub index: Index,
     pub segments: HashMap<String, SegmentView>,
+    /// Keys with a record in another process's live segment, as of the last rebuild. Compaction
+    /// never evicts the newest version of these: the older one would come back.
+    pub live_keys: HashSet<PipelineFingerprint>,
 }
 
 impl State {

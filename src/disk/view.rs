@@ -209,6 +209,15 @@ impl Inner {
                 &loaded.entries,
                 &mut touches,
             );
+            if !loaded.view.immutable {
+                state.live_keys.extend(
+                    loaded
+                        .entries
+                        .iter()
+                        .filter(|entry| entry.kind == RecordKind::Put)
+                        .map(|entry| entry.key),
+                );
+            }
             state.segments.insert(name.clone(), loaded.view);
         }
         if let Some(active) = own {
