@@ -168,3 +168,31 @@ fn a_corrupt_payload_is_dropped_and_counted() {
     assert_eq!(cache.metrics().corrupt_dropped, 1);
     assert!(cache.get(&key(1)) == Some(payload(1, 1, len_of(1))));
 }
+
+#[test]
+fn a_damaged_header_mid_segment_loses_only_its_record() {
+    let dir = ScratchDir::new("midheader");
+    let (segment, index) = build(dir.path());
+    std::fs::remove_file(&index).expect("drop the index: scan the records");
+    let mut bytes = std::fs::read(&segment).expect("read");
+    let offset_of = |k: u64| 32 + (0..k).map(|j| 104 + len_of(j)).sum::<usize>();
+    bytes[offset_of(10) + 20] ^= 0x01; // inside record 10's key: its header check fails
+    std::fs::write(&segment, &bytes).expect("write");
+    for round in 0..2 {
+        let cache = DiskCache::new(dir.path()).expect("open");
+        for k in 0..ENTRIES {
+            let got = cache.get(&key(k));
+            if k == 10 {
+                assert_eq!(got, None);
+            } else {
+                assert!(
+                    got == Some(payload(k, 1, len_of(k))),
+                    "round {round}: key {k}"
+                );
+            }
+        }
+        if round == 0 {
+            assert_eq!(cache.metrics().corrupt_dropped, 1);
+        }
+    }
+}

@@ -127,34 +127,29 @@ pub struct Scan {
     pub corrupt: u64,
 }
 
-/// Scans records from `from` up to `end` (the file size seen by the caller). Stops at the first
-/// header that is short, malformed or whose record runs past `end`: a torn tail, or the part
-/// a live writer has not finished yet.
+/// Scans records from `from` up to `end` (the file size seen by the caller).
+///
+/// A record that does not check is skipped if a well-formed record follows it somewhere before
+/// `end` (damage in the middle: only that record is lost, counted in `corrupt`); otherwise the
+/// scan stops there: a torn tail, or the part a live writer has not finished yet.
 pub fn scan(segment: &Segment, from: u64, end: u64) -> io::Result<Scan> {
     let mut scan = Scan {
         valid_end: from.max(SEGMENT_HEADER_LEN as u64),
         ..Scan::default()
     };
-    let mut header_bytes = [0u8; RECORD_HEADER_LEN];
+    let mut offset = scan.valid_end;
     loop {
-        let offset = scan.valid_end;
-        if offset + RECORD_HEADER_LEN as u64 > end {
-            break;
-        }
-        match platform::read_exact_at(&segment.file, &mut header_bytes, offset) {
-            Ok(()) => {}
-            Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => break,
-            Err(err) => return Err(err),
-        }
-        let Some(header) = RecordHeader::decode(&header_bytes) else {
-            break;
+        let Some(header) = read_header(segment, offset, end)? else {
+            // Damage, or the end of what is written: look for a whole record further on.
+            match find_next_record(segment, offset + 1, end)? {
+                Some(next) => {
+                    scan.corrupt += 1;
+                    offset = next;
+                    continue;
+                }
+                None => break,
+            }
         };
-        let Some(record_end) = offset.checked_add(header.record_len()) else {
-            break;
-        };
-        if record_end > end {
-            break;
-        }
         match header.kind {
             RecordKind::Put => scan.entries.push(IndexEntry {
                 kind: RecordKind::Put,
@@ -164,37 +159,88 @@ pub fn scan(segment: &Segment, from: u64, end: u64) -> io::Result<Scan> {
                 stamp: header.stamp,
                 access: header.access,
             }),
-            RecordKind::Touch => {
-                let len = usize::try_from(header.payload_len)
-                    .map_err(|_| io::Error::other("touch record too large"))?;
-                let mut payload = vec![0u8; len];
-                platform::read_exact_at(
-                    &segment.file,
-                    &mut payload,
-                    offset + RECORD_HEADER_LEN as u64,
-                )?;
-                let touches = (blake3::hash(&payload).as_bytes() == &header.payload_hash)
-                    .then(|| format::decode_touches(&payload))
-                    .flatten();
-                match touches {
-                    Some(touches) => {
-                        scan.entries
-                            .extend(touches.into_iter().map(|(key, access)| IndexEntry {
-                                kind: RecordKind::Touch,
-                                key,
-                                offset: 0,
-                                payload_len: 0,
-                                stamp: 0,
-                                access,
-                            }))
-                    }
-                    None => scan.corrupt += 1,
-                }
-            }
+            RecordKind::Touch => match read_touches(segment, &header, offset)? {
+                Some(touches) => scan
+                    .entries
+                    .extend(touches.into_iter().map(|(key, access)| IndexEntry {
+                        kind: RecordKind::Touch,
+                        key,
+                        offset: 0,
+                        payload_len: 0,
+                        stamp: 0,
+                        access,
+                    })),
+                None => scan.corrupt += 1,
+            },
         }
-        scan.valid_end = record_end;
+        offset += header.record_len();
+        scan.valid_end = offset;
     }
     Ok(scan)
+}
+
+/// The well-formed record header at `offset` whose record lies wholly before `end`, if any.
+fn read_header(segment: &Segment, offset: u64, end: u64) -> io::Result<Option<RecordHeader>> {
+    if offset + RECORD_HEADER_LEN as u64 > end {
+        return Ok(None);
+    }
+    let mut bytes = [0u8; RECORD_HEADER_LEN];
+    match platform::read_exact_at(&segment.file, &mut bytes, offset) {
+        Ok(()) => {}
+        Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(err) => return Err(err),
+    }
+    Ok(RecordHeader::decode(&bytes).filter(|header| {
+        offset
+            .checked_add(header.record_len())
+            .is_some_and(|record_end| record_end <= end)
+    }))
+}
+
+/// The offset of the next well-formed record at or after `from`, searching for its magic.
+fn find_next_record(segment: &Segment, from: u64, end: u64) -> io::Result<Option<u64>> {
+    const CHUNK: u64 = 1 << 20;
+    let mut start = from;
+    while start + RECORD_HEADER_LEN as u64 <= end {
+        let len = (end - start).min(CHUNK + 3);
+        let mut buf = vec![0u8; len as usize];
+        platform::read_exact_at(&segment.file, &mut buf, start)?;
+        for at in memchr_magic(&buf) {
+            let candidate = start + at as u64;
+            if read_header(segment, candidate, end)?.is_some() {
+                return Ok(Some(candidate));
+            }
+        }
+        start += CHUNK;
+    }
+    Ok(None)
+}
+
+/// Positions of the record magic in `buf`.
+fn memchr_magic(buf: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    buf.windows(4)
+        .enumerate()
+        .filter(|(_, window)| *window == format::RECORD_MAGIC)
+        .map(|(at, _)| at)
+}
+
+/// A touch record's pairs, or `None` if its payload fails its hash.
+fn read_touches(
+    segment: &Segment,
+    header: &RecordHeader,
+    offset: u64,
+) -> io::Result<Option<Vec<(crate::fingerprint::PipelineFingerprint, u64)>>> {
+    let len = usize::try_from(header.payload_len)
+        .map_err(|_| io::Error::other("touch record too large"))?;
+    let mut payload = vec![0u8; len];
+    platform::read_exact_at(
+        &segment.file,
+        &mut payload,
+        offset + RECORD_HEADER_LEN as u64,
+    )?;
+    Ok((blake3::hash(&payload).as_bytes() == &header.payload_hash)
+        .then(|| format::decode_touches(&payload))
+        .flatten())
 }
 
 /// Writes `entries` as the index of `segment` (of `segment_len` bytes): to a temp file, then
