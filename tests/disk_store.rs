@@ -221,6 +221,15 @@ fn size_stays_bounded_and_recently_used_entries_survive() {
 
 #[test]
 fn recency_recorded_by_another_handle_guides_eviction() {
+    recency_case(true);
+}
+
+#[test]
+fn recency_read_before_closing_without_flush_is_kept() {
+    recency_case(false);
+}
+
+fn recency_case(reader_flushes: bool) {
     let dir = ScratchDir::new("recency");
     let max_bytes = 1 << 20;
     let put_range = |range: std::ops::Range<u64>| {
@@ -233,12 +242,14 @@ fn recency_recorded_by_another_handle_guides_eviction() {
     put_range(0..40);
     put_range(40..100);
     {
-        // A reader touches the oldest entries; its flush records that in one batch.
+        // A reader touches the oldest entries; its flush (or closing) records that in one batch.
         let reader = DiskCache::with_options(dir.path(), options(max_bytes)).expect("open");
         for k in 0..5u64 {
             assert!(reader.get(&key(k)).is_some());
         }
-        reader.flush().expect("flush");
+        if reader_flushes {
+            reader.flush().expect("flush");
+        }
     }
     let cache = DiskCache::with_options(dir.path(), options(max_bytes)).expect("open");
     for k in 100..130u64 {

@@ -62,6 +62,11 @@ impl Index {
         self.map.get(key)
     }
 
+    /// Makes room for `additional` more keys without rehashing.
+    pub fn reserve(&mut self, additional: usize) {
+        self.map.reserve(additional);
+    }
+
     /// Entries held.
     pub fn len(&self) -> usize {
         self.map.len()

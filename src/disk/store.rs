@@ -723,9 +723,19 @@ fn into_put_error(err: DiskCacheError) -> PutError {
 /// would look live to everyone and could not be compacted.
 impl Drop for DiskCache {
     fn drop(&mut self) {
-        if !self.inner.options.read_only {
-            self.inner.finish_active(&mut self.inner.writer.lock());
+        if self.inner.options.read_only {
+            return;
         }
+        // Recency read since the last flush is written too (not synced), so eviction in the
+        // next session knows what this one used.
+        let touches = self.inner.state.read().index.take_unpersisted_touches();
+        let mut writer = self.inner.writer.lock();
+        if !touches.is_empty() {
+            if let Err(err) = self.inner.append_touches(&mut writer, &touches) {
+                self.inner.record_error(&err);
+            }
+        }
+        self.inner.finish_active(&mut writer);
     }
 }
 

@@ -196,13 +196,18 @@ impl Inner {
         let own = writer.active.as_ref();
         let mut state = State::default();
         let mut touches = Vec::new();
+        let mut loaded_segments = Vec::with_capacity(names.len());
         for name in &names {
             if own.is_some_and(|active| &active.segment.name == name) {
                 continue;
             }
-            let Some(loaded) = self.load_segment(name, known.get(name).cloned(), repair) else {
-                continue;
-            };
+            if let Some(loaded) = self.load_segment(name, known.get(name).cloned(), repair) {
+                loaded_segments.push(loaded);
+            }
+        }
+        let total: usize = loaded_segments.iter().map(|l| l.entries.len()).sum();
+        state.index.reserve(total);
+        for loaded in loaded_segments {
             apply_puts(
                 &mut state.index,
                 &loaded.view.segment,
@@ -218,7 +223,9 @@ impl Inner {
                         .map(|entry| entry.key),
                 );
             }
-            state.segments.insert(name.clone(), loaded.view);
+            state
+                .segments
+                .insert(loaded.view.segment.name.clone(), loaded.view);
         }
         if let Some(active) = own {
             apply_puts(
