@@ -325,7 +325,7 @@ impl Inner {
         let mut body = vec![0u8; usize::try_from(len).ok()?];
         let verified =
             match platform::read_two_exact_at(&segment.file, &mut head, &mut body, offset) {
-                Ok(()) => RecordHeader::decode(&head).is_some_and(|header| {
+                Ok(()) => RecordHeader::decode_unchecked(&head).is_some_and(|header| {
                     header.kind == RecordKind::Put
                         && header.key == *key
                         && header.payload_len == len
