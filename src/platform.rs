@@ -134,6 +134,7 @@ pub fn sync_data(file: &File) -> io::Result<()> {
 /// Starts writeback of `len` bytes at `offset` without waiting for it (`sync_file_range` with
 /// `SYNC_FILE_RANGE_WRITE`), so a later `fdatasync` finds less to write. Durability still comes
 /// only from [`sync_data`]; errors here are reported there too, so callers may ignore them.
+#[cfg(target_os = "linux")]
 pub fn start_writeback(file: &File, offset: u64, len: u64) -> io::Result<()> {
     let (Ok(offset), Ok(len)) = (
         libc::off64_t::try_from(offset),
@@ -154,6 +155,12 @@ pub fn start_writeback(file: &File, offset: u64, len: u64) -> io::Result<()> {
     } else {
         Err(io::Error::last_os_error())
     }
+}
+
+/// Elsewhere there is no portable early-writeback call: the next `fdatasync` does all the work.
+#[cfg(not(target_os = "linux"))]
+pub fn start_writeback(_file: &File, _offset: u64, _len: u64) -> io::Result<()> {
+    Ok(())
 }
 
 /// `fsync` of a directory, so names created, renamed or removed in it survive power loss.

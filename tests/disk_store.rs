@@ -352,14 +352,19 @@ fn unknown_versions_and_stale_temp_files_are_removed() {
     let temp = dir.path().join("tmp-0000000000000001-00000001");
     std::fs::write(&temp, vec![0; 1000]).expect("write");
     let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
-    std::fs::File::options()
-        .write(true)
-        .open(&temp)
-        .expect("open temp")
-        .set_modified(old)
-        .expect("age temp");
+    let orphan = dir.path().join("seg-0000000000000002-00000001.idx");
+    std::fs::write(&orphan, vec![0; 100]).expect("write");
+    for path in [&temp, &orphan] {
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .expect("open leftover")
+            .set_modified(old)
+            .expect("age leftover");
+    }
     let cache = DiskCache::new(dir.path()).expect("open");
     assert_eq!(cache.get(&key(1)), Some(vec![7; 100]));
+    assert!(!orphan.exists(), "index without a segment removed");
     assert!(!future_path.exists(), "unknown version set aside");
     assert!(!garbage_path.exists(), "garbage removed");
     assert!(!temp.exists(), "stale temp removed");

@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use super::format::{IndexEntry, RecordKind, INDEX_ENTRY_LEN, INDEX_HEADER_LEN};
 use super::index::Index;
-use super::segment::{self, OpenError, Segment, SEGMENT_PREFIX, SEGMENT_SUFFIX, TEMP_PREFIX};
+use super::segment::{
+    self, OpenError, Segment, INDEX_SUFFIX, SEGMENT_PREFIX, SEGMENT_SUFFIX, TEMP_PREFIX,
+};
 use super::store::{Inner, SegmentView, State, MAX_FINISHED_SEGMENTS};
 use super::DiskCacheError;
 use crate::metrics::Counter;
@@ -53,6 +55,7 @@ impl Inner {
         Ok(())
     }
 
+    /// Segment names and leftover names (temp files, indexes whose segment is gone).
     fn list(&self) -> Result<(Vec<String>, Vec<String>), DiskCacheError> {
         let entries = std::fs::read_dir(&self.root)
             .map_err(|err| DiskCacheError::io("list directory", &self.root, err))?;
@@ -66,15 +69,24 @@ impl Inner {
             };
             if name.starts_with(SEGMENT_PREFIX) && name.ends_with(SEGMENT_SUFFIX) {
                 segments.push(name);
-            } else if name.starts_with(TEMP_PREFIX) {
+            } else if name.starts_with(TEMP_PREFIX) || name.ends_with(INDEX_SUFFIX) {
                 temps.push(name);
             }
         }
         segments.sort();
+        // An index is a leftover only when its segment is gone.
+        temps.retain(|name| {
+            name.strip_suffix(INDEX_SUFFIX).map_or(true, |stem| {
+                segments
+                    .binary_search(&format!("{stem}{SEGMENT_SUFFIX}"))
+                    .is_err()
+            })
+        });
         Ok((segments, temps))
     }
 
-    /// Deletes temp files whose creator is gone (unlocked and older than a grace period).
+    /// Deletes leftovers: temp files whose creator is gone (unlocked and older than a grace
+    /// period) and indexes of segments that no longer exist.
     fn remove_stale_temps(&self) {
         let Ok((_, temps)) = self.list() else {
             return;
