@@ -23,10 +23,16 @@ use crate::store::{PipelineCacheStore, PutError};
 /// A multi-process, crash-safe, size-bounded store of blobs in one directory.
 ///
 /// Thread-safe (`Send + Sync`); any number of processes may open the same directory. `put`
-/// appends without syncing; `flush` makes every put accepted before it durable; `get` returns
-/// exactly the bytes put, verified against their BLAKE3, or `None`. Entries flushed by another
-/// process become visible to `get` here: a miss re-checks the directory (a `stat`, plus a scan
-/// of whatever other writers appended).
+/// appends without syncing (one `pwritev`; errors are returned by `try_put` and counted);
+/// `flush` makes every put accepted before it durable; `get` returns exactly the bytes put,
+/// verified against their BLAKE3, or `None`. Entries flushed by another process become visible
+/// to `get` here: a miss re-checks the directory (a `stat`, plus a scan of whatever other
+/// writers appended).
+///
+/// Over budget, a background thread compacts (see [`DiskCacheOptions::max_bytes`]); while the
+/// directory stays above the budget plus an eighth, puts are refused with
+/// [`PutError::Dropped`]. Dropping the handle writes this session's recency and finishes its
+/// segment, without syncing: only `flush` makes things durable.
 pub struct DiskCache {
     inner: Arc<Inner>,
 }
@@ -223,9 +229,12 @@ impl DiskCache {
         self.inner.durability_report()
     }
 
-    /// Compacts now (waiting up to a few seconds for another process's compaction): evicts least
-    /// recently used entries down to half the budget if the store is over it, and reclaims the
-    /// space of superseded and evicted records in finished segments either way.
+    /// Compacts now on this thread (waiting up to 10 s for another process's compaction to
+    /// finish, else returning `Ok` without doing anything): evicts least recently used entries
+    /// down to half the budget if the store is over it, and reclaims the space of superseded and
+    /// evicted records in finished segments either way. What it keeps is synced. Errors:
+    /// [`DiskCacheError::ReadOnly`], or the I/O error that stopped it (nothing is lost: old
+    /// segments are deleted only after their survivors are synced).
     pub fn compact(&self) -> Result<(), DiskCacheError> {
         self.inner.compact(true)
     }
