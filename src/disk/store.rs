@@ -167,6 +167,9 @@ pub(super) struct Inner {
     pub metrics: MetricsRecorder,
     pub state: RwLock<State>,
     pub writer: Mutex<WriterState>,
+    /// Serialises flushes: a flush must not return while an earlier one still syncs segments it
+    /// took off the list (puts in them were accepted before the later call too).
+    pub flushing: Mutex<()>,
     /// Serialises directory refreshes; holds the directory mtime last listed.
     pub refresh: Mutex<Option<i128>>,
     pub stats: Mutex<Stats>,
@@ -203,6 +206,7 @@ impl DiskCache {
             metrics: MetricsRecorder::new(),
             state: RwLock::new(State::default()),
             writer: Mutex::new(WriterState::default()),
+            flushing: Mutex::new(()),
             refresh: Mutex::new(None),
             stats: Mutex::new(Stats::default()),
             clock: AtomicU64::new(0),
@@ -530,6 +534,7 @@ impl Inner {
         if self.options.read_only {
             return Ok(());
         }
+        let _one_at_a_time = self.flushing.lock();
         let touches = self.state.read().index.take_unpersisted_touches();
         let mut writer = self.writer.lock();
         if !touches.is_empty() {
