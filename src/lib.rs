@@ -5,10 +5,13 @@
 //! - [`store`]: the [`PipelineCacheStore`] contract every tier implements;
 //! - [`metrics`]: lock-free counters and latency histograms;
 //! - [`memory`]: the hot in-memory tier; [`layered`]: tiers stacked fastest first.
+//!
+//! [`ffi`] is the C ABI (`libpcstore`, `include/pcstore.h`) on top of the core.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod ffi;
 pub mod fingerprint;
 pub mod layered;
 pub mod memory;
