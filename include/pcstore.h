@@ -630,8 +630,9 @@ pcs_result pcs_store_open_memory(const struct pcs_memory_options *opts, struct p
  * every layer. The new store takes its own reference to each layer: the caller may release
  * its layer handles right away. A store may appear in several stacks.
  *
- * Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT` when `layers`, a layer or `out` is NULL;
- * `PCS_ERR_INVALID_ARGUMENT` when `count` is 0. `*out` is written only on success.
+ * Returns `PCS_OK`; `PCS_ERR_INVALID_ARGUMENT` when `count` is 0 (whatever `layers` is);
+ * `PCS_ERR_NULL_ARGUMENT` when `layers`, a layer or `out` is NULL. `*out` is written only on
+ * success.
  *
  * # Safety
  * `layers` is valid for reads of `count` pointers, each a live `pcs_store`; `out` is valid for

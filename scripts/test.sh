@@ -12,3 +12,8 @@ cargo clippy --all-targets --all-features -- -D warnings
 
 echo "== Rust tests"
 cargo test --all-features
+
+# ---- C ABI (issue 4): header freshness and compile checks, exported symbols, the C and C++
+# tests linked / static / via dlopen, under ASan+UBSan and valgrind, pkg-config and CMake.
+echo "== C ABI tests"
+bash scripts/test-c.sh

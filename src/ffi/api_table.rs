@@ -138,10 +138,12 @@ static API: pcs_api = pcs_api {
 /// `out` is valid for a write.
 #[no_mangle]
 pub unsafe extern "C" fn pcs_get_api(abi_version: u32, out: *mut *const pcs_api) -> pcs_result {
-    super::ffi_boundary!("pcs_get_api" => FfiResult {
+    super::ffi_boundary!("pcs_get_api", || -> FfiResult {
         let out = arg_out(out, "out")?;
         if abi_version == 0 {
-            return Err(FfiError::invalid("ABI version 0 does not exist; pass PCS_ABI_VERSION"));
+            return Err(FfiError::invalid(
+                "ABI version 0 does not exist; pass PCS_ABI_VERSION",
+            ));
         }
         if abi_version > PCS_ABI_VERSION {
             return Err(FfiError::new(

@@ -25,7 +25,7 @@ impl ArcHandle for pcs_blob {
 /// `blob` is NULL or a live blob reference.
 #[no_mangle]
 pub unsafe extern "C" fn pcs_blob_data(blob: *const pcs_blob) -> *const u8 {
-    super::ffi_boundary!("pcs_blob_data" => *const u8 {
+    super::ffi_boundary!("pcs_blob_data", || -> *const u8 {
         // SAFETY: forwarded contract.
         unsafe { pcs_blob::borrow(blob) }.map_or(std::ptr::null(), |bytes| bytes.as_ptr())
     })
@@ -37,7 +37,7 @@ pub unsafe extern "C" fn pcs_blob_data(blob: *const pcs_blob) -> *const u8 {
 /// `blob` is NULL or a live blob reference.
 #[no_mangle]
 pub unsafe extern "C" fn pcs_blob_size(blob: *const pcs_blob) -> usize {
-    super::ffi_boundary!("pcs_blob_size" => usize {
+    super::ffi_boundary!("pcs_blob_size", || -> usize {
         // SAFETY: forwarded contract.
         unsafe { pcs_blob::borrow(blob) }.map_or(0, |bytes| bytes.len())
     })
@@ -50,7 +50,7 @@ pub unsafe extern "C" fn pcs_blob_size(blob: *const pcs_blob) -> usize {
 /// `blob` is NULL or a live blob reference.
 #[no_mangle]
 pub unsafe extern "C" fn pcs_blob_retain(blob: *const pcs_blob) {
-    super::ffi_boundary!("pcs_blob_retain" => () {
+    super::ffi_boundary!("pcs_blob_retain", || -> () {
         // SAFETY: forwarded contract.
         unsafe { pcs_blob::retain(blob) }
     })
@@ -63,7 +63,7 @@ pub unsafe extern "C" fn pcs_blob_retain(blob: *const pcs_blob) {
 /// `blob` is NULL or a reference the caller owns and never uses again.
 #[no_mangle]
 pub unsafe extern "C" fn pcs_blob_release(blob: *const pcs_blob) {
-    super::ffi_boundary!("pcs_blob_release" => () {
+    super::ffi_boundary!("pcs_blob_release", || -> () {
         // SAFETY: forwarded contract.
         unsafe { pcs_blob::release(blob) }
     })

@@ -50,7 +50,7 @@ pub unsafe extern "C" fn pcs_fingerprint_of(
     len: usize,
     out: *mut pcs_fingerprint,
 ) {
-    super::ffi_boundary!("pcs_fingerprint_of" => Result<(), FfiError> {
+    super::ffi_boundary!("pcs_fingerprint_of", || -> Result<(), FfiError> {
         let out = arg_out(out, "out")?;
         // SAFETY: the caller vouches for `len` readable bytes.
         let bytes = unsafe { arg_bytes(data, len, "data") }?;
@@ -82,7 +82,7 @@ impl BoxHandle for pcs_hasher {
 /// `out` is valid for a write.
 #[no_mangle]
 pub unsafe extern "C" fn pcs_hasher_new(out: *mut *mut pcs_hasher) -> pcs_result {
-    super::ffi_boundary!("pcs_hasher_new" => FfiResult {
+    super::ffi_boundary!("pcs_hasher_new", || -> FfiResult {
         let out = arg_out(out, "out")?;
         let hasher = pcs_hasher::into_handle(Box::new(FingerprintBuilder::new()));
         // SAFETY: `out` is non-NULL and valid for a write (contract).
@@ -106,9 +106,14 @@ pub unsafe extern "C" fn pcs_hasher_part(
     data: *const c_void,
     len: usize,
 ) -> pcs_result {
-    super::ffi_boundary!("pcs_hasher_part" => FfiResult {
+    super::ffi_boundary!("pcs_hasher_part", || -> FfiResult {
         // SAFETY: forwarded contracts.
-        let (hasher, bytes) = unsafe { (pcs_hasher::arg_mut(hasher, "hasher")?, arg_bytes(data, len, "data")?) };
+        let (hasher, bytes) = unsafe {
+            (
+                pcs_hasher::arg_mut(hasher, "hasher")?,
+                arg_bytes(data, len, "data")?,
+            )
+        };
         hasher.part(bytes);
         Ok(pcs_result::PCS_OK)
     })
@@ -126,7 +131,7 @@ pub unsafe extern "C" fn pcs_hasher_finish(
     hasher: *const pcs_hasher,
     out: *mut pcs_fingerprint,
 ) -> pcs_result {
-    super::ffi_boundary!("pcs_hasher_finish" => FfiResult {
+    super::ffi_boundary!("pcs_hasher_finish", || -> FfiResult {
         // SAFETY: forwarded contract.
         let hasher = unsafe { pcs_hasher::arg(hasher, "hasher") }?;
         let out = arg_out(out, "out")?;
@@ -142,7 +147,7 @@ pub unsafe extern "C" fn pcs_hasher_finish(
 /// `hasher` is NULL or came from `pcs_hasher_new` and is never used again.
 #[no_mangle]
 pub unsafe extern "C" fn pcs_hasher_free(hasher: *mut pcs_hasher) {
-    super::ffi_boundary!("pcs_hasher_free" => () {
+    super::ffi_boundary!("pcs_hasher_free", || -> () {
         // SAFETY: forwarded contract.
         unsafe { pcs_hasher::free(hasher) }
     })
@@ -206,14 +211,18 @@ pub unsafe extern "C" fn pcs_fingerprint_scoped(
     identity: *const pcs_device_identity,
     out: *mut pcs_fingerprint,
 ) -> pcs_result {
-    super::ffi_boundary!("pcs_fingerprint_scoped" => FfiResult {
+    super::ffi_boundary!("pcs_fingerprint_scoped", || -> FfiResult {
         // SAFETY: forwarded contracts.
         let (key, given) = unsafe { (arg_key(key)?, read_extensible(identity, "identity")?) };
         let out = arg_out(out, "out")?;
         // SAFETY: the caller vouches for the byte fields' lengths.
         let (driver_info, namespace) = unsafe {
             (
-                arg_bytes(given.driver_info.cast(), given.driver_info_len, "identity->driver_info")?,
+                arg_bytes(
+                    given.driver_info.cast(),
+                    given.driver_info_len,
+                    "identity->driver_info",
+                )?,
                 arg_bytes(
                     given.engine_namespace.cast(),
                     given.engine_namespace_len,

@@ -153,7 +153,7 @@ pub unsafe extern "C" fn pcs_metrics(
     store: *mut pcs_store,
     out: *mut pcs_cache_metrics,
 ) -> pcs_result {
-    super::ffi_boundary!("pcs_metrics" => FfiResult {
+    super::ffi_boundary!("pcs_metrics", || -> FfiResult {
         // SAFETY: forwarded contract.
         let store = unsafe { arg_store(store) }?;
         let snapshot = pcs_cache_metrics::from(store.metrics());

@@ -13,7 +13,7 @@
 
 /// Runs an exported function's body with panics caught, so none unwinds across the C boundary.
 ///
-/// `ffi_boundary!("pcs_name" => ReturnType { body })`: the body's value is turned into the C
+/// `ffi_boundary!("pcs_name", || -> ReturnType { body })`: the body's value is turned into the C
 /// return value by [`result::BoundaryOutcome`] (an `Err` records its message, prefixed with the
 /// function name, in the thread's last error); a panic records its message and returns the
 /// type's panic value (`PCS_ERR_PANIC` for results).
@@ -22,9 +22,8 @@
 /// in a broken form: stores use non-poisoning locks and keep their invariants per operation,
 /// so after `PCS_ERR_PANIC` the handle stays usable; only the failed call's effect is unknown.
 macro_rules! ffi_boundary {
-    ($name:literal => $ret:ty { $($body:tt)* }) => {{
-        let outcome =
-            ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| -> $ret { $($body)* }));
+    ($name:literal, $body:expr) => {{
+        let outcome = ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe($body));
         $crate::ffi::result::conclude($name, outcome)
     }};
 }

@@ -93,7 +93,7 @@ impl pcs_result {
 /// The string lives as long as the library is loaded; do not free it. Thread-safe.
 #[no_mangle]
 pub extern "C" fn pcs_result_str(result: i32) -> *const c_char {
-    crate::ffi::ffi_boundary!("pcs_result_str" => *const c_char {
+    crate::ffi::ffi_boundary!("pcs_result_str", || -> *const c_char {
         let text = pcs_result::ALL
             .into_iter()
             .find(|code| *code as i32 == result)
@@ -116,7 +116,7 @@ pub extern "C" fn pcs_result_str(result: i32) -> *const c_char {
 /// `buf`, when not NULL, must be valid for writes of `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn pcs_last_error(buf: *mut c_char, len: usize) -> usize {
-    crate::ffi::ffi_boundary!("pcs_last_error" => usize {
+    crate::ffi::ffi_boundary!("pcs_last_error", || -> usize {
         LAST_ERROR
             .try_with(|slot| {
                 let message = slot.borrow();

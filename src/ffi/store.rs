@@ -72,7 +72,7 @@ pub unsafe extern "C" fn pcs_store_open_memory(
     opts: *const pcs_memory_options,
     out: *mut *mut pcs_store,
 ) -> pcs_result {
-    super::ffi_boundary!("pcs_store_open_memory" => FfiResult {
+    super::ffi_boundary!("pcs_store_open_memory", || -> FfiResult {
         let out = arg_out(out, "out")?;
         let (max_entries, max_bytes) = if opts.is_null() {
             (DEFAULT_MAX_ENTRIES, DEFAULT_MAX_BYTES)
@@ -80,8 +80,16 @@ pub unsafe extern "C" fn pcs_store_open_memory(
             // SAFETY: forwarded contract.
             let opts = unsafe { read_extensible(opts, "opts") }?;
             (
-                if opts.max_entries == 0 { DEFAULT_MAX_ENTRIES } else { opts.max_entries },
-                if opts.max_bytes == 0 { DEFAULT_MAX_BYTES } else { opts.max_bytes },
+                if opts.max_entries == 0 {
+                    DEFAULT_MAX_ENTRIES
+                } else {
+                    opts.max_entries
+                },
+                if opts.max_bytes == 0 {
+                    DEFAULT_MAX_BYTES
+                } else {
+                    opts.max_bytes
+                },
             )
         };
         let store = InMemoryPipelineCache::with_limits(max_entries, max_bytes);
@@ -95,8 +103,9 @@ pub unsafe extern "C" fn pcs_store_open_memory(
 /// every layer. The new store takes its own reference to each layer: the caller may release
 /// its layer handles right away. A store may appear in several stacks.
 ///
-/// Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT` when `layers`, a layer or `out` is NULL;
-/// `PCS_ERR_INVALID_ARGUMENT` when `count` is 0. `*out` is written only on success.
+/// Returns `PCS_OK`; `PCS_ERR_INVALID_ARGUMENT` when `count` is 0 (whatever `layers` is);
+/// `PCS_ERR_NULL_ARGUMENT` when `layers`, a layer or `out` is NULL. `*out` is written only on
+/// success.
 ///
 /// # Safety
 /// `layers` is valid for reads of `count` pointers, each a live `pcs_store`; `out` is valid for
@@ -107,16 +116,20 @@ pub unsafe extern "C" fn pcs_store_open_layered(
     count: usize,
     out: *mut *mut pcs_store,
 ) -> pcs_result {
-    super::ffi_boundary!("pcs_store_open_layered" => FfiResult {
+    super::ffi_boundary!("pcs_store_open_layered", || -> FfiResult {
         let out = arg_out(out, "out")?;
+        if count == 0 {
+            return Err(FfiError::invalid(
+                "`count` is 0: a layered store needs at least one layer",
+            ));
+        }
         if layers.is_null() {
             return Err(FfiError::null("layers"));
         }
-        if count == 0 {
-            return Err(FfiError::invalid("`count` is 0: a layered store needs at least one layer"));
-        }
         if count > isize::MAX as usize / std::mem::size_of::<*mut pcs_store>() {
-            return Err(FfiError::invalid(format!("`count` {count} exceeds the address space")));
+            return Err(FfiError::invalid(format!(
+                "`count` {count} exceeds the address space"
+            )));
         }
         // SAFETY: non-NULL, valid for `count` pointers (contract), size checked above.
         let handles = unsafe { std::slice::from_raw_parts(layers, count) };
@@ -124,7 +137,10 @@ pub unsafe extern "C" fn pcs_store_open_layered(
         for (index, handle) in handles.iter().enumerate() {
             // SAFETY: each non-NULL layer is a live store handle (contract).
             let layer = unsafe { pcs_store::borrow(*handle) }.ok_or_else(|| {
-                FfiError::new(pcs_result::PCS_ERR_NULL_ARGUMENT, format!("`layers[{index}]` is NULL"))
+                FfiError::new(
+                    pcs_result::PCS_ERR_NULL_ARGUMENT,
+                    format!("`layers[{index}]` is NULL"),
+                )
             })?;
             stack.push(Arc::clone(layer));
         }
@@ -140,7 +156,7 @@ pub unsafe extern "C" fn pcs_store_open_layered(
 /// `store` is NULL or a live store handle.
 #[no_mangle]
 pub unsafe extern "C" fn pcs_store_retain(store: *mut pcs_store) {
-    super::ffi_boundary!("pcs_store_retain" => () {
+    super::ffi_boundary!("pcs_store_retain", || -> () {
         // SAFETY: forwarded contract.
         unsafe { pcs_store::retain(store) }
     })
@@ -154,7 +170,7 @@ pub unsafe extern "C" fn pcs_store_retain(store: *mut pcs_store) {
 /// `store` is NULL or a reference the caller owns and never uses again.
 #[no_mangle]
 pub unsafe extern "C" fn pcs_store_release(store: *mut pcs_store) {
-    super::ffi_boundary!("pcs_store_release" => () {
+    super::ffi_boundary!("pcs_store_release", || -> () {
         // SAFETY: forwarded contract.
         unsafe { pcs_store::release(store) }
     })
@@ -179,10 +195,15 @@ pub unsafe extern "C" fn pcs_put(
     data: *const c_void,
     len: usize,
 ) -> pcs_result {
-    super::ffi_boundary!("pcs_put" => FfiResult {
+    super::ffi_boundary!("pcs_put", || -> FfiResult {
         // SAFETY: forwarded contracts.
-        let (store, key, bytes) =
-            unsafe { (pcs_store::arg(store, "store")?, arg_key(key)?, arg_bytes(data, len, "data")?) };
+        let (store, key, bytes) = unsafe {
+            (
+                pcs_store::arg(store, "store")?,
+                arg_key(key)?,
+                arg_bytes(data, len, "data")?,
+            )
+        };
         store.try_put(key, bytes.to_vec()).map_err(put_error)?;
         Ok(pcs_result::PCS_OK)
     })
@@ -222,10 +243,15 @@ pub unsafe extern "C" fn pcs_get(
     buf: *mut c_void,
     len: *mut usize,
 ) -> pcs_result {
-    super::ffi_boundary!("pcs_get" => FfiResult {
+    super::ffi_boundary!("pcs_get", || -> FfiResult {
         // SAFETY: forwarded contracts.
-        let (store, key, len) =
-            unsafe { (pcs_store::arg(store, "store")?, arg_key(key)?, arg_out(len, "len")?) };
+        let (store, key, len) = unsafe {
+            (
+                pcs_store::arg(store, "store")?,
+                arg_key(key)?,
+                arg_out(len, "len")?,
+            )
+        };
         let Some(blob) = store.get_arc(&key) else {
             return Ok(pcs_result::PCS_MISS);
         };
@@ -268,10 +294,15 @@ pub unsafe extern "C" fn pcs_get_blob(
     key: *const pcs_fingerprint,
     out: *mut *const pcs_blob,
 ) -> pcs_result {
-    super::ffi_boundary!("pcs_get_blob" => FfiResult {
+    super::ffi_boundary!("pcs_get_blob", || -> FfiResult {
         // SAFETY: forwarded contracts.
-        let (store, key, out) =
-            unsafe { (pcs_store::arg(store, "store")?, arg_key(key)?, arg_out(out, "out")?) };
+        let (store, key, out) = unsafe {
+            (
+                pcs_store::arg(store, "store")?,
+                arg_key(key)?,
+                arg_out(out, "out")?,
+            )
+        };
         let Some(blob) = store.get_arc(&key) else {
             return Ok(pcs_result::PCS_MISS);
         };
@@ -292,7 +323,7 @@ pub unsafe extern "C" fn pcs_get_blob(
 /// `store` is a live store handle.
 #[no_mangle]
 pub unsafe extern "C" fn pcs_flush(store: *mut pcs_store) -> pcs_result {
-    super::ffi_boundary!("pcs_flush" => FfiResult {
+    super::ffi_boundary!("pcs_flush", || -> FfiResult {
         // SAFETY: forwarded contract.
         let store = unsafe { pcs_store::arg(store, "store") }?;
         store
