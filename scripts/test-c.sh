@@ -136,10 +136,11 @@ step cmake_find_package_builds_and_runs_examples cmake_example
 if nm -D --defined-only "$so" | grep -q ' pcs_store_open_disk$'; then
   step disk_build gcc $strict_c $inc tests/c/test_disk.c -o "$out/disk" $link_so
   step disk_build_asan_ubsan gcc $strict_c $inc $sanitize tests/c/test_disk.c -o "$out/disk_asan" $link_so
+  # disk_two_processes COMMAND: each mode is a separate process on one directory.
   disk_two_processes() {
-    local dir=$out/disk-store
+    local run=$1 dir=$out/disk-store
     rm -rf "$dir"
-    "$1" write "$dir" && "$1" read "$dir" && "$1" misuse "$dir" && "$1" default "$dir"
+    $run write "$dir" && $run read "$dir" && $run misuse "$dir" && $run default "$dir"
   }
   step disk_persists_across_processes disk_two_processes "$out/disk"
   step disk_persists_across_processes_asan_ubsan disk_two_processes "$out/disk_asan"

@@ -51,7 +51,10 @@ unsafe impl Extensible for pcs_memory_options {
 ///
 /// # Safety
 /// `out` is non-NULL and valid for a write.
-unsafe fn give_store(out: *mut *mut pcs_store, store: Arc<dyn PipelineCacheStore>) -> FfiResult {
+pub(super) unsafe fn give_store(
+    out: *mut *mut pcs_store,
+    store: Arc<dyn PipelineCacheStore>,
+) -> FfiResult {
     let handle = pcs_store::into_handle(Arc::new(store)).cast_mut();
     // SAFETY: per this function's contract.
     unsafe { out.write(handle) };
