@@ -17,6 +17,7 @@ pub mod layered;
 pub mod memory;
 pub mod metrics;
 pub mod store;
+mod thread_slot;
 
 pub use fingerprint::{
     DeviceIdentity, FingerprintBuilder, ParseFingerprintError, PipelineFingerprint,

@@ -1,16 +1,20 @@
 //! Counters and latency figures, recorded without locks.
 //!
 //! Hot-path cost is the point here: a memory hit must cost tens of nanoseconds, so
-//! - counters are striped per thread (each thread adds to its own cache line, summed on
-//!   snapshot), which keeps two threads hitting the same store from bouncing one line;
+//! - counters are striped per thread and summed on snapshot: a thread that owns a stripe alone
+//!   (see [`crate::thread_slot`]) updates it with plain loads and stores, no atomic
+//!   read-modify-write and no cache line shared with another thread; threads beyond that share
+//!   one overflow stripe with atomic adds;
 //! - `get` latency is sampled (one call in [`GET_SAMPLE_PERIOD`] per thread is timed), because
 //!   reading the clock twice costs about as much as a memory hit; puts and flushes are all timed.
 //!
 //! Counters saturate at `u64::MAX` instead of wrapping.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use crate::thread_slot;
 
 /// A snapshot of one store's counters and latency figures.
 ///
@@ -152,7 +156,9 @@ pub enum Counter {
 }
 
 const COUNTERS: usize = Counter::CorruptDropped as usize + 1;
-const STRIPES: usize = 16;
+/// One stripe per thread slot, plus the shared overflow stripe.
+const STRIPES: usize = thread_slot::SLOTS + 1;
+const OVERFLOW_STRIPE: usize = thread_slot::SLOTS;
 
 /// One thread group's counters, alone on its cache lines.
 #[repr(align(128))]
@@ -172,7 +178,7 @@ pub enum Op {
 
 /// The live, lock-free recorder behind a store's [`PipelineCacheMetrics`].
 pub struct MetricsRecorder {
-    stripes: Box<[Stripe; STRIPES]>,
+    stripes: Box<[Stripe]>,
     get: LatencyHistogram,
     put: LatencyHistogram,
     flush: LatencyHistogram,
@@ -182,7 +188,7 @@ impl MetricsRecorder {
     /// All counters at zero.
     pub fn new() -> Self {
         Self {
-            stripes: Box::default(),
+            stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
             get: LatencyHistogram::new(),
             put: LatencyHistogram::new(),
             flush: LatencyHistogram::new(),
@@ -192,7 +198,8 @@ impl MetricsRecorder {
     /// Adds `n` to a counter, saturating.
     #[inline]
     pub fn add(&self, counter: Counter, n: u64) {
-        saturating_add(&self.stripes[thread_stripe()].0[counter as usize], n);
+        let (stripe, exclusive) = thread_stripe();
+        add_to(&self.stripes[stripe].0[counter as usize], n, exclusive);
     }
 
     /// Adds one to a counter.
@@ -204,27 +211,34 @@ impl MetricsRecorder {
     /// Records a hit that returned `len` bytes.
     #[inline]
     pub fn hit(&self, len: usize) {
-        let stripe = &self.stripes[thread_stripe()].0;
-        saturating_add(&stripe[Counter::Hits as usize], 1);
-        saturating_add(&stripe[Counter::BytesRead as usize], len as u64);
+        let (stripe, exclusive) = thread_stripe();
+        let stripe = &self.stripes[stripe].0;
+        add_to(&stripe[Counter::Hits as usize], 1, exclusive);
+        add_to(&stripe[Counter::BytesRead as usize], len as u64, exclusive);
     }
 
     /// Records an accepted put of `len` bytes.
     #[inline]
     pub fn put_accepted(&self, len: usize) {
-        let stripe = &self.stripes[thread_stripe()].0;
-        saturating_add(&stripe[Counter::Puts as usize], 1);
-        saturating_add(&stripe[Counter::BytesWritten as usize], len as u64);
+        let (stripe, exclusive) = thread_stripe();
+        let stripe = &self.stripes[stripe].0;
+        add_to(&stripe[Counter::Puts as usize], 1, exclusive);
+        add_to(
+            &stripe[Counter::BytesWritten as usize],
+            len as u64,
+            exclusive,
+        );
     }
 
     /// Starts timing a `get` if this thread's turn to sample has come.
     #[inline]
     pub fn start_get(&self) -> Option<Instant> {
-        GET_TICK.with(|tick| {
+        let n = GET_TICK.with(|tick| {
             let n = tick.get().wrapping_add(1);
             tick.set(n);
-            (n % GET_SAMPLE_PERIOD == 0).then(Instant::now)
-        })
+            n
+        });
+        (n % GET_SAMPLE_PERIOD == 0).then(Instant::now)
     }
 
     /// Records the latency of an operation started at `start` (`None`: not sampled).
@@ -233,6 +247,27 @@ impl MetricsRecorder {
         if let Some(start) = start {
             self.record_latency(op, start.elapsed());
         }
+    }
+
+    /// Records the outcome of a lookup started with [`MetricsRecorder::start_get`]: a hit of
+    /// `Some(len)` bytes or a miss, and its latency if it was sampled.
+    #[inline]
+    pub fn record_lookup(&self, started: Option<Instant>, found_len: Option<usize>) {
+        match found_len {
+            Some(len) => self.hit(len),
+            None => self.inc(Counter::Misses),
+        }
+        self.finish(Op::Get, started);
+    }
+
+    /// Records the outcome of a put of `len` bytes started at `started`.
+    pub fn record_put(&self, started: Instant, len: usize, accepted: bool) {
+        if accepted {
+            self.put_accepted(len);
+        } else {
+            self.inc(Counter::RejectedPuts);
+        }
+        self.record_latency(Op::Put, started.elapsed());
     }
 
     /// Records one latency.
@@ -291,24 +326,30 @@ impl std::fmt::Debug for MetricsRecorder {
 }
 
 thread_local! {
-    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
     static GET_TICK: Cell<u32> = const { Cell::new(0) };
 }
 
-static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
-
-/// This thread's stripe: threads are dealt stripes round-robin on first use.
+/// This thread's stripe, and whether it owns it alone.
 #[inline]
-fn thread_stripe() -> usize {
-    STRIPE.with(|slot| {
-        let stripe = slot.get();
-        if stripe != usize::MAX {
-            return stripe;
-        }
-        let stripe = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
-        slot.set(stripe);
-        stripe
-    })
+fn thread_stripe() -> (usize, bool) {
+    match thread_slot::current() {
+        Some(index) => (index, true),
+        None => (OVERFLOW_STRIPE, false),
+    }
+}
+
+/// Adds to a counter cell: a plain load and store where this thread owns the cell alone
+/// (other threads only read it, for snapshots), an atomic add otherwise.
+#[inline]
+fn add_to(cell: &AtomicU64, n: u64, exclusive: bool) {
+    if exclusive {
+        cell.store(
+            cell.load(Ordering::Relaxed).saturating_add(n),
+            Ordering::Relaxed,
+        );
+    } else {
+        saturating_add(cell, n);
+    }
 }
 
 /// One `fetch_add`; if that wrapped, pin the counter at `u64::MAX`. Between the wrap and the
