@@ -207,7 +207,7 @@ pub unsafe extern "C" fn pcs_put(
                 arg_bytes(data, len, "data")?,
             )
         };
-        store.try_put(key, bytes.to_vec()).map_err(put_error)?;
+        store.try_put(*key, bytes.to_vec()).map_err(put_error)?;
         Ok(pcs_result::PCS_OK)
     })
 }
@@ -255,7 +255,7 @@ pub unsafe extern "C" fn pcs_get(
                 arg_out(len, "len")?,
             )
         };
-        let Some(blob) = store.get_arc(&key) else {
+        let Some(blob) = store.get_arc(key) else {
             return Ok(pcs_result::PCS_MISS);
         };
         if buf.is_null() {
@@ -306,7 +306,7 @@ pub unsafe extern "C" fn pcs_get_blob(
                 arg_out(out, "out")?,
             )
         };
-        let Some(blob) = store.get_arc(&key) else {
+        let Some(blob) = store.get_arc(key) else {
             return Ok(pcs_result::PCS_MISS);
         };
         // SAFETY: `out` is non-NULL and valid for a write (contract).
