@@ -79,6 +79,15 @@ exports_only_pcs() {
   [ "$(echo "$symbols" | grep -c '^pcs_')" -ge 20 ] && ! echo "$symbols" | grep -v '^pcs_'
 }
 step exports_only_pcs_symbols exports_only_pcs
+api_table_is_complete() {
+  # pcs_api has one entry per exported function except pcs_get_api itself.
+  local exported entries
+  exported=$(nm -D --defined-only "$so" | grep -c ' pcs_')
+  entries=$(awk '/^typedef struct pcs_api \{/,/^\} pcs_api;/' include/pcstore.h | grep -c '(\*')
+  echo "exported $exported, pcs_api entries $entries"
+  [ "$entries" -eq $((exported - 1)) ]
+}
+step api_table_has_every_function api_table_is_complete
 
 # ---- the C test, four ways
 step c_build_linked gcc $strict_c $inc tests/c/test_abi.c -o "$out/abi" $link_so

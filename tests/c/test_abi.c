@@ -478,6 +478,21 @@ static void *hammer(void *arg) {
         PCS(blob_size)(blob) != 48 || memcmp(PCS(blob_data)(blob), expected, 48) != 0)
       (*bad)++;
     PCS(blob_release)(blob);
+    /* The last error is per thread: provoke a thread-specific failure, then read it back
+     * while the other threads keep failing in their own ways. */
+    if (round % 64 == 0) {
+      const char *expected_message;
+      char message[128];
+      if (thread % 2 == 0) {
+        PCS(hasher_new)(NULL);
+        expected_message = "pcs_hasher_new: `out` is NULL";
+      } else {
+        PCS(get_blob)(NULL, &key, &blob);
+        expected_message = "pcs_get_blob: `store` is NULL";
+      }
+      PCS(last_error)(message, sizeof message);
+      if (strcmp(message, expected_message) != 0) (*bad)++;
+    }
   }
   return bad;
 }
