@@ -80,7 +80,7 @@ fn main() {
         black_box(blob.as_ptr());
     };
     let mut blob = |i: usize| {
-        let mut blob: *const pcs_blob = ptr::null();
+        let mut blob: *mut pcs_blob = ptr::null_mut();
         // SAFETY: live handle, valid key and out-pointer; the blob is released once.
         unsafe {
             let found = pcs_get_blob(handle, black_box(&c_keys[i]), &mut blob);

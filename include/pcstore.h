@@ -420,7 +420,7 @@ typedef struct pcs_api {
   /**
    * `pcs_get_blob`.
    */
-  pcs_result (*get_blob)(struct pcs_store*, const struct pcs_fingerprint*, const struct pcs_blob**);
+  pcs_result (*get_blob)(struct pcs_store*, const struct pcs_fingerprint*, struct pcs_blob**);
   /**
    * `pcs_blob_data`.
    */
@@ -432,11 +432,11 @@ typedef struct pcs_api {
   /**
    * `pcs_blob_retain`.
    */
-  void (*blob_retain)(const struct pcs_blob*);
+  void (*blob_retain)(struct pcs_blob*);
   /**
    * `pcs_blob_release`.
    */
-  void (*blob_release)(const struct pcs_blob*);
+  void (*blob_release)(struct pcs_blob*);
   /**
    * `pcs_flush`.
    */
@@ -492,7 +492,7 @@ size_t pcs_blob_size(const struct pcs_blob *blob);
  * # Safety
  * `blob` is NULL or a live blob reference.
  */
-void pcs_blob_retain(const struct pcs_blob *blob);
+void pcs_blob_retain(struct pcs_blob *blob);
 
 /**
  * Gives back one blob reference; after the last one the bytes are freed. NULL is a no-op.
@@ -501,7 +501,7 @@ void pcs_blob_retain(const struct pcs_blob *blob);
  * # Safety
  * `blob` is NULL or a reference the caller owns and never uses again.
  */
-void pcs_blob_release(const struct pcs_blob *blob);
+void pcs_blob_release(struct pcs_blob *blob);
 
 /**
  * Writes the plain BLAKE3 hash of `len` bytes at `data` to `*out` (the same value as `b3sum`).
@@ -706,7 +706,7 @@ pcs_result pcs_get(struct pcs_store *store, const struct pcs_fingerprint *key, v
  * # Safety
  * `store` is a live store handle; `key` is valid for reads; `out` is valid for a write.
  */
-pcs_result pcs_get_blob(struct pcs_store *store, const struct pcs_fingerprint *key, const struct pcs_blob **out);
+pcs_result pcs_get_blob(struct pcs_store *store, const struct pcs_fingerprint *key, struct pcs_blob **out);
 
 /**
  * Makes every put accepted before this call durable (fsync on disk tiers, upload on remote

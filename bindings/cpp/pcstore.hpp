@@ -129,7 +129,7 @@ class blob {
  public:
   blob() = default;
   /// Adopts one reference (e.g. from pcs_get_blob).
-  explicit blob(const pcs_blob *adopted) noexcept : handle_(adopted) {}
+  explicit blob(pcs_blob *adopted) noexcept : handle_(adopted) {}
   blob(const blob &other) noexcept : handle_(other.handle_) { pcs_blob_retain(handle_); }
   blob(blob &&other) noexcept : handle_(std::exchange(other.handle_, nullptr)) {}
   blob &operator=(blob other) noexcept {
@@ -144,10 +144,10 @@ class blob {
   bool empty() const noexcept { return size() == 0; }
   const std::uint8_t *begin() const noexcept { return data(); }
   const std::uint8_t *end() const noexcept { return data() + size(); }
-  const pcs_blob *handle() const noexcept { return handle_; }
+  pcs_blob *handle() const noexcept { return handle_; }
 
  private:
-  const pcs_blob *handle_ = nullptr;
+  pcs_blob *handle_ = nullptr;
 };
 
 /// A thread-safe, reference-counted store handle.
@@ -197,7 +197,7 @@ class store {
 
   /// The blob under `key` without copying; an empty blob on a miss (`pcs_get_blob`).
   result<blob> get(const fingerprint &key) const {
-    const pcs_blob *handle = nullptr;
+    pcs_blob *handle = nullptr;
     pcs_result code = pcs_get_blob(handle_, &key, &handle);
     if (code == PCS_OK) return blob(handle);
     if (code == PCS_MISS) return blob();

@@ -19,7 +19,7 @@ static int fail(const char *what, pcs_result result) {
 int main(void) {
   pcs_store *store = NULL;
   pcs_fingerprint key;
-  const pcs_blob *blob = NULL;
+  pcs_blob *blob = NULL;
   pcs_cache_metrics metrics;
   const char *shader_and_state = "my engine's pipeline description";
   const char compiled[] = "pretend this came from vkGetPipelineCacheData";

@@ -81,16 +81,16 @@ pub struct pcs_api {
     pub get_blob: unsafe extern "C" fn(
         *mut pcs_store,
         *const pcs_fingerprint,
-        *mut *const pcs_blob,
+        *mut *mut pcs_blob,
     ) -> pcs_result,
     /// `pcs_blob_data`.
     pub blob_data: unsafe extern "C" fn(*const pcs_blob) -> *const u8,
     /// `pcs_blob_size`.
     pub blob_size: unsafe extern "C" fn(*const pcs_blob) -> usize,
     /// `pcs_blob_retain`.
-    pub blob_retain: unsafe extern "C" fn(*const pcs_blob),
+    pub blob_retain: unsafe extern "C" fn(*mut pcs_blob),
     /// `pcs_blob_release`.
-    pub blob_release: unsafe extern "C" fn(*const pcs_blob),
+    pub blob_release: unsafe extern "C" fn(*mut pcs_blob),
     /// `pcs_flush`.
     pub flush: unsafe extern "C" fn(*mut pcs_store) -> pcs_result,
     /// `pcs_metrics`.

@@ -49,7 +49,7 @@ pub unsafe extern "C" fn pcs_blob_size(blob: *const pcs_blob) -> usize {
 /// # Safety
 /// `blob` is NULL or a live blob reference.
 #[no_mangle]
-pub unsafe extern "C" fn pcs_blob_retain(blob: *const pcs_blob) {
+pub unsafe extern "C" fn pcs_blob_retain(blob: *mut pcs_blob) {
     super::ffi_boundary!("pcs_blob_retain", || -> () {
         // SAFETY: forwarded contract.
         unsafe { pcs_blob::retain(blob) }
@@ -62,7 +62,7 @@ pub unsafe extern "C" fn pcs_blob_retain(blob: *const pcs_blob) {
 /// # Safety
 /// `blob` is NULL or a reference the caller owns and never uses again.
 #[no_mangle]
-pub unsafe extern "C" fn pcs_blob_release(blob: *const pcs_blob) {
+pub unsafe extern "C" fn pcs_blob_release(blob: *mut pcs_blob) {
     super::ffi_boundary!("pcs_blob_release", || -> () {
         // SAFETY: forwarded contract.
         unsafe { pcs_blob::release(blob) }

@@ -295,7 +295,7 @@ pub unsafe extern "C" fn pcs_get(
 pub unsafe extern "C" fn pcs_get_blob(
     store: *mut pcs_store,
     key: *const pcs_fingerprint,
-    out: *mut *const pcs_blob,
+    out: *mut *mut pcs_blob,
 ) -> pcs_result {
     super::ffi_boundary!("pcs_get_blob", || -> FfiResult {
         // SAFETY: forwarded contracts.
@@ -310,7 +310,7 @@ pub unsafe extern "C" fn pcs_get_blob(
             return Ok(pcs_result::PCS_MISS);
         };
         // SAFETY: `out` is non-NULL and valid for a write (contract).
-        unsafe { out.write(pcs_blob::into_handle(blob)) };
+        unsafe { out.write(pcs_blob::into_handle(blob).cast_mut()) };
         Ok(pcs_result::PCS_OK)
     })
 }

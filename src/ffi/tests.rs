@@ -84,7 +84,7 @@ fn a_panicking_store_returns_pcs_err_panic_and_stays_usable() {
         put: || PutError::ReadOnly,
     });
     let key = pcs_fingerprint::default();
-    let mut out: *const pcs_blob = ptr::null();
+    let mut out: *mut pcs_blob = ptr::null_mut();
     // SAFETY: live handle, valid key and out-pointer.
     let result = unsafe { pcs_get_blob(store, &key, &mut out) };
     assert_eq!(result, pcs_result::PCS_ERR_PANIC);
@@ -232,7 +232,7 @@ fn metrics_fill_only_the_callers_struct() {
             pcs_put(store, &key, b"xyz".as_ptr().cast(), 3),
             pcs_result::PCS_OK
         );
-        let mut blob = ptr::null();
+        let mut blob = ptr::null_mut();
         assert_eq!(pcs_get_blob(store, &key, &mut blob), pcs_result::PCS_OK);
         pcs_blob_release(blob);
 

@@ -23,12 +23,14 @@ pub const PCS_ABI_VERSION: u32 = 1;
 /// Thread-safe.
 #[no_mangle]
 pub extern "C" fn pcs_abi_version() -> u32 {
-    PCS_ABI_VERSION
+    super::ffi_boundary!("pcs_abi_version", || -> u32 { PCS_ABI_VERSION })
 }
 
 /// The library's version as a static NUL-terminated string, e.g. `"0.1.0"`. Never NULL; lives
 /// as long as the library is loaded; do not free it. Thread-safe.
 #[no_mangle]
 pub extern "C" fn pcs_version() -> *const c_char {
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    super::ffi_boundary!("pcs_version", || -> *const c_char {
+        concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    })
 }

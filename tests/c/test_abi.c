@@ -292,7 +292,7 @@ static void test_put_get(void) {
 static void test_blobs(void) {
   pcs_store *store = open_memory(1, 0); /* holds one entry: the second put evicts the first */
   pcs_fingerprint first = key_of("first"), second = key_of("second");
-  const pcs_blob *blob = NULL, *other = NULL, *untouched = (const pcs_blob *)&failures;
+  pcs_blob *blob = NULL, *other = NULL, *untouched = (pcs_blob *)&failures;
   char big[4096];
   memset(big, 'x', sizeof big);
 
@@ -304,7 +304,7 @@ static void test_blobs(void) {
   /* The blob outlives eviction and the store itself. */
   CHECK_RESULT(PCS(put)(store, &second, "2", 1), PCS_OK);
   CHECK_RESULT(PCS(get_blob)(store, &first, &untouched), PCS_MISS);
-  CHECK(untouched == (const pcs_blob *)&failures);
+  CHECK(untouched == (pcs_blob *)&failures);
   PCS(blob_retain)(blob);
   other = blob;
   PCS(store_release)(store);
@@ -337,7 +337,7 @@ static void test_limits_and_metrics(void) {
   char seventeen[17] = {0};
   char buf[16];
   size_t len;
-  const pcs_blob *blob = NULL;
+  pcs_blob *blob = NULL;
   pcs_cache_metrics metrics, before;
 
   CHECK_RESULT(PCS(put)(store, &key, seventeen, sizeof seventeen), PCS_ERR_TOO_LARGE);
@@ -465,7 +465,7 @@ static void *hammer(void *arg) {
     unsigned index = (round * 7u + thread * 13u) % KEYS;
     char name[32];
     pcs_fingerprint key;
-    const pcs_blob *blob = NULL;
+    pcs_blob *blob = NULL;
     size_t len = sizeof buf;
     snprintf(name, sizeof name, "thread key %u", index);
     key = key_of(name);

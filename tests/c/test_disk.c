@@ -79,7 +79,7 @@ static void read_mode(const char *dir) {
   unsigned char *big = (unsigned char *)malloc(BIG);
   char buf[32];
   size_t len = sizeof buf;
-  const pcs_blob *blob = NULL;
+  pcs_blob *blob = NULL;
   pcs_fingerprint small = key_of("small"), empty = key_of("empty"), large = key_of("large");
   pcs_cache_metrics metrics;
   fill_big(big);
