@@ -10,6 +10,8 @@
 //! Files by concept: `result` (codes and the last error), `handles` (how Rust values become C
 //! pointers and back), then one file per public concept. `include/pcstore.h` is generated from
 //! these files by `scripts/gen-header.sh`; the doc comments here are the header's comments.
+//! `disk.rs` (the disk-store functions) is not in the module tree until the disk tier merges;
+//! its header comment says how to switch it on.
 
 /// Runs an exported function's body with panics caught, so none unwinds across the C boundary.
 ///
@@ -18,9 +20,11 @@
 /// function name, in the thread's last error); a panic records its message and returns the
 /// type's panic value (`PCS_ERR_PANIC` for results).
 ///
-/// `AssertUnwindSafe` is sound here because no state a panic interrupts is observed afterwards
-/// in a broken form: stores use non-poisoning locks and keep their invariants per operation,
-/// so after `PCS_ERR_PANIC` the handle stays usable; only the failed call's effect is unknown.
+/// `AssertUnwindSafe`: a panic can only leave a store's own state half-updated, and the tiers
+/// use non-poisoning `parking_lot` locks and memory safety does not depend on their invariants,
+/// so after `PCS_ERR_PANIC` the handle stays safe to use; only the failed call's effect is
+/// unknown. Catching needs `panic = "unwind"` (the default; Cargo.toml's profiles keep it): with
+/// `panic = "abort"` a bug aborts the process instead of returning `PCS_ERR_PANIC`.
 macro_rules! ffi_boundary {
     ($name:literal, $body:expr) => {{
         let outcome = ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe($body));
