@@ -11,6 +11,14 @@ packages=(
   binutils
   valgrind
   cmake
+  # Remote tier tests and benchmark: a loopback WebDAV server and the curl baseline.
+  nginx
+  curl
+  # Vulkan adapter tests (tests/vulkan.rs): the loader, Mesa lavapipe, the Khronos validation
+  # layer. SwiftShader comes from scripts/vulkan-drivers.sh.
+  libvulkan1
+  mesa-vulkan-drivers
+  vulkan-validationlayers
 )
 
 missing=()

@@ -6,6 +6,15 @@ cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
 
+# --- Vulkan adapter (tests/vulkan.rs, feature `vulkan`) --------------------------------------
+# Fetches SwiftShader (chromium-common, unpacked, not installed) and exports the ICD paths the
+# Vulkan tests read; the tests FAIL if a driver is missing. Mesa's and the layer's own disk
+# caches are disabled per child process by the test itself.
+vulkan_drivers=$(bash scripts/vulkan-drivers.sh) # a plain assignment keeps `set -e` effective
+eval "$vulkan_drivers"
+export PCSTORE_TEST_LAVAPIPE_ICD PCSTORE_TEST_SWIFTSHADER_ICD
+# ----------------------------------------------------------------------------------------------
+
 echo "== format and lints"
 cargo fmt --check
 cargo clippy --all-targets --all-features -- -D warnings
@@ -17,3 +26,11 @@ cargo test --all-features
 # tests linked / static / via dlopen, under ASan+UBSan and valgrind, pkg-config and CMake.
 echo "== C ABI tests"
 bash scripts/test-c.sh
+
+# == Remote tier (issue 6). The tests above already ran it with --all-features (HTTPS built in);
+# this builds and runs it as most games ship it: `remote` without TLS. Each nginx test starts its
+# own nginx on 127.0.0.1 with scripts/nginx-test-server.sh (nginx comes from install-deps.sh) and
+# FAILS if nginx is missing. About 10 s.
+echo "== remote tier (feature remote, no TLS)"
+cargo test --features remote --lib remote::
+cargo test --features remote --test remote_faults --test remote_nginx --test remote_env

@@ -5,6 +5,9 @@
 //! - [`store`]: the [`PipelineCacheStore`] contract every tier implements;
 //! - [`metrics`]: lock-free counters and latency histograms;
 //! - [`memory`]: the hot in-memory tier; [`layered`]: tiers stacked fastest first.
+//! - `remote` (feature `remote`): a studio-wide shared tier over HTTP.
+//!
+//! [`vulkan`] (feature `vulkan`, default) turns stored blobs into validated `VkPipelineCache`s.
 //!
 //! [`ffi`] is the C ABI (`libpcstore`, `include/pcstore.h`) on top of the core.
 
@@ -16,11 +19,16 @@ pub mod fingerprint;
 pub mod layered;
 pub mod memory;
 pub mod metrics;
+#[cfg(feature = "remote")]
+pub mod remote;
 pub mod store;
 mod thread_slot;
+#[cfg(feature = "vulkan")]
+pub mod vulkan;
 
 pub use fingerprint::{
     DeviceIdentity, FingerprintBuilder, ParseFingerprintError, PipelineFingerprint,
+    ScopedKeyDeriver,
 };
 pub use layered::{LayeredOptions, LayeredPipelineCache, PromotionReport, WritePolicy};
 pub use memory::{EvictionReason, EvictionReport, InMemoryPipelineCache};

@@ -1,0 +1,300 @@
+//! pcstore's envelope around a stored pipeline-cache blob.
+//!
+//! Layout (little-endian, 128 bytes, then the driver's blob as payload):
+//!
+//! | offset | size | field                                                        |
+//! |--------|------|--------------------------------------------------------------|
+//! | 0      | 8    | magic `b"pcsVKpc\0"`                                         |
+//! | 8      | 4    | envelope format version (1)                                  |
+//! | 12     | 4    | envelope header length (128)                                 |
+//! | 16     | 8    | payload length                                               |
+//! | 24     | 32   | BLAKE3 of the payload                                        |
+//! | 56     | 32   | the scoped key the blob was stored under                     |
+//! | 88     | 16   | vendorID, deviceID, driverVersion, driverID (u32 each)       |
+//! | 104    | 16   | pipelineCacheUUID                                            |
+//! | 120    | 1    | pointer size of the writing process                          |
+//! | 121    | 7    | zero                                                         |
+//!
+//! The scoped key already derives from the whole identity (driver strings and namespace
+//! included), so a matching key proves the blob was written for this identity; the plain
+//! identity fields are kept too, so a foreign blob can be told apart from a damaged one.
+
+use std::fmt;
+
+use crate::fingerprint::{DeviceIdentity, PipelineFingerprint};
+
+/// Bytes before the payload.
+pub const ENVELOPE_HEADER_LEN: usize = 128;
+
+const MAGIC: [u8; 8] = *b"pcsVKpc\0";
+const FORMAT_VERSION: u32 = 1;
+
+/// Why stored bytes are not a usable envelope for this key and device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnvelopeError {
+    /// Shorter than the envelope header (the length found).
+    Truncated(usize),
+    /// Does not start with pcstore's magic.
+    BadMagic,
+    /// An envelope format or header length this build does not read.
+    UnsupportedVersion(u32),
+    /// The payload length field disagrees with the bytes present.
+    LengthMismatch {
+        /// Length the header states.
+        stated: u64,
+        /// Payload bytes present.
+        present: u64,
+    },
+    /// The payload's BLAKE3 differs from the one recorded.
+    HashMismatch,
+    /// Stored under another key (a store returned the wrong entry).
+    KeyMismatch,
+    /// Written for another device, driver or process bitness.
+    IdentityMismatch,
+}
+
+impl EnvelopeError {
+    /// True when the bytes are intact but belong to another device or driver build.
+    pub fn is_device_mismatch(&self) -> bool {
+        matches!(self, Self::IdentityMismatch)
+    }
+}
+
+impl fmt::Display for EnvelopeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Truncated(len) => write!(f, "envelope of {len} bytes is truncated"),
+            Self::BadMagic => f.write_str("not a pcstore pipeline-cache envelope"),
+            Self::UnsupportedVersion(v) => write!(f, "envelope format {v} is not supported"),
+            Self::LengthMismatch { stated, present } => {
+                write!(
+                    f,
+                    "envelope states {stated} payload bytes, {present} present"
+                )
+            }
+            Self::HashMismatch => f.write_str("payload does not match its BLAKE3"),
+            Self::KeyMismatch => f.write_str("envelope was stored under another key"),
+            Self::IdentityMismatch => f.write_str("envelope was written for another device"),
+        }
+    }
+}
+
+impl std::error::Error for EnvelopeError {}
+
+/// Wraps a driver blob for storage under `stored_key` (see
+/// [`VulkanContext::stored_key`](super::VulkanContext::stored_key)) on the device `identity`
+/// describes: the bytes a save writes. For tools that import blobs, and tests.
+pub fn seal_envelope(
+    payload: &[u8],
+    stored_key: &PipelineFingerprint,
+    identity: &DeviceIdentity,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ENVELOPE_HEADER_LEN + payload.len());
+    out.resize(ENVELOPE_HEADER_LEN, 0);
+    out.extend_from_slice(payload);
+    seal_in_place(
+        &mut out,
+        blake3::hash(payload).as_bytes(),
+        stored_key,
+        identity,
+    );
+    out
+}
+
+/// Checks stored bytes as a load does (everything but the cache header) and returns the
+/// payload.
+///
+/// # Errors
+/// The first check that fails.
+pub fn open_envelope<'a>(
+    stored: &'a [u8],
+    stored_key: &PipelineFingerprint,
+    identity: &DeviceIdentity,
+) -> Result<&'a [u8], EnvelopeError> {
+    open(stored, stored_key, identity).map(|(payload, _)| payload)
+}
+
+/// Writes the envelope header into `buffer[..ENVELOPE_HEADER_LEN]`; the rest of `buffer` is the
+/// payload, whose BLAKE3 is `payload_hash`. Saves fetch the driver's blob straight behind the
+/// reserved header, so sealing costs no copy of the blob.
+pub(crate) fn seal_in_place(
+    buffer: &mut [u8],
+    payload_hash: &[u8; 32],
+    scoped_key: &PipelineFingerprint,
+    identity: &DeviceIdentity,
+) {
+    let payload_len = (buffer.len() - ENVELOPE_HEADER_LEN) as u64;
+    buffer[..ENVELOPE_HEADER_LEN].copy_from_slice(&header_bytes(
+        payload_len,
+        payload_hash,
+        scoped_key,
+        identity,
+    ));
+}
+
+/// Checks an envelope and returns its payload and the payload's BLAKE3.
+///
+/// Costs one BLAKE3 pass over the payload; checks are ordered so damaged bytes are reported as
+/// damage (never as a device mismatch).
+pub(crate) fn open<'a>(
+    stored: &'a [u8],
+    scoped_key: &PipelineFingerprint,
+    identity: &DeviceIdentity,
+) -> Result<(&'a [u8], [u8; 32]), EnvelopeError> {
+    if stored.len() < ENVELOPE_HEADER_LEN {
+        return Err(EnvelopeError::Truncated(stored.len()));
+    }
+    let (header, payload) = stored.split_at(ENVELOPE_HEADER_LEN);
+    if header[0..8] != MAGIC {
+        return Err(EnvelopeError::BadMagic);
+    }
+    let version = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
+    let header_len = u32::from_le_bytes(header[12..16].try_into().expect("4 bytes"));
+    // Reserved bytes set: a later format, or damage; either way not ours to read (and not a
+    // device mismatch).
+    let reserved_clear = header[121..].iter().all(|&b| b == 0);
+    if version != FORMAT_VERSION || header_len as usize != ENVELOPE_HEADER_LEN || !reserved_clear {
+        return Err(EnvelopeError::UnsupportedVersion(version));
+    }
+    let stated = u64::from_le_bytes(header[16..24].try_into().expect("8 bytes"));
+    if stated != payload.len() as u64 {
+        return Err(EnvelopeError::LengthMismatch {
+            stated,
+            present: payload.len() as u64,
+        });
+    }
+    let hash = *blake3::hash(payload).as_bytes();
+    if header[24..56] != hash {
+        return Err(EnvelopeError::HashMismatch);
+    }
+    let expected = header_bytes(stated, &hash, scoped_key, identity);
+    if header[88..] != expected[88..] {
+        return Err(EnvelopeError::IdentityMismatch);
+    }
+    if header[56..88] != scoped_key.0 {
+        return Err(EnvelopeError::KeyMismatch);
+    }
+    Ok((payload, hash))
+}
+
+fn header_bytes(
+    payload_len: u64,
+    payload_hash: &[u8; 32],
+    scoped_key: &PipelineFingerprint,
+    identity: &DeviceIdentity,
+) -> [u8; ENVELOPE_HEADER_LEN] {
+    let mut header = [0u8; ENVELOPE_HEADER_LEN];
+    header[0..8].copy_from_slice(&MAGIC);
+    header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header[12..16].copy_from_slice(&(ENVELOPE_HEADER_LEN as u32).to_le_bytes());
+    header[16..24].copy_from_slice(&payload_len.to_le_bytes());
+    header[24..56].copy_from_slice(payload_hash);
+    header[56..88].copy_from_slice(&scoped_key.0);
+    header[88..92].copy_from_slice(&identity.vendor_id.to_le_bytes());
+    header[92..96].copy_from_slice(&identity.device_id.to_le_bytes());
+    header[96..100].copy_from_slice(&identity.driver_version.to_le_bytes());
+    header[100..104].copy_from_slice(&identity.driver_id.to_le_bytes());
+    header[104..120].copy_from_slice(&identity.pipeline_cache_uuid);
+    header[120] = identity.pointer_size;
+    header
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity() -> DeviceIdentity {
+        DeviceIdentity {
+            vendor_id: 0x1ae0,
+            device_id: 0xc0de,
+            driver_version: 5,
+            driver_id: 10,
+            pipeline_cache_uuid: [7; 16],
+            pointer_size: 8,
+            driver_info: b"SwiftShader\0".to_vec(),
+            namespace: b"test".to_vec(),
+        }
+    }
+
+    fn sealed(payload: &[u8]) -> (Vec<u8>, PipelineFingerprint) {
+        let key = PipelineFingerprint::of(b"engine key").scoped(&identity());
+        (seal_envelope(payload, &key, &identity()), key)
+    }
+
+    #[test]
+    fn round_trips_any_payload() {
+        for payload in [&b""[..], b"x", &[0x5a; 5000]] {
+            let (stored, key) = sealed(payload);
+            assert_eq!(stored.len(), ENVELOPE_HEADER_LEN + payload.len());
+            let (opened, hash) = open(&stored, &key, &identity()).unwrap();
+            assert_eq!(opened, payload);
+            assert_eq!(hash, *blake3::hash(payload).as_bytes());
+        }
+    }
+
+    #[test]
+    fn every_flipped_bit_is_caught() {
+        let (stored, key) = sealed(&[0x11; 64]);
+        for byte in 0..stored.len() {
+            for bit in [0x01u8, 0x80] {
+                let mut damaged = stored.clone();
+                damaged[byte] ^= bit;
+                let err = open(&damaged, &key, &identity()).unwrap_err();
+                // Only the identity fields themselves can look like another device.
+                let identity_field = (88..121).contains(&byte);
+                assert_eq!(
+                    err.is_device_mismatch(),
+                    identity_field,
+                    "flip at byte {byte}: {err:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn names_each_fault() {
+        let (stored, key) = sealed(&[0x22; 40]);
+        let id = identity();
+        assert_eq!(
+            open(&stored[..100], &key, &id),
+            Err(EnvelopeError::Truncated(100))
+        );
+        assert_eq!(open(&[0u8; 200], &key, &id), Err(EnvelopeError::BadMagic));
+        let mut version = stored.clone();
+        version[8] = 2;
+        assert_eq!(
+            open(&version, &key, &id),
+            Err(EnvelopeError::UnsupportedVersion(2))
+        );
+        assert_eq!(
+            open(&stored[..stored.len() - 1], &key, &id),
+            Err(EnvelopeError::LengthMismatch {
+                stated: 40,
+                present: 39
+            })
+        );
+        let mut payload = stored.clone();
+        *payload.last_mut().unwrap() ^= 1;
+        assert_eq!(open(&payload, &key, &id), Err(EnvelopeError::HashMismatch));
+        let other_key = PipelineFingerprint::of(b"other");
+        assert_eq!(
+            open(&stored, &other_key, &id),
+            Err(EnvelopeError::KeyMismatch)
+        );
+        let newer_driver = DeviceIdentity {
+            driver_version: 6,
+            ..identity()
+        };
+        let err = open(&stored, &key, &newer_driver).unwrap_err();
+        assert_eq!(err, EnvelopeError::IdentityMismatch);
+        assert!(err.is_device_mismatch());
+        let thirty_two_bit = DeviceIdentity {
+            pointer_size: 4,
+            ..identity()
+        };
+        assert_eq!(
+            open(&stored, &key, &thirty_two_bit),
+            Err(EnvelopeError::IdentityMismatch)
+        );
+    }
+}

@@ -1,0 +1,31 @@
+//! The Vulkan adapter: `VkPipelineCache`s seeded from the store, validated before any driver
+//! sees a byte (feature `vulkan`).
+//!
+//! - [`VulkanContext`] (context.rs): one per `VkDevice`; load, save, merge;
+//! - identity.rs: the device identity every stored key is scoped to;
+//! - envelope.rs: pcstore's wrapper around stored blobs (magic, length, BLAKE3, identity);
+//! - header.rs: the `VkPipelineCacheHeaderVersionOne` check;
+//! - dispatch.rs: the few entry points resolved through the engine's `vkGetInstanceProcAddr`;
+//! - outcome.rs / metrics.rs: what loads and saves did, per call and counted.
+//!
+//! The library never links or loads libvulkan.
+
+mod context;
+mod dispatch;
+mod envelope;
+mod error;
+mod header;
+mod identity;
+mod metrics;
+mod outcome;
+
+pub use ash;
+pub use context::{DeviceInfo, VulkanContext, VulkanOptions};
+pub use envelope::{open_envelope, seal_envelope, EnvelopeError, ENVELOPE_HEADER_LEN};
+pub use error::VulkanError;
+pub use header::{
+    check_cache_header, write_cache_header, CacheHeaderExpectation, HeaderError, HEADER_V1_LEN,
+};
+pub use identity::device_identity_from_properties;
+pub use metrics::VulkanMetrics;
+pub use outcome::{LoadInfo, LoadOutcome, Rejection, SaveInfo, SaveOutcome};
