@@ -60,7 +60,11 @@ impl pcs_disk_options {
             }
         };
         Ok(DiskCacheOptions {
-            max_bytes: if self.max_bytes == 0 { defaults.max_bytes } else { self.max_bytes },
+            max_bytes: if self.max_bytes == 0 {
+                defaults.max_bytes
+            } else {
+                self.max_bytes
+            },
             max_entry_bytes: if self.max_entry_bytes == 0 {
                 defaults.max_entry_bytes
             } else {
@@ -199,7 +203,16 @@ mod tests {
         assert_eq!(parse_size("64k"), Some(64 << 10));
         assert_eq!(parse_size("512M"), Some(512 << 20));
         assert_eq!(parse_size(" 2G "), Some(2 << 30));
-        for bad in ["", "0", "G", "-1", "1.5G", "12T", "1GB", "99999999999999999999G"] {
+        for bad in [
+            "",
+            "0",
+            "G",
+            "-1",
+            "1.5G",
+            "12T",
+            "1GB",
+            "99999999999999999999G",
+        ] {
             assert_eq!(parse_size(bad), None, "{bad:?}");
         }
     }
