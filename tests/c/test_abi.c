@@ -529,6 +529,8 @@ int main(int argc, char **argv) {
   }
   CHECK(pcs_loader_open(&refused, "/nonexistent/libpcstore.so", why, sizeof why) == PCS_ERR_IO);
   CHECK(refused.api == NULL && strstr(why, "dlopen") != NULL);
+  CHECK(pcs_loader_open(&refused, "libm.so.6", why, sizeof why) == PCS_ERR_UNSUPPORTED);
+  CHECK(refused.api == NULL && strstr(why, "no pcs_get_api") != NULL);
   CHECK(pcs_loader_open(NULL, argv[1], NULL, 0) == PCS_ERR_NULL_ARGUMENT);
   if (pcs_loader_open(&loader, argv[1], why, sizeof why) != PCS_OK) {
     fprintf(stderr, "cannot load %s: %s\n", argv[1], why);
