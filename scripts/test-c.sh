@@ -36,13 +36,15 @@ step() {
 }
 
 echo "== building libpcstore (debug)"
+# The native libraries a static link needs, as rustc reports them; packaging must list the same.
+native_libs=$(cargo rustc --lib --quiet --crate-type staticlib -- --print native-static-libs 2>&1 |
+  sed -n 's/.*native-static-libs: //p')
 cargo build --lib --quiet || { echo "0 passed, 1 failed (cargo build)"; exit 1; }
 so=$root/target/debug/libpcstore.so
 static=$root/target/debug/libpcstore.a
 # The dynamic linker looks for the SONAME; tests find it through an rpath to this directory.
 ln -sf "$so" "$out/lib/libpcstore.so.0"
 ln -sf "$so" "$out/lib/libpcstore.so"
-native_libs="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc" # cargo --print native-static-libs
 strict_c="-std=c99 -Wall -Wextra -Werror -pedantic -D_POSIX_C_SOURCE=200809L -g"
 strict_cxx="-std=c++17 -Wall -Wextra -Werror -pedantic -g"
 inc="-I$root/include -I$root/bindings/c -I$root/bindings/cpp"
@@ -79,6 +81,17 @@ exports_only_pcs() {
   [ "$(echo "$symbols" | grep -c '^pcs_')" -ge 20 ] && ! echo "$symbols" | grep -v '^pcs_'
 }
 step exports_only_pcs_symbols exports_only_pcs
+native_libs_are_documented() {
+  # pcstore.pc, the CMake config and the README name what rustc says a static link needs.
+  local cmake_list
+  cmake_list=$(echo "$native_libs" | sed 's/-l//g; s/ /;/g; s/;c$//')
+  echo "rustc: $native_libs"
+  [ -n "$native_libs" ] &&
+    grep -qF "Libs.private: $native_libs" packaging/pcstore.pc.in &&
+    grep -qF "INTERFACE_LINK_LIBRARIES \"$cmake_list\"" packaging/pcstoreConfig.cmake &&
+    grep -qF -- "$native_libs" README.md
+}
+step native_static_libs_are_documented native_libs_are_documented
 api_table_is_complete() {
   # pcs_api has one entry per exported function except pcs_get_api itself.
   local exported entries
