@@ -47,10 +47,8 @@ fn main() {
     // from devirtualizing it).
     let mut handle: *mut pcs_store = ptr::null_mut();
     // SAFETY: NULL options are allowed; `handle` is a valid out-pointer.
-    assert_eq!(
-        unsafe { pcs_store_open_memory(ptr::null(), &mut handle) },
-        pcs_result::PCS_OK
-    );
+    let opened = unsafe { pcs_store_open_memory(ptr::null(), &mut handle) };
+    assert_eq!(opened, pcs_result::PCS_OK);
     let concrete = Arc::new(InMemoryPipelineCache::new());
     let rust: Arc<dyn PipelineCacheStore> = black_box(concrete.clone());
 

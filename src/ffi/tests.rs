@@ -95,10 +95,8 @@ fn a_panicking_store_returns_pcs_err_panic_and_stays_usable() {
         "{message}"
     );
     // SAFETY: as above; the handle survived the panic.
-    assert_eq!(
-        unsafe { pcs_put(store, &key, ptr::null(), 0) },
-        pcs_result::PCS_ERR_UNSUPPORTED
-    );
+    let result = unsafe { pcs_put(store, &key, ptr::null(), 0) };
+    assert_eq!(result, pcs_result::PCS_ERR_UNSUPPORTED);
     // SAFETY: we own the only reference.
     unsafe { pcs_store_release(store) };
 }
@@ -132,10 +130,8 @@ fn every_put_error_maps_to_its_code_with_a_message() {
         let store = handle(FailingStore { put: error });
         let key = pcs_fingerprint::default();
         // SAFETY: live handle, valid key, 3 readable bytes.
-        assert_eq!(
-            unsafe { pcs_put(store, &key, b"abc".as_ptr().cast(), 3) },
-            code
-        );
+        let result = unsafe { pcs_put(store, &key, b"abc".as_ptr().cast(), 3) };
+        assert_eq!(result, code);
         let message = last_error();
         assert!(
             message.starts_with("pcs_put: ") && message.contains(text),
