@@ -5,6 +5,12 @@ set -euo pipefail
 
 packages=(
   pkg-config
+  # C ABI tests (scripts/test-c.sh): compilers, nm/readelf, valgrind, CMake find_package.
+  gcc
+  g++
+  binutils
+  valgrind
+  cmake
   # Remote tier tests and benchmark: a loopback WebDAV server and the curl baseline.
   nginx
   curl

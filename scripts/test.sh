@@ -22,6 +22,11 @@ cargo clippy --all-targets --all-features -- -D warnings
 echo "== Rust tests"
 cargo test --all-features
 
+# ---- C ABI (issue 4): header freshness and compile checks, exported symbols, the C and C++
+# tests linked / static / via dlopen, under ASan+UBSan and valgrind, pkg-config and CMake.
+echo "== C ABI tests"
+bash scripts/test-c.sh
+
 # == Remote tier (issue 6). The tests above already ran it with --all-features (HTTPS built in);
 # this builds and runs it as most games ship it: `remote` without TLS. Each nginx test starts its
 # own nginx on 127.0.0.1 with scripts/nginx-test-server.sh (nginx comes from install-deps.sh) and

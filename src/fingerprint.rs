@@ -16,7 +16,10 @@ const SCOPED_CONTEXT: &str = "pcstore 2026-11-24 device-scoped key v1";
 ///
 /// Displayed and parsed as 64 lowercase hex digits. Fingerprints are uniformly distributed (they
 /// are BLAKE3 outputs), so stores may use any slice of them directly as a hash.
+///
+/// `#[repr(transparent)]` so the C ABI can borrow a caller's 32 bytes as a key without copying.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+#[repr(transparent)]
 pub struct PipelineFingerprint(pub [u8; 32]);
 
 impl PipelineFingerprint {

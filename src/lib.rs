@@ -9,11 +9,14 @@
 //! - `remote` (feature `remote`): a studio-wide shared tier over HTTP.
 //!
 //! [`vulkan`] (feature `vulkan`, default) turns stored blobs into validated `VkPipelineCache`s.
+//!
+//! [`ffi`] is the C ABI (`libpcstore`, `include/pcstore.h`) on top of the core.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
 pub mod disk;
+pub mod ffi;
 pub mod fingerprint;
 pub mod layered;
 pub mod memory;

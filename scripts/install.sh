@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Builds libpcstore and installs it under PREFIX:
+#   PREFIX/lib/libpcstore.so.<version> (+ libpcstore.so.0, libpcstore.so links), libpcstore.a
+#   PREFIX/include/pcstore.h, pcstore_loader.h, pcstore.hpp
+#   PREFIX/lib/pkgconfig/pcstore.pc, PREFIX/lib/cmake/pcstore/pcstoreConfig*.cmake
+# Usage: scripts/install.sh PREFIX [--debug]   (release build unless --debug)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+prefix=${1:?usage: scripts/install.sh PREFIX [--debug]}
+profile=release
+[ "${2:-}" = "--debug" ] && profile=debug
+
+if [ "$profile" = release ]; then cargo build --lib --release; else cargo build --lib; fi
+version=$(cargo metadata --no-deps --format-version 1 |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["packages"][0]["version"])')
+built=target/$profile
+
+mkdir -p "$prefix/lib/pkgconfig" "$prefix/lib/cmake/pcstore" "$prefix/include"
+install -m 0755 "$built/libpcstore.so" "$prefix/lib/libpcstore.so.$version"
+ln -sf "libpcstore.so.$version" "$prefix/lib/libpcstore.so.0"
+ln -sf "libpcstore.so.0" "$prefix/lib/libpcstore.so"
+install -m 0644 "$built/libpcstore.a" "$prefix/lib/libpcstore.a"
+install -m 0644 include/pcstore.h bindings/c/pcstore_loader.h bindings/cpp/pcstore.hpp "$prefix/include/"
+sed "s/@VERSION@/$version/" packaging/pcstore.pc.in >"$prefix/lib/pkgconfig/pcstore.pc"
+install -m 0644 packaging/pcstoreConfig.cmake "$prefix/lib/cmake/pcstore/"
+sed "s/@VERSION@/$version/" packaging/pcstoreConfigVersion.cmake.in \
+  >"$prefix/lib/cmake/pcstore/pcstoreConfigVersion.cmake"
+echo "installed pcstore $version ($profile) into $prefix"

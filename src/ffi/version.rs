@@ -1,0 +1,36 @@
+//! Library and ABI versions. The constants become `#define`s in `include/pcstore.h`;
+//! `tests/ffi_header.rs` checks them against `Cargo.toml` and the functions.
+
+use std::ffi::c_char;
+
+/// The crate's major version (`Cargo.toml`).
+pub const PCS_VERSION_MAJOR: u32 = 0;
+/// The crate's minor version (`Cargo.toml`).
+pub const PCS_VERSION_MINOR: u32 = 1;
+/// The crate's patch version (`Cargo.toml`).
+pub const PCS_VERSION_PATCH: u32 = 0;
+
+/// The C ABI's version: raised by one whenever functions, `pcs_api` entries, struct fields or
+/// result codes are appended. Nothing published is ever removed or changed within one SONAME
+/// (`libpcstore.so.0`); a breaking change would get a new SONAME instead.
+///
+/// History: 1 = the first ABI (fingerprints, hasher, memory and layered stores, put/get/blob,
+/// flush, metrics, errors, versions, `pcs_get_api`).
+pub const PCS_ABI_VERSION: u32 = 1;
+
+/// The ABI version of the loaded library (`PCS_ABI_VERSION` as it was built). A caller built
+/// against header version N may use everything of version N when this returns >= N.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn pcs_abi_version() -> u32 {
+    super::ffi_boundary!("pcs_abi_version", || -> u32 { PCS_ABI_VERSION })
+}
+
+/// The library's version as a static NUL-terminated string, e.g. `"0.1.0"`. Never NULL; lives
+/// as long as the library is loaded; do not free it. Thread-safe.
+#[no_mangle]
+pub extern "C" fn pcs_version() -> *const c_char {
+    super::ffi_boundary!("pcs_version", || -> *const c_char {
+        concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    })
+}
