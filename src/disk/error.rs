@@ -90,3 +90,29 @@ impl From<DiskCacheError> for io::Error {
         io::Error::new(err.kind(), err)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_os_errors_survive_conversion() {
+        let full = DiskCacheError::io("append", "/x", io::Error::from_raw_os_error(libc::ENOSPC));
+        assert_eq!(full.raw_os_error(), Some(libc::ENOSPC));
+        let kind = full.kind();
+        let converted = io::Error::from(full);
+        assert_eq!(converted.kind(), kind);
+        assert!(converted.to_string().contains("append /x"), "{converted}");
+        assert!(converted
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<DiskCacheError>())
+            .is_some_and(|inner| inner.raw_os_error() == Some(libc::ENOSPC)));
+        assert_eq!(
+            DiskCacheError::ReadOnly.kind(),
+            io::ErrorKind::PermissionDenied
+        );
+        let gone = DiskCacheError::DirectoryChanged { path: "/x".into() };
+        assert_eq!(gone.kind(), io::ErrorKind::NotFound);
+        assert_eq!(gone.raw_os_error(), None);
+    }
+}
