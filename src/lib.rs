@@ -4,21 +4,25 @@
 //! - [`fingerprint`]: 32-byte BLAKE3 keys, scoped to a device and driver;
 //! - [`store`]: the [`PipelineCacheStore`] contract every tier implements;
 //! - [`metrics`]: lock-free counters and latency histograms;
-//! - [`memory`]: the hot in-memory tier; [`layered`]: tiers stacked fastest first.
+//! - [`memory`]: the hot in-memory tier; [`layered`]: tiers stacked fastest first;
+//! - [`disk`]: the multi-process, crash-safe, bounded on-disk tier.
 //!
 //! [`vulkan`] (feature `vulkan`, default) turns stored blobs into validated `VkPipelineCache`s.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod disk;
 pub mod fingerprint;
 pub mod layered;
 pub mod memory;
 pub mod metrics;
+mod platform;
 pub mod store;
 #[cfg(feature = "vulkan")]
 pub mod vulkan;
 
+pub use disk::{DiskCache, DiskCacheError, DiskCacheOptions, DurabilityReport};
 pub use fingerprint::{
     DeviceIdentity, FingerprintBuilder, ParseFingerprintError, PipelineFingerprint,
 };

@@ -1,0 +1,228 @@
+//! Segment files: append-only logs of records, one writer each.
+//!
+//! A writer creates its segment under a `tmp-*` name, takes an exclusive `flock` on it, writes
+//! the header and only then renames it to `seg-*.log`: so whoever opens a `seg-*.log` and finds
+//! it unlocked knows nobody appends to it any more (its writer finished or died) and may treat
+//! it as immutable. Readers never trust a record until its header check passes and the whole
+//! record lies within the file; payloads are verified against their BLAKE3 on every read.
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::format::{
+    self, decode_segment_header, encode_segment_header, IndexEntry, RecordHeader, RecordKind,
+    RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
+};
+use crate::platform;
+
+/// Prefix of segment file names.
+pub const SEGMENT_PREFIX: &str = "seg-";
+/// Suffix of segment file names.
+pub const SEGMENT_SUFFIX: &str = ".log";
+/// Suffix of index file names (same stem as the segment).
+pub const INDEX_SUFFIX: &str = ".idx";
+/// Prefix of files being written (removed by the next opener when their writer is gone).
+pub const TEMP_PREFIX: &str = "tmp-";
+
+/// One open segment file.
+#[derive(Debug)]
+pub struct Segment {
+    /// File name inside the store directory.
+    pub name: String,
+    /// Full path.
+    pub path: PathBuf,
+    /// The open file (read-write for the writer, read-only otherwise).
+    pub file: File,
+    /// The id in the header, which its index must repeat.
+    pub id: u64,
+}
+
+impl Segment {
+    /// Path of this segment's index file.
+    pub fn index_path(&self) -> PathBuf {
+        index_path_for(&self.path)
+    }
+}
+
+/// Path of the index belonging to the segment at `segment_path`.
+pub fn index_path_for(segment_path: &Path) -> PathBuf {
+    segment_path.with_extension(&INDEX_SUFFIX[1..])
+}
+
+/// A new, exclusively created name for a file in `dir`.
+pub fn unique_stem(id: u64) -> String {
+    format!("{id:016x}-{:08x}", platform::process_id())
+}
+
+/// Creates a new segment for appending: created as a temp file, locked exclusively, header
+/// written, then renamed into place. The lock is held as long as the returned file is open
+/// (or until [`platform::unlock`]).
+pub fn create(dir: &Path, id: u64) -> io::Result<Segment> {
+    let stem = unique_stem(id);
+    let temp = dir.join(format!("{TEMP_PREFIX}{stem}"));
+    let file = platform::create_new_file(&temp)?;
+    let result = (|| {
+        if !platform::try_lock_exclusive(&file)? {
+            return Err(io::Error::other("fresh segment already locked"));
+        }
+        platform::write_all_at(&file, &encode_segment_header(id), 0)?;
+        let name = format!("{SEGMENT_PREFIX}{stem}{SEGMENT_SUFFIX}");
+        let path = dir.join(&name);
+        std::fs::rename(&temp, &path)?;
+        Ok(Segment {
+            name,
+            path,
+            file,
+            id,
+        })
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+/// Why an existing segment could not be opened.
+#[derive(Debug)]
+pub enum OpenError {
+    /// Opening or reading failed.
+    Io(io::Error),
+    /// The header is unreadable or of another format version.
+    Header,
+}
+
+/// Opens an existing segment (read-only unless `writable`) and checks its header.
+pub fn open(dir: &Path, name: &str, writable: bool) -> Result<Segment, OpenError> {
+    let path = dir.join(name);
+    let file = platform::open_file(&path, writable).map_err(OpenError::Io)?;
+    let mut header = [0u8; SEGMENT_HEADER_LEN];
+    let id = match platform::read_exact_at(&file, &mut header, 0) {
+        Ok(()) => decode_segment_header(&header).map_err(|_| OpenError::Header)?,
+        Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Err(OpenError::Header),
+        Err(err) => return Err(OpenError::Io(err)),
+    };
+    Ok(Segment {
+        name: name.to_owned(),
+        path,
+        file,
+        id,
+    })
+}
+
+/// What a scan of a segment found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Records in file order (touches expanded into one entry per key).
+    pub entries: Vec<IndexEntry>,
+    /// End of the last whole, well-formed record: where the next record starts.
+    pub valid_end: u64,
+    /// Touch records whose payload failed its hash (dropped).
+    pub corrupt: u64,
+}
+
+/// Scans records from `from` up to `end` (the file size seen by the caller). Stops at the first
+/// header that is short, malformed or whose record runs past `end`: a torn tail, or the part
+/// a live writer has not finished yet.
+pub fn scan(segment: &Segment, from: u64, end: u64) -> io::Result<Scan> {
+    let mut scan = Scan {
+        valid_end: from.max(SEGMENT_HEADER_LEN as u64),
+        ..Scan::default()
+    };
+    let mut header_bytes = [0u8; RECORD_HEADER_LEN];
+    loop {
+        let offset = scan.valid_end;
+        if offset + RECORD_HEADER_LEN as u64 > end {
+            break;
+        }
+        match platform::read_exact_at(&segment.file, &mut header_bytes, offset) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => break,
+            Err(err) => return Err(err),
+        }
+        let Some(header) = RecordHeader::decode(&header_bytes) else {
+            break;
+        };
+        let Some(record_end) = offset.checked_add(header.record_len()) else {
+            break;
+        };
+        if record_end > end {
+            break;
+        }
+        match header.kind {
+            RecordKind::Put => scan.entries.push(IndexEntry {
+                kind: RecordKind::Put,
+                key: header.key,
+                offset,
+                payload_len: header.payload_len,
+                stamp: header.stamp,
+                access: header.access,
+            }),
+            RecordKind::Touch => {
+                let len = usize::try_from(header.payload_len)
+                    .map_err(|_| io::Error::other("touch record too large"))?;
+                let mut payload = vec![0u8; len];
+                platform::read_exact_at(
+                    &segment.file,
+                    &mut payload,
+                    offset + RECORD_HEADER_LEN as u64,
+                )?;
+                let touches = (blake3::hash(&payload).as_bytes() == &header.payload_hash)
+                    .then(|| format::decode_touches(&payload))
+                    .flatten();
+                match touches {
+                    Some(touches) => {
+                        scan.entries
+                            .extend(touches.into_iter().map(|(key, access)| IndexEntry {
+                                kind: RecordKind::Touch,
+                                key,
+                                offset: 0,
+                                payload_len: 0,
+                                stamp: 0,
+                                access,
+                            }))
+                    }
+                    None => scan.corrupt += 1,
+                }
+            }
+        }
+        scan.valid_end = record_end;
+    }
+    Ok(scan)
+}
+
+/// Writes `entries` as the index of `segment` (of `segment_len` bytes): to a temp file, then
+/// renamed over the index name. Not synced: an index is only a shortcut, checked against its
+/// segment on every load, and rebuilt by scanning when missing or wrong.
+pub fn write_index(
+    dir: &Path,
+    segment: &Segment,
+    segment_len: u64,
+    entries: &[IndexEntry],
+) -> io::Result<()> {
+    let bytes = format::encode_index(segment.id, segment_len, entries);
+    let temp = dir.join(format!(
+        "{TEMP_PREFIX}{}{INDEX_SUFFIX}",
+        unique_stem(segment.id ^ u64::from(platform::process_id()))
+    ));
+    let _ = std::fs::remove_file(&temp);
+    let file = platform::create_new_file(&temp)?;
+    let result = (|| {
+        platform::try_lock_exclusive(&file)?;
+        platform::write_all_at(&file, &bytes, 0)?;
+        std::fs::rename(&temp, segment.index_path())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+/// Reads the index of `segment` if present and consistent with a segment of `segment_len` bytes.
+pub fn read_index(segment: &Segment, segment_len: u64) -> Option<Vec<IndexEntry>> {
+    let file = platform::open_file(&segment.index_path(), false).ok()?;
+    let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
+    let mut bytes = vec![0u8; len];
+    platform::read_exact_at(&file, &mut bytes, 0).ok()?;
+    format::decode_index(&bytes, segment.id, segment_len)
+}
