@@ -10,6 +10,12 @@ packages=(
   libvulkan1
   mesa-vulkan-drivers
   vulkan-validationlayers
+  # Vulkan layer tests (tests/layer.rs): vk_layer.h and libvulkan.so for the C test application
+  # (cc ... -lvulkan), nm for the export check.
+  libvulkan-dev
+  gcc
+  libc6-dev
+  binutils
 )
 
 missing=()

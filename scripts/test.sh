@@ -21,3 +21,8 @@ cargo clippy --all-targets --all-features -- -D warnings
 
 echo "== Rust tests"
 cargo test --all-features
+# --- Vulkan layer (tests/layer.rs, feature `layer`) -------------------------------------------
+# Runs inside `cargo test --all-features` above: builds tests/layer/app.c with cc, writes layer
+# manifests pointing at target/debug/libpcstore.so, and runs applications under the loader on
+# both drivers (needs the ICD variables exported above; ~10 s). Nothing else to run here.
+# ----------------------------------------------------------------------------------------------
