@@ -3,7 +3,8 @@
 //!
 //! Workloads: "hit" reads keys that are all present; "mixed" is 90 % reads / 10 % writes over a
 //! key space twice the capacity (misses and evictions included). Every cache returns a shared
-//! `Arc<Vec<u8>>` (no copy), the way pcstore's `get_arc` does.
+//! `Arc<Vec<u8>>` (no copy), the way pcstore's `get_arc` does; each key has its own blob, as in
+//! real use (one shared blob would make its reference count the bottleneck of every cache).
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Barrier, Mutex};
@@ -13,7 +14,8 @@ use pcstore::{InMemoryPipelineCache, PipelineCacheStore, PipelineFingerprint};
 
 const KEYS: usize = 10_000;
 const BLOB: usize = 1024;
-const RUN: Duration = Duration::from_millis(700);
+const RUN: Duration = Duration::from_millis(300);
+const ROUNDS: usize = 5;
 
 type Blob = Arc<Vec<u8>>;
 
@@ -85,7 +87,7 @@ fn build(name: &str, capacity: usize) -> Box<dyn Cache> {
 fn run(
     cache: &dyn Cache,
     keys: &[PipelineFingerprint],
-    blob: &Blob,
+    blobs: &[Blob],
     threads: usize,
     write_percent: u64,
 ) -> f64 {
@@ -106,10 +108,10 @@ fn run(
                             state ^= state << 13;
                             state ^= state >> 7;
                             state ^= state << 17;
-                            let key =
-                                &keys[((u128::from(state) * keys.len() as u128) >> 64) as usize];
+                            let index = ((u128::from(state) * keys.len() as u128) >> 64) as usize;
+                            let key = &keys[index];
                             if write_percent > 0 && (state >> 40) % 100 < write_percent {
-                                cache.put(*key, Arc::clone(blob));
+                                cache.put(*key, Arc::clone(&blobs[index]));
                             } else if let Some(blob) = cache.get(key) {
                                 found += blob.len();
                             }
@@ -131,9 +133,11 @@ fn main() {
     let keys: Vec<PipelineFingerprint> = (0..2 * KEYS as u64)
         .map(|n| PipelineFingerprint::of(&n.to_le_bytes()))
         .collect();
-    let blob: Blob = Arc::new(vec![0xab; BLOB]);
+    let blobs: Vec<Blob> = (0..keys.len())
+        .map(|n| Arc::new(vec![n as u8; BLOB]))
+        .collect();
     println!(
-        "memory tier: {KEYS} keys, {BLOB} B blobs, {} ms per cell, {} cores",
+        "memory tier: {KEYS} keys, {BLOB} B blobs, best of {ROUNDS} rounds of {} ms, {} cores",
         RUN.as_millis(),
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -149,25 +153,36 @@ fn main() {
         ("mixed 90/10 1 thread", 1, 10, 2 * KEYS),
         ("mixed 90/10 2 threads", 2, 10, 2 * KEYS),
     ] {
-        let mut results = Vec::new();
-        for name in names {
-            let cache = build(name, KEYS);
-            for key in &keys[..KEYS] {
-                cache.put(*key, Arc::clone(&blob));
+        let caches: Vec<Box<dyn Cache>> = names
+            .iter()
+            .map(|name| {
+                let cache = build(name, KEYS);
+                for (key, blob) in keys[..KEYS].iter().zip(&blobs) {
+                    cache.put(*key, Arc::clone(blob));
+                }
+                // Warm up the read path.
+                for key in &keys[..KEYS] {
+                    std::hint::black_box(cache.get(key));
+                }
+                cache
+            })
+            .collect();
+        // Rounds interleave the caches, and each keeps its best round, so a burst of load
+        // from elsewhere on a shared machine does not decide a ratio.
+        let mut best = vec![0f64; names.len()];
+        for _ in 0..ROUNDS {
+            for (cache, best) in caches.iter().zip(&mut best) {
+                let ops = run(
+                    cache.as_ref(),
+                    &keys[..hot_keys],
+                    &blobs,
+                    threads,
+                    write_percent,
+                );
+                *best = best.max(ops);
             }
-            // Warm up the read path, then measure.
-            for key in &keys[..KEYS] {
-                std::hint::black_box(cache.get(key));
-            }
-            let ops = run(
-                cache.as_ref(),
-                &keys[..hot_keys],
-                &blob,
-                threads,
-                write_percent,
-            );
-            results.push((name, ops));
         }
+        let results: Vec<(&str, f64)> = names.iter().copied().zip(best).collect();
         let ours = results[0].1;
         for (name, ops) in &results {
             println!(

@@ -5,6 +5,9 @@ set -euo pipefail
 
 packages=(
   pkg-config
+  # Remote tier tests and benchmark: a loopback WebDAV server and the curl baseline.
+  nginx
+  curl
   # Vulkan adapter tests (tests/vulkan.rs): the loader, Mesa lavapipe, the Khronos validation
   # layer. SwiftShader comes from scripts/vulkan-drivers.sh.
   libvulkan1

@@ -21,6 +21,15 @@ cargo clippy --all-targets --all-features -- -D warnings
 
 echo "== Rust tests"
 cargo test --all-features
+
+# == Remote tier (issue 6). The tests above already ran it with --all-features (HTTPS built in);
+# this builds and runs it as most games ship it: `remote` without TLS. Each nginx test starts its
+# own nginx on 127.0.0.1 with scripts/nginx-test-server.sh (nginx comes from install-deps.sh) and
+# FAILS if nginx is missing. About 10 s.
+echo "== remote tier (feature remote, no TLS)"
+cargo test --features remote --lib remote::
+cargo test --features remote --test remote_faults --test remote_nginx --test remote_env
+
 # --- Vulkan layer (tests/layer.rs, feature `layer`) -------------------------------------------
 # Runs inside `cargo test --all-features` above: builds tests/layer/app.c with cc, writes layer
 # manifests pointing at target/debug/libpcstore.so, and runs applications under the loader on

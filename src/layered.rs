@@ -183,11 +183,8 @@ impl PipelineCacheStore for LayeredPipelineCache {
                 break;
             }
         }
-        match &found {
-            Some(blob) => self.metrics.hit(blob.len()),
-            None => self.metrics.inc(Counter::Misses),
-        }
-        self.metrics.finish(Op::Get, started);
+        self.metrics
+            .record_lookup(started, found.as_ref().map(|blob| blob.len()));
         found
     }
 
@@ -222,11 +219,7 @@ impl PipelineCacheStore for LayeredPipelineCache {
             (None, false, Some(refusal)) => Err(refusal),
             (None, false, None) => Err(PutError::Dropped("no layer takes writes")),
         };
-        match &result {
-            Ok(()) => self.metrics.put_accepted(len),
-            Err(_) => self.metrics.inc(Counter::RejectedPuts),
-        }
-        self.metrics.record_latency(Op::Put, started.elapsed());
+        self.metrics.record_put(started, len, result.is_ok());
         result
     }
 

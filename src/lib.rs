@@ -5,7 +5,8 @@
 //! - [`store`]: the [`PipelineCacheStore`] contract every tier implements;
 //! - [`metrics`]: lock-free counters and latency histograms;
 //! - [`memory`]: the hot in-memory tier; [`layered`]: tiers stacked fastest first;
-//! - [`disk`]: the multi-process, crash-safe, bounded on-disk tier.
+//! - [`disk`]: the multi-process, crash-safe, bounded on-disk tier;
+//! - `remote` (feature `remote`): a studio-wide shared tier over HTTP.
 //!
 //! [`vulkan`] (feature `vulkan`, default) turns stored blobs into validated `VkPipelineCache`s.
 
@@ -18,13 +19,17 @@ pub mod layered;
 pub mod memory;
 pub mod metrics;
 mod platform;
+#[cfg(feature = "remote")]
+pub mod remote;
 pub mod store;
+mod thread_slot;
 #[cfg(feature = "vulkan")]
 pub mod vulkan;
 
 pub use disk::{DiskCache, DiskCacheError, DiskCacheOptions, DurabilityReport};
 pub use fingerprint::{
     DeviceIdentity, FingerprintBuilder, ParseFingerprintError, PipelineFingerprint,
+    ScopedKeyDeriver,
 };
 pub use layered::{LayeredOptions, LayeredPipelineCache, PromotionReport, WritePolicy};
 pub use memory::{EvictionReason, EvictionReport, InMemoryPipelineCache};

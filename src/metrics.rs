@@ -2,7 +2,7 @@
 //!
 //! Hot-path cost is the point here: a memory hit must cost tens of nanoseconds, so
 //! - counters are striped per thread and summed on snapshot: a thread that owns a stripe alone
-//!   (the first 63 threads alive at once do) updates it with plain loads and stores, no atomic
+//!   (see [`crate::thread_slot`]) updates it with plain loads and stores, no atomic
 //!   read-modify-write and no cache line shared with another thread; threads beyond that share
 //!   one overflow stripe with atomic adds;
 //! - `get` latency is sampled (one call in [`GET_SAMPLE_PERIOD`] per thread is timed), because
@@ -11,8 +11,10 @@
 //! Counters saturate at `u64::MAX` instead of wrapping.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use crate::thread_slot;
 
 /// A snapshot of one store's counters and latency figures.
 ///
@@ -154,9 +156,9 @@ pub enum Counter {
 }
 
 const COUNTERS: usize = Counter::CorruptDropped as usize + 1;
-/// Stripes per recorder; the last one is the shared overflow stripe.
-const STRIPES: usize = 64;
-const OVERFLOW_STRIPE: usize = STRIPES - 1;
+/// One stripe per thread slot, plus the shared overflow stripe.
+const STRIPES: usize = thread_slot::SLOTS + 1;
+const OVERFLOW_STRIPE: usize = thread_slot::SLOTS;
 
 /// One thread group's counters, alone on its cache lines.
 #[repr(align(128))]
@@ -247,6 +249,27 @@ impl MetricsRecorder {
         }
     }
 
+    /// Records the outcome of a lookup started with [`MetricsRecorder::start_get`]: a hit of
+    /// `Some(len)` bytes or a miss, and its latency if it was sampled.
+    #[inline]
+    pub fn record_lookup(&self, started: Option<Instant>, found_len: Option<usize>) {
+        match found_len {
+            Some(len) => self.hit(len),
+            None => self.inc(Counter::Misses),
+        }
+        self.finish(Op::Get, started);
+    }
+
+    /// Records the outcome of a put of `len` bytes started at `started`.
+    pub fn record_put(&self, started: Instant, len: usize, accepted: bool) {
+        if accepted {
+            self.put_accepted(len);
+        } else {
+            self.inc(Counter::RejectedPuts);
+        }
+        self.record_latency(Op::Put, started.elapsed());
+    }
+
     /// Records one latency.
     pub fn record_latency(&self, op: Op, elapsed: Duration) {
         let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
@@ -303,43 +326,16 @@ impl std::fmt::Debug for MetricsRecorder {
 }
 
 thread_local! {
-    static STRIPE: StripeClaim = StripeClaim::claim();
     static GET_TICK: Cell<u32> = const { Cell::new(0) };
 }
 
-/// Which stripe indexes a live thread owns, shared by every recorder in the process.
-static STRIPE_OWNED: [AtomicBool; OVERFLOW_STRIPE] =
-    [const { AtomicBool::new(false) }; OVERFLOW_STRIPE];
-
-/// A thread's stripe index, given back when the thread exits.
-struct StripeClaim(usize);
-
-impl StripeClaim {
-    fn claim() -> Self {
-        let free = STRIPE_OWNED.iter().position(|owned| {
-            owned
-                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-        });
-        Self(free.unwrap_or(OVERFLOW_STRIPE))
-    }
-}
-
-impl Drop for StripeClaim {
-    fn drop(&mut self) {
-        if let Some(owned) = STRIPE_OWNED.get(self.0) {
-            owned.store(false, Ordering::Release);
-        }
-    }
-}
-
-/// This thread's stripe, and whether it owns it alone. During thread teardown (after the
-/// claim is dropped) the shared overflow stripe is used.
+/// This thread's stripe, and whether it owns it alone.
 #[inline]
 fn thread_stripe() -> (usize, bool) {
-    STRIPE
-        .try_with(|claim| (claim.0, claim.0 != OVERFLOW_STRIPE))
-        .unwrap_or((OVERFLOW_STRIPE, false))
+    match thread_slot::current() {
+        Some(index) => (index, true),
+        None => (OVERFLOW_STRIPE, false),
+    }
 }
 
 /// Adds to a counter cell: a plain load and store where this thread owns the cell alone

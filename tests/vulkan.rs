@@ -49,8 +49,25 @@ fn main() {
         eprintln!("PCSTORE_SKIP_VULKAN_TESTS=1: Vulkan driver tests NOT run");
         return;
     }
-    let filter = args.iter().skip(1).find(|a| !a.starts_with('-')).cloned();
+    if args.iter().any(|a| a == "--list") {
+        return; // harness-less: scenarios are listed by name only when run
+    }
+    let filter = name_filter(&args[1..]);
     std::process::exit(run_parent(filter.as_deref()));
+}
+
+/// The first free argument, skipping libtest options cargo may forward and their values.
+fn name_filter(args: &[String]) -> Option<String> {
+    const WITH_VALUE: [&str; 5] = ["--test-threads", "--skip", "--format", "--color", "-Z"];
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        if WITH_VALUE.contains(&arg.as_str()) {
+            args.next();
+        } else if !arg.starts_with('-') {
+            return Some(arg.clone());
+        }
+    }
+    None
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -104,6 +121,11 @@ fn run_parent(filter: Option<&str>) -> i32 {
         ));
         plan.push((index, "validation-live", base.join("unused")));
         plan.push((index, "save", round_trip.clone()));
+        plan.push((
+            index,
+            "allocator",
+            base.join(format!("{}-allocator", driver.name)),
+        ));
         plan.push((index, "reload", round_trip));
         plan.push((
             index,
@@ -188,6 +210,7 @@ fn run_child(scenario: &str, dir: &Path) {
         "concurrency" => concurrency(dir),
         "other-driver" => other_driver(dir),
         "validation-live" => validation_live(),
+        "allocator" => allocator(dir),
         other => panic!("unknown scenario {other}"),
     };
     let expected = if scenario == "validation-live" { 1 } else { 0 };
@@ -308,6 +331,24 @@ fn identity(dir: &Path) -> String {
         },
     );
     assert_ne!(other_namespace.stored_key(&key), context.stored_key(&key));
+    // An engine on a Vulkan 1.0 instance: no 1.2 structures are chained (the validation layer
+    // would report it), the driver fields stay empty, and the key differs from the 1.2 one.
+    let vulkan10 = {
+        let mut info = harness.device_info(hook::install(harness.get_instance_proc_addr));
+        info.api_version = 0;
+        // SAFETY: live handles; 0 (= 1.0) does not exceed the instance's version.
+        unsafe { VulkanContext::new(other_namespace.store().clone(), info, test_options()) }
+            .expect("1.0 context")
+    };
+    assert_eq!(vulkan10.identity().driver_id, 0);
+    assert!(vulkan10.identity().driver_info.is_empty());
+    assert_eq!(
+        vulkan10.identity().pipeline_cache_uuid,
+        identity.pipeline_cache_uuid
+    );
+    if vulkan12 {
+        assert_ne!(vulkan10.stored_key(&key), context.stored_key(&key));
+    }
     format!(
         "{} vendor {:#x} device {:#x} driver {:#x} api {}.{} driverID {} info {:?}",
         context.device_name(),
@@ -318,6 +359,113 @@ fn identity(dir: &Path) -> String {
         vk::api_version_minor(properties.api_version),
         identity.driver_id,
         String::from_utf8_lossy(&identity.driver_info)
+    )
+}
+
+static LIVE_ALLOCATIONS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+static ALLOCATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+unsafe extern "system" fn counting_allocation(
+    _user: *mut std::ffi::c_void,
+    size: usize,
+    alignment: usize,
+    _scope: vk::SystemAllocationScope,
+) -> *mut std::ffi::c_void {
+    let mut memory = std::ptr::null_mut();
+    // SAFETY: posix_memalign with a power-of-two alignment (Vulkan guarantees one), at least
+    // pointer-sized as POSIX requires.
+    if unsafe { libc::posix_memalign(&mut memory, alignment.max(8), size.max(1)) } != 0 {
+        return std::ptr::null_mut();
+    }
+    LIVE_ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+    ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+    memory
+}
+
+unsafe extern "system" fn counting_reallocation(
+    user: *mut std::ffi::c_void,
+    original: *mut std::ffi::c_void,
+    size: usize,
+    alignment: usize,
+    scope: vk::SystemAllocationScope,
+) -> *mut std::ffi::c_void {
+    // SAFETY: delegating to the functions above with the driver's own arguments.
+    unsafe {
+        if original.is_null() {
+            return counting_allocation(user, size, alignment, scope);
+        }
+        if size == 0 {
+            counting_free(user, original);
+            return std::ptr::null_mut();
+        }
+        let moved = counting_allocation(user, size, alignment, scope);
+        if !moved.is_null() {
+            let old_size = libc::malloc_usable_size(original);
+            std::ptr::copy_nonoverlapping(
+                original.cast::<u8>(),
+                moved.cast::<u8>(),
+                old_size.min(size),
+            );
+            counting_free(user, original);
+        }
+        moved
+    }
+}
+
+unsafe extern "system" fn counting_free(
+    _user: *mut std::ffi::c_void,
+    memory: *mut std::ffi::c_void,
+) {
+    if !memory.is_null() {
+        LIVE_ALLOCATIONS.fetch_sub(1, Ordering::SeqCst);
+        // SAFETY: allocated by counting_allocation (posix_memalign).
+        unsafe { libc::free(memory) };
+    }
+}
+
+/// The engine's allocation callbacks reach the driver for caches pcstore creates, on hits and
+/// on the empty-cache path alike, and the caches free through them.
+fn allocator(dir: &Path) -> String {
+    let harness = Harness::new();
+    let store = Arc::new(FileStore::new(dir));
+    let context = hooked_context(&harness, store, test_options());
+    let callbacks = vk::AllocationCallbacks {
+        pfn_allocation: Some(counting_allocation),
+        pfn_reallocation: Some(counting_reallocation),
+        pfn_free: Some(counting_free),
+        ..Default::default()
+    };
+    let key = engine_key("allocator");
+    let mut outcomes = Vec::new();
+    for _ in 0..2 {
+        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        // SAFETY: live device; the callbacks outlive the cache.
+        let (cache, info) =
+            unsafe { context.load_pipeline_cache(&key, Some(&callbacks)) }.expect("load");
+        assert!(
+            ALLOCATIONS.load(Ordering::SeqCst) > before,
+            "{:?}: the driver did not allocate through the engine's callbacks",
+            info.outcome
+        );
+        harness.destroy_pipelines(harness.compute_pipelines(cache, &COMPUTE_SEEDS));
+        save_cache(&context, &key, cache);
+        // SAFETY: the cache was created with these callbacks.
+        unsafe {
+            harness
+                .device
+                .destroy_pipeline_cache(cache, Some(&callbacks))
+        };
+        outcomes.push(info.outcome);
+    }
+    assert_eq!(outcomes, [LoadOutcome::Miss, LoadOutcome::Hit]);
+    assert_eq!(
+        LIVE_ALLOCATIONS.load(Ordering::SeqCst),
+        0,
+        "allocations leaked"
+    );
+    format!(
+        "{} allocations through the engine's callbacks, all freed",
+        ALLOCATIONS.load(Ordering::SeqCst)
     )
 }
 
@@ -397,6 +545,10 @@ fn save(dir: &Path) -> String {
     assert_eq!(metrics.loads_with(LoadOutcome::Miss), 2);
     assert_eq!(metrics.saves_with(SaveOutcome::Stored), 2);
     assert_eq!(metrics.saves_with(SaveOutcome::Unchanged), 1);
+    assert_eq!(
+        metrics.bytes_saved,
+        saved.driver_bytes + merged.driver_bytes
+    );
     format!(
         "saved {} B driver blob ({} B stored), merged cache {} B",
         driver_blob.len(),
@@ -775,8 +927,37 @@ fn save_edges(dir: &Path) -> String {
     assert_eq!(store.puts(), 0);
     assert!(!store.path_of(&context.stored_key(&key)).exists());
 
+    // A cache that keeps growing between the size query and the fill: retried, then given up
+    // with an error after a bounded number of tries (never a partial blob stored).
+    hook::INCOMPLETE_FILLS.store(3, Ordering::SeqCst);
     let stored = save_cache(&context, &key, cache);
+    assert_eq!(hook::INCOMPLETE_FILLS.load(Ordering::SeqCst), 0);
     assert_eq!(stored.outcome, SaveOutcome::Stored);
+    hook::INCOMPLETE_FILLS.store(1000, Ordering::SeqCst);
+    let key2 = engine_key("save edges, always incomplete");
+    // SAFETY: a live cache of the context's device.
+    let endless = unsafe { context.save_pipeline_cache(&key2, cache) };
+    hook::INCOMPLETE_FILLS.store(0, Ordering::SeqCst);
+    assert_eq!(
+        endless,
+        Err(pcstore::vulkan::VulkanError::Call {
+            function: "vkGetPipelineCacheData",
+            result: vk::Result::INCOMPLETE
+        })
+    );
+    assert!(!store.path_of(&context.stored_key(&key2)).exists());
+    // A store that cannot take the blob (a memory tier with a 64-byte budget): reported,
+    // counted, and the next save tries again instead of calling it unchanged.
+    let small_store = Arc::new(pcstore::memory::InMemoryPipelineCache::with_limits(4, 64));
+    let refusing = hooked_context(&harness, small_store.clone(), test_options());
+    for _ in 0..2 {
+        assert_eq!(
+            save_cache(&refusing, &key, cache).outcome,
+            SaveOutcome::StoreRejected
+        );
+    }
+    assert_eq!(small_store.metrics().rejected_puts, 2);
+    assert_eq!(refusing.metrics().saves_with(SaveOutcome::StoreRejected), 2);
     // SAFETY: live cache; no sources.
     unsafe { context.merge_pipeline_caches(cache, &[]) }.expect("empty merge");
     harness.destroy_cache(cache);
@@ -784,7 +965,7 @@ fn save_edges(dir: &Path) -> String {
     assert_eq!(metrics.saves_with(SaveOutcome::DriverBlobInvalid), 1);
     assert_eq!(metrics.saves_with(SaveOutcome::Stored), 1);
     assert_eq!(tiny_cap.metrics().saves_with(SaveOutcome::TooLarge), 1);
-    "short driver blob not stored, oversized blob not stored, valid blob stored".into()
+    "short driver blob not stored, oversized blob not stored, VK_INCOMPLETE retried (bounded), store refusal reported, valid blob stored".into()
 }
 
 /// Several threads load, build and save at once, on their own keys and on a shared one.

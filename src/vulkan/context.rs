@@ -15,7 +15,7 @@ use super::header::{check_cache_header, CacheHeaderExpectation};
 use super::identity::{device_identity_from_properties, device_name, query_properties};
 use super::metrics::{VulkanMetrics, VulkanMetricsRecorder};
 use super::outcome::{LoadInfo, LoadOutcome, Rejection, SaveInfo, SaveOutcome};
-use crate::fingerprint::{DeviceIdentity, PipelineFingerprint};
+use crate::fingerprint::{DeviceIdentity, PipelineFingerprint, ScopedKeyDeriver};
 use crate::store::PipelineCacheStore;
 
 /// The engine's Vulkan objects a [`VulkanContext`] works with. pcstore borrows them: it never
@@ -79,6 +79,7 @@ pub struct VulkanContext {
     device: vk::Device,
     fns: DeviceFns,
     identity: DeviceIdentity,
+    scoped_keys: ScopedKeyDeriver,
     expected_header: CacheHeaderExpectation,
     device_name: String,
     max_blob_bytes: u64,
@@ -86,6 +87,12 @@ pub struct VulkanContext {
     last_payload: Mutex<HashMap<PipelineFingerprint, [u8; 32]>>,
     metrics: VulkanMetricsRecorder,
 }
+
+// The documented contract: one context per device, shared by every thread.
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<VulkanContext>();
+};
 
 impl std::fmt::Debug for VulkanContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -148,6 +155,7 @@ impl VulkanContext {
                 device_id: identity.device_id,
                 pipeline_cache_uuid: identity.pipeline_cache_uuid,
             },
+            scoped_keys: ScopedKeyDeriver::new(&identity),
             identity,
             device_name: device_name(&properties),
             max_blob_bytes: options.max_blob_bytes,
@@ -168,7 +176,7 @@ impl VulkanContext {
 
     /// The key a blob for the engine's `key` is stored under on this device.
     pub fn stored_key(&self, key: &PipelineFingerprint) -> PipelineFingerprint {
-        key.scoped(&self.identity)
+        self.scoped_keys.scope(key)
     }
 
     /// The store this context reads and writes.
@@ -288,15 +296,19 @@ impl VulkanContext {
         let fetched = unsafe { self.cache_data(cache)? };
         let (outcome, driver_bytes, stored_bytes) = match fetched {
             None => (SaveOutcome::TooLarge, 0, 0),
-            Some(data) => {
-                let driver_bytes = data.len() as u64;
-                let (outcome, stored) = self.store_checked(scoped, &data);
+            Some(buffer) => {
+                let driver_bytes = (buffer.len() - ENVELOPE_HEADER_LEN) as u64;
+                let (outcome, stored) = self.store_checked(scoped, buffer);
                 (outcome, driver_bytes, stored)
             }
         };
         let elapsed = started.elapsed();
-        self.metrics
-            .save(outcome, driver_bytes.min(stored_bytes), elapsed);
+        let bytes_saved = if outcome == SaveOutcome::Stored {
+            driver_bytes
+        } else {
+            0
+        };
+        self.metrics.save(outcome, bytes_saved, elapsed);
         Ok(SaveInfo {
             outcome,
             driver_bytes,
@@ -354,8 +366,14 @@ impl VulkanContext {
         Ok((payload, hash))
     }
 
-    /// Checks a driver blob, skips it if unchanged, else seals and stores it.
-    fn store_checked(&self, scoped: PipelineFingerprint, data: &[u8]) -> (SaveOutcome, u64) {
+    /// Checks a driver blob (behind `ENVELOPE_HEADER_LEN` reserved bytes in `buffer`), skips
+    /// it if unchanged, else seals it in place and stores it.
+    fn store_checked(
+        &self,
+        scoped: PipelineFingerprint,
+        mut buffer: Vec<u8>,
+    ) -> (SaveOutcome, u64) {
+        let data = &buffer[ENVELOPE_HEADER_LEN..];
         if data.len() as u64 > self.max_blob_bytes {
             return (SaveOutcome::TooLarge, 0);
         }
@@ -366,9 +384,9 @@ impl VulkanContext {
         if self.last_payload.lock().get(&scoped) == Some(&hash) {
             return (SaveOutcome::Unchanged, 0);
         }
-        let sealed = envelope::seal(data, &hash, &scoped, &self.identity);
-        let sealed_len = sealed.len() as u64;
-        match self.store.try_put(scoped, sealed) {
+        envelope::seal_in_place(&mut buffer, &hash, &scoped, &self.identity);
+        let sealed_len = buffer.len() as u64;
+        match self.store.try_put(scoped, buffer) {
             Ok(()) => {
                 self.remember(scoped, hash);
                 (SaveOutcome::Stored, sealed_len)
@@ -416,7 +434,8 @@ impl VulkanContext {
         }
     }
 
-    /// The cache's data by the two-call pattern; `None` when larger than the cap.
+    /// The cache's data by the two-call pattern, behind `ENVELOPE_HEADER_LEN` zero bytes
+    /// reserved for the envelope; `None` when larger than the cap.
     ///
     /// Copes with the drivers measured: some leave the size as given for a larger buffer, some
     /// answer `VK_INCOMPLETE` unless the size is exact, and the cache may grow between the two
@@ -441,24 +460,24 @@ impl VulkanContext {
             if size as u64 > self.max_blob_bytes {
                 return Ok(None);
             }
+            let mut buffer = vec![0u8; ENVELOPE_HEADER_LEN + size];
             if size == 0 {
-                return Ok(Some(Vec::new()));
+                return Ok(Some(buffer));
             }
-            let mut data = vec![0u8; size];
             let mut written = size;
-            // SAFETY: `data` holds `written` writable bytes for the call.
+            // SAFETY: `buffer` holds `written` writable bytes after the reserved header.
             let result = unsafe {
                 (self.fns.get_pipeline_cache_data)(
                     self.device,
                     cache,
                     &mut written,
-                    data.as_mut_ptr().cast(),
+                    buffer[ENVELOPE_HEADER_LEN..].as_mut_ptr().cast(),
                 )
             };
             match result {
                 vk::Result::SUCCESS => {
-                    data.truncate(written.min(size));
-                    return Ok(Some(data));
+                    buffer.truncate(ENVELOPE_HEADER_LEN + written.min(size));
+                    return Ok(Some(buffer));
                 }
                 vk::Result::INCOMPLETE => continue,
                 error => return Err(fail(error)),

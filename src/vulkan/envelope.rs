@@ -89,12 +89,16 @@ pub fn seal_envelope(
     stored_key: &PipelineFingerprint,
     identity: &DeviceIdentity,
 ) -> Vec<u8> {
-    seal(
-        payload,
+    let mut out = Vec::with_capacity(ENVELOPE_HEADER_LEN + payload.len());
+    out.resize(ENVELOPE_HEADER_LEN, 0);
+    out.extend_from_slice(payload);
+    seal_in_place(
+        &mut out,
         blake3::hash(payload).as_bytes(),
         stored_key,
         identity,
-    )
+    );
+    out
 }
 
 /// Checks stored bytes as a load does (everything but the cache header) and returns the
@@ -110,22 +114,22 @@ pub fn open_envelope<'a>(
     open(stored, stored_key, identity).map(|(payload, _)| payload)
 }
 
-/// Wraps `payload` (whose BLAKE3 is `payload_hash`) for storage under `scoped_key`.
-pub(crate) fn seal(
-    payload: &[u8],
+/// Writes the envelope header into `buffer[..ENVELOPE_HEADER_LEN]`; the rest of `buffer` is the
+/// payload, whose BLAKE3 is `payload_hash`. Saves fetch the driver's blob straight behind the
+/// reserved header, so sealing costs no copy of the blob.
+pub(crate) fn seal_in_place(
+    buffer: &mut [u8],
     payload_hash: &[u8; 32],
     scoped_key: &PipelineFingerprint,
     identity: &DeviceIdentity,
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(ENVELOPE_HEADER_LEN + payload.len());
-    out.extend_from_slice(&header_bytes(
-        payload.len() as u64,
+) {
+    let payload_len = (buffer.len() - ENVELOPE_HEADER_LEN) as u64;
+    buffer[..ENVELOPE_HEADER_LEN].copy_from_slice(&header_bytes(
+        payload_len,
         payload_hash,
         scoped_key,
         identity,
     ));
-    out.extend_from_slice(payload);
-    out
 }
 
 /// Checks an envelope and returns its payload and the payload's BLAKE3.
@@ -146,7 +150,10 @@ pub(crate) fn open<'a>(
     }
     let version = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
     let header_len = u32::from_le_bytes(header[12..16].try_into().expect("4 bytes"));
-    if version != FORMAT_VERSION || header_len as usize != ENVELOPE_HEADER_LEN {
+    // Reserved bytes set: a later format, or damage; either way not ours to read (and not a
+    // device mismatch).
+    let reserved_clear = header[121..].iter().all(|&b| b == 0);
+    if version != FORMAT_VERSION || header_len as usize != ENVELOPE_HEADER_LEN || !reserved_clear {
         return Err(EnvelopeError::UnsupportedVersion(version));
     }
     let stated = u64::from_le_bytes(header[16..24].try_into().expect("8 bytes"));
@@ -211,8 +218,7 @@ mod tests {
 
     fn sealed(payload: &[u8]) -> (Vec<u8>, PipelineFingerprint) {
         let key = PipelineFingerprint::of(b"engine key").scoped(&identity());
-        let hash = *blake3::hash(payload).as_bytes();
-        (seal(payload, &hash, &key, &identity()), key)
+        (seal_envelope(payload, &key, &identity()), key)
     }
 
     #[test]
@@ -233,9 +239,13 @@ mod tests {
             for bit in [0x01u8, 0x80] {
                 let mut damaged = stored.clone();
                 damaged[byte] ^= bit;
-                assert!(
-                    open(&damaged, &key, &identity()).is_err(),
-                    "flip at byte {byte} went unnoticed"
+                let err = open(&damaged, &key, &identity()).unwrap_err();
+                // Only the identity fields themselves can look like another device.
+                let identity_field = (88..121).contains(&byte);
+                assert_eq!(
+                    err.is_device_mismatch(),
+                    identity_field,
+                    "flip at byte {byte}: {err:?}"
                 );
             }
         }

@@ -152,3 +152,60 @@ pub struct SaveInfo {
     /// Wall time of the whole save.
     pub elapsed_ns: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_check_maps_to_its_outcome() {
+        let envelope = [
+            (EnvelopeError::Truncated(3), LoadOutcome::Corrupt),
+            (EnvelopeError::BadMagic, LoadOutcome::Corrupt),
+            (EnvelopeError::UnsupportedVersion(9), LoadOutcome::Corrupt),
+            (
+                EnvelopeError::LengthMismatch {
+                    stated: 1,
+                    present: 2,
+                },
+                LoadOutcome::Corrupt,
+            ),
+            (EnvelopeError::HashMismatch, LoadOutcome::Corrupt),
+            (EnvelopeError::KeyMismatch, LoadOutcome::Corrupt),
+            (EnvelopeError::IdentityMismatch, LoadOutcome::DeviceMismatch),
+        ];
+        for (err, outcome) in envelope {
+            assert_eq!(Rejection::from(err).outcome(), outcome, "{err:?}");
+            assert_eq!(
+                err.is_device_mismatch(),
+                outcome == LoadOutcome::DeviceMismatch
+            );
+        }
+        let header = [
+            HeaderError::Truncated(20),
+            HeaderError::BadHeaderSize(16),
+            HeaderError::BadHeaderVersion(2),
+            HeaderError::VendorMismatch(1),
+            HeaderError::DeviceMismatch(1),
+            HeaderError::UuidMismatch,
+        ];
+        for err in header {
+            let expected = if err.is_device_mismatch() {
+                LoadOutcome::DeviceMismatch
+            } else {
+                LoadOutcome::Corrupt
+            };
+            assert_eq!(Rejection::from(err).outcome(), expected, "{err:?}");
+        }
+        assert_eq!(Rejection::TooLarge.outcome(), LoadOutcome::TooLarge);
+        assert_eq!(Rejection::DriverError.outcome(), LoadOutcome::DriverRefused);
+    }
+
+    #[test]
+    fn c_visible_values_are_fixed() {
+        assert_eq!(LoadOutcome::TooLarge as i32, 5);
+        assert_eq!(SaveOutcome::StoreRejected as i32, 4);
+        assert_eq!(Rejection::None as i32, 0);
+        assert_eq!(Rejection::DriverError as i32, 15);
+    }
+}

@@ -5,7 +5,7 @@
 //! they play a driver that refuses data or reports a short blob (Mesa 26.x) on demand.
 
 use std::ffi::{c_char, c_void, CStr};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use pcstore::vulkan::ash::vk;
@@ -28,6 +28,9 @@ pub struct CreateCall {
 pub static CREATE_CALLS: Mutex<Vec<CreateCall>> = Mutex::new(Vec::new());
 /// When set, `vkCreatePipelineCache` with initial data fails (without calling the driver).
 pub static REFUSE_INITIAL_DATA: AtomicBool = AtomicBool::new(false);
+/// While positive, each fill call of `vkGetPipelineCacheData` answers `VK_INCOMPLETE` (as when
+/// another thread grew the cache between the size query and the fill) and counts down.
+pub static INCOMPLETE_FILLS: AtomicUsize = AtomicUsize::new(0);
 /// When set, a filled `vkGetPipelineCacheData` reports 20 bytes, as Mesa 26.x does.
 pub static SHORT_DATA_SIZE: AtomicBool = AtomicBool::new(false);
 
@@ -129,6 +132,13 @@ unsafe extern "system" fn hooked_get_pipeline_cache_data(
     let real = REAL_GET_PIPELINE_CACHE_DATA
         .get()
         .expect("resolved before use");
+    if !data.is_null()
+        && INCOMPLETE_FILLS
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    {
+        return vk::Result::INCOMPLETE;
+    }
     // SAFETY: forwarding the caller's valid arguments to the driver.
     let result = unsafe { real(device, cache, size, data) };
     if !data.is_null() && result == vk::Result::SUCCESS && SHORT_DATA_SIZE.load(Ordering::SeqCst) {

@@ -98,8 +98,15 @@ pub struct Harness {
 
 impl Harness {
     /// Creates everything on the first physical device the loader offers (tests select the
-    /// driver with `VK_DRIVER_FILES`). Panics with a clear message when anything is missing.
+    /// driver with `VK_DRIVER_FILES`), with validation. Panics with a clear message when
+    /// anything is missing.
     pub fn new() -> Self {
+        Self::with_validation(true)
+    }
+
+    /// Like [`Harness::new`]; without validation for benchmarks (the layer adds its own cost to
+    /// every call and would blur the ratios measured).
+    pub fn with_validation(validation: bool) -> Self {
         let get_instance_proc_addr = system_get_instance_proc_addr();
         // SAFETY: a valid GIPA from the system loader.
         let entry = unsafe {
@@ -110,7 +117,11 @@ impl Harness {
         let app = vk::ApplicationInfo::default()
             .application_name(c"pcstore-vulkan-test")
             .api_version(API_VERSION);
-        let layers = [c"VK_LAYER_KHRONOS_validation".as_ptr()];
+        let layers: &[*const std::ffi::c_char] = if validation {
+            &[c"VK_LAYER_KHRONOS_validation".as_ptr()]
+        } else {
+            &[]
+        };
         let extensions = [ash::ext::debug_utils::NAME.as_ptr()];
         let mut messenger_info = vk::DebugUtilsMessengerCreateInfoEXT::default()
             .message_severity(
@@ -125,7 +136,7 @@ impl Harness {
             .pfn_user_callback(Some(count_messages));
         let instance_info = vk::InstanceCreateInfo::default()
             .application_info(&app)
-            .enabled_layer_names(&layers)
+            .enabled_layer_names(layers)
             .enabled_extension_names(&extensions)
             .push_next(&mut messenger_info);
         // SAFETY: valid create info; the instance is destroyed in Drop.

@@ -1,0 +1,181 @@
+//! One shard's contents and its S3-FIFO eviction queues (Yang et al., SOSP 2023).
+//!
+//! New keys enter a small FIFO; a key still unread when it leaves the small FIFO is evicted and
+//! remembered in a ghost list, a key that was read moves to the main FIFO carrying its remaining
+//! reads; the main FIFO gives a read key another lap per read (up to [`MAX_FREQUENCY`]). Keys
+//! that come back while in the ghost list go straight to main. Every step is O(1) amortised.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+use crate::fingerprint::PipelineFingerprint;
+
+/// Reads remembered per entry; each lets it survive one more pass through the main FIFO.
+const MAX_FREQUENCY: u8 = 3;
+/// The small FIFO's share of a shard's bytes, in percent (the paper's 10 %).
+const SMALL_PERCENT: u64 = 10;
+
+type KeyMap<V> = HashMap<PipelineFingerprint, V, BuildHasherDefault<PrefixHasher>>;
+type GhostSet = HashSet<u64, BuildHasherDefault<PrefixHasher>>;
+
+/// A shard: the map from key to blob plus the queues that order eviction.
+#[derive(Default)]
+pub(super) struct S3Fifo {
+    map: KeyMap<Entry>,
+    small: VecDeque<PipelineFingerprint>,
+    main: VecDeque<PipelineFingerprint>,
+    /// Keys evicted from `small` without a read, by their first eight bytes, oldest first.
+    ghost: VecDeque<u64>,
+    ghost_set: GhostSet,
+    small_bytes: u64,
+    bytes: u64,
+}
+
+struct Entry {
+    blob: Arc<Vec<u8>>,
+    /// Reads since the entry last moved, capped at [`MAX_FREQUENCY`]; written by readers that
+    /// hold only shared access.
+    frequency: AtomicU8,
+    in_main: bool,
+}
+
+/// Uses the fingerprint's first eight bytes as the hash: they are already uniform.
+#[derive(Default)]
+struct PrefixHasher(u64);
+
+impl Hasher for PrefixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut word = [0u8; 8];
+        let len = bytes.len().min(8);
+        word[..len].copy_from_slice(&bytes[..len]);
+        self.0 ^= u64::from_le_bytes(word);
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.0 ^= value;
+    }
+}
+
+impl S3Fifo {
+    /// The blob under `fp`, marking it read. Needs only shared access.
+    #[inline]
+    pub(super) fn get(&self, fp: &PipelineFingerprint) -> Option<Arc<Vec<u8>>> {
+        self.map.get(fp).map(|entry| {
+            let frequency = entry.frequency.load(Ordering::Relaxed);
+            if frequency < MAX_FREQUENCY {
+                // A plain store, not an RMW: a lost increment between racing readers is
+                // harmless, and a hot entry stops writing its line once it is at the cap.
+                entry.frequency.store(frequency + 1, Ordering::Relaxed);
+            }
+            Arc::clone(&entry.blob)
+        })
+    }
+
+    /// Stores `blob` under `fp`; returns the size of the blob it replaced, if any. A replaced
+    /// blob keeps the key's place in the queues.
+    pub(super) fn insert(&mut self, fp: PipelineFingerprint, blob: Arc<Vec<u8>>) -> Option<u64> {
+        let len = blob.len() as u64;
+        if let Some(entry) = self.map.get_mut(&fp) {
+            let old = entry.blob.len() as u64;
+            if !entry.in_main {
+                self.small_bytes = self.small_bytes - old + len;
+            }
+            entry.blob = blob;
+            self.bytes = self.bytes - old + len;
+            return Some(old);
+        }
+        let returning = self.ghost_set.remove(&fp.prefix_u64());
+        self.map.insert(
+            fp,
+            Entry {
+                blob,
+                frequency: AtomicU8::new(0),
+                in_main: returning,
+            },
+        );
+        if returning {
+            self.main.push_back(fp);
+        } else {
+            self.small.push_back(fp);
+            self.small_bytes += len;
+        }
+        self.bytes += len;
+        None
+    }
+
+    /// Removes one entry other than `protect`; `None` when there is no other.
+    pub(super) fn evict_one(
+        &mut self,
+        protect: Option<&PipelineFingerprint>,
+    ) -> Option<(PipelineFingerprint, Arc<Vec<u8>>)> {
+        let protected_in_main = protect
+            .and_then(|fp| self.map.get(fp))
+            .map(|entry| entry.in_main);
+        loop {
+            let small_victims = self
+                .small
+                .len()
+                .saturating_sub(usize::from(protected_in_main == Some(false)));
+            let main_victims = self
+                .main
+                .len()
+                .saturating_sub(usize::from(protected_in_main == Some(true)));
+            if small_victims == 0 && main_victims == 0 {
+                return None;
+            }
+            let small_over = self.small_bytes * 100 >= self.bytes * SMALL_PERCENT;
+            let from_small = small_victims > 0 && (small_over || main_victims == 0);
+            let queue = if from_small {
+                &mut self.small
+            } else {
+                &mut self.main
+            };
+            let fp = queue.pop_front()?;
+            if Some(&fp) == protect {
+                queue.push_back(fp);
+                continue;
+            }
+            let Some(entry) = self.map.get_mut(&fp) else {
+                continue; // unreachable: every queued key is in the map
+            };
+            let frequency = *entry.frequency.get_mut();
+            let len = entry.blob.len() as u64;
+            if from_small {
+                self.small_bytes -= len;
+                if frequency > 0 {
+                    *entry.frequency.get_mut() = frequency - 1;
+                    entry.in_main = true;
+                    self.main.push_back(fp);
+                    continue;
+                }
+                self.remember_ghost(fp.prefix_u64());
+            } else if frequency > 0 {
+                *entry.frequency.get_mut() = frequency - 1;
+                self.main.push_back(fp);
+                continue;
+            }
+            let blob = self.map.remove(&fp).map(|entry| entry.blob)?;
+            self.bytes -= len;
+            return Some((fp, blob));
+        }
+    }
+
+    /// The ghost list is as long as the shard has entries (at least 16): it covers about one
+    /// cache's worth of recent one-hit evictions, as in the paper.
+    fn remember_ghost(&mut self, prefix: u64) {
+        let capacity = self.map.len().max(16);
+        while self.ghost.len() >= capacity {
+            if let Some(old) = self.ghost.pop_front() {
+                self.ghost_set.remove(&old);
+            }
+        }
+        if self.ghost_set.insert(prefix) {
+            self.ghost.push_back(prefix);
+        }
+    }
+}

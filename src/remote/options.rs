@@ -1,0 +1,219 @@
+//! Settings of the remote tier, with defaults a game can live with.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::error::RemoteError;
+
+/// Holds a bearer token for `Authorization: Bearer ...`.
+pub const ENV_TOKEN: &str = "PCSTORE_REMOTE_TOKEN";
+/// Holds the studio secret for keyed envelopes (any non-empty text; see [`RemoteOptions::secret_key`]).
+pub const ENV_KEY: &str = "PCSTORE_REMOTE_KEY";
+/// Set to `1` (or `true`) to open the remote tier read-only.
+pub const ENV_READ_ONLY: &str = "PCSTORE_REMOTE_READ_ONLY";
+/// The base URL; read by [`RemoteCache::from_env`](super::RemoteCache::from_env).
+pub const ENV_URL: &str = "PCSTORE_REMOTE_URL";
+
+/// Context string for deriving a 32-byte key from the text in [`ENV_KEY`].
+const KEY_DERIVATION_CONTEXT: &str = "pcstore 2026 remote envelope secret v1";
+
+/// Credentials sent with every request. `Debug` never shows them.
+#[derive(Clone, PartialEq, Eq)]
+pub enum RemoteAuth {
+    /// `Authorization: Bearer <token>`.
+    Bearer(String),
+    /// HTTP Basic.
+    Basic {
+        /// The user name.
+        user: String,
+        /// The password.
+        password: String,
+    },
+}
+
+impl fmt::Debug for RemoteAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Bearer(_) => f.write_str("Bearer(<redacted>)"),
+            Self::Basic { user, .. } => {
+                write!(f, "Basic {{ user: {user:?}, password: <redacted> }}")
+            }
+        }
+    }
+}
+
+/// How a [`RemoteCache`](super::RemoteCache) talks to its server. Plain data; `Default` gives
+/// the values documented on each field.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RemoteOptions {
+    /// Longest wait for a TCP connection. Default 150 ms: a LAN server connects in under 1 ms.
+    pub connect_timeout: Duration,
+    /// Deadline of one whole request for a tiny blob, and the longest wait for any single read.
+    /// Default 500 ms.
+    pub base_deadline: Duration,
+    /// Added to `base_deadline` per MiB of body. Default 100 ms (a 10 MiB/s floor): a 16 MiB
+    /// download has 2.1 s, and a server dripping slower than that is a timeout.
+    pub deadline_per_mib: Duration,
+    /// Never upload (most game clients only read; CI machines write). Default `false`.
+    pub read_only: bool,
+    /// Largest blob stored or accepted from the server. Default 64 MiB.
+    pub max_blob_bytes: u64,
+    /// Uploads waiting at most; a put beyond it is dropped and counted. Default 256.
+    pub upload_queue_len: usize,
+    /// Bytes waiting for upload at most; a put beyond it is dropped. Default 256 MiB.
+    pub upload_queue_bytes: u64,
+    /// Credentials; `None` uses the ones in the URL, if any. Default `None`.
+    pub auth: Option<RemoteAuth>,
+    /// Studio secret for keyed envelopes: only machines that know it can write entries that
+    /// others accept. Readers and writers must agree. Default `None` (plain BLAKE3).
+    pub secret_key: Option<[u8; 32]>,
+    /// How long a remote miss is remembered so that repeated lookups skip the network.
+    /// Zero disables. Default 10 s.
+    pub miss_ttl: Duration,
+    /// How long the `PipelineCacheStore::flush` of the remote tier waits for queued uploads.
+    /// Default 10 s.
+    pub flush_deadline: Duration,
+    /// First cooldown after the server failed. Default 30 s.
+    pub breaker_cooldown: Duration,
+    /// Cap of the doubling cooldown. Default 10 min.
+    pub breaker_max_cooldown: Duration,
+}
+
+impl Default for RemoteOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_millis(150),
+            base_deadline: Duration::from_millis(500),
+            deadline_per_mib: Duration::from_millis(100),
+            read_only: false,
+            max_blob_bytes: 64 << 20,
+            upload_queue_len: 256,
+            upload_queue_bytes: 256 << 20,
+            auth: None,
+            secret_key: None,
+            miss_ttl: Duration::from_secs(10),
+            flush_deadline: Duration::from_secs(10),
+            breaker_cooldown: Duration::from_secs(30),
+            breaker_max_cooldown: Duration::from_secs(600),
+        }
+    }
+}
+
+impl fmt::Debug for RemoteOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteOptions")
+            .field("connect_timeout", &self.connect_timeout)
+            .field("base_deadline", &self.base_deadline)
+            .field("deadline_per_mib", &self.deadline_per_mib)
+            .field("read_only", &self.read_only)
+            .field("max_blob_bytes", &self.max_blob_bytes)
+            .field("upload_queue_len", &self.upload_queue_len)
+            .field("upload_queue_bytes", &self.upload_queue_bytes)
+            .field("auth", &self.auth)
+            .field("secret_key", &self.secret_key.map(|_| "<redacted>"))
+            .field("miss_ttl", &self.miss_ttl)
+            .field("flush_deadline", &self.flush_deadline)
+            .field("breaker_cooldown", &self.breaker_cooldown)
+            .field("breaker_max_cooldown", &self.breaker_max_cooldown)
+            .finish()
+    }
+}
+
+impl RemoteOptions {
+    /// The defaults, overridden by the environment: [`ENV_TOKEN`] sets bearer auth,
+    /// [`ENV_KEY`] sets the secret (see [`Self::secret_from_text`]), [`ENV_READ_ONLY`] `1`/`true`
+    /// sets read-only. Unset or empty variables leave the default.
+    ///
+    /// # Errors
+    /// [`RemoteError::InvalidEnv`] if a variable is not valid UTF-8.
+    pub fn from_env() -> Result<Self, RemoteError> {
+        let mut options = Self::default();
+        if let Some(token) = env_text(ENV_TOKEN)? {
+            options.auth = Some(RemoteAuth::Bearer(token));
+        }
+        if let Some(key) = env_text(ENV_KEY)? {
+            options.secret_key = Some(Self::secret_from_text(&key));
+        }
+        if let Some(flag) = env_text(ENV_READ_ONLY)? {
+            options.read_only = matches!(flag.as_str(), "1" | "true" | "yes");
+        }
+        Ok(options)
+    }
+
+    /// Derives the 32-byte envelope secret from any text (a passphrase or a hex string) with
+    /// BLAKE3's key derivation, so every machine given the same text gets the same key.
+    pub fn secret_from_text(text: &str) -> [u8; 32] {
+        blake3::derive_key(KEY_DERIVATION_CONTEXT, text.as_bytes())
+    }
+
+    /// The deadline of a request whose body is `bytes` long.
+    pub(crate) fn deadline_for(&self, bytes: u64) -> Duration {
+        let per_mib = self.deadline_per_mib.as_nanos();
+        let extra = per_mib.saturating_mul(u128::from(bytes)).div_ceil(1 << 20);
+        self.base_deadline.saturating_add(Duration::from_nanos(
+            u64::try_from(extra).unwrap_or(u64::MAX),
+        ))
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), RemoteError> {
+        if self.connect_timeout.is_zero() {
+            return Err(RemoteError::InvalidOption("connect_timeout must be > 0"));
+        }
+        if self.base_deadline.is_zero() {
+            return Err(RemoteError::InvalidOption("base_deadline must be > 0"));
+        }
+        if self.upload_queue_len == 0 && !self.read_only {
+            return Err(RemoteError::InvalidOption(
+                "upload_queue_len must be > 0 unless read_only",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn env_text(name: &'static str) -> Result<Option<String>, RemoteError> {
+    match std::env::var(name) {
+        Ok(value) if value.is_empty() => Ok(None),
+        Ok(value) => Ok(Some(value)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(RemoteError::InvalidEnv(name)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_scales_with_size() {
+        let options = RemoteOptions::default();
+        assert_eq!(options.deadline_for(0), Duration::from_millis(500));
+        assert_eq!(options.deadline_for(1 << 20), Duration::from_millis(600));
+        assert_eq!(options.deadline_for(16 << 20), Duration::from_millis(2100));
+        assert!(options.deadline_for(u64::MAX) > Duration::from_secs(1 << 30));
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let options = RemoteOptions {
+            auth: Some(RemoteAuth::Basic {
+                user: "ci".into(),
+                password: "hunter2".into(),
+            }),
+            secret_key: Some(RemoteOptions::secret_from_text("studio secret")),
+            ..RemoteOptions::default()
+        };
+        let text = format!("{options:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("\"ci\""), "{text}");
+        let bearer = format!("{:?}", RemoteAuth::Bearer("tok-123".into()));
+        assert!(!bearer.contains("tok-123"));
+    }
+
+    #[test]
+    fn secret_derivation_is_stable_and_distinct() {
+        let a = RemoteOptions::secret_from_text("studio");
+        assert_eq!(a, RemoteOptions::secret_from_text("studio"));
+        assert_ne!(a, RemoteOptions::secret_from_text("studio2"));
+    }
+}
