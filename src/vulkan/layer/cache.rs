@@ -31,8 +31,9 @@ fn layer_cache_key() -> PipelineFingerprint {
     PipelineFingerprint::of(b"pcstore.vulkan-layer.device-cache.v1")
 }
 
-/// The process-wide store every device of every instance shares: memory over disk, or memory
-/// alone when the disk tier cannot be opened (the application keeps working either way).
+/// The process-wide store every device of every instance shares: memory over disk over the
+/// remote tier (when built with `remote` and `PCSTORE_REMOTE_URL` is set); tiers that cannot be
+/// opened are left out, down to memory alone (the application keeps working either way).
 fn shared_store() -> Arc<dyn PipelineCacheStore> {
     static STORE: OnceCell<Arc<dyn PipelineCacheStore>> = OnceCell::new();
     STORE.get_or_init(|| open_store(config())).clone()
@@ -51,16 +52,29 @@ fn open_store(config: &LayerConfig) -> Arc<dyn PipelineCacheStore> {
         Some(dir) => DiskCache::with_options(&dir, options).map_err(|error| error.to_string()),
         None => Err("no cache directory (set PCSTORE_DIR or HOME)".to_owned()),
     };
+    let mut tiers = vec![memory];
     match disk {
         Ok(disk) => {
             layer_log!("store at {}", disk.root().display());
-            Arc::new(LayeredPipelineCache::new(vec![memory, Arc::new(disk)]))
+            tiers.push(Arc::new(disk));
         }
         Err(error) => {
             layer_log!("disk store unavailable ({error}); this process caches in memory only");
-            memory
         }
     }
+    #[cfg(feature = "remote")]
+    match crate::remote::RemoteCache::from_env() {
+        Ok(Some(remote)) => {
+            layer_log!("remote tier {}", crate::remote::ENV_URL);
+            tiers.push(Arc::new(remote));
+        }
+        Ok(None) => {}
+        Err(error) => layer_log!("remote tier unavailable: {error}"),
+    }
+    if tiers.len() == 1 {
+        return tiers.remove(0);
+    }
+    Arc::new(LayeredPipelineCache::new(tiers))
 }
 
 /// A device's layer-owned pipeline cache. Thread-safe: creation calls only read `cache` and

@@ -4,6 +4,8 @@
 //!   [`crate::disk::user_cache_dir`]);
 //! - `PCSTORE_MAX_SIZE`: budget of the store in bytes, with an optional `K`, `M` or `G` suffix
 //!   (binary units); default: the disk tier's default;
+//! - `PCSTORE_REMOTE_URL` (and the remote tier's other variables, read by
+//!   `RemoteCache::from_env`): a shared tier below the disk, when built with feature `remote`;
 //! - `PCSTORE_LOG`: any value but empty or `0` prints one line per load and save to stderr;
 //! - `PCSTORE_SAVE_INTERVAL_MS`: how often a device's cache is saved while it grows (default
 //!   10 000, at least 50);
