@@ -181,13 +181,10 @@ fn prepare() -> Setup {
     let base = std::env::temp_dir().join(format!("pcstore-layer-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
     std::fs::create_dir_all(&base).expect("temp folder");
-    // The test binary lives in target/<profile>/deps; cargo builds the cdylib next to deps.
+    // The binary lives in target/<profile>/deps, next to the cdylib cargo built for this very
+    // run (same features); target/<profile>/libpcstore.so is only refreshed by `cargo build`.
     let exe = std::env::current_exe().expect("own path");
-    let library = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target folder")
-        .join("libpcstore.so");
+    let library = exe.with_file_name("libpcstore.so");
     assert!(library.is_file(), "{} not built", library.display());
     let c_app = base.join("app");
     let status = Command::new("cc")

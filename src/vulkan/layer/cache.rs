@@ -1,7 +1,7 @@
 //! The layer-owned `VkPipelineCache` of one device, loaded from and saved to the shared store
 //! through the Vulkan adapter (so every byte is validated exactly as for engines).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use ash::vk;
@@ -85,8 +85,9 @@ pub(super) struct DeviceCache {
     device: vk::Device,
     cache: vk::PipelineCache,
     destroy_pipeline_cache: vk::PFN_vkDestroyPipelineCache,
-    /// Pipeline creations through `cache` since the last save.
-    creations_since_save: AtomicU64,
+    /// Pipelines were created through `cache` since the last save. Set by a load-then-store
+    /// so creating threads only read the shared cache line once it is set.
+    grown: AtomicBool,
 }
 
 impl DeviceCache {
@@ -144,19 +145,21 @@ impl DeviceCache {
             device,
             cache,
             destroy_pipeline_cache: fns.destroy_pipeline_cache,
-            creations_since_save: AtomicU64::new(0),
+            grown: AtomicBool::new(false),
         })
     }
 
-    /// The cache to substitute for `VK_NULL_HANDLE`; counts one creation call.
+    /// The cache to substitute for `VK_NULL_HANDLE`; marks it as grown.
     pub fn substitute(&self) -> vk::PipelineCache {
-        self.creations_since_save.fetch_add(1, Ordering::Relaxed);
+        if !self.grown.load(Ordering::Relaxed) {
+            self.grown.store(true, Ordering::Relaxed);
+        }
         self.cache
     }
 
     /// Saves if pipelines were created through the cache since the last save.
     pub fn save_if_grown(&self, reason: &str) {
-        if self.creations_since_save.swap(0, Ordering::Relaxed) > 0 {
+        if self.grown.swap(false, Ordering::Relaxed) {
             self.save(reason);
         }
     }

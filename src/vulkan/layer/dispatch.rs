@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::ffi::CStr;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use ash::vk::{self, Handle};
@@ -69,15 +70,39 @@ pub(super) struct DeviceData {
     pub saver: parking_lot::Mutex<Option<Saver>>,
 }
 
+/// Hashes a dispatch key (a heap address) with one multiply: the map is on every pipeline
+/// creation's path, and SipHash's DoS resistance buys nothing for loader-chosen addresses.
+#[derive(Default)]
+pub(super) struct DispatchKeyHasher(u64);
+
+impl Hasher for DispatchKeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_usize(&mut self, key: usize) {
+        // Fibonacci hashing; the high bits (which hashbrown uses) mix every address bit.
+        self.0 = (key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type DispatchMap<T> = HashMap<DispatchKey, Arc<T>, BuildHasherDefault<DispatchKeyHasher>>;
+
 /// A map from dispatch key to shared data. Thread-safe.
 pub(super) struct Registry<T> {
-    map: Lazy<RwLock<HashMap<DispatchKey, Arc<T>>>>,
+    map: Lazy<RwLock<DispatchMap<T>>>,
 }
 
 impl<T> Registry<T> {
     const fn new() -> Self {
         Self {
-            map: Lazy::new(|| RwLock::new(HashMap::new())),
+            map: Lazy::new(|| RwLock::new(DispatchMap::default())),
         }
     }
 
