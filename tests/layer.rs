@@ -123,10 +123,11 @@ fn run(filter: Option<&str>) -> i32 {
         ("abi-layout".into(), abi_layout as Check, None),
         ("exports".into(), exports as Check, None),
     ];
-    let per_driver: [(&str, Check); 11] = [
+    let per_driver: [(&str, Check); 12] = [
         ("explicit-above-validation", explicit_above_validation),
         ("explicit-below-validation", explicit_below_validation),
         ("implicit", implicit),
+        ("add-layer-path", add_layer_path),
         ("implicit-switches", implicit_switches),
         ("rust-app", rust_app_runs),
         ("unwritable-dir", unwritable_dir),
@@ -243,6 +244,9 @@ enum Mode {
     ExplicitValidationAbove,
     /// Implicit manifest, switched on by PCSTORE_LAYER_ENABLE=1.
     Implicit,
+    /// Explicit, found through VK_ADD_LAYER_PATH (system folders still searched) and enabled by
+    /// the loader's filter variable VK_LOADER_LAYERS_ENABLE; validation by the application.
+    AddPathAndFilter,
 }
 
 struct Run {
@@ -322,6 +326,8 @@ fn app_command(setup: &Setup, driver: &Driver, mode: Mode, store: &Path, rust: b
         .env("VK_LOADER_DEBUG", "layer")
         .env("APP_VALIDATION", "1")
         .env_remove("VK_INSTANCE_LAYERS")
+        .env_remove("VK_LAYER_PATH")
+        .env_remove("VK_ADD_LAYER_PATH")
         .env_remove("VK_LOADER_LAYERS_ENABLE")
         .env_remove("PCSTORE_LAYER_ENABLE")
         .env_remove("PCSTORE_LAYER_DISABLE")
@@ -352,6 +358,11 @@ fn app_command(setup: &Setup, driver: &Driver, mode: Mode, store: &Path, rust: b
             command
                 .env("XDG_DATA_HOME", &setup.implicit_data_home)
                 .env("PCSTORE_LAYER_ENABLE", "1");
+        }
+        Mode::AddPathAndFilter => {
+            command
+                .env("VK_ADD_LAYER_PATH", &setup.explicit_dir)
+                .env("VK_LOADER_LAYERS_ENABLE", "*pcstore*");
         }
     }
     command
@@ -649,6 +660,16 @@ fn implicit(setup: &Setup, driver: &Driver) -> String {
     let (first, _) = persistence(setup, driver, Mode::Implicit, "implicit");
     position(&first.inserted_layers(), LAYER);
     "miss, stored, hit through the implicit manifest".into()
+}
+
+fn add_layer_path(setup: &Setup, driver: &Driver) -> String {
+    let (first, _) = persistence(setup, driver, Mode::AddPathAndFilter, "add-path");
+    let layers = first.inserted_layers();
+    assert!(
+        position(&layers, VALIDATION) < position(&layers, LAYER),
+        "{layers:?}"
+    );
+    "miss, stored, hit with VK_ADD_LAYER_PATH + VK_LOADER_LAYERS_ENABLE".into()
 }
 
 fn implicit_switches(setup: &Setup, driver: &Driver) -> String {
