@@ -449,6 +449,12 @@ fn persistence(setup: &Setup, driver: &Driver, mode: Mode, name: &str) -> (Run, 
             "substituted cache unused"
         );
         assert_eq!(run.value("validation_errors"), "0");
+        // Compared with the baseline above too; explicit because it is the pass-through proof.
+        assert_eq!(
+            run.value("own_cache_hit"),
+            "0",
+            "the application's cache was replaced"
+        );
     }
     (first, second)
 }

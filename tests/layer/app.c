@@ -7,7 +7,8 @@
  *   - APP_THREADS threads x APP_PIPELINES pipelines each, with VK_NULL_HANDLE as the cache;
  *   - the first pipeline again, with creation feedback (reports an application cache hit when a
  *     cache really was used: the layer's, since the application passes none);
- *   - one pipeline through the application's own cache, whose data size it prints.
+ *   - the first pipeline through a fresh cache of the application's own (a miss unless that
+ *     cache was swapped for one holding it), whose data size it prints.
  * APP_HOLD_MS keeps the device alive that long before destroying it (for kill tests).
  * Prints key=value lines; exits non-zero on any Vulkan failure or validation error. */
 #include <pthread.h>
@@ -210,9 +211,14 @@ int main(int argc, char **argv) {
     VkPipelineCacheCreateInfo cache_info = {VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
     VkPipelineCache own_cache;
     CHECK(vkCreatePipelineCache(device, &cache_info, NULL, &own_cache));
+    /* The same pipeline as the NULL-cache ones above, through a fresh cache of our own: a hit
+     * here would mean our cache was replaced by one that already holds it. */
+    VkPipelineCreationFeedback own_feedback = {0};
     VkPipeline through_own;
-    CHECK(create_pipeline(own_cache, 7777, &through_own, NULL));
+    CHECK(create_pipeline(own_cache, 1, &through_own, &own_feedback));
     vkDestroyPipeline(device, through_own, NULL);
+    int own_cache_hit =
+        (own_feedback.flags & VK_PIPELINE_CREATION_FEEDBACK_APPLICATION_PIPELINE_CACHE_HIT_BIT) != 0;
     size_t own_bytes = 0;
     CHECK(vkGetPipelineCacheData(device, own_cache, &own_bytes, NULL));
     vkDestroyPipelineCache(device, own_cache, NULL);
@@ -236,6 +242,7 @@ int main(int argc, char **argv) {
     printf("feedback_valid=%d\n", feedback_valid);
     printf("cache_hit=%d\n", cache_hit);
     printf("own_cache_bytes=%zu\n", own_bytes);
+    printf("own_cache_hit=%d\n", own_cache_hit);
     printf("validation_errors=%u\n", validation_errors);
     return created == threads * per_thread && validation_errors == 0 ? 0 : 1;
 }

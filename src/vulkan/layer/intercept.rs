@@ -224,12 +224,19 @@ unsafe fn create_device_body(
     let device = unsafe { *device_out };
     // SAFETY: live device and the next GDPA; each PFN type matches its name.
     let fns = unsafe {
+        let destroy_device: Option<vk::PFN_vkDestroyDevice> =
+            resolve(next_gdpa, device, c"vkDestroyDevice");
         let (Some(destroy_device), Some(graphics), Some(compute), Some(destroy_cache)) = (
-            resolve(next_gdpa, device, c"vkDestroyDevice"),
+            destroy_device,
             resolve(next_gdpa, device, c"vkCreateGraphicsPipelines"),
             resolve(next_gdpa, device, c"vkCreateComputePipelines"),
             resolve(next_gdpa, device, c"vkDestroyPipelineCache"),
         ) else {
+            // A chain without core commands: undo the creation the application will not see.
+            if let Some(destroy_device) = destroy_device {
+                destroy_device(device, allocator);
+            }
+            *device_out = vk::Device::null();
             return vk::Result::ERROR_INITIALIZATION_FAILED;
         };
         DeviceFns {
