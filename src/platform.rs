@@ -37,13 +37,21 @@ pub fn create_new_file(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-/// Opens an existing file without following a symlink at the last component.
+/// Opens an existing regular file without following a symlink at the last component; anything
+/// else (a FIFO, a device, a directory) is refused without blocking on it.
 pub fn open_file(path: &Path, writable: bool) -> io::Result<File> {
-    OpenOptions::new()
+    let file = OpenOptions::new()
         .read(true)
         .write(writable)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(file)
 }
 
 /// Opens (creating if needed, mode 0600) a file used only for locking.
@@ -121,6 +129,31 @@ pub fn is_write_locked(file: &File) -> io::Result<bool> {
 /// `fdatasync`: the file's data and the metadata needed to read it back reach the disk.
 pub fn sync_data(file: &File) -> io::Result<()> {
     file.sync_data()
+}
+
+/// Starts writeback of `len` bytes at `offset` without waiting for it (`sync_file_range` with
+/// `SYNC_FILE_RANGE_WRITE`), so a later `fdatasync` finds less to write. Durability still comes
+/// only from [`sync_data`]; errors here are reported there too, so callers may ignore them.
+pub fn start_writeback(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    let (Ok(offset), Ok(len)) = (
+        libc::off64_t::try_from(offset),
+        libc::off64_t::try_from(len),
+    ) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "range out of bounds",
+        ));
+    };
+    // SAFETY: sync_file_range only reads its integer arguments; the descriptor is owned by
+    // `file`, which outlives the call.
+    let rc = unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// `fsync` of a directory, so names created, renamed or removed in it survive power loss.

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use disk_support::{decode_payload, dir_bytes, key, payload, Rng, ScratchDir};
-use pcstore::{DiskCache, DiskCacheOptions, PipelineCacheStore};
+use pcstore::{DiskCache, DiskCacheOptions, PipelineCacheStore, PutError};
 
 const CHILD_ENV: &str = "PCSTORE_DISK_CRASH_CHILD";
 const KEYS_PER_ROUND: u64 = 48;
@@ -67,10 +67,14 @@ fn run_child(spec: &str) -> ! {
         let index = index as u64;
         match step {
             Step::Put { k, len } => {
-                cache
-                    .try_put(key(k), payload(k, index, len))
-                    .expect("child put");
-                puts.insert(k, (index, len));
+                match cache.try_put(key(k), payload(k, index, len)) {
+                    Ok(()) => {
+                        puts.insert(k, (index, len));
+                    }
+                    // Refused while compaction catches up (small budget only).
+                    Err(PutError::Dropped(_)) if max_bytes < 1 << 30 => {}
+                    Err(err) => panic!("child put: {err}"),
+                }
             }
             Step::Get { k } => {
                 let got = cache.get(&key(k));

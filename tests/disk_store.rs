@@ -165,8 +165,19 @@ fn size_stays_bounded_and_recently_used_entries_survive() {
     for &k in &hot {
         cache.try_put(key(k), payload(k, 1, 8192)).expect("put hot");
     }
+    // One writer's slack: an eighth of the budget, its segment (budget / 16), one check
+    // interval (budget / 64) and one entry.
+    let slack = max_bytes / 8 + max_bytes / 16 + max_bytes / 64 + 8192 + 104;
+    let mut last_accepted = None;
     for k in 100..1600u64 {
-        cache.try_put(key(k), payload(k, 1, 8192)).expect("put");
+        match cache.try_put(key(k), payload(k, 1, 8192)) {
+            Ok(()) => last_accepted = Some(k),
+            // The writer outran the background compaction: refused, not stored over budget.
+            Err(PutError::Dropped(_)) => {}
+            Err(err) => panic!("put: {err}"),
+        }
+        let on_disk = dir_bytes(dir.path());
+        assert!(on_disk <= max_bytes + slack, "{on_disk} bytes on disk");
         if k % 10 == 0 {
             for &h in &hot {
                 assert_eq!(
@@ -185,12 +196,18 @@ fn size_stays_bounded_and_recently_used_entries_survive() {
     );
     let metrics = cache.metrics();
     assert!(metrics.evictions > 0);
+    assert!(metrics.evicted_bytes >= metrics.evictions * 8192);
     assert!(metrics.cached_bytes <= max_bytes);
+    let report = cache.durability_report();
+    assert!(report.compactions > 0);
+    assert!(report.compaction_latency.samples > 0);
+    assert!(report.disk_bytes <= max_bytes);
     for &h in &hot {
         assert!(cache.get(&key(h)) == Some(payload(h, 1, 8192)), "hot {h}");
     }
     // The most recent puts survive too; the oldest cold ones went first.
-    assert_eq!(cache.get(&key(1599)), Some(payload(1599, 1, 8192)));
+    let last = last_accepted.expect("puts accepted");
+    assert!(cache.get(&key(last)) == Some(payload(last, 1, 8192)));
     assert_eq!(cache.get(&key(100)), None);
     drop(cache);
     let reopened = DiskCache::with_options(dir.path(), options(max_bytes)).expect("reopen");
@@ -293,6 +310,16 @@ fn files_are_private_and_symlinks_are_not_followed() {
     let _ = std::fs::remove_file(segment.with_extension("idx"));
     std::os::unix::fs::symlink(&elsewhere, &segment).expect("symlink");
     let cache = DiskCache::new(&root).expect("open");
+    assert_eq!(cache.get(&key(1)), None);
+    drop(cache);
+    // A FIFO under a segment name is refused without blocking the opener.
+    std::fs::remove_file(&segment).expect("rm symlink");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&segment)
+        .status()
+        .expect("run mkfifo");
+    assert!(status.success());
+    let cache = DiskCache::new(&root).expect("open with a FIFO inside");
     assert_eq!(cache.get(&key(1)), None);
 }
 

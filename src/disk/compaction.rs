@@ -143,11 +143,32 @@ impl Inner {
         Some(plan)
     }
 
+    /// Copies survivors victim by victim: after each victim's survivors are synced in the
+    /// output, that victim is deleted, so the directory never holds more than one victim's worth
+    /// of duplicates (not a whole second copy of the store).
     fn execute(&self, plan: &Plan) -> Result<(), DiskCacheError> {
-        if !plan.survivors.is_empty() {
-            self.write_survivors(plan)?;
-        }
+        let mut output = None;
+        let mut head = [0u8; RECORD_HEADER_LEN];
         for victim in &plan.victims {
+            let survivors = plan
+                .survivors
+                .iter()
+                .filter(|survivor| Arc::ptr_eq(&survivor.segment, victim));
+            for survivor in survivors {
+                let Some((header, body)) = self.read_survivor(survivor, &mut head) else {
+                    self.metrics.inc(Counter::CorruptDropped);
+                    continue;
+                };
+                if output.is_none() {
+                    output = Some(self.start_output()?);
+                }
+                let out = output.as_mut().expect("just started");
+                out.append(header, &body, survivor)?;
+            }
+            if let Some(out) = &output {
+                platform::sync_data(&out.segment.file)
+                    .map_err(|err| DiskCacheError::io("sync segment", &out.segment.path, err))?;
+            }
             let _ = std::fs::remove_file(victim.index_path());
             if let Err(err) = std::fs::remove_file(&victim.path) {
                 if err.kind() != std::io::ErrorKind::NotFound {
@@ -155,61 +176,79 @@ impl Inner {
                 }
             }
         }
+        if let Some(out) = &output {
+            segment::write_index(&self.root, &out.segment, out.end, &out.entries)
+                .map_err(|err| DiskCacheError::io("write index", &out.segment.path, err))?;
+        }
         platform::sync_dir(&self.root)
-            .map_err(|err| DiskCacheError::io("sync directory", &self.root, err))
+            .map_err(|err| DiskCacheError::io("sync directory", &self.root, err))?;
+        if let Some(out) = &output {
+            let _ = platform::unlock(&out.segment.file);
+        }
+        Ok(())
     }
 
-    /// Copies the survivors (verified on the way) into a new segment and makes it durable.
-    fn write_survivors(&self, plan: &Plan) -> Result<(), DiskCacheError> {
-        let output = segment::create(&self.root, self.tick())
+    /// Creates the output segment and makes its name durable before any victim is deleted.
+    fn start_output(&self) -> Result<Output, DiskCacheError> {
+        let segment = segment::create(&self.root, self.tick())
             .map_err(|err| DiskCacheError::io("create segment", &self.root, err))?;
-        let fail = |op, err| {
-            let _ = std::fs::remove_file(&output.path);
-            DiskCacheError::io(op, &output.path, err)
-        };
-        let mut end = SEGMENT_HEADER_LEN as u64;
-        let mut entries = Vec::with_capacity(plan.survivors.len());
-        let mut head = [0u8; RECORD_HEADER_LEN];
-        for survivor in &plan.survivors {
-            let Ok(len) = usize::try_from(survivor.payload_len) else {
-                continue;
-            };
-            let mut body = vec![0u8; len];
-            let read = platform::read_two_exact_at(
-                &survivor.segment.file,
-                &mut head,
-                &mut body,
-                survivor.offset,
-            );
-            let header = read.ok().and_then(|()| RecordHeader::decode(&head));
-            let Some(mut header) = header.filter(|header| {
-                header.kind == RecordKind::Put
-                    && header.key == survivor.key
-                    && header.payload_len == survivor.payload_len
-                    && blake3::hash(&body).as_bytes() == &header.payload_hash
-            }) else {
-                self.metrics.inc(Counter::CorruptDropped);
-                continue;
-            };
-            header.access = header.access.max(survivor.access);
-            header.stamp = survivor.stamp;
-            platform::write_two_all_at(&output.file, &header.encode(), &body, end)
-                .map_err(|err| fail("write segment", err))?;
-            entries.push(IndexEntry {
-                kind: RecordKind::Put,
-                key: survivor.key,
-                offset: end,
-                payload_len: survivor.payload_len,
-                stamp: survivor.stamp,
-                access: header.access,
-            });
-            end += header.record_len();
+        platform::sync_dir(&self.root)
+            .map_err(|err| DiskCacheError::io("sync directory", &self.root, err))?;
+        Ok(Output {
+            segment,
+            end: SEGMENT_HEADER_LEN as u64,
+            entries: Vec::new(),
+        })
+    }
+
+    /// Reads and verifies one survivor's record.
+    fn read_survivor(
+        &self,
+        survivor: &Survivor,
+        head: &mut [u8; RECORD_HEADER_LEN],
+    ) -> Option<(RecordHeader, Vec<u8>)> {
+        let mut body = vec![0u8; usize::try_from(survivor.payload_len).ok()?];
+        platform::read_two_exact_at(&survivor.segment.file, head, &mut body, survivor.offset)
+            .ok()?;
+        let mut header = RecordHeader::decode(head)?;
+        let intact = header.kind == RecordKind::Put
+            && header.key == survivor.key
+            && header.payload_len == survivor.payload_len
+            && blake3::hash(&body).as_bytes() == &header.payload_hash;
+        if !intact {
+            return None;
         }
-        platform::sync_data(&output.file).map_err(|err| fail("sync segment", err))?;
-        segment::write_index(&self.root, &output, end, &entries)
-            .map_err(|err| fail("write index", err))?;
-        platform::sync_dir(&self.root).map_err(|err| fail("sync directory", err))?;
-        let _ = platform::unlock(&output.file);
+        header.access = header.access.max(survivor.access);
+        header.stamp = survivor.stamp;
+        Some((header, body))
+    }
+}
+
+/// The segment a compaction writes.
+struct Output {
+    segment: Segment,
+    end: u64,
+    entries: Vec<IndexEntry>,
+}
+
+impl Output {
+    fn append(
+        &mut self,
+        header: RecordHeader,
+        body: &[u8],
+        survivor: &Survivor,
+    ) -> Result<(), DiskCacheError> {
+        platform::write_two_all_at(&self.segment.file, &header.encode(), body, self.end)
+            .map_err(|err| DiskCacheError::io("write segment", &self.segment.path, err))?;
+        self.entries.push(IndexEntry {
+            kind: RecordKind::Put,
+            key: survivor.key,
+            offset: self.end,
+            payload_len: survivor.payload_len,
+            stamp: survivor.stamp,
+            access: header.access,
+        });
+        self.end += header.record_len();
         Ok(())
     }
 }

@@ -53,6 +53,7 @@ pub struct Location {
 pub struct Index {
     map: HashMap<PipelineFingerprint, Location, BuildHasherDefault<PrefixHasher>>,
     payload_bytes: u64,
+    max_stamp: u64,
 }
 
 impl Index {
@@ -66,6 +67,12 @@ impl Index {
         self.map.len()
     }
 
+    /// The largest stamp applied: this process's clock must stay above it, so its puts win
+    /// even if the wall clock went backwards since those records were written.
+    pub fn max_stamp(&self) -> u64 {
+        self.max_stamp
+    }
+
     /// Payload bytes of all entries.
     pub fn payload_bytes(&self) -> u64 {
         self.payload_bytes
@@ -74,6 +81,7 @@ impl Index {
     /// Applies a put found on disk (or just written) in `segment`: it replaces the current
     /// location if its stamp is newer.
     pub fn apply_put(&mut self, segment: &Arc<Segment>, entry: &IndexEntry) {
+        self.max_stamp = self.max_stamp.max(entry.stamp);
         let location = Location {
             segment: Arc::clone(segment),
             offset: entry.offset,
@@ -83,7 +91,9 @@ impl Index {
             persisted_access: AtomicU64::new(entry.access),
         };
         match self.map.get_mut(&entry.key) {
-            Some(current) if current.stamp >= entry.stamp => {
+            // Ties go to the record applied last (this process's own puts, applied last when
+            // rebuilding); stamps only tie when the clock saturates.
+            Some(current) if current.stamp > entry.stamp => {
                 current.access.fetch_max(entry.access, Ordering::Relaxed);
             }
             Some(current) => {

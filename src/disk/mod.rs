@@ -31,10 +31,12 @@ pub use store::{user_cache_dir, DiskCache, DurabilityReport};
 pub struct DiskCacheOptions {
     /// Budget of on-disk bytes (segments and their indexes). Default 1 GiB.
     ///
-    /// Exceeding it starts a compaction that evicts least recently used entries down to half of
-    /// it. The directory may exceed it briefly by a small slack: per writing process, up to
-    /// `max_bytes / 16` (its current segment, capped at 64 MiB) plus `max_bytes / 64` written
-    /// before it re-checks the total, plus the entries written while a compaction runs.
+    /// Exceeding it starts a compaction (on a background thread) that evicts least recently
+    /// used entries down to half of it. The directory may exceed it by a small slack: an eighth
+    /// of it (beyond that, puts are refused with [`crate::PutError::Dropped`] until compaction
+    /// catches up), plus per writing process its current segment (`max_bytes / 16`, between
+    /// 64 KiB and 64 MiB), what it appends before re-checking the total (`max_bytes / 64`,
+    /// between 16 KiB and 16 MiB) and one entry.
     pub max_bytes: u64,
     /// Largest blob accepted (default 64 MiB); also capped at `max_bytes / 4`, so one entry can
     /// never push the rest out. Larger puts are refused before anything is written.

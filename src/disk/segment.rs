@@ -36,6 +36,9 @@ pub struct Segment {
     pub file: File,
     /// The id in the header, which its index must repeat.
     pub id: u64,
+    /// For segments this process created: device and inode of the directory it was created in
+    /// (to tell "compacted away" from "directory deleted or replaced").
+    pub dir_identity: Option<(u64, u64)>,
 }
 
 impl Segment {
@@ -60,6 +63,7 @@ pub fn unique_stem(id: u64) -> String {
 /// (or until [`platform::unlock`]).
 pub fn create(dir: &Path, id: u64) -> io::Result<Segment> {
     let stem = unique_stem(id);
+    let dir_identity = platform::path_identity(dir)?;
     let temp = dir.join(format!("{TEMP_PREFIX}{stem}"));
     let file = platform::create_new_file(&temp)?;
     let result = (|| {
@@ -75,6 +79,7 @@ pub fn create(dir: &Path, id: u64) -> io::Result<Segment> {
             path,
             file,
             id,
+            dir_identity: Some(dir_identity),
         })
     })();
     if result.is_err() {
@@ -107,6 +112,7 @@ pub fn open(dir: &Path, name: &str, writable: bool) -> Result<Segment, OpenError
         path,
         file,
         id,
+        dir_identity: None,
     })
 }
 

@@ -66,6 +66,8 @@ pub(super) struct Limits {
     pub max_entry_bytes: u64,
     /// Compaction evicts down to this.
     pub low_water: u64,
+    /// Puts are refused while this process sees the directory above this (compaction behind).
+    pub hard_limit: u64,
     /// A writer starts a new segment past this size.
     pub segment_target: u64,
     /// A writer re-checks the directory's total after appending this much.
@@ -79,6 +81,7 @@ impl Limits {
             max_bytes,
             max_entry_bytes: options.max_entry_bytes.min(max_bytes / 4),
             low_water: max_bytes / 2,
+            hard_limit: max_bytes.saturating_add(max_bytes / 8),
             segment_target: (max_bytes / 16).clamp(64 << 10, 64 << 20),
             check_interval: (max_bytes / 64).clamp(16 << 10, 16 << 20),
         }
@@ -89,6 +92,8 @@ impl Limits {
 pub(super) struct ActiveSegment {
     pub segment: Arc<Segment>,
     pub end: u64,
+    /// Writeback has been started up to here.
+    pub writeback_started: u64,
     pub entries: Vec<IndexEntry>,
 }
 
@@ -223,6 +228,13 @@ impl DiskCache {
     }
 }
 
+/// Nanoseconds since the Unix epoch (0 if the clock is before it).
+fn wall_clock_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos() as u64)
+}
+
 /// The directory `in_user_cache` uses, if the environment names one.
 pub fn user_cache_dir() -> Option<PathBuf> {
     let var = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
@@ -248,16 +260,14 @@ impl Inner {
     /// A timestamp (ns since the epoch), strictly increasing within this process: version stamps
     /// and access times.
     pub fn tick(&self) -> u64 {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_nanos() as u64);
+        let now = wall_clock_ns();
         let previous = self
             .clock
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
-                Some(now.max(last + 1))
+                Some(now.max(last.saturating_add(1)))
             })
             .unwrap_or(0);
-        now.max(previous + 1)
+        now.max(previous.saturating_add(1))
     }
 
     pub fn record_error(&self, err: &dyn std::fmt::Display) {
@@ -296,7 +306,12 @@ impl Inner {
         let (segment, offset, len) = {
             let state = self.state.read();
             let location = state.index.get(key)?;
-            location.access.fetch_max(self.tick(), Ordering::Relaxed);
+            // Recency only: wall-clock time is enough, and a plain store (when it moves
+            // forward) keeps a hit free of read-modify-write on shared lines.
+            let now = wall_clock_ns();
+            if now > location.access.load(Ordering::Relaxed) {
+                location.access.store(now, Ordering::Relaxed);
+            }
             (
                 Arc::clone(&location.segment),
                 location.offset,
@@ -345,12 +360,7 @@ impl Inner {
         let result = self.append(key, bytes);
         match &result {
             Ok(()) => self.metrics.put_accepted(bytes.len()),
-            Err(err) => {
-                if let PutError::Io(io) = err {
-                    self.record_error(io);
-                }
-                self.metrics.inc(Counter::RejectedPuts);
-            }
+            Err(_) => self.metrics.inc(Counter::RejectedPuts),
         }
         self.metrics.record_latency(Op::Put, start.elapsed());
         result
@@ -367,9 +377,19 @@ impl Inner {
                 max: self.limits.max_entry_bytes,
             });
         }
+        let record_len = RECORD_HEADER_LEN as u64 + len;
+        if self.state.read().disk_bytes() + record_len > self.limits.hard_limit {
+            // Compaction has fallen behind the writers: dropping a cache entry costs a
+            // recompile later; growing past the budget would break the promise to the user.
+            self.start_maintenance();
+            return Err(PutError::Dropped("over budget until compaction catches up"));
+        }
         let payload_hash = *blake3::hash(bytes).as_bytes();
         let mut writer = self.writer.lock();
-        self.ensure_active(&mut writer).map_err(into_io)?;
+        if let Err(err) = self.ensure_active(&mut writer) {
+            self.record_error(&err);
+            return Err(into_put_error(err));
+        }
         let stamp = self.tick();
         let header = RecordHeader {
             kind: RecordKind::Put,
@@ -388,10 +408,19 @@ impl Inner {
             if active.segment.file.set_len(offset).is_err() {
                 self.finish_active(&mut writer);
             }
+            self.record_error(&err);
             return Err(PutError::Io(err));
         }
-        let record_len = header.record_len();
         active.end += record_len;
+        if active.end - active.writeback_started >= WRITEBACK_CHUNK {
+            // Let the disk start on it now: the next flush then waits for less.
+            let _ = platform::start_writeback(
+                &active.segment.file,
+                active.writeback_started,
+                active.end - active.writeback_started,
+            );
+            active.writeback_started = active.end;
+        }
         let entry = IndexEntry {
             kind: RecordKind::Put,
             key,
@@ -451,6 +480,7 @@ impl Inner {
         writer.active = Some(ActiveSegment {
             segment,
             end,
+            writeback_started: 0,
             entries: Vec::new(),
         });
         writer.dir_dirty = true;
@@ -551,10 +581,7 @@ impl Inner {
         if let Some(segment) = active {
             platform::sync_data(&segment.file)
                 .map_err(|err| DiskCacheError::io("sync segment", &segment.path, err))?;
-            let on_disk = platform::path_identity(&segment.path).ok();
-            let ours = platform::file_identity(&segment.file)
-                .map_err(|err| DiskCacheError::io("stat segment", &segment.path, err))?;
-            if on_disk != Some(ours) {
+            if !self.still_in_place(segment) {
                 return Err(DiskCacheError::DirectoryChanged {
                     path: segment.path.clone(),
                 });
@@ -565,6 +592,25 @@ impl Inner {
                 .map_err(|err| DiskCacheError::io("sync directory", &self.root, err))?;
         }
         Ok(())
+    }
+
+    /// Whether what was written to `segment` is reachable by its name: the file is still there,
+    /// or this process finished it and a compaction replaced it (copying what it kept) in the
+    /// same directory. A directory deleted or replaced underneath fails this.
+    fn still_in_place(&self, segment: &Segment) -> bool {
+        let ours = platform::file_identity(&segment.file).ok();
+        if ours.is_some() && platform::path_identity(&segment.path).ok() == ours {
+            return true;
+        }
+        let finished = !self
+            .writer
+            .lock()
+            .active
+            .as_ref()
+            .is_some_and(|active| std::ptr::eq(&*active.segment, segment));
+        finished
+            && segment.dir_identity.is_some()
+            && platform::path_identity(&self.root).ok() == segment.dir_identity
     }
 
     /// Appends one touch record carrying the access times read since the last flush.
@@ -653,19 +699,29 @@ impl Inner {
     }
 }
 
+/// Appended bytes after which writeback is started ahead of the next flush.
+const WRITEBACK_CHUNK: u64 = 1 << 20;
+
 /// Finished segments tolerated before a compaction merges them even under budget (each costs a
 /// file read at open).
 pub(super) const MAX_FINISHED_SEGMENTS: usize = 32;
 
-fn into_io(err: DiskCacheError) -> PutError {
-    PutError::Io(io::Error::from(err))
+/// The OS error itself where there is one (so callers see its errno); the report keeps the
+/// context.
+fn into_put_error(err: DiskCacheError) -> PutError {
+    match err {
+        DiskCacheError::Io { source, .. } => PutError::Io(source),
+        other => PutError::Io(io::Error::from(other)),
+    }
 }
 
-impl Drop for Inner {
+/// Closing finishes this process's segment at once (index written, lock released, no sync),
+/// even while a background compaction still holds the shared state: a segment left locked
+/// would look live to everyone and could not be compacted.
+impl Drop for DiskCache {
     fn drop(&mut self) {
-        if !self.options.read_only {
-            let mut writer = std::mem::take(&mut *self.writer.lock());
-            self.finish_active(&mut writer);
+        if !self.inner.options.read_only {
+            self.inner.finish_active(&mut self.inner.writer.lock());
         }
     }
 }

@@ -241,6 +241,8 @@ impl Inner {
                 );
             }
         }
+        self.clock
+            .fetch_max(state.index.max_stamp(), Ordering::Relaxed);
         *current = state;
         *memo = mtime;
         Ok(())
@@ -298,6 +300,8 @@ impl Inner {
                     .insert(loaded.view.segment.name.clone(), loaded.view);
             }
             apply_touches(&mut state.index, &touches);
+            self.clock
+                .fetch_max(state.index.max_stamp(), Ordering::Relaxed);
             *memo = Some(mtime);
         }
         changed | self.scan_live_tails()
@@ -336,6 +340,8 @@ impl Inner {
                 apply_puts(&mut state.index, &segment, &scan.entries, &mut touches);
             }
             apply_touches(&mut state.index, &touches);
+            self.clock
+                .fetch_max(state.index.max_stamp(), Ordering::Relaxed);
             if let Some(view) = state.segments.get_mut(&segment.name) {
                 if let Some(scan) = &scan {
                     view.scanned_to = scan.valid_end;
