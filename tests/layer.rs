@@ -122,6 +122,11 @@ fn run(filter: Option<&str>) -> i32 {
     let mut checks: Vec<(String, Check, Option<usize>)> = vec![
         ("abi-layout".into(), abi_layout as Check, None),
         ("exports".into(), exports as Check, None),
+        (
+            "negotiate-and-resolve".into(),
+            negotiate_and_resolve as Check,
+            None,
+        ),
     ];
     let per_driver: [(&str, Check); 12] = [
         ("explicit-above-validation", explicit_above_validation),
@@ -638,6 +643,67 @@ fn exports(setup: &Setup, _: &Driver) -> String {
     // Exporting vkGetInstanceProcAddr would capture the calls of applications linking both.
     assert_eq!(vulkan, ["vkNegotiateLoaderLayerInterfaceVersion"]);
     "only vkNegotiateLoaderLayerInterfaceVersion is exported".into()
+}
+
+fn negotiate_and_resolve(_: &Setup, _: &Driver) -> String {
+    use abi::NegotiateLayerInterface;
+    use pcstore::vulkan::layer::vkNegotiateLoaderLayerInterfaceVersion as negotiate;
+    let offer = |version| NegotiateLayerInterface {
+        s_type: abi::LAYER_NEGOTIATE_INTERFACE_STRUCT,
+        p_next: std::ptr::null_mut(),
+        loader_layer_interface_version: version,
+        pfn_get_instance_proc_addr: None,
+        pfn_get_device_proc_addr: None,
+        pfn_get_physical_device_proc_addr: None,
+    };
+    // SAFETY: null and valid structs are both allowed by the function's contract.
+    unsafe {
+        assert_eq!(
+            negotiate(std::ptr::null_mut()),
+            vk::Result::ERROR_INITIALIZATION_FAILED
+        );
+        let mut old = offer(1);
+        assert_eq!(negotiate(&mut old), vk::Result::ERROR_INITIALIZATION_FAILED);
+        let mut wrong_type = offer(2);
+        wrong_type.s_type = 0;
+        assert_eq!(
+            negotiate(&mut wrong_type),
+            vk::Result::ERROR_INITIALIZATION_FAILED
+        );
+    }
+    let mut newer = offer(7);
+    // SAFETY: a valid, writable struct.
+    assert_eq!(unsafe { negotiate(&mut newer) }, vk::Result::SUCCESS);
+    assert_eq!(
+        newer.loader_layer_interface_version,
+        abi::LAYER_INTERFACE_VERSION
+    );
+    assert!(newer.pfn_get_physical_device_proc_addr.is_none());
+    let gipa = newer.pfn_get_instance_proc_addr.expect("GIPA");
+    let gdpa = newer.pfn_get_device_proc_addr.expect("GDPA");
+    let instance_fn = |name: &std::ffi::CStr| {
+        // SAFETY: the layer's GIPA accepts a null instance and any NUL-terminated name.
+        unsafe { gipa(vk::Instance::null(), name.as_ptr()) }.is_some()
+    };
+    // Before any instance exists the loader asks for the layer's own commands by name.
+    for own in [
+        c"vkCreateInstance",
+        c"vkGetInstanceProcAddr",
+        c"vkGetDeviceProcAddr",
+        c"vkCreateDevice",
+        c"vkCreateGraphicsPipelines",
+    ] {
+        assert!(instance_fn(own), "{own:?} missing");
+    }
+    // Unknown names with a null handle have nobody to forward to.
+    assert!(!instance_fn(c"vkEnumeratePhysicalDevices"));
+    assert!(!instance_fn(c"vkCreateRayTracingPipelinesKHR"));
+    // SAFETY: null name and null device are handled by the layer.
+    unsafe {
+        assert!(gipa(vk::Instance::null(), std::ptr::null()).is_none());
+        assert!(gdpa(vk::Device::null(), c"vkCreateGraphicsPipelines".as_ptr()).is_none());
+    }
+    "version 2 chosen, older loaders refused, own commands before any instance".into()
 }
 
 fn explicit_below_validation(setup: &Setup, driver: &Driver) -> String {
