@@ -151,3 +151,51 @@ pub(super) unsafe fn find_link_info<T>(p_next: *const c_void, s_type: vk::Struct
     }
     std::ptr::null_mut()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(function: u32, next: *const c_void) -> LayerInstanceCreateInfo {
+        LayerInstanceCreateInfo {
+            s_type: vk::StructureType::LOADER_INSTANCE_CREATE_INFO,
+            p_next: next,
+            function,
+            u: LayerInstanceCreateInfoUnion {
+                layer_device: [std::ptr::null(); 2],
+            },
+        }
+    }
+
+    #[test]
+    fn skips_other_loader_entries_and_other_structs() {
+        // The loader chains a data-callback entry next to the link entry; the application may
+        // chain its own structures (here a debug messenger's) in between.
+        let link = entry(LAYER_LINK_INFO, std::ptr::null());
+        let messenger = vk::DebugUtilsMessengerCreateInfoEXT {
+            p_next: std::ptr::from_ref(&link).cast(),
+            ..Default::default()
+        };
+        let callback = entry(1, std::ptr::from_ref(&messenger).cast());
+        // SAFETY: a valid chain of live structures.
+        let found: *mut LayerInstanceCreateInfo = unsafe {
+            find_link_info(
+                std::ptr::from_ref(&callback).cast(),
+                vk::StructureType::LOADER_INSTANCE_CREATE_INFO,
+            )
+        };
+        assert_eq!(found.cast_const(), std::ptr::from_ref(&link));
+    }
+
+    #[test]
+    fn absent_link_is_null() {
+        let callback = entry(1, std::ptr::null());
+        // SAFETY: a valid chain; the null start is an empty chain.
+        unsafe {
+            let start = std::ptr::from_ref(&callback).cast();
+            let sought = vk::StructureType::LOADER_INSTANCE_CREATE_INFO;
+            assert!(find_link_info::<LayerInstanceCreateInfo>(start, sought).is_null());
+            assert!(find_link_info::<LayerInstanceCreateInfo>(std::ptr::null(), sought).is_null());
+        }
+    }
+}
