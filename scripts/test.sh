@@ -42,3 +42,9 @@ cargo test --features remote --test remote_faults --test remote_nginx --test rem
 echo "== disk tier: file-system failures as CI, fuzzing (30 s)"
 CI=true cargo test --test disk_fs_errors
 bash scripts/fuzz-disk.sh 30
+
+# --- Vulkan layer (tests/layer.rs, feature `layer`) -------------------------------------------
+# Runs inside `cargo test --all-features` above: builds tests/layer/app.c with cc, writes layer
+# manifests pointing at target/debug/deps/libpcstore.so, and runs applications under the loader on
+# both drivers (needs the ICD variables exported above; ~10 s). Nothing else to run here.
+# ----------------------------------------------------------------------------------------------
