@@ -3,6 +3,8 @@
 #   PREFIX/lib/libpcstore.so.<version> (+ libpcstore.so.0, libpcstore.so links), libpcstore.a
 #   PREFIX/include/pcstore.h, pcstore_loader.h, pcstore.hpp
 #   PREFIX/lib/pkgconfig/pcstore.pc, PREFIX/lib/cmake/pcstore/pcstoreConfig*.cmake
+#   PREFIX/share/vulkan/{explicit,implicit}_layer.d/VK_LAYER_PCSTORE_pipeline_cache.json, the
+#   Vulkan layer manifests, naming the installed library by absolute path
 # Usage: scripts/install.sh PREFIX [--debug]   (release build unless --debug)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,4 +28,11 @@ sed "s/@VERSION@/$version/" packaging/pcstore.pc.in >"$prefix/lib/pkgconfig/pcst
 install -m 0644 packaging/pcstoreConfig.cmake "$prefix/lib/cmake/pcstore/"
 sed "s/@VERSION@/$version/" packaging/pcstoreConfigVersion.cmake.in \
   >"$prefix/lib/cmake/pcstore/pcstoreConfigVersion.cmake"
+for kind in explicit implicit; do
+  manifest=bindings/vulkan-layer/VK_LAYER_PCSTORE_pipeline_cache.json
+  [ "$kind" = implicit ] && manifest=bindings/vulkan-layer/VK_LAYER_PCSTORE_pipeline_cache_implicit.json
+  mkdir -p "$prefix/share/vulkan/${kind}_layer.d"
+  sed "s#\"libpcstore.so\"#\"$(cd "$prefix/lib" && pwd)/libpcstore.so.0\"#" "$manifest" \
+    >"$prefix/share/vulkan/${kind}_layer.d/VK_LAYER_PCSTORE_pipeline_cache.json"
+done
 echo "installed pcstore $version ($profile) into $prefix"
