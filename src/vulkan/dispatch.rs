@@ -52,18 +52,26 @@ impl DeviceFns {
             pointer.ok_or(VulkanError::MissingEntryPoint(name))
         };
         let get_physical_device_properties2 = if api_version >= vk::API_VERSION_1_1 {
+            // SAFETY: resolved by this name (see above).
             Some(unsafe { cast(instance_fn(c"vkGetPhysicalDeviceProperties2")?) })
         } else {
             None
         };
+        // SAFETY: each resolved by its own name (see above).
+        let get_physical_device_properties =
+            unsafe { cast(instance_fn(c"vkGetPhysicalDeviceProperties")?) };
+        // SAFETY: as above.
+        let create_pipeline_cache = unsafe { cast(device_fn(c"vkCreatePipelineCache")?) };
+        // SAFETY: as above.
+        let get_pipeline_cache_data = unsafe { cast(device_fn(c"vkGetPipelineCacheData")?) };
+        // SAFETY: as above.
+        let merge_pipeline_caches = unsafe { cast(device_fn(c"vkMergePipelineCaches")?) };
         Ok(Self {
-            get_physical_device_properties: unsafe {
-                cast(instance_fn(c"vkGetPhysicalDeviceProperties")?)
-            },
+            get_physical_device_properties,
             get_physical_device_properties2,
-            create_pipeline_cache: unsafe { cast(device_fn(c"vkCreatePipelineCache")?) },
-            get_pipeline_cache_data: unsafe { cast(device_fn(c"vkGetPipelineCacheData")?) },
-            merge_pipeline_caches: unsafe { cast(device_fn(c"vkMergePipelineCaches")?) },
+            create_pipeline_cache,
+            get_pipeline_cache_data,
+            merge_pipeline_caches,
         })
     }
 }
