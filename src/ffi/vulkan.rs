@@ -713,3 +713,177 @@ pub unsafe extern "C" fn pcs_get_vk_api(
         Ok(pcs_result::PCS_OK)
     })
 }
+
+// The C layout every engine compiles against: tests/c/test_vulkan.c asserts the same offsets
+// against the real <vulkan/vulkan.h>, so ash's handle types and C's cannot drift apart.
+#[cfg(target_pointer_width = "64")]
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(offset_of!(pcs_vk_device_info, instance) == 8);
+    assert!(offset_of!(pcs_vk_device_info, physical_device) == 16);
+    assert!(offset_of!(pcs_vk_device_info, device) == 24);
+    assert!(offset_of!(pcs_vk_device_info, get_instance_proc_addr) == 32);
+    assert!(offset_of!(pcs_vk_device_info, api_version) == 40);
+    assert!(offset_of!(pcs_vk_device_info, engine_namespace) == 48);
+    assert!(offset_of!(pcs_vk_device_info, engine_namespace_len) == 56);
+    assert!(offset_of!(pcs_vk_device_info, max_blob_bytes) == 64);
+    assert!(size_of::<pcs_vk_device_info>() == 72);
+    assert!(offset_of!(pcs_vk_load_info, outcome) == 8);
+    assert!(offset_of!(pcs_vk_load_info, rejection) == 12);
+    assert!(offset_of!(pcs_vk_load_info, driver_result) == 16);
+    assert!(offset_of!(pcs_vk_load_info, stored_bytes) == 24);
+    assert!(offset_of!(pcs_vk_load_info, initial_data_bytes) == 32);
+    assert!(offset_of!(pcs_vk_load_info, elapsed_ns) == 40);
+    assert!(size_of::<pcs_vk_load_info>() == 48);
+    assert!(offset_of!(pcs_vk_save_info, outcome) == 8);
+    assert!(offset_of!(pcs_vk_save_info, driver_bytes) == 16);
+    assert!(size_of::<pcs_vk_save_info>() == 40);
+    assert!(offset_of!(pcs_vk_metrics, saves) == 56);
+    assert!(offset_of!(pcs_vk_metrics, driver_refusals) == 96);
+    assert!(offset_of!(pcs_vk_metrics, load_latency) == 120);
+    assert!(size_of::<pcs_vk_metrics>() == 184);
+    assert!(size_of::<pcs_vk_api>() == 64);
+};
+
+#[cfg(test)]
+mod tests {
+    use std::ptr;
+
+    use super::*;
+    use crate::ffi::api_table::{pcs_api, pcs_get_api};
+    use crate::ffi::version::PCS_ABI_VERSION;
+
+    #[test]
+    fn c_enums_keep_the_adapters_values() {
+        for (outcome, value) in [
+            (LoadOutcome::Hit, 0),
+            (LoadOutcome::Miss, 1),
+            (LoadOutcome::Corrupt, 2),
+            (LoadOutcome::DeviceMismatch, 3),
+            (LoadOutcome::DriverRefused, 4),
+            (LoadOutcome::TooLarge, 5),
+        ] {
+            assert_eq!(pcs_vk_load_outcome::from(outcome) as i32, outcome as i32);
+            assert_eq!(outcome as i32, value);
+        }
+        for value in 0..=15 {
+            let rejection = [
+                Rejection::None,
+                Rejection::EnvelopeTruncated,
+                Rejection::EnvelopeMagic,
+                Rejection::EnvelopeVersion,
+                Rejection::EnvelopeLength,
+                Rejection::EnvelopeHash,
+                Rejection::EnvelopeKey,
+                Rejection::EnvelopeIdentity,
+                Rejection::HeaderTruncated,
+                Rejection::HeaderSize,
+                Rejection::HeaderVersion,
+                Rejection::HeaderVendor,
+                Rejection::HeaderDevice,
+                Rejection::HeaderUuid,
+                Rejection::TooLarge,
+                Rejection::DriverError,
+            ][value as usize];
+            assert_eq!(pcs_vk_rejection::from(rejection) as i32, value);
+            assert_eq!(rejection as i32, value);
+        }
+        for outcome in [
+            SaveOutcome::Stored,
+            SaveOutcome::Unchanged,
+            SaveOutcome::DriverBlobInvalid,
+            SaveOutcome::TooLarge,
+            SaveOutcome::StoreRejected,
+        ] {
+            assert_eq!(pcs_vk_save_outcome::from(outcome) as i32, outcome as i32);
+        }
+    }
+
+    #[test]
+    fn the_vk_table_is_reached_both_ways_and_checks_versions() {
+        let mut direct: *const pcs_vk_api = ptr::null();
+        let mut main: *const pcs_api = ptr::null();
+        // SAFETY: valid out-pointers; the tables are static.
+        unsafe {
+            assert_eq!(
+                pcs_get_vk_api(0, &mut direct),
+                pcs_result::PCS_ERR_INVALID_ARGUMENT
+            );
+            assert_eq!(
+                pcs_get_vk_api(PCS_ABI_VERSION + 1, &mut direct),
+                pcs_result::PCS_ERR_ABI_MISMATCH
+            );
+            assert_eq!(
+                pcs_get_vk_api(PCS_ABI_VERSION, ptr::null_mut()),
+                pcs_result::PCS_ERR_NULL_ARGUMENT
+            );
+            assert!(direct.is_null());
+            assert_eq!(pcs_get_api(PCS_ABI_VERSION, &mut main), pcs_result::PCS_OK);
+            let mut through_main: *const pcs_vk_api = ptr::null();
+            assert_eq!(
+                ((*main).get_vk_api)(PCS_ABI_VERSION, &mut through_main),
+                pcs_result::PCS_OK
+            );
+            assert_eq!(
+                pcs_get_vk_api(PCS_ABI_VERSION, &mut direct),
+                pcs_result::PCS_OK
+            );
+            assert_eq!(direct, through_main);
+            assert_eq!((*direct).struct_size, std::mem::size_of::<pcs_vk_api>());
+        }
+    }
+
+    #[test]
+    fn misuse_without_a_device_is_refused_before_any_vulkan_call() {
+        let mut store = ptr::null_mut();
+        let mut ctx = ptr::null_mut();
+        // SAFETY: valid pointers throughout; the context is never created, so no Vulkan
+        // handle is ever used.
+        unsafe {
+            assert_eq!(
+                crate::ffi::pcs_store_open_memory(ptr::null(), &mut store),
+                pcs_result::PCS_OK
+            );
+            let mut info: pcs_vk_device_info = std::mem::zeroed();
+            info.struct_size = std::mem::size_of::<pcs_vk_device_info>();
+            // No vkGetInstanceProcAddr.
+            assert_eq!(
+                pcs_vk_context_create(store, &info, &mut ctx),
+                pcs_result::PCS_ERR_NULL_ARGUMENT
+            );
+            info.struct_size = 8;
+            assert_eq!(
+                pcs_vk_context_create(store, &info, &mut ctx),
+                pcs_result::PCS_ERR_INVALID_ARGUMENT
+            );
+            assert!(ctx.is_null());
+            let key = pcs_fingerprint::default();
+            let mut cache = vk::PipelineCache::null();
+            assert_eq!(
+                pcs_vk_load_pipeline_cache(
+                    ptr::null(),
+                    &key,
+                    ptr::null(),
+                    &mut cache,
+                    ptr::null_mut()
+                ),
+                pcs_result::PCS_ERR_NULL_ARGUMENT
+            );
+            assert_eq!(
+                pcs_vk_save_pipeline_cache(ptr::null(), &key, cache, ptr::null_mut()),
+                pcs_result::PCS_ERR_NULL_ARGUMENT
+            );
+            assert_eq!(
+                pcs_vk_merge_pipeline_caches(ptr::null(), cache, 0, ptr::null()),
+                pcs_result::PCS_ERR_NULL_ARGUMENT
+            );
+            let mut metrics = pcs_vk_metrics::default();
+            assert_eq!(
+                pcs_vk_context_metrics(ptr::null(), &mut metrics),
+                pcs_result::PCS_ERR_NULL_ARGUMENT
+            );
+            pcs_vk_context_release(ptr::null_mut());
+            crate::ffi::pcs_store_release(store);
+        }
+    }
+}
