@@ -9,7 +9,8 @@
  *                   itself, loads (must HIT with exactly those bytes reaching the driver), checks
  *                   the cache's header against the device, creates pipelines with it
  *           reject  every rejection path gives an empty cache and the right reason, and the
- *                   driver never sees a byte of it; a changed namespace or driver identity misses
+ *                   driver never sees a byte of it; a driver failing with the data gets an empty
+ *                   cache next; a changed namespace or driver identity misses
  *           threads several threads load, create pipelines, save and merge at once
  *   DRIVER  lavapipe | swiftshader (the test fails unless the device found is that driver;
  *           scripts/test-c.sh points VK_DRIVER_FILES at it)
@@ -150,6 +151,7 @@ static create_call calls[RECORDED_CALLS];
 static int call_count;            /* all calls since the last take_calls() */
 static int calls_with_data;       /* of which with initialDataSize > 0 */
 static int fake_driver_update;    /* when set, the properties pcstore reads say driverVersion+1 */
+static int refuse_initial_data;   /* when set, a create with data fails before the driver */
 static PFN_vkGetDeviceProcAddr real_get_device_proc_addr;
 static PFN_vkCreatePipelineCache real_create_pipeline_cache;
 static PFN_vkGetPhysicalDeviceProperties real_get_properties;
@@ -170,6 +172,7 @@ static VKAPI_ATTR VkResult VKAPI_CALL hooked_create_pipeline_cache(
   call_count++;
   if (info->initialDataSize > 0 || info->pInitialData != NULL) calls_with_data++;
   pthread_mutex_unlock(&lock);
+  if (refuse_initial_data && info->initialDataSize > 0) return VK_ERROR_INITIALIZATION_FAILED;
   return real_create_pipeline_cache(device, info, allocator, cache);
 }
 
@@ -836,6 +839,26 @@ static int mode_reject(void) {
   cache = load_expecting(ctx, &key, PCS_VK_LOAD_HIT, PCS_VK_REJECT_NONE, "intact again");
   vkDestroyPipelineCache(device, cache, NULL);
 
+  /* A driver that fails with the (checked) data: retried without, and said so. */
+  {
+    pcs_vk_load_info info;
+    int with_data = 0;
+    memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info;
+    refuse_initial_data = 1;
+    take_calls(NULL);
+    CHECK_RESULT(PCSVK(load_pipeline_cache)(ctx, &key, NULL, &cache, &info), PCS_OK);
+    refuse_initial_data = 0;
+    CHECK(take_calls(&with_data) == 2 && with_data == 1);
+    CHECK(calls[0].initial_data_size == len - ENVELOPE && calls[0].has_pointer);
+    CHECK(calls[1].initial_data_size == 0 && !calls[1].has_pointer);
+    CHECK(info.outcome == PCS_VK_LOAD_DRIVER_REFUSED);
+    CHECK(info.rejection == PCS_VK_REJECT_DRIVER_ERROR);
+    CHECK(info.driver_result == VK_ERROR_INITIALIZATION_FAILED);
+    CHECK(info.initial_data_bytes == 0 && cache != VK_NULL_HANDLE);
+    vkDestroyPipelineCache(device, cache, NULL);
+  }
+
   /* Another namespace, or the same device after a driver update: a plain miss. */
   other_namespace = open_context(store, "test_vulkan v2", 0);
   cache = load_expecting(other_namespace, &key, PCS_VK_LOAD_MISS, PCS_VK_REJECT_NONE,
@@ -856,7 +879,7 @@ static int mode_reject(void) {
   CHECK(metrics.loads[PCS_VK_LOAD_CORRUPT] == 10);
   CHECK(metrics.loads[PCS_VK_LOAD_DEVICE_MISMATCH] == 4);
   CHECK(metrics.loads[PCS_VK_LOAD_HIT] == 1 && metrics.loads[PCS_VK_LOAD_MISS] == 1);
-  CHECK(metrics.driver_refusals == 0);
+  CHECK(metrics.loads[PCS_VK_LOAD_DRIVER_REFUSED] == 1 && metrics.driver_refusals == 1);
 
   free(good);
   PCSVK(context_release)(updated_driver);
