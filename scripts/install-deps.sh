@@ -21,6 +21,15 @@ packages=(
   libvulkan-dev
   mesa-vulkan-drivers
   vulkan-validationlayers
+  # disk tier: the ENOSPC/EROFS tests mount a tmpfs; cargo-fuzz builds libFuzzer (C++)
+  mount
+  g++
+  # Vulkan layer tests (tests/layer.rs): vk_layer.h and libvulkan.so for the C test application
+  # (cc ... -lvulkan), nm for the export check.
+  libvulkan-dev
+  gcc
+  libc6-dev
+  binutils
 )
 
 missing=()

@@ -34,3 +34,17 @@ bash scripts/test-c.sh
 echo "== remote tier (feature remote, no TLS)"
 cargo test --features remote --lib remote::
 cargo test --features remote --test remote_faults --test remote_nginx --test remote_env
+
+# == Disk tier (src/disk). Its ENOSPC / read-only-filesystem tests mount a tmpfs, which needs
+# root; under CI=true they fail rather than skip when they cannot, so run them so here. Then fuzz
+# opening a store from arbitrary file bytes for 30 s (cargo-fuzz on stable via RUSTC_BOOTSTRAP;
+# the first run installs cargo-fuzz, about a minute).
+echo "== disk tier: file-system failures as CI, fuzzing (30 s)"
+CI=true cargo test --test disk_fs_errors
+bash scripts/fuzz-disk.sh 30
+
+# --- Vulkan layer (tests/layer.rs, feature `layer`) -------------------------------------------
+# Runs inside `cargo test --all-features` above: builds tests/layer/app.c with cc, writes layer
+# manifests pointing at target/debug/deps/libpcstore.so, and runs applications under the loader on
+# both drivers (needs the ICD variables exported above; ~10 s). Nothing else to run here.
+# ----------------------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ mod envelope;
 mod error;
 mod header;
 mod identity;
+#[cfg(feature = "layer")]
+pub mod layer;
 mod metrics;
 mod outcome;
 

@@ -1,0 +1,260 @@
+//! Eviction and compaction: keeping the directory within its budget.
+//!
+//! One process at a time (an exclusive `flock` on `compact.lock`, tried briefly, so a crashed
+//! compactor never blocks anyone) copies the newest version of the most recently used entries in
+//! finished segments into a new segment, down to the low-water mark when over budget, syncs it,
+//! and only then deletes the finished segments it read. Segments other live writers still
+//! append to are left alone (their bytes count against the budget). A crash at any point leaves
+//! either the old segments, or the old and the new (duplicates, resolved by stamp), never
+//! neither.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::format::{
+    IndexEntry, RecordHeader, RecordKind, INDEX_ENTRY_LEN, INDEX_HEADER_LEN, RECORD_HEADER_LEN,
+    SEGMENT_HEADER_LEN,
+};
+use super::segment::{self, Segment};
+use super::store::{Inner, MAX_FINISHED_SEGMENTS};
+use super::DiskCacheError;
+use crate::fingerprint::PipelineFingerprint;
+use crate::metrics::Counter;
+use crate::platform;
+
+/// The lock file serialising compactions (and repairs) across processes.
+pub const LOCK_FILE: &str = "compact.lock";
+
+/// An entry chosen to survive, and where to copy it from.
+struct Survivor {
+    key: PipelineFingerprint,
+    segment: Arc<Segment>,
+    offset: u64,
+    payload_len: u64,
+    stamp: u64,
+    access: u64,
+}
+
+/// What a compaction will do.
+struct Plan {
+    victims: Vec<Arc<Segment>>,
+    survivors: Vec<Survivor>,
+    evicted: u64,
+    evicted_bytes: u64,
+}
+
+impl Inner {
+    /// Compacts if over budget, crowded with finished segments, or `force`d.
+    pub(super) fn compact(&self, force: bool) -> Result<(), DiskCacheError> {
+        if self.options.read_only {
+            return Err(DiskCacheError::ReadOnly);
+        }
+        let lock_path = self.root.join(LOCK_FILE);
+        let lock = platform::open_lock_file(&lock_path)
+            .map_err(|err| DiskCacheError::io("open lock", &lock_path, err))?;
+        let wait = if force {
+            Duration::from_secs(10)
+        } else {
+            Duration::from_millis(10)
+        };
+        if !platform::lock_exclusive_within(&lock, wait)
+            .map_err(|err| DiskCacheError::io("lock", &lock_path, err))?
+        {
+            return Ok(()); // another process is compacting right now
+        }
+        let start = Instant::now();
+        // Finish our own segment so its records can be compacted too.
+        self.finish_active(&mut self.writer.lock());
+        self.rebuild(true)?;
+        let Some(plan) = self.plan(force) else {
+            return Ok(());
+        };
+        self.execute(&plan)?;
+        self.rebuild(false)?;
+        self.metrics.add(Counter::Evictions, plan.evicted);
+        self.metrics.add(Counter::EvictedBytes, plan.evicted_bytes);
+        self.stats.lock().compactions += 1;
+        self.compaction_latency
+            .record(u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        drop(lock);
+        Ok(())
+    }
+
+    fn plan(&self, force: bool) -> Option<Plan> {
+        let state = self.state.read();
+        let total = state.disk_bytes();
+        let finished: Vec<&Arc<Segment>> = state
+            .segments
+            .values()
+            .filter(|view| view.immutable)
+            .map(|view| &view.segment)
+            .collect();
+        let over = total > self.limits.max_bytes;
+        if finished.is_empty() || !(force || over || finished.len() > MAX_FINISHED_SEGMENTS) {
+            return None;
+        }
+        let pinned: u64 = state
+            .segments
+            .values()
+            .filter(|view| !view.immutable)
+            .map(|view| view.size + view.index_bytes)
+            .sum();
+        let victim_names: HashSet<&str> = finished.iter().map(|s| s.name.as_str()).collect();
+        let mut candidates: Vec<Survivor> = state
+            .index
+            .iter()
+            .filter(|(_, location)| victim_names.contains(location.segment.name.as_str()))
+            .map(|(key, location)| Survivor {
+                key: *key,
+                segment: Arc::clone(&location.segment),
+                offset: location.offset,
+                payload_len: location.payload_len,
+                stamp: location.stamp,
+                access: location.access.load(Ordering::Relaxed),
+            })
+            .collect();
+        // Most recently used first; among equals, newest first.
+        candidates.sort_by_key(|c| std::cmp::Reverse((c.access, c.stamp)));
+        let mut room = if over {
+            self.limits
+                .low_water
+                .saturating_sub(pinned + (SEGMENT_HEADER_LEN + INDEX_HEADER_LEN) as u64)
+        } else {
+            u64::MAX
+        };
+        let mut plan = Plan {
+            victims: finished.into_iter().cloned().collect(),
+            survivors: Vec::new(),
+            evicted: 0,
+            evicted_bytes: 0,
+        };
+        for candidate in candidates {
+            let cost = RECORD_HEADER_LEN as u64 + candidate.payload_len + INDEX_ENTRY_LEN as u64;
+            if cost <= room {
+                room -= cost;
+                plan.survivors.push(candidate);
+            } else if state.live_keys.contains(&candidate.key) {
+                // Evicting this newest version would resurrect the older one a live writer
+                // holds: keep it, over the low-water mark if need be (bounded by that
+                // writer's segment).
+                room = 0;
+                plan.survivors.push(candidate);
+            } else {
+                plan.evicted += 1;
+                plan.evicted_bytes += candidate.payload_len;
+            }
+        }
+        Some(plan)
+    }
+
+    /// Copies survivors victim by victim: after each victim's survivors are synced in the
+    /// output, that victim is deleted, so the directory never holds more than one victim's worth
+    /// of duplicates (not a whole second copy of the store).
+    fn execute(&self, plan: &Plan) -> Result<(), DiskCacheError> {
+        let mut output = None;
+        let mut head = [0u8; RECORD_HEADER_LEN];
+        for victim in &plan.victims {
+            let survivors = plan
+                .survivors
+                .iter()
+                .filter(|survivor| Arc::ptr_eq(&survivor.segment, victim));
+            for survivor in survivors {
+                let Some((header, body)) = self.read_survivor(survivor, &mut head) else {
+                    self.metrics.inc(Counter::CorruptDropped);
+                    continue;
+                };
+                if output.is_none() {
+                    output = Some(self.start_output()?);
+                }
+                let out = output.as_mut().expect("just started");
+                out.append(header, &body, survivor)?;
+            }
+            if let Some(out) = &output {
+                platform::sync_data(&out.segment.file)
+                    .map_err(|err| DiskCacheError::io("sync segment", &out.segment.path, err))?;
+            }
+            let _ = std::fs::remove_file(victim.index_path());
+            if let Err(err) = std::fs::remove_file(&victim.path) {
+                if err.kind() != std::io::ErrorKind::NotFound {
+                    return Err(DiskCacheError::io("remove segment", &victim.path, err));
+                }
+            }
+        }
+        if let Some(out) = &output {
+            segment::write_index(&self.root, &out.segment, out.end, &out.entries)
+                .map_err(|err| DiskCacheError::io("write index", &out.segment.path, err))?;
+        }
+        platform::sync_dir(&self.root)
+            .map_err(|err| DiskCacheError::io("sync directory", &self.root, err))?;
+        if let Some(out) = &output {
+            let _ = platform::unlock(&out.segment.file);
+        }
+        Ok(())
+    }
+
+    /// Creates the output segment and makes its name durable before any victim is deleted.
+    fn start_output(&self) -> Result<Output, DiskCacheError> {
+        let segment = segment::create(&self.root, self.tick())
+            .map_err(|err| DiskCacheError::io("create segment", &self.root, err))?;
+        platform::sync_dir(&self.root)
+            .map_err(|err| DiskCacheError::io("sync directory", &self.root, err))?;
+        Ok(Output {
+            segment,
+            end: SEGMENT_HEADER_LEN as u64,
+            entries: Vec::new(),
+        })
+    }
+
+    /// Reads and verifies one survivor's record.
+    fn read_survivor(
+        &self,
+        survivor: &Survivor,
+        head: &mut [u8; RECORD_HEADER_LEN],
+    ) -> Option<(RecordHeader, Vec<u8>)> {
+        let mut body = vec![0u8; usize::try_from(survivor.payload_len).ok()?];
+        platform::read_two_exact_at(&survivor.segment.file, head, &mut body, survivor.offset)
+            .ok()?;
+        let mut header = RecordHeader::decode(head)?;
+        let intact = header.kind == RecordKind::Put
+            && header.key == survivor.key
+            && header.payload_len == survivor.payload_len
+            && blake3::hash(&body).as_bytes() == &header.payload_hash;
+        if !intact {
+            return None;
+        }
+        header.access = header.access.max(survivor.access);
+        header.stamp = survivor.stamp;
+        Some((header, body))
+    }
+}
+
+/// The segment a compaction writes.
+struct Output {
+    segment: Segment,
+    end: u64,
+    entries: Vec<IndexEntry>,
+}
+
+impl Output {
+    fn append(
+        &mut self,
+        header: RecordHeader,
+        body: &[u8],
+        survivor: &Survivor,
+    ) -> Result<(), DiskCacheError> {
+        platform::write_two_all_at(&self.segment.file, &header.encode(), body, self.end)
+            .map_err(|err| DiskCacheError::io("write segment", &self.segment.path, err))?;
+        self.entries.push(IndexEntry {
+            kind: RecordKind::Put,
+            key: survivor.key,
+            offset: self.end,
+            payload_len: survivor.payload_len,
+            stamp: survivor.stamp,
+            access: header.access,
+        });
+        self.end += header.record_len();
+        Ok(())
+    }
+}

@@ -1,0 +1,345 @@
+//! The on-disk format, version 1 (FORMAT.md describes it for humans; this file is the truth).
+//!
+//! All integers are little-endian. A store directory holds segment files `seg-*.log`, each
+//! optionally with a sealed index `seg-*.idx`, a `compact.lock` and transient `tmp-*` files.
+//!
+//! Segment header (32 bytes): magic `PCSTSEG\0` | version u32 | header length u32 |
+//! segment id u64 | check u64 (first 8 bytes of BLAKE3 over bytes 0..24).
+//!
+//! Record (104-byte header + payload): magic `PCR1` | kind u8 | 3 zero bytes | payload length u64 |
+//! key [32] | BLAKE3(payload) [32] | stamp u64 | access u64 | check u64 (BLAKE3 over bytes 0..96).
+//!
+//! Index (72-byte header + 72-byte entries): magic `PCSTIDX\0` | version u32 | entry length u32 |
+//! segment length u64 | entry count u64 | segment id u64 | BLAKE3(entries) [32]; each entry:
+//! kind u8 | 7 zero bytes | key [32] | record offset u64 | payload length u64 | stamp u64 | access u64.
+
+use crate::fingerprint::PipelineFingerprint;
+
+/// Magic at the start of every segment file.
+pub const SEGMENT_MAGIC: [u8; 8] = *b"PCSTSEG\0";
+/// Magic at the start of every index file.
+pub const INDEX_MAGIC: [u8; 8] = *b"PCSTIDX\0";
+/// Magic at the start of every record.
+pub const RECORD_MAGIC: [u8; 4] = *b"PCR1";
+/// The only format version this code reads or writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Bytes in a segment header.
+pub const SEGMENT_HEADER_LEN: usize = 32;
+/// Bytes in a record header.
+pub const RECORD_HEADER_LEN: usize = 104;
+/// Bytes in an index header.
+pub const INDEX_HEADER_LEN: usize = 72;
+/// Bytes in one index entry.
+pub const INDEX_ENTRY_LEN: usize = 72;
+/// Bytes per (key, access) pair in a touch record's payload.
+pub const TOUCH_LEN: usize = 40;
+
+/// What a record holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordKind {
+    /// A blob stored under a key.
+    Put = 1,
+    /// A batch of (key, access time) pairs: recency recorded by readers, written at flush.
+    Touch = 2,
+}
+
+impl RecordKind {
+    fn from_byte(byte: u8) -> Option<Self> {
+        match byte {
+            1 => Some(Self::Put),
+            2 => Some(Self::Touch),
+            _ => None,
+        }
+    }
+}
+
+fn check_of(bytes: &[u8]) -> u64 {
+    let hash = blake3::hash(bytes);
+    u64::from_le_bytes(hash.as_bytes()[..8].try_into().expect("8 bytes"))
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
+}
+
+fn key_at(bytes: &[u8], at: usize) -> [u8; 32] {
+    bytes[at..at + 32].try_into().expect("32 bytes")
+}
+
+/// Why a segment header was not accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeaderError {
+    /// Not a pcstore segment (wrong magic, bad check, short file).
+    Garbage,
+    /// A pcstore segment of another format version.
+    UnknownVersion(u32),
+}
+
+/// Encodes a segment header for segment `id`.
+pub fn encode_segment_header(id: u64) -> [u8; SEGMENT_HEADER_LEN] {
+    let mut out = [0u8; SEGMENT_HEADER_LEN];
+    out[..8].copy_from_slice(&SEGMENT_MAGIC);
+    out[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out[12..16].copy_from_slice(&(SEGMENT_HEADER_LEN as u32).to_le_bytes());
+    out[16..24].copy_from_slice(&id.to_le_bytes());
+    let check = check_of(&out[..24]);
+    out[24..32].copy_from_slice(&check.to_le_bytes());
+    out
+}
+
+/// Decodes a segment header, returning the segment id.
+pub fn decode_segment_header(bytes: &[u8]) -> Result<u64, HeaderError> {
+    if bytes.len() < SEGMENT_HEADER_LEN || bytes[..8] != SEGMENT_MAGIC {
+        return Err(HeaderError::Garbage);
+    }
+    let version = u32_at(bytes, 8);
+    if version != FORMAT_VERSION {
+        return Err(HeaderError::UnknownVersion(version));
+    }
+    if u32_at(bytes, 12) as usize != SEGMENT_HEADER_LEN
+        || check_of(&bytes[..24]) != u64_at(bytes, 24)
+    {
+        return Err(HeaderError::Garbage);
+    }
+    Ok(u64_at(bytes, 16))
+}
+
+/// A decoded record header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordHeader {
+    /// What the record holds.
+    pub kind: RecordKind,
+    /// Payload bytes following the header.
+    pub payload_len: u64,
+    /// The key (all zero for touch records).
+    pub key: PipelineFingerprint,
+    /// BLAKE3 of the payload.
+    pub payload_hash: [u8; 32],
+    /// Version order: of two records for one key, the larger stamp wins.
+    pub stamp: u64,
+    /// Last access time (nanoseconds since the Unix epoch) known when written.
+    pub access: u64,
+}
+
+impl RecordHeader {
+    /// Encodes this header with its check.
+    pub fn encode(&self) -> [u8; RECORD_HEADER_LEN] {
+        let mut out = [0u8; RECORD_HEADER_LEN];
+        out[..4].copy_from_slice(&RECORD_MAGIC);
+        out[4] = self.kind as u8;
+        out[8..16].copy_from_slice(&self.payload_len.to_le_bytes());
+        out[16..48].copy_from_slice(&self.key.0);
+        out[48..80].copy_from_slice(&self.payload_hash);
+        out[80..88].copy_from_slice(&self.stamp.to_le_bytes());
+        out[88..96].copy_from_slice(&self.access.to_le_bytes());
+        let check = check_of(&out[..96]);
+        out[96..104].copy_from_slice(&check.to_le_bytes());
+        out
+    }
+
+    /// Decodes a header; `None` if the magic, kind, padding or check is wrong.
+    pub fn decode(bytes: &[u8; RECORD_HEADER_LEN]) -> Option<Self> {
+        if check_of(&bytes[..96]) != u64_at(bytes, 96) {
+            return None;
+        }
+        Self::decode_unchecked(bytes)
+    }
+
+    /// Decodes a header without its check, for the read path only: there the caller compares
+    /// the key and length with the index (which came from checked headers) and the payload's
+    /// BLAKE3 with the hash field, and damage cannot make a payload match a 256-bit hash, so the
+    /// check would only repeat what that comparison proves.
+    pub fn decode_unchecked(bytes: &[u8; RECORD_HEADER_LEN]) -> Option<Self> {
+        if bytes[..4] != RECORD_MAGIC || bytes[5..8] != [0, 0, 0] {
+            return None;
+        }
+        let kind = RecordKind::from_byte(bytes[4])?;
+        Some(Self {
+            kind,
+            payload_len: u64_at(bytes, 8),
+            key: PipelineFingerprint(key_at(bytes, 16)),
+            payload_hash: key_at(bytes, 48),
+            stamp: u64_at(bytes, 80),
+            access: u64_at(bytes, 88),
+        })
+    }
+
+    /// Header plus payload bytes.
+    pub fn record_len(&self) -> u64 {
+        RECORD_HEADER_LEN as u64 + self.payload_len
+    }
+}
+
+/// Encodes a touch payload.
+pub fn encode_touches(touches: &[(PipelineFingerprint, u64)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(touches.len() * TOUCH_LEN);
+    for (key, access) in touches {
+        out.extend_from_slice(&key.0);
+        out.extend_from_slice(&access.to_le_bytes());
+    }
+    out
+}
+
+/// Decodes a touch payload (whose hash the caller has checked); `None` if its length is wrong.
+pub fn decode_touches(payload: &[u8]) -> Option<Vec<(PipelineFingerprint, u64)>> {
+    if payload.len() % TOUCH_LEN != 0 {
+        return None;
+    }
+    Some(
+        payload
+            .chunks_exact(TOUCH_LEN)
+            .map(|chunk| (PipelineFingerprint(key_at(chunk, 0)), u64_at(chunk, 32)))
+            .collect(),
+    )
+}
+
+/// One entry of a segment's index: where a record is, without reading it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// What the record holds; for touches, `offset`, `payload_len` and `stamp` are zero.
+    pub kind: RecordKind,
+    /// The key.
+    pub key: PipelineFingerprint,
+    /// Offset of the record header in the segment.
+    pub offset: u64,
+    /// Payload bytes.
+    pub payload_len: u64,
+    /// Version order.
+    pub stamp: u64,
+    /// Last access time known.
+    pub access: u64,
+}
+
+/// Encodes an index for a segment of `segment_len` bytes whose header names `segment_id`.
+pub fn encode_index(segment_id: u64, segment_len: u64, entries: &[IndexEntry]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(entries.len() * INDEX_ENTRY_LEN);
+    for entry in entries {
+        body.push(entry.kind as u8);
+        body.extend_from_slice(&[0u8; 7]);
+        body.extend_from_slice(&entry.key.0);
+        body.extend_from_slice(&entry.offset.to_le_bytes());
+        body.extend_from_slice(&entry.payload_len.to_le_bytes());
+        body.extend_from_slice(&entry.stamp.to_le_bytes());
+        body.extend_from_slice(&entry.access.to_le_bytes());
+    }
+    let mut out = Vec::with_capacity(INDEX_HEADER_LEN + body.len());
+    out.extend_from_slice(&INDEX_MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(INDEX_ENTRY_LEN as u32).to_le_bytes());
+    out.extend_from_slice(&segment_len.to_le_bytes());
+    out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+    out.extend_from_slice(&segment_id.to_le_bytes());
+    out.extend_from_slice(blake3::hash(&body).as_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Decodes an index, checking it belongs to segment `segment_id` of `segment_len` bytes.
+/// `None` if anything is off (the caller then scans the segment instead).
+pub fn decode_index(bytes: &[u8], segment_id: u64, segment_len: u64) -> Option<Vec<IndexEntry>> {
+    if bytes.len() < INDEX_HEADER_LEN
+        || bytes[..8] != INDEX_MAGIC
+        || u32_at(bytes, 8) != FORMAT_VERSION
+        || u32_at(bytes, 12) as usize != INDEX_ENTRY_LEN
+        || u64_at(bytes, 16) != segment_len
+        || u64_at(bytes, 32) != segment_id
+    {
+        return None;
+    }
+    let count = usize::try_from(u64_at(bytes, 24)).ok()?;
+    let body = &bytes[INDEX_HEADER_LEN..];
+    if count.checked_mul(INDEX_ENTRY_LEN)? != body.len()
+        || blake3::hash(body).as_bytes()[..] != bytes[40..72]
+    {
+        return None;
+    }
+    let mut entries = Vec::with_capacity(count);
+    for chunk in body.chunks_exact(INDEX_ENTRY_LEN) {
+        if chunk[1..8] != [0u8; 7] {
+            return None;
+        }
+        let entry = IndexEntry {
+            kind: RecordKind::from_byte(chunk[0])?,
+            key: PipelineFingerprint(key_at(chunk, 8)),
+            offset: u64_at(chunk, 40),
+            payload_len: u64_at(chunk, 48),
+            stamp: u64_at(chunk, 56),
+            access: u64_at(chunk, 64),
+        };
+        let end = entry
+            .offset
+            .checked_add(RECORD_HEADER_LEN as u64)?
+            .checked_add(entry.payload_len)?;
+        if entry.kind == RecordKind::Put
+            && (entry.offset < SEGMENT_HEADER_LEN as u64 || end > segment_len)
+        {
+            return None;
+        }
+        entries.push(entry);
+    }
+    Some(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_headers_round_trip_and_reject_any_flipped_bit() {
+        let header = RecordHeader {
+            kind: RecordKind::Put,
+            payload_len: 1234,
+            key: PipelineFingerprint::of(b"k"),
+            payload_hash: *blake3::hash(b"payload").as_bytes(),
+            stamp: 42,
+            access: 43,
+        };
+        let bytes = header.encode();
+        assert_eq!(RecordHeader::decode(&bytes), Some(header));
+        for bit in 0..RECORD_HEADER_LEN * 8 {
+            let mut flipped = bytes;
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            assert_eq!(RecordHeader::decode(&flipped), None, "bit {bit}");
+        }
+    }
+
+    #[test]
+    fn segment_headers_reject_other_versions() {
+        let mut bytes = encode_segment_header(7);
+        assert_eq!(decode_segment_header(&bytes), Ok(7));
+        bytes[8] = 2;
+        assert_eq!(
+            decode_segment_header(&bytes),
+            Err(HeaderError::UnknownVersion(2))
+        );
+        assert_eq!(
+            decode_segment_header(&bytes[..10]),
+            Err(HeaderError::Garbage)
+        );
+    }
+
+    #[test]
+    fn indexes_round_trip_and_bind_to_their_segment() {
+        let entries = vec![IndexEntry {
+            kind: RecordKind::Put,
+            key: PipelineFingerprint::of(b"a"),
+            offset: SEGMENT_HEADER_LEN as u64,
+            payload_len: 10,
+            stamp: 1,
+            access: 2,
+        }];
+        let len = (SEGMENT_HEADER_LEN + RECORD_HEADER_LEN + 10) as u64;
+        let bytes = encode_index(9, len, &entries);
+        assert_eq!(decode_index(&bytes, 9, len), Some(entries));
+        assert_eq!(decode_index(&bytes, 8, len), None);
+        assert_eq!(decode_index(&bytes, 9, len + 1), None);
+        let mut corrupt = bytes.clone();
+        *corrupt.last_mut().expect("non-empty") ^= 1;
+        assert_eq!(decode_index(&corrupt, 9, len), None);
+    }
+}

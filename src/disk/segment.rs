@@ -1,0 +1,280 @@
+//! Segment files: append-only logs of records, one writer each.
+//!
+//! A writer creates its segment under a `tmp-*` name, takes an exclusive `flock` on it, writes
+//! the header and only then renames it to `seg-*.log`: so whoever opens a `seg-*.log` and finds
+//! it unlocked knows nobody appends to it any more (its writer finished or died) and may treat
+//! it as immutable. Readers never trust a record until its header check passes and the whole
+//! record lies within the file; payloads are verified against their BLAKE3 on every read.
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::format::{
+    self, decode_segment_header, encode_segment_header, IndexEntry, RecordHeader, RecordKind,
+    RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
+};
+use crate::platform;
+
+/// Prefix of segment file names.
+pub const SEGMENT_PREFIX: &str = "seg-";
+/// Suffix of segment file names.
+pub const SEGMENT_SUFFIX: &str = ".log";
+/// Suffix of index file names (same stem as the segment).
+pub const INDEX_SUFFIX: &str = ".idx";
+/// Prefix of files being written (removed by the next opener when their writer is gone).
+pub const TEMP_PREFIX: &str = "tmp-";
+
+/// One open segment file.
+#[derive(Debug)]
+pub struct Segment {
+    /// File name inside the store directory.
+    pub name: String,
+    /// Full path.
+    pub path: PathBuf,
+    /// The open file (read-write for the writer, read-only otherwise).
+    pub file: File,
+    /// The id in the header, which its index must repeat.
+    pub id: u64,
+    /// For segments this process created: device and inode of the directory it was created in
+    /// (to tell "compacted away" from "directory deleted or replaced").
+    pub dir_identity: Option<(u64, u64)>,
+}
+
+impl Segment {
+    /// Path of this segment's index file.
+    pub fn index_path(&self) -> PathBuf {
+        index_path_for(&self.path)
+    }
+}
+
+/// Path of the index belonging to the segment at `segment_path`.
+pub fn index_path_for(segment_path: &Path) -> PathBuf {
+    segment_path.with_extension(&INDEX_SUFFIX[1..])
+}
+
+/// A new, exclusively created name for a file in `dir`.
+pub fn unique_stem(id: u64) -> String {
+    format!("{id:016x}-{:08x}", platform::process_id())
+}
+
+/// Creates a new segment for appending: created as a temp file, locked exclusively, header
+/// written, then renamed into place. The lock is held as long as the returned file is open
+/// (or until [`platform::unlock`]).
+pub fn create(dir: &Path, id: u64) -> io::Result<Segment> {
+    let stem = unique_stem(id);
+    let dir_identity = platform::path_identity(dir)?;
+    let temp = dir.join(format!("{TEMP_PREFIX}{stem}"));
+    let file = platform::create_new_file(&temp)?;
+    let result = (|| {
+        if !platform::try_lock_exclusive(&file)? {
+            return Err(io::Error::other("fresh segment already locked"));
+        }
+        platform::write_all_at(&file, &encode_segment_header(id), 0)?;
+        let name = format!("{SEGMENT_PREFIX}{stem}{SEGMENT_SUFFIX}");
+        let path = dir.join(&name);
+        std::fs::rename(&temp, &path)?;
+        Ok(Segment {
+            name,
+            path,
+            file,
+            id,
+            dir_identity: Some(dir_identity),
+        })
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+/// Why an existing segment could not be opened.
+#[derive(Debug)]
+pub enum OpenError {
+    /// Opening or reading failed.
+    Io(io::Error),
+    /// The header is unreadable or of another format version.
+    Header,
+}
+
+/// Opens an existing segment (read-only unless `writable`) and checks its header.
+pub fn open(dir: &Path, name: &str, writable: bool) -> Result<Segment, OpenError> {
+    let path = dir.join(name);
+    let file = platform::open_file(&path, writable).map_err(OpenError::Io)?;
+    let mut header = [0u8; SEGMENT_HEADER_LEN];
+    let id = match platform::read_exact_at(&file, &mut header, 0) {
+        Ok(()) => decode_segment_header(&header).map_err(|_| OpenError::Header)?,
+        Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Err(OpenError::Header),
+        Err(err) => return Err(OpenError::Io(err)),
+    };
+    Ok(Segment {
+        name: name.to_owned(),
+        path,
+        file,
+        id,
+        dir_identity: None,
+    })
+}
+
+/// What a scan of a segment found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Records in file order (touches expanded into one entry per key).
+    pub entries: Vec<IndexEntry>,
+    /// End of the last whole, well-formed record: where the next record starts.
+    pub valid_end: u64,
+    /// Touch records whose payload failed its hash (dropped).
+    pub corrupt: u64,
+}
+
+/// Scans records from `from` up to `end` (the file size seen by the caller).
+///
+/// A record that does not check is skipped if a well-formed record follows it somewhere before
+/// `end` (damage in the middle: only that record is lost, counted in `corrupt`); otherwise the
+/// scan stops there: a torn tail, or the part a live writer has not finished yet.
+pub fn scan(segment: &Segment, from: u64, end: u64) -> io::Result<Scan> {
+    let mut scan = Scan {
+        valid_end: from.max(SEGMENT_HEADER_LEN as u64),
+        ..Scan::default()
+    };
+    let mut offset = scan.valid_end;
+    loop {
+        let Some(header) = read_header(segment, offset, end)? else {
+            // Damage, or the end of what is written: look for a whole record further on.
+            match find_next_record(segment, offset + 1, end)? {
+                Some(next) => {
+                    scan.corrupt += 1;
+                    offset = next;
+                    continue;
+                }
+                None => break,
+            }
+        };
+        match header.kind {
+            RecordKind::Put => scan.entries.push(IndexEntry {
+                kind: RecordKind::Put,
+                key: header.key,
+                offset,
+                payload_len: header.payload_len,
+                stamp: header.stamp,
+                access: header.access,
+            }),
+            RecordKind::Touch => match read_touches(segment, &header, offset)? {
+                Some(touches) => scan
+                    .entries
+                    .extend(touches.into_iter().map(|(key, access)| IndexEntry {
+                        kind: RecordKind::Touch,
+                        key,
+                        offset: 0,
+                        payload_len: 0,
+                        stamp: 0,
+                        access,
+                    })),
+                None => scan.corrupt += 1,
+            },
+        }
+        offset += header.record_len();
+        scan.valid_end = offset;
+    }
+    Ok(scan)
+}
+
+/// The well-formed record header at `offset` whose record lies wholly before `end`, if any.
+fn read_header(segment: &Segment, offset: u64, end: u64) -> io::Result<Option<RecordHeader>> {
+    if offset + RECORD_HEADER_LEN as u64 > end {
+        return Ok(None);
+    }
+    let mut bytes = [0u8; RECORD_HEADER_LEN];
+    match platform::read_exact_at(&segment.file, &mut bytes, offset) {
+        Ok(()) => {}
+        Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(err) => return Err(err),
+    }
+    Ok(RecordHeader::decode(&bytes).filter(|header| {
+        offset
+            .checked_add(header.record_len())
+            .is_some_and(|record_end| record_end <= end)
+    }))
+}
+
+/// The offset of the next well-formed record at or after `from`, searching for its magic.
+fn find_next_record(segment: &Segment, from: u64, end: u64) -> io::Result<Option<u64>> {
+    const CHUNK: u64 = 1 << 20;
+    let mut start = from;
+    while start + RECORD_HEADER_LEN as u64 <= end {
+        let len = (end - start).min(CHUNK + 3);
+        let mut buf = vec![0u8; len as usize];
+        platform::read_exact_at(&segment.file, &mut buf, start)?;
+        for at in memchr_magic(&buf) {
+            let candidate = start + at as u64;
+            if read_header(segment, candidate, end)?.is_some() {
+                return Ok(Some(candidate));
+            }
+        }
+        start += CHUNK;
+    }
+    Ok(None)
+}
+
+/// Positions of the record magic in `buf`.
+fn memchr_magic(buf: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    buf.windows(4)
+        .enumerate()
+        .filter(|(_, window)| *window == format::RECORD_MAGIC)
+        .map(|(at, _)| at)
+}
+
+/// A touch record's pairs, or `None` if its payload fails its hash.
+fn read_touches(
+    segment: &Segment,
+    header: &RecordHeader,
+    offset: u64,
+) -> io::Result<Option<Vec<(crate::fingerprint::PipelineFingerprint, u64)>>> {
+    let len = usize::try_from(header.payload_len)
+        .map_err(|_| io::Error::other("touch record too large"))?;
+    let mut payload = vec![0u8; len];
+    platform::read_exact_at(
+        &segment.file,
+        &mut payload,
+        offset + RECORD_HEADER_LEN as u64,
+    )?;
+    Ok((blake3::hash(&payload).as_bytes() == &header.payload_hash)
+        .then(|| format::decode_touches(&payload))
+        .flatten())
+}
+
+/// Writes `entries` as the index of `segment` (of `segment_len` bytes): to a temp file, then
+/// renamed over the index name. Not synced: an index is only a shortcut, checked against its
+/// segment on every load, and rebuilt by scanning when missing or wrong.
+pub fn write_index(
+    dir: &Path,
+    segment: &Segment,
+    segment_len: u64,
+    entries: &[IndexEntry],
+) -> io::Result<()> {
+    let bytes = format::encode_index(segment.id, segment_len, entries);
+    let temp = dir.join(format!(
+        "{TEMP_PREFIX}{}{INDEX_SUFFIX}",
+        unique_stem(segment.id ^ u64::from(platform::process_id()))
+    ));
+    let _ = std::fs::remove_file(&temp);
+    let file = platform::create_new_file(&temp)?;
+    let result = (|| {
+        platform::try_lock_exclusive(&file)?;
+        platform::write_all_at(&file, &bytes, 0)?;
+        std::fs::rename(&temp, segment.index_path())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+/// Reads the index of `segment` if present and consistent with a segment of `segment_len` bytes.
+pub fn read_index(segment: &Segment, segment_len: u64) -> Option<Vec<IndexEntry>> {
+    let file = platform::open_file(&segment.index_path(), false).ok()?;
+    let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
+    let mut bytes = vec![0u8; len];
+    platform::read_exact_at(&file, &mut bytes, 0).ok()?;
+    format::decode_index(&bytes, segment.id, segment_len)
+}

@@ -1,0 +1,421 @@
+//! Loading the directory into the index: at open, after compactions, and when a miss suggests
+//! another process wrote something.
+//!
+//! Two ways in: [`Inner::rebuild`] reads every segment (through its index file when it has a
+//! valid one) into a fresh index, used at open and whenever segments vanished (compacted away);
+//! [`Inner::refresh_if_changed`] only adds what is new: segments that appeared and records other
+//! writers appended, and costs one `stat` when nothing changed.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::format::{IndexEntry, RecordKind, INDEX_ENTRY_LEN, INDEX_HEADER_LEN};
+use super::index::Index;
+use super::segment::{
+    self, OpenError, Segment, INDEX_SUFFIX, SEGMENT_PREFIX, SEGMENT_SUFFIX, TEMP_PREFIX,
+};
+use super::store::{Inner, SegmentView, State, MAX_FINISHED_SEGMENTS};
+use super::DiskCacheError;
+use crate::metrics::Counter;
+use crate::platform;
+
+/// Temp files younger than this may still be being set up by their creator (between creation
+/// and locking), so they are left alone.
+const TEMP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// One segment as read from disk.
+struct Loaded {
+    view: SegmentView,
+    entries: Vec<IndexEntry>,
+}
+
+impl Inner {
+    /// First load at open: cleans up after crashes and reads everything.
+    pub(super) fn open(self: &Arc<Self>) -> Result<(), DiskCacheError> {
+        let mut repair_lock = None;
+        if !self.options.read_only {
+            self.remove_stale_temps();
+            let path = self.root.join(super::compaction::LOCK_FILE);
+            if let Ok(file) = platform::open_lock_file(&path) {
+                if platform::lock_exclusive_within(&file, std::time::Duration::from_millis(20))
+                    .unwrap_or(false)
+                {
+                    repair_lock = Some(file);
+                }
+            }
+        }
+        self.rebuild(repair_lock.is_some())?;
+        drop(repair_lock);
+        let over = self.state.read().disk_bytes() > self.limits.max_bytes;
+        if !self.options.read_only && (over || self.immutable_segments() > MAX_FINISHED_SEGMENTS) {
+            self.start_maintenance();
+        }
+        Ok(())
+    }
+
+    /// Segment names and leftover names (temp files, indexes whose segment is gone).
+    fn list(&self) -> Result<(Vec<String>, Vec<String>), DiskCacheError> {
+        let entries = std::fs::read_dir(&self.root)
+            .map_err(|err| DiskCacheError::io("list directory", &self.root, err))?;
+        let mut segments = Vec::new();
+        let mut temps = Vec::new();
+        for entry in entries {
+            let entry =
+                entry.map_err(|err| DiskCacheError::io("list directory", &self.root, err))?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if name.starts_with(SEGMENT_PREFIX) && name.ends_with(SEGMENT_SUFFIX) {
+                segments.push(name);
+            } else if name.starts_with(TEMP_PREFIX) || name.ends_with(INDEX_SUFFIX) {
+                temps.push(name);
+            }
+        }
+        segments.sort();
+        // An index is a leftover only when its segment is gone.
+        temps.retain(|name| {
+            name.strip_suffix(INDEX_SUFFIX).map_or(true, |stem| {
+                segments
+                    .binary_search(&format!("{stem}{SEGMENT_SUFFIX}"))
+                    .is_err()
+            })
+        });
+        Ok((segments, temps))
+    }
+
+    /// Deletes leftovers: temp files whose creator is gone (unlocked and older than a grace
+    /// period) and indexes of segments that no longer exist.
+    fn remove_stale_temps(&self) {
+        let Ok((_, temps)) = self.list() else {
+            return;
+        };
+        for name in temps {
+            let path = self.root.join(&name);
+            let Ok(file) = platform::open_file(&path, false) else {
+                continue;
+            };
+            let old_enough = file
+                .metadata()
+                .and_then(|meta| meta.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok())
+                .is_some_and(|age| age >= TEMP_GRACE);
+            if old_enough && platform::try_lock_exclusive(&file).unwrap_or(false) {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+
+    /// Reads one segment. `None` if it vanished, or was unreadable garbage or of another format
+    /// version (then deleted, when writable and nobody holds it).
+    fn load_segment(
+        &self,
+        name: &str,
+        known: Option<Arc<Segment>>,
+        repair: bool,
+    ) -> Option<Loaded> {
+        let segment = match known {
+            Some(segment) => segment,
+            None => match segment::open(&self.root, name, false) {
+                Ok(segment) => Arc::new(segment),
+                Err(OpenError::Header) => {
+                    self.set_aside(name);
+                    return None;
+                }
+                Err(OpenError::Io(err)) => {
+                    if err.kind() != io::ErrorKind::NotFound {
+                        self.record_error(&err);
+                    }
+                    return None;
+                }
+            },
+        };
+        let result = (|| -> io::Result<Loaded> {
+            let mut size = segment.file.metadata()?.len();
+            let live = platform::is_write_locked(&segment.file)?;
+            if !live {
+                if let Some(entries) = segment::read_index(&segment, size) {
+                    let index_bytes = (INDEX_HEADER_LEN + INDEX_ENTRY_LEN * entries.len()) as u64;
+                    return Ok(Loaded {
+                        view: view_of(&segment, size, size, index_bytes, true),
+                        entries,
+                    });
+                }
+            }
+            let scan = segment::scan(&segment, 0, size)?;
+            self.metrics.add(Counter::CorruptDropped, scan.corrupt);
+            let mut index_bytes = 0;
+            if !live && repair && !self.options.read_only {
+                if scan.valid_end < size {
+                    // A torn tail left by a writer that died mid-append.
+                    let file = platform::open_file(&segment.path, true)?;
+                    file.set_len(scan.valid_end)?;
+                    size = scan.valid_end;
+                }
+                segment::write_index(&self.root, &segment, size, &scan.entries)?;
+                index_bytes = (INDEX_HEADER_LEN + INDEX_ENTRY_LEN * scan.entries.len()) as u64;
+            }
+            Ok(Loaded {
+                view: view_of(&segment, scan.valid_end, size, index_bytes, !live),
+                entries: scan.entries,
+            })
+        })();
+        match result {
+            Ok(loaded) => Some(loaded),
+            Err(err) => {
+                if err.kind() != io::ErrorKind::NotFound {
+                    self.record_error(&err);
+                }
+                None
+            }
+        }
+    }
+
+    /// Removes a segment that cannot be read as this format version, unless a writer holds it.
+    fn set_aside(&self, name: &str) {
+        if self.options.read_only {
+            return;
+        }
+        let path = self.root.join(name);
+        let Ok(file) = platform::open_file(&path, false) else {
+            return;
+        };
+        if platform::try_lock_exclusive(&file).unwrap_or(false) {
+            self.metrics.inc(Counter::CorruptDropped);
+            let _ = std::fs::remove_file(segment::index_path_for(&path));
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+
+    /// Reads every segment into a fresh index (keeping access times this process knew).
+    /// `repair`: the caller holds the compaction lock, so torn tails of dead writers may be cut
+    /// and missing index files written.
+    pub(super) fn rebuild(&self, repair: bool) -> Result<(), DiskCacheError> {
+        let mut memo = self.refresh.lock();
+        // Own appends wait: the new index must include every record this process wrote.
+        let writer = self.writer.lock();
+        let mtime = platform::modified_ns(&self.root).ok();
+        let (names, _) = self.list()?;
+        let known: HashMap<String, Arc<Segment>> = self
+            .state
+            .read()
+            .segments
+            .iter()
+            .map(|(name, view)| (name.clone(), Arc::clone(&view.segment)))
+            .collect();
+        let own = writer.active.as_ref();
+        let mut state = State::default();
+        let mut touches = Vec::new();
+        let mut loaded_segments = Vec::with_capacity(names.len());
+        for name in &names {
+            if own.is_some_and(|active| &active.segment.name == name) {
+                continue;
+            }
+            if let Some(loaded) = self.load_segment(name, known.get(name).cloned(), repair) {
+                loaded_segments.push(loaded);
+            }
+        }
+        let total: usize = loaded_segments.iter().map(|l| l.entries.len()).sum();
+        state.index.reserve(total);
+        for loaded in loaded_segments {
+            apply_puts(
+                &mut state.index,
+                &loaded.view.segment,
+                &loaded.entries,
+                &mut touches,
+            );
+            if !loaded.view.immutable {
+                state.live_keys.extend(
+                    loaded
+                        .entries
+                        .iter()
+                        .filter(|entry| entry.kind == RecordKind::Put)
+                        .map(|entry| entry.key),
+                );
+            }
+            state
+                .segments
+                .insert(loaded.view.segment.name.clone(), loaded.view);
+        }
+        if let Some(active) = own {
+            apply_puts(
+                &mut state.index,
+                &active.segment,
+                &active.entries,
+                &mut touches,
+            );
+            state.segments.insert(
+                active.segment.name.clone(),
+                view_of(&active.segment, active.end, active.end, 0, false),
+            );
+            state
+                .segments
+                .get_mut(&active.segment.name)
+                .expect("inserted")
+                .own = true;
+        }
+        apply_touches(&mut state.index, &touches);
+        let mut current = self.state.write();
+        for (key, location) in state.index.iter() {
+            if let Some(old) = current.index.get(key) {
+                location
+                    .access
+                    .fetch_max(old.access.load(Ordering::Relaxed), Ordering::Relaxed);
+                location.persisted_access.fetch_max(
+                    old.persisted_access.load(Ordering::Relaxed),
+                    Ordering::Relaxed,
+                );
+            }
+        }
+        self.clock
+            .fetch_max(state.index.max_stamp(), Ordering::Relaxed);
+        *current = state;
+        *memo = mtime;
+        Ok(())
+    }
+
+    /// Picks up what other processes wrote since the last look. Returns whether anything new
+    /// was indexed. Cheap when nothing changed: one `stat` of the directory plus one `fstat` per
+    /// segment another live process is appending to.
+    pub(super) fn refresh_if_changed(&self) -> bool {
+        let Some(mut memo) = self.refresh.try_lock() else {
+            return false;
+        };
+        let Ok(mtime) = platform::modified_ns(&self.root) else {
+            return false;
+        };
+        let mut changed = false;
+        if *memo != Some(mtime) {
+            let Ok((names, _)) = self.list() else {
+                return false;
+            };
+            let (added, removed) = {
+                let state = self.state.read();
+                let listed: HashSet<&String> = names.iter().collect();
+                let added: Vec<String> = names
+                    .iter()
+                    .filter(|name| !state.segments.contains_key(*name))
+                    .cloned()
+                    .collect();
+                let removed = state
+                    .segments
+                    .iter()
+                    .any(|(name, view)| !view.own && !listed.contains(name));
+                (added, removed)
+            };
+            if removed {
+                drop(memo);
+                return self.rebuild(false).is_ok();
+            }
+            let loaded: Vec<Loaded> = added
+                .iter()
+                .filter_map(|name| self.load_segment(name, None, false))
+                .collect();
+            let mut state = self.state.write();
+            let mut touches = Vec::new();
+            for loaded in loaded {
+                changed |= !loaded.entries.is_empty();
+                apply_puts(
+                    &mut state.index,
+                    &loaded.view.segment,
+                    &loaded.entries,
+                    &mut touches,
+                );
+                state
+                    .segments
+                    .insert(loaded.view.segment.name.clone(), loaded.view);
+            }
+            apply_touches(&mut state.index, &touches);
+            self.clock
+                .fetch_max(state.index.max_stamp(), Ordering::Relaxed);
+            *memo = Some(mtime);
+        }
+        changed | self.scan_live_tails()
+    }
+
+    /// Indexes records other live writers appended since the last look.
+    fn scan_live_tails(&self) -> bool {
+        let live: Vec<(Arc<Segment>, u64)> = self
+            .state
+            .read()
+            .segments
+            .values()
+            .filter(|view| !view.immutable && !view.own)
+            .map(|view| (Arc::clone(&view.segment), view.scanned_to))
+            .collect();
+        let mut changed = false;
+        for (segment, scanned_to) in live {
+            let result = (|| -> io::Result<_> {
+                // Probe the lock before the size: a writer that is gone has appended its last.
+                let finished = !platform::is_write_locked(&segment.file)?;
+                let size = segment.file.metadata()?.len();
+                let scan = if size > scanned_to {
+                    Some(segment::scan(&segment, scanned_to, size)?)
+                } else {
+                    None
+                };
+                Ok((finished, size, scan))
+            })();
+            let Ok((finished, size, scan)) = result else {
+                continue;
+            };
+            let mut state = self.state.write();
+            let mut touches = Vec::new();
+            if let Some(scan) = &scan {
+                changed |= !scan.entries.is_empty();
+                apply_puts(&mut state.index, &segment, &scan.entries, &mut touches);
+            }
+            apply_touches(&mut state.index, &touches);
+            self.clock
+                .fetch_max(state.index.max_stamp(), Ordering::Relaxed);
+            if let Some(view) = state.segments.get_mut(&segment.name) {
+                if let Some(scan) = &scan {
+                    view.scanned_to = scan.valid_end;
+                }
+                view.size = size;
+                view.immutable = finished;
+            }
+        }
+        changed
+    }
+}
+
+fn view_of(
+    segment: &Arc<Segment>,
+    scanned_to: u64,
+    size: u64,
+    index_bytes: u64,
+    immutable: bool,
+) -> SegmentView {
+    SegmentView {
+        segment: Arc::clone(segment),
+        scanned_to,
+        size,
+        index_bytes,
+        immutable,
+        own: false,
+    }
+}
+
+fn apply_puts(
+    index: &mut Index,
+    segment: &Arc<Segment>,
+    entries: &[IndexEntry],
+    touches: &mut Vec<IndexEntry>,
+) {
+    for entry in entries {
+        match entry.kind {
+            RecordKind::Put => index.apply_put(segment, entry),
+            RecordKind::Touch => touches.push(*entry),
+        }
+    }
+}
+
+/// Touches go last: they only raise the access time of keys already indexed.
+fn apply_touches(index: &mut Index, touches: &[IndexEntry]) {
+    for touch in touches {
+        index.apply_touch(&touch.key, touch.access);
+    }
+}

@@ -1,0 +1,225 @@
+//! The layer-owned `VkPipelineCache` of one device, loaded from and saved to the shared store
+//! through the Vulkan adapter (so every byte is validated exactly as for engines).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use ash::vk;
+use once_cell::sync::OnceCell;
+
+use super::config::{config, LayerConfig};
+use super::dispatch::{DeviceFns, InstanceData};
+use crate::disk::{DiskCache, DiskCacheOptions};
+use crate::layered::LayeredPipelineCache;
+use crate::memory::InMemoryPipelineCache;
+use crate::store::PipelineCacheStore;
+use crate::vulkan::{DeviceInfo, VulkanContext, VulkanError, VulkanOptions};
+use crate::PipelineFingerprint;
+
+/// Prints one layer log line when `PCSTORE_LOG` asks for it.
+macro_rules! layer_log {
+    ($($arg:tt)*) => {
+        if $crate::vulkan::layer::config::config().log {
+            eprintln!("pcstore-layer: {}", format_args!($($arg)*));
+        }
+    };
+}
+pub(super) use layer_log;
+
+/// The key of a device's layer cache before it is scoped to the device and the application.
+fn layer_cache_key() -> PipelineFingerprint {
+    PipelineFingerprint::of(b"pcstore.vulkan-layer.device-cache.v1")
+}
+
+/// The process-wide store every device of every instance shares: memory over disk over the
+/// remote tier (when built with `remote` and `PCSTORE_REMOTE_URL` is set); tiers that cannot be
+/// opened are left out, down to memory alone (the application keeps working either way).
+fn shared_store() -> Arc<dyn PipelineCacheStore> {
+    static STORE: OnceCell<Arc<dyn PipelineCacheStore>> = OnceCell::new();
+    STORE.get_or_init(|| open_store(config())).clone()
+}
+
+fn open_store(config: &LayerConfig) -> Arc<dyn PipelineCacheStore> {
+    let mut options = DiskCacheOptions::default();
+    if let Some(max_size) = config.max_size {
+        options.max_bytes = max_size;
+    }
+    let memory_bytes = options.max_bytes.min(256 << 20);
+    let memory: Arc<dyn PipelineCacheStore> =
+        Arc::new(InMemoryPipelineCache::with_limits(1024, memory_bytes));
+    let dir = config.dir.clone().or_else(crate::disk::user_cache_dir);
+    let disk = match dir {
+        Some(dir) => DiskCache::with_options(&dir, options).map_err(|error| error.to_string()),
+        None => Err("no cache directory (set PCSTORE_DIR or HOME)".to_owned()),
+    };
+    let mut tiers = vec![memory];
+    match disk {
+        Ok(disk) => {
+            layer_log!("store at {}", disk.root().display());
+            tiers.push(Arc::new(disk));
+        }
+        Err(error) => {
+            layer_log!("disk store unavailable ({error}); this process caches in memory only");
+        }
+    }
+    #[cfg(feature = "remote")]
+    match crate::remote::RemoteCache::from_env() {
+        Ok(Some(remote)) => {
+            layer_log!("remote tier {}", crate::remote::ENV_URL);
+            tiers.push(Arc::new(remote));
+        }
+        Ok(None) => {}
+        Err(error) => layer_log!("remote tier unavailable: {error}"),
+    }
+    if tiers.len() == 1 {
+        return tiers.remove(0);
+    }
+    Arc::new(LayeredPipelineCache::new(tiers))
+}
+
+/// A device's layer-owned pipeline cache. Thread-safe: creation calls only read `cache` and
+/// bump a counter; saves may run on any thread (`vkGetPipelineCacheData` does not need the
+/// cache externally synchronized).
+pub(super) struct DeviceCache {
+    context: VulkanContext,
+    device: vk::Device,
+    cache: vk::PipelineCache,
+    destroy_pipeline_cache: vk::PFN_vkDestroyPipelineCache,
+    /// Pipelines were created through `cache` since the last save. Set by a load-then-store
+    /// so creating threads only read the shared cache line once it is set.
+    grown: AtomicBool,
+}
+
+impl DeviceCache {
+    /// Creates the device's cache, seeded from the store when a valid blob is stored for this
+    /// device and application.
+    ///
+    /// # Safety
+    /// `instance` must describe the live instance owning `physical_device`, `device` must be a
+    /// live device just created from it through `instance.next_get_instance_proc_addr` and
+    /// already registered in the device map, and `fns` must be the next layer's functions for
+    /// `device`.
+    pub unsafe fn open(
+        instance: &InstanceData,
+        physical_device: vk::PhysicalDevice,
+        device: vk::Device,
+        fns: &DeviceFns,
+    ) -> Result<Self, VulkanError> {
+        // SAFETY: live, related handles and the next layer's GIPA (caller).
+        let device_name = unsafe { device_name(instance, physical_device) };
+        let mut namespace = instance.application.clone();
+        namespace.push(0);
+        // lavapipe's identity is weak at API 1.0 (fixed UUID, driverVersion 1): the device name
+        // carries its LLVM version.
+        namespace.extend_from_slice(device_name.as_bytes());
+        let device_info = DeviceInfo {
+            instance: instance.instance,
+            physical_device,
+            device,
+            // This layer's own resolver: it forwards every command the adapter needs to the next
+            // layer, and resolves device commands through the device link's
+            // vkGetDeviceProcAddr. The next layer's vkGetInstanceProcAddr cannot be used: at the
+            // bottom of the chain it answers the loader's trampoline, whose device dispatch is
+            // not set up until vkCreateDevice has returned (measured: a null call).
+            get_instance_proc_addr: super::entry::get_instance_proc_addr,
+            api_version: instance.api_version,
+        };
+        let options = VulkanOptions {
+            namespace,
+            ..VulkanOptions::default()
+        };
+        // SAFETY: live related handles; the instance and device outlive the context (it is
+        // dropped before vkDestroyDevice is called down).
+        let context = unsafe { VulkanContext::new(shared_store(), device_info, options)? };
+        // SAFETY: live device; no allocation callbacks.
+        let (cache, info) = unsafe { context.load_pipeline_cache(&layer_cache_key(), None)? };
+        layer_log!(
+            "device \"{device_name}\": load {:?} ({} bytes stored, {} bytes given to the driver, {:?})",
+            info.outcome,
+            info.stored_bytes,
+            info.initial_data_bytes,
+            info.rejection
+        );
+        Ok(Self {
+            context,
+            device,
+            cache,
+            destroy_pipeline_cache: fns.destroy_pipeline_cache,
+            grown: AtomicBool::new(false),
+        })
+    }
+
+    /// The cache to substitute for `VK_NULL_HANDLE`; marks it as grown.
+    pub fn substitute(&self) -> vk::PipelineCache {
+        if !self.grown.load(Ordering::Relaxed) {
+            self.grown.store(true, Ordering::Relaxed);
+        }
+        self.cache
+    }
+
+    /// Saves if pipelines were created through the cache since the last save.
+    pub fn save_if_grown(&self, reason: &str) {
+        if self.grown.swap(false, Ordering::Relaxed) {
+            self.save(reason);
+        }
+    }
+
+    /// Saves the cache through the adapter and flushes the store. Failures are logged only:
+    /// losing a save must never disturb the application.
+    fn save(&self, reason: &str) {
+        // SAFETY: the cache is live until `close`, which runs after the saver has stopped.
+        match unsafe {
+            self.context
+                .save_pipeline_cache(&layer_cache_key(), self.cache)
+        } {
+            Ok(info) => {
+                let flushed = self.context.store().flush();
+                layer_log!(
+                    "{reason} save {:?} ({} driver bytes, {} stored bytes, flush {})",
+                    info.outcome,
+                    info.driver_bytes,
+                    info.stored_bytes,
+                    if flushed.is_ok() { "ok" } else { "failed" }
+                );
+            }
+            Err(error) => layer_log!("{reason} save failed: {error}"),
+        }
+    }
+
+    /// Final save, then destroys the cache. Called once, at `vkDestroyDevice`, before calling
+    /// down (a layer below, such as validation, must not see a device destroyed with a live
+    /// cache).
+    ///
+    /// # Safety
+    /// The device must be live and no other thread may use this cache any more.
+    pub unsafe fn close(&self) {
+        self.save("final");
+        // SAFETY: the cache belongs to this live device; nobody uses it any more (caller).
+        unsafe { (self.destroy_pipeline_cache)(self.device, self.cache, std::ptr::null()) };
+    }
+}
+
+/// The physical device's name.
+///
+/// # Safety
+/// `instance` describes the live instance owning the live `physical_device`.
+unsafe fn device_name(instance: &InstanceData, physical_device: vk::PhysicalDevice) -> String {
+    // SAFETY: the next GIPA with a live instance; the PFN type matches the name.
+    let get_properties: Option<vk::PFN_vkGetPhysicalDeviceProperties> = unsafe {
+        super::dispatch::resolve(
+            instance.next_get_instance_proc_addr,
+            instance.instance,
+            c"vkGetPhysicalDeviceProperties",
+        )
+    };
+    let Some(get_properties) = get_properties else {
+        return String::new();
+    };
+    let mut properties = vk::PhysicalDeviceProperties::default();
+    // SAFETY: live physical device of this instance; properly sized output.
+    unsafe { get_properties(physical_device, &mut properties) };
+    properties
+        .device_name_as_c_str()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}

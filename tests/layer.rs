@@ -1,0 +1,955 @@
+//! The Vulkan layer `VK_LAYER_PCSTORE_pipeline_cache` under the real Vulkan loader, on Mesa
+//! lavapipe and SwiftShader, with the Khronos validation layer above and below it.
+//!
+//! Harness-less: `main` builds the unmodified C application (tests/layer/app.c, linked with
+//! `-lvulkan`), writes layer manifests pointing at the freshly built `libpcstore.so`, and runs
+//! the applications in child processes (the loader reads its environment once per process).
+//! The Rust application is this binary re-executed with `--pcstore-layer-app`. A missing
+//! driver, compiler or library FAILS the run. `PCSTORE_SKIP_VULKAN_TESTS=1` is the explicit
+//! opt-out for machines without the packages (CI never sets it).
+//!
+//! `cargo test --features layer --test layer [-- FILTER]` runs the checks whose name contains
+//! FILTER.
+
+#[path = "support/vk_harness.rs"]
+mod vk_harness;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::mem::{offset_of, size_of};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use pcstore::vulkan::ash::vk;
+use pcstore::vulkan::layer::abi;
+use vk_harness::Harness;
+
+const APP_FLAG: &str = "--pcstore-layer-app";
+const LAYER: &str = "VK_LAYER_PCSTORE_pipeline_cache";
+const VALIDATION: &str = "VK_LAYER_KHRONOS_validation";
+const SYSTEM_LAYERS: &str = "/usr/share/vulkan/explicit_layer.d";
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == APP_FLAG) {
+        rust_app();
+        return;
+    }
+    if std::env::var("PCSTORE_SKIP_VULKAN_TESTS").as_deref() == Ok("1") {
+        eprintln!("PCSTORE_SKIP_VULKAN_TESTS=1: Vulkan layer tests NOT run");
+        return;
+    }
+    let filter = args.iter().skip(1).find(|a| !a.starts_with('-')).cloned();
+    std::process::exit(run(filter.as_deref()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Rust (ash) application: the vulkan tests' harness, unaware of pcstore, validation on.
+
+fn rust_app() {
+    let harness = Harness::new();
+    let compute = harness.compute_pipelines(vk::PipelineCache::null(), &[1, 2, 3, 4]);
+    let graphics = harness.graphics_pipelines(vk::PipelineCache::null(), &[1.0, 0.5]);
+    let own = harness.empty_cache();
+    let through_own = harness.compute_pipelines(own, &[9]);
+    let own_bytes = harness.cache_data(own).len();
+    let created = compute.len() + graphics.len() + through_own.len();
+    harness.destroy_pipelines(compute);
+    harness.destroy_pipelines(graphics);
+    harness.destroy_pipelines(through_own);
+    harness.destroy_cache(own);
+    drop(harness);
+    let errors = vk_harness::validation_errors();
+    println!("pipelines_created={created}");
+    println!("own_cache_bytes={own_bytes}");
+    println!("validation_errors={errors}");
+    assert_eq!(errors, 0, "validation errors (see stderr)");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parent.
+
+struct Driver {
+    name: &'static str,
+    icd: PathBuf,
+}
+
+fn drivers() -> Vec<Driver> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let find = |name: &'static str, variable: &str, default: PathBuf| {
+        let icd = std::env::var_os(variable).map_or(default, PathBuf::from);
+        assert!(
+            icd.is_file(),
+            "{name} Vulkan driver not found at {} (set {variable}, or run \
+             `eval \"$(bash scripts/vulkan-drivers.sh)\"` after scripts/install-deps.sh)",
+            icd.display()
+        );
+        Driver { name, icd }
+    };
+    vec![
+        find(
+            "lavapipe",
+            "PCSTORE_TEST_LAVAPIPE_ICD",
+            PathBuf::from("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json"),
+        ),
+        find(
+            "swiftshader",
+            "PCSTORE_TEST_SWIFTSHADER_ICD",
+            manifest.join("target/swiftshader/pcstore_swiftshader_icd.json"),
+        ),
+    ]
+}
+
+/// Everything the checks share: built app, manifests, folders.
+struct Setup {
+    base: PathBuf,
+    library: PathBuf,
+    c_app: PathBuf,
+    shader: PathBuf,
+    /// Folder with the explicit manifest.
+    explicit_dir: PathBuf,
+    /// `XDG_DATA_HOME` whose vulkan/implicit_layer.d holds the implicit manifest.
+    implicit_data_home: PathBuf,
+    /// An empty `XDG_DATA_HOME` (no implicit pcstore layer).
+    empty_data_home: PathBuf,
+}
+
+fn run(filter: Option<&str>) -> i32 {
+    let drivers = drivers();
+    let setup = prepare();
+    type Check = fn(&Setup, &Driver) -> String;
+    let mut checks: Vec<(String, Check, Option<usize>)> = vec![
+        ("abi-layout".into(), abi_layout as Check, None),
+        ("exports".into(), exports as Check, None),
+        (
+            "negotiate-and-resolve".into(),
+            negotiate_and_resolve as Check,
+            None,
+        ),
+    ];
+    let per_driver: [(&str, Check); 12] = [
+        ("explicit-above-validation", explicit_above_validation),
+        ("explicit-below-validation", explicit_below_validation),
+        ("implicit", implicit),
+        ("add-layer-path", add_layer_path),
+        ("implicit-switches", implicit_switches),
+        ("rust-app", rust_app_runs),
+        ("unwritable-dir", unwritable_dir),
+        ("corrupt-entry", corrupt_entry),
+        ("tiny-max-size", tiny_max_size),
+        ("two-apps-at-once", two_apps_at_once),
+        ("killed-after-periodic-save", killed_after_periodic_save),
+        ("many-threads", many_threads),
+    ];
+    for (index, driver) in drivers.iter().enumerate() {
+        for (name, check) in per_driver {
+            checks.push((format!("{}/{name}", driver.name), check, Some(index)));
+        }
+    }
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for (name, check, driver) in checks {
+        if filter.is_some_and(|f| !name.contains(f)) {
+            continue;
+        }
+        ran += 1;
+        let driver = &drivers[driver.unwrap_or(0)];
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&setup, driver)));
+        match result {
+            Ok(summary) => println!("ok   {name}: {summary}"),
+            Err(_) => {
+                println!("FAIL {name}");
+                failures.push(name);
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&setup.base);
+    if ran == 0 {
+        println!("no check matches the filter");
+        return 1;
+    }
+    if failures.is_empty() {
+        println!("layer: {ran} checks passed");
+        0
+    } else {
+        println!(
+            "layer: {} of {ran} checks FAILED: {failures:?}",
+            failures.len()
+        );
+        1
+    }
+}
+
+fn prepare() -> Setup {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let base = std::env::temp_dir().join(format!("pcstore-layer-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).expect("temp folder");
+    // The binary lives in target/<profile>/deps, next to the cdylib cargo built for this very
+    // run (same features); target/<profile>/libpcstore.so is only refreshed by `cargo build`.
+    let exe = std::env::current_exe().expect("own path");
+    let library = exe.with_file_name("libpcstore.so");
+    assert!(library.is_file(), "{} not built", library.display());
+    let c_app = base.join("app");
+    let status = Command::new("cc")
+        .args(["-O1", "-Wall", "-o"])
+        .arg(&c_app)
+        .arg(manifest_dir.join("tests/layer/app.c"))
+        .args(["-lvulkan", "-lpthread"])
+        .status()
+        .expect("cc (install build-essential and libvulkan-dev)");
+    assert!(status.success(), "compiling tests/layer/app.c failed");
+    let write_manifest = |template: &str, dir: &Path| {
+        let text =
+            std::fs::read_to_string(manifest_dir.join("bindings/vulkan-layer").join(template))
+                .expect("shipped manifest");
+        assert!(
+            text.contains("\"libpcstore.so\""),
+            "manifest names the library"
+        );
+        let text = text.replace("\"libpcstore.so\"", &format!("\"{}\"", library.display()));
+        std::fs::create_dir_all(dir).expect("manifest folder");
+        std::fs::write(dir.join(template), text).expect("write manifest");
+    };
+    let explicit_dir = base.join("explicit");
+    write_manifest("VK_LAYER_PCSTORE_pipeline_cache.json", &explicit_dir);
+    let implicit_data_home = base.join("data-implicit");
+    write_manifest(
+        "VK_LAYER_PCSTORE_pipeline_cache_implicit.json",
+        &implicit_data_home.join("vulkan/implicit_layer.d"),
+    );
+    let empty_data_home = base.join("data-empty");
+    std::fs::create_dir_all(&empty_data_home).expect("empty data home");
+    Setup {
+        base,
+        library,
+        c_app,
+        shader: manifest_dir.join("tests/shaders/fill.comp.spv"),
+        explicit_dir,
+        implicit_data_home,
+        empty_data_home,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running applications.
+
+/// How the layer is enabled for one run.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    /// No pcstore layer; validation enabled by the application.
+    Without,
+    /// Explicit through VK_INSTANCE_LAYERS, validation enabled by the application: the loader
+    /// puts the application's layers closest to the driver, so validation is below pcstore.
+    ExplicitValidationBelow,
+    /// Both through VK_INSTANCE_LAYERS with the system layer folder first in VK_LAYER_PATH:
+    /// pcstore is closest to the driver, validation above it.
+    ExplicitValidationAbove,
+    /// Implicit manifest, switched on by PCSTORE_LAYER_ENABLE=1.
+    Implicit,
+    /// Explicit, found through VK_ADD_LAYER_PATH (system folders still searched) and enabled by
+    /// the loader's filter variable VK_LOADER_LAYERS_ENABLE; validation by the application.
+    AddPathAndFilter,
+}
+
+struct Run {
+    output: Output,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn values(&self) -> BTreeMap<String, String> {
+        self.stdout
+            .lines()
+            .filter_map(|line| line.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    fn value(&self, key: &str) -> String {
+        self.values()
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {key} in output:\n{}", self.stdout))
+    }
+
+    /// The layer's log lines.
+    fn layer_log(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|line| line.starts_with("pcstore-layer:"))
+            .collect()
+    }
+
+    fn logged(&self, text: &str) -> bool {
+        self.layer_log().iter().any(|line| line.contains(text))
+    }
+
+    fn assert_ok(&self, what: &str) {
+        assert!(
+            self.output.status.success(),
+            "{what}: exit {}\nstdout:\n{}\nstderr:\n{}",
+            self.output.status,
+            self.stdout,
+            self.stderr
+        );
+    }
+
+    /// Layer names in the order the loader inserted them (first = closest to the driver).
+    fn inserted_layers(&self) -> Vec<String> {
+        self.stderr
+            .lines()
+            .filter_map(|line| line.split_once("Insert instance layer \""))
+            .filter_map(|(_, rest)| rest.split_once('"').map(|(name, _)| name.to_owned()))
+            .collect()
+    }
+}
+
+/// The command for the C app (or the Rust one) under `mode`, storing in `store`.
+fn app_command(setup: &Setup, driver: &Driver, mode: Mode, store: &Path, rust: bool) -> Command {
+    let mut command = if rust {
+        let mut command = Command::new(std::env::current_exe().expect("own path"));
+        command.arg(APP_FLAG);
+        command
+    } else {
+        let mut command = Command::new(&setup.c_app);
+        command.arg(&setup.shader);
+        command
+    };
+    command
+        .env("VK_DRIVER_FILES", &driver.icd)
+        .env("VK_ICD_FILENAMES", &driver.icd)
+        .env("MESA_SHADER_CACHE_DISABLE", "true")
+        .env("XDG_CACHE_HOME", setup.base.join("xdg-cache"))
+        .env("XDG_DATA_HOME", &setup.empty_data_home)
+        .env("XDG_CONFIG_HOME", setup.base.join("xdg-config"))
+        .env("PCSTORE_DIR", store)
+        .env("PCSTORE_LOG", "1")
+        .env("VK_LOADER_DEBUG", "layer")
+        .env("APP_VALIDATION", "1")
+        .env_remove("VK_INSTANCE_LAYERS")
+        .env_remove("VK_LAYER_PATH")
+        .env_remove("VK_ADD_LAYER_PATH")
+        .env_remove("VK_LOADER_LAYERS_ENABLE")
+        .env_remove("PCSTORE_LAYER_ENABLE")
+        .env_remove("PCSTORE_LAYER_DISABLE")
+        .env_remove("PCSTORE_MAX_SIZE")
+        .env_remove("PCSTORE_SAVE_INTERVAL_MS");
+    let explicit_path =
+        |first: &Path, second: &Path| std::env::join_paths([first, second]).expect("layer path");
+    match mode {
+        Mode::Without => {}
+        Mode::ExplicitValidationBelow => {
+            command
+                .env(
+                    "VK_LAYER_PATH",
+                    explicit_path(&setup.explicit_dir, Path::new(SYSTEM_LAYERS)),
+                )
+                .env("VK_INSTANCE_LAYERS", LAYER);
+        }
+        Mode::ExplicitValidationAbove => {
+            command
+                .env(
+                    "VK_LAYER_PATH",
+                    explicit_path(Path::new(SYSTEM_LAYERS), &setup.explicit_dir),
+                )
+                .env("VK_INSTANCE_LAYERS", format!("{LAYER}:{VALIDATION}"))
+                .env("APP_VALIDATION", "2");
+        }
+        Mode::Implicit => {
+            command
+                .env("XDG_DATA_HOME", &setup.implicit_data_home)
+                .env("PCSTORE_LAYER_ENABLE", "1");
+        }
+        Mode::AddPathAndFilter => {
+            command
+                .env("VK_ADD_LAYER_PATH", &setup.explicit_dir)
+                .env("VK_LOADER_LAYERS_ENABLE", "*pcstore*");
+        }
+    }
+    command
+}
+
+fn finish(output: Output) -> Run {
+    Run {
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        output,
+    }
+}
+
+fn run_app(mut command: Command) -> Run {
+    finish(command.output().expect("spawn application"))
+}
+
+fn fresh_store(setup: &Setup, driver: &Driver, name: &str) -> PathBuf {
+    let dir = setup.base.join(format!("store-{}-{name}", driver.name));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// The application's results that must not depend on the layer.
+fn results(run: &Run) -> BTreeMap<String, String> {
+    let mut values = run.values();
+    // Cache hits are what the layer changes, on purpose.
+    values.remove("cache_hit");
+    values
+}
+
+fn expected_hit(driver: &Driver) -> &'static str {
+    // SwiftShader reports application cache hits; lavapipe never sets the bit.
+    if driver.name == "swiftshader" {
+        "1"
+    } else {
+        "0"
+    }
+}
+
+/// Runs the C app without the layer, then twice with it on one store: the first run must
+/// store an entry, the second load it; results equal the run without the layer.
+fn persistence(setup: &Setup, driver: &Driver, mode: Mode, name: &str) -> (Run, Run) {
+    let store = fresh_store(setup, driver, name);
+    let baseline = run_app(app_command(setup, driver, Mode::Without, &store, false));
+    baseline.assert_ok("without the layer");
+    assert!(
+        baseline.layer_log().is_empty(),
+        "layer active without being enabled"
+    );
+    assert_eq!(
+        baseline.value("cache_hit"),
+        "0",
+        "no cache is passed without the layer"
+    );
+    let first = run_app(app_command(setup, driver, mode, &store, false));
+    first.assert_ok("first run with the layer");
+    assert!(
+        first.logged("load Miss"),
+        "first run: {:?}",
+        first.layer_log()
+    );
+    assert!(
+        first.logged("final save Stored"),
+        "first run: {:?}",
+        first.layer_log()
+    );
+    let second = run_app(app_command(setup, driver, mode, &store, false));
+    second.assert_ok("second run with the layer");
+    assert!(
+        second.logged("load Hit"),
+        "second run: {:?}",
+        second.layer_log()
+    );
+    for run in [&first, &second] {
+        assert_eq!(
+            results(run),
+            results(&baseline),
+            "results differ with the layer"
+        );
+        assert_eq!(
+            run.value("cache_hit"),
+            expected_hit(driver),
+            "substituted cache unused"
+        );
+        assert_eq!(run.value("validation_errors"), "0");
+        // Compared with the baseline above too; explicit because it is the pass-through proof.
+        assert_eq!(
+            run.value("own_cache_hit"),
+            "0",
+            "the application's cache was replaced"
+        );
+    }
+    (first, second)
+}
+
+fn position(layers: &[String], name: &str) -> usize {
+    layers
+        .iter()
+        .position(|layer| layer == name)
+        .unwrap_or_else(|| panic!("{name} not inserted: {layers:?}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks.
+
+fn abi_layout(setup: &Setup, _: &Driver) -> String {
+    let source = setup.base.join("layout.c");
+    std::fs::write(
+        &source,
+        r#"#include <stddef.h>
+#include <stdio.h>
+#include <vulkan/vk_layer.h>
+#define S(t) printf(#t " %zu\n", sizeof(t))
+#define O(t, f) printf(#t "." #f " %zu\n", offsetof(t, f))
+int main(void) {
+    S(VkNegotiateLayerInterface); O(VkNegotiateLayerInterface, pNext);
+    O(VkNegotiateLayerInterface, loaderLayerInterfaceVersion);
+    O(VkNegotiateLayerInterface, pfnGetInstanceProcAddr);
+    O(VkNegotiateLayerInterface, pfnGetDeviceProcAddr);
+    O(VkNegotiateLayerInterface, pfnGetPhysicalDeviceProcAddr);
+    S(VkLayerInstanceLink); O(VkLayerInstanceLink, pfnNextGetInstanceProcAddr);
+    O(VkLayerInstanceLink, pfnNextGetPhysicalDeviceProcAddr);
+    S(VkLayerInstanceCreateInfo); O(VkLayerInstanceCreateInfo, function);
+    O(VkLayerInstanceCreateInfo, u);
+    S(VkLayerDeviceLink); O(VkLayerDeviceLink, pfnNextGetInstanceProcAddr);
+    O(VkLayerDeviceLink, pfnNextGetDeviceProcAddr);
+    S(VkLayerDeviceCreateInfo); O(VkLayerDeviceCreateInfo, function);
+    O(VkLayerDeviceCreateInfo, u);
+    printf("LAYER_NEGOTIATE_INTERFACE_STRUCT %d\n", (int)LAYER_NEGOTIATE_INTERFACE_STRUCT);
+    printf("VK_LAYER_LINK_INFO %d\n", (int)VK_LAYER_LINK_INFO);
+    printf("VK_STRUCTURE_TYPE_LOADER_INSTANCE_CREATE_INFO %d\n", (int)VK_STRUCTURE_TYPE_LOADER_INSTANCE_CREATE_INFO);
+    printf("VK_STRUCTURE_TYPE_LOADER_DEVICE_CREATE_INFO %d\n", (int)VK_STRUCTURE_TYPE_LOADER_DEVICE_CREATE_INFO);
+    return 0;
+}
+"#,
+    )
+    .expect("write layout.c");
+    let binary = setup.base.join("layout");
+    let status = Command::new("cc")
+        .arg("-o")
+        .arg(&binary)
+        .arg(&source)
+        .status()
+        .expect("cc");
+    assert!(
+        status.success(),
+        "layout.c does not compile (install libvulkan-dev)"
+    );
+    let output = Command::new(&binary).output().expect("run layout");
+    let c: BTreeMap<String, usize> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.rsplit_once(' '))
+        .map(|(name, value)| (name.to_owned(), value.parse().expect("number")))
+        .collect();
+    use abi::*;
+    let rust: BTreeMap<&str, usize> = [
+        (
+            "VkNegotiateLayerInterface",
+            size_of::<NegotiateLayerInterface>(),
+        ),
+        (
+            "VkNegotiateLayerInterface.pNext",
+            offset_of!(NegotiateLayerInterface, p_next),
+        ),
+        (
+            "VkNegotiateLayerInterface.loaderLayerInterfaceVersion",
+            offset_of!(NegotiateLayerInterface, loader_layer_interface_version),
+        ),
+        (
+            "VkNegotiateLayerInterface.pfnGetInstanceProcAddr",
+            offset_of!(NegotiateLayerInterface, pfn_get_instance_proc_addr),
+        ),
+        (
+            "VkNegotiateLayerInterface.pfnGetDeviceProcAddr",
+            offset_of!(NegotiateLayerInterface, pfn_get_device_proc_addr),
+        ),
+        (
+            "VkNegotiateLayerInterface.pfnGetPhysicalDeviceProcAddr",
+            offset_of!(NegotiateLayerInterface, pfn_get_physical_device_proc_addr),
+        ),
+        ("VkLayerInstanceLink", size_of::<LayerInstanceLink>()),
+        (
+            "VkLayerInstanceLink.pfnNextGetInstanceProcAddr",
+            offset_of!(LayerInstanceLink, pfn_next_get_instance_proc_addr),
+        ),
+        (
+            "VkLayerInstanceLink.pfnNextGetPhysicalDeviceProcAddr",
+            offset_of!(LayerInstanceLink, pfn_next_get_physical_device_proc_addr),
+        ),
+        (
+            "VkLayerInstanceCreateInfo",
+            size_of::<LayerInstanceCreateInfo>(),
+        ),
+        (
+            "VkLayerInstanceCreateInfo.function",
+            offset_of!(LayerInstanceCreateInfo, function),
+        ),
+        (
+            "VkLayerInstanceCreateInfo.u",
+            offset_of!(LayerInstanceCreateInfo, u),
+        ),
+        ("VkLayerDeviceLink", size_of::<LayerDeviceLink>()),
+        (
+            "VkLayerDeviceLink.pfnNextGetInstanceProcAddr",
+            offset_of!(LayerDeviceLink, pfn_next_get_instance_proc_addr),
+        ),
+        (
+            "VkLayerDeviceLink.pfnNextGetDeviceProcAddr",
+            offset_of!(LayerDeviceLink, pfn_next_get_device_proc_addr),
+        ),
+        (
+            "VkLayerDeviceCreateInfo",
+            size_of::<LayerDeviceCreateInfo>(),
+        ),
+        (
+            "VkLayerDeviceCreateInfo.function",
+            offset_of!(LayerDeviceCreateInfo, function),
+        ),
+        (
+            "VkLayerDeviceCreateInfo.u",
+            offset_of!(LayerDeviceCreateInfo, u),
+        ),
+        (
+            "LAYER_NEGOTIATE_INTERFACE_STRUCT",
+            LAYER_NEGOTIATE_INTERFACE_STRUCT as usize,
+        ),
+        ("VK_LAYER_LINK_INFO", LAYER_LINK_INFO as usize),
+        (
+            "VK_STRUCTURE_TYPE_LOADER_INSTANCE_CREATE_INFO",
+            vk::StructureType::LOADER_INSTANCE_CREATE_INFO.as_raw() as usize,
+        ),
+        (
+            "VK_STRUCTURE_TYPE_LOADER_DEVICE_CREATE_INFO",
+            vk::StructureType::LOADER_DEVICE_CREATE_INFO.as_raw() as usize,
+        ),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(c.len(), rust.len(), "C printed {c:?}");
+    for (name, value) in &rust {
+        assert_eq!(
+            c.get(*name),
+            Some(value),
+            "{name}: C {:?}, Rust {value}",
+            c.get(*name)
+        );
+    }
+    assert_eq!(
+        size_of::<LayerInstanceCreateInfoUnion>(),
+        16,
+        "the C union tail is 16 bytes"
+    );
+    format!(
+        "{} sizes, offsets and constants match vk_layer.h",
+        rust.len()
+    )
+}
+
+fn exports(setup: &Setup, _: &Driver) -> String {
+    let output = Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(&setup.library)
+        .output()
+        .expect("nm (binutils)");
+    assert!(output.status.success());
+    let symbols = String::from_utf8_lossy(&output.stdout);
+    let vulkan: Vec<&str> = symbols
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(2))
+        .filter(|name| name.starts_with("vk"))
+        .collect();
+    // Exporting vkGetInstanceProcAddr would capture the calls of applications linking both.
+    assert_eq!(vulkan, ["vkNegotiateLoaderLayerInterfaceVersion"]);
+    "only vkNegotiateLoaderLayerInterfaceVersion is exported".into()
+}
+
+fn negotiate_and_resolve(_: &Setup, _: &Driver) -> String {
+    use abi::NegotiateLayerInterface;
+    use pcstore::vulkan::layer::vkNegotiateLoaderLayerInterfaceVersion as negotiate;
+    let offer = |version| NegotiateLayerInterface {
+        s_type: abi::LAYER_NEGOTIATE_INTERFACE_STRUCT,
+        p_next: std::ptr::null_mut(),
+        loader_layer_interface_version: version,
+        pfn_get_instance_proc_addr: None,
+        pfn_get_device_proc_addr: None,
+        pfn_get_physical_device_proc_addr: None,
+    };
+    // SAFETY: null and valid structs are both allowed by the function's contract.
+    unsafe {
+        assert_eq!(
+            negotiate(std::ptr::null_mut()),
+            vk::Result::ERROR_INITIALIZATION_FAILED
+        );
+        let mut old = offer(1);
+        assert_eq!(negotiate(&mut old), vk::Result::ERROR_INITIALIZATION_FAILED);
+        let mut wrong_type = offer(2);
+        wrong_type.s_type = 0;
+        assert_eq!(
+            negotiate(&mut wrong_type),
+            vk::Result::ERROR_INITIALIZATION_FAILED
+        );
+    }
+    let mut newer = offer(7);
+    // SAFETY: a valid, writable struct.
+    assert_eq!(unsafe { negotiate(&mut newer) }, vk::Result::SUCCESS);
+    assert_eq!(
+        newer.loader_layer_interface_version,
+        abi::LAYER_INTERFACE_VERSION
+    );
+    assert!(newer.pfn_get_physical_device_proc_addr.is_none());
+    let gipa = newer.pfn_get_instance_proc_addr.expect("GIPA");
+    let gdpa = newer.pfn_get_device_proc_addr.expect("GDPA");
+    let instance_fn = |name: &std::ffi::CStr| {
+        // SAFETY: the layer's GIPA accepts a null instance and any NUL-terminated name.
+        unsafe { gipa(vk::Instance::null(), name.as_ptr()) }.is_some()
+    };
+    // Before any instance exists the loader asks for the layer's own commands by name.
+    for own in [
+        c"vkCreateInstance",
+        c"vkGetInstanceProcAddr",
+        c"vkGetDeviceProcAddr",
+        c"vkCreateDevice",
+        c"vkCreateGraphicsPipelines",
+    ] {
+        assert!(instance_fn(own), "{own:?} missing");
+    }
+    // Unknown names with a null handle have nobody to forward to.
+    assert!(!instance_fn(c"vkEnumeratePhysicalDevices"));
+    assert!(!instance_fn(c"vkCreateRayTracingPipelinesKHR"));
+    // SAFETY: null name and null device are handled by the layer.
+    unsafe {
+        assert!(gipa(vk::Instance::null(), std::ptr::null()).is_none());
+        assert!(gdpa(vk::Device::null(), c"vkCreateGraphicsPipelines".as_ptr()).is_none());
+    }
+    "version 2 chosen, older loaders refused, own commands before any instance".into()
+}
+
+fn explicit_below_validation(setup: &Setup, driver: &Driver) -> String {
+    let (first, second) = persistence(setup, driver, Mode::ExplicitValidationBelow, "below");
+    for run in [&first, &second] {
+        let layers = run.inserted_layers();
+        assert!(
+            position(&layers, VALIDATION) < position(&layers, LAYER),
+            "{layers:?}"
+        );
+    }
+    format!("miss, stored, hit; chain {:?}", first.inserted_layers())
+}
+
+fn explicit_above_validation(setup: &Setup, driver: &Driver) -> String {
+    let (first, _) = persistence(setup, driver, Mode::ExplicitValidationAbove, "above");
+    let layers = first.inserted_layers();
+    assert!(
+        position(&layers, LAYER) < position(&layers, VALIDATION),
+        "{layers:?}"
+    );
+    format!("miss, stored, hit; chain {layers:?}")
+}
+
+fn implicit(setup: &Setup, driver: &Driver) -> String {
+    let (first, _) = persistence(setup, driver, Mode::Implicit, "implicit");
+    position(&first.inserted_layers(), LAYER);
+    "miss, stored, hit through the implicit manifest".into()
+}
+
+fn add_layer_path(setup: &Setup, driver: &Driver) -> String {
+    let (first, _) = persistence(setup, driver, Mode::AddPathAndFilter, "add-path");
+    let layers = first.inserted_layers();
+    assert!(
+        position(&layers, VALIDATION) < position(&layers, LAYER),
+        "{layers:?}"
+    );
+    "miss, stored, hit with VK_ADD_LAYER_PATH + VK_LOADER_LAYERS_ENABLE".into()
+}
+
+fn implicit_switches(setup: &Setup, driver: &Driver) -> String {
+    let store = fresh_store(setup, driver, "switches");
+    let mut not_enabled = app_command(setup, driver, Mode::Implicit, &store, false);
+    not_enabled.env_remove("PCSTORE_LAYER_ENABLE");
+    let mut disabled = app_command(setup, driver, Mode::Implicit, &store, false);
+    disabled.env("PCSTORE_LAYER_DISABLE", "1");
+    for (what, command) in [("without enable", not_enabled), ("disabled", disabled)] {
+        let run = run_app(command);
+        run.assert_ok(what);
+        assert!(
+            run.layer_log().is_empty(),
+            "{what}: layer active: {:?}",
+            run.layer_log()
+        );
+        assert!(!run.inserted_layers().iter().any(|l| l == LAYER), "{what}");
+    }
+    "off unless PCSTORE_LAYER_ENABLE=1, off with PCSTORE_LAYER_DISABLE=1".into()
+}
+
+fn rust_app_runs(setup: &Setup, driver: &Driver) -> String {
+    let store = fresh_store(setup, driver, "rust");
+    let baseline = run_app(app_command(setup, driver, Mode::Without, &store, true));
+    baseline.assert_ok("Rust app without the layer");
+    let first = run_app(app_command(
+        setup,
+        driver,
+        Mode::ExplicitValidationBelow,
+        &store,
+        true,
+    ));
+    first.assert_ok("Rust app, first run");
+    assert!(first.logged("final save Stored"), "{:?}", first.layer_log());
+    let second = run_app(app_command(
+        setup,
+        driver,
+        Mode::ExplicitValidationBelow,
+        &store,
+        true,
+    ));
+    second.assert_ok("Rust app, second run");
+    assert!(second.logged("load Hit"), "{:?}", second.layer_log());
+    assert_eq!(first.values(), baseline.values());
+    assert_eq!(second.values(), baseline.values());
+    format!(
+        "{} pipelines, stored then hit",
+        baseline.value("pipelines_created")
+    )
+}
+
+fn unwritable_dir(setup: &Setup, driver: &Driver) -> String {
+    // Root ignores permission bits: a directory below a regular file can never be created.
+    let blocker = setup.base.join(format!("blocker-{}", driver.name));
+    std::fs::write(&blocker, b"not a directory").expect("blocker file");
+    let run = run_app(app_command(
+        setup,
+        driver,
+        Mode::ExplicitValidationBelow,
+        &blocker.join("store"),
+        false,
+    ));
+    run.assert_ok("unwritable store directory");
+    assert!(run.logged("memory only"), "{:?}", run.layer_log());
+    assert_eq!(run.value("cache_hit"), expected_hit(driver));
+    "application unaffected; layer caches in memory".into()
+}
+
+fn corrupt_entry(setup: &Setup, driver: &Driver) -> String {
+    let store = fresh_store(setup, driver, "corrupt");
+    let mode = Mode::ExplicitValidationBelow;
+    run_app(app_command(setup, driver, mode, &store, false)).assert_ok("seeding run");
+    // Flip bytes in the second half of every file: record payloads, checksums, indexes.
+    let mut damaged = 0;
+    for entry in std::fs::read_dir(&store).expect("store folder") {
+        let path = entry.expect("entry").path();
+        if !path.is_file() {
+            continue;
+        }
+        let mut bytes = std::fs::read(&path).expect("read");
+        if bytes.len() < 2 {
+            continue;
+        }
+        let half = bytes.len() / 2;
+        for byte in &mut bytes[half..] {
+            *byte ^= 0x5a;
+        }
+        std::fs::write(&path, bytes).expect("write");
+        damaged += 1;
+    }
+    assert!(damaged > 0, "the seeding run stored nothing");
+    let run = run_app(app_command(setup, driver, mode, &store, false));
+    run.assert_ok("corrupt store");
+    assert!(
+        !run.logged("load Hit"),
+        "a damaged entry was loaded: {:?}",
+        run.layer_log()
+    );
+    let after = run_app(app_command(setup, driver, mode, &store, false));
+    after.assert_ok("after the corrupt run");
+    assert!(
+        after.logged("load Hit"),
+        "not re-stored: {:?}",
+        after.layer_log()
+    );
+    format!("{damaged} files damaged: no load, application fine, entry re-stored")
+}
+
+fn tiny_max_size(setup: &Setup, driver: &Driver) -> String {
+    let store = fresh_store(setup, driver, "tiny");
+    for round in 0..2 {
+        let mut command = app_command(setup, driver, Mode::ExplicitValidationBelow, &store, false);
+        command.env("PCSTORE_MAX_SIZE", "64");
+        let run = run_app(command);
+        run.assert_ok("PCSTORE_MAX_SIZE=64");
+        assert!(
+            !run.logged("load Hit"),
+            "round {round}: {:?}",
+            run.layer_log()
+        );
+        assert!(
+            !run.logged("save Stored"),
+            "round {round}: {:?}",
+            run.layer_log()
+        );
+        assert_eq!(run.value("cache_hit"), expected_hit(driver));
+    }
+    "nothing stored over budget; application fine".into()
+}
+
+fn two_apps_at_once(setup: &Setup, driver: &Driver) -> String {
+    let store = fresh_store(setup, driver, "two");
+    let spawn = || {
+        app_command(setup, driver, Mode::ExplicitValidationBelow, &store, false)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let children = [spawn(), spawn()];
+    for child in children {
+        finish(child.wait_with_output().expect("wait")).assert_ok("concurrent application");
+    }
+    let after = run_app(app_command(
+        setup,
+        driver,
+        Mode::ExplicitValidationBelow,
+        &store,
+        false,
+    ));
+    after.assert_ok("after two at once");
+    assert!(after.logged("load Hit"), "{:?}", after.layer_log());
+    "both fine; the store serves the next run".into()
+}
+
+fn killed_after_periodic_save(setup: &Setup, driver: &Driver) -> String {
+    let store = fresh_store(setup, driver, "killed");
+    let mut command = app_command(setup, driver, Mode::ExplicitValidationBelow, &store, false);
+    command
+        .env("APP_HOLD_MS", "20000")
+        .env("PCSTORE_SAVE_INTERVAL_MS", "100")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut reader = BufReader::new(stdout);
+    let mut line = String::new();
+    // The application prints "holding" after its pipelines are created.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        line.clear();
+        if reader.read_line(&mut line).expect("read") == 0 || line.trim() == "holding" {
+            break;
+        }
+    }
+    assert_eq!(line.trim(), "holding", "application did not reach its hold");
+    // Several save intervals, then an unannounced kill: no vkDestroyDevice, no final save.
+    std::thread::sleep(Duration::from_millis(1500));
+    child.kill().expect("SIGKILL");
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("periodic save Stored"),
+        "no periodic save:\n{stderr}"
+    );
+    assert!(!stderr.contains("final save"), "the kill came too late");
+    let after = run_app(app_command(
+        setup,
+        driver,
+        Mode::ExplicitValidationBelow,
+        &store,
+        false,
+    ));
+    after.assert_ok("after the kill");
+    assert!(after.logged("load Hit"), "{:?}", after.layer_log());
+    "periodic save survived SIGKILL".into()
+}
+
+fn many_threads(setup: &Setup, driver: &Driver) -> String {
+    let store = fresh_store(setup, driver, "threads");
+    let mut command = app_command(setup, driver, Mode::ExplicitValidationBelow, &store, false);
+    command
+        .env("APP_THREADS", "8")
+        .env("APP_PIPELINES", "24")
+        .env("PCSTORE_SAVE_INTERVAL_MS", "50");
+    let run = run_app(command);
+    run.assert_ok("8 threads through the substituted cache");
+    assert_eq!(run.value("pipelines_created"), "192 of 192");
+    assert_eq!(run.value("cache_hit"), expected_hit(driver));
+    "192 pipelines from 8 threads, saver running every 50 ms".into()
+}
