@@ -179,8 +179,8 @@ else
 fi
 
 # ---- the Vulkan C ABI (include/pcstore_vulkan.h, tests/c/test_vulkan.c) on both CPU drivers
-# Each driver runs four processes: save, load (a FRESH process loading what save stored: the
-# memory store's bytes are carried over in a file until the disk tier is in the module tree),
+# Each driver runs four processes: save, load (a FRESH process loading what save stored in a disk
+# store, or, in a library without the disk tier, in a file put into a new memory store),
 # reject, threads; with VK_LAYER_KHRONOS_validation on, any validation error fails. Needs
 # libvulkan-dev, vulkan-validationlayers, mesa-vulkan-drivers (install-deps.sh) and SwiftShader
 # (scripts/vulkan-drivers.sh, run here when test.sh has not exported the ICD paths). A missing
@@ -218,18 +218,22 @@ step vk_api_table_has_every_function vk_api_table_is_complete
 if [ -z "${PCSTORE_TEST_LAVAPIPE_ICD:-}" ] || [ -z "${PCSTORE_TEST_SWIFTSHADER_ICD:-}" ]; then
   vulkan_drivers=$(bash scripts/vulkan-drivers.sh) && eval "$vulkan_drivers"
 fi
-link_vulkan="-lvulkan -lpthread"
+vulkan_flags="-lvulkan -lpthread"
+# With the disk tier in the library, save and load share a disk store (STATE is its directory).
+if nm -D --defined-only "$so" | grep -q ' pcs_store_open_disk$'; then
+  vulkan_flags="$vulkan_flags -DPCS_TEST_DISK"
+fi
 spv=$root/tests/shaders/fill.comp.spv
-step vulkan_build gcc $strict_c $inc tests/c/test_vulkan.c -o "$out/vulkan" $link_so $link_vulkan
-step vulkan_build_asan_ubsan gcc $strict_c $inc $sanitize tests/c/test_vulkan.c -o "$out/vulkan_asan" $link_so $link_vulkan
-step vulkan_build_dlopen gcc $strict_c $inc -DPCS_TEST_DLOPEN tests/c/test_vulkan.c -o "$out/vulkan_dlopen" -ldl $link_vulkan
+step vulkan_build gcc $strict_c $inc tests/c/test_vulkan.c -o "$out/vulkan" $link_so $vulkan_flags
+step vulkan_build_asan_ubsan gcc $strict_c $inc $sanitize tests/c/test_vulkan.c -o "$out/vulkan_asan" $link_so $vulkan_flags
+step vulkan_build_dlopen gcc $strict_c $inc -DPCS_TEST_DLOPEN tests/c/test_vulkan.c -o "$out/vulkan_dlopen" -ldl $vulkan_flags
 # vulkan_modes DRIVER ICD BINARY [LIBRARY]: the four modes, each a separate process, on one driver.
 vulkan_modes() {
   local driver=$1 icd=$2 binary=$3 mode
   shift 3
   [ -f "$icd" ] || { echo "no ICD file for $driver: '$icd'"; return 1; }
   local state=$out/vulkan-state-$driver
-  rm -f "$state"
+  rm -rf "$state"
   for mode in save load reject threads; do
     echo "== $driver: $mode"
     # Mesa's and the validation layer's own disk caches stay out of $HOME.

@@ -4,10 +4,13 @@
  *
  * usage: test_vulkan MODE DRIVER SPV STATE [LIBPCSTORE]
  *   MODE    save    pipelines created with a cache from the store, saved, the stored envelope
- *                   checked against the device, and written to STATE (key + bytes); misuse
- *           load    a FRESH process: puts STATE's bytes into a new store under the key it derives
- *                   itself, loads (must HIT with exactly those bytes reaching the driver), checks
- *                   the cache's header against the device, creates pipelines with it
+ *                   checked against the device; misuse
+ *           load    a FRESH process loads what `save` stored (must HIT with exactly those bytes
+ *                   reaching the driver, under the key it derives itself), checks the cache's
+ *                   header against the device, creates pipelines with it
+ *   With -DPCS_TEST_DISK the store is pcs_store_open_disk(STATE) (a directory), flushed by
+ *   `save`; without it (a library without the disk tier) `save` writes the stored key and bytes
+ *   to the file STATE and `load` puts them into a fresh memory store.
  *           reject  every rejection path gives an empty cache and the right reason, and the
  *                   driver never sees a byte of it; a driver failing with the data gets an empty
  *                   cache next; a changed namespace or driver identity misses
@@ -15,7 +18,7 @@
  *   DRIVER  lavapipe | swiftshader (the test fails unless the device found is that driver;
  *           scripts/test-c.sh points VK_DRIVER_FILES at it)
  *   SPV     tests/shaders/fill.comp.spv
- *   STATE   the file `save` writes and `load` reads
+ *   STATE   what `save` leaves for `load` (see above)
  *   LIBPCSTORE  with -DPCS_TEST_DLOPEN: the library, reached only through pcs_get_api's table
  *
  * Proof that rejected bytes never reach the driver: pcstore is handed a wrapped
@@ -660,23 +663,35 @@ static void test_misuse(pcs_store *store, pcs_vk_context *ctx) {
 #endif
 }
 
+/* The store `save` and `load` share: on disk when the library has the disk tier. */
+static pcs_store *open_persistent_store(const char *state_path) {
+#ifdef PCS_TEST_DISK
+  pcs_store *store = NULL;
+  CHECK_RESULT(PCS(store_open_disk)(state_path, NULL, &store), PCS_OK);
+  if (store == NULL) fatal("no disk store");
+  return store;
+#else
+  (void)state_path;
+  return open_store();
+#endif
+}
+
 static int mode_save(const char *state_path) {
-  pcs_store *store = open_store();
+  pcs_store *store = open_persistent_store(state_path);
   pcs_vk_context *ctx = open_context(store, "test_vulkan", 0);
-  pcs_fingerprint key = key_of("engine pipeline set A"), stored_key;
+  pcs_fingerprint key = key_of("engine pipeline set A");
   size_t len = 0;
   unsigned char *entry;
-  FILE *state;
   pcs_vk_metrics metrics;
 
   entry = establish(store, ctx, &key, &len);
-  CHECK_RESULT(PCSVK(stored_key)(ctx, &key, &stored_key), PCS_OK);
   /* A hit in this process too, with exactly the stored payload given to the driver. */
   {
     VkPipelineCache cache =
         load_expecting(ctx, &key, PCS_VK_LOAD_HIT, PCS_VK_REJECT_NONE, "same-process hit");
     CHECK(calls[0].initial_data_size == len - ENVELOPE);
-    CHECK(memcmp(calls[0].head, entry + ENVELOPE, len - ENVELOPE < RECORDED_HEAD ? len - ENVELOPE : RECORDED_HEAD) == 0);
+    CHECK(memcmp(calls[0].head, entry + ENVELOPE,
+                 len - ENVELOPE < RECORDED_HEAD ? len - ENVELOPE : RECORDED_HEAD) == 0);
     vkDestroyPipelineCache(device, cache, NULL);
   }
   test_misuse(store, ctx);
@@ -690,12 +705,20 @@ static int mode_save(const char *state_path) {
   CHECK(metrics.bytes_to_driver == len - ENVELOPE);
   CHECK(metrics.load_latency.samples >= 2);
 
-  /* The store's bytes go to the next process (a memory store does not outlive this one). */
-  state = fopen(state_path, "wb");
-  if (state == NULL) fatal("cannot write STATE");
-  CHECK(fwrite(stored_key.bytes, 1, 32, state) == 32);
-  CHECK(fwrite(entry, 1, len, state) == len);
-  CHECK(fclose(state) == 0);
+#ifdef PCS_TEST_DISK
+  CHECK_RESULT(PCS(flush)(store), PCS_OK); /* the durability point */
+#else
+  {
+    /* A memory store does not outlive this process: its bytes go to the next one in a file. */
+    pcs_fingerprint stored_key;
+    FILE *state = fopen(state_path, "wb");
+    if (state == NULL) fatal("cannot write STATE");
+    CHECK_RESULT(PCSVK(stored_key)(ctx, &key, &stored_key), PCS_OK);
+    CHECK(fwrite(stored_key.bytes, 1, 32, state) == 32);
+    CHECK(fwrite(entry, 1, len, state) == len);
+    CHECK(fclose(state) == 0);
+  }
+#endif
   free(entry);
   /* The context holds its own reference to the store: still a hit after the caller's is gone. */
   PCS(store_release)(store);
@@ -710,32 +733,41 @@ static int mode_save(const char *state_path) {
 
 /* ---- mode load: a fresh process with new handles */
 static int mode_load(const char *state_path) {
-  pcs_store *store = open_store();
+  pcs_store *store = open_persistent_store(state_path);
   pcs_vk_context *ctx = open_context(store, "test_vulkan", 0);
   pcs_fingerprint key = key_of("engine pipeline set A"), stored_key;
   size_t len = 0;
-  unsigned char *state = (unsigned char *)read_file(state_path, &len);
+  unsigned char *entry;
   VkPipelineCache cache;
   pcs_vk_save_info saved;
 
-  if (state == NULL || len <= 32 + ENVELOPE) fatal("STATE missing or short: run `save` first");
-  /* This process derives the same stored key from the same device and namespace. */
   CHECK_RESULT(PCSVK(stored_key)(ctx, &key, &stored_key), PCS_OK);
-  CHECK(memcmp(stored_key.bytes, state, 32) == 0);
-  check_entry_identity(state + 32, len - 32, &stored_key);
-  CHECK_RESULT(PCS(put)(store, &stored_key, state + 32, len - 32), PCS_OK);
+#ifndef PCS_TEST_DISK
+  {
+    size_t state_len = 0;
+    unsigned char *state = (unsigned char *)read_file(state_path, &state_len);
+    if (state == NULL || state_len <= 32 + ENVELOPE) fatal("STATE missing or short: run save");
+    /* This process derives the same stored key from the same device and namespace. */
+    CHECK(memcmp(stored_key.bytes, state, 32) == 0);
+    CHECK_RESULT(PCS(put)(store, &stored_key, state + 32, state_len - 32), PCS_OK);
+    free(state);
+  }
+#endif
+  entry = stored_entry(store, ctx, &key, &len);
+  if (entry == NULL) fatal("nothing stored by the save process");
+  check_entry_identity(entry, len, &stored_key);
 
   cache = load_expecting(ctx, &key, PCS_VK_LOAD_HIT, PCS_VK_REJECT_NONE, "fresh-process hit");
-  CHECK(calls[0].initial_data_size == len - 32 - ENVELOPE);
-  CHECK(memcmp(calls[0].head, state + 32 + ENVELOPE,
-               len - 32 - ENVELOPE < RECORDED_HEAD ? len - 32 - ENVELOPE : RECORDED_HEAD) == 0);
+  CHECK(calls[0].initial_data_size == len - ENVELOPE);
+  CHECK(memcmp(calls[0].head, entry + ENVELOPE,
+               len - ENVELOPE < RECORDED_HEAD ? len - ENVELOPE : RECORDED_HEAD) == 0);
   check_cache_header(cache);
   create_pipelines(cache, 1, 8);
   saved = save(ctx, &key, cache);
   /* lavapipe's blob is unchanged; SwiftShader appends the initial data it was given. */
   CHECK(saved.outcome == PCS_VK_SAVE_UNCHANGED || saved.outcome == PCS_VK_SAVE_STORED);
   vkDestroyPipelineCache(device, cache, NULL);
-  free(state);
+  free(entry);
   PCSVK(context_release)(ctx);
   PCS(store_release)(store);
   return 0;
