@@ -8,7 +8,7 @@
 # tests run across two processes once the library exports pcs_store_open_disk; the Vulkan C test
 # runs on lavapipe and SwiftShader with the validation layer (see its section).
 # Needs: gcc, g++, valgrind, cmake, pkg-config, the Vulkan packages (scripts/install-deps.sh).
-# About 2 minutes.
+# About 4 minutes (half of it the Vulkan test under valgrind).
 #
 # Why both sanitizers and valgrind: the Rust code is not compiled with ASan (that needs a
 # nightly compiler), so ASan sees the C side's accesses plus every malloc/free (leaks, double
@@ -184,8 +184,7 @@ fi
 # reject, threads; with VK_LAYER_KHRONOS_validation on, any validation error fails. Needs
 # libvulkan-dev, vulkan-validationlayers, mesa-vulkan-drivers (install-deps.sh) and SwiftShader
 # (scripts/vulkan-drivers.sh, run here when test.sh has not exported the ICD paths). A missing
-# driver or layer FAILS. Not under valgrind: the drivers JIT-compile every pipeline (LLVM,
-# Subzero), minutes under valgrind for no extra coverage of pcstore (ASan sees its allocations).
+# driver or layer FAILS. Linked, under ASan+UBSan, through the dlopen loader, and under valgrind.
 vulkan_header_compiles() {
   # pcstore_vulkan.h alone, and after pcstore.h and the loader, as C99 and as C++17.
   printf '#include "pcstore_vulkan.h"\nint main(void) { return PCS_OK + PCS_VK_LOAD_HIT; }\n' >"$out/vk_h.c"
@@ -227,9 +226,10 @@ spv=$root/tests/shaders/fill.comp.spv
 step vulkan_build gcc $strict_c $inc tests/c/test_vulkan.c -o "$out/vulkan" $link_so $vulkan_flags
 step vulkan_build_asan_ubsan gcc $strict_c $inc $sanitize tests/c/test_vulkan.c -o "$out/vulkan_asan" $link_so $vulkan_flags
 step vulkan_build_dlopen gcc $strict_c $inc -DPCS_TEST_DLOPEN tests/c/test_vulkan.c -o "$out/vulkan_dlopen" -ldl $vulkan_flags
-# vulkan_modes DRIVER ICD BINARY [LIBRARY]: the four modes, each a separate process, on one driver.
+# vulkan_modes DRIVER ICD LIBRARY COMMAND...: the four modes, each a separate process, on one
+# driver; LIBRARY (the dlopen build's last argument) may be "".
 vulkan_modes() {
-  local driver=$1 icd=$2 binary=$3 mode
+  local driver=$1 icd=$2 library=$3 mode
   shift 3
   [ -f "$icd" ] || { echo "no ICD file for $driver: '$icd'"; return 1; }
   local state=$out/vulkan-state-$driver
@@ -238,10 +238,10 @@ vulkan_modes() {
     echo "== $driver: $mode"
     # Mesa's and the validation layer's own disk caches stay out of $HOME.
     VK_DRIVER_FILES=$icd MESA_SHADER_CACHE_DISABLE=true XDG_CACHE_HOME=$out/xdg \
-      "$binary" "$mode" "$driver" "$spv" "$state" "$@" || return 1
+      "$@" "$mode" "$driver" "$spv" "$state" ${library:+"$library"} || return 1
   done
 }
-# vulkan_modes_asan LEAKS DRIVER ICD BINARY: the same with leak checking on (1) or off (0).
+# vulkan_modes_asan LEAKS DRIVER ICD LIBRARY COMMAND...: the same, leak checking on (1) or off (0).
 vulkan_modes_asan() {
   local ASAN_OPTIONS=${ASAN_OPTIONS/detect_leaks=1/detect_leaks=$1}
   export ASAN_OPTIONS
@@ -250,13 +250,17 @@ vulkan_modes_asan() {
 }
 for driver in lavapipe swiftshader; do
   if [ "$driver" = lavapipe ]; then icd=${PCSTORE_TEST_LAVAPIPE_ICD:-}; else icd=${PCSTORE_TEST_SWIFTSHADER_ICD:-}; fi
-  step "vulkan_${driver}" vulkan_modes "$driver" "$icd" "$out/vulkan"
+  step "vulkan_${driver}" vulkan_modes "$driver" "$icd" "" "$out/vulkan"
   # Leak checking stays on for SwiftShader. Mesa 22.3's lavapipe leaks one 128-byte block at
   # exit from a module already unloaded (no symbols, so no suppression can name it); pcstore's
   # own allocations are the same on both drivers, so SwiftShader's run covers them.
   if [ "$driver" = lavapipe ]; then leaks=0; else leaks=1; fi
-  step "vulkan_${driver}_asan_ubsan" vulkan_modes_asan "$leaks" "$driver" "$icd" "$out/vulkan_asan"
-  step "vulkan_${driver}_dlopen" vulkan_modes "$driver" "$icd" "$out/vulkan_dlopen" "$so"
+  step "vulkan_${driver}_asan_ubsan" vulkan_modes_asan "$leaks" "$driver" "$icd" "" "$out/vulkan_asan"
+  step "vulkan_${driver}_dlopen" vulkan_modes "$driver" "$icd" "$so" "$out/vulkan_dlopen"
+  # valgrind also sees pcstore's Rust side (ASan does not). No leak check: both drivers keep
+  # allocations at exit. About 50 s per driver.
+  step "vulkan_${driver}_valgrind" vulkan_modes "$driver" "$icd" "" valgrind -q --error-exitcode=1 \
+    --leak-check=no --suppressions="$root/tests/c/valgrind-vulkan.supp" "$out/vulkan"
 done
 
 echo "C ABI tests: $passed passed, $failed failed"
