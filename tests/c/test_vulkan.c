@@ -26,7 +26,8 @@
  * records every call's initialDataSize and pInitialData. The same wrapper can play a driver
  * update (driverVersion + 1 in the properties pcstore reads).
  *
- * Exits non-zero on any failed check, validation error, or missing driver/layer.
+ * Every validation error fails the test; at start-up one deliberate error proves the messenger
+ * counts. Exits non-zero on any failed check, validation error, or missing driver/layer.
  */
 #include <pthread.h>
 #include <stddef.h>
@@ -344,6 +345,22 @@ static void vulkan_up(const char *driver, const char *spv_path) {
   device_info.pQueueCreateInfos = &queue_info;
   if (vkCreateDevice(physical_device, &device_info, NULL, &device) != VK_SUCCESS) {
     fatal("vkCreateDevice failed");
+  }
+
+  /* The messenger really counts: a call the layer must refuse (initialDataSize 16 with a NULL
+   * pointer; the layer reports it and skips the driver) raises the count, then it is reset. */
+  {
+    VkPipelineCacheCreateInfo bad;
+    VkPipelineCache never = VK_NULL_HANDLE;
+    memset(&bad, 0, sizeof bad);
+    bad.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO;
+    bad.initialDataSize = 16;
+    fprintf(stderr, "(one deliberate validation error follows)\n");
+    if (vkCreatePipelineCache(device, &bad, NULL, &never) == VK_SUCCESS) {
+      vkDestroyPipelineCache(device, never, NULL);
+    }
+    if (validation_errors == 0) fatal("the validation layer reported nothing for a bad call");
+    validation_errors = 0;
   }
 
   spv = read_file(spv_path, &spv_len);
