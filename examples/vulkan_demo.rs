@@ -5,14 +5,14 @@
 //! The demo runs itself twice, each time as a new process, like two launches of a game. Each
 //! run creates a set of compute and graphics pipelines through the engine-side hook pattern
 //! (ask pcstore for a seeded `VkPipelineCache`, create pipelines with it, hand it back to be
-//! saved), with the Khronos validation layer on, and prints what happened.
+//! saved), with the Khronos validation layer on, and prints what happened. The store is a memory
+//! tier over pcstore's disk tier (`DiskCache`) in a temporary folder; each run flushes it
+//! before exiting, which is what makes its saves durable for the next launch.
 //!
 //! Needs `libvulkan1 mesa-vulkan-drivers vulkan-validationlayers` (scripts/install-deps.sh).
 //! `PCSTORE_DEMO_ICD=/path/to/icd.json` runs it on another driver (e.g. SwiftShader from
 //! scripts/vulkan-drivers.sh).
 
-#[path = "../tests/support/file_store.rs"]
-mod file_store;
 #[path = "../tests/support/vk_harness.rs"]
 mod vk_harness;
 
@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use pcstore::layered::LayeredPipelineCache;
 use pcstore::memory::InMemoryPipelineCache;
 use pcstore::vulkan::{LoadInfo, SaveInfo, VulkanContext, VulkanOptions};
-use pcstore::{PipelineCacheStore, PipelineFingerprint};
+use pcstore::{DiskCache, PipelineCacheStore, PipelineFingerprint};
 use vk_harness::Harness;
 
 const LAVAPIPE_ICD: &str = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json";
@@ -51,7 +51,8 @@ fn main() {
     }
     let work = std::env::temp_dir().join(format!("pcstore-vulkan-demo-{}", std::process::id()));
     let store_dir = work.join("store");
-    std::fs::create_dir_all(&store_dir).expect("demo folder");
+    // The disk tier creates its own folder (private to the user).
+    std::fs::create_dir_all(&work).expect("demo folder");
     println!("pcstore Vulkan demo — driver ICD {}", icd.display());
     println!(
         "store folder {} (empty: the first run starts cold)\n",
@@ -77,16 +78,14 @@ fn main() {
     let _ = std::fs::remove_dir_all(&work);
 }
 
-/// One "launch": a memory tier over a persistent tier, a context, two pipeline sets.
+/// One "launch": a memory tier over the disk tier, a context, two pipeline sets.
 fn run_once(run: u32, store_dir: &Path) {
     let started = Instant::now();
     let harness = Harness::new();
-    // TEMPORARY: the persistent tier is the tests' minimal file store until pcstore's DiskCache
-    // lands; then this line becomes `Arc::new(DiskCache::open(store_dir, ...))`.
-    let persistent: Arc<dyn PipelineCacheStore> = Arc::new(file_store::FileStore::new(store_dir));
+    let disk = Arc::new(DiskCache::new(store_dir).expect("open the disk tier"));
     let store: Arc<dyn PipelineCacheStore> = Arc::new(LayeredPipelineCache::new(vec![
         Arc::new(InMemoryPipelineCache::new()),
-        persistent,
+        disk.clone(),
     ]));
     let options = VulkanOptions {
         namespace: b"vulkan-demo v1".to_vec(),
@@ -117,6 +116,7 @@ fn run_once(run: u32, store_dir: &Path) {
     let graphics = pipeline_set(&harness, &context, "graphics", |cache| {
         harness.graphics_pipelines(cache, &GRAPHICS_TINTS)
     });
+    // The durability point: without it the next launch may not find this one's saves.
     store.flush().expect("flush");
 
     let metrics = context.metrics();
@@ -126,6 +126,22 @@ fn run_once(run: u32, store_dir: &Path) {
         metrics.bytes_to_driver,
         metrics.saves_with(pcstore::vulkan::SaveOutcome::Stored),
         metrics.saves_with(pcstore::vulkan::SaveOutcome::Unchanged),
+    );
+    let on_disk = disk.metrics();
+    let durability = disk.durability_report();
+    println!(
+        "  disk tier: {} entries ({} B of blobs, {} B on disk, segments: {}); this run: \
+         {} of {} lookups hit, {} puts, {} flushes ({} failed), {} puts not yet durable",
+        on_disk.entries,
+        on_disk.cached_bytes,
+        durability.disk_bytes,
+        durability.segments,
+        on_disk.hits,
+        on_disk.lookups,
+        on_disk.puts,
+        durability.flushes_ok,
+        durability.flushes_failed,
+        durability.unflushed_puts,
     );
     let largest_blob = compute.driver_blob_len.max(graphics.driver_blob_len);
     let grew = [&compute, &graphics]

@@ -341,6 +341,91 @@ typedef struct pcs_cache_metrics {
 } pcs_cache_metrics;
 
 /**
+ * Options of `pcs_store_open_disk`. Extensible: zero it, set `struct_size =
+ * sizeof(pcs_disk_options)`, then set what you need; 0 in any field means its default.
+ */
+typedef struct pcs_disk_options {
+  /**
+   * `sizeof(pcs_disk_options)` as the caller was compiled.
+   */
+  size_t struct_size;
+  /**
+   * Budget of bytes on disk; over it, least recently used entries are evicted down to half.
+   * 0 = 1 GiB.
+   */
+  uint64_t max_bytes;
+  /**
+   * Largest blob accepted (also capped at `max_bytes / 4`); larger puts return
+   * `PCS_ERR_TOO_LARGE`. 0 = 64 MiB.
+   */
+  uint64_t max_entry_bytes;
+  /**
+   * 1: never write (puts return `PCS_ERR_UNSUPPORTED`, nothing on disk changes); 0: read
+   * and write. Other values are refused.
+   */
+  uint32_t read_only;
+} pcs_disk_options;
+
+/**
+ * Options of `pcs_store_open_remote`. Extensible: zero it, set `struct_size =
+ * sizeof(pcs_remote_options)`, then set what you need; 0 (or NULL) in any field means its
+ * default. Times are in milliseconds.
+ */
+typedef struct pcs_remote_options {
+  /**
+   * `sizeof(pcs_remote_options)` as the caller was compiled.
+   */
+  size_t struct_size;
+  /**
+   * 1: never upload (puts return `PCS_ERR_UNSUPPORTED`); 0: read and write. Game clients
+   * usually read only; a build farm writes.
+   */
+  uint32_t read_only;
+  /**
+   * Time allowed to connect; 0 = 150 ms.
+   */
+  uint32_t connect_timeout_ms;
+  /**
+   * Time allowed for a whole request of an empty body; 0 = 500 ms.
+   */
+  uint32_t base_deadline_ms;
+  /**
+   * Extra time allowed per MiB of body; 0 = 100 ms.
+   */
+  uint32_t deadline_per_mib_ms;
+  /**
+   * Uploads waiting at most; a put beyond it is refused (`PCS_ERR_UNSUPPORTED`); 0 = 256.
+   */
+  uint32_t upload_queue_len;
+  /**
+   * How long a miss is remembered before the server is asked again; 0 = 10 s.
+   */
+  uint32_t miss_ttl_ms;
+  /**
+   * Bytes of uploads waiting at most; 0 = 256 MiB.
+   */
+  uint64_t upload_queue_bytes;
+  /**
+   * Largest blob uploaded or accepted from the server; 0 = 64 MiB.
+   */
+  uint64_t max_blob_bytes;
+  /**
+   * How long `pcs_flush` waits for queued uploads; 0 = 10 s.
+   */
+  uint32_t flush_deadline_ms;
+  /**
+   * Bearer token sent with every request (UTF-8, NUL-terminated), or NULL. HTTP Basic
+   * credentials go in the URL (`http://user:password@host/`). Never logged.
+   */
+  const char *bearer_token;
+  /**
+   * Studio secret (any UTF-8 text, NUL-terminated) that keys the integrity hash of every
+   * entry, so a client without it cannot plant entries others accept; or NULL for unkeyed.
+   */
+  const char *secret;
+} pcs_remote_options;
+
+/**
  * Every public function of the ABI, one pointer each, same names without the `pcs_` prefix.
  *
  * Append-only: entries are never removed, reordered or retyped; new ABI versions add entries
@@ -447,6 +532,18 @@ typedef struct pcs_api {
    */
   pcs_result (*metrics)(struct pcs_store*, struct pcs_cache_metrics*);
   /**
+   * `pcs_store_open_disk`.
+   */
+  pcs_result (*store_open_disk)(const char*, const struct pcs_disk_options*, struct pcs_store**);
+  /**
+   * `pcs_store_open_default`.
+   */
+  pcs_result (*store_open_default)(struct pcs_store**);
+  /**
+   * `pcs_store_open_remote`.
+   */
+  pcs_result (*store_open_remote)(const char*, const struct pcs_remote_options*, struct pcs_store**);
+  /**
    * `pcs_get_vk_api`: the Vulkan functions' own table. `struct pcs_vk_api` is complete only
    * in `pcstore_vulkan.h`, so this header needs no Vulkan header. `PCS_ERR_UNSUPPORTED` when
    * the library was built without its Vulkan adapter.
@@ -509,6 +606,47 @@ void pcs_blob_retain(struct pcs_blob *blob);
  * `blob` is NULL or a reference the caller owns and never uses again.
  */
 void pcs_blob_release(struct pcs_blob *blob);
+
+/**
+ * Opens the disk store in directory `dir` (UTF-8, NUL-terminated; created with mode 0700 if
+ * missing unless read-only) into `*out`. Several processes may open the same directory at
+ * once; each sees the others' flushed puts. `opts` may be NULL for the defaults. Opening
+ * repairs what crashes left behind and never fails because of damaged contents.
+ *
+ * Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT` (`dir` or `out` NULL); `PCS_ERR_INVALID_ARGUMENT`
+ * (`dir` empty or not UTF-8, bad `struct_size` or `read_only`); `PCS_ERR_ABI_MISMATCH`
+ * (unknown fields set); `PCS_ERR_IO` (the directory cannot be created or listed). `*out` is
+ * written only on success. Blocks on file I/O: call it at start-up or from a loading thread.
+ *
+ * # Safety
+ * `dir` is a NUL-terminated string; `opts` is NULL or valid for reads of `opts->struct_size`
+ * bytes; `out` is valid for a write.
+ */
+pcs_result pcs_store_open_disk(const char *dir, const struct pcs_disk_options *opts, struct pcs_store **out);
+
+/**
+ * Opens the store most engines want into `*out`: a memory tier (default budgets) over the
+ * per-user disk store, over a shared remote cache when one is named, configured from the
+ * environment:
+ * - `PCSTORE_DIR`: the disk directory (default `$XDG_CACHE_HOME/pcstore`, else
+ *   `$HOME/.cache/pcstore`);
+ * - `PCSTORE_MAX_SIZE`: the disk budget, bytes with an optional K/M/G suffix (default 1G);
+ * - `PCSTORE_DISABLE`: when set (not empty, not `0`), no disk is used at all: the store is the
+ *   memory tier alone and nothing persists (to rule the disk cache out while debugging);
+ * - `PCSTORE_REMOTE_URL`: a Bazel-layout HTTP cache added as the slowest layer (with
+ *   `PCSTORE_REMOTE_TOKEN`, `PCSTORE_REMOTE_KEY`, `PCSTORE_REMOTE_READ_ONLY`; see
+ *   `pcs_store_open_remote`). Ignored with `PCSTORE_DISABLE`; `PCS_ERR_UNSUPPORTED` when set in
+ *   a library built without the remote tier.
+ *
+ * Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT`; `PCS_ERR_INVALID_ARGUMENT` (`PCSTORE_MAX_SIZE` is
+ * not a size, or `PCSTORE_REMOTE_URL` is not a usable URL: never ignored silently);
+ * `PCS_ERR_IO` (no directory can be derived from the environment, or it cannot be created). Blocks on file I/O like `pcs_store_open_disk`.
+ * Reads the environment: do not call it while another thread calls `setenv`.
+ *
+ * # Safety
+ * `out` is valid for a write.
+ */
+pcs_result pcs_store_open_default(struct pcs_store **out);
 
 /**
  * Writes the plain BLAKE3 hash of `len` bytes at `data` to `*out` (the same value as `b3sum`).
@@ -592,6 +730,28 @@ pcs_result pcs_fingerprint_scoped(const struct pcs_fingerprint *key, const struc
  * bytes.
  */
 pcs_result pcs_metrics(struct pcs_store *store, struct pcs_cache_metrics *out);
+
+/**
+ * Opens a store on an HTTP cache server speaking the Bazel remote-cache layout
+ * (`GET`/`PUT {base_url}/ac/{64 hex digits}`: bazel-remote, nginx WebDAV) into `*out`.
+ * `base_url` is UTF-8 and NUL-terminated, e.g. `http://cache.studio:9090`. `opts` may be NULL
+ * for the defaults overridden by `PCSTORE_REMOTE_TOKEN`, `PCSTORE_REMOTE_KEY` and
+ * `PCSTORE_REMOTE_READ_ONLY`. No request is made here: a server that is down shows up as
+ * misses (each bounded by the deadlines, then skipped by a circuit breaker), never as a stall.
+ * Puts are queued and uploaded by a background thread; `pcs_flush` waits for them.
+ *
+ * Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT`; `PCS_ERR_INVALID_ARGUMENT` (bad URL, non-UTF-8
+ * string, out-of-range option, `https://` in a build without TLS); `PCS_ERR_ABI_MISMATCH`
+ * (unknown fields set); `PCS_ERR_IO` (the upload thread could not start);
+ * `PCS_ERR_UNSUPPORTED` (this library was built without the remote tier). `*out` is written
+ * only on success.
+ *
+ * # Safety
+ * `base_url` is a NUL-terminated string; `opts` is NULL or valid for reads of
+ * `opts->struct_size` bytes, and its string fields are NULL or NUL-terminated; `out` is valid
+ * for a write.
+ */
+pcs_result pcs_store_open_remote(const char *base_url, const struct pcs_remote_options *opts, struct pcs_store **out);
 
 /**
  * A static, NUL-terminated, English description of a result code, starting with its name

@@ -77,12 +77,16 @@ header_is_prefixed() {
 step header_names_are_prefixed header_is_prefixed
 step soname_is_libpcstore_so_0 sh -c "readelf -d '$so' | grep -q 'SONAME.*\[libpcstore.so.0\]'"
 exports_only_pcs() {
+  # pcs_* plus the Vulkan layer's one entry point (feature `layer`, on by default). Never
+  # vkGetInstanceProcAddr/vkGetDeviceProcAddr: an app also linked with -lvulkan would bind them.
   local symbols
   symbols=$(nm -D --defined-only "$so" | awk '{print $3}')
   echo "$symbols"
-  [ "$(echo "$symbols" | grep -c '^pcs_')" -ge 20 ] && ! echo "$symbols" | grep -v '^pcs_'
+  [ "$(echo "$symbols" | grep -c '^pcs_')" -ge 20 ] &&
+    echo "$symbols" | grep -qx vkNegotiateLoaderLayerInterfaceVersion &&
+    ! echo "$symbols" | grep -v -e '^pcs_' -e '^vkNegotiateLoaderLayerInterfaceVersion$'
 }
-step exports_only_pcs_symbols exports_only_pcs
+step exports_only_pcs_and_the_layer_entry exports_only_pcs
 native_libs_are_documented() {
   # pcstore.pc, the CMake config and the README name what rustc says a static link needs.
   local cmake_list
@@ -157,26 +161,22 @@ cmake_example() {
 }
 step cmake_find_package_builds_and_runs_examples cmake_example
 
-# ---- the disk store across two processes (needs src/ffi/disk.rs wired in)
-if nm -D --defined-only "$so" | grep -q ' pcs_store_open_disk$'; then
-  step disk_build gcc $strict_c $inc tests/c/test_disk.c -o "$out/disk" $link_so
-  step disk_build_asan_ubsan gcc $strict_c $inc $sanitize tests/c/test_disk.c -o "$out/disk_asan" $link_so
-  # disk_two_processes COMMAND: each mode is a separate process on one directory.
-  disk_two_processes() {
-    local run=$1 dir=$out/disk-store
-    rm -rf "$dir"
-    $run write "$dir" && $run read "$dir" && $run misuse "$dir" && $run default "$dir"
-  }
-  step disk_persists_across_processes disk_two_processes "$out/disk"
-  step disk_persists_across_processes_asan_ubsan disk_two_processes "$out/disk_asan"
-  # The disk tier's maintenance thread may still run at exit, holding the index through interior
-  # pointers that valgrind calls "possibly lost"; definite and indirect leaks still fail.
-  step disk_persists_across_processes_valgrind disk_two_processes \
-    "${valgrind/definite,indirect,possible/definite,indirect} $out/disk"
-else
-  echo "note: libpcstore does not export pcs_store_open_disk yet (src/ffi/disk.rs is not in the"
-  echo "      module tree): tests/c/test_disk.c was not run"
-fi
+# ---- the disk store across two processes, and the remote store without a server
+step disk_build gcc $strict_c $inc tests/c/test_disk.c -o "$out/disk" $link_so
+step disk_build_asan_ubsan gcc $strict_c $inc $sanitize tests/c/test_disk.c -o "$out/disk_asan" $link_so
+# disk_two_processes COMMAND: each mode is a separate process on one directory.
+disk_two_processes() {
+  local run=$1 dir=$out/disk-store
+  rm -rf "$dir"
+  $run write "$dir" && $run read "$dir" && $run misuse "$dir" && $run default "$dir" &&
+    $run remote "$dir"
+}
+step disk_persists_across_processes disk_two_processes "$out/disk"
+step disk_persists_across_processes_asan_ubsan disk_two_processes "$out/disk_asan"
+# The disk tier's maintenance thread may still run at exit, holding the index through interior
+# pointers that valgrind calls "possibly lost"; definite and indirect leaks still fail.
+step disk_persists_across_processes_valgrind disk_two_processes \
+  "${valgrind/definite,indirect,possible/definite,indirect} $out/disk"
 
 # ---- the Vulkan C ABI (include/pcstore_vulkan.h, tests/c/test_vulkan.c) on both CPU drivers
 # Each driver runs four processes: save, load (a FRESH process loading what save stored in a disk

@@ -11,8 +11,6 @@
 //! `cargo test --test vulkan [-- FILTER]` runs the scenarios whose "driver/scenario" name
 //! contains FILTER.
 
-#[path = "support/file_store.rs"]
-mod file_store;
 #[path = "support/hook.rs"]
 mod hook;
 #[path = "support/vk_harness.rs"]
@@ -23,14 +21,13 @@ use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use file_store::FileStore;
 use hook::CreateCall;
 use pcstore::vulkan::ash::vk;
 use pcstore::vulkan::{
     check_cache_header, seal_envelope, write_cache_header, CacheHeaderExpectation, LoadOutcome,
     Rejection, SaveOutcome, VulkanContext, VulkanOptions, ENVELOPE_HEADER_LEN,
 };
-use pcstore::{PipelineCacheStore, PipelineFingerprint};
+use pcstore::{DiskCache, PipelineCacheStore, PipelineFingerprint};
 use vk_harness::Harness;
 
 const CHILD_FLAG: &str = "--pcstore-child";
@@ -234,6 +231,18 @@ fn expected_vendor() -> u32 {
     }
 }
 
+/// The scenario's disk tier, in a subfolder so the scenario's own notes stay out of it.
+fn open_store(dir: &Path) -> Arc<DiskCache> {
+    Arc::new(DiskCache::new(dir.join("store")).expect("open the disk tier"))
+}
+
+/// Makes the scenario's saves durable, as a game does before it exits: the next process
+/// must find them.
+fn flush_before_exit(store: &DiskCache) {
+    store.flush().expect("flush");
+    assert_eq!(store.durability_report().unflushed_puts, 0);
+}
+
 fn engine_key(name: &str) -> PipelineFingerprint {
     PipelineFingerprint::builder()
         .with(b"pcstore vulkan test")
@@ -302,7 +311,7 @@ fn expectation(context: &VulkanContext) -> CacheHeaderExpectation {
 fn identity(dir: &Path) -> String {
     let harness = Harness::new();
     let properties = harness.properties();
-    let store: Arc<dyn PipelineCacheStore> = Arc::new(FileStore::new(dir));
+    let store: Arc<dyn PipelineCacheStore> = open_store(dir);
     let context = hooked_context(&harness, store.clone(), test_options());
     let identity = context.identity().clone();
     assert_eq!(identity.vendor_id, expected_vendor());
@@ -427,7 +436,7 @@ unsafe extern "system" fn counting_free(
 /// on the empty-cache path alike, and the caches free through them.
 fn allocator(dir: &Path) -> String {
     let harness = Harness::new();
-    let store = Arc::new(FileStore::new(dir));
+    let store = open_store(dir);
     let context = hooked_context(&harness, store, test_options());
     let callbacks = vk::AllocationCallbacks {
         pfn_allocation: Some(counting_allocation),
@@ -492,7 +501,7 @@ fn validation_live() -> String {
 /// First process: miss, build pipelines with the cache, save, unchanged re-save, merged save.
 fn save(dir: &Path) -> String {
     let harness = Harness::new();
-    let store = Arc::new(FileStore::new(dir));
+    let store = open_store(dir);
     let context = hooked_context(&harness, store.clone(), test_options());
     let key = engine_key("round trip");
     hook::take_create_calls();
@@ -515,7 +524,9 @@ fn save(dir: &Path) -> String {
         saved.stored_bytes,
         (ENVELOPE_HEADER_LEN + driver_blob.len()) as u64
     );
-    let stored = std::fs::read(store.path_of(&context.stored_key(&key))).expect("stored file");
+    let stored = store
+        .get(&context.stored_key(&key))
+        .expect("the disk tier holds the saved entry");
     let payload =
         pcstore::vulkan::open_envelope(&stored, &context.stored_key(&key), context.identity())
             .expect("stored envelope opens");
@@ -523,7 +534,7 @@ fn save(dir: &Path) -> String {
     check_cache_header(payload, &expectation(&context)).expect("stored header matches device");
     let again = save_cache(&context, &key, cache);
     assert_eq!(again.outcome, SaveOutcome::Unchanged);
-    assert_eq!(store.puts(), 1);
+    assert_eq!(store.metrics().puts, 1);
     harness.destroy_cache(cache);
 
     // Per-thread caches merged before saving.
@@ -541,6 +552,14 @@ fn save(dir: &Path) -> String {
         harness.destroy_cache(cache);
     }
     std::fs::write(dir.join("payload_len"), driver_blob.len().to_string()).expect("note");
+    // The other driver's scenario cannot compute these keys (they are scoped by this device).
+    let stored_keys = format!(
+        "{}\n{}\n",
+        context.stored_key(&key).to_hex(),
+        context.stored_key(&merged_key).to_hex()
+    );
+    std::fs::write(dir.join("stored_keys"), stored_keys).expect("note");
+    flush_before_exit(&store);
     let metrics = context.metrics();
     assert_eq!(metrics.loads_with(LoadOutcome::Miss), 2);
     assert_eq!(metrics.saves_with(SaveOutcome::Stored), 2);
@@ -561,7 +580,7 @@ fn save(dir: &Path) -> String {
 /// writes only if the driver's blob changed.
 fn reload(dir: &Path) -> String {
     let harness = Harness::new();
-    let store = Arc::new(FileStore::new(dir));
+    let store = open_store(dir);
     let context = hooked_context(&harness, store.clone(), test_options());
     let key = engine_key("round trip");
     let saved_len: usize = std::fs::read_to_string(dir.join("payload_len"))
@@ -584,15 +603,12 @@ fn reload(dir: &Path) -> String {
     build_pipeline_set(&harness, cache);
     let now = harness.cache_data(cache);
     check_cache_header(&now, &expectation(&context)).expect("driver blob header");
-    let resaved = save_cache(&context, &key, cache);
-    let unchanged = now.len() == saved_len
-        && pcstore::vulkan::open_envelope(
-            &std::fs::read(store.path_of(&context.stored_key(&key))).unwrap(),
-            &context.stored_key(&key),
-            context.identity(),
-        )
-        .unwrap()
+    let before = store.get(&context.stored_key(&key)).expect("stored entry");
+    let unchanged =
+        pcstore::vulkan::open_envelope(&before, &context.stored_key(&key), context.identity())
+            .expect("stored envelope opens")
             == now;
+    let resaved = save_cache(&context, &key, cache);
     let expected = if unchanged {
         SaveOutcome::Unchanged
     } else {
@@ -608,6 +624,7 @@ fn reload(dir: &Path) -> String {
     let (merged, merged_info) = load(&context, &engine_key("merged"));
     assert_eq!(merged_info.outcome, LoadOutcome::Hit);
     harness.destroy_cache(merged);
+    flush_before_exit(&store);
     format!(
         "hit with {saved_len} B in a fresh process; driver blob after reuse {} B -> {:?}",
         now.len(),
@@ -619,29 +636,30 @@ fn reload(dir: &Path) -> String {
 /// is refused as a device mismatch without reaching the driver.
 fn other_driver(dir: &Path) -> String {
     let harness = Harness::new();
-    let store = Arc::new(FileStore::new(dir));
+    let store = open_store(dir);
     let context = hooked_context(&harness, store.clone(), test_options());
     let key = engine_key("round trip");
-    let foreign: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().len() == 64)
+    let foreign: Vec<PipelineFingerprint> = std::fs::read_to_string(dir.join("stored_keys"))
+        .expect("the other driver's save scenario ran first")
+        .lines()
+        .map(|hex| PipelineFingerprint::from_hex(hex).expect("stored key"))
         .collect();
     assert_eq!(foreign.len(), 2, "the other driver saved two entries here");
+    assert_eq!(
+        store.metrics().entries,
+        2,
+        "the disk tier holds exactly those"
+    );
+    assert!(!foreign.contains(&context.stored_key(&key)));
     hook::take_create_calls();
     let (cache, info) = load(&context, &key);
     assert_eq!(info.outcome, LoadOutcome::Miss, "{info:?}");
     harness.destroy_cache(cache);
-    let foreign_round_trip = foreign
-        .iter()
-        .map(|p| std::fs::read(p).unwrap())
-        .find(|bytes| bytes.len() >= ENVELOPE_HEADER_LEN)
-        .unwrap();
-    std::fs::write(
-        store.path_of(&context.stored_key(&key)),
-        &foreign_round_trip,
-    )
-    .unwrap();
+    let foreign_round_trip = store.get(&foreign[0]).expect("the other driver's entry");
+    assert!(foreign_round_trip.len() >= ENVELOPE_HEADER_LEN);
+    store
+        .try_put(context.stored_key(&key), foreign_round_trip)
+        .expect("put the foreign envelope under this device's key");
     let (cache, info) = load(&context, &key);
     assert_eq!(info.outcome, LoadOutcome::DeviceMismatch, "{info:?}");
     assert_eq!(info.rejection, Rejection::EnvelopeIdentity);
@@ -662,7 +680,7 @@ fn other_driver(dir: &Path) -> String {
 /// driver call with no data at all.
 fn rejections(dir: &Path) -> String {
     let harness = Harness::new();
-    let store = Arc::new(FileStore::new(dir));
+    let store = open_store(dir);
     let context = hooked_context(&harness, store.clone(), test_options());
     let key = engine_key("rejections");
     let stored_key = context.stored_key(&key);
@@ -788,11 +806,18 @@ fn rejections(dir: &Path) -> String {
     let fresh = harness.empty_cache();
     let empty_blob = harness.cache_data(fresh);
     harness.destroy_cache(fresh);
-    let path = store.path_of(&stored_key);
+    // Each damaged variant is put under the stored key: what a corrupt or hostile entry looks
+    // like to the adapter once the disk tier's own BLAKE3 check has passed (damage the disk
+    // tier catches itself is covered by tests/disk_corruption.rs).
+    let plant = |bytes: &[u8]| {
+        store
+            .try_put(stored_key, bytes.to_vec())
+            .expect("the disk tier takes the planted entry");
+    };
     hook::take_create_calls();
     let mut tally = [0u64; 6];
     for (name, bytes, outcome, rejection) in &cases {
-        std::fs::write(&path, bytes).unwrap();
+        plant(bytes);
         let (cache, info) = load(&context, &key);
         assert_eq!(
             (info.outcome, info.rejection),
@@ -822,7 +847,7 @@ fn rejections(dir: &Path) -> String {
     // unseen by the driver, under a 1 KiB cap.
     let mut large = write_cache_header(&device).to_vec();
     large.resize(4096, 0x5a);
-    std::fs::write(&path, sealed(&large)).unwrap();
+    plant(&sealed(&large));
     let small_cap = hooked_context(
         &harness,
         store.clone(),
@@ -860,7 +885,7 @@ fn rejections(dir: &Path) -> String {
     tally[LoadOutcome::Hit as usize] += 1;
 
     // A driver that fails with data: retried with none, reported, counted.
-    std::fs::write(&path, sealed(&real)).unwrap();
+    plant(&sealed(&real));
     hook::REFUSE_INITIAL_DATA.store(true, Ordering::SeqCst);
     let (cache, info) = load(&context, &key);
     hook::REFUSE_INITIAL_DATA.store(false, Ordering::SeqCst);
@@ -901,7 +926,7 @@ fn rejections(dir: &Path) -> String {
 /// Save-side checks: a driver reporting fewer bytes than its header, a blob over the cap.
 fn save_edges(dir: &Path) -> String {
     let harness = Harness::new();
-    let store = Arc::new(FileStore::new(dir));
+    let store = open_store(dir);
     let context = hooked_context(&harness, store.clone(), test_options());
     let key = engine_key("save edges");
     let (cache, _) = load(&context, &key);
@@ -912,7 +937,7 @@ fn save_edges(dir: &Path) -> String {
     hook::SHORT_DATA_SIZE.store(false, Ordering::SeqCst);
     assert_eq!(short.outcome, SaveOutcome::DriverBlobInvalid);
     assert_eq!((short.driver_bytes, short.stored_bytes), (20, 0));
-    assert_eq!(store.puts(), 0);
+    assert_eq!(store.metrics().puts, 0);
 
     let tiny_cap = hooked_context(
         &harness,
@@ -924,8 +949,8 @@ fn save_edges(dir: &Path) -> String {
     );
     let too_large = save_cache(&tiny_cap, &key, cache);
     assert_eq!(too_large.outcome, SaveOutcome::TooLarge);
-    assert_eq!(store.puts(), 0);
-    assert!(!store.path_of(&context.stored_key(&key)).exists());
+    assert_eq!(store.metrics().puts, 0);
+    assert_eq!(store.get(&context.stored_key(&key)), None);
 
     // A cache that keeps growing between the size query and the fill: retried, then given up
     // with an error after a bounded number of tries (never a partial blob stored).
@@ -945,7 +970,7 @@ fn save_edges(dir: &Path) -> String {
             result: vk::Result::INCOMPLETE
         })
     );
-    assert!(!store.path_of(&context.stored_key(&key2)).exists());
+    assert_eq!(store.get(&context.stored_key(&key2)), None);
     // A store that cannot take the blob (a memory tier with a 64-byte budget): reported,
     // counted, and the next save tries again instead of calling it unchanged.
     let small_store = Arc::new(pcstore::memory::InMemoryPipelineCache::with_limits(4, 64));
@@ -973,7 +998,7 @@ fn concurrency(dir: &Path) -> String {
     const THREADS: usize = 6;
     const ROUNDS: usize = 8;
     let harness = Harness::new();
-    let store = Arc::new(FileStore::new(dir));
+    let store = open_store(dir);
     // SAFETY: live handles; the harness outlives the context.
     let context = unsafe {
         VulkanContext::new(

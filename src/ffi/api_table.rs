@@ -4,12 +4,14 @@
 use std::ffi::{c_char, c_void};
 
 use super::blob::{pcs_blob, pcs_blob_data, pcs_blob_release, pcs_blob_retain, pcs_blob_size};
+use super::disk::{pcs_disk_options, pcs_store_open_default, pcs_store_open_disk};
 use super::fingerprint::{
     pcs_device_identity, pcs_fingerprint, pcs_fingerprint_of, pcs_fingerprint_scoped, pcs_hasher,
     pcs_hasher_finish, pcs_hasher_free, pcs_hasher_new, pcs_hasher_part,
 };
 use super::handles::arg_out;
 use super::metrics::{pcs_cache_metrics, pcs_metrics};
+use super::remote::{pcs_remote_options, pcs_store_open_remote};
 use super::result::{pcs_last_error, pcs_result, pcs_result_str, FfiResult};
 use super::store::{
     pcs_flush, pcs_get, pcs_get_blob, pcs_memory_options, pcs_put, pcs_store,
@@ -96,6 +98,20 @@ pub struct pcs_api {
     pub flush: unsafe extern "C" fn(*mut pcs_store) -> pcs_result,
     /// `pcs_metrics`.
     pub metrics: unsafe extern "C" fn(*mut pcs_store, *mut pcs_cache_metrics) -> pcs_result,
+    /// `pcs_store_open_disk`.
+    pub store_open_disk: unsafe extern "C" fn(
+        *const c_char,
+        *const pcs_disk_options,
+        *mut *mut pcs_store,
+    ) -> pcs_result,
+    /// `pcs_store_open_default`.
+    pub store_open_default: unsafe extern "C" fn(*mut *mut pcs_store) -> pcs_result,
+    /// `pcs_store_open_remote`.
+    pub store_open_remote: unsafe extern "C" fn(
+        *const c_char,
+        *const pcs_remote_options,
+        *mut *mut pcs_store,
+    ) -> pcs_result,
     /// `pcs_get_vk_api`: the Vulkan functions' own table. `struct pcs_vk_api` is complete only
     /// in `pcstore_vulkan.h`, so this header needs no Vulkan header. `PCS_ERR_UNSUPPORTED` when
     /// the library was built without its Vulkan adapter.
@@ -127,6 +143,9 @@ static API: pcs_api = pcs_api {
     blob_release: pcs_blob_release,
     flush: pcs_flush,
     metrics: pcs_metrics,
+    store_open_disk: pcs_store_open_disk,
+    store_open_default: pcs_store_open_default,
+    store_open_remote: pcs_store_open_remote,
     get_vk_api: pcs_get_vk_api,
 };
 

@@ -1,15 +1,4 @@
 //! Disk-backed stores: `pcs_store_open_disk` and `pcs_store_open_default`.
-//!
-//! NOT YET IN THE MODULE TREE: written against `crate::disk::{DiskCache, DiskCacheOptions,
-//! DiskCacheError, user_cache_dir}` from the `disk` branch. To switch it on once disk is merged:
-//! 1. `src/ffi/mod.rs`: add `mod disk;` and
-//!    `pub use disk::{pcs_disk_options, pcs_store_open_default, pcs_store_open_disk};`;
-//! 2. `src/ffi/api_table.rs`: append `store_open_disk` and `store_open_default` entries to
-//!    `pcs_api` (and `API`), after `metrics`;
-//! 3. `scripts/gen-header.sh`, commit `include/pcstore.h`; `scripts/test-c.sh` then finds
-//!    `pcs_store_open_disk` exported and runs `tests/c/test_disk.c` in two processes.
-//!
-//! (Raise `PCS_ABI_VERSION` only if ABI 1 was already published without these.)
 
 use std::ffi::{c_char, CStr};
 use std::sync::Arc;
@@ -152,16 +141,21 @@ fn flag_is_set(name: &str) -> bool {
 }
 
 /// Opens the store most engines want into `*out`: a memory tier (default budgets) over the
-/// per-user disk store, configured from the environment:
+/// per-user disk store, over a shared remote cache when one is named, configured from the
+/// environment:
 /// - `PCSTORE_DIR`: the disk directory (default `$XDG_CACHE_HOME/pcstore`, else
 ///   `$HOME/.cache/pcstore`);
 /// - `PCSTORE_MAX_SIZE`: the disk budget, bytes with an optional K/M/G suffix (default 1G);
 /// - `PCSTORE_DISABLE`: when set (not empty, not `0`), no disk is used at all: the store is the
-///   memory tier alone and nothing persists (to rule the disk cache out while debugging).
+///   memory tier alone and nothing persists (to rule the disk cache out while debugging);
+/// - `PCSTORE_REMOTE_URL`: a Bazel-layout HTTP cache added as the slowest layer (with
+///   `PCSTORE_REMOTE_TOKEN`, `PCSTORE_REMOTE_KEY`, `PCSTORE_REMOTE_READ_ONLY`; see
+///   `pcs_store_open_remote`). Ignored with `PCSTORE_DISABLE`; `PCS_ERR_UNSUPPORTED` when set in
+///   a library built without the remote tier.
 ///
 /// Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT`; `PCS_ERR_INVALID_ARGUMENT` (`PCSTORE_MAX_SIZE` is
-/// not a size: never ignored silently); `PCS_ERR_IO` (no directory can be derived from the
-/// environment, or it cannot be created). Blocks on file I/O like `pcs_store_open_disk`.
+/// not a size, or `PCSTORE_REMOTE_URL` is not a usable URL: never ignored silently);
+/// `PCS_ERR_IO` (no directory can be derived from the environment, or it cannot be created). Blocks on file I/O like `pcs_store_open_disk`.
 /// Reads the environment: do not call it while another thread calls `setenv`.
 ///
 /// # Safety
@@ -187,10 +181,33 @@ pub unsafe extern "C" fn pcs_store_open_default(out: *mut *mut pcs_store) -> pcs
         let dir = user_cache_dir().ok_or_else(|| open_error(DiskCacheError::NoCacheDirectory))?;
         let disk: Arc<dyn PipelineCacheStore> =
             Arc::new(DiskCache::with_options(dir, options).map_err(open_error)?);
-        let stack = LayeredPipelineCache::new(vec![memory, disk]);
+        let mut layers = vec![memory, disk];
+        if let Some(remote) = remote_from_env()? {
+            layers.push(remote);
+        }
+        let stack = LayeredPipelineCache::new(layers);
         // SAFETY: `out` was checked non-NULL and is valid for a write (contract).
         unsafe { give_store(out, Arc::new(stack)) }
     })
+}
+
+/// The remote tier `PCSTORE_REMOTE_URL` names, if any.
+#[cfg(feature = "remote")]
+fn remote_from_env() -> Result<Option<Arc<dyn PipelineCacheStore>>, FfiError> {
+    let remote = crate::remote::RemoteCache::from_env().map_err(super::remote::open_error)?;
+    Ok(remote.map(|remote| Arc::new(remote) as Arc<dyn PipelineCacheStore>))
+}
+
+/// Without the remote tier a named remote cache is an error, not silently ignored.
+#[cfg(not(feature = "remote"))]
+fn remote_from_env() -> Result<Option<Arc<dyn PipelineCacheStore>>, FfiError> {
+    match std::env::var_os("PCSTORE_REMOTE_URL") {
+        Some(url) if !url.is_empty() => Err(FfiError::new(
+            pcs_result::PCS_ERR_UNSUPPORTED,
+            "PCSTORE_REMOTE_URL is set but this libpcstore was built without the `remote` feature",
+        )),
+        _ => Ok(None),
+    }
 }
 
 #[cfg(test)]

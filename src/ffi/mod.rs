@@ -10,8 +10,6 @@
 //! Files by concept: `result` (codes and the last error), `handles` (how Rust values become C
 //! pointers and back), then one file per public concept. `include/pcstore.h` is generated from
 //! these files by `scripts/gen-header.sh`; the doc comments here are the header's comments.
-//! `disk.rs` (the disk-store functions) is not in the module tree until the disk tier merges;
-//! its header comment says how to switch it on.
 
 /// Runs an exported function's body with panics caught, so none unwinds across the C boundary.
 ///
@@ -35,9 +33,11 @@ pub(crate) use ffi_boundary;
 
 mod api_table;
 mod blob;
+mod disk;
 mod fingerprint;
 mod handles;
 mod metrics;
+mod remote;
 mod result;
 mod store;
 mod version;
@@ -53,11 +53,13 @@ mod vulkan;
 
 pub use api_table::{pcs_api, pcs_get_api};
 pub use blob::{pcs_blob, pcs_blob_data, pcs_blob_release, pcs_blob_retain, pcs_blob_size};
+pub use disk::{pcs_disk_options, pcs_store_open_default, pcs_store_open_disk};
 pub use fingerprint::{
     pcs_device_identity, pcs_fingerprint, pcs_fingerprint_of, pcs_fingerprint_scoped, pcs_hasher,
     pcs_hasher_finish, pcs_hasher_free, pcs_hasher_new, pcs_hasher_part,
 };
 pub use metrics::{pcs_cache_metrics, pcs_latency_summary, pcs_metrics};
+pub use remote::{pcs_remote_options, pcs_store_open_remote};
 pub use result::{pcs_last_error, pcs_result, pcs_result_str};
 pub use store::{
     pcs_flush, pcs_get, pcs_get_blob, pcs_memory_options, pcs_put, pcs_store,

@@ -4,8 +4,10 @@
  *   write DIR    puts three blobs (one of 1 MiB), flushes, exits;
  *   read DIR     a second process finds exactly those bytes; a read-only open refuses puts;
  *   misuse DIR   NULL / empty / non-UTF-8 paths, bad options, a file as directory, limits;
- *   default DIR  pcs_store_open_default with PCSTORE_DIR, PCSTORE_MAX_SIZE, PCSTORE_DISABLE.
- * Built only once libpcstore exports pcs_store_open_disk (src/ffi/disk.rs wired in).
+ *   default DIR  pcs_store_open_default with PCSTORE_DIR, PCSTORE_MAX_SIZE, PCSTORE_DISABLE,
+ *                PCSTORE_REMOTE_URL;
+ *   remote DIR   pcs_store_open_remote misuse, and a server that is down: misses, queued puts,
+ *                a flush that reports the failed upload, read-only refusals.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,6 +168,21 @@ static void default_mode(const char *dir) {
   pcs_store_release(store);
   unsetenv("PCSTORE_DISABLE");
 
+  /* A named remote cache joins as the slowest layer; a bad one is an error, never ignored. */
+  setenv("PCSTORE_REMOTE_URL", "ftp://nowhere", 1);
+  store = NULL;
+  CHECK_RESULT(pcs_store_open_default(&store), PCS_ERR_INVALID_ARGUMENT);
+  CHECK(store == NULL);
+  setenv("PCSTORE_REMOTE_URL", "http://127.0.0.1:1", 1); /* nothing listens on port 1 */
+  setenv("PCSTORE_REMOTE_READ_ONLY", "1", 1);
+  CHECK_RESULT(pcs_store_open_default(&store), PCS_OK);
+  CHECK_RESULT(pcs_get(store, &key, NULL, &len), PCS_OK); /* from disk, the remote is not asked */
+  CHECK(len == 4);
+  CHECK_RESULT(pcs_put(store, &key, "new", 3), PCS_OK);   /* memory and disk take it */
+  pcs_store_release(store);
+  unsetenv("PCSTORE_REMOTE_URL");
+  unsetenv("PCSTORE_REMOTE_READ_ONLY");
+
   unsetenv("PCSTORE_DIR");
   unsetenv("XDG_CACHE_HOME");
   unsetenv("HOME");
@@ -174,9 +191,47 @@ static void default_mode(const char *dir) {
   CHECK(store == NULL);
 }
 
+static void remote_mode(void) {
+  pcs_store *store = NULL;
+  pcs_remote_options opts;
+  size_t len = 0;
+  pcs_fingerprint key = key_of("remote");
+
+  CHECK_RESULT(pcs_store_open_remote(NULL, NULL, &store), PCS_ERR_NULL_ARGUMENT);
+  CHECK_RESULT(pcs_store_open_remote("http://127.0.0.1:1", NULL, NULL), PCS_ERR_NULL_ARGUMENT);
+  CHECK_RESULT(pcs_store_open_remote("not a url", NULL, &store), PCS_ERR_INVALID_ARGUMENT);
+  CHECK_RESULT(pcs_store_open_remote("\xff\xfe", NULL, &store), PCS_ERR_INVALID_ARGUMENT);
+  memset(&opts, 0, sizeof opts);
+  opts.struct_size = sizeof opts;
+  opts.read_only = 2;
+  CHECK_RESULT(pcs_store_open_remote("http://127.0.0.1:1", &opts, &store), PCS_ERR_INVALID_ARGUMENT);
+  opts.struct_size = 3;
+  opts.read_only = 0;
+  CHECK_RESULT(pcs_store_open_remote("http://127.0.0.1:1", &opts, &store), PCS_ERR_INVALID_ARGUMENT);
+  CHECK(store == NULL);
+
+  /* A server that is down: lookups miss, puts queue, flush reports the failed upload. */
+  opts.struct_size = sizeof opts;
+  opts.connect_timeout_ms = 100;
+  opts.flush_deadline_ms = 2000;
+  opts.bearer_token = "token";
+  opts.secret = "studio secret";
+  CHECK_RESULT(pcs_store_open_remote("http://127.0.0.1:1", &opts, &store), PCS_OK);
+  CHECK_RESULT(pcs_get(store, &key, NULL, &len), PCS_MISS);
+  CHECK_RESULT(pcs_put(store, &key, "blob", 4), PCS_OK);
+  CHECK_RESULT(pcs_flush(store), PCS_ERR_IO);
+  pcs_store_release(store);
+
+  opts.read_only = 1;
+  CHECK_RESULT(pcs_store_open_remote("http://127.0.0.1:1", &opts, &store), PCS_OK);
+  CHECK_RESULT(pcs_put(store, &key, "blob", 4), PCS_ERR_UNSUPPORTED);
+  CHECK_RESULT(pcs_flush(store), PCS_OK);
+  pcs_store_release(store);
+}
+
 int main(int argc, char **argv) {
   if (argc != 3) {
-    fprintf(stderr, "usage: %s write|read|misuse|default DIR\n", argv[0]);
+    fprintf(stderr, "usage: %s write|read|misuse|default|remote DIR\n", argv[0]);
     return 2;
   }
   if (strcmp(argv[1], "write") == 0) {
@@ -187,6 +242,8 @@ int main(int argc, char **argv) {
     misuse_mode(argv[2]);
   } else if (strcmp(argv[1], "default") == 0) {
     default_mode(argv[2]);
+  } else if (strcmp(argv[1], "remote") == 0) {
+    remote_mode();
   } else {
     fprintf(stderr, "unknown mode %s\n", argv[1]);
     return 2;
