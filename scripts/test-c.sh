@@ -180,8 +180,7 @@ step disk_persists_across_processes_valgrind disk_two_processes \
 
 # ---- the Vulkan C ABI (include/pcstore_vulkan.h, tests/c/test_vulkan.c) on both CPU drivers
 # Each driver runs four processes: save, load (a FRESH process loading what save stored in a disk
-# store, or, in a library without the disk tier, in a file put into a new memory store),
-# reject, threads; with VK_LAYER_KHRONOS_validation on, any validation error fails. Needs
+# store and flushed), reject, threads; with VK_LAYER_KHRONOS_validation on, any validation error fails. Needs
 # libvulkan-dev, vulkan-validationlayers, mesa-vulkan-drivers (install-deps.sh) and SwiftShader
 # (scripts/vulkan-drivers.sh, run here when test.sh has not exported the ICD paths). A missing
 # driver or layer FAILS. Linked, under ASan+UBSan, through the dlopen loader, and under valgrind.
@@ -218,10 +217,6 @@ if [ -z "${PCSTORE_TEST_LAVAPIPE_ICD:-}" ] || [ -z "${PCSTORE_TEST_SWIFTSHADER_I
   vulkan_drivers=$(bash scripts/vulkan-drivers.sh) && eval "$vulkan_drivers"
 fi
 vulkan_flags="-lvulkan -lpthread"
-# With the disk tier in the library, save and load share a disk store (STATE is its directory).
-if nm -D --defined-only "$so" | grep -q ' pcs_store_open_disk$'; then
-  vulkan_flags="$vulkan_flags -DPCS_TEST_DISK"
-fi
 spv=$root/tests/shaders/fill.comp.spv
 step vulkan_build gcc $strict_c $inc tests/c/test_vulkan.c -o "$out/vulkan" $link_so $vulkan_flags
 step vulkan_build_asan_ubsan gcc $strict_c $inc $sanitize tests/c/test_vulkan.c -o "$out/vulkan_asan" $link_so $vulkan_flags

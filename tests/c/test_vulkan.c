@@ -8,9 +8,7 @@
  *           load    a FRESH process loads what `save` stored (must HIT with exactly those bytes
  *                   reaching the driver, under the key it derives itself), checks the cache's
  *                   header against the device, creates pipelines with it
- *   With -DPCS_TEST_DISK the store is pcs_store_open_disk(STATE) (a directory), flushed by
- *   `save`; without it (a library without the disk tier) `save` writes the stored key and bytes
- *   to the file STATE and `load` puts them into a fresh memory store.
+ *   save and load share a disk store (pcs_store_open_disk on STATE, flushed by save).
  *           reject  every rejection path gives an empty cache and the right reason, and the
  *                   driver never sees a byte of it; a driver failing with the data gets an empty
  *                   cache next; a changed namespace or driver identity misses
@@ -18,7 +16,7 @@
  *   DRIVER  lavapipe | swiftshader (the test fails unless the device found is that driver;
  *           scripts/test-c.sh points VK_DRIVER_FILES at it)
  *   SPV     tests/shaders/fill.comp.spv
- *   STATE   what `save` leaves for `load` (see above)
+ *   STATE   the disk store's directory
  *   LIBPCSTORE  with -DPCS_TEST_DLOPEN: the library, reached only through pcs_get_api's table
  *
  * Proof that rejected bytes never reach the driver: pcstore is handed a wrapped
@@ -680,17 +678,12 @@ static void test_misuse(pcs_store *store, pcs_vk_context *ctx) {
 #endif
 }
 
-/* The store `save` and `load` share: on disk when the library has the disk tier. */
+/* The store `save` and `load` share. */
 static pcs_store *open_persistent_store(const char *state_path) {
-#ifdef PCS_TEST_DISK
   pcs_store *store = NULL;
   CHECK_RESULT(PCS(store_open_disk)(state_path, NULL, &store), PCS_OK);
   if (store == NULL) fatal("no disk store");
   return store;
-#else
-  (void)state_path;
-  return open_store();
-#endif
 }
 
 static int mode_save(const char *state_path) {
@@ -722,20 +715,7 @@ static int mode_save(const char *state_path) {
   CHECK(metrics.bytes_to_driver == len - ENVELOPE);
   CHECK(metrics.load_latency.samples >= 2);
 
-#ifdef PCS_TEST_DISK
   CHECK_RESULT(PCS(flush)(store), PCS_OK); /* the durability point */
-#else
-  {
-    /* A memory store does not outlive this process: its bytes go to the next one in a file. */
-    pcs_fingerprint stored_key;
-    FILE *state = fopen(state_path, "wb");
-    if (state == NULL) fatal("cannot write STATE");
-    CHECK_RESULT(PCSVK(stored_key)(ctx, &key, &stored_key), PCS_OK);
-    CHECK(fwrite(stored_key.bytes, 1, 32, state) == 32);
-    CHECK(fwrite(entry, 1, len, state) == len);
-    CHECK(fclose(state) == 0);
-  }
-#endif
   free(entry);
   /* The context holds its own reference to the store: still a hit after the caller's is gone. */
   PCS(store_release)(store);
@@ -759,17 +739,7 @@ static int mode_load(const char *state_path) {
   pcs_vk_save_info saved;
 
   CHECK_RESULT(PCSVK(stored_key)(ctx, &key, &stored_key), PCS_OK);
-#ifndef PCS_TEST_DISK
-  {
-    size_t state_len = 0;
-    unsigned char *state = (unsigned char *)read_file(state_path, &state_len);
-    if (state == NULL || state_len <= 32 + ENVELOPE) fatal("STATE missing or short: run save");
-    /* This process derives the same stored key from the same device and namespace. */
-    CHECK(memcmp(stored_key.bytes, state, 32) == 0);
-    CHECK_RESULT(PCS(put)(store, &stored_key, state + 32, state_len - 32), PCS_OK);
-    free(state);
-  }
-#endif
+  /* Found under the key this process derived itself from the same device and namespace. */
   entry = stored_entry(store, ctx, &key, &len);
   if (entry == NULL) fatal("nothing stored by the save process");
   check_entry_identity(entry, len, &stored_key);
