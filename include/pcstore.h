@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+struct pcs_vk_api;
 
 /**
  * The crate's major version (`Cargo.toml`).
@@ -542,6 +543,12 @@ typedef struct pcs_api {
    * `pcs_store_open_remote`.
    */
   pcs_result (*store_open_remote)(const char*, const struct pcs_remote_options*, struct pcs_store**);
+  /**
+   * `pcs_get_vk_api`: the Vulkan functions' own table. `struct pcs_vk_api` is complete only
+   * in `pcstore_vulkan.h`, so this header needs no Vulkan header. `PCS_ERR_UNSUPPORTED` when
+   * the library was built without its Vulkan adapter.
+   */
+  pcs_result (*get_vk_api)(uint32_t, const struct pcs_vk_api**);
 } pcs_api;
 
 #ifdef __cplusplus

@@ -1,7 +1,8 @@
 # CMake package config of libpcstore: `find_package(pcstore)` gives two imported targets,
 #   pcstore::pcstore         the shared library (libpcstore.so.0)
 #   pcstore::pcstore_static  the static library with the native libraries it needs
-# both with the include directory holding pcstore.h, pcstore.hpp and pcstore_loader.h.
+# both with the include directory holding pcstore.h, pcstore_vulkan.h, pcstore.hpp and
+# pcstore_loader.h.
 # Relocatable: every path is relative to this file (<prefix>/lib/cmake/pcstore/).
 get_filename_component(_pcstore_prefix "${CMAKE_CURRENT_LIST_DIR}/../../.." ABSOLUTE)
 

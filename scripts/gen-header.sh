@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Regenerates include/pcstore.h from src/ffi/ with cbindgen 0.29.4 (the one on PATH, else a copy
-# installed under target/tools, ~1 min the first time). `--check` writes nothing and fails when
-# the committed header is out of date.
+# Regenerates include/pcstore.h and include/pcstore_vulkan.h from src/ffi/ with cbindgen 0.29.4
+# (the one on PATH, else a copy installed under target/tools, ~1 min the first time). `--check`
+# writes nothing and fails when a committed header is out of date.
 #
 # A script instead of build.rs: generating in build.rs would run cbindgen (and compile it as a
 # build-dependency) on every build of every user, and a header that changes as a side effect of
@@ -20,18 +20,26 @@ if ! command -v cbindgen >/dev/null || [ "$(cbindgen --version)" != "cbindgen $C
   fi
 fi
 
-fresh=$(mktemp)
-trap 'rm -f "$fresh"' EXIT
+fresh=$(mktemp -d)
+trap 'rm -rf "$fresh"' EXIT
 # Only src/ffi/ is parsed (as if it were a crate root): the core is not part of the ABI.
-"$cbindgen" --quiet --config cbindgen.toml --output "$fresh" src/ffi/mod.rs
+# pcstore.h: src/ffi/ without its Vulkan module; pcstore_vulkan.h: that module alone, so the main
+# header never needs <vulkan/vulkan.h>.
+"$cbindgen" --quiet --config cbindgen.toml --output "$fresh/pcstore.h" src/ffi/mod.rs
+"$cbindgen" --quiet --config cbindgen-vulkan.toml --output "$fresh/pcstore_vulkan.h" src/ffi/vulkan.rs
 
-if [ "${1:-}" = "--check" ]; then
-  if ! diff -u include/pcstore.h "$fresh"; then
-    echo "include/pcstore.h is out of date: run scripts/gen-header.sh and commit it" >&2
-    exit 1
+status=0
+for header in pcstore.h pcstore_vulkan.h; do
+  if [ "${1:-}" = "--check" ]; then
+    if ! diff -u "include/$header" "$fresh/$header"; then
+      echo "include/$header is out of date: run scripts/gen-header.sh and commit it" >&2
+      status=1
+    else
+      echo "include/$header is up to date"
+    fi
+  else
+    cp "$fresh/$header" "include/$header"
+    echo "wrote include/$header"
   fi
-  echo "include/pcstore.h is up to date"
-else
-  cp "$fresh" include/pcstore.h
-  echo "wrote include/pcstore.h"
-fi
+done
+exit $status

@@ -17,6 +17,8 @@ packages=(
   # Vulkan adapter tests (tests/vulkan.rs): the loader, Mesa lavapipe, the Khronos validation
   # layer. SwiftShader comes from scripts/vulkan-drivers.sh.
   libvulkan1
+  # The Vulkan C test (tests/c/test_vulkan.c) compiles against <vulkan/vulkan.h>, links -lvulkan.
+  libvulkan-dev
   mesa-vulkan-drivers
   vulkan-validationlayers
   # disk tier: the ENOSPC/EROFS tests mount a tmpfs; cargo-fuzz builds libFuzzer (C++)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds libpcstore and installs it under PREFIX:
 #   PREFIX/lib/libpcstore.so.<version> (+ libpcstore.so.0, libpcstore.so links), libpcstore.a
-#   PREFIX/include/pcstore.h, pcstore_loader.h, pcstore.hpp
+#   PREFIX/include/pcstore.h, pcstore_vulkan.h, pcstore_loader.h, pcstore.hpp
 #   PREFIX/lib/pkgconfig/pcstore.pc, PREFIX/lib/cmake/pcstore/pcstoreConfig*.cmake
 #   PREFIX/share/vulkan/{explicit,implicit}_layer.d/VK_LAYER_PCSTORE_pipeline_cache.json, the
 #   Vulkan layer manifests, naming the installed library by absolute path
@@ -23,7 +23,7 @@ install -m 0755 "$built/libpcstore.so" "$prefix/lib/libpcstore.so.$version"
 ln -sf "libpcstore.so.$version" "$prefix/lib/libpcstore.so.0"
 ln -sf "libpcstore.so.0" "$prefix/lib/libpcstore.so"
 install -m 0644 "$built/libpcstore.a" "$prefix/lib/libpcstore.a"
-install -m 0644 include/pcstore.h bindings/c/pcstore_loader.h bindings/cpp/pcstore.hpp "$prefix/include/"
+install -m 0644 include/pcstore.h include/pcstore_vulkan.h bindings/c/pcstore_loader.h bindings/cpp/pcstore.hpp "$prefix/include/"
 sed "s/@VERSION@/$version/" packaging/pcstore.pc.in >"$prefix/lib/pkgconfig/pcstore.pc"
 install -m 0644 packaging/pcstoreConfig.cmake "$prefix/lib/cmake/pcstore/"
 sed "s/@VERSION@/$version/" packaging/pcstoreConfigVersion.cmake.in \

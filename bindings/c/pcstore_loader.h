@@ -7,6 +7,10 @@
  *     loader.api->put(store, &key, data, len);   // every function of pcstore.h, minus "pcs_"
  *     pcs_loader_close(&loader);
  *
+ * The Vulkan functions (pcstore_vulkan.h) come from the same table:
+ *     const pcs_vk_api *vk;
+ *     loader.api->get_vk_api(PCS_ABI_VERSION, &vk);   // then vk->load_pipeline_cache(...)
+ *
  * It resolves the one symbol `pcs_get_api`, asks for the PCS_ABI_VERSION of the pcstore.h it
  * was compiled with, and refuses a library that is older. Link with -ldl on glibc < 2.34.
  * Thread-safety: open and close are not (call them once, at start-up and shutdown); the table

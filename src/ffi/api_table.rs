@@ -12,12 +12,13 @@ use super::fingerprint::{
 use super::handles::arg_out;
 use super::metrics::{pcs_cache_metrics, pcs_metrics};
 use super::remote::{pcs_remote_options, pcs_store_open_remote};
-use super::result::{pcs_last_error, pcs_result, pcs_result_str, FfiError, FfiResult};
+use super::result::{pcs_last_error, pcs_result, pcs_result_str, FfiResult};
 use super::store::{
     pcs_flush, pcs_get, pcs_get_blob, pcs_memory_options, pcs_put, pcs_store,
     pcs_store_open_layered, pcs_store_open_memory, pcs_store_release, pcs_store_retain,
 };
-use super::version::{pcs_abi_version, pcs_version, PCS_ABI_VERSION};
+use super::version::{check_requested_abi, pcs_abi_version, pcs_version};
+use super::vulkan::{pcs_get_vk_api, pcs_vk_api};
 
 /// Every public function of the ABI, one pointer each, same names without the `pcs_` prefix.
 ///
@@ -111,6 +112,10 @@ pub struct pcs_api {
         *const pcs_remote_options,
         *mut *mut pcs_store,
     ) -> pcs_result,
+    /// `pcs_get_vk_api`: the Vulkan functions' own table. `struct pcs_vk_api` is complete only
+    /// in `pcstore_vulkan.h`, so this header needs no Vulkan header. `PCS_ERR_UNSUPPORTED` when
+    /// the library was built without its Vulkan adapter.
+    pub get_vk_api: unsafe extern "C" fn(u32, *mut *const pcs_vk_api) -> pcs_result,
 }
 
 static API: pcs_api = pcs_api {
@@ -141,6 +146,7 @@ static API: pcs_api = pcs_api {
     store_open_disk: pcs_store_open_disk,
     store_open_default: pcs_store_open_default,
     store_open_remote: pcs_store_open_remote,
+    get_vk_api: pcs_get_vk_api,
 };
 
 /// Writes to `*out` the static function table for ABI version `abi_version` (pass
@@ -159,21 +165,7 @@ static API: pcs_api = pcs_api {
 pub unsafe extern "C" fn pcs_get_api(abi_version: u32, out: *mut *const pcs_api) -> pcs_result {
     super::ffi_boundary!("pcs_get_api", || -> FfiResult {
         let out = arg_out(out, "out")?;
-        if abi_version == 0 {
-            return Err(FfiError::invalid(
-                "ABI version 0 does not exist; pass PCS_ABI_VERSION",
-            ));
-        }
-        if abi_version > PCS_ABI_VERSION {
-            return Err(FfiError::new(
-                pcs_result::PCS_ERR_ABI_MISMATCH,
-                format!(
-                    "the caller needs ABI version {abi_version}; this libpcstore {} provides {}",
-                    env!("CARGO_PKG_VERSION"),
-                    PCS_ABI_VERSION
-                ),
-            ));
-        }
+        check_requested_abi(abi_version)?;
         // SAFETY: `out` is non-NULL and valid for a write (contract).
         unsafe { out.write(&API) };
         Ok(pcs_result::PCS_OK)

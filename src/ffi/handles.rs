@@ -230,6 +230,24 @@ pub(crate) unsafe fn read_extensible<T: Extensible>(
     }
 }
 
+/// Checks an extensible output struct's `struct_size` without writing, for functions that must
+/// refuse a bad one before doing work they could not undo.
+///
+/// # Safety
+/// `out` is NULL or valid for reads of its first field.
+#[cfg_attr(not(feature = "vulkan"), allow(dead_code))] // only the Vulkan functions need it
+pub(crate) unsafe fn check_extensible_out<T: Extensible>(
+    out: *const T,
+    name: &'static str,
+) -> Result<(), FfiError> {
+    if out.is_null() {
+        return Err(FfiError::null(name));
+    }
+    // SAFETY: a non-NULL struct pointer is valid for at least its first field.
+    let given = unsafe { out.cast::<usize>().read() };
+    checked_struct_size::<T>(given, name).map(|_| ())
+}
+
 /// Writes an extensible output struct: as many bytes as both sides know, with `struct_size`
 /// set to that count, so an older caller's shorter struct is filled without overrun and a newer
 /// caller can tell which of its fields this library filled.

@@ -41,6 +41,15 @@ mod remote;
 mod result;
 mod store;
 mod version;
+// The Vulkan functions get their own header (include/pcstore_vulkan.h, generated from
+// vulkan.rs alone); `cbindgen:ignore` keeps them out of pcstore.h.
+/// cbindgen:ignore
+#[cfg(feature = "vulkan")]
+mod vulkan;
+/// cbindgen:ignore
+#[cfg(not(feature = "vulkan"))]
+#[path = "vulkan_absent.rs"]
+mod vulkan;
 
 pub use api_table::{pcs_api, pcs_get_api};
 pub use blob::{pcs_blob, pcs_blob_data, pcs_blob_release, pcs_blob_retain, pcs_blob_size};
@@ -59,6 +68,14 @@ pub use store::{
 pub use version::{
     pcs_abi_version, pcs_version, PCS_ABI_VERSION, PCS_VERSION_MAJOR, PCS_VERSION_MINOR,
     PCS_VERSION_PATCH,
+};
+pub use vulkan::{pcs_get_vk_api, pcs_vk_api};
+#[cfg(feature = "vulkan")]
+pub use vulkan::{
+    pcs_vk_context, pcs_vk_context_create, pcs_vk_context_metrics, pcs_vk_context_release,
+    pcs_vk_device_info, pcs_vk_load_info, pcs_vk_load_outcome, pcs_vk_load_pipeline_cache,
+    pcs_vk_merge_pipeline_caches, pcs_vk_metrics, pcs_vk_rejection, pcs_vk_save_info,
+    pcs_vk_save_outcome, pcs_vk_save_pipeline_cache, pcs_vk_stored_key,
 };
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 
 use std::ffi::c_char;
 
+use super::result::{pcs_result, FfiError};
+
 /// The crate's major version (`Cargo.toml`).
 pub const PCS_VERSION_MAJOR: u32 = 0;
 /// The crate's minor version (`Cargo.toml`).
@@ -33,4 +35,25 @@ pub extern "C" fn pcs_version() -> *const c_char {
     super::ffi_boundary!("pcs_version", || -> *const c_char {
         concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
     })
+}
+
+/// Checks a caller's requested ABI version (what the `pcs_get_*api` functions take): 0 is
+/// invalid, newer than this library is an ABI mismatch naming both versions.
+pub(crate) fn check_requested_abi(abi_version: u32) -> Result<(), FfiError> {
+    if abi_version == 0 {
+        return Err(FfiError::invalid(
+            "ABI version 0 does not exist; pass PCS_ABI_VERSION",
+        ));
+    }
+    if abi_version > PCS_ABI_VERSION {
+        return Err(FfiError::new(
+            pcs_result::PCS_ERR_ABI_MISMATCH,
+            format!(
+                "the caller needs ABI version {abi_version}; this libpcstore {} provides {}",
+                env!("CARGO_PKG_VERSION"),
+                PCS_ABI_VERSION
+            ),
+        ));
+    }
+    Ok(())
 }

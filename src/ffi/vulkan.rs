@@ -1,0 +1,889 @@
+//! The Vulkan adapter's C ABI: `include/pcstore_vulkan.h` (feature `vulkan`).
+//!
+//! Generated into its own header by `scripts/gen-header.sh` (cbindgen with
+//! `cbindgen-vulkan.toml`, parsing only this file), so `pcstore.h` stays free of Vulkan types;
+//! the main `pcs_api` table reaches these functions through its `get_vk_api` entry. The Vulkan
+//! handle types are ash's, which are `repr(transparent)` over the C handles.
+
+use std::sync::Arc;
+
+use ash::vk;
+
+use super::fingerprint::{arg_key, pcs_fingerprint};
+use super::handles::{
+    arg_bytes, arg_out, check_extensible_out, read_extensible, write_extensible, ArcHandle,
+    Extensible,
+};
+use super::metrics::pcs_latency_summary;
+use super::result::{pcs_result, FfiError, FfiResult};
+use super::store::{arg_store, pcs_store};
+use crate::vulkan::{
+    DeviceInfo, LoadInfo, LoadOutcome, Rejection, SaveInfo, SaveOutcome, VulkanContext,
+    VulkanError, VulkanMetrics, VulkanOptions,
+};
+
+/// One `VkDevice`'s view of a store: created once per device with `pcs_vk_context_create`,
+/// shared by every thread.
+///
+/// Opaque. Thread-safe: every function taking a `pcs_vk_context *` may run concurrently from
+/// any threads, except `pcs_vk_context_release`, which must not overlap any other use. The
+/// context keeps its own reference to the store.
+#[allow(non_camel_case_types)]
+pub struct pcs_vk_context {
+    _opaque: [u8; 0],
+}
+
+impl ArcHandle for pcs_vk_context {
+    type Rust = VulkanContext;
+}
+
+/// The engine's Vulkan objects and the context's settings, for `pcs_vk_context_create`.
+/// Extensible: zero it, set `struct_size = sizeof(pcs_vk_device_info)`, then fill it; 0 in an
+/// optional field means its default. pcstore borrows the handles: it never creates or destroys
+/// a Vulkan object other than the pipeline caches it hands out, and never loads libvulkan.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct pcs_vk_device_info {
+    /// `sizeof(pcs_vk_device_info)` as the caller was compiled.
+    pub struct_size: usize,
+    /// The engine's instance.
+    pub instance: vk::Instance,
+    /// The physical device `device` was created from.
+    pub physical_device: vk::PhysicalDevice,
+    /// The engine's device; caches are created on it.
+    pub device: vk::Device,
+    /// The engine's `vkGetInstanceProcAddr` (system loader, volk, or its own). Device functions
+    /// are resolved through the `vkGetDeviceProcAddr` it returns, so they reach the engine's
+    /// layers.
+    pub get_instance_proc_addr: Option<vk::PFN_vkGetInstanceProcAddr>,
+    /// `VkApplicationInfo::apiVersion` the instance was created with; 0 = Vulkan 1.0. From 1.2
+    /// on, driverID, driverName and driverInfo join the device identity.
+    pub api_version: u32,
+    /// Engine-chosen namespace (engine name, build flavour, content version), part of every
+    /// stored key; may be NULL when `engine_namespace_len` is 0. Copied during the call.
+    pub engine_namespace: *const u8,
+    /// Bytes at `engine_namespace`.
+    pub engine_namespace_len: usize,
+    /// Largest driver blob loaded or saved; 0 = 64 MiB. Larger stored blobs are refused before
+    /// the driver sees them; larger driver blobs are not saved.
+    pub max_blob_bytes: u64,
+}
+
+// SAFETY: `#[repr(C)]`, `struct_size` first; Vulkan handles are integers or raw pointers, the
+// function pointer is an `Option` (all zeros is `None`), the rest integers and raw pointers.
+unsafe impl Extensible for pcs_vk_device_info {
+    const MIN_SIZE: usize = std::mem::size_of::<Self>();
+}
+
+/// How a load ended (`pcs_vk_load_info::outcome`). Every outcome comes with a usable cache;
+/// only `PCS_VK_LOAD_HIT` has stored data in it.
+#[allow(non_camel_case_types)]
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum pcs_vk_load_outcome {
+    /// The stored blob passed every check and the driver accepted it.
+    PCS_VK_LOAD_HIT = 0,
+    /// Nothing stored under this key for this device: an empty cache.
+    PCS_VK_LOAD_MISS = 1,
+    /// The stored bytes were damaged (envelope, hash, length or cache header): an empty cache.
+    PCS_VK_LOAD_CORRUPT = 2,
+    /// The stored blob is intact but made for another device or driver build: an empty cache.
+    PCS_VK_LOAD_DEVICE_MISMATCH = 3,
+    /// The driver failed with the checked data (`driver_result`); an empty cache instead.
+    PCS_VK_LOAD_DRIVER_REFUSED = 4,
+    /// The stored blob is larger than `max_blob_bytes`: an empty cache, nothing hashed.
+    PCS_VK_LOAD_TOO_LARGE = 5,
+}
+
+impl From<LoadOutcome> for pcs_vk_load_outcome {
+    fn from(outcome: LoadOutcome) -> Self {
+        match outcome {
+            LoadOutcome::Hit => Self::PCS_VK_LOAD_HIT,
+            LoadOutcome::Miss => Self::PCS_VK_LOAD_MISS,
+            LoadOutcome::Corrupt => Self::PCS_VK_LOAD_CORRUPT,
+            LoadOutcome::DeviceMismatch => Self::PCS_VK_LOAD_DEVICE_MISMATCH,
+            LoadOutcome::DriverRefused => Self::PCS_VK_LOAD_DRIVER_REFUSED,
+            LoadOutcome::TooLarge => Self::PCS_VK_LOAD_TOO_LARGE,
+        }
+    }
+}
+
+/// The precise check that turned a stored blob away (`pcs_vk_load_info::rejection`).
+#[allow(non_camel_case_types)]
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum pcs_vk_rejection {
+    /// Nothing was rejected (a hit or a miss).
+    PCS_VK_REJECT_NONE = 0,
+    /// Shorter than pcstore's envelope header.
+    PCS_VK_REJECT_ENVELOPE_TRUNCATED = 1,
+    /// Not pcstore's envelope magic.
+    PCS_VK_REJECT_ENVELOPE_MAGIC = 2,
+    /// An envelope format this library does not read.
+    PCS_VK_REJECT_ENVELOPE_VERSION = 3,
+    /// The envelope's payload length disagrees with the bytes present.
+    PCS_VK_REJECT_ENVELOPE_LENGTH = 4,
+    /// The payload does not match the envelope's BLAKE3.
+    PCS_VK_REJECT_ENVELOPE_HASH = 5,
+    /// The envelope names another key.
+    PCS_VK_REJECT_ENVELOPE_KEY = 6,
+    /// The envelope names another device, driver or process bitness.
+    PCS_VK_REJECT_ENVELOPE_IDENTITY = 7,
+    /// The payload is shorter than `VkPipelineCacheHeaderVersionOne`.
+    PCS_VK_REJECT_HEADER_TRUNCATED = 8,
+    /// `headerSize` below 32 or beyond the payload.
+    PCS_VK_REJECT_HEADER_SIZE = 9,
+    /// `headerVersion` is not `VK_PIPELINE_CACHE_HEADER_VERSION_ONE`.
+    PCS_VK_REJECT_HEADER_VERSION = 10,
+    /// The header's vendorID is not the device's.
+    PCS_VK_REJECT_HEADER_VENDOR = 11,
+    /// The header's deviceID is not the device's.
+    PCS_VK_REJECT_HEADER_DEVICE = 12,
+    /// The header's pipelineCacheUUID is not the device's.
+    PCS_VK_REJECT_HEADER_UUID = 13,
+    /// Larger than `max_blob_bytes`.
+    PCS_VK_REJECT_TOO_LARGE = 14,
+    /// `vkCreatePipelineCache` failed with the data (`driver_result`).
+    PCS_VK_REJECT_DRIVER_ERROR = 15,
+}
+
+impl From<Rejection> for pcs_vk_rejection {
+    fn from(rejection: Rejection) -> Self {
+        match rejection {
+            Rejection::None => Self::PCS_VK_REJECT_NONE,
+            Rejection::EnvelopeTruncated => Self::PCS_VK_REJECT_ENVELOPE_TRUNCATED,
+            Rejection::EnvelopeMagic => Self::PCS_VK_REJECT_ENVELOPE_MAGIC,
+            Rejection::EnvelopeVersion => Self::PCS_VK_REJECT_ENVELOPE_VERSION,
+            Rejection::EnvelopeLength => Self::PCS_VK_REJECT_ENVELOPE_LENGTH,
+            Rejection::EnvelopeHash => Self::PCS_VK_REJECT_ENVELOPE_HASH,
+            Rejection::EnvelopeKey => Self::PCS_VK_REJECT_ENVELOPE_KEY,
+            Rejection::EnvelopeIdentity => Self::PCS_VK_REJECT_ENVELOPE_IDENTITY,
+            Rejection::HeaderTruncated => Self::PCS_VK_REJECT_HEADER_TRUNCATED,
+            Rejection::HeaderSize => Self::PCS_VK_REJECT_HEADER_SIZE,
+            Rejection::HeaderVersion => Self::PCS_VK_REJECT_HEADER_VERSION,
+            Rejection::HeaderVendor => Self::PCS_VK_REJECT_HEADER_VENDOR,
+            Rejection::HeaderDevice => Self::PCS_VK_REJECT_HEADER_DEVICE,
+            Rejection::HeaderUuid => Self::PCS_VK_REJECT_HEADER_UUID,
+            Rejection::TooLarge => Self::PCS_VK_REJECT_TOO_LARGE,
+            Rejection::DriverError => Self::PCS_VK_REJECT_DRIVER_ERROR,
+        }
+    }
+}
+
+/// How a save ended (`pcs_vk_save_info::outcome`). Only `PCS_VK_SAVE_STORED` wrote anything.
+#[allow(non_camel_case_types)]
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum pcs_vk_save_outcome {
+    /// The driver's blob was checked, sealed and accepted by the store.
+    PCS_VK_SAVE_STORED = 0,
+    /// The blob equals the one this context last loaded or saved for the key: no write.
+    PCS_VK_SAVE_UNCHANGED = 1,
+    /// The driver's blob failed the header check against its own device: not stored.
+    PCS_VK_SAVE_DRIVER_BLOB_INVALID = 2,
+    /// The driver's blob is larger than `max_blob_bytes`: not stored.
+    PCS_VK_SAVE_TOO_LARGE = 3,
+    /// The store refused the put (see `pcs_metrics`): not stored.
+    PCS_VK_SAVE_STORE_REJECTED = 4,
+}
+
+impl From<SaveOutcome> for pcs_vk_save_outcome {
+    fn from(outcome: SaveOutcome) -> Self {
+        match outcome {
+            SaveOutcome::Stored => Self::PCS_VK_SAVE_STORED,
+            SaveOutcome::Unchanged => Self::PCS_VK_SAVE_UNCHANGED,
+            SaveOutcome::DriverBlobInvalid => Self::PCS_VK_SAVE_DRIVER_BLOB_INVALID,
+            SaveOutcome::TooLarge => Self::PCS_VK_SAVE_TOO_LARGE,
+            SaveOutcome::StoreRejected => Self::PCS_VK_SAVE_STORE_REJECTED,
+        }
+    }
+}
+
+/// What `pcs_vk_load_pipeline_cache` did. Extensible output struct: set `struct_size =
+/// sizeof(pcs_vk_load_info)` before the call; the library fills as many bytes as both sides know
+/// and sets `struct_size` to that count.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct pcs_vk_load_info {
+    /// In: `sizeof(pcs_vk_load_info)` as the caller was compiled. Out: bytes filled.
+    pub struct_size: usize,
+    /// A `pcs_vk_load_outcome`.
+    pub outcome: i32,
+    /// A `pcs_vk_rejection`: the check that failed, `PCS_VK_REJECT_NONE` on a hit or miss.
+    pub rejection: i32,
+    /// What `vkCreatePipelineCache` returned for the stored data; `VK_SUCCESS` when no data
+    /// was offered.
+    pub driver_result: vk::Result,
+    /// Size of the stored entry found (pcstore's envelope included), 0 on a miss.
+    pub stored_bytes: u64,
+    /// `initialDataSize` of the cache returned: the driver blob's size on a hit, else 0.
+    pub initial_data_bytes: u64,
+    /// Wall time of the whole load, store lookup and driver calls included.
+    pub elapsed_ns: u64,
+}
+
+// SAFETY: `#[repr(C)]`, `struct_size` first, only integers (`VkResult` is an `int32_t`).
+unsafe impl Extensible for pcs_vk_load_info {
+    const MIN_SIZE: usize = std::mem::size_of::<Self>();
+}
+
+impl From<LoadInfo> for pcs_vk_load_info {
+    fn from(info: LoadInfo) -> Self {
+        let LoadInfo {
+            outcome,
+            rejection,
+            stored_bytes,
+            initial_data_bytes,
+            driver_result,
+            elapsed_ns,
+        } = info;
+        Self {
+            struct_size: std::mem::size_of::<Self>(),
+            outcome: pcs_vk_load_outcome::from(outcome) as i32,
+            rejection: pcs_vk_rejection::from(rejection) as i32,
+            driver_result,
+            stored_bytes,
+            initial_data_bytes,
+            elapsed_ns,
+        }
+    }
+}
+
+/// What `pcs_vk_save_pipeline_cache` did. Extensible output struct, as `pcs_vk_load_info`.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct pcs_vk_save_info {
+    /// In: `sizeof(pcs_vk_save_info)` as the caller was compiled. Out: bytes filled.
+    pub struct_size: usize,
+    /// A `pcs_vk_save_outcome`.
+    pub outcome: i32,
+    /// Size of the driver's blob (0 when it was too large to fetch).
+    pub driver_bytes: u64,
+    /// Bytes handed to the store (envelope included), 0 unless stored.
+    pub stored_bytes: u64,
+    /// Wall time of the whole save.
+    pub elapsed_ns: u64,
+}
+
+// SAFETY: `#[repr(C)]`, `struct_size` first, only integers.
+unsafe impl Extensible for pcs_vk_save_info {
+    const MIN_SIZE: usize = std::mem::size_of::<Self>();
+}
+
+impl From<SaveInfo> for pcs_vk_save_info {
+    fn from(info: SaveInfo) -> Self {
+        let SaveInfo {
+            outcome,
+            driver_bytes,
+            stored_bytes,
+            elapsed_ns,
+        } = info;
+        Self {
+            struct_size: std::mem::size_of::<Self>(),
+            outcome: pcs_vk_save_outcome::from(outcome) as i32,
+            driver_bytes,
+            stored_bytes,
+            elapsed_ns,
+        }
+    }
+}
+
+/// A context's counters (the store's own figures stay in `pcs_metrics`). Extensible output
+/// struct, as `pcs_vk_load_info`.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct pcs_vk_metrics {
+    /// In: `sizeof(pcs_vk_metrics)` as the caller was compiled. Out: bytes filled.
+    pub struct_size: usize,
+    /// Loads by outcome, indexed by `pcs_vk_load_outcome`.
+    pub loads: [u64; 6],
+    /// Saves by outcome, indexed by `pcs_vk_save_outcome`.
+    pub saves: [u64; 5],
+    /// `vkCreatePipelineCache` calls that failed with stored data (each retried without).
+    pub driver_refusals: u64,
+    /// Stored bytes handed to drivers on hits.
+    pub bytes_to_driver: u64,
+    /// Driver blob bytes written to the store.
+    pub bytes_saved: u64,
+    /// Latency of whole loads.
+    pub load_latency: pcs_latency_summary,
+    /// Latency of whole saves.
+    pub save_latency: pcs_latency_summary,
+}
+
+// SAFETY: `#[repr(C)]`, `struct_size` first, only integers.
+unsafe impl Extensible for pcs_vk_metrics {
+    const MIN_SIZE: usize = std::mem::size_of::<Self>();
+}
+
+impl From<VulkanMetrics> for pcs_vk_metrics {
+    /// Destructures without `..`, so a counter added to the adapter fails to compile here until
+    /// it is appended to the C struct too.
+    fn from(metrics: VulkanMetrics) -> Self {
+        let VulkanMetrics {
+            loads,
+            saves,
+            driver_refusals,
+            bytes_to_driver,
+            bytes_saved,
+            load_latency,
+            save_latency,
+        } = metrics;
+        Self {
+            struct_size: std::mem::size_of::<Self>(),
+            loads,
+            saves,
+            driver_refusals,
+            bytes_to_driver,
+            bytes_saved,
+            load_latency: load_latency.into(),
+            save_latency: save_latency.into(),
+        }
+    }
+}
+
+/// The result code a Vulkan adapter error maps to.
+fn vulkan_error(error: VulkanError) -> FfiError {
+    let code = match error {
+        VulkanError::InvalidDeviceInfo(_) => pcs_result::PCS_ERR_NULL_ARGUMENT,
+        _ => pcs_result::PCS_ERR_VULKAN,
+    };
+    FfiError::new(code, error.to_string())
+}
+
+/// Creates the context for one device into `*out`: resolves the few Vulkan functions pcstore
+/// calls through `info->get_instance_proc_addr` and reads the device's identity (vendor, device,
+/// driver version, pipelineCacheUUID, driver strings from Vulkan 1.2) once. Every key is scoped
+/// to that identity and `info->engine_namespace`, so a driver update misses instead of feeding
+/// the new driver an old blob. The context takes its own reference to `store` (release yours
+/// whenever you like). Release it with `pcs_vk_context_release` before `vkDestroyDevice`.
+///
+/// Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT` (a NULL argument, handle or function pointer);
+/// `PCS_ERR_INVALID_ARGUMENT` (bad `struct_size`); `PCS_ERR_ABI_MISMATCH` (fields unknown to
+/// this library set); `PCS_ERR_VULKAN` (the loader lacks an entry point). `*out` is written only
+/// on success. Thread-safe.
+///
+/// # Safety
+/// `store` is a live store handle; `info` is valid for reads of its `struct_size` bytes and its
+/// namespace for its length; its handles are live and related (`device` created from
+/// `physical_device` of `instance`, all through `get_instance_proc_addr`), `api_version` does
+/// not exceed the instance's, and instance and device outlive the context; `out` is valid for a
+/// write.
+#[no_mangle]
+pub unsafe extern "C" fn pcs_vk_context_create(
+    store: *mut pcs_store,
+    info: *const pcs_vk_device_info,
+    out: *mut *mut pcs_vk_context,
+) -> pcs_result {
+    super::ffi_boundary!("pcs_vk_context_create", || -> FfiResult {
+        // SAFETY: forwarded contracts.
+        let (store, info) = unsafe { (arg_store(store)?, read_extensible(info, "info")?) };
+        let out = arg_out(out, "out")?;
+        let get_instance_proc_addr = info
+            .get_instance_proc_addr
+            .ok_or_else(|| FfiError::null("info->get_instance_proc_addr"))?;
+        // SAFETY: the caller vouches for the namespace's length.
+        let namespace = unsafe {
+            arg_bytes(
+                info.engine_namespace.cast(),
+                info.engine_namespace_len,
+                "info->engine_namespace",
+            )
+        }?;
+        let options = VulkanOptions {
+            namespace: namespace.to_vec(),
+            max_blob_bytes: match info.max_blob_bytes {
+                0 => VulkanOptions::DEFAULT_MAX_BLOB_BYTES,
+                cap => cap,
+            },
+        };
+        let device_info = DeviceInfo {
+            instance: info.instance,
+            physical_device: info.physical_device,
+            device: info.device,
+            get_instance_proc_addr,
+            api_version: info.api_version,
+        };
+        // SAFETY: live, related handles and a valid GIPA (contract); null handles are refused
+        // by `new` itself.
+        let context = unsafe { VulkanContext::new(Arc::clone(store), device_info, options) }
+            .map_err(vulkan_error)?;
+        let handle = pcs_vk_context::into_handle(Arc::new(context)).cast_mut();
+        // SAFETY: `out` is non-NULL and valid for a write (contract).
+        unsafe { out.write(handle) };
+        Ok(pcs_result::PCS_OK)
+    })
+}
+
+/// Releases the context (and its reference to the store). Pipeline caches it handed out stay
+/// the caller's. Call it before `vkDestroyDevice`, when no other thread uses the context. NULL
+/// is a no-op.
+///
+/// # Safety
+/// `ctx` is NULL or came from `pcs_vk_context_create`, is released once and never used again.
+#[no_mangle]
+pub unsafe extern "C" fn pcs_vk_context_release(ctx: *mut pcs_vk_context) {
+    super::ffi_boundary!("pcs_vk_context_release", || -> () {
+        // SAFETY: forwarded contract.
+        unsafe { pcs_vk_context::release(ctx) }
+    })
+}
+
+/// Writes to `*out` the key a blob for the engine's `*key` is stored under on this context's
+/// device (the key scoped to the device identity and namespace), for tools that inspect or
+/// import entries with `pcs_get` / `pcs_put`. `out` may equal `key`.
+///
+/// Returns `PCS_OK` or `PCS_ERR_NULL_ARGUMENT`. Thread-safe.
+///
+/// # Safety
+/// `ctx` is a live context; `key` is valid for reads; `out` for a write.
+#[no_mangle]
+pub unsafe extern "C" fn pcs_vk_stored_key(
+    ctx: *const pcs_vk_context,
+    key: *const pcs_fingerprint,
+    out: *mut pcs_fingerprint,
+) -> pcs_result {
+    super::ffi_boundary!("pcs_vk_stored_key", || -> FfiResult {
+        // SAFETY: forwarded contracts.
+        let (ctx, key) = unsafe { (pcs_vk_context::arg(ctx, "ctx")?, arg_key(key)?) };
+        let out = arg_out(out, "out")?;
+        let scoped = ctx.stored_key(key);
+        // SAFETY: `out` is non-NULL and valid for a write; `key` is no longer read.
+        unsafe { out.write(scoped.into()) };
+        Ok(pcs_result::PCS_OK)
+    })
+}
+
+/// Creates a `VkPipelineCache` for the engine's `*key` into `*out`: seeded with the stored blob
+/// when it passes every check, empty otherwise. Call it where the engine would call
+/// `vkCreatePipelineCache`, and create pipelines with the result.
+///
+/// Nothing unchecked reaches the driver: the envelope (magic, version, length, BLAKE3, key,
+/// identity) and the blob's `VkPipelineCacheHeaderVersionOne` (size, version, vendorID,
+/// deviceID, pipelineCacheUUID) are verified first, and a blob over `max_blob_bytes` is not even
+/// hashed. An empty cache is created with `initialDataSize = 0` and `pInitialData = NULL`. If
+/// the driver fails with checked data, an empty cache is created instead. `*info` (when not
+/// NULL) says which: hit, miss, corrupt, device mismatch, driver refused, too large, and the
+/// exact check that failed.
+///
+/// Returns `PCS_OK` whenever `*out` holds a usable cache, whatever the outcome; the caller owns
+/// it and destroys it with `vkDestroyPipelineCache` (with the same `allocator`).
+/// `PCS_ERR_VULKAN` when not even an empty cache could be created (out of memory, device
+/// lost); `PCS_ERR_NULL_ARGUMENT`; `PCS_ERR_INVALID_ARGUMENT` for a bad `info->struct_size`
+/// (checked before any Vulkan call). `*out` and `*info` are written only on `PCS_OK`.
+/// Thread-safe.
+///
+/// # Safety
+/// `ctx` is a live context whose device is alive; `key` is valid for reads; `allocator` is NULL
+/// or valid for the cache's whole life; `out` is valid for a write; `info` is NULL or valid for
+/// reads and writes of its `struct_size` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn pcs_vk_load_pipeline_cache(
+    ctx: *const pcs_vk_context,
+    key: *const pcs_fingerprint,
+    allocator: *const vk::AllocationCallbacks<'_>,
+    out: *mut vk::PipelineCache,
+    info: *mut pcs_vk_load_info,
+) -> pcs_result {
+    super::ffi_boundary!("pcs_vk_load_pipeline_cache", || -> FfiResult {
+        // SAFETY: forwarded contracts.
+        let (ctx, key) = unsafe { (pcs_vk_context::arg(ctx, "ctx")?, arg_key(key)?) };
+        let out = arg_out(out, "out")?;
+        if !info.is_null() {
+            // Checked first: a cache created before a refused `info` would leak.
+            // SAFETY: forwarded contract.
+            unsafe { check_extensible_out(info, "info") }?;
+        }
+        // SAFETY: `allocator` is NULL or valid for the cache's life (contract).
+        let allocator = unsafe { allocator.as_ref() };
+        // SAFETY: live context and device; allocator valid (contract).
+        let (cache, load_info) =
+            unsafe { ctx.load_pipeline_cache(key, allocator) }.map_err(vulkan_error)?;
+        if !info.is_null() {
+            // SAFETY: valid for its `struct_size` bytes (contract), which was checked above.
+            unsafe { write_extensible(info, &load_info.into(), "info") }?;
+        }
+        // SAFETY: `out` is non-NULL and valid for a write (contract).
+        unsafe { out.write(cache) };
+        Ok(pcs_result::PCS_OK)
+    })
+}
+
+/// Fetches `cache`'s data from the driver (`vkGetPipelineCacheData`), checks it against this
+/// device, and stores it under the engine's `*key` (sealed in pcstore's envelope) unless it is
+/// unchanged since this context last loaded or saved it. The cache stays the caller's.
+/// `pcs_flush` on the store makes a stored save durable.
+///
+/// Returns `PCS_OK` when the save ran; `*info` (when not NULL) then says whether the blob was
+/// stored, unchanged, or not stored and why (invalid driver blob, too large, store refused).
+/// `PCS_ERR_VULKAN` when `vkGetPipelineCacheData` failed; `PCS_ERR_NULL_ARGUMENT` (also for a
+/// `VK_NULL_HANDLE` cache); `PCS_ERR_INVALID_ARGUMENT` for a bad `info->struct_size`. `*info`
+/// is written only on `PCS_OK`. Thread-safe (Vulkan's own rules for `cache` still apply).
+///
+/// # Safety
+/// `ctx` is a live context whose device is alive; `key` is valid for reads; `cache` is a live
+/// pipeline cache of that device; `info` is NULL or valid for reads and writes of its
+/// `struct_size` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn pcs_vk_save_pipeline_cache(
+    ctx: *const pcs_vk_context,
+    key: *const pcs_fingerprint,
+    cache: vk::PipelineCache,
+    info: *mut pcs_vk_save_info,
+) -> pcs_result {
+    super::ffi_boundary!("pcs_vk_save_pipeline_cache", || -> FfiResult {
+        // SAFETY: forwarded contracts.
+        let (ctx, key) = unsafe { (pcs_vk_context::arg(ctx, "ctx")?, arg_key(key)?) };
+        if cache == vk::PipelineCache::null() {
+            return Err(FfiError::null("cache"));
+        }
+        if !info.is_null() {
+            // SAFETY: forwarded contract.
+            unsafe { check_extensible_out(info, "info") }?;
+        }
+        // SAFETY: live context, device and cache (contract).
+        let save_info = unsafe { ctx.save_pipeline_cache(key, cache) }.map_err(vulkan_error)?;
+        if !info.is_null() {
+            // SAFETY: valid for its `struct_size` bytes (contract), which was checked above.
+            unsafe { write_extensible(info, &save_info.into(), "info") }?;
+        }
+        Ok(pcs_result::PCS_OK)
+    })
+}
+
+/// Merges `src_count` caches at `srcs` into `dst` (`vkMergePipelineCaches`), for engines that
+/// give each thread its own cache and save one merged cache. `src_count` 0 is a no-op (`srcs`
+/// may then be NULL).
+///
+/// Returns `PCS_OK`; `PCS_ERR_VULKAN` when the driver fails; `PCS_ERR_NULL_ARGUMENT` (also for a
+/// `VK_NULL_HANDLE` cache); `PCS_ERR_INVALID_ARGUMENT` when `dst` is among `srcs`. Thread-safe,
+/// but `dst` must not be used by another thread during the call (Vulkan's rule).
+///
+/// # Safety
+/// `ctx` is a live context whose device is alive; `srcs` is valid for reads of `src_count`
+/// handles; every cache is a live cache of that device.
+#[no_mangle]
+pub unsafe extern "C" fn pcs_vk_merge_pipeline_caches(
+    ctx: *const pcs_vk_context,
+    dst: vk::PipelineCache,
+    src_count: u32,
+    srcs: *const vk::PipelineCache,
+) -> pcs_result {
+    super::ffi_boundary!("pcs_vk_merge_pipeline_caches", || -> FfiResult {
+        // SAFETY: forwarded contract.
+        let ctx = unsafe { pcs_vk_context::arg(ctx, "ctx") }?;
+        if dst == vk::PipelineCache::null() {
+            return Err(FfiError::null("dst"));
+        }
+        if src_count == 0 {
+            return Ok(pcs_result::PCS_OK);
+        }
+        if srcs.is_null() {
+            return Err(FfiError::null("srcs"));
+        }
+        // SAFETY: non-NULL and valid for `src_count` handles (contract); a u32 count of 8-byte
+        // handles cannot exceed the address space on a 64-bit target, and on 32-bit targets
+        // the caller's array already occupies that many bytes.
+        let sources = unsafe { std::slice::from_raw_parts(srcs, src_count as usize) };
+        if let Some(index) = sources.iter().position(|c| *c == vk::PipelineCache::null()) {
+            return Err(FfiError::new(
+                pcs_result::PCS_ERR_NULL_ARGUMENT,
+                format!("`srcs[{index}]` is VK_NULL_HANDLE"),
+            ));
+        }
+        if sources.contains(&dst) {
+            return Err(FfiError::invalid("`dst` is also among `srcs`"));
+        }
+        // SAFETY: live caches of the context's live device, `dst` not a source (checked).
+        unsafe { ctx.merge_pipeline_caches(dst, sources) }.map_err(vulkan_error)?;
+        Ok(pcs_result::PCS_OK)
+    })
+}
+
+/// Writes a snapshot of the context's counters to `*out` (see `pcs_vk_metrics` for
+/// `struct_size`). Thread-safe.
+///
+/// Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT`; `PCS_ERR_INVALID_ARGUMENT` for a bad
+/// `out->struct_size` (nothing written).
+///
+/// # Safety
+/// `ctx` is a live context; `out` is valid for reads and writes of its `struct_size` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn pcs_vk_context_metrics(
+    ctx: *const pcs_vk_context,
+    out: *mut pcs_vk_metrics,
+) -> pcs_result {
+    super::ffi_boundary!("pcs_vk_context_metrics", || -> FfiResult {
+        // SAFETY: forwarded contract.
+        let ctx = unsafe { pcs_vk_context::arg(ctx, "ctx") }?;
+        let snapshot = pcs_vk_metrics::from(ctx.metrics());
+        // SAFETY: forwarded contract.
+        unsafe { write_extensible(out, &snapshot, "out") }?;
+        Ok(pcs_result::PCS_OK)
+    })
+}
+
+/// Every Vulkan function of the ABI, one pointer each, same names without the `pcs_vk_` prefix;
+/// reached from `pcs_api::get_vk_api` or `pcs_get_vk_api`. Append-only, like `pcs_api`:
+/// `struct_size` is `sizeof(pcs_vk_api)` of the loaded library and an entry exists iff its
+/// offset is below it. Static and immutable: valid while the library is loaded, readable from
+/// any thread.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+pub struct pcs_vk_api {
+    /// `sizeof(pcs_vk_api)` in the loaded library.
+    pub struct_size: usize,
+    /// `pcs_vk_context_create`.
+    pub context_create: unsafe extern "C" fn(
+        *mut pcs_store,
+        *const pcs_vk_device_info,
+        *mut *mut pcs_vk_context,
+    ) -> pcs_result,
+    /// `pcs_vk_context_release`.
+    pub context_release: unsafe extern "C" fn(*mut pcs_vk_context),
+    /// `pcs_vk_stored_key`.
+    pub stored_key: unsafe extern "C" fn(
+        *const pcs_vk_context,
+        *const pcs_fingerprint,
+        *mut pcs_fingerprint,
+    ) -> pcs_result,
+    /// `pcs_vk_load_pipeline_cache`.
+    pub load_pipeline_cache: unsafe extern "C" fn(
+        *const pcs_vk_context,
+        *const pcs_fingerprint,
+        *const vk::AllocationCallbacks<'static>,
+        *mut vk::PipelineCache,
+        *mut pcs_vk_load_info,
+    ) -> pcs_result,
+    /// `pcs_vk_save_pipeline_cache`.
+    pub save_pipeline_cache: unsafe extern "C" fn(
+        *const pcs_vk_context,
+        *const pcs_fingerprint,
+        vk::PipelineCache,
+        *mut pcs_vk_save_info,
+    ) -> pcs_result,
+    /// `pcs_vk_merge_pipeline_caches`.
+    pub merge_pipeline_caches: unsafe extern "C" fn(
+        *const pcs_vk_context,
+        vk::PipelineCache,
+        u32,
+        *const vk::PipelineCache,
+    ) -> pcs_result,
+    /// `pcs_vk_context_metrics`.
+    pub context_metrics:
+        unsafe extern "C" fn(*const pcs_vk_context, *mut pcs_vk_metrics) -> pcs_result,
+}
+
+static VK_API: pcs_vk_api = pcs_vk_api {
+    struct_size: std::mem::size_of::<pcs_vk_api>(),
+    context_create: pcs_vk_context_create,
+    context_release: pcs_vk_context_release,
+    stored_key: pcs_vk_stored_key,
+    load_pipeline_cache: pcs_vk_load_pipeline_cache,
+    save_pipeline_cache: pcs_vk_save_pipeline_cache,
+    merge_pipeline_caches: pcs_vk_merge_pipeline_caches,
+    context_metrics: pcs_vk_context_metrics,
+};
+
+/// Writes to `*out` the static table of the Vulkan functions for ABI version `abi_version`
+/// (pass `PCS_ABI_VERSION`). Also reachable as `pcs_api::get_vk_api`, so a `dlopen` user needs
+/// no second `dlsym`.
+///
+/// Returns `PCS_OK`; `PCS_ERR_ABI_MISMATCH` when the request is newer than this library;
+/// `PCS_ERR_INVALID_ARGUMENT` for version 0; `PCS_ERR_NULL_ARGUMENT`; `PCS_ERR_UNSUPPORTED`
+/// when the library was built without its Vulkan adapter. `*out` is written only on success.
+/// Thread-safe; the table must not be written to or freed.
+///
+/// # Safety
+/// `out` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn pcs_get_vk_api(
+    abi_version: u32,
+    out: *mut *const pcs_vk_api,
+) -> pcs_result {
+    super::ffi_boundary!("pcs_get_vk_api", || -> FfiResult {
+        let out = arg_out(out, "out")?;
+        super::version::check_requested_abi(abi_version)?;
+        // SAFETY: `out` is non-NULL and valid for a write (contract).
+        unsafe { out.write(&VK_API) };
+        Ok(pcs_result::PCS_OK)
+    })
+}
+
+// The C layout every engine compiles against: tests/c/test_vulkan.c asserts the same offsets
+// against the real <vulkan/vulkan.h>, so ash's handle types and C's cannot drift apart.
+#[cfg(target_pointer_width = "64")]
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(offset_of!(pcs_vk_device_info, instance) == 8);
+    assert!(offset_of!(pcs_vk_device_info, physical_device) == 16);
+    assert!(offset_of!(pcs_vk_device_info, device) == 24);
+    assert!(offset_of!(pcs_vk_device_info, get_instance_proc_addr) == 32);
+    assert!(offset_of!(pcs_vk_device_info, api_version) == 40);
+    assert!(offset_of!(pcs_vk_device_info, engine_namespace) == 48);
+    assert!(offset_of!(pcs_vk_device_info, engine_namespace_len) == 56);
+    assert!(offset_of!(pcs_vk_device_info, max_blob_bytes) == 64);
+    assert!(size_of::<pcs_vk_device_info>() == 72);
+    assert!(offset_of!(pcs_vk_load_info, outcome) == 8);
+    assert!(offset_of!(pcs_vk_load_info, rejection) == 12);
+    assert!(offset_of!(pcs_vk_load_info, driver_result) == 16);
+    assert!(offset_of!(pcs_vk_load_info, stored_bytes) == 24);
+    assert!(offset_of!(pcs_vk_load_info, initial_data_bytes) == 32);
+    assert!(offset_of!(pcs_vk_load_info, elapsed_ns) == 40);
+    assert!(size_of::<pcs_vk_load_info>() == 48);
+    assert!(offset_of!(pcs_vk_save_info, outcome) == 8);
+    assert!(offset_of!(pcs_vk_save_info, driver_bytes) == 16);
+    assert!(size_of::<pcs_vk_save_info>() == 40);
+    assert!(offset_of!(pcs_vk_metrics, saves) == 56);
+    assert!(offset_of!(pcs_vk_metrics, driver_refusals) == 96);
+    assert!(offset_of!(pcs_vk_metrics, load_latency) == 120);
+    assert!(size_of::<pcs_vk_metrics>() == 184);
+    assert!(size_of::<pcs_vk_api>() == 64);
+};
+
+#[cfg(test)]
+mod tests {
+    use std::ptr;
+
+    use super::*;
+    use crate::ffi::api_table::{pcs_api, pcs_get_api};
+    use crate::ffi::version::PCS_ABI_VERSION;
+
+    #[test]
+    fn c_enums_keep_the_adapters_values() {
+        for (outcome, value) in [
+            (LoadOutcome::Hit, 0),
+            (LoadOutcome::Miss, 1),
+            (LoadOutcome::Corrupt, 2),
+            (LoadOutcome::DeviceMismatch, 3),
+            (LoadOutcome::DriverRefused, 4),
+            (LoadOutcome::TooLarge, 5),
+        ] {
+            assert_eq!(pcs_vk_load_outcome::from(outcome) as i32, outcome as i32);
+            assert_eq!(outcome as i32, value);
+        }
+        for value in 0..=15 {
+            let rejection = [
+                Rejection::None,
+                Rejection::EnvelopeTruncated,
+                Rejection::EnvelopeMagic,
+                Rejection::EnvelopeVersion,
+                Rejection::EnvelopeLength,
+                Rejection::EnvelopeHash,
+                Rejection::EnvelopeKey,
+                Rejection::EnvelopeIdentity,
+                Rejection::HeaderTruncated,
+                Rejection::HeaderSize,
+                Rejection::HeaderVersion,
+                Rejection::HeaderVendor,
+                Rejection::HeaderDevice,
+                Rejection::HeaderUuid,
+                Rejection::TooLarge,
+                Rejection::DriverError,
+            ][value as usize];
+            assert_eq!(pcs_vk_rejection::from(rejection) as i32, value);
+            assert_eq!(rejection as i32, value);
+        }
+        for outcome in [
+            SaveOutcome::Stored,
+            SaveOutcome::Unchanged,
+            SaveOutcome::DriverBlobInvalid,
+            SaveOutcome::TooLarge,
+            SaveOutcome::StoreRejected,
+        ] {
+            assert_eq!(pcs_vk_save_outcome::from(outcome) as i32, outcome as i32);
+        }
+    }
+
+    #[test]
+    fn the_vk_table_is_reached_both_ways_and_checks_versions() {
+        let mut direct: *const pcs_vk_api = ptr::null();
+        let mut main: *const pcs_api = ptr::null();
+        // SAFETY: valid out-pointers; the tables are static.
+        unsafe {
+            assert_eq!(
+                pcs_get_vk_api(0, &mut direct),
+                pcs_result::PCS_ERR_INVALID_ARGUMENT
+            );
+            assert_eq!(
+                pcs_get_vk_api(PCS_ABI_VERSION + 1, &mut direct),
+                pcs_result::PCS_ERR_ABI_MISMATCH
+            );
+            assert_eq!(
+                pcs_get_vk_api(PCS_ABI_VERSION, ptr::null_mut()),
+                pcs_result::PCS_ERR_NULL_ARGUMENT
+            );
+            assert!(direct.is_null());
+            assert_eq!(pcs_get_api(PCS_ABI_VERSION, &mut main), pcs_result::PCS_OK);
+            let mut through_main: *const pcs_vk_api = ptr::null();
+            assert_eq!(
+                ((*main).get_vk_api)(PCS_ABI_VERSION, &mut through_main),
+                pcs_result::PCS_OK
+            );
+            assert_eq!(
+                pcs_get_vk_api(PCS_ABI_VERSION, &mut direct),
+                pcs_result::PCS_OK
+            );
+            assert_eq!(direct, through_main);
+            assert_eq!((*direct).struct_size, std::mem::size_of::<pcs_vk_api>());
+        }
+    }
+
+    #[test]
+    fn misuse_without_a_device_is_refused_before_any_vulkan_call() {
+        let mut store = ptr::null_mut();
+        let mut ctx = ptr::null_mut();
+        // SAFETY: valid pointers throughout; the context is never created, so no Vulkan
+        // handle is ever used.
+        unsafe {
+            assert_eq!(
+                crate::ffi::pcs_store_open_memory(ptr::null(), &mut store),
+                pcs_result::PCS_OK
+            );
+            let mut info: pcs_vk_device_info = std::mem::zeroed();
+            info.struct_size = std::mem::size_of::<pcs_vk_device_info>();
+            // No vkGetInstanceProcAddr.
+            assert_eq!(
+                pcs_vk_context_create(store, &info, &mut ctx),
+                pcs_result::PCS_ERR_NULL_ARGUMENT
+            );
+            info.struct_size = 8;
+            assert_eq!(
+                pcs_vk_context_create(store, &info, &mut ctx),
+                pcs_result::PCS_ERR_INVALID_ARGUMENT
+            );
+            assert!(ctx.is_null());
+            let key = pcs_fingerprint::default();
+            let mut cache = vk::PipelineCache::null();
+            assert_eq!(
+                pcs_vk_load_pipeline_cache(
+                    ptr::null(),
+                    &key,
+                    ptr::null(),
+                    &mut cache,
+                    ptr::null_mut()
+                ),
+                pcs_result::PCS_ERR_NULL_ARGUMENT
+            );
+            assert_eq!(
+                pcs_vk_save_pipeline_cache(ptr::null(), &key, cache, ptr::null_mut()),
+                pcs_result::PCS_ERR_NULL_ARGUMENT
+            );
+            assert_eq!(
+                pcs_vk_merge_pipeline_caches(ptr::null(), cache, 0, ptr::null()),
+                pcs_result::PCS_ERR_NULL_ARGUMENT
+            );
+            let mut metrics = pcs_vk_metrics::default();
+            assert_eq!(
+                pcs_vk_context_metrics(ptr::null(), &mut metrics),
+                pcs_result::PCS_ERR_NULL_ARGUMENT
+            );
+            pcs_vk_context_release(ptr::null_mut());
+            crate::ffi::pcs_store_release(store);
+        }
+    }
+}
