@@ -169,7 +169,7 @@ impl PipelineCacheStore for LayeredPipelineCache {
 
     #[inline]
     fn get_arc(&self, fp: &PipelineFingerprint) -> Option<Arc<Vec<u8>>> {
-        let started = self.metrics.start_get();
+        let probe = self.metrics.start_get();
         let mut found = None;
         for (index, layer) in self.layers.iter().enumerate() {
             if let Some(blob) = layer.get_arc(fp) {
@@ -184,7 +184,7 @@ impl PipelineCacheStore for LayeredPipelineCache {
             }
         }
         self.metrics
-            .record_lookup(started, found.as_ref().map(|blob| blob.len()));
+            .record_lookup(probe, found.as_ref().map(|blob| blob.len()));
         found
     }
 

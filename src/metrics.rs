@@ -6,11 +6,11 @@
 //!   read-modify-write and no cache line shared with another thread; threads beyond that share
 //!   one overflow stripe with atomic adds;
 //! - `get` latency is sampled (one call in [`GET_SAMPLE_PERIOD`] per thread is timed), because
-//!   reading the clock twice costs about as much as a memory hit; puts and flushes are all timed.
+//!   reading the clock twice costs about as much as a memory hit; tiers whose lookups cost far
+//!   more (disk, network) time every one; puts and flushes are all timed.
 //!
 //! Counters saturate at `u64::MAX` instead of wrapping.
 
-use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -165,6 +165,22 @@ const OVERFLOW_STRIPE: usize = thread_slot::SLOTS;
 #[derive(Default)]
 struct Stripe([AtomicU64; COUNTERS]);
 
+/// A lookup in progress (see [`MetricsRecorder::start_get`]).
+#[derive(Clone, Copy, Debug)]
+pub struct LookupProbe {
+    stripe: usize,
+    exclusive: bool,
+    started: Option<Instant>,
+}
+
+impl LookupProbe {
+    /// This thread's own slot index, if it has one (see [`crate::thread_slot`]).
+    #[inline]
+    pub(crate) fn thread_slot(&self) -> Option<usize> {
+        self.exclusive.then_some(self.stripe)
+    }
+}
+
 /// Which operation a latency belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
@@ -230,34 +246,53 @@ impl MetricsRecorder {
         );
     }
 
-    /// Starts timing a `get` if this thread's turn to sample has come.
+    /// Starts a lookup: finds this thread's stripe once (the lookup's other bookkeeping reuses
+    /// it) and starts the clock if this is the thread's sampled lookup, one in
+    /// [`GET_SAMPLE_PERIOD`] by the count of lookups already in its stripe.
     #[inline]
-    pub fn start_get(&self) -> Option<Instant> {
-        let n = GET_TICK.with(|tick| {
-            let n = tick.get().wrapping_add(1);
-            tick.set(n);
-            n
-        });
-        (n % GET_SAMPLE_PERIOD == 0).then(Instant::now)
+    pub fn start_get(&self) -> LookupProbe {
+        let (stripe, exclusive) = thread_stripe();
+        let cells = &self.stripes[stripe].0;
+        let done = cells[Counter::Hits as usize]
+            .load(Ordering::Relaxed)
+            .wrapping_add(cells[Counter::Misses as usize].load(Ordering::Relaxed));
+        LookupProbe {
+            stripe,
+            exclusive,
+            started: (done % u64::from(GET_SAMPLE_PERIOD) == 0).then(Instant::now),
+        }
     }
 
-    /// Records the latency of an operation started at `start` (`None`: not sampled).
-    #[inline]
-    pub fn finish(&self, op: Op, start: Option<Instant>) {
-        if let Some(start) = start {
-            self.record_latency(op, start.elapsed());
+    /// Like [`MetricsRecorder::start_get`], but always timed: for tiers whose lookups cost far
+    /// more than reading the clock (network, disk).
+    pub fn start_get_timed(&self) -> LookupProbe {
+        let (stripe, exclusive) = thread_stripe();
+        LookupProbe {
+            stripe,
+            exclusive,
+            started: Some(Instant::now()),
         }
     }
 
     /// Records the outcome of a lookup started with [`MetricsRecorder::start_get`]: a hit of
-    /// `Some(len)` bytes or a miss, and its latency if it was sampled.
+    /// `Some(len)` bytes or a miss, and its latency if it was timed.
     #[inline]
-    pub fn record_lookup(&self, started: Option<Instant>, found_len: Option<usize>) {
+    pub fn record_lookup(&self, probe: LookupProbe, found_len: Option<usize>) {
+        let cells = &self.stripes[probe.stripe].0;
         match found_len {
-            Some(len) => self.hit(len),
-            None => self.inc(Counter::Misses),
+            Some(len) => {
+                add_to(&cells[Counter::Hits as usize], 1, probe.exclusive);
+                add_to(
+                    &cells[Counter::BytesRead as usize],
+                    len as u64,
+                    probe.exclusive,
+                );
+            }
+            None => add_to(&cells[Counter::Misses as usize], 1, probe.exclusive),
         }
-        self.finish(Op::Get, started);
+        if let Some(started) = probe.started {
+            self.record_latency(Op::Get, started.elapsed());
+        }
     }
 
     /// Records the outcome of a put of `len` bytes started at `started`.
@@ -323,10 +358,6 @@ impl std::fmt::Debug for MetricsRecorder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.snapshot(0, 0).fmt(f)
     }
-}
-
-thread_local! {
-    static GET_TICK: Cell<u32> = const { Cell::new(0) };
 }
 
 /// This thread's stripe, and whether it owns it alone.

@@ -358,16 +358,14 @@ impl Inner {
     }
 
     fn get(&self, key: &PipelineFingerprint) -> Option<Vec<u8>> {
-        let start = self.metrics.start_get();
+        // Every disk lookup is timed: next to a pread and a hash pass the clock costs little.
+        let probe = self.metrics.start_get_timed();
         let mut found = self.read(key);
         if found.is_none() && self.refresh_if_changed() {
             found = self.read(key);
         }
-        match &found {
-            Some(bytes) => self.metrics.hit(bytes.len()),
-            None => self.metrics.inc(Counter::Misses),
-        }
-        self.metrics.finish(Op::Get, start);
+        self.metrics
+            .record_lookup(probe, found.as_ref().map(Vec::len));
         found
     }
 

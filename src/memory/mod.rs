@@ -273,10 +273,13 @@ impl PipelineCacheStore for InMemoryPipelineCache {
 
     #[inline]
     fn get_arc(&self, fp: &PipelineFingerprint) -> Option<Arc<Vec<u8>>> {
-        let started = self.metrics.start_get();
-        let found = self.shard(fp).state.read(|state| state.get(fp));
+        let probe = self.metrics.start_get();
+        let found = self
+            .shard(fp)
+            .state
+            .read(probe.thread_slot(), |state| state.get(fp));
         self.metrics
-            .record_lookup(started, found.as_ref().map(|blob| blob.len()));
+            .record_lookup(probe, found.as_ref().map(|blob| blob.len()));
         found
     }
 

@@ -45,10 +45,12 @@ impl<T> ReadMostlyLock<T> {
         self as *const Self as usize
     }
 
-    /// Runs `read` with shared access. `read` must not touch another `ReadMostlyLock`.
+    /// Runs `read` with shared access. `thread_slot` is this thread's own slot
+    /// ([`crate::thread_slot::current`], passed in because callers already have it); `read`
+    /// must not touch another `ReadMostlyLock`.
     #[inline]
-    pub(crate) fn read<R>(&self, read: impl FnOnce(&T) -> R) -> R {
-        if let Some(index) = thread_slot::current() {
+    pub(crate) fn read<R>(&self, thread_slot: Option<usize>, read: impl FnOnce(&T) -> R) -> R {
+        if let Some(index) = thread_slot {
             let slot = &READING[index].0;
             slot.store(self.address(), Ordering::SeqCst);
             let announced = ClearOnDrop(slot);
@@ -142,7 +144,7 @@ mod tests {
                 scope.spawn(|| {
                     let mut reads = 0u64;
                     while !done.load(Ordering::Relaxed) || reads < 1000 {
-                        lock.read(|values| {
+                        lock.read(thread_slot::current(), |values| {
                             let first = values[0];
                             assert!(values.iter().all(|v| *v == first), "torn read");
                         });
@@ -158,6 +160,8 @@ mod tests {
             }
             done.store(true, Ordering::Relaxed);
         });
-        assert!(lock.read(|values| values.iter().all(|v| *v == 20_000)));
+        assert!(lock.read(thread_slot::current(), |values| values
+            .iter()
+            .all(|v| *v == 20_000)));
     }
 }

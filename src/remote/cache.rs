@@ -250,11 +250,11 @@ impl std::fmt::Debug for RemoteCache {
 impl PipelineCacheStore for RemoteCache {
     fn get(&self, fp: &PipelineFingerprint) -> Option<Vec<u8>> {
         // Every lookup is timed: next to a network request the clock costs nothing.
-        let started = Instant::now();
+        let probe = self.inner.metrics.start_get_timed();
         let found = self.inner.fetch(fp);
         self.inner
             .metrics
-            .record_lookup(Some(started), found.as_ref().map(Vec::len));
+            .record_lookup(probe, found.as_ref().map(Vec::len));
         found
     }
 
