@@ -239,7 +239,7 @@ typedef struct pcs_memory_options {
  */
 typedef struct pcs_latency_summary {
   /**
-   * Operations timed (gets are sampled, one in 16 per thread).
+   * Operations timed (memory-tier gets are sampled, one in 128 per thread).
    */
   uint64_t samples;
   /**

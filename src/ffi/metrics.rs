@@ -11,7 +11,7 @@ use crate::metrics::{LatencySummary, PipelineCacheMetrics};
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct pcs_latency_summary {
-    /// Operations timed (gets are sampled, one in 16 per thread).
+    /// Operations timed (memory-tier gets are sampled, one in 128 per thread).
     pub samples: u64,
     /// Median.
     pub p50_ns: u64,
