@@ -185,46 +185,48 @@ pub fn read_two_exact_at(
     body: &mut [u8],
     offset: u64,
 ) -> io::Result<()> {
-    let mut done = 0usize;
     let total = head.len() + body.len();
-    while done < total {
-        let (iov, count) = remaining_iovecs_mut(head, body, done);
-        let position = offset
-            .checked_add(done as u64)
-            .and_then(|p| libc::off_t::try_from(p).ok())
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "offset out of range"))?;
-        // SAFETY: `iov` holds `count` valid (pointer, length) pairs into `head`/`body`, which are
-        // exclusively borrowed for the duration of the call.
-        let n = unsafe { libc::preadv(file.as_raw_fd(), iov.as_ptr(), count, position) };
-        if n < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err);
-        }
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        done += n as usize;
-    }
-    Ok(())
+    transfer_all(
+        total,
+        offset,
+        io::ErrorKind::UnexpectedEof,
+        |done, position| {
+            let (iov, count) = remaining_iovecs_mut(head, body, done);
+            // SAFETY: `iov` holds `count` valid (pointer, length) pairs into `head`/`body`, which are
+            // exclusively borrowed for the duration of the call.
+            unsafe { libc::preadv(file.as_raw_fd(), iov.as_ptr(), count, position) }
+        },
+    )
 }
 
 /// Writes `head` then `body` at `offset` with `pwritev`, so a payload is never copied to sit
 /// behind its header.
 pub fn write_two_all_at(file: &File, head: &[u8], body: &[u8], offset: u64) -> io::Result<()> {
-    let mut done = 0usize;
     let total = head.len() + body.len();
-    while done < total {
+    transfer_all(total, offset, io::ErrorKind::WriteZero, |done, position| {
         let (iov, count) = remaining_iovecs(head, body, done);
+        // SAFETY: `iov` holds `count` valid (pointer, length) pairs into `head`/`body`, which are
+        // borrowed for the duration of the call; pwritev only reads them.
+        unsafe { libc::pwritev(file.as_raw_fd(), iov.as_ptr(), count, position) }
+    })
+}
+
+/// Repeats a positioned transfer until `total` bytes from `offset` are moved: `call(done,
+/// position)` moves bytes from `done` bytes in and returns the count, or -1 with `errno` set.
+/// Interrupted calls are retried; a call that moves nothing is `at_zero`.
+fn transfer_all(
+    total: usize,
+    offset: u64,
+    at_zero: io::ErrorKind,
+    mut call: impl FnMut(usize, libc::off_t) -> isize,
+) -> io::Result<()> {
+    let mut done = 0usize;
+    while done < total {
         let position = offset
             .checked_add(done as u64)
             .and_then(|p| libc::off_t::try_from(p).ok())
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "offset out of range"))?;
-        // SAFETY: `iov` holds `count` valid (pointer, length) pairs into `head`/`body`, which are
-        // borrowed for the duration of the call; pwritev only reads them.
-        let n = unsafe { libc::pwritev(file.as_raw_fd(), iov.as_ptr(), count, position) };
+        let n = call(done, position);
         if n < 0 {
             let err = io::Error::last_os_error();
             if err.kind() == io::ErrorKind::Interrupted {
@@ -233,7 +235,7 @@ pub fn write_two_all_at(file: &File, head: &[u8], body: &[u8], offset: u64) -> i
             return Err(err);
         }
         if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
+            return Err(at_zero.into());
         }
         done += n as usize;
     }
