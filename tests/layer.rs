@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use pcstore::vulkan::ash::vk;
 use pcstore::vulkan::layer::abi;
-use vk_harness::Harness;
+use vk_harness::{drivers, Driver, Harness};
 
 const APP_FLAG: &str = "--pcstore-layer-app";
 const LAYER: &str = "VK_LAYER_PCSTORE_pipeline_cache";
@@ -69,37 +69,6 @@ fn rust_app() {
 
 // ---------------------------------------------------------------------------------------------
 // Parent.
-
-struct Driver {
-    name: &'static str,
-    icd: PathBuf,
-}
-
-fn drivers() -> Vec<Driver> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let find = |name: &'static str, variable: &str, default: PathBuf| {
-        let icd = std::env::var_os(variable).map_or(default, PathBuf::from);
-        assert!(
-            icd.is_file(),
-            "{name} Vulkan driver not found at {} (set {variable}, or run \
-             `eval \"$(bash scripts/vulkan-drivers.sh)\"` after scripts/install-deps.sh)",
-            icd.display()
-        );
-        Driver { name, icd }
-    };
-    vec![
-        find(
-            "lavapipe",
-            "PCSTORE_TEST_LAVAPIPE_ICD",
-            PathBuf::from("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json"),
-        ),
-        find(
-            "swiftshader",
-            "PCSTORE_TEST_SWIFTSHADER_ICD",
-            manifest.join("target/swiftshader/pcstore_swiftshader_icd.json"),
-        ),
-    ]
-}
 
 /// Everything the checks share: built app, manifests, folders.
 struct Setup {

@@ -28,7 +28,7 @@ use pcstore::vulkan::{
     Rejection, SaveOutcome, VulkanContext, VulkanOptions, ENVELOPE_HEADER_LEN,
 };
 use pcstore::{DiskCache, PipelineCacheStore, PipelineFingerprint};
-use vk_harness::Harness;
+use vk_harness::{drivers, Harness};
 
 const CHILD_FLAG: &str = "--pcstore-child";
 const COMPUTE_SEEDS: [u32; 3] = [1, 2, 3];
@@ -69,37 +69,6 @@ fn name_filter(args: &[String]) -> Option<String> {
 
 // ---------------------------------------------------------------------------------------------
 // Parent: finds the drivers and runs every scenario in child processes.
-
-struct Driver {
-    name: &'static str,
-    icd: PathBuf,
-}
-
-fn drivers() -> Vec<Driver> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let find = |name: &'static str, variable: &str, default: PathBuf| {
-        let icd = std::env::var_os(variable).map_or(default, PathBuf::from);
-        assert!(
-            icd.is_file(),
-            "{name} Vulkan driver not found at {} (set {variable}, or run \
-             `eval \"$(bash scripts/vulkan-drivers.sh)\"` after scripts/install-deps.sh)",
-            icd.display()
-        );
-        Driver { name, icd }
-    };
-    vec![
-        find(
-            "lavapipe",
-            "PCSTORE_TEST_LAVAPIPE_ICD",
-            PathBuf::from("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json"),
-        ),
-        find(
-            "swiftshader",
-            "PCSTORE_TEST_SWIFTSHADER_ICD",
-            manifest.join("target/swiftshader/pcstore_swiftshader_icd.json"),
-        ),
-    ]
-}
 
 fn run_parent(filter: Option<&str>) -> i32 {
     let drivers = drivers();

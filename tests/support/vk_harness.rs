@@ -406,3 +406,39 @@ impl Drop for Harness {
         }
     }
 }
+
+/// A CPU Vulkan driver the tests run on: its name and ICD manifest.
+pub struct Driver {
+    pub name: &'static str,
+    pub icd: std::path::PathBuf,
+}
+
+/// Both CPU drivers, from `PCSTORE_TEST_LAVAPIPE_ICD` / `PCSTORE_TEST_SWIFTSHADER_ICD` (set by
+/// `scripts/vulkan-drivers.sh`) or their usual places. Panics when one is missing: a Vulkan test
+/// without its driver fails, it never skips.
+pub fn drivers() -> Vec<Driver> {
+    use std::path::{Path, PathBuf};
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let find = |name: &'static str, variable: &str, default: PathBuf| {
+        let icd = std::env::var_os(variable).map_or(default, PathBuf::from);
+        assert!(
+            icd.is_file(),
+            "{name} Vulkan driver not found at {} (set {variable}, or run \
+             `eval \"$(bash scripts/vulkan-drivers.sh)\"` after scripts/install-deps.sh)",
+            icd.display()
+        );
+        Driver { name, icd }
+    };
+    vec![
+        find(
+            "lavapipe",
+            "PCSTORE_TEST_LAVAPIPE_ICD",
+            PathBuf::from("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json"),
+        ),
+        find(
+            "swiftshader",
+            "PCSTORE_TEST_SWIFTSHADER_ICD",
+            manifest.join("target/swiftshader/pcstore_swiftshader_icd.json"),
+        ),
+    ]
+}
