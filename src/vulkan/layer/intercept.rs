@@ -318,6 +318,26 @@ fn chosen_cache(data: &DeviceData, requested: vk::PipelineCache) -> vk::Pipeline
     }
 }
 
+/// The shared body of the pipeline-creation intercepts: finds the device's data, picks the
+/// cache to pass down ([`chosen_cache`]) and calls `create` with both, panics caught.
+///
+/// # Safety
+/// `device` is null or a live device (Vulkan's rule for the application's arguments).
+unsafe fn with_chosen_cache(
+    device: vk::Device,
+    requested: vk::PipelineCache,
+    create: impl FnOnce(&DeviceData, vk::PipelineCache) -> vk::Result,
+) -> vk::Result {
+    guarded(vk::Result::ERROR_OUT_OF_HOST_MEMORY, || {
+        // SAFETY: null or live (this function's contract).
+        let Some(data) = (unsafe { device_data(device) }) else {
+            return vk::Result::ERROR_OUT_OF_HOST_MEMORY;
+        };
+        let cache = chosen_cache(&data, requested);
+        create(&data, cache)
+    })
+}
+
 /// `vkCreateGraphicsPipelines` with the layer cache substituted for `VK_NULL_HANDLE`.
 pub(super) unsafe extern "system" fn create_graphics_pipelines(
     device: vk::Device,
@@ -327,14 +347,9 @@ pub(super) unsafe extern "system" fn create_graphics_pipelines(
     allocator: *const vk::AllocationCallbacks<'_>,
     pipelines: *mut vk::Pipeline,
 ) -> vk::Result {
-    guarded(vk::Result::ERROR_OUT_OF_HOST_MEMORY, || {
-        // SAFETY: live device (Vulkan's rule).
-        let Some(data) = (unsafe { device_data(device) }) else {
-            return vk::Result::ERROR_OUT_OF_HOST_MEMORY;
-        };
-        let cache = chosen_cache(&data, pipeline_cache);
-        // SAFETY: the application's arguments, with a cache of the same device.
-        unsafe {
+    // SAFETY: the application's arguments (live device), with a cache of the same device.
+    unsafe {
+        with_chosen_cache(device, pipeline_cache, |data, cache| {
             (data.fns.create_graphics_pipelines)(
                 device,
                 cache,
@@ -343,8 +358,8 @@ pub(super) unsafe extern "system" fn create_graphics_pipelines(
                 allocator,
                 pipelines,
             )
-        }
-    })
+        })
+    }
 }
 
 /// `vkCreateComputePipelines` with the layer cache substituted for `VK_NULL_HANDLE`.
@@ -356,14 +371,9 @@ pub(super) unsafe extern "system" fn create_compute_pipelines(
     allocator: *const vk::AllocationCallbacks<'_>,
     pipelines: *mut vk::Pipeline,
 ) -> vk::Result {
-    guarded(vk::Result::ERROR_OUT_OF_HOST_MEMORY, || {
-        // SAFETY: live device (Vulkan's rule).
-        let Some(data) = (unsafe { device_data(device) }) else {
-            return vk::Result::ERROR_OUT_OF_HOST_MEMORY;
-        };
-        let cache = chosen_cache(&data, pipeline_cache);
-        // SAFETY: the application's arguments, with a cache of the same device.
-        unsafe {
+    // SAFETY: the application's arguments (live device), with a cache of the same device.
+    unsafe {
+        with_chosen_cache(device, pipeline_cache, |data, cache| {
             (data.fns.create_compute_pipelines)(
                 device,
                 cache,
@@ -372,8 +382,8 @@ pub(super) unsafe extern "system" fn create_compute_pipelines(
                 allocator,
                 pipelines,
             )
-        }
-    })
+        })
+    }
 }
 
 /// `vkCreateRayTracingPipelinesKHR` with the layer cache substituted for `VK_NULL_HANDLE`.
@@ -386,17 +396,12 @@ pub(super) unsafe extern "system" fn create_ray_tracing_pipelines(
     allocator: *const vk::AllocationCallbacks<'_>,
     pipelines: *mut vk::Pipeline,
 ) -> vk::Result {
-    guarded(vk::Result::ERROR_OUT_OF_HOST_MEMORY, || {
-        // SAFETY: live device (Vulkan's rule).
-        let Some(data) = (unsafe { device_data(device) }) else {
-            return vk::Result::ERROR_OUT_OF_HOST_MEMORY;
-        };
-        let Some(next) = data.fns.create_ray_tracing_pipelines else {
-            return vk::Result::ERROR_EXTENSION_NOT_PRESENT;
-        };
-        let cache = chosen_cache(&data, pipeline_cache);
-        // SAFETY: the application's arguments, with a cache of the same device.
-        unsafe {
+    // SAFETY: the application's arguments (live device), with a cache of the same device.
+    unsafe {
+        with_chosen_cache(device, pipeline_cache, |data, cache| {
+            let Some(next) = data.fns.create_ray_tracing_pipelines else {
+                return vk::Result::ERROR_EXTENSION_NOT_PRESENT;
+            };
             next(
                 device,
                 deferred_operation,
@@ -406,8 +411,8 @@ pub(super) unsafe extern "system" fn create_ray_tracing_pipelines(
                 allocator,
                 pipelines,
             )
-        }
-    })
+        })
+    }
 }
 
 /// This layer's implementation of a command, by name: instance-level commands answer for any
