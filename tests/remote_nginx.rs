@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use pcstore::remote::{RemoteAuth, RemoteCache, RemoteOptions, RequestFailure, ENVELOPE_OVERHEAD};
 use pcstore::{
-    InMemoryPipelineCache, LayeredPipelineCache, PipelineCacheStore, PipelineFingerprint, PutError,
+    DiskCache, InMemoryPipelineCache, LayeredPipelineCache, PipelineCacheStore,
+    PipelineFingerprint, PutError,
 };
 
 /// Credentials the script configures on its /bearer/ and /basic/ locations.
@@ -179,7 +180,11 @@ fn layered_stack_promotes_remote_hits_into_every_faster_layer() {
     farm.try_put(fp(7), blob(7, 64 << 10)).unwrap();
     farm.flush().unwrap();
 
-    let local = Arc::new(InMemoryPipelineCache::new());
+    // memory -> disk -> remote, as a game ships it.
+    let disk_dir =
+        std::env::temp_dir().join(format!("pcstore-remote-layered-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&disk_dir);
+    let local = Arc::new(DiskCache::new(&disk_dir).unwrap());
     let remote = Arc::new(RemoteCache::new(&nginx.url("cache")).unwrap());
     let stack = |memory: &Arc<InMemoryPipelineCache>| {
         LayeredPipelineCache::new(vec![
@@ -199,7 +204,7 @@ fn layered_stack_promotes_remote_hits_into_every_faster_layer() {
     assert_eq!(
         local.get(&fp(7)),
         Some(blob(7, 64 << 10)),
-        "promoted into local"
+        "promoted into the disk tier"
     );
     for _ in 0..5 {
         assert_eq!(layered.get(&fp(7)), Some(blob(7, 64 << 10)));
@@ -213,7 +218,14 @@ fn layered_stack_promotes_remote_hits_into_every_faster_layer() {
     assert_eq!(report.hits_by_layer, vec![5, 0, 1]);
     assert_eq!(report.promoted_into[..2], [1, 1]);
 
-    // The next start: empty memory, same local tier; no network.
+    // The next start: empty memory, the disk tier reopened from its directory; no network.
+    local.flush().unwrap();
+    let reopened = DiskCache::new(&disk_dir).unwrap();
+    assert_eq!(
+        reopened.get(&fp(7)),
+        Some(blob(7, 64 << 10)),
+        "the promoted blob persisted on disk"
+    );
     let restarted = stack(&Arc::new(InMemoryPipelineCache::new()));
     assert_eq!(restarted.get(&fp(7)), Some(blob(7, 64 << 10)));
     assert_eq!(restarted.promotion_report().hits_by_layer, vec![0, 1, 0]);
@@ -224,6 +236,8 @@ fn layered_stack_promotes_remote_hits_into_every_faster_layer() {
     layered.flush().unwrap();
     let other = RemoteCache::new(&nginx.url("cache")).unwrap();
     assert_eq!(other.get(&fp(8)), Some(blob(8, 100)));
+    drop((layered, restarted, local, reopened));
+    let _ = std::fs::remove_dir_all(&disk_dir);
 }
 
 #[test]
