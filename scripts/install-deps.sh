@@ -4,24 +4,29 @@
 set -euo pipefail
 
 packages=(
-  pkg-config
-  # C ABI tests (scripts/test-c.sh): compilers, nm/readelf, valgrind, CMake find_package.
+  # Compilers, nm/readelf and libc headers: the C/C++ ABI tests (scripts/test-c.sh), the layer's
+  # C test application, libFuzzer (built by cargo-fuzz).
   gcc
   g++
+  libc6-dev
   binutils
+  # C ABI: valgrind runs, pkg-config and CMake find_package builds of the examples.
   valgrind
+  pkg-config
   cmake
-  # Remote tier tests and benchmark: a loopback WebDAV server and the curl baseline.
+  # Remote tier: a loopback WebDAV server and the curl baseline of its benchmark.
   nginx
   curl
-  # Vulkan adapter tests (tests/vulkan.rs): the loader, Mesa lavapipe, the Khronos validation
-  # layer. SwiftShader comes from scripts/vulkan-drivers.sh.
+  # Vulkan adapter and layer: the loader (and its headers for the C tests, vk_layer.h for the
+  # layer's layout check), Mesa lavapipe, the Khronos validation layer. SwiftShader comes from
+  # scripts/vulkan-drivers.sh.
   libvulkan1
-  # The Vulkan C test (tests/c/test_vulkan.c) compiles against <vulkan/vulkan.h>, links -lvulkan.
   libvulkan-dev
   mesa-vulkan-drivers
   vulkan-validationlayers
-  # disk tier: the ENOSPC/EROFS tests mount a tmpfs; cargo-fuzz builds libFuzzer (C++)
+  # Disk tier: the ENOSPC/EROFS tests mount a tmpfs.
+  mount
+)
   mount
   g++
   # Vulkan layer tests (tests/layer.rs): vk_layer.h and libvulkan.so for the C test application

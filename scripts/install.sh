@@ -14,8 +14,7 @@ profile=release
 [ "${2:-}" = "--debug" ] && profile=debug
 
 if [ "$profile" = release ]; then cargo build --lib --release; else cargo build --lib; fi
-version=$(cargo metadata --no-deps --format-version 1 |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["packages"][0]["version"])')
+version=$(grep -m1 '^version' Cargo.toml | cut -d'"' -f2)
 built=target/$profile
 
 mkdir -p "$prefix/lib/pkgconfig" "$prefix/lib/cmake/pcstore" "$prefix/include"
