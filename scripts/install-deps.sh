@@ -27,15 +27,6 @@ packages=(
   # Disk tier: the ENOSPC/EROFS tests mount a tmpfs.
   mount
 )
-  mount
-  g++
-  # Vulkan layer tests (tests/layer.rs): vk_layer.h and libvulkan.so for the C test application
-  # (cc ... -lvulkan), nm for the export check.
-  libvulkan-dev
-  gcc
-  libc6-dev
-  binutils
-)
 
 missing=()
 for package in "${packages[@]}"; do
