@@ -15,23 +15,30 @@ eval "$vulkan_drivers"
 export PCSTORE_TEST_LAVAPIPE_ICD PCSTORE_TEST_SWIFTSHADER_ICD
 # ----------------------------------------------------------------------------------------------
 
-echo "== format and lints"
+# Sections run in order and stop at the first failure (set -e); the last line counts them.
+sections=0
+section() {
+  echo "== $1"
+  sections=$((sections + 1))
+}
+
+section "format and lints"
 cargo fmt --check
 cargo clippy --all-targets --all-features -- -D warnings
 
-echo "== Rust tests"
+section "Rust tests (all features)"
 cargo test --all-features
 
 # ---- C ABI (issue 4): header freshness and compile checks, exported symbols, the C and C++
 # tests linked / static / via dlopen, under ASan+UBSan and valgrind, pkg-config and CMake.
-echo "== C ABI tests"
+section "C ABI tests"
 bash scripts/test-c.sh
 
 # == Remote tier (issue 6). The tests above already ran it with --all-features (HTTPS built in);
-# this builds and runs it as most games ship it: `remote` without TLS. Each nginx test starts its
+# this builds and runs it as the default build ships it: `remote` without TLS. Each nginx test starts its
 # own nginx on 127.0.0.1 with scripts/nginx-test-server.sh (nginx comes from install-deps.sh) and
 # FAILS if nginx is missing. About 10 s.
-echo "== remote tier (feature remote, no TLS)"
+section "remote tier as built by default (no TLS)"
 cargo test --features remote --lib remote::
 cargo test --features remote --test remote_faults --test remote_nginx --test remote_env
 
@@ -39,7 +46,7 @@ cargo test --features remote --test remote_faults --test remote_nginx --test rem
 # root; under CI=true they fail rather than skip when they cannot, so run them so here. Then fuzz
 # opening a store from arbitrary file bytes for 30 s (cargo-fuzz on stable via RUSTC_BOOTSTRAP;
 # the first run installs cargo-fuzz, about a minute).
-echo "== disk tier: file-system failures as CI, fuzzing (30 s)"
+section "disk tier: file-system failures as CI, fuzzing (30 s)"
 CI=true cargo test --test disk_fs_errors
 bash scripts/fuzz-disk.sh 30
 
@@ -48,3 +55,5 @@ bash scripts/fuzz-disk.sh 30
 # manifests pointing at target/debug/deps/libpcstore.so, and runs applications under the loader on
 # both drivers (needs the ICD variables exported above; ~10 s). Nothing else to run here.
 # ----------------------------------------------------------------------------------------------
+
+echo "test.sh: $sections passed, 0 failed"
