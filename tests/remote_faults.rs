@@ -413,7 +413,7 @@ fn a_server_that_never_answers_costs_one_deadline() {
     let started = Instant::now();
     assert_eq!(cache.get(&fp(1)), None);
     assert!(
-        started.elapsed() < Duration::from_millis(100),
+        started.elapsed() < Duration::from_millis(200),
         "breaker open: no wait"
     );
     assert_eq!(server.requests(), 1);
@@ -513,8 +513,9 @@ fn put_returns_at_once_while_the_server_hangs() {
             Err(PutError::Dropped(_)) => dropped += 1,
             Err(other) => panic!("unexpected {other}"),
         }
-        // A generous bound next to the 300 ms the hanging server costs each upload.
-        assert!(started.elapsed() < Duration::from_millis(50));
+        // A generous bound (for a loaded CI machine) next to the 300 ms the hanging server
+        // costs each upload.
+        assert!(started.elapsed() < Duration::from_millis(150));
     }
     // The worker holds one upload in flight; the queue holds 4 more.
     assert!((4..=5).contains(&accepted), "{accepted}");
@@ -642,7 +643,7 @@ fn dropping_the_cache_never_waits_for_a_hanging_upload() {
     let started = Instant::now();
     drop(cache);
     assert!(
-        started.elapsed() < Duration::from_millis(100),
+        started.elapsed() < Duration::from_millis(200),
         "drop waited {:?}",
         started.elapsed()
     );
