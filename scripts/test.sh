@@ -25,6 +25,7 @@ section() {
 section "format and lints"
 cargo fmt --check
 cargo clippy --all-targets --all-features -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features --quiet
 
 section "Rust tests (all features)"
 cargo test --all-features

@@ -2,7 +2,7 @@
 //!
 //! Hot-path cost is the point here: a memory hit must cost tens of nanoseconds, so
 //! - counters are striped per thread and summed on snapshot: a thread that owns a stripe alone
-//!   (see [`crate::thread_slot`]) updates it with plain loads and stores, no atomic
+//!   (see `thread_slot.rs`) updates it with plain loads and stores, no atomic
 //!   read-modify-write and no cache line shared with another thread; threads beyond that share
 //!   one overflow stripe with atomic adds;
 //! - `get` latency is sampled (one call in [`GET_SAMPLE_PERIOD`] per thread is timed), because
@@ -176,7 +176,7 @@ pub struct LookupProbe {
 }
 
 impl LookupProbe {
-    /// This thread's own slot index, if it has one (see [`crate::thread_slot`]).
+    /// This thread's own slot index, if it has one (see `thread_slot.rs`).
     #[inline]
     pub(crate) fn thread_slot(&self) -> Option<usize> {
         self.exclusive.then_some(self.stripe)

@@ -1,7 +1,7 @@
 //! The C ABI (`libpcstore`): the only place in the crate with `extern "C"` functions.
 //!
 //! Rules every exported function follows:
-//! - its body runs inside [`ffi_boundary!`], so a Rust panic never unwinds into the host: the
+//! - its body runs inside `ffi_boundary!`, so a Rust panic never unwinds into the host: the
 //!   function returns [`pcs_result::PCS_ERR_PANIC`] (or its type's neutral value) instead;
 //! - NULL where a pointer is required gives [`pcs_result::PCS_ERR_NULL_ARGUMENT`], never a crash;
 //! - out-parameters are written only on success (and `*len` on `PCS_ERR_BUFFER_TOO_SMALL`);

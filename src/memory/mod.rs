@@ -1,6 +1,6 @@
 //! The hot tier: blobs held in memory as shared `Arc`s, within global entry and byte budgets.
 //!
-//! Layout: up to 64 shards, each a [`read_mostly::ReadMostlyLock`] over an [`s3fifo::S3Fifo`]
+//! Layout: up to 64 shards, each a `read_mostly::ReadMostlyLock` over an `s3fifo::S3Fifo`
 //! (hash map plus eviction queues). A key's shard comes from its last byte, its hash inside the
 //! shard from its first eight bytes (keys are BLAKE3 outputs, so no rehashing). A hit writes no
 //! cache line another thread writes except the blob's reference count: it announces itself in
