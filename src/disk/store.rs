@@ -357,11 +357,11 @@ impl Inner {
         None
     }
 
-    fn get(&self, key: &PipelineFingerprint) -> Option<Vec<u8>> {
+    fn get(self: &Arc<Self>, key: &PipelineFingerprint) -> Option<Vec<u8>> {
         // Every disk lookup is timed: next to a pread and a hash pass the clock costs little.
         let probe = self.metrics.start_get_timed();
         let mut found = self.read(key);
-        if found.is_none() && self.refresh_if_changed() {
+        if found.is_none() && self.refresh_if_changed(true) {
             found = self.read(key);
         }
         self.metrics
@@ -689,7 +689,7 @@ impl Inner {
         let spawned = std::thread::Builder::new()
             .name("pcstore-disk-compaction".into())
             .spawn(move || {
-                inner.refresh_if_changed();
+                inner.refresh_if_changed(false);
                 let over = inner.state.read().disk_bytes() > inner.limits.max_bytes;
                 let crowded = inner.immutable_segments() > MAX_FINISHED_SEGMENTS;
                 if over || crowded {
