@@ -20,27 +20,7 @@ static const pcs_api *api;
 #define PCS(name) (pcs_##name)
 #endif
 
-static int failures;
-
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                          \
-    }                                                                      \
-  } while (0)
-
-#define CHECK_RESULT(call, expected)                                                   \
-  do {                                                                                 \
-    pcs_result got_ = (call);                                                          \
-    if (got_ != (expected)) {                                                          \
-      char why_[256];                                                                  \
-      PCS(last_error)(why_, sizeof why_);                                              \
-      fprintf(stderr, "%s:%d: %s returned %d, expected %d (%s)\n", __FILE__, __LINE__, \
-              #call, (int)got_, (int)(expected), why_);                                \
-      failures++;                                                                      \
-    }                                                                                  \
-  } while (0)
+#include "check.h"
 
 static pcs_fingerprint key_of(const char *text) {
   pcs_fingerprint key;

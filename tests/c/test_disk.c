@@ -15,27 +15,7 @@
 
 #include "pcstore.h"
 
-static int failures;
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                              \
-    }                                                                          \
-  } while (0)
-
-#define CHECK_RESULT(call, expected)                                                   \
-  do {                                                                                 \
-    pcs_result got_ = (call);                                                          \
-    if (got_ != (expected)) {                                                          \
-      char why_[512];                                                                  \
-      pcs_last_error(why_, sizeof why_);                                               \
-      fprintf(stderr, "%s:%d: %s returned %d, expected %d (%s)\n", __FILE__, __LINE__, \
-              #call, (int)got_, (int)(expected), why_);                                \
-      failures++;                                                                      \
-    }                                                                                  \
-  } while (0)
+#include "check.h"
 
 #define BIG (1u << 20)
 

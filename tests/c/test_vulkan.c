@@ -83,27 +83,7 @@ LAYOUT(metrics_size, sizeof(pcs_vk_metrics) == 184);
 LAYOUT(api_size, sizeof(pcs_vk_api) == 64);
 #endif
 
-static int failures;
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                              \
-    }                                                                          \
-  } while (0)
-
-#define CHECK_RESULT(call, expected)                                                   \
-  do {                                                                                 \
-    pcs_result got_ = (call);                                                          \
-    if (got_ != (expected)) {                                                          \
-      char why_[256];                                                                  \
-      PCS(last_error)(why_, sizeof why_);                                              \
-      fprintf(stderr, "%s:%d: %s returned %d, expected %d (%s)\n", __FILE__, __LINE__, \
-              #call, (int)got_, (int)(expected), why_);                                \
-      failures++;                                                                      \
-    }                                                                                  \
-  } while (0)
+#include "check.h"
 
 #define CHECK_VK(call)                                                                      \
   do {                                                                                      \
