@@ -19,4 +19,6 @@ mkdir -p "$corpus"
 export TMPDIR="${TMPDIR:-/dev/shm}"
 cd fuzz
 cargo fuzz build open_store
-cargo fuzz run open_store "../$corpus" seeds/open_store -- -max_total_time="$seconds" -timeout=10
+# -malloc_limit_mb: no allocation may be sized by what a file claims (entries are at most 64 MiB).
+cargo fuzz run open_store "../$corpus" seeds/open_store -- -max_total_time="$seconds" -timeout=10 \
+  -malloc_limit_mb=128

@@ -132,7 +132,12 @@ impl Inner {
         };
         for candidate in candidates {
             let cost = RECORD_HEADER_LEN as u64 + candidate.payload_len + INDEX_ENTRY_LEN as u64;
-            if cost <= room {
+            if candidate.payload_len > self.limits.max_entry_bytes {
+                // Larger than this store accepts (a larger limit wrote it, or a crafted header
+                // claims it): reading it to copy would cost memory sized by a file's claim.
+                plan.evicted += 1;
+                plan.evicted_bytes += candidate.payload_len;
+            } else if cost <= room {
                 room -= cost;
                 plan.survivors.push(candidate);
             } else if state.live_keys.contains(&candidate.key) {
@@ -213,7 +218,10 @@ impl Inner {
         survivor: &Survivor,
         head: &mut [u8; RECORD_HEADER_LEN],
     ) -> Option<(RecordHeader, Vec<u8>)> {
-        let mut body = vec![0u8; usize::try_from(survivor.payload_len).ok()?];
+        if survivor.payload_len > self.limits.max_entry_bytes {
+            return None; // `plan` evicts these; never an allocation sized by a file's claim
+        }
+        let mut body = segment::payload_buffer(survivor.payload_len)?;
         platform::read_two_exact_at(&survivor.segment.file, head, &mut body, survivor.offset)
             .ok()?;
         let mut header = RecordHeader::decode(head)?;

@@ -40,6 +40,10 @@ pub struct DiskCacheOptions {
     pub max_bytes: u64,
     /// Largest blob accepted (default 64 MiB); also capped at `max_bytes / 4`, so one entry can
     /// never push the rest out. Larger puts are refused before anything is written.
+    ///
+    /// Also the largest blob read: a record claiming more (written by a store with a larger
+    /// limit, or crafted) is a miss and the next compaction evicts it, so no file can make the
+    /// store allocate more than this for one entry.
     pub max_entry_bytes: u64,
     /// Never write: no files are created, locked for writing, repaired or deleted; puts are
     /// refused with [`crate::PutError::ReadOnly`].

@@ -334,8 +334,13 @@ impl Inner {
                 location.payload_len,
             )
         };
+        if len > self.limits.max_entry_bytes {
+            // Larger than anything this store accepts (written by a store with a larger limit, or
+            // crafted): not worth the memory, and never an allocation sized by a file's claim.
+            return None;
+        }
         let mut head = [0u8; RECORD_HEADER_LEN];
-        let mut body = vec![0u8; usize::try_from(len).ok()?];
+        let mut body = segment::payload_buffer(len)?;
         let verified =
             match platform::read_two_exact_at(&segment.file, &mut head, &mut body, offset) {
                 Ok(()) => RecordHeader::decode_unchecked(&head).is_some_and(|header| {
@@ -628,8 +633,20 @@ impl Inner {
             && platform::path_identity(&self.root).ok() == segment.dir_identity
     }
 
-    /// Appends one touch record carrying the access times read since the last flush.
+    /// Appends the access times read since the last flush, in touch records of at most
+    /// [`format::MAX_TOUCH_PAIRS`] pairs (what readers accept).
     fn append_touches(
+        &self,
+        writer: &mut WriterState,
+        touches: &[(PipelineFingerprint, u64)],
+    ) -> Result<(), DiskCacheError> {
+        for batch in touches.chunks(format::MAX_TOUCH_PAIRS) {
+            self.append_touch_record(writer, batch)?;
+        }
+        Ok(())
+    }
+
+    fn append_touch_record(
         &self,
         writer: &mut WriterState,
         touches: &[(PipelineFingerprint, u64)],
