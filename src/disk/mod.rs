@@ -7,7 +7,8 @@
 //! - each record carries its key, length, BLAKE3 of the payload, a version stamp and an access
 //!   time, behind a checked header; a read verifies all of it or reports a miss;
 //! - a finished segment gets an index file (`seg-*.idx`) so opening reads compact indexes, not
-//!   records;
+//!   records, and stays pinned (its writer's lock turned shared) until its writer's next flush
+//!   has synced it: no compaction deletes records a flush is about to vouch for;
 //! - `put` appends (no fsync); `flush` is `fdatasync` of the segments written since the last
 //!   flush plus a directory `fsync` for new files;
 //! - when the directory exceeds its budget, one process at a time (under `compact.lock`) copies
@@ -21,6 +22,10 @@ mod format;
 mod index;
 mod segment;
 mod store;
+#[cfg(test)]
+mod test_hooks;
+#[cfg(test)]
+mod tests;
 mod view;
 
 pub use error::DiskCacheError;

@@ -103,12 +103,22 @@ pub(super) struct ActiveSegment {
     pub entries: Vec<IndexEntry>,
 }
 
+/// A segment this process finished appending to and has not flushed since.
+pub(super) struct FinishedSegment {
+    pub segment: Arc<Segment>,
+    /// This process holds a shared lock on it (what its exclusive one became) until a flush has
+    /// synced it: no compaction can claim it meanwhile, so a flush that finds it gone knows its
+    /// records were lost, not copied. False once this process's own compaction took it, or if
+    /// the lock could not be kept.
+    pub pinned: bool,
+}
+
 /// Writer-side state, under one mutex: appends are serialised within a process.
 #[derive(Default)]
 pub(super) struct WriterState {
     pub active: Option<ActiveSegment>,
     /// Segments finished since the last flush, whose data still needs an `fdatasync`.
-    pub finished: Vec<Arc<Segment>>,
+    pub finished: Vec<FinishedSegment>,
     /// A file was created since the last flush: the directory needs an `fsync`.
     pub dir_dirty: bool,
     pub unflushed_puts: u64,
@@ -236,7 +246,8 @@ impl DiskCache {
     /// Compacts now on this thread (waiting up to 10 s for another process's compaction to
     /// finish, else returning `Ok` without doing anything): evicts least recently used entries
     /// down to half the budget if the store is over it, and reclaims the space of superseded and
-    /// evicted records in finished segments either way. What it keeps is synced. Errors:
+    /// evicted records in finished segments either way. What it keeps is synced. Segments
+    /// another process finished but has not flushed yet are left for a later compaction. Errors:
     /// [`DiskCacheError::ReadOnly`], or the I/O error that stopped it (nothing is lost: old
     /// segments are deleted only after their survivors are synced).
     pub fn compact(&self) -> Result<(), DiskCacheError> {
@@ -506,8 +517,9 @@ impl Inner {
         Ok(())
     }
 
-    /// Stops appending to the active segment: writes its index, releases its lock, and leaves
-    /// its data to be synced by the next flush.
+    /// Stops appending to the active segment: writes its index, turns its exclusive lock into
+    /// a shared one (a pin: finished, but not to be deleted before the next flush syncs it), and
+    /// leaves its data to be synced by that flush.
     pub fn finish_active(&self, writer: &mut WriterState) {
         let Some(active) = writer.active.take() else {
             return;
@@ -523,14 +535,34 @@ impl Inner {
                     0
                 }
             };
-        let _ = platform::unlock(&active.segment.file);
+        // Nobody holds it exclusively any more: readers see it finished. Linux converts a flock
+        // in place, so no compaction can claim it in between; elsewhere that may fail, and the
+        // segment is then simply not pinned.
+        let pinned = platform::try_lock_shared(&active.segment.file).unwrap_or(false);
+        if !pinned {
+            let _ = platform::unlock(&active.segment.file);
+        }
         if let Some(view) = self.state.write().segments.get_mut(&active.segment.name) {
             view.own = false;
             view.immutable = true;
             view.index_bytes = index_bytes;
         }
-        writer.finished.push(active.segment);
+        writer.finished.push(FinishedSegment {
+            segment: active.segment,
+            pinned,
+        });
         writer.dir_dirty = true;
+    }
+
+    /// Forgets `segment` as finished-and-unflushed (synced, or counted lost), dropping its pin.
+    fn release_finished(writer: &mut WriterState, segment: &Arc<Segment>) {
+        writer.finished.retain(|finished| {
+            let same = Arc::ptr_eq(&finished.segment, segment);
+            if same && finished.pinned {
+                let _ = platform::unlock(&finished.segment.file);
+            }
+            !same
+        });
     }
 
     fn flush(&self) -> Result<(), DiskCacheError> {
@@ -550,7 +582,12 @@ impl Inner {
             .active
             .as_ref()
             .map(|active| Arc::clone(&active.segment));
-        let finished = std::mem::take(&mut writer.finished);
+        // They stay listed (and pinned) while they are synced: see `still_in_place`.
+        let finished: Vec<Arc<Segment>> = writer
+            .finished
+            .iter()
+            .map(|finished| Arc::clone(&finished.segment))
+            .collect();
         let dir_dirty = std::mem::take(&mut writer.dir_dirty);
         let covered = (
             std::mem::take(&mut writer.unflushed_puts),
@@ -570,19 +607,21 @@ impl Inner {
             }
         }
         drop(stats);
+        let mut writer = self.writer.lock();
+        // Synced, or counted lost: either way no pin is needed any more.
+        for segment in &finished {
+            Self::release_finished(&mut writer, segment);
+        }
         if result.is_err() {
             // Never append to a file whose durability is in doubt: later puts go to a new
             // segment, so the next flush can succeed honestly.
-            let mut writer = self.writer.lock();
             let same = match (&writer.active, &active) {
                 (Some(current), Some(flushed)) => Arc::ptr_eq(&current.segment, flushed),
                 _ => false,
             };
             if same {
                 self.finish_active(&mut writer);
-                writer
-                    .finished
-                    .retain(|segment| !Arc::ptr_eq(segment, active.as_ref().expect("same")));
+                Self::release_finished(&mut writer, active.as_ref().expect("same"));
             }
         }
         result
@@ -597,6 +636,11 @@ impl Inner {
         for segment in finished {
             platform::sync_data(&segment.file)
                 .map_err(|err| DiskCacheError::io("sync segment", &segment.path, err))?;
+            if !self.still_in_place(segment) {
+                return Err(DiskCacheError::DirectoryChanged {
+                    path: segment.path.clone(),
+                });
+            }
         }
         if let Some(segment) = active {
             platform::sync_data(&segment.file)
@@ -615,20 +659,27 @@ impl Inner {
     }
 
     /// Whether what was written to `segment` is reachable by its name: the file is still there,
-    /// or this process finished it and a compaction replaced it (copying what it kept) in the
-    /// same directory. A directory deleted or replaced underneath fails this.
+    /// or a compaction took it (copying what it kept) from the same directory. A compaction can
+    /// take it only once this process neither appends to it nor pins it, so a segment gone
+    /// while held was removed by something else (the directory deleted or replaced, a user):
+    /// that fails this, as does a directory deleted or replaced underneath.
     fn still_in_place(&self, segment: &Segment) -> bool {
         let ours = platform::file_identity(&segment.file).ok();
         if ours.is_some() && platform::path_identity(&segment.path).ok() == ours {
             return true;
         }
-        let finished = !self
-            .writer
-            .lock()
+        let writer = self.writer.lock();
+        let appending = writer
             .active
             .as_ref()
             .is_some_and(|active| std::ptr::eq(&*active.segment, segment));
-        finished
+        let pinned = writer
+            .finished
+            .iter()
+            .any(|finished| finished.pinned && std::ptr::eq(&*finished.segment, segment));
+        drop(writer);
+        !appending
+            && !pinned
             && segment.dir_identity.is_some()
             && platform::path_identity(&self.root).ok() == segment.dir_identity
     }
@@ -765,6 +816,12 @@ impl Drop for DiskCache {
             }
         }
         self.inner.finish_active(&mut writer);
+        // Closing claims no durability: compactions may take these segments now.
+        for finished in writer.finished.drain(..) {
+            if finished.pinned {
+                let _ = platform::unlock(&finished.segment.file);
+            }
+        }
     }
 }
 

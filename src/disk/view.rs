@@ -46,8 +46,12 @@ impl Inner {
                 }
             }
         }
-        self.rebuild(repair_lock.is_some())?;
-        drop(repair_lock);
+        let rebuilt = self.rebuild(repair_lock.is_some());
+        if let Some(lock) = &repair_lock {
+            // Explicitly, not by closing: a forked child may share the descriptor.
+            let _ = platform::unlock(lock);
+        }
+        rebuilt?;
         let over = self.state.read().disk_bytes() > self.limits.max_bytes;
         if !self.options.read_only && (over || self.immutable_segments() > MAX_FINISHED_SEGMENTS) {
             self.start_maintenance();
@@ -109,12 +113,15 @@ impl Inner {
     }
 
     /// Reads one segment. `None` if it vanished, or was unreadable garbage or of another format
-    /// version (then deleted, when writable and nobody holds it).
+    /// version (then deleted, when writable and nobody holds it). `finished_here`: this process
+    /// finished it and still pins it (its lock must not be probed through the pinning
+    /// descriptor: releasing the probe would release the pin).
     fn load_segment(
         &self,
         name: &str,
         known: Option<Arc<Segment>>,
         repair: bool,
+        finished_here: bool,
     ) -> Option<Loaded> {
         let segment = match known {
             Some(segment) => segment,
@@ -133,8 +140,14 @@ impl Inner {
             },
         };
         let result = (|| -> io::Result<Loaded> {
+            // The lock before the size: a segment seen unlocked has had its last record
+            // appended, so the size read after it is final. (Read the other way round, a writer
+            // could append, flush and close in between: its segment would be indexed, and
+            // repaired and compacted, short of the records it had just flushed.)
+            let live = !finished_here && platform::is_write_locked(&segment.file)?;
+            #[cfg(test)]
+            super::test_hooks::pause(super::test_hooks::Pause::BetweenLockAndSize, name);
             let mut size = segment.file.metadata()?.len();
-            let live = platform::is_write_locked(&segment.file)?;
             if !live {
                 if let Some(entries) = segment::read_index(&segment, size) {
                     let index_bytes = (INDEX_HEADER_LEN + INDEX_ENTRY_LEN * entries.len()) as u64;
@@ -206,6 +219,12 @@ impl Inner {
             .map(|(name, view)| (name.clone(), Arc::clone(&view.segment)))
             .collect();
         let own = writer.active.as_ref();
+        let pinned_here: HashSet<&str> = writer
+            .finished
+            .iter()
+            .filter(|finished| finished.pinned)
+            .map(|finished| finished.segment.name.as_str())
+            .collect();
         let mut state = State::default();
         let mut touches = Vec::new();
         let mut loaded_segments = Vec::with_capacity(names.len());
@@ -213,7 +232,10 @@ impl Inner {
             if own.is_some_and(|active| &active.segment.name == name) {
                 continue;
             }
-            if let Some(loaded) = self.load_segment(name, known.get(name).cloned(), repair) {
+            let finished_here = pinned_here.contains(name.as_str());
+            if let Some(loaded) =
+                self.load_segment(name, known.get(name).cloned(), repair, finished_here)
+            {
                 loaded_segments.push(loaded);
             }
         }
@@ -321,7 +343,7 @@ impl Inner {
             }
             let loaded: Vec<Loaded> = added
                 .iter()
-                .filter_map(|name| self.load_segment(name, None, false))
+                .filter_map(|name| self.load_segment(name, None, false, false))
                 .collect();
             let mut state = self.state.write();
             let mut touches = Vec::new();
