@@ -232,13 +232,23 @@ fn memchr_magic(buf: &[u8]) -> impl Iterator<Item = usize> + '_ {
 }
 
 /// A zeroed buffer of `len` bytes for a payload read from disk, or `None` if that much memory
-/// cannot be had: a size read from a file never aborts the process.
+/// cannot be had: a size read from a file never aborts the process. (Zeroed by the allocator,
+/// as `vec![0; len]` is: large buffers come as fresh zero pages, without a pass over them.)
 pub fn payload_buffer(len: u64) -> Option<Vec<u8>> {
     let len = usize::try_from(len).ok()?;
-    let mut buffer = Vec::new();
-    buffer.try_reserve_exact(len).ok()?;
-    buffer.resize(len, 0);
-    Some(buffer)
+    if len == 0 {
+        return Some(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<u8>(len).ok()?;
+    // SAFETY: the layout's size is not zero (checked above).
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: `ptr` comes from the global allocator with `layout` (`len` bytes, alignment 1,
+    // exactly what a `Vec<u8>` of capacity `len` uses), and all `len` bytes are initialised
+    // (zeroed).
+    Some(unsafe { Vec::from_raw_parts(ptr, len, len) })
 }
 
 /// A touch record's pairs, or `None` if its payload fails its hash or claims more pairs than

@@ -1,10 +1,12 @@
-//! Interleavings of two handles on one directory (each with its own descriptors and locks, as
-//! two processes have), driven deterministically through the pause points in `test_hooks`.
+//! Tests that need the disk tier's internals: interleavings of two handles on one directory
+//! (each with its own descriptors and locks, as two processes have), driven deterministically
+//! through the pause points in `test_hooks`, and buffers sized from disk.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::format::{RecordHeader, RecordKind};
+use super::segment::payload_buffer;
 use super::test_hooks::{self, Pause};
 use super::{DiskCache, DiskCacheOptions};
 use crate::fingerprint::PipelineFingerprint;
@@ -210,4 +212,13 @@ fn a_compaction_between_rotation_and_flush_waits_for_the_flush() {
         "key 0 lost"
     );
     assert!(reopened.get(&key(1)) == Some(blob(1, 100)), "key 1 lost");
+}
+
+/// A payload buffer is zeroed, and a size no memory can hold is `None`, not an abort.
+#[test]
+fn payload_buffers_are_zeroed_and_never_abort() {
+    assert_eq!(payload_buffer(0), Some(Vec::new()));
+    assert_eq!(payload_buffer(4096), Some(vec![0u8; 4096]));
+    assert_eq!(payload_buffer(1 << 62), None, "beyond any address space");
+    assert_eq!(payload_buffer(u64::MAX), None);
 }
