@@ -347,6 +347,42 @@ pub fn modified_ns(path: &Path) -> io::Result<i128> {
     Ok(i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()))
 }
 
+/// Forks counted by the `pthread_atfork` child handler (see [`fork_generation`]).
+static FORKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static COUNT_FORKS: std::sync::Once = std::sync::Once::new();
+
+/// Runs in the child right after `fork()`: one atomic add, safe there even if the parent had
+/// other threads.
+extern "C" fn count_fork_in_child() {
+    FORKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A number that changes in a process created by `fork()` (without exec) after the first call
+/// in its parent: how a process tells that state it holds was inherited. An atomic load once
+/// the first call has registered a `pthread_atfork` child handler.
+#[cfg(target_os = "linux")]
+pub fn fork_generation() -> u64 {
+    COUNT_FORKS.call_once(|| {
+        // SAFETY: the handler is a plain function of this library that only does an atomic add.
+        // (glibc unregisters it if this library is unloaded.) Registration fails only for want
+        // of memory; forks then go unnoticed, as they did before this existed.
+        let _ = unsafe {
+            libc::pthread_atfork(
+                None,
+                None,
+                Some(count_fork_in_child as unsafe extern "C" fn()),
+            )
+        };
+    });
+    FORKS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Elsewhere forks are not noticed.
+#[cfg(not(target_os = "linux"))]
+pub fn fork_generation() -> u64 {
+    0
+}
+
 /// The current process id.
 pub fn process_id() -> u32 {
     std::process::id()

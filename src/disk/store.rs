@@ -33,8 +33,38 @@ use crate::store::{PipelineCacheStore, PutError};
 /// directory stays above the budget plus an eighth, puts are refused with
 /// [`PutError::Dropped`]. Dropping the handle writes this session's recency and finishes its
 /// segment, without syncing: only `flush` makes things durable.
+///
+/// A handle may be used on both sides of `fork()` (without exec): the child process opens the
+/// store anew on its first call and is then one more writer with a segment of its own; what it
+/// inherited is never touched (the parent still appends to its segment and holds its locks
+/// through descriptors the child shares). Forking such a child again while another of its
+/// threads is inside a call on this handle is not supported.
 pub struct DiskCache {
     inner: Arc<Inner>,
+    /// [`platform::fork_generation`] when `inner` was opened.
+    generation: u64,
+    /// In a process forked since: the store opened anew there, with the generation it was
+    /// opened in.
+    forked: Mutex<Option<(u64, Arc<Inner>)>>,
+}
+
+/// The state a handle works on in this process.
+enum Current<'a> {
+    /// The one it was opened with.
+    Opened(&'a Arc<Inner>),
+    /// The one opened anew after a fork.
+    Forked(Arc<Inner>),
+}
+
+impl std::ops::Deref for Current<'_> {
+    type Target = Arc<Inner>;
+
+    fn deref(&self) -> &Arc<Inner> {
+        match self {
+            Current::Opened(inner) => inner,
+            Current::Forked(inner) => inner,
+        }
+    }
 }
 
 /// What `flush` has and has not made durable, and what the store holds on disk.
@@ -224,7 +254,49 @@ impl DiskCache {
             compaction_latency: LatencyHistogram::new(),
         });
         inner.open()?;
-        Ok(Self { inner })
+        Ok(Self {
+            inner,
+            generation: platform::fork_generation(),
+            forked: Mutex::new(None),
+        })
+    }
+
+    /// The state this process works on: the one the handle was opened with, or, in a process
+    /// forked since, the store opened anew there (on its first call). A forked process never
+    /// touches what it inherited: the other process appends to its segment and holds its locks
+    /// through descriptors shared with this one (appending, unlocking or probing through them
+    /// would overwrite its records or drop its locks), and its other threads may have held this
+    /// handle's mutexes at the instant of the fork (they would never be released here).
+    fn current(&self) -> Result<Current<'_>, DiskCacheError> {
+        let generation = platform::fork_generation();
+        if generation == self.generation {
+            return Ok(Current::Opened(&self.inner));
+        }
+        let mut forked = self.forked.lock();
+        if let Some((opened_in, inner)) = &*forked {
+            if *opened_in == generation {
+                return Ok(Current::Forked(Arc::clone(inner)));
+            }
+        }
+        let reopened = Self::with_options(&self.inner.root, self.inner.options.clone())?;
+        let inner = Arc::clone(&reopened.inner);
+        drop(reopened); // unused: closing it writes nothing
+        *forked = Some((generation, Arc::clone(&inner)));
+        Ok(Current::Forked(inner))
+    }
+
+    /// Like [`Self::current`], but `None` in a forked process that has not used the store.
+    fn current_if_used(&self) -> Option<Current<'_>> {
+        let generation = platform::fork_generation();
+        if generation == self.generation {
+            return Some(Current::Opened(&self.inner));
+        }
+        match &*self.forked.lock() {
+            Some((opened_in, inner)) if *opened_in == generation => {
+                Some(Current::Forked(Arc::clone(inner)))
+            }
+            _ => None,
+        }
     }
 
     /// Opens the per-user store: `$PCSTORE_DIR`, else `$XDG_CACHE_HOME/pcstore`, else
@@ -238,9 +310,17 @@ impl DiskCache {
         &self.inner.root
     }
 
-    /// What is durable and what is not, and what the store holds on disk.
+    /// What is durable and what is not, and what the store holds on disk. (In a forked process
+    /// that could not open the store anew: only that error.)
     pub fn durability_report(&self) -> DurabilityReport {
-        self.inner.durability_report()
+        match self.current() {
+            Ok(inner) => inner.durability_report(),
+            Err(err) => DurabilityReport {
+                io_errors: 1,
+                last_error: Some(err.to_string()),
+                ..DurabilityReport::default()
+            },
+        }
     }
 
     /// Compacts now on this thread (waiting up to 10 s for another process's compaction to
@@ -251,7 +331,7 @@ impl DiskCache {
     /// [`DiskCacheError::ReadOnly`], or the I/O error that stopped it (nothing is lost: old
     /// segments are deleted only after their survivors are synced).
     pub fn compact(&self) -> Result<(), DiskCacheError> {
-        self.inner.compact(true)
+        self.current()?.compact(true)
     }
 }
 
@@ -803,19 +883,22 @@ fn into_put_error(err: DiskCacheError) -> PutError {
 /// would look live to everyone and could not be compacted.
 impl Drop for DiskCache {
     fn drop(&mut self) {
-        if self.inner.options.read_only {
+        let Some(inner) = self.current_if_used() else {
+            return; // a forked process that never used the store: nothing of its own to close
+        };
+        if inner.options.read_only {
             return;
         }
         // Recency read since the last flush is written too (not synced), so eviction in the
         // next session knows what this one used.
-        let touches = self.inner.state.read().index.take_unpersisted_touches();
-        let mut writer = self.inner.writer.lock();
+        let touches = inner.state.read().index.take_unpersisted_touches();
+        let mut writer = inner.writer.lock();
         if !touches.is_empty() {
-            if let Err(err) = self.inner.append_touches(&mut writer, &touches) {
-                self.inner.record_error(&err);
+            if let Err(err) = inner.append_touches(&mut writer, &touches) {
+                inner.record_error(&err);
             }
         }
-        self.inner.finish_active(&mut writer);
+        inner.finish_active(&mut writer);
         // Closing claims no durability: compactions may take these segments now.
         for finished in writer.finished.drain(..) {
             if finished.pinned {
@@ -827,39 +910,42 @@ impl Drop for DiskCache {
 
 impl PipelineCacheStore for DiskCache {
     fn get(&self, fp: &PipelineFingerprint) -> Option<Vec<u8>> {
-        self.inner.get(fp)
+        self.current().ok()?.get(fp)
     }
 
     fn get_arc(&self, fp: &PipelineFingerprint) -> Option<Arc<Vec<u8>>> {
-        self.inner.get(fp).map(Arc::new)
+        self.current().ok()?.get(fp).map(Arc::new)
     }
 
     fn put(&self, fp: PipelineFingerprint, artifact: Vec<u8>) {
-        let _ = self.inner.put(fp, &artifact);
+        if let Ok(inner) = self.current() {
+            let _ = inner.put(fp, &artifact);
+        }
     }
 
     fn try_put(&self, fp: PipelineFingerprint, artifact: Vec<u8>) -> Result<(), PutError> {
-        self.inner.put(fp, &artifact)
+        self.current().map_err(into_put_error)?.put(fp, &artifact)
     }
 
     fn try_put_arc(&self, fp: PipelineFingerprint, artifact: Arc<Vec<u8>>) -> Result<(), PutError> {
-        self.inner.put(fp, &artifact)
+        self.current().map_err(into_put_error)?.put(fp, &artifact)
     }
 
     fn flush(&self) -> io::Result<()> {
+        let inner = self.current()?;
         let start = Instant::now();
-        self.inner.metrics.inc(Counter::Flushes);
-        let result = self.inner.flush();
+        inner.metrics.inc(Counter::Flushes);
+        let result = inner.flush();
         if result.is_err() {
-            self.inner.metrics.inc(Counter::FlushErrors);
+            inner.metrics.inc(Counter::FlushErrors);
         }
-        self.inner
-            .metrics
-            .record_latency(Op::Flush, start.elapsed());
+        inner.metrics.record_latency(Op::Flush, start.elapsed());
         result.map_err(io::Error::from)
     }
 
     fn metrics(&self) -> PipelineCacheMetrics {
-        self.inner.snapshot()
+        self.current()
+            .map(|inner| inner.snapshot())
+            .unwrap_or_default()
     }
 }
