@@ -24,8 +24,10 @@ packages=(
   libvulkan-dev
   mesa-vulkan-drivers
   vulkan-validationlayers
-  # Disk tier: the ENOSPC/EROFS tests mount a tmpfs.
+  # Disk tier: the ENOSPC/EROFS tests mount a tmpfs; the coarse-timestamp test makes an ext2
+  # image (mkfs.ext2) and loop-mounts it.
   mount
+  e2fsprogs
 )
 
 missing=()

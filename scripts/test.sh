@@ -43,12 +43,14 @@ section "remote tier as built by default (no TLS)"
 cargo test --features remote --lib remote::
 cargo test --features remote --test remote_faults --test remote_nginx --test remote_env
 
-# == Disk tier (src/disk). Its ENOSPC / read-only-filesystem tests mount a tmpfs, which needs
-# root; under CI=true they fail rather than skip when they cannot, so run them so here. Then fuzz
-# opening a store from arbitrary file bytes for 30 s (cargo-fuzz on stable via RUSTC_BOOTSTRAP;
-# the first run installs cargo-fuzz, about a minute).
-section "disk tier: file-system failures as CI, fuzzing (30 s)"
+# == Disk tier (src/disk). Its ENOSPC / read-only-filesystem tests mount a tmpfs, and its
+# coarse-timestamp test loop-mounts an ext2 image: both need root; under CI=true they fail
+# rather than skip when they cannot, so run them so here. Then fuzz opening a store from
+# arbitrary file bytes for 30 s (cargo-fuzz on stable via RUSTC_BOOTSTRAP; the first run
+# installs cargo-fuzz, about a minute).
+section "disk tier: file-system failures and coarse timestamps as CI, fuzzing (30 s)"
 CI=true cargo test --test disk_fs_errors
+CI=true cargo test --test disk_coarse_mtime
 bash scripts/fuzz-disk.sh 30
 
 # --- Vulkan layer (tests/layer.rs, feature `layer`) -------------------------------------------

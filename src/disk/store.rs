@@ -12,6 +12,7 @@ use parking_lot::{Mutex, RwLock};
 use super::format::{self, IndexEntry, RecordHeader, RecordKind, RECORD_HEADER_LEN};
 use super::index::Index;
 use super::segment::{self, Segment};
+use super::view::Listing;
 use super::{DiskCacheError, DiskCacheOptions};
 use crate::fingerprint::PipelineFingerprint;
 use crate::metrics::{
@@ -210,8 +211,8 @@ pub(super) struct Inner {
     /// Serialises flushes: a flush must not return while an earlier one still syncs segments it
     /// took off the list (puts in them were accepted before the later call too).
     pub flushing: Mutex<()>,
-    /// Serialises directory refreshes; holds the directory mtime last listed.
-    pub refresh: Mutex<Option<i128>>,
+    /// Serialises directory refreshes; holds what the last listing saw.
+    pub refresh: Mutex<Option<Listing>>,
     pub stats: Mutex<Stats>,
     pub clock: AtomicU64,
     pub maintenance_running: AtomicBool,
@@ -336,7 +337,7 @@ impl DiskCache {
 }
 
 /// Nanoseconds since the Unix epoch (0 if the clock is before it).
-fn wall_clock_ns() -> u64 {
+pub(super) fn wall_clock_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_nanos() as u64)

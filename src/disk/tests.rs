@@ -1,6 +1,7 @@
 //! Tests that need the disk tier's internals: interleavings of two handles on one directory
 //! (each with its own descriptors and locks, as two processes have), driven deterministically
-//! through the pause points in `test_hooks`, and buffers sized from disk.
+//! through the pause points in `test_hooks`; buffers sized from disk; when a directory's mtime
+//! can be trusted.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -8,6 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use super::format::{RecordHeader, RecordKind};
 use super::segment::payload_buffer;
 use super::test_hooks::{self, Pause};
+use super::view::Listing;
 use super::{DiskCache, DiskCacheOptions};
 use crate::fingerprint::PipelineFingerprint;
 use crate::store::PipelineCacheStore;
@@ -221,4 +223,36 @@ fn payload_buffers_are_zeroed_and_never_abort() {
     assert_eq!(payload_buffer(4096), Some(vec![0u8; 4096]));
     assert_eq!(payload_buffer(1 << 62), None, "beyond any address space");
     assert_eq!(payload_buffer(u64::MAX), None);
+}
+
+/// The rule that decides whether a miss lists the directory again, on an injected clock: an
+/// mtime is trusted only once it is older than the timestamp granularity when the listing
+/// began, and no listing for longer than a second.
+#[test]
+fn a_directory_mtime_is_trusted_only_once_it_is_older_than_its_granularity() {
+    let ms = |n: i128| n * 1_000_000;
+    let t0 = std::time::Instant::now();
+    let after = |millis: u64| t0 + std::time::Duration::from_millis(millis);
+    let listed_at = ms(1_700_000_000_123); // wall clock when the listing began, ns
+                                           // Changed well before the listing: trusted until the mtime moves, for a second at most.
+    let settled = Listing::began(listed_at - ms(150) - 7, listed_at as u64, t0);
+    assert!(!settled.stale(listed_at - ms(150) - 7, after(0)));
+    assert!(!settled.stale(listed_at - ms(150) - 7, after(999)));
+    assert!(settled.stale(listed_at - ms(150) - 7, after(1000)));
+    assert!(
+        settled.stale(listed_at - ms(2) - 7, after(1)),
+        "the mtime moved"
+    );
+    // Changed in the tick the listing began in: a later change may have kept that mtime, so
+    // misses list again (once a millisecond) until a listing is trusted.
+    let racy = Listing::began(listed_at - ms(4) - 7, listed_at as u64, t0);
+    assert!(!racy.stale(listed_at - ms(4) - 7, t0));
+    assert!(racy.stale(listed_at - ms(4) - 7, after(1)));
+    // An mtime in whole seconds may trail its change by up to two.
+    let whole = ms(1_700_000_000_000);
+    assert!(Listing::began(whole, (whole + ms(1500)) as u64, t0).stale(whole, after(1)));
+    assert!(!Listing::began(whole, (whole + ms(2000)) as u64, t0).stale(whole, after(1)));
+    // An mtime ahead of this clock (a skewed server) is never trusted.
+    let ahead = Listing::began(listed_at + ms(50) + 7, listed_at as u64, t0);
+    assert!(ahead.stale(listed_at + ms(50) + 7, after(1)));
 }

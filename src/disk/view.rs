@@ -10,13 +10,14 @@ use std::collections::{HashMap, HashSet};
 use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::format::{IndexEntry, RecordKind, INDEX_ENTRY_LEN, INDEX_HEADER_LEN};
 use super::index::Index;
 use super::segment::{
     self, OpenError, Segment, INDEX_SUFFIX, SEGMENT_PREFIX, SEGMENT_SUFFIX, TEMP_PREFIX,
 };
-use super::store::{Inner, SegmentView, State, MAX_FINISHED_SEGMENTS};
+use super::store::{wall_clock_ns, Inner, SegmentView, State, MAX_FINISHED_SEGMENTS};
 use super::DiskCacheError;
 use crate::metrics::Counter;
 use crate::platform;
@@ -24,6 +25,61 @@ use crate::platform;
 /// Temp files younger than this may still be being set up by their creator (between creation
 /// and locking), so they are left alone.
 const TEMP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What the last directory listing saw, so that a miss lists the directory again only when it
+/// may have missed something.
+///
+/// A directory's mtime moves whenever a name is added or removed, but only to the file system's
+/// current timestamp, which is coarse: a 4 ms tick on ext2 (and on ext4 before Linux 6.13),
+/// whole seconds on some. A segment renamed in just after a listing, within the same tick,
+/// leaves the mtime as the listing saw it; trusting that mtime would hide the segment until
+/// something else changes the directory. So, as git does with "racily clean" files, an mtime is
+/// trusted only if it was already older than a generous bound on that granularity when the
+/// listing began; until a listing is, misses list again (at most once a millisecond). And no
+/// listing is trusted for longer than a second, for file systems whose timestamps or attribute
+/// caches lag (NFS) and for clocks that jump.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Listing {
+    /// The directory's mtime (ns since the epoch), read just before listing it.
+    mtime: i128,
+    /// `mtime` was old enough that any later change must move it.
+    settled: bool,
+    /// When the listing began.
+    at: Instant,
+}
+
+/// How far a directory's sub-second mtime may trail the change that set it: Linux file systems
+/// stamp with a clock that ticks at least every 10 ms (HZ=100), exFAT keeps 10 ms.
+const FINE_MTIME_SLACK_NS: i128 = 100_000_000;
+/// The same for mtimes in whole seconds (the file system may keep only those; FAT keeps 2 s).
+const WHOLE_SECOND_MTIME_SLACK_NS: i128 = 2_000_000_000;
+/// A listing not yet trusted is repeated at most this often.
+const UNSETTLED_RELIST: Duration = Duration::from_millis(1);
+/// No listing is trusted for longer than this.
+const RELIST_PERIOD: Duration = Duration::from_secs(1);
+
+impl Listing {
+    /// A listing that began at wall-clock time `began_ns` (ns since the epoch) and monotonic
+    /// time `at`, right after the directory's mtime was read as `mtime`.
+    pub fn began(mtime: i128, began_ns: u64, at: Instant) -> Self {
+        let slack = if mtime % 1_000_000_000 == 0 {
+            WHOLE_SECOND_MTIME_SLACK_NS
+        } else {
+            FINE_MTIME_SLACK_NS
+        };
+        Self {
+            mtime,
+            settled: mtime + slack <= i128::from(began_ns),
+            at,
+        }
+    }
+
+    /// Whether a miss at `now` that reads the directory's mtime as `mtime` must list it again.
+    pub fn stale(&self, mtime: i128, now: Instant) -> bool {
+        let age = now.saturating_duration_since(self.at);
+        mtime != self.mtime || age >= RELIST_PERIOD || (!self.settled && age >= UNSETTLED_RELIST)
+    }
+}
 
 /// One segment as read from disk.
 struct Loaded {
@@ -209,6 +265,7 @@ impl Inner {
         let mut memo = self.refresh.lock();
         // Own appends wait: the new index must include every record this process wrote.
         let writer = self.writer.lock();
+        let began = (wall_clock_ns(), Instant::now());
         let mtime = platform::modified_ns(&self.root).ok();
         let (names, _) = self.list()?;
         let known: HashMap<String, Arc<Segment>> = self
@@ -294,13 +351,14 @@ impl Inner {
         self.clock
             .fetch_max(state.index.max_stamp(), Ordering::Relaxed);
         *current = state;
-        *memo = mtime;
+        *memo = mtime.map(|mtime| Listing::began(mtime, began.0, began.1));
         Ok(())
     }
 
     /// Picks up what other processes wrote since the last look. Returns whether anything new
     /// was indexed. Cheap when nothing changed: one `stat` of the directory plus one `fstat` per
-    /// segment another live process is appending to.
+    /// segment another live process is appending to (and a listing of the directory when its
+    /// mtime cannot be trusted yet: see [`Listing`]).
     ///
     /// When segments vanished (another process compacted), the index is rebuilt, 10–30 ms at
     /// 100k entries. On a lookup (`on_lookup`) that would stall the caller's thread, so the
@@ -311,11 +369,12 @@ impl Inner {
         let Some(mut memo) = self.refresh.try_lock() else {
             return false;
         };
+        let began = (wall_clock_ns(), Instant::now());
         let Ok(mtime) = platform::modified_ns(&self.root) else {
             return false;
         };
         let mut changed = false;
-        if *memo != Some(mtime) {
+        if memo.map_or(true, |listing| listing.stale(mtime, began.1)) {
             let Ok((names, _)) = self.list() else {
                 return false;
             };
@@ -362,7 +421,7 @@ impl Inner {
             apply_touches(&mut state.index, &touches);
             self.clock
                 .fetch_max(state.index.max_stamp(), Ordering::Relaxed);
-            *memo = Some(mtime);
+            *memo = Some(Listing::began(mtime, began.0, began.1));
         }
         changed | self.scan_live_tails()
     }
