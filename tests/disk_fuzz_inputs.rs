@@ -212,3 +212,16 @@ fn the_fuzz_harness_holds_on_oversize_claims() {
         harness::open_store_from_bytes(&input.encode());
     }
 }
+
+/// The fuzzer's seeds (`fuzz/seeds/open_store`, among them oversize claims in sparse files).
+#[test]
+fn the_fuzz_harness_holds_on_its_seeds() {
+    let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/open_store");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&seeds).expect("list seeds") {
+        let input = std::fs::read(entry.expect("seed").path()).expect("read seed");
+        harness::open_store_from_bytes(&input);
+        count += 1;
+    }
+    assert!(count >= 4, "{count} seeds in {}", seeds.display());
+}
