@@ -95,7 +95,9 @@ fn new_segments_become_visible_despite_coarse_directory_timestamps() {
             }
         })
     };
-    let mut invisible = None;
+    // Failures are collected, not raised here: the poller must stop and the reader close before
+    // the file system can be unmounted.
+    let mut failure = None;
     for round in 0..ROUNDS {
         // A handle of its own (its own descriptors and locks, as another process has): its
         // first put creates a segment. It stays open through the check, so nothing else
@@ -111,19 +113,21 @@ fn new_segments_become_visible_despite_coarse_directory_timestamps() {
             std::thread::sleep(Duration::from_millis(1));
             found = reader.get(&key(round));
         }
-        if found.is_none() {
-            invisible = Some(round);
+        if found != Some(payload(round, 1, 200)) {
+            failure = Some(match found {
+                None => format!(
+                    "round {round}: an entry flushed in a new segment stayed invisible to the \
+                     reader for {VISIBLE_WITHIN:?}"
+                ),
+                Some(_) => format!("round {round}: wrong bytes"),
+            });
             break;
         }
-        assert!(found == Some(payload(round, 1, 200)), "round {round}");
-        drop(writer);
     }
     stop.store(true, Ordering::Relaxed);
     poller.join().expect("poller");
-    if let Some(round) = invisible {
-        panic!(
-            "round {round}: an entry flushed in a new segment stayed invisible to the reader for \
-             {VISIBLE_WITHIN:?}"
-        );
+    drop(reader);
+    if let Some(failure) = failure {
+        panic!("{failure}");
     }
 }
