@@ -15,6 +15,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod codec;
 pub mod disk;
 pub mod ffi;
 pub mod fingerprint;

@@ -13,6 +13,7 @@
 //! segment length u64 | entry count u64 | segment id u64 | BLAKE3(entries) [32]; each entry:
 //! kind u8 | 7 zero bytes | key [32] | record offset u64 | payload length u64 | stamp u64 | access u64.
 
+use crate::codec::{Reader, Writer};
 use crate::fingerprint::PipelineFingerprint;
 
 /// Magic at the start of every segment file.
@@ -177,12 +178,11 @@ impl RecordHeader {
 
 /// Encodes a touch payload.
 pub fn encode_touches(touches: &[(PipelineFingerprint, u64)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(touches.len() * TOUCH_LEN);
+    let mut out = Writer::with_capacity(touches.len() * TOUCH_LEN);
     for (key, access) in touches {
-        out.extend_from_slice(&key.0);
-        out.extend_from_slice(&access.to_le_bytes());
+        out.bytes(&key.0).u64(*access);
     }
-    out
+    out.finish()
 }
 
 /// Decodes a touch payload (whose hash the caller has checked); `None` if its length is wrong.
@@ -190,12 +190,12 @@ pub fn decode_touches(payload: &[u8]) -> Option<Vec<(PipelineFingerprint, u64)>>
     if payload.len() % TOUCH_LEN != 0 {
         return None;
     }
-    Some(
-        payload
-            .chunks_exact(TOUCH_LEN)
-            .map(|chunk| (PipelineFingerprint(key_at(chunk, 0)), u64_at(chunk, 32)))
-            .collect(),
-    )
+    let mut fields = Reader::new(payload);
+    let mut touches = Vec::with_capacity(payload.len() / TOUCH_LEN);
+    while !fields.is_at_end() {
+        touches.push((PipelineFingerprint(fields.array()?), fields.u64()?));
+    }
+    Some(touches)
 }
 
 /// One entry of a segment's index: where a record is, without reading it.
@@ -217,59 +217,62 @@ pub struct IndexEntry {
 
 /// Encodes an index for a segment of `segment_len` bytes whose header names `segment_id`.
 pub fn encode_index(segment_id: u64, segment_len: u64, entries: &[IndexEntry]) -> Vec<u8> {
-    let mut body = Vec::with_capacity(entries.len() * INDEX_ENTRY_LEN);
+    let mut body = Writer::with_capacity(entries.len() * INDEX_ENTRY_LEN);
     for entry in entries {
-        body.push(entry.kind as u8);
-        body.extend_from_slice(&[0u8; 7]);
-        body.extend_from_slice(&entry.key.0);
-        body.extend_from_slice(&entry.offset.to_le_bytes());
-        body.extend_from_slice(&entry.payload_len.to_le_bytes());
-        body.extend_from_slice(&entry.stamp.to_le_bytes());
-        body.extend_from_slice(&entry.access.to_le_bytes());
+        body.u8(entry.kind as u8)
+            .zeros(7)
+            .bytes(&entry.key.0)
+            .u64(entry.offset)
+            .u64(entry.payload_len)
+            .u64(entry.stamp)
+            .u64(entry.access);
     }
-    let mut out = Vec::with_capacity(INDEX_HEADER_LEN + body.len());
-    out.extend_from_slice(&INDEX_MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&(INDEX_ENTRY_LEN as u32).to_le_bytes());
-    out.extend_from_slice(&segment_len.to_le_bytes());
-    out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
-    out.extend_from_slice(&segment_id.to_le_bytes());
-    out.extend_from_slice(blake3::hash(&body).as_bytes());
-    out.extend_from_slice(&body);
-    out
+    let body = body.finish();
+    let mut out = Writer::with_capacity(INDEX_HEADER_LEN + body.len());
+    out.bytes(&INDEX_MAGIC)
+        .u32(FORMAT_VERSION)
+        .u32(INDEX_ENTRY_LEN as u32)
+        .u64(segment_len)
+        .u64(entries.len() as u64)
+        .u64(segment_id)
+        .bytes(blake3::hash(&body).as_bytes())
+        .bytes(&body);
+    out.finish()
 }
 
 /// Decodes an index, checking it belongs to segment `segment_id` of `segment_len` bytes.
 /// `None` if anything is off (the caller then scans the segment instead).
 pub fn decode_index(bytes: &[u8], segment_id: u64, segment_len: u64) -> Option<Vec<IndexEntry>> {
-    if bytes.len() < INDEX_HEADER_LEN
-        || bytes[..8] != INDEX_MAGIC
-        || u32_at(bytes, 8) != FORMAT_VERSION
-        || u32_at(bytes, 12) as usize != INDEX_ENTRY_LEN
-        || u64_at(bytes, 16) != segment_len
-        || u64_at(bytes, 32) != segment_id
+    let mut fields = Reader::new(bytes);
+    if fields.array::<8>()? != INDEX_MAGIC
+        || fields.u32()? != FORMAT_VERSION
+        || fields.u32()? as usize != INDEX_ENTRY_LEN
+        || fields.u64()? != segment_len
     {
         return None;
     }
-    let count = usize::try_from(u64_at(bytes, 24)).ok()?;
-    let body = &bytes[INDEX_HEADER_LEN..];
-    if count.checked_mul(INDEX_ENTRY_LEN)? != body.len()
-        || blake3::hash(body).as_bytes()[..] != bytes[40..72]
+    let count = fields.u64()?;
+    if fields.u64()? != segment_id {
+        return None;
+    }
+    let body_hash = fields.array::<32>()?;
+    let count = fields.count_within(count, INDEX_ENTRY_LEN)?;
+    if fields.remaining() != count * INDEX_ENTRY_LEN
+        || blake3::hash(&bytes[INDEX_HEADER_LEN..]).as_bytes() != &body_hash
     {
         return None;
     }
     let mut entries = Vec::with_capacity(count);
-    for chunk in body.chunks_exact(INDEX_ENTRY_LEN) {
-        if chunk[1..8] != [0u8; 7] {
-            return None;
-        }
+    while !fields.is_at_end() {
+        let kind = RecordKind::from_byte(fields.u8()?)?;
+        fields.zeros(7)?;
         let entry = IndexEntry {
-            kind: RecordKind::from_byte(chunk[0])?,
-            key: PipelineFingerprint(key_at(chunk, 8)),
-            offset: u64_at(chunk, 40),
-            payload_len: u64_at(chunk, 48),
-            stamp: u64_at(chunk, 56),
-            access: u64_at(chunk, 64),
+            kind,
+            key: PipelineFingerprint(fields.array()?),
+            offset: fields.u64()?,
+            payload_len: fields.u64()?,
+            stamp: fields.u64()?,
+            access: fields.u64()?,
         };
         let end = entry
             .offset
