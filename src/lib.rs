@@ -8,7 +8,9 @@
 //! - [`disk`]: the multi-process, crash-safe, bounded on-disk tier;
 //! - `remote` (feature `remote`): a studio-wide shared tier over HTTP.
 //!
-//! [`vulkan`] (feature `vulkan`, default) turns stored blobs into validated `VkPipelineCache`s.
+//! [`vulkan`] (feature `vulkan`, default) turns stored blobs into validated `VkPipelineCache`s;
+//! [`recipe`] (same feature) describes the objects a pipeline is built from, driver-independently,
+//! so it can be recreated on another driver.
 //!
 //! [`ffi`] is the C ABI (`libpcstore`, `include/pcstore.h`) on top of the core.
 
@@ -23,6 +25,8 @@ pub mod layered;
 pub mod memory;
 pub mod metrics;
 mod platform;
+#[cfg(feature = "vulkan")]
+pub mod recipe;
 #[cfg(feature = "remote")]
 pub mod remote;
 pub mod store;
