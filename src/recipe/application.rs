@@ -134,6 +134,7 @@ impl ApplicationRecord {
 recipe_struct! {
     /// The keys of every application record: how a replay of "all applications" finds them
     /// in a store that cannot list its keys (a remote cache).
+    #[derive(Default)]
     pub struct Catalog {
         /// Application record keys, ascending.
         pub applications: BTreeSet<RecipeKey>,

@@ -35,6 +35,7 @@ recipe_struct! {
 
 recipe_struct! {
     /// `VkSpecializationInfo`.
+    #[derive(Default)]
     pub struct Specialization {
         /// `pMapEntries`.
         pub map_entries: Vec<SpecializationMapEntry>,
