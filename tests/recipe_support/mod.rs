@@ -98,7 +98,8 @@ pub fn create_scene(creator: &mut impl Creator, options: &SceneOptions) {
         .tessellation
         .then(|| (module(creator, TESC_SPV), module(creator, TESE_SPV)));
 
-    // Samplers: anisotropic with a reduction mode; clamp-to-border with a custom color.
+    // Samplers: anisotropic with a reduction mode, clamp-to-border (both immutable), and one
+    // with a custom border color (which Vulkan does not allow as immutable).
     let mut reduction = vk::SamplerReductionModeCreateInfo::default().reduction_mode(
         if options.min_max_reduction {
             vk::SamplerReductionMode::MIN
@@ -126,7 +127,7 @@ pub fn create_scene(creator: &mut impl Creator, options: &SceneOptions) {
             float32: [0.25, 0.5, 0.75, 1.0],
         })
         .format(vk::Format::R8G8B8A8_UNORM);
-    let bordered = creator.sampler(
+    creator.sampler(
         &vk::SamplerCreateInfo::default()
             .mag_filter(vk::Filter::NEAREST)
             .min_filter(vk::Filter::NEAREST)
@@ -139,8 +140,19 @@ pub fn create_scene(creator: &mut impl Creator, options: &SceneOptions) {
             .push_next(&mut border),
     );
 
+    let clamped = creator.sampler(
+        &vk::SamplerCreateInfo::default()
+            .mag_filter(vk::Filter::NEAREST)
+            .min_filter(vk::Filter::LINEAR)
+            .address_mode_u(vk::SamplerAddressMode::CLAMP_TO_BORDER)
+            .address_mode_v(vk::SamplerAddressMode::CLAMP_TO_BORDER)
+            .address_mode_w(vk::SamplerAddressMode::CLAMP_TO_BORDER)
+            .border_color(vk::BorderColor::FLOAT_OPAQUE_WHITE)
+            .max_lod(1.0),
+    );
+
     // Set layouts: immutable samplers and an input attachment; a storage buffer for compute.
-    let immutable = [linear, bordered];
+    let immutable = [linear, clamped];
     let graphics_bindings = [
         vk::DescriptorSetLayoutBinding::default()
             .binding(0)
