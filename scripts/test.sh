@@ -51,6 +51,12 @@ section "disk tier: file-system failures as CI, fuzzing (30 s)"
 CI=true cargo test --test disk_fs_errors
 bash scripts/fuzz-disk.sh 30
 
+# == Recipes (src/recipe). Their tests ran with --all-features above (tests/recipe_vulkan.rs on
+# both drivers); this fuzzes the recipe parser for 20 s from real recipes (the same cargo-fuzz
+# setup as the disk tier, so only the new target is built).
+section "recipes: fuzzing the parser (20 s)"
+bash scripts/fuzz-recipe.sh 20
+
 # --- Vulkan layer (tests/layer.rs, feature `layer`) -------------------------------------------
 # Runs inside `cargo test --all-features` above: builds tests/layer/app.c with cc, writes layer
 # manifests pointing at target/debug/deps/libpcstore.so, and runs applications under the loader on
