@@ -251,7 +251,7 @@ fn keys_of(handles: &HandleMap, scene: &RecordingOnly) -> KeyMap {
 
 /// Rebuilds `recipe` and records the rebuilt create-info again.
 fn rerecord(recipe: &AnyRecipe, handles: &HandleMap, keys: &KeyMap) -> Vec<u8> {
-    // SAFETY (every capture): the create-infos come from the builders, valid while they live.
+    // SAFETY: every capture reads a create-info from a builder that lives through the call.
     unsafe {
         match recipe {
             AnyRecipe::ShaderModule(recipe) => {

@@ -379,16 +379,18 @@ struct OnDriver<'a> {
 
 impl Creator for OnDriver<'_> {
     fn shader_module(&mut self, info: &vk::ShaderModuleCreateInfo<'_>) -> vk::ShaderModule {
-        // SAFETY (every creation and recording below): valid create-infos from the scene, on a
-        // live device with the features the scene uses.
+        // SAFETY: a valid create-info from the scene, on the live device with its features.
         let handle = unsafe { self.device.create_shader_module(info, None) }.expect("module");
         self.created.modules.push(handle);
+        // SAFETY: the create-info just used to create `handle`, still valid.
         unsafe { self.recorder.shader_module(handle, info) }.expect("recorded");
         handle
     }
     fn sampler(&mut self, info: &vk::SamplerCreateInfo<'_>) -> vk::Sampler {
+        // SAFETY: a valid create-info from the scene, on the live device with its features.
         let handle = unsafe { self.device.create_sampler(info, None) }.expect("sampler");
         self.created.samplers.push(handle);
+        // SAFETY: the create-info just used to create `handle`, still valid.
         unsafe { self.recorder.sampler(handle, info) }.expect("recorded");
         handle
     }
@@ -396,31 +398,40 @@ impl Creator for OnDriver<'_> {
         &mut self,
         info: &vk::DescriptorSetLayoutCreateInfo<'_>,
     ) -> vk::DescriptorSetLayout {
+        // SAFETY: a valid create-info from the scene, on the live device with its features.
         let handle =
             unsafe { self.device.create_descriptor_set_layout(info, None) }.expect("set layout");
         self.created.set_layouts.push(handle);
+        // SAFETY: the create-info just used to create `handle`, still valid.
         unsafe { self.recorder.descriptor_set_layout(handle, info) }.expect("recorded");
         handle
     }
     fn pipeline_layout(&mut self, info: &vk::PipelineLayoutCreateInfo<'_>) -> vk::PipelineLayout {
+        // SAFETY: a valid create-info from the scene, on the live device with its features.
         let handle = unsafe { self.device.create_pipeline_layout(info, None) }.expect("layout");
         self.created.pipeline_layouts.push(handle);
+        // SAFETY: the create-info just used to create `handle`, still valid.
         unsafe { self.recorder.pipeline_layout(handle, info) }.expect("recorded");
         handle
     }
     fn render_pass(&mut self, info: &vk::RenderPassCreateInfo<'_>) -> vk::RenderPass {
+        // SAFETY: a valid create-info from the scene, on the live device with its features.
         let handle = unsafe { self.device.create_render_pass(info, None) }.expect("render pass");
         self.created.render_passes.push(handle);
+        // SAFETY: the create-info just used to create `handle`, still valid.
         unsafe { self.recorder.render_pass(handle, info) }.expect("recorded");
         handle
     }
     fn render_pass2(&mut self, info: &vk::RenderPassCreateInfo2<'_>) -> vk::RenderPass {
+        // SAFETY: a valid create-info from the scene, on the live device with its features.
         let handle = unsafe { self.device.create_render_pass2(info, None) }.expect("render pass");
         self.created.render_passes.push(handle);
+        // SAFETY: the create-info just used to create `handle`, still valid.
         unsafe { self.recorder.render_pass2(handle, info) }.expect("recorded");
         handle
     }
     fn compute_pipelines(&mut self, infos: &[vk::ComputePipelineCreateInfo<'_>]) {
+        // SAFETY: a valid create-info from the scene, on the live device with its features.
         let pipelines = unsafe {
             self.device
                 .create_compute_pipelines(vk::PipelineCache::null(), infos, None)
@@ -429,10 +440,12 @@ impl Creator for OnDriver<'_> {
         .expect("compute pipelines");
         self.created.pipelines.extend(pipelines);
         for info in infos {
+            // SAFETY: a create-info the driver just accepted, still valid.
             unsafe { self.recorder.compute_pipeline(info) }.expect("recorded");
         }
     }
     fn graphics_pipelines(&mut self, infos: &[vk::GraphicsPipelineCreateInfo<'_>]) {
+        // SAFETY: a valid create-info from the scene, on the live device with its features.
         let pipelines = unsafe {
             self.device
                 .create_graphics_pipelines(vk::PipelineCache::null(), infos, None)
@@ -441,6 +454,7 @@ impl Creator for OnDriver<'_> {
         .expect("graphics pipelines");
         self.created.pipelines.extend(pipelines);
         for info in infos {
+            // SAFETY: a create-info the driver just accepted, still valid.
             unsafe { self.recorder.graphics_pipeline(info) }.expect("recorded");
         }
     }
@@ -595,7 +609,7 @@ fn replay(dir: &Path) -> String {
             .iter()
             .filter(move |(_, recipe)| recipe.kind() == kind)
     };
-    // SAFETY (every creation and capture below): create-infos from the builders, alive for
+    // SAFETY: every creation and capture below reads a create-info from a builder alive for
     // the call, on the live replay device; handles come from this device.
     unsafe {
         for (key, recipe) in of_kind(RecipeKind::ShaderModule) {

@@ -619,49 +619,49 @@ impl GraphicsPipelineRecipe {
             };
             (target, uses)
         };
-        // SAFETY (every state below): read only where Vulkan reads it, so a pointer there is
-        // null or valid (caller).
-        let vertex_input = match unsafe { info.p_vertex_input_state.as_ref() } {
-            Some(state) if !mesh && !dynamic(vk::DynamicState::VERTEX_INPUT_EXT) => {
-                Some(unsafe { capture_vertex_input(state)? })
-            }
-            _ => None,
-        };
-        let input_assembly = match unsafe { info.p_input_assembly_state.as_ref() } {
-            Some(state) if !mesh => Some(unsafe { capture_input_assembly(state)? }),
-            _ => None,
-        };
-        let tessellation = match unsafe { info.p_tessellation_state.as_ref() } {
-            Some(state) if tessellated => Some(unsafe { capture_tessellation(state)? }),
-            _ => None,
-        };
-        let rasterization = match unsafe { info.p_rasterization_state.as_ref() } {
-            Some(state) => Some(unsafe { capture_rasterization(state)? }),
-            None => None,
+        // SAFETY: a state pointer becomes a reference only where Vulkan reads the state
+        // (`read_if`), and there it is null or a valid structure (caller); elsewhere it may
+        // dangle and is never touched.
+        let (vertex_input, input_assembly, tessellation, rasterization) = unsafe {
+            let vertex_input_read = !mesh && !dynamic(vk::DynamicState::VERTEX_INPUT_EXT);
+            (
+                read_if(vertex_input_read, info.p_vertex_input_state)
+                    .map(|state| capture_vertex_input(state))
+                    .transpose()?,
+                read_if(!mesh, info.p_input_assembly_state)
+                    .map(|state| capture_input_assembly(state))
+                    .transpose()?,
+                read_if(tessellated, info.p_tessellation_state)
+                    .map(|state| capture_tessellation(state))
+                    .transpose()?,
+                read_if(true, info.p_rasterization_state)
+                    .map(|state| capture_rasterization(state))
+                    .transpose()?,
+            )
         };
         let rasterizing = !rasterization
             .as_ref()
             .is_some_and(|state| state.rasterizer_discard_enable)
             || dynamic(vk::DynamicState::RASTERIZER_DISCARD_ENABLE);
-        let viewport = match unsafe { info.p_viewport_state.as_ref() } {
-            Some(state) if rasterizing => Some(unsafe { capture_viewport(state, &dynamic)? }),
-            _ => None,
-        };
-        let multisample = match unsafe { info.p_multisample_state.as_ref() } {
-            Some(state) if rasterizing => Some(unsafe { capture_multisample(state, &dynamic)? }),
-            _ => None,
-        };
-        let depth_stencil = match unsafe { info.p_depth_stencil_state.as_ref() } {
-            Some(state) if rasterizing && uses.depth_stencil => {
-                Some(unsafe { capture_depth_stencil(state)? })
-            }
-            _ => None,
-        };
-        let color_blend = match unsafe { info.p_color_blend_state.as_ref() } {
-            Some(state) if rasterizing && uses.color => {
-                Some(unsafe { capture_color_blend(state, &dynamic)? })
-            }
-            _ => None,
+        // SAFETY: as above.
+        let (viewport, multisample, depth_stencil, color_blend) = unsafe {
+            (
+                read_if(rasterizing, info.p_viewport_state)
+                    .map(|state| capture_viewport(state, &dynamic))
+                    .transpose()?,
+                read_if(rasterizing, info.p_multisample_state)
+                    .map(|state| capture_multisample(state, &dynamic))
+                    .transpose()?,
+                read_if(
+                    rasterizing && uses.depth_stencil,
+                    info.p_depth_stencil_state,
+                )
+                .map(|state| capture_depth_stencil(state))
+                .transpose()?,
+                read_if(rasterizing && uses.color, info.p_color_blend_state)
+                    .map(|state| capture_color_blend(state, &dynamic))
+                    .transpose()?,
+            )
         };
         Ok(Captured {
             recipe: Self {
@@ -695,6 +695,19 @@ impl GraphicsPipelineRecipe {
             .map(|stage| &stage.module)
             .chain([&self.layout])
             .chain(render_pass)
+    }
+}
+
+/// `pointer` as a reference where Vulkan reads it (`read`), else `None` without touching it.
+///
+/// # Safety
+/// When `read`, `pointer` must be null or point at a valid `T` that outlives `'a`.
+unsafe fn read_if<'a, T>(read: bool, pointer: *const T) -> Option<&'a T> {
+    if read {
+        // SAFETY: null or valid where read (caller).
+        unsafe { pointer.as_ref() }
+    } else {
+        None
     }
 }
 

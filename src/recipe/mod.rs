@@ -24,7 +24,7 @@
 //!   objects a replayer created) into ash create-info structures that point into storage the
 //!   returned value owns.
 //!
-//! The core never imports this module; it uses only [`crate::codec`] and
+//! The core never imports this module; it uses only `crate::codec` and
 //! [`crate::fingerprint`] from the core.
 
 mod any;

@@ -802,6 +802,7 @@ impl Recorder {
         handle: vk::ShaderModule,
         info: &vk::ShaderModuleCreateInfo<'_>,
     ) -> Result<RecipeKey, NotRecorded> {
+        // SAFETY: a valid create-info (caller).
         let recipe = unsafe { ShaderModuleRecipe::capture(info) }?;
         let key = self.store(recipe.to_bytes());
         self.keys.insert_shader_module(handle, key);
@@ -815,6 +816,7 @@ impl Recorder {
         handle: vk::Sampler,
         info: &vk::SamplerCreateInfo<'_>,
     ) -> Result<RecipeKey, NotRecorded> {
+        // SAFETY: a valid create-info (caller).
         let recipe = unsafe { SamplerRecipe::capture(info) }?;
         let key = self.store(recipe.to_bytes());
         self.keys.insert_sampler(handle, key);
@@ -828,6 +830,7 @@ impl Recorder {
         handle: vk::DescriptorSetLayout,
         info: &vk::DescriptorSetLayoutCreateInfo<'_>,
     ) -> Result<RecipeKey, NotRecorded> {
+        // SAFETY: a valid create-info (caller).
         let recipe = unsafe { DescriptorSetLayoutRecipe::capture(info, &self.keys) }?;
         let key = self.store(recipe.to_bytes());
         self.keys.insert_descriptor_set_layout(handle, key);
@@ -841,6 +844,7 @@ impl Recorder {
         handle: vk::PipelineLayout,
         info: &vk::PipelineLayoutCreateInfo<'_>,
     ) -> Result<RecipeKey, NotRecorded> {
+        // SAFETY: a valid create-info (caller).
         let recipe = unsafe { PipelineLayoutRecipe::capture(info, &self.keys) }?;
         let key = self.store(recipe.to_bytes());
         self.keys.insert_pipeline_layout(handle, key);
@@ -854,6 +858,7 @@ impl Recorder {
         handle: vk::RenderPass,
         info: &vk::RenderPassCreateInfo<'_>,
     ) -> Result<RecipeKey, NotRecorded> {
+        // SAFETY: a valid create-info (caller).
         let recipe = unsafe { RenderPassRecipe::capture(info) }?;
         Ok(self.store_render_pass(handle, &recipe))
     }
@@ -865,6 +870,7 @@ impl Recorder {
         handle: vk::RenderPass,
         info: &vk::RenderPassCreateInfo2<'_>,
     ) -> Result<RecipeKey, NotRecorded> {
+        // SAFETY: a valid create-info (caller).
         let recipe = unsafe { RenderPassRecipe::capture2(info) }?;
         Ok(self.store_render_pass(handle, &recipe))
     }
@@ -894,6 +900,7 @@ impl Recorder {
         &mut self,
         info: &vk::ComputePipelineCreateInfo<'_>,
     ) -> Result<RecipeKey, NotRecorded> {
+        // SAFETY: a valid create-info (caller).
         let captured = unsafe { ComputePipelineRecipe::capture(info, &self.keys) }?;
         Ok(self.store_pipeline(captured))
     }
@@ -904,6 +911,7 @@ impl Recorder {
         &mut self,
         info: &vk::GraphicsPipelineCreateInfo<'_>,
     ) -> Result<RecipeKey, NotRecorded> {
+        // SAFETY: a valid create-info (caller).
         let captured = unsafe { GraphicsPipelineRecipe::capture(info, &self.keys) }?;
         Ok(self.store_pipeline(captured))
     }
