@@ -896,3 +896,16 @@ fn application_records_grow_by_union_and_round_trip() {
     assert_eq!(Catalog::from_bytes(&bytes).expect("parses"), catalog);
     assert_ne!(Catalog::store_key(), catalog.key());
 }
+
+#[test]
+fn a_cyclic_chain_ends_the_walk_instead_of_looping() {
+    let mut reduction = vk::SamplerReductionModeCreateInfo::default();
+    reduction.p_next = std::ptr::from_ref(&reduction).cast();
+    let info = vk::SamplerCreateInfo {
+        p_next: std::ptr::from_ref(&reduction).cast(),
+        ..Default::default()
+    };
+    // SAFETY: every link is a valid structure (the chain is only endless).
+    let error = unsafe { SamplerRecipe::capture(&info) }.expect_err("refused");
+    assert!(matches!(error, NotRecorded::Unsupported(_)), "{error}");
+}

@@ -84,7 +84,7 @@ pub enum RenderTarget {
 }
 
 impl Wire for RenderTarget {
-    const MIN_LEN: usize = 1 + 13;
+    const MIN_LEN: usize = 1 + <RenderingFormats as Wire>::MIN_LEN;
     fn put(&self, out: &mut Writer) {
         match self {
             Self::RenderPass {

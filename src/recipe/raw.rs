@@ -10,8 +10,9 @@ use ash::vk;
 
 use super::error::{BuildError, NotRecorded};
 
-/// Most pNext links read: real chains have a handful; a cycle must not loop forever.
-const MAX_CHAIN_LINKS: usize = 64;
+/// Most pNext links read: object chains have a handful, device chains a few dozen feature
+/// structures (translation layers enable many); a cycle must not loop forever.
+const MAX_CHAIN_LINKS: usize = 256;
 
 /// Calls `visit` with the sType and address of each structure in the chain at `p_next`.
 /// `visit` answers whether it knows the sType; the first it does not know ends the walk with
