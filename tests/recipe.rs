@@ -909,3 +909,26 @@ fn a_cyclic_chain_ends_the_walk_instead_of_looping() {
     let error = unsafe { SamplerRecipe::capture(&info) }.expect_err("refused");
     assert!(matches!(error, NotRecorded::Unsupported(_)), "{error}");
 }
+
+#[test]
+fn a_device_chain_of_a_hundred_structures_is_recorded() {
+    // Translation layers enable dozens of feature structures; the walk must not give up early.
+    let mut links: Vec<vk::BaseOutStructure<'_>> = (0..100)
+        .map(|index| vk::BaseOutStructure {
+            s_type: vk::StructureType::from_raw(1_000_900_000 + index),
+            ..Default::default()
+        })
+        .collect();
+    let first = links.as_mut_ptr();
+    for index in 0..links.len() - 1 {
+        // SAFETY: both indexes are within `links`, which is not moved while linked.
+        unsafe { (*first.add(index)).p_next = first.add(index + 1) };
+    }
+    let info = vk::DeviceCreateInfo {
+        p_next: first.cast_const().cast(),
+        ..Default::default()
+    };
+    // SAFETY: a valid chain of 100 structures.
+    let recipe = unsafe { DeviceRecipe::capture(&info, 0) }.expect("recorded");
+    assert_eq!(recipe.unrecognized.len(), 100);
+}
