@@ -326,6 +326,7 @@ pub fn process_id() -> u32 {
 /// Opens a small private file that must be a regular file owned by this process's effective
 /// user, creating it (mode 0600) when `create` is set: never follows a symlink at the last
 /// component, never blocks on a FIFO, never trusts a file someone else planted.
+#[cfg(feature = "remote")]
 pub fn open_owned_file(path: &Path, create: bool) -> io::Result<File> {
     let file = OpenOptions::new()
         .read(true)

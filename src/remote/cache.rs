@@ -114,9 +114,27 @@ impl RemoteCache {
     /// # Errors
     /// As [`Self::with_options`], or [`RemoteError::InvalidEnv`] for a non-UTF-8 variable.
     pub fn from_env() -> Result<Option<Self>, RemoteError> {
+        Self::from_env_sharing_state(None)
+    }
+
+    /// Like [`Self::from_env`], sharing the breaker's state with other processes in
+    /// `state_dir` ([`RemoteOptions::state_dir`]; the default stores pass the disk store's
+    /// directory).
+    ///
+    /// # Errors
+    /// As [`Self::from_env`].
+    pub fn from_env_sharing_state(
+        state_dir: Option<std::path::PathBuf>,
+    ) -> Result<Option<Self>, RemoteError> {
         match std::env::var(ENV_URL) {
             Ok(url) if url.is_empty() => Ok(None),
-            Ok(url) => Self::with_options(&url, RemoteOptions::from_env()?).map(Some),
+            Ok(url) => {
+                let options = RemoteOptions {
+                    state_dir,
+                    ..RemoteOptions::from_env()?
+                };
+                Self::with_options(&url, options).map(Some)
+            }
             Err(std::env::VarError::NotPresent) => Ok(None),
             Err(std::env::VarError::NotUnicode(_)) => Err(RemoteError::InvalidEnv(ENV_URL)),
         }
