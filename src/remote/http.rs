@@ -266,8 +266,8 @@ impl HttpClient {
 }
 
 /// Reads a body of at most `limit` bytes, moving `deadline` to allow `already` (bytes the
-/// exchange sent before) plus the bytes received; `Ok(None)` if it is longer. Memory grows with
-/// the bytes that arrive: a declared length (a peer's claim) reserves at most 1 MiB up front.
+/// exchange sent before) plus the bytes received; `Ok(None)` if it is longer. A declared length
+/// reserves its memory up front (bounded by `limit`: a blob may truly be that large).
 fn read_body(
     body: ureq::Body,
     expected: u64,
@@ -276,7 +276,7 @@ fn read_body(
     options: &RemoteOptions,
 ) -> Result<Option<Vec<u8>>, RequestFailure> {
     let mut reader = body.into_reader();
-    let mut bytes = Vec::with_capacity(expected.min(limit).min(1 << 20) as usize);
+    let mut bytes = Vec::with_capacity(expected.min(limit) as usize);
     let mut chunk = [0u8; 16 << 10];
     loop {
         let read = match reader.read(&mut chunk) {
