@@ -1218,8 +1218,8 @@ fn device_times(
 /// adds at most 50 ms (the bound; the layer waits 20 and 15 ms at most), and the
 /// application's results are the same.
 fn dead_remote_never_stalls_vulkan(setup: &Setup, driver: &Driver) -> String {
-    // The shortest of three runs each, so that a busy machine does not decide the comparison.
-    const RUNS: usize = 3;
+    // The shortest of five runs each, so that a busy machine does not decide the comparison.
+    const RUNS: usize = 5;
     const BOUND_US: u64 = 50_000;
     let (local_create, local_destroy, local) = device_times(setup, driver, "local", None, RUNS);
     let hole = TestRemote::start(Serve::BlackHole);
