@@ -148,11 +148,12 @@ impl DeviceCache {
         // SAFETY: live device; no allocation callbacks.
         let (cache, info) = unsafe { context.load_pipeline_cache(&layer_cache_key(), None)? };
         layer_log!(
-            "device \"{device_name}\": load {:?} ({} bytes stored, {} bytes given to the driver, {:?})",
+            "device \"{device_name}\": load {:?} ({} bytes stored, {} bytes given to the driver, {:?}, {} µs)",
             info.outcome,
             info.stored_bytes,
             info.initial_data_bytes,
-            info.rejection
+            info.rejection,
+            info.elapsed_ns / 1000
         );
         Ok(Self {
             context,
