@@ -636,7 +636,11 @@ pcs_result pcs_store_open_disk(const char *dir, const struct pcs_disk_options *o
  * - `PCSTORE_REMOTE_URL`: a Bazel-layout HTTP cache added as the slowest layer (with
  *   `PCSTORE_REMOTE_TOKEN`, `PCSTORE_REMOTE_KEY`, `PCSTORE_REMOTE_READ_ONLY`; see
  *   `pcs_store_open_remote`). Ignored with `PCSTORE_DISABLE`; `PCS_ERR_UNSUPPORTED` when set in
- *   a library built without the remote tier.
+ *   a library built without the remote tier. It answers in the background: a lookup waits for
+ *   it at most 20 ms (a later hit is copied into memory and onto disk), `pcs_flush` makes the
+ *   disk durable and waits at most 15 ms for uploads (their failures are in the remote tier's
+ *   metrics, not in `pcs_flush`'s result), and a server found dead is remembered for the
+ *   breaker's cooldown in `remote-<16 hex>.state` in the disk directory.
  *
  * Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT`; `PCS_ERR_INVALID_ARGUMENT` (`PCSTORE_MAX_SIZE` is
  * not a size, or `PCSTORE_REMOTE_URL` is not a usable URL: never ignored silently);

@@ -36,12 +36,12 @@ section "C ABI tests"
 bash scripts/test-c.sh
 
 # == Remote tier (issue 6). The tests above already ran it with --all-features (HTTPS built in);
-# this builds and runs it as the default build ships it: `remote` without TLS. Each nginx test starts its
-# own nginx on 127.0.0.1 with scripts/nginx-test-server.sh (nginx comes from install-deps.sh) and
-# FAILS if nginx is missing. About 10 s.
+# this builds and runs it as the default build ships it: `remote` without TLS. Each server test starts
+# its own nginx (scripts/nginx-test-server.sh) or Apache httpd (scripts/apache-test-server.sh) on
+# 127.0.0.1 (both come from install-deps.sh) and FAILS if the server is missing. About 20 s.
 section "remote tier as built by default (no TLS)"
 cargo test --features remote --lib remote::
-cargo test --features remote --test remote_faults --test remote_nginx --test remote_env
+cargo test --features remote --test remote_faults --test remote_servers --test remote_env
 
 # == Disk tier (src/disk). Its ENOSPC / read-only-filesystem tests mount a tmpfs, which needs
 # root; under CI=true they fail rather than skip when they cannot, so run them so here. Then fuzz

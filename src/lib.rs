@@ -35,7 +35,9 @@ pub use fingerprint::{
     DeviceIdentity, FingerprintBuilder, ParseFingerprintError, PipelineFingerprint,
     ScopedKeyDeriver,
 };
-pub use layered::{LayeredOptions, LayeredPipelineCache, PromotionReport, WritePolicy};
+pub use layered::{
+    BackgroundLayers, LayeredOptions, LayeredPipelineCache, PromotionReport, WritePolicy,
+};
 pub use memory::{EvictionReason, EvictionReport, InMemoryPipelineCache};
 pub use metrics::{LatencySummary, PipelineCacheMetrics};
 pub use store::{PipelineCacheStore, PutError};

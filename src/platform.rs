@@ -322,3 +322,33 @@ pub fn modified_ns(path: &Path) -> io::Result<i128> {
 pub fn process_id() -> u32 {
     std::process::id()
 }
+
+/// Opens a small private file that must be a regular file owned by this process's effective
+/// user, creating it (mode 0600) when `create` is set: never follows a symlink at the last
+/// component, never blocks on a FIFO, never trusts a file someone else planted.
+#[cfg(feature = "remote")]
+pub fn open_owned_file(path: &Path, create: bool) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(create)
+        .create(create)
+        .mode(FILE_MODE)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if meta.uid() != euid {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "owned by another user",
+        ));
+    }
+    Ok(file)
+}
