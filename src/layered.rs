@@ -1,8 +1,9 @@
 //! Tiers stacked fastest first: memory over disk over remote.
 //!
-//! A lookup asks each layer in order; a hit in a slower layer is promoted into every faster one
-//! (the same `Arc`: a memory layer keeps it without copying). A put writes through to the layers
-//! its [`WritePolicy`] names, so new results reach the durable tiers, not just memory.
+//! A lookup asks each layer in order; a hit in a slower layer is promoted into the faster ones
+//! its [`PromotePolicy`] names, every faster one by default (the same `Arc`: a memory layer
+//! keeps it without copying). A put writes through to the layers its [`WritePolicy`] names, so
+//! new results reach the durable tiers, not just memory.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,13 +27,32 @@ pub enum WritePolicy {
     Layers(Vec<usize>),
 }
 
+/// Which faster layers a hit in a slower layer is copied into.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum PromotePolicy {
+    /// Every faster layer (the default).
+    #[default]
+    AllFaster,
+    /// Per layer a hit comes from (index 0 = fastest), the layers it is copied into; only
+    /// layers faster than the one that hit count, and a layer without an entry here copies
+    /// into every faster layer.
+    ///
+    /// Memory over disk over a bundle is `PerLayer(vec![vec![], vec![0], vec![0]])`: a bundle
+    /// hit goes into memory only, since the bundle already is on local disk and a copy would
+    /// only spend the disk budget. With a remote layer below the bundle, `vec![0, 1]` as its
+    /// entry copies remote hits into memory and disk but not into the read-only bundle.
+    PerLayer(Vec<Vec<usize>>),
+}
+
 /// How a [`LayeredPipelineCache`] reads and writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LayeredOptions {
     /// Which layers a put goes to.
     pub write: WritePolicy,
-    /// Copy a hit in a slower layer into the faster ones (default true).
+    /// Copy a hit in a slower layer into faster ones (default true).
     pub promote: bool,
+    /// Which faster layers a hit is copied into, when `promote` is on.
+    pub promote_into: PromotePolicy,
 }
 
 impl Default for LayeredOptions {
@@ -40,6 +60,7 @@ impl Default for LayeredOptions {
         Self {
             write: WritePolicy::All,
             promote: true,
+            promote_into: PromotePolicy::AllFaster,
         }
     }
 }
@@ -64,6 +85,8 @@ pub struct LayeredPipelineCache {
     layers: Vec<Arc<dyn PipelineCacheStore>>,
     writes_to: Vec<bool>,
     promote: bool,
+    /// Per layer, the faster layers its hits are copied into, fastest first.
+    promote_to: Vec<Vec<usize>>,
     metrics: MetricsRecorder,
     /// Hits per layer, except layer 0 (derived, so a fast-path hit touches no shared counter).
     slow_hits: Vec<AtomicU64>,
@@ -78,7 +101,8 @@ impl LayeredPipelineCache {
     }
 
     /// Layers fastest first with the given policies. Indexes in [`WritePolicy::Layers`] beyond
-    /// the last layer are ignored.
+    /// the last layer, and in [`PromotePolicy::PerLayer`] not faster than their layer, are
+    /// ignored.
     pub fn with_options(layers: Vec<Arc<dyn PipelineCacheStore>>, options: LayeredOptions) -> Self {
         let count = layers.len();
         let writes_to = (0..count)
@@ -88,10 +112,19 @@ impl LayeredPipelineCache {
                 WritePolicy::Layers(chosen) => chosen.contains(&index),
             })
             .collect();
+        let promote_to = (0..count)
+            .map(|index| match &options.promote_into {
+                PromotePolicy::PerLayer(per_layer) if index < per_layer.len() => (0..index)
+                    .filter(|t| per_layer[index].contains(t))
+                    .collect(),
+                _ => (0..index).collect(),
+            })
+            .collect();
         Self {
             layers,
             writes_to,
             promote: options.promote,
+            promote_to,
             metrics: MetricsRecorder::new(),
             slow_hits: (0..count).map(|_| AtomicU64::new(0)).collect(),
             promoted_into: (0..count).map(|_| AtomicU64::new(0)).collect(),
@@ -135,8 +168,8 @@ impl LayeredPipelineCache {
     }
 
     fn promote(&self, fp: &PipelineFingerprint, blob: &Arc<Vec<u8>>, found_in: usize) {
-        for (index, layer) in self.layers[..found_in].iter().enumerate() {
-            match layer.try_put_arc(*fp, Arc::clone(blob)) {
+        for &index in &self.promote_to[found_in] {
+            match self.layers[index].try_put_arc(*fp, Arc::clone(blob)) {
                 Ok(()) => {
                     self.promoted_into[index].fetch_add(1, Ordering::Relaxed);
                 }
@@ -154,6 +187,7 @@ impl std::fmt::Debug for LayeredPipelineCache {
             .field("layers", &self.layers.len())
             .field("writes_to", &self.writes_to)
             .field("promote", &self.promote)
+            .field("promote_to", &self.promote_to)
             .finish()
     }
 }

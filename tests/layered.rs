@@ -114,7 +114,7 @@ fn puts_follow_the_write_policy() {
             vec![fast.clone(), slow.clone()],
             LayeredOptions {
                 write: policy.clone(),
-                promote: true,
+                ..Default::default()
             },
         );
         let result = layered.try_put(key(3), vec![3; 10]);
