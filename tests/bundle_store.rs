@@ -583,3 +583,37 @@ fn errors_say_why() {
         assert!(io.to_string().contains(text), "{io}");
     }
 }
+
+#[test]
+fn threads_share_one_store_and_a_damaged_payload_is_counted_once() {
+    let dir = ScratchDir::new("threads");
+    let path = dir.path().join("b.pcsb");
+    let all = entries(64);
+    write_bundle(&path, &all, None);
+    let store = BundleStore::open(&path).expect("open");
+    let victim = *store.entries().iter().find(|e| e.len > 0).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .write_all_at(&[0x55], victim.offset)
+        .unwrap();
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..5 {
+                    for (key, payload) in &all {
+                        match store.get(key) {
+                            Some(found) => assert_eq!(&found, payload),
+                            None => assert_eq!(*key, victim.key),
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let metrics = store.metrics();
+    assert_eq!(metrics.corrupt_dropped, 1);
+    assert_eq!(metrics.lookups, 4 * 5 * 64);
+    assert_eq!(metrics.misses, 4 * 5);
+}

@@ -48,7 +48,8 @@ impl std::fmt::Debug for BundleSigningKey {
 /// index entries, 88 bytes each, stay in memory); [`BundleWriter::finish`] appends the index
 /// sorted by key (and the signature), syncs the file and renames it over the target, then
 /// syncs the directory. Readers of an older bundle at the same path keep reading it; nobody
-/// ever sees a partial bundle. Dropping an unfinished writer removes its temporary file.
+/// ever sees a partial bundle. Dropping an unfinished writer removes its temporary file (a
+/// process killed meanwhile leaves it, as `.NAME.tmp-PID-N` beside the target).
 pub struct BundleWriter {
     target: PathBuf,
     temp: PathBuf,
