@@ -50,6 +50,8 @@ cargo test --features remote --test remote_faults --test remote_servers --test r
 section "disk tier: file-system failures as CI, fuzzing (30 s)"
 CI=true cargo test --test disk_fs_errors
 bash scripts/fuzz-disk.sh 30
+# Bundles (src/bundle): fuzz opening a bundle file from arbitrary bytes for 15 s.
+bash scripts/fuzz-disk.sh 15 open_bundle
 
 # --- Vulkan layer (tests/layer.rs, feature `layer`) -------------------------------------------
 # Runs inside `cargo test --all-features` above: builds tests/layer/app.c with cc, writes layer

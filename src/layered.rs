@@ -1,8 +1,9 @@
 //! Tiers stacked fastest first: memory over disk over remote.
 //!
-//! A lookup asks each layer in order; a hit in a slower layer is promoted into every faster one
-//! (the same `Arc`: a memory layer keeps it without copying). A put writes through to the layers
-//! its [`WritePolicy`] names, so new results reach the durable tiers, not just memory.
+//! A lookup asks each layer in order; a hit in a slower layer is promoted into the faster ones
+//! its [`PromotePolicy`] names, every faster one by default (the same `Arc`: a memory layer
+//! keeps it without copying). A put writes through to the layers its [`WritePolicy`] names, so
+//! new results reach the durable tiers, not just memory.
 //!
 //! Slow layers (a remote cache) can be marked [`BackgroundLayers`]: a lookup that reaches them
 //! is made by a background thread and waited for a bounded time; an answer that comes later is
@@ -34,16 +35,35 @@ pub enum WritePolicy {
     Layers(Vec<usize>),
 }
 
+/// Which faster layers a hit in a slower layer is copied into.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum PromotePolicy {
+    /// Every faster layer (the default).
+    #[default]
+    AllFaster,
+    /// Per layer a hit comes from (index 0 = fastest), the layers it is copied into; only
+    /// layers faster than the one that hit count, and a layer without an entry here copies
+    /// into every faster layer.
+    ///
+    /// Memory over disk over a bundle is `PerLayer(vec![vec![], vec![0], vec![0]])`: a bundle
+    /// hit goes into memory only, since the bundle already is on local disk and a copy would
+    /// only spend the disk budget. With a remote layer below the bundle, `vec![0, 1]` as its
+    /// entry copies remote hits into memory and disk but not into the read-only bundle.
+    PerLayer(Vec<Vec<usize>>),
+}
+
 /// How a [`LayeredPipelineCache`] reads and writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LayeredOptions {
     /// Which layers a put goes to.
     pub write: WritePolicy,
-    /// Copy a hit in a slower layer into the faster ones (default true).
+    /// Copy a hit in a slower layer into faster ones (default true).
     pub promote: bool,
     /// Layers that no caller waits on for long (default `None`: every layer is asked on the
     /// caller's thread).
     pub background: Option<BackgroundLayers>,
+    /// Which faster layers a hit is copied into, when `promote` is on.
+    pub promote_into: PromotePolicy,
 }
 
 impl Default for LayeredOptions {
@@ -52,6 +72,7 @@ impl Default for LayeredOptions {
             write: WritePolicy::All,
             promote: true,
             background: None,
+            promote_into: PromotePolicy::AllFaster,
         }
     }
 }
@@ -123,6 +144,8 @@ pub struct LayeredPipelineCache {
     foreground: usize,
     writes_to: Vec<bool>,
     promote: bool,
+    /// Per layer, the faster layers its hits are copied into, fastest first.
+    promote_to: Vec<Vec<usize>>,
     metrics: MetricsRecorder,
     tally: Arc<Tally>,
     background: Option<Background>,
@@ -151,15 +174,16 @@ impl Tally {
         }
     }
 
-    /// Copies a hit into every layer in `faster` (the layers before the one it was found in).
+    /// Copies a hit into the layers at `targets` (faster than the one it was found in).
     fn promote(
         &self,
-        faster: &[Arc<dyn PipelineCacheStore>],
+        layers: &[Arc<dyn PipelineCacheStore>],
+        targets: &[usize],
         fp: &PipelineFingerprint,
         blob: &Arc<Vec<u8>>,
     ) {
-        for (index, layer) in faster.iter().enumerate() {
-            match layer.try_put_arc(*fp, Arc::clone(blob)) {
+        for &index in targets {
+            match layers[index].try_put_arc(*fp, Arc::clone(blob)) {
                 Ok(()) => {
                     self.promoted_into[index].fetch_add(1, Ordering::Relaxed);
                 }
@@ -221,7 +245,8 @@ impl LayeredPipelineCache {
     }
 
     /// Layers fastest first with the given policies. Indexes in [`WritePolicy::Layers`] beyond
-    /// the last layer are ignored, and so is a [`BackgroundLayers::from`] beyond it.
+    /// the last layer, in [`PromotePolicy::PerLayer`] not faster than their layer, and a
+    /// [`BackgroundLayers::from`] beyond the last layer are ignored.
     pub fn with_options(layers: Vec<Arc<dyn PipelineCacheStore>>, options: LayeredOptions) -> Self {
         let count = layers.len();
         let writes_to = (0..count)
@@ -234,6 +259,14 @@ impl LayeredPipelineCache {
         let background = options
             .background
             .filter(|background| background.from < count);
+        let promote_to = (0..count)
+            .map(|index| match &options.promote_into {
+                PromotePolicy::PerLayer(per_layer) if index < per_layer.len() => (0..index)
+                    .filter(|t| per_layer[index].contains(t))
+                    .collect(),
+                _ => (0..index).collect(),
+            })
+            .collect();
         Self {
             foreground: background
                 .as_ref()
@@ -250,6 +283,7 @@ impl LayeredPipelineCache {
             layers,
             writes_to,
             promote: options.promote,
+            promote_to,
             metrics: MetricsRecorder::new(),
             tally: Arc::new(Tally::new(count)),
         }
@@ -369,6 +403,7 @@ impl LayeredPipelineCache {
             layers: self.layers.clone(),
             from: self.foreground,
             promote: self.promote,
+            promote_to: self.promote_to.clone(),
             tally: Arc::clone(&self.tally),
         };
         let spawned = std::thread::Builder::new()
@@ -385,6 +420,7 @@ struct Worker {
     layers: Vec<Arc<dyn PipelineCacheStore>>,
     from: usize,
     promote: bool,
+    promote_to: Vec<Vec<usize>>,
     tally: Arc<Tally>,
 }
 
@@ -428,7 +464,8 @@ impl Worker {
             });
         if let Some((blob, index)) = &found {
             if self.promote {
-                self.tally.promote(&self.layers[..*index], &lookup.fp, blob);
+                self.tally
+                    .promote(&self.layers, &self.promote_to[*index], &lookup.fp, blob);
             }
         }
         let mut outcome = lookup.outcome.lock();
@@ -459,6 +496,7 @@ impl std::fmt::Debug for LayeredPipelineCache {
             .field("foreground", &self.foreground)
             .field("writes_to", &self.writes_to)
             .field("promote", &self.promote)
+            .field("promote_to", &self.promote_to)
             .finish()
     }
 }
@@ -481,7 +519,8 @@ impl PipelineCacheStore for LayeredPipelineCache {
                 if index > 0 {
                     self.tally.slow_hits[index].fetch_add(1, Ordering::Relaxed);
                     if self.promote {
-                        self.tally.promote(&self.layers[..index], fp, &blob);
+                        self.tally
+                            .promote(&self.layers, &self.promote_to[index], fp, &blob);
                     }
                 }
                 found = Some(blob);

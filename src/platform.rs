@@ -352,3 +352,32 @@ pub fn open_owned_file(path: &Path, create: bool) -> io::Result<File> {
     }
     Ok(file)
 }
+
+/// Opens an existing regular file read-only, following symlinks (a shipped file may be linked
+/// into place by a package or a launcher); anything else (a FIFO, a device, a directory) is
+/// refused without blocking on it.
+pub fn open_regular_file(path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(file)
+}
+
+/// Creates a new file (failing if the name exists), read-write, mode 0644 before the umask:
+/// for files made to be shipped and read by other users (bundles), unlike the store's own.
+pub fn create_new_shared_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}

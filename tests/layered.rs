@@ -114,7 +114,6 @@ fn puts_follow_the_write_policy() {
             vec![fast.clone(), slow.clone()],
             LayeredOptions {
                 write: policy.clone(),
-                promote: true,
                 ..Default::default()
             },
         );

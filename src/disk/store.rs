@@ -242,6 +242,26 @@ impl DiskCache {
     pub fn compact(&self) -> Result<(), DiskCacheError> {
         self.inner.compact(true)
     }
+
+    /// The keys of every entry the store holds, in no particular order (for tools that list or
+    /// export it), after picking up what other processes flushed since the last look.
+    pub fn keys(&self) -> Vec<PipelineFingerprint> {
+        self.inner.refresh_if_changed(false);
+        self.inner
+            .state
+            .read()
+            .index
+            .iter()
+            .map(|(key, _)| *key)
+            .collect()
+    }
+
+    /// Reads `key` as `get` does (verified; a corrupt record is dropped and counted) but as an
+    /// inspection, not a use: its recency is left alone, so a tool reading every entry does not
+    /// make them all look hot to eviction, and no lookup is counted.
+    pub fn peek(&self, key: &PipelineFingerprint) -> Option<Vec<u8>> {
+        self.inner.read(key, false)
+    }
 }
 
 /// Nanoseconds since the Unix epoch (0 if the clock is before it).
@@ -317,15 +337,16 @@ impl Inner {
         }
     }
 
-    /// Reads and verifies the newest known record of `key`.
-    fn read(&self, key: &PipelineFingerprint) -> Option<Vec<u8>> {
+    /// Reads and verifies the newest known record of `key`; `touch`: count it as a use for
+    /// eviction.
+    fn read(&self, key: &PipelineFingerprint, touch: bool) -> Option<Vec<u8>> {
         let (segment, offset, len) = {
             let state = self.state.read();
             let location = state.index.get(key)?;
             // Recency only: wall-clock time is enough, and a plain store (when it moves
             // forward) keeps a hit free of read-modify-write on shared lines.
             let now = wall_clock_ns();
-            if now > location.access.load(Ordering::Relaxed) {
+            if touch && now > location.access.load(Ordering::Relaxed) {
                 location.access.store(now, Ordering::Relaxed);
             }
             (
@@ -360,9 +381,9 @@ impl Inner {
     fn get(self: &Arc<Self>, key: &PipelineFingerprint) -> Option<Vec<u8>> {
         // Every disk lookup is timed: next to a pread and a hash pass the clock costs little.
         let probe = self.metrics.start_get_timed();
-        let mut found = self.read(key);
+        let mut found = self.read(key, true);
         if found.is_none() && self.refresh_if_changed(true) {
-            found = self.read(key);
+            found = self.read(key, true);
         }
         self.metrics
             .record_lookup(probe, found.as_ref().map(Vec::len));
