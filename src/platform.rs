@@ -177,6 +177,20 @@ pub fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()>
     file.read_exact_at(buf, offset)
 }
 
+/// Reads from `offset` until `buf` is full or the file ends; returns the bytes read.
+pub fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(done)
+}
+
 /// Reads `head` then `body` from `offset` with as few `preadv` calls as the kernel allows
 /// (one, normally), so a record header and its payload arrive in one system call.
 pub fn read_two_exact_at(

@@ -175,8 +175,7 @@ impl Inner {
                 platform::sync_data(&out.segment.file)
                     .map_err(|err| DiskCacheError::io("sync segment", &out.segment.path, err))?;
             }
-            let _ = std::fs::remove_file(victim.index_path());
-            if let Err(err) = std::fs::remove_file(&victim.path) {
+            if let Err(err) = segment::remove_files(&victim.path) {
                 if err.kind() != std::io::ErrorKind::NotFound {
                     return Err(DiskCacheError::io("remove segment", &victim.path, err));
                 }

@@ -5,14 +5,18 @@
 //! it unlocked knows nobody appends to it any more (its writer finished or died) and may treat
 //! it as immutable. Readers never trust a record until its header check passes and the whole
 //! record lies within the file; payloads are verified against their BLAKE3 on every read.
+//!
+//! A segment or index of another format version is never read, rewritten or removed here
+//! (only its first 12 bytes are looked at: see `format::declared_version`).
 
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use super::format::{
-    self, decode_segment_header, encode_segment_header, IndexEntry, RecordHeader, RecordKind,
-    RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
+    self, declared_version, decode_segment_header, encode_segment_header, HeaderError, IndexEntry,
+    RecordHeader, RecordKind, FAMILY_PREFIX_LEN, FORMAT_VERSION, INDEX_MAGIC, RECORD_HEADER_LEN,
+    SEGMENT_HEADER_LEN,
 };
 use crate::platform;
 
@@ -93,8 +97,10 @@ pub fn create(dir: &Path, id: u64) -> io::Result<Segment> {
 pub enum OpenError {
     /// Opening or reading failed.
     Io(io::Error),
-    /// The header is unreadable or of another format version.
-    Header,
+    /// The header is damaged (see [`HeaderError::Garbage`]): the segment may be removed.
+    Damaged,
+    /// A segment of another format version: skipped, never removed.
+    OtherVersion,
 }
 
 /// Opens an existing segment (read-only unless `writable`) and checks its header.
@@ -102,10 +108,11 @@ pub fn open(dir: &Path, name: &str, writable: bool) -> Result<Segment, OpenError
     let path = dir.join(name);
     let file = platform::open_file(&path, writable).map_err(OpenError::Io)?;
     let mut header = [0u8; SEGMENT_HEADER_LEN];
-    let id = match platform::read_exact_at(&file, &mut header, 0) {
-        Ok(()) => decode_segment_header(&header).map_err(|_| OpenError::Header)?,
-        Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Err(OpenError::Header),
-        Err(err) => return Err(OpenError::Io(err)),
+    let read = platform::read_at_most(&file, &mut header, 0).map_err(OpenError::Io)?;
+    let id = match decode_segment_header(&header[..read]) {
+        Ok(id) => id,
+        Err(HeaderError::Garbage) => return Err(OpenError::Damaged),
+        Err(HeaderError::OtherVersion(_)) => return Err(OpenError::OtherVersion),
     };
     Ok(Segment {
         name: name.to_owned(),
@@ -114,6 +121,30 @@ pub fn open(dir: &Path, name: &str, writable: bool) -> Result<Segment, OpenError
         id,
         dir_identity: None,
     })
+}
+
+/// Whether this version may replace or remove the file at `path` (whose format starts with
+/// `magic`): it is absent, or it does not declare another format version.
+pub fn replaceable(path: &Path, magic: &[u8; 8]) -> bool {
+    let file = match platform::open_file(path, false) {
+        Ok(file) => file,
+        Err(err) => return err.kind() == io::ErrorKind::NotFound,
+    };
+    let mut head = [0u8; FAMILY_PREFIX_LEN];
+    let Ok(read) = platform::read_at_most(&file, &mut head, 0) else {
+        return false;
+    };
+    declared_version(&head[..read], magic).map_or(true, |version| version == FORMAT_VERSION)
+}
+
+/// Removes the segment at `segment_path` (one of this version, or a damaged one) and its index,
+/// unless the index is another version's.
+pub fn remove_files(segment_path: &Path) -> io::Result<()> {
+    let index = index_path_for(segment_path);
+    if replaceable(&index, &INDEX_MAGIC) {
+        let _ = std::fs::remove_file(&index);
+    }
+    std::fs::remove_file(segment_path)
 }
 
 /// What a scan of a segment found.
@@ -245,13 +276,17 @@ fn read_touches(
 
 /// Writes `entries` as the index of `segment` (of `segment_len` bytes): to a temp file, then
 /// renamed over the index name. Not synced: an index is only a shortcut, checked against its
-/// segment on every load, and rebuilt by scanning when missing or wrong.
+/// segment on every load, and rebuilt by scanning when missing or wrong. An existing index of
+/// another format version is left in place (the segment is then scanned when loaded).
 pub fn write_index(
     dir: &Path,
     segment: &Segment,
     segment_len: u64,
     entries: &[IndexEntry],
 ) -> io::Result<()> {
+    if !replaceable(&segment.index_path(), &INDEX_MAGIC) {
+        return Ok(());
+    }
     let bytes = format::encode_index(segment.id, segment_len, entries);
     let temp = dir.join(format!(
         "{TEMP_PREFIX}{}{INDEX_SUFFIX}",

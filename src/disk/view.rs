@@ -11,7 +11,7 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::format::{IndexEntry, RecordKind, INDEX_ENTRY_LEN, INDEX_HEADER_LEN};
+use super::format::{IndexEntry, RecordKind, INDEX_ENTRY_LEN, INDEX_HEADER_LEN, INDEX_MAGIC};
 use super::index::Index;
 use super::segment::{
     self, OpenError, Segment, INDEX_SUFFIX, SEGMENT_PREFIX, SEGMENT_SUFFIX, TEMP_PREFIX,
@@ -86,7 +86,7 @@ impl Inner {
     }
 
     /// Deletes leftovers: temp files whose creator is gone (unlocked and older than a grace
-    /// period) and indexes of segments that no longer exist.
+    /// period) and indexes of segments that no longer exist (unless of another format version).
     fn remove_stale_temps(&self) {
         let Ok((_, temps)) = self.list() else {
             return;
@@ -102,14 +102,16 @@ impl Inner {
                 .ok()
                 .and_then(|modified| modified.elapsed().ok())
                 .is_some_and(|age| age >= TEMP_GRACE);
-            if old_enough && platform::try_lock_exclusive(&file).unwrap_or(false) {
+            let removable =
+                !name.ends_with(INDEX_SUFFIX) || segment::replaceable(&path, &INDEX_MAGIC);
+            if old_enough && removable && platform::try_lock_exclusive(&file).unwrap_or(false) {
                 let _ = std::fs::remove_file(&path);
             }
         }
     }
 
-    /// Reads one segment. `None` if it vanished, or was unreadable garbage or of another format
-    /// version (then deleted, when writable and nobody holds it).
+    /// Reads one segment. `None` if it vanished, is of another format version (left alone), or
+    /// is damaged (then deleted, when writable and nobody holds it).
     fn load_segment(
         &self,
         name: &str,
@@ -120,10 +122,11 @@ impl Inner {
             Some(segment) => segment,
             None => match segment::open(&self.root, name, false) {
                 Ok(segment) => Arc::new(segment),
-                Err(OpenError::Header) => {
+                Err(OpenError::Damaged) => {
                     self.set_aside(name);
                     return None;
                 }
+                Err(OpenError::OtherVersion) => return None,
                 Err(OpenError::Io(err)) => {
                     if err.kind() != io::ErrorKind::NotFound {
                         self.record_error(&err);
@@ -173,7 +176,7 @@ impl Inner {
         }
     }
 
-    /// Removes a segment that cannot be read as this format version, unless a writer holds it.
+    /// Removes a damaged segment (and its index), unless a writer holds it.
     fn set_aside(&self, name: &str) {
         if self.options.read_only {
             return;
@@ -184,8 +187,7 @@ impl Inner {
         };
         if platform::try_lock_exclusive(&file).unwrap_or(false) {
             self.metrics.inc(Counter::CorruptDropped);
-            let _ = std::fs::remove_file(segment::index_path_for(&path));
-            let _ = std::fs::remove_file(&path);
+            let _ = segment::remove_files(&path);
         }
     }
 

@@ -82,6 +82,34 @@ pub fn decode_payload(bytes: &[u8]) -> Option<(u64, u64)> {
     (payload(k, v, bytes.len()) == bytes).then_some((k, v))
 }
 
+/// Every file in `dir` (not in subdirectories) with its content, by name.
+pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .expect("list")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| path.is_file())
+        .map(|path| {
+            let name = path
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
+            (name, std::fs::read(&path).expect("read"))
+        })
+        .collect()
+}
+
+/// Sets the modification time of `path` a minute back (older than any grace period).
+pub fn age(path: &Path) {
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .expect("open to age")
+        .set_modified(old)
+        .expect("age");
+}
+
 /// Sum of the sizes of the files in `dir`.
 pub fn dir_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
