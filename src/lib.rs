@@ -29,7 +29,7 @@ mod thread_slot;
 #[cfg(feature = "vulkan")]
 pub mod vulkan;
 
-pub use disk::{DiskCache, DiskCacheError, DiskCacheOptions, DurabilityReport};
+pub use disk::{DiskCache, DiskCacheError, DiskCacheOptions, DurabilityReport, Refusal};
 pub use fingerprint::{
     DeviceIdentity, FingerprintBuilder, ParseFingerprintError, PipelineFingerprint,
     ScopedKeyDeriver,

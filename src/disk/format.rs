@@ -1,7 +1,8 @@
 //! The on-disk format, version 1 (FORMAT.md describes it for humans; this file is the truth).
 //!
 //! All integers are little-endian. A store directory holds segment files `seg-*.log`, each
-//! optionally with a sealed index `seg-*.idx`, a `compact.lock` and transient `tmp-*` files.
+//! optionally with a sealed index `seg-*.idx`, a `compact.lock`, the marker `pcstore.tag` and
+//! transient `tmp-*` files (`names.rs` has the exact names).
 //!
 //! Every format version of this family starts segments with [`SEGMENT_MAGIC`] and indexes with
 //! [`INDEX_MAGIC`], each followed by its version (u32): that much is all a version may assume

@@ -1,12 +1,14 @@
 //! Shared helpers of the disk-tier tests: scratch directories and self-describing payloads.
 #![allow(dead_code)] // each test binary uses a different subset
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use pcstore::PipelineFingerprint;
 
-/// A scratch directory under the target dir, removed on drop.
+/// A scratch directory under the temp dir (mode 0700 whatever the umask: a store refuses a
+/// directory others may write in), removed on drop.
 pub struct ScratchDir(PathBuf);
 
 impl ScratchDir {
@@ -19,6 +21,8 @@ impl ScratchDir {
         ));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).expect("create scratch dir");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))
+            .expect("chmod scratch dir");
         Self(path)
     }
 
