@@ -18,7 +18,8 @@ pub enum Owned {
     /// `tmp-<id>-<pid>`, `tmp-<id>-<pid>.idx`, `tmp-<id>-<pid>.tag`: a segment, index or marker
     /// being written, locked by its writer; removed by an opener once unlocked and old.
     Temp,
-    /// A file with a fixed role that the disk tier never deletes (the lock, the marker).
+    /// A file with a fixed role that the disk tier never deletes (the lock, the marker, other
+    /// tiers' state files).
     Kept,
 }
 
@@ -51,31 +52,28 @@ struct Pattern {
 }
 
 /// Every name pcstore creates in a store directory, and nothing else (FORMAT.md lists them).
+/// A file another tier keeps in the store directory is one more row, of kind [`Owned::Kept`].
 const OWNED_NAMES: &[Pattern] = &[
-    Pattern::stem(SEGMENT_PREFIX, SEGMENT_SUFFIX, Owned::Segment),
-    Pattern::stem(SEGMENT_PREFIX, INDEX_SUFFIX, Owned::Index),
-    Pattern::stem(TEMP_PREFIX, "", Owned::Temp),
-    Pattern::stem(TEMP_PREFIX, INDEX_SUFFIX, Owned::Temp),
-    Pattern::stem(TEMP_PREFIX, MARKER_TEMP_SUFFIX, Owned::Temp),
-    Pattern::fixed(LOCK_FILE, Owned::Kept),
-    Pattern::fixed(MARKER_FILE, Owned::Kept),
+    Pattern::new(SEGMENT_PREFIX, STEM, SEGMENT_SUFFIX, Owned::Segment),
+    Pattern::new(SEGMENT_PREFIX, STEM, INDEX_SUFFIX, Owned::Index),
+    Pattern::new(TEMP_PREFIX, STEM, "", Owned::Temp),
+    Pattern::new(TEMP_PREFIX, STEM, INDEX_SUFFIX, Owned::Temp),
+    Pattern::new(TEMP_PREFIX, STEM, MARKER_TEMP_SUFFIX, Owned::Temp),
+    Pattern::new(LOCK_FILE, &[], "", Owned::Kept),
+    Pattern::new(MARKER_FILE, &[], "", Owned::Kept),
 ];
 
 impl Pattern {
-    const fn stem(prefix: &'static str, suffix: &'static str, kind: Owned) -> Self {
+    const fn new(
+        prefix: &'static str,
+        hex_groups: &'static [usize],
+        suffix: &'static str,
+        kind: Owned,
+    ) -> Self {
         Self {
             prefix,
-            hex_groups: STEM,
+            hex_groups,
             suffix,
-            kind,
-        }
-    }
-
-    const fn fixed(name: &'static str, kind: Owned) -> Self {
-        Self {
-            prefix: name,
-            hex_groups: &[],
-            suffix: "",
             kind,
         }
     }
