@@ -26,8 +26,11 @@ packages=(
   libvulkan-dev
   mesa-vulkan-drivers
   vulkan-validationlayers
-  # Disk tier: the ENOSPC/EROFS tests mount a tmpfs.
+  # Disk tier: the ENOSPC/EROFS tests mount a tmpfs; the other-user tests create a user
+  # (useradd) whose processes hold a lock (flock).
   mount
+  passwd
+  util-linux
 )
 
 missing=()

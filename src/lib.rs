@@ -33,7 +33,7 @@ mod thread_slot;
 pub mod vulkan;
 
 pub use bundle::{BundleError, BundleOptions, BundleStore, BundleWriter};
-pub use disk::{DiskCache, DiskCacheError, DiskCacheOptions, DurabilityReport};
+pub use disk::{DiskCache, DiskCacheError, DiskCacheOptions, DurabilityReport, Refusal};
 pub use fingerprint::{
     DeviceIdentity, FingerprintBuilder, ParseFingerprintError, PipelineFingerprint,
     ScopedKeyDeriver,

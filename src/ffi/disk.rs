@@ -70,7 +70,8 @@ fn open_error(error: DiskCacheError) -> FfiError {
         DiskCacheError::ReadOnly => pcs_result::PCS_ERR_UNSUPPORTED,
         DiskCacheError::Io { .. }
         | DiskCacheError::NoCacheDirectory
-        | DiskCacheError::DirectoryChanged { .. } => pcs_result::PCS_ERR_IO,
+        | DiskCacheError::DirectoryChanged { .. }
+        | DiskCacheError::DirectoryRefused { .. } => pcs_result::PCS_ERR_IO,
     };
     FfiError::new(code, error.to_string())
 }
