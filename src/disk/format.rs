@@ -1,7 +1,13 @@
 //! The on-disk format, version 1 (FORMAT.md describes it for humans; this file is the truth).
 //!
 //! All integers are little-endian. A store directory holds segment files `seg-*.log`, each
-//! optionally with a sealed index `seg-*.idx`, a `compact.lock` and transient `tmp-*` files.
+//! optionally with a sealed index `seg-*.idx`, a `compact.lock`, the marker `pcstore.tag` and
+//! transient `tmp-*` files (`names.rs` has the exact names).
+//!
+//! Every format version of this family starts segments with [`SEGMENT_MAGIC`] and indexes with
+//! [`INDEX_MAGIC`], each followed by its version (u32): that much is all a version may assume
+//! of another's files ([`declared_version`]), and files of another version are never read,
+//! rewritten or removed.
 //!
 //! Segment header (32 bytes): magic `PCSTSEG\0` | version u32 | header length u32 |
 //! segment id u64 | check u64 (first 8 bytes of BLAKE3 over bytes 0..24).
@@ -72,13 +78,25 @@ fn key_at(bytes: &[u8], at: usize) -> [u8; 32] {
     bytes[at..at + 32].try_into().expect("32 bytes")
 }
 
+/// Bytes every format version of this family begins its segments and indexes with: the magic
+/// (8) and the version (u32).
+pub const FAMILY_PREFIX_LEN: usize = 12;
+
+/// The version a file starting with `magic` declares, or `None` if `bytes` does not start with
+/// `magic` and a version.
+pub fn declared_version(bytes: &[u8], magic: &[u8; 8]) -> Option<u32> {
+    (bytes.len() >= FAMILY_PREFIX_LEN && bytes[..8] == magic[..]).then(|| u32_at(bytes, 8))
+}
+
 /// Why a segment header was not accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HeaderError {
-    /// Not a pcstore segment (wrong magic, bad check, short file).
+    /// Damaged: it does not start with the family's magic and a version (every version writes
+    /// them before the segment gets its name), or it says version 1 and fails version 1's
+    /// checks.
     Garbage,
-    /// A pcstore segment of another format version.
-    UnknownVersion(u32),
+    /// A segment of another format version: another build's, not this one's to judge.
+    OtherVersion(u32),
 }
 
 /// Encodes a segment header for segment `id`.
@@ -93,16 +111,16 @@ pub fn encode_segment_header(id: u64) -> [u8; SEGMENT_HEADER_LEN] {
     out
 }
 
-/// Decodes a segment header, returning the segment id.
+/// Decodes a segment header from the first bytes of a segment (up to [`SEGMENT_HEADER_LEN`],
+/// fewer if the file is shorter), returning the segment id.
 pub fn decode_segment_header(bytes: &[u8]) -> Result<u64, HeaderError> {
-    if bytes.len() < SEGMENT_HEADER_LEN || bytes[..8] != SEGMENT_MAGIC {
-        return Err(HeaderError::Garbage);
+    match declared_version(bytes, &SEGMENT_MAGIC) {
+        None => return Err(HeaderError::Garbage),
+        Some(FORMAT_VERSION) => {}
+        Some(other) => return Err(HeaderError::OtherVersion(other)),
     }
-    let version = u32_at(bytes, 8);
-    if version != FORMAT_VERSION {
-        return Err(HeaderError::UnknownVersion(version));
-    }
-    if u32_at(bytes, 12) as usize != SEGMENT_HEADER_LEN
+    if bytes.len() < SEGMENT_HEADER_LEN
+        || u32_at(bytes, 12) as usize != SEGMENT_HEADER_LEN
         || check_of(&bytes[..24]) != u64_at(bytes, 24)
     {
         return Err(HeaderError::Garbage);
@@ -312,17 +330,44 @@ mod tests {
     }
 
     #[test]
-    fn segment_headers_reject_other_versions() {
+    fn segment_headers_of_other_versions_are_told_from_damage() {
         let mut bytes = encode_segment_header(7);
         assert_eq!(decode_segment_header(&bytes), Ok(7));
+        // Version 1 cut short or failing its check: damaged.
+        assert_eq!(
+            decode_segment_header(&bytes[..20]),
+            Err(HeaderError::Garbage)
+        );
+        let mut flipped = bytes;
+        flipped[20] ^= 1;
+        assert_eq!(decode_segment_header(&flipped), Err(HeaderError::Garbage));
+        // Another version, whatever follows its first 12 bytes (even nothing): not ours.
         bytes[8] = 2;
         assert_eq!(
             decode_segment_header(&bytes),
-            Err(HeaderError::UnknownVersion(2))
+            Err(HeaderError::OtherVersion(2))
         );
         assert_eq!(
-            decode_segment_header(&bytes[..10]),
+            decode_segment_header(&bytes[..12]),
+            Err(HeaderError::OtherVersion(2))
+        );
+        let mut v0 = bytes;
+        v0[8] = 0;
+        assert_eq!(
+            decode_segment_header(&v0),
+            Err(HeaderError::OtherVersion(0))
+        );
+        // Too short to say, or another magic: damaged.
+        assert_eq!(
+            decode_segment_header(&bytes[..11]),
             Err(HeaderError::Garbage)
+        );
+        let mut renamed = bytes;
+        renamed[0] = b'X';
+        assert_eq!(decode_segment_header(&renamed), Err(HeaderError::Garbage));
+        assert_eq!(
+            declared_version(&encode_index(1, 0, &[]), &INDEX_MAGIC),
+            Some(1)
         );
     }
 
