@@ -53,6 +53,9 @@ CI=true cargo test --test disk_fs_errors --test disk_other_user
 bash scripts/fuzz-disk.sh 30
 # Bundles (src/bundle): fuzz opening a bundle file from arbitrary bytes for 15 s.
 bash scripts/fuzz-disk.sh 15 open_bundle
+# Recipes (src/recipe): fuzz the recipe parser (parse, re-serialize, build) for 20 s, starting
+# from real recipes (fuzz/seeds/parse_recipe).
+bash scripts/fuzz-disk.sh 20 parse_recipe
 
 # --- Vulkan layer (tests/layer.rs, feature `layer`) -------------------------------------------
 # Runs inside `cargo test --all-features` above: builds tests/layer/app.c with cc, writes layer

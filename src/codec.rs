@@ -32,6 +32,19 @@ impl Writer {
         self
     }
 
+    /// Appends a `u16`.
+    #[cfg_attr(not(feature = "vulkan"), allow(dead_code))] // used by recipes only
+    pub fn u16(&mut self, value: u16) -> &mut Self {
+        self.bytes.extend_from_slice(&value.to_le_bytes());
+        self
+    }
+
+    /// Appends a boolean as one byte, 0 or 1.
+    #[cfg_attr(not(feature = "vulkan"), allow(dead_code))] // used by recipes only
+    pub fn bool(&mut self, value: bool) -> &mut Self {
+        self.u8(u8::from(value))
+    }
+
     /// Appends a `u32`.
     pub fn u32(&mut self, value: u32) -> &mut Self {
         self.bytes.extend_from_slice(&value.to_le_bytes());
@@ -109,6 +122,23 @@ impl<'a> Reader<'a> {
         self.array::<1>().map(|[byte]| byte)
     }
 
+    /// The next `u16`.
+    #[cfg_attr(not(feature = "vulkan"), allow(dead_code))] // used by recipes only
+    pub fn u16(&mut self) -> Option<u16> {
+        self.array().map(u16::from_le_bytes)
+    }
+
+    /// The next boolean: one byte that must be 0 or 1, so every accepted input has exactly one
+    /// encoding (`None` for any other byte; the byte is taken either way).
+    #[cfg_attr(not(feature = "vulkan"), allow(dead_code))] // used by recipes only
+    pub fn bool(&mut self) -> Option<bool> {
+        match self.u8()? {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }
+    }
+
     /// The next `u32`.
     pub fn u32(&mut self) -> Option<u32> {
         self.array().map(u32::from_le_bytes)
@@ -158,6 +188,20 @@ mod tests {
         assert_eq!(reader.array::<3>(), Some(*b"key"));
         assert_eq!(reader.zeros(3), Some(()));
         assert!(reader.is_at_end());
+    }
+
+    #[test]
+    fn u16_and_bool_round_trip_and_bools_are_strict() {
+        let mut writer = Writer::default();
+        writer.u16(0xbeef).bool(true).bool(false).u8(2);
+        let bytes = writer.finish();
+        assert_eq!(bytes, [0xef, 0xbe, 1, 0, 2]);
+        let mut reader = Reader::new(&bytes);
+        assert_eq!(reader.u16(), Some(0xbeef));
+        assert_eq!(reader.bool(), Some(true));
+        assert_eq!(reader.bool(), Some(false));
+        assert_eq!(reader.bool(), None, "2 is not a boolean");
+        assert_eq!(Reader::new(&[1]).u16(), None);
     }
 
     #[test]

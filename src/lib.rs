@@ -9,7 +9,9 @@
 //! - [`bundle`]: read-only, single-file, optionally signed stores a game ships;
 //! - `remote` (feature `remote`): a studio-wide shared tier over HTTP.
 //!
-//! [`vulkan`] (feature `vulkan`, default) turns stored blobs into validated `VkPipelineCache`s.
+//! [`vulkan`] (feature `vulkan`, default) turns stored blobs into validated `VkPipelineCache`s;
+//! [`recipe`] (same feature) describes the objects a pipeline is built from, driver-independently,
+//! so it can be recreated on another driver.
 //!
 //! [`ffi`] is the C ABI (`libpcstore`, `include/pcstore.h`) on top of the core.
 
@@ -25,6 +27,8 @@ pub mod layered;
 pub mod memory;
 pub mod metrics;
 mod platform;
+#[cfg(feature = "vulkan")]
+pub mod recipe;
 #[cfg(feature = "remote")]
 pub mod remote;
 pub mod store;
