@@ -128,6 +128,9 @@ pub fn open_store_from_bytes(data: &[u8]) {
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch dir");
+    // Private whatever the umask: a store refuses a directory others may write in.
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .expect("chmod scratch dir");
     run(&dir, data);
     let _ = std::fs::remove_dir_all(&dir);
 }

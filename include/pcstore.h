@@ -426,6 +426,33 @@ typedef struct pcs_remote_options {
 } pcs_remote_options;
 
 /**
+ * Options of `pcs_store_open_bundle`. Extensible: zero it, set `struct_size =
+ * sizeof(pcs_bundle_options)`, then set what you need; 0 in any field means its default.
+ */
+typedef struct pcs_bundle_options {
+  /**
+   * `sizeof(pcs_bundle_options)` as the caller was compiled.
+   */
+  size_t struct_size;
+  /**
+   * Largest entry served (what one lookup may allocate); larger entries are misses and the
+   * rest of the bundle still serves. 0 = 64 MiB.
+   */
+  uint64_t max_entry_bytes;
+  /**
+   * 1: `public_key` holds the studio's Ed25519 public key, and only bundles signed with it
+   * open (unsigned ones, ones signed by another key and ones whose signature fails are
+   * refused). 0: no key; unsigned bundles open, and signed ones only if their signature
+   * verifies against the key they carry. Other values are refused.
+   */
+  uint32_t has_public_key;
+  /**
+   * The 32-byte Ed25519 public key, read when `has_public_key` is 1.
+   */
+  uint8_t public_key[32];
+} pcs_bundle_options;
+
+/**
  * Every public function of the ABI, one pointer each, same names without the `pcs_` prefix.
  *
  * Append-only: entries are never removed, reordered or retyped; new ABI versions add entries
@@ -549,6 +576,10 @@ typedef struct pcs_api {
    * the library was built without its Vulkan adapter.
    */
   pcs_result (*get_vk_api)(uint32_t, const struct pcs_vk_api**);
+  /**
+   * `pcs_store_open_bundle`.
+   */
+  pcs_result (*store_open_bundle)(const char*, const struct pcs_bundle_options*, struct pcs_store**);
 } pcs_api;
 
 #ifdef __cplusplus
@@ -608,6 +639,33 @@ void pcs_blob_retain(struct pcs_blob *blob);
 void pcs_blob_release(struct pcs_blob *blob);
 
 /**
+ * Opens the bundle file at `path` (UTF-8, NUL-terminated) as a read-only store into `*out`:
+ * a game's shipped, prebuilt pipeline caches, to stack under the disk store with
+ * `pcs_store_open_layered`. `opts` may be NULL for the defaults (no key required).
+ *
+ * Opening reads and checks the header, the index and the signature (not the payloads); a bad
+ * bundle is refused here with a reason in `pcs_last_error`, never handed out. Every lookup
+ * checks its payload's BLAKE3: a payload damaged on disk is a miss (counted in
+ * `corrupt_dropped`), never bytes the driver sees. Puts return `PCS_ERR_UNSUPPORTED`;
+ * `pcs_flush` succeeds and does nothing. Layered under other stores, a bundle hit is copied
+ * into every faster layer (disk included): `pcs_store_open_layered` has no promotion policy.
+ *
+ * Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT` (`path` or `out` NULL); `PCS_ERR_INVALID_ARGUMENT`
+ * (`path` empty or not UTF-8, bad `struct_size` or `has_public_key`, a `public_key` that is
+ * not a valid Ed25519 key); `PCS_ERR_ABI_MISMATCH` (unknown fields set); `PCS_ERR_IO` (the
+ * file cannot be opened or read, or is not a regular file); `PCS_ERR_CORRUPT` (not a bundle,
+ * truncated, damaged, unsigned when a key is required, signed by another key, or a signature
+ * that does not verify); `PCS_ERR_UNSUPPORTED` (a bundle format version this library does not
+ * read). `*out` is written only on success. Blocks on file I/O (two reads): call it at
+ * start-up or from a loading thread.
+ *
+ * # Safety
+ * `path` is a NUL-terminated string; `opts` is NULL or valid for reads of `opts->struct_size`
+ * bytes; `out` is valid for a write.
+ */
+pcs_result pcs_store_open_bundle(const char *path, const struct pcs_bundle_options *opts, struct pcs_store **out);
+
+/**
  * Opens the disk store in directory `dir` (UTF-8, NUL-terminated; created with mode 0700 if
  * missing unless read-only) into `*out`. Several processes may open the same directory at
  * once; each sees the others' flushed puts. `opts` may be NULL for the defaults. Opening
@@ -636,7 +694,11 @@ pcs_result pcs_store_open_disk(const char *dir, const struct pcs_disk_options *o
  * - `PCSTORE_REMOTE_URL`: a Bazel-layout HTTP cache added as the slowest layer (with
  *   `PCSTORE_REMOTE_TOKEN`, `PCSTORE_REMOTE_KEY`, `PCSTORE_REMOTE_READ_ONLY`; see
  *   `pcs_store_open_remote`). Ignored with `PCSTORE_DISABLE`; `PCS_ERR_UNSUPPORTED` when set in
- *   a library built without the remote tier.
+ *   a library built without the remote tier. It answers in the background: a lookup waits for
+ *   it at most 20 ms (a later hit is copied into memory and onto disk), `pcs_flush` makes the
+ *   disk durable and waits at most 15 ms for uploads (their failures are in the remote tier's
+ *   metrics, not in `pcs_flush`'s result), and a server found dead is remembered for the
+ *   breaker's cooldown in `remote-<16 hex>.state` in the disk directory.
  *
  * Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT`; `PCS_ERR_INVALID_ARGUMENT` (`PCSTORE_MAX_SIZE` is
  * not a size, or `PCSTORE_REMOTE_URL` is not a usable URL: never ignored silently);

@@ -6,15 +6,20 @@
 //! - [`metrics`]: lock-free counters and latency histograms;
 //! - [`memory`]: the hot in-memory tier; [`layered`]: tiers stacked fastest first;
 //! - [`disk`]: the multi-process, crash-safe, bounded on-disk tier;
+//! - [`bundle`]: read-only, single-file, optionally signed stores a game ships;
 //! - `remote` (feature `remote`): a studio-wide shared tier over HTTP.
 //!
-//! [`vulkan`] (feature `vulkan`, default) turns stored blobs into validated `VkPipelineCache`s.
+//! [`vulkan`] (feature `vulkan`, default) turns stored blobs into validated `VkPipelineCache`s;
+//! [`recipe`] (same feature) describes the objects a pipeline is built from, driver-independently,
+//! so it can be recreated on another driver.
 //!
 //! [`ffi`] is the C ABI (`libpcstore`, `include/pcstore.h`) on top of the core.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod bundle;
+mod codec;
 pub mod disk;
 pub mod ffi;
 pub mod fingerprint;
@@ -22,6 +27,8 @@ pub mod layered;
 pub mod memory;
 pub mod metrics;
 mod platform;
+#[cfg(feature = "vulkan")]
+pub mod recipe;
 #[cfg(feature = "remote")]
 pub mod remote;
 pub mod store;
@@ -29,12 +36,16 @@ mod thread_slot;
 #[cfg(feature = "vulkan")]
 pub mod vulkan;
 
-pub use disk::{DiskCache, DiskCacheError, DiskCacheOptions, DurabilityReport};
+pub use bundle::{BundleError, BundleOptions, BundleStore, BundleWriter};
+pub use disk::{DiskCache, DiskCacheError, DiskCacheOptions, DurabilityReport, Refusal};
 pub use fingerprint::{
     DeviceIdentity, FingerprintBuilder, ParseFingerprintError, PipelineFingerprint,
     ScopedKeyDeriver,
 };
-pub use layered::{LayeredOptions, LayeredPipelineCache, PromotionReport, WritePolicy};
+pub use layered::{
+    BackgroundLayers, LayeredOptions, LayeredPipelineCache, PromotePolicy, PromotionReport,
+    WritePolicy,
+};
 pub use memory::{EvictionReason, EvictionReport, InMemoryPipelineCache};
 pub use metrics::{LatencySummary, PipelineCacheMetrics};
 pub use store::{PipelineCacheStore, PutError};

@@ -20,15 +20,13 @@ use super::format::{
     IndexEntry, RecordHeader, RecordKind, INDEX_ENTRY_LEN, INDEX_HEADER_LEN, RECORD_HEADER_LEN,
     SEGMENT_HEADER_LEN,
 };
+use super::names::LOCK_FILE;
 use super::segment::{self, Segment};
 use super::store::{Inner, MAX_FINISHED_SEGMENTS};
 use super::DiskCacheError;
 use crate::fingerprint::PipelineFingerprint;
 use crate::metrics::Counter;
 use crate::platform;
-
-/// The lock file serialising compactions (and repairs) across processes.
-pub const LOCK_FILE: &str = "compact.lock";
 
 /// An entry chosen to survive, and where to copy it from.
 struct Survivor {
@@ -55,16 +53,14 @@ impl Inner {
         if self.options.read_only {
             return Err(DiskCacheError::ReadOnly);
         }
-        let lock_path = self.root.join(LOCK_FILE);
-        let lock = platform::open_lock_file(&lock_path)
-            .map_err(|err| DiskCacheError::io("open lock", &lock_path, err))?;
+        let lock = self.dir().open_lock()?;
         let wait = if force {
             Duration::from_secs(10)
         } else {
             Duration::from_millis(10)
         };
         if !platform::lock_exclusive_within(&lock, wait)
-            .map_err(|err| DiskCacheError::io("lock", &lock_path, err))?
+            .map_err(|err| DiskCacheError::io("lock", self.root.join(LOCK_FILE), err))?
         {
             return Ok(()); // another process is compacting right now
         }
@@ -251,15 +247,14 @@ impl Inner {
             let Some(_claim) = claim(victim, *planned_len) else {
                 continue;
             };
-            let _ = std::fs::remove_file(victim.index_path());
-            if let Err(err) = std::fs::remove_file(&victim.path) {
+            if let Err(err) = victim.remove_files() {
                 if err.kind() != std::io::ErrorKind::NotFound {
                     return Err(DiskCacheError::io("remove segment", &victim.path, err));
                 }
             }
         }
         if let Some(out) = &output {
-            segment::write_index(&self.root, &out.segment, out.end, &out.entries)
+            segment::write_index(&out.segment, out.end, &out.entries)
                 .map_err(|err| DiskCacheError::io("write index", &out.segment.path, err))?;
         }
         platform::sync_dir(&self.root)
@@ -272,7 +267,7 @@ impl Inner {
 
     /// Creates the output segment and makes its name durable before any victim is deleted.
     fn start_output(&self) -> Result<Output, DiskCacheError> {
-        let segment = segment::create(&self.root, self.tick())
+        let segment = segment::create(&self.dir(), self.tick())
             .map_err(|err| DiskCacheError::io("create segment", &self.root, err))?;
         platform::sync_dir(&self.root)
             .map_err(|err| DiskCacheError::io("sync directory", &self.root, err))?;
@@ -322,7 +317,7 @@ struct Held {
 /// (writers pin only their own segment, as they finish it), so it may be deleted while the
 /// returned file stays open.
 fn claim(segment: &Segment, len: u64) -> Option<File> {
-    let file = platform::open_file(&segment.path, false).ok()?;
+    let file = segment.dir.open_owned(&segment.name, false).ok()?;
     let same_file =
         platform::file_identity(&file).ok()? == platform::file_identity(&segment.file).ok()?;
     if !same_file || !platform::try_lock_exclusive(&file).ok()? {

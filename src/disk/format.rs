@@ -1,7 +1,13 @@
 //! The on-disk format, version 1 (FORMAT.md describes it for humans; this file is the truth).
 //!
 //! All integers are little-endian. A store directory holds segment files `seg-*.log`, each
-//! optionally with a sealed index `seg-*.idx`, a `compact.lock` and transient `tmp-*` files.
+//! optionally with a sealed index `seg-*.idx`, a `compact.lock`, the marker `pcstore.tag` and
+//! transient `tmp-*` files (`names.rs` has the exact names).
+//!
+//! Every format version of this family starts segments with [`SEGMENT_MAGIC`] and indexes with
+//! [`INDEX_MAGIC`], each followed by its version (u32): that much is all a version may assume
+//! of another's files ([`declared_version`]), and files of another version are never read,
+//! rewritten or removed.
 //!
 //! Segment header (32 bytes): magic `PCSTSEG\0` | version u32 | header length u32 |
 //! segment id u64 | check u64 (first 8 bytes of BLAKE3 over bytes 0..24).
@@ -13,6 +19,7 @@
 //! segment length u64 | entry count u64 | segment id u64 | BLAKE3(entries) [32]; each entry:
 //! kind u8 | 7 zero bytes | key [32] | record offset u64 | payload length u64 | stamp u64 | access u64.
 
+use crate::codec::{Reader, Writer};
 use crate::fingerprint::PipelineFingerprint;
 
 /// Magic at the start of every segment file.
@@ -75,13 +82,25 @@ fn key_at(bytes: &[u8], at: usize) -> [u8; 32] {
     bytes[at..at + 32].try_into().expect("32 bytes")
 }
 
+/// Bytes every format version of this family begins its segments and indexes with: the magic
+/// (8) and the version (u32).
+pub const FAMILY_PREFIX_LEN: usize = 12;
+
+/// The version a file starting with `magic` declares, or `None` if `bytes` does not start with
+/// `magic` and a version.
+pub fn declared_version(bytes: &[u8], magic: &[u8; 8]) -> Option<u32> {
+    (bytes.len() >= FAMILY_PREFIX_LEN && bytes[..8] == magic[..]).then(|| u32_at(bytes, 8))
+}
+
 /// Why a segment header was not accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HeaderError {
-    /// Not a pcstore segment (wrong magic, bad check, short file).
+    /// Damaged: it does not start with the family's magic and a version (every version writes
+    /// them before the segment gets its name), or it says version 1 and fails version 1's
+    /// checks.
     Garbage,
-    /// A pcstore segment of another format version.
-    UnknownVersion(u32),
+    /// A segment of another format version: another build's, not this one's to judge.
+    OtherVersion(u32),
 }
 
 /// Encodes a segment header for segment `id`.
@@ -96,16 +115,16 @@ pub fn encode_segment_header(id: u64) -> [u8; SEGMENT_HEADER_LEN] {
     out
 }
 
-/// Decodes a segment header, returning the segment id.
+/// Decodes a segment header from the first bytes of a segment (up to [`SEGMENT_HEADER_LEN`],
+/// fewer if the file is shorter), returning the segment id.
 pub fn decode_segment_header(bytes: &[u8]) -> Result<u64, HeaderError> {
-    if bytes.len() < SEGMENT_HEADER_LEN || bytes[..8] != SEGMENT_MAGIC {
-        return Err(HeaderError::Garbage);
+    match declared_version(bytes, &SEGMENT_MAGIC) {
+        None => return Err(HeaderError::Garbage),
+        Some(FORMAT_VERSION) => {}
+        Some(other) => return Err(HeaderError::OtherVersion(other)),
     }
-    let version = u32_at(bytes, 8);
-    if version != FORMAT_VERSION {
-        return Err(HeaderError::UnknownVersion(version));
-    }
-    if u32_at(bytes, 12) as usize != SEGMENT_HEADER_LEN
+    if bytes.len() < SEGMENT_HEADER_LEN
+        || u32_at(bytes, 12) as usize != SEGMENT_HEADER_LEN
         || check_of(&bytes[..24]) != u64_at(bytes, 24)
     {
         return Err(HeaderError::Garbage);
@@ -181,12 +200,11 @@ impl RecordHeader {
 
 /// Encodes a touch payload.
 pub fn encode_touches(touches: &[(PipelineFingerprint, u64)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(touches.len() * TOUCH_LEN);
+    let mut out = Writer::with_capacity(touches.len() * TOUCH_LEN);
     for (key, access) in touches {
-        out.extend_from_slice(&key.0);
-        out.extend_from_slice(&access.to_le_bytes());
+        out.bytes(&key.0).u64(*access);
     }
-    out
+    out.finish()
 }
 
 /// Decodes a touch payload (whose hash the caller has checked); `None` if its length is wrong.
@@ -194,12 +212,12 @@ pub fn decode_touches(payload: &[u8]) -> Option<Vec<(PipelineFingerprint, u64)>>
     if payload.len() % TOUCH_LEN != 0 {
         return None;
     }
-    Some(
-        payload
-            .chunks_exact(TOUCH_LEN)
-            .map(|chunk| (PipelineFingerprint(key_at(chunk, 0)), u64_at(chunk, 32)))
-            .collect(),
-    )
+    let mut fields = Reader::new(payload);
+    let mut touches = Vec::with_capacity(payload.len() / TOUCH_LEN);
+    while !fields.is_at_end() {
+        touches.push((PipelineFingerprint(fields.array()?), fields.u64()?));
+    }
+    Some(touches)
 }
 
 /// One entry of a segment's index: where a record is, without reading it.
@@ -221,26 +239,27 @@ pub struct IndexEntry {
 
 /// Encodes an index for a segment of `segment_len` bytes whose header names `segment_id`.
 pub fn encode_index(segment_id: u64, segment_len: u64, entries: &[IndexEntry]) -> Vec<u8> {
-    let mut body = Vec::with_capacity(entries.len() * INDEX_ENTRY_LEN);
+    let mut body = Writer::with_capacity(entries.len() * INDEX_ENTRY_LEN);
     for entry in entries {
-        body.push(entry.kind as u8);
-        body.extend_from_slice(&[0u8; 7]);
-        body.extend_from_slice(&entry.key.0);
-        body.extend_from_slice(&entry.offset.to_le_bytes());
-        body.extend_from_slice(&entry.payload_len.to_le_bytes());
-        body.extend_from_slice(&entry.stamp.to_le_bytes());
-        body.extend_from_slice(&entry.access.to_le_bytes());
+        body.u8(entry.kind as u8)
+            .zeros(7)
+            .bytes(&entry.key.0)
+            .u64(entry.offset)
+            .u64(entry.payload_len)
+            .u64(entry.stamp)
+            .u64(entry.access);
     }
-    let mut out = Vec::with_capacity(INDEX_HEADER_LEN + body.len());
-    out.extend_from_slice(&INDEX_MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&(INDEX_ENTRY_LEN as u32).to_le_bytes());
-    out.extend_from_slice(&segment_len.to_le_bytes());
-    out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
-    out.extend_from_slice(&segment_id.to_le_bytes());
-    out.extend_from_slice(blake3::hash(&body).as_bytes());
-    out.extend_from_slice(&body);
-    out
+    let body = body.finish();
+    let mut out = Writer::with_capacity(INDEX_HEADER_LEN + body.len());
+    out.bytes(&INDEX_MAGIC)
+        .u32(FORMAT_VERSION)
+        .u32(INDEX_ENTRY_LEN as u32)
+        .u64(segment_len)
+        .u64(entries.len() as u64)
+        .u64(segment_id)
+        .bytes(blake3::hash(&body).as_bytes())
+        .bytes(&body);
+    out.finish()
 }
 
 /// What an index header says, once checked against the segment it claims to describe.
@@ -276,35 +295,43 @@ pub fn decode_index_header(
     segment_id: u64,
     segment_len: u64,
 ) -> Option<IndexHeader> {
-    let entry_count = u64_at(bytes, 24);
-    if bytes[..8] != INDEX_MAGIC
-        || u32_at(bytes, 8) != FORMAT_VERSION
-        || u32_at(bytes, 12) as usize != INDEX_ENTRY_LEN
-        || u64_at(bytes, 16) != segment_len
-        || u64_at(bytes, 32) != segment_id
+    let mut fields = Reader::new(bytes);
+    let field = "72 bytes hold every field";
+    let magic = fields.array::<8>().expect(field);
+    let version = fields.u32().expect(field);
+    let entry_len = fields.u32().expect(field);
+    let described_len = fields.u64().expect(field);
+    let entry_count = fields.u64().expect(field);
+    let described_id = fields.u64().expect(field);
+    let entries_hash = fields.array::<32>().expect(field);
+    if magic != INDEX_MAGIC
+        || version != FORMAT_VERSION
+        || entry_len as usize != INDEX_ENTRY_LEN
+        || described_len != segment_len
+        || described_id != segment_id
         || entry_count > max_index_entries(segment_len)
     {
         return None;
     }
     Some(IndexHeader {
         entry_count,
-        entries_hash: key_at(bytes, 40),
+        entries_hash,
     })
 }
 
 /// Decodes one index entry of a segment of `segment_len` bytes; `None` if it is malformed or
 /// places a put outside the segment.
 pub fn decode_index_entry(chunk: &[u8; INDEX_ENTRY_LEN], segment_len: u64) -> Option<IndexEntry> {
-    if chunk[1..8] != [0u8; 7] {
-        return None;
-    }
+    let mut fields = Reader::new(chunk);
+    let kind = RecordKind::from_byte(fields.u8()?)?;
+    fields.zeros(7)?;
     let entry = IndexEntry {
-        kind: RecordKind::from_byte(chunk[0])?,
-        key: PipelineFingerprint(key_at(chunk, 8)),
-        offset: u64_at(chunk, 40),
-        payload_len: u64_at(chunk, 48),
-        stamp: u64_at(chunk, 56),
-        access: u64_at(chunk, 64),
+        kind,
+        key: PipelineFingerprint(fields.array()?),
+        offset: fields.u64()?,
+        payload_len: fields.u64()?,
+        stamp: fields.u64()?,
+        access: fields.u64()?,
     };
     let end = entry
         .offset
@@ -342,17 +369,44 @@ mod tests {
     }
 
     #[test]
-    fn segment_headers_reject_other_versions() {
+    fn segment_headers_of_other_versions_are_told_from_damage() {
         let mut bytes = encode_segment_header(7);
         assert_eq!(decode_segment_header(&bytes), Ok(7));
+        // Version 1 cut short or failing its check: damaged.
+        assert_eq!(
+            decode_segment_header(&bytes[..20]),
+            Err(HeaderError::Garbage)
+        );
+        let mut flipped = bytes;
+        flipped[20] ^= 1;
+        assert_eq!(decode_segment_header(&flipped), Err(HeaderError::Garbage));
+        // Another version, whatever follows its first 12 bytes (even nothing): not ours.
         bytes[8] = 2;
         assert_eq!(
             decode_segment_header(&bytes),
-            Err(HeaderError::UnknownVersion(2))
+            Err(HeaderError::OtherVersion(2))
         );
         assert_eq!(
-            decode_segment_header(&bytes[..10]),
+            decode_segment_header(&bytes[..12]),
+            Err(HeaderError::OtherVersion(2))
+        );
+        let mut v0 = bytes;
+        v0[8] = 0;
+        assert_eq!(
+            decode_segment_header(&v0),
+            Err(HeaderError::OtherVersion(0))
+        );
+        // Too short to say, or another magic: damaged.
+        assert_eq!(
+            decode_segment_header(&bytes[..11]),
             Err(HeaderError::Garbage)
+        );
+        let mut renamed = bytes;
+        renamed[0] = b'X';
+        assert_eq!(decode_segment_header(&renamed), Err(HeaderError::Garbage));
+        assert_eq!(
+            declared_version(&encode_index(1, 0, &[]), &INDEX_MAGIC),
+            Some(1)
         );
     }
 

@@ -14,12 +14,17 @@
 //! - when the directory exceeds its budget, one process at a time (under `compact.lock`) copies
 //!   the most recently used entries of the finished segments into a new segment, down to half
 //!   the budget, then deletes the old segments; readers elsewhere keep their open descriptors
-//!   and re-list the directory when they see files vanish.
+//!   and re-list the directory when they see files vanish;
+//! - it touches only what it owns (`dir.rs`, `names.rs`): a directory of this user's that nobody
+//!   else may write in, marked as a store, and in it only the names it generates, only this
+//!   user's files, only files of its own format version.
 
 mod compaction;
+mod dir;
 mod error;
 mod format;
 mod index;
+mod names;
 mod segment;
 mod store;
 #[cfg(test)]
@@ -28,7 +33,7 @@ mod test_hooks;
 mod tests;
 mod view;
 
-pub use error::DiskCacheError;
+pub use error::{DiskCacheError, Refusal};
 pub use store::{user_cache_dir, DiskCache, DurabilityReport};
 
 /// Tuning of a [`DiskCache`].
@@ -50,8 +55,8 @@ pub struct DiskCacheOptions {
     /// limit, or crafted) is a miss and the next compaction evicts it, so no file can make the
     /// store allocate more than this for one entry.
     pub max_entry_bytes: u64,
-    /// Never write: no files are created, locked for writing, repaired or deleted; puts are
-    /// refused with [`crate::PutError::ReadOnly`].
+    /// Never write: no files are created (not even the marker), locked for writing, repaired or
+    /// deleted; puts are refused with [`crate::PutError::ReadOnly`].
     pub read_only: bool,
 }
 

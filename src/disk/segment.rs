@@ -5,33 +5,33 @@
 //! it unlocked knows nobody appends to it any more (its writer finished or died) and may treat
 //! it as immutable. Readers never trust a record until its header check passes and the whole
 //! record lies within the file; payloads are verified against their BLAKE3 on every read.
+//!
+//! A segment or index of another format version is never read, rewritten or removed here
+//! (only its first 12 bytes are looked at: see `format::declared_version`).
 
 use std::fs::File;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 
+use super::dir::StoreDir;
 use super::format::{
-    self, decode_segment_header, encode_segment_header, IndexEntry, RecordHeader, RecordKind,
-    INDEX_ENTRY_LEN, INDEX_HEADER_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
+    self, declared_version, decode_segment_header, encode_segment_header, HeaderError, IndexEntry,
+    RecordHeader, RecordKind, FAMILY_PREFIX_LEN, FORMAT_VERSION, INDEX_ENTRY_LEN, INDEX_HEADER_LEN,
+    INDEX_MAGIC, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
+use super::names;
 use crate::platform;
-
-/// Prefix of segment file names.
-pub const SEGMENT_PREFIX: &str = "seg-";
-/// Suffix of segment file names.
-pub const SEGMENT_SUFFIX: &str = ".log";
-/// Suffix of index file names (same stem as the segment).
-pub const INDEX_SUFFIX: &str = ".idx";
-/// Prefix of files being written (removed by the next opener when their writer is gone).
-pub const TEMP_PREFIX: &str = "tmp-";
 
 /// One open segment file.
 #[derive(Debug)]
 pub struct Segment {
     /// File name inside the store directory.
     pub name: String,
-    /// Full path.
+    /// Full path (for messages, and to tell whether the name still leads to this file).
     pub path: PathBuf,
+    /// The directory it was opened in: its index and its removal go through it.
+    pub dir: Arc<StoreDir>,
     /// The open file (read-write for the writer, read-only otherwise).
     pub file: File,
     /// The id in the header, which its index must repeat.
@@ -42,48 +42,42 @@ pub struct Segment {
 }
 
 impl Segment {
-    /// Path of this segment's index file.
-    pub fn index_path(&self) -> PathBuf {
-        index_path_for(&self.path)
+    /// Name of this segment's index file.
+    pub fn index_name(&self) -> String {
+        names::index_of(&self.name)
     }
-}
 
-/// Path of the index belonging to the segment at `segment_path`.
-pub fn index_path_for(segment_path: &Path) -> PathBuf {
-    segment_path.with_extension(&INDEX_SUFFIX[1..])
-}
-
-/// A new, exclusively created name for a file in `dir`.
-pub fn unique_stem(id: u64) -> String {
-    format!("{id:016x}-{:08x}", platform::process_id())
+    /// Removes this segment and its index (see [`remove_files`]).
+    pub fn remove_files(&self) -> io::Result<()> {
+        remove_files(&self.dir, &self.name)
+    }
 }
 
 /// Creates a new segment for appending: created as a temp file, locked exclusively, header
 /// written, then renamed into place. The lock is held as long as the returned file is open
 /// (or until [`platform::unlock`]).
-pub fn create(dir: &Path, id: u64) -> io::Result<Segment> {
-    let stem = unique_stem(id);
-    let dir_identity = platform::path_identity(dir)?;
-    let temp = dir.join(format!("{TEMP_PREFIX}{stem}"));
-    let file = platform::create_new_file(&temp)?;
+pub fn create(dir: &Arc<StoreDir>, id: u64) -> io::Result<Segment> {
+    let dir_identity = platform::path_identity(dir.path())?;
+    let temp = names::segment_temp(id);
+    let file = dir.create_new(&temp)?;
     let result = (|| {
         if !platform::try_lock_exclusive(&file)? {
             return Err(io::Error::other("fresh segment already locked"));
         }
         platform::write_all_at(&file, &encode_segment_header(id), 0)?;
-        let name = format!("{SEGMENT_PREFIX}{stem}{SEGMENT_SUFFIX}");
-        let path = dir.join(&name);
-        std::fs::rename(&temp, &path)?;
+        let name = names::segment(id);
+        dir.rename(&temp, &name)?;
         Ok(Segment {
+            path: dir.path().join(&name),
             name,
-            path,
+            dir: Arc::clone(dir),
             file,
             id,
             dir_identity: Some(dir_identity),
         })
     })();
     if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
+        let _ = dir.remove_owned(&temp);
     }
     result
 }
@@ -91,29 +85,57 @@ pub fn create(dir: &Path, id: u64) -> io::Result<Segment> {
 /// Why an existing segment could not be opened.
 #[derive(Debug)]
 pub enum OpenError {
-    /// Opening or reading failed.
+    /// Opening or reading failed (another user's file included).
     Io(io::Error),
-    /// The header is unreadable or of another format version.
-    Header,
+    /// The header is damaged (see [`HeaderError::Garbage`]): the segment may be removed.
+    Damaged,
+    /// A segment of another format version: skipped, never removed.
+    OtherVersion,
 }
 
 /// Opens an existing segment (read-only unless `writable`) and checks its header.
-pub fn open(dir: &Path, name: &str, writable: bool) -> Result<Segment, OpenError> {
-    let path = dir.join(name);
-    let file = platform::open_file(&path, writable).map_err(OpenError::Io)?;
+pub fn open(dir: &Arc<StoreDir>, name: &str, writable: bool) -> Result<Segment, OpenError> {
+    let file = dir.open_owned(name, writable).map_err(OpenError::Io)?;
     let mut header = [0u8; SEGMENT_HEADER_LEN];
-    let id = match platform::read_exact_at(&file, &mut header, 0) {
-        Ok(()) => decode_segment_header(&header).map_err(|_| OpenError::Header)?,
-        Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Err(OpenError::Header),
-        Err(err) => return Err(OpenError::Io(err)),
+    let read = platform::read_at_most(&file, &mut header, 0).map_err(OpenError::Io)?;
+    let id = match decode_segment_header(&header[..read]) {
+        Ok(id) => id,
+        Err(HeaderError::Garbage) => return Err(OpenError::Damaged),
+        Err(HeaderError::OtherVersion(_)) => return Err(OpenError::OtherVersion),
     };
     Ok(Segment {
         name: name.to_owned(),
-        path,
+        path: dir.path().join(name),
+        dir: Arc::clone(dir),
         file,
         id,
         dir_identity: None,
     })
+}
+
+/// Whether this version may replace or remove the file `name` (whose format starts with
+/// `magic`): it is absent, or it belongs to this user and does not declare another format
+/// version.
+pub fn replaceable(dir: &StoreDir, name: &str, magic: &[u8; 8]) -> bool {
+    let file = match dir.open_owned(name, false) {
+        Ok(file) => file,
+        Err(err) => return err.kind() == io::ErrorKind::NotFound,
+    };
+    let mut head = [0u8; FAMILY_PREFIX_LEN];
+    let Ok(read) = platform::read_at_most(&file, &mut head, 0) else {
+        return false;
+    };
+    declared_version(&head[..read], magic).map_or(true, |version| version == FORMAT_VERSION)
+}
+
+/// Removes the segment `segment_name` (one of this version, or a damaged one) and its index,
+/// unless the index is another version's or another user's.
+pub fn remove_files(dir: &StoreDir, segment_name: &str) -> io::Result<()> {
+    let index = names::index_of(segment_name);
+    if replaceable(dir, &index, &INDEX_MAGIC) {
+        let _ = dir.remove_owned(&index);
+    }
+    dir.remove_owned(segment_name)
 }
 
 /// What a scan of a segment found.
@@ -277,27 +299,26 @@ fn read_touches(
 
 /// Writes `entries` as the index of `segment` (of `segment_len` bytes): to a temp file, then
 /// renamed over the index name. Not synced: an index is only a shortcut, checked against its
-/// segment on every load, and rebuilt by scanning when missing or wrong.
-pub fn write_index(
-    dir: &Path,
-    segment: &Segment,
-    segment_len: u64,
-    entries: &[IndexEntry],
-) -> io::Result<()> {
+/// segment on every load, and rebuilt by scanning when missing or wrong. An existing index of
+/// another format version, or another user's, is left in place (the segment is then scanned
+/// when loaded).
+pub fn write_index(segment: &Segment, segment_len: u64, entries: &[IndexEntry]) -> io::Result<()> {
+    let dir = &segment.dir;
+    let index_name = segment.index_name();
+    if !replaceable(dir, &index_name, &INDEX_MAGIC) {
+        return Ok(());
+    }
     let bytes = format::encode_index(segment.id, segment_len, entries);
-    let temp = dir.join(format!(
-        "{TEMP_PREFIX}{}{INDEX_SUFFIX}",
-        unique_stem(segment.id ^ u64::from(platform::process_id()))
-    ));
-    let _ = std::fs::remove_file(&temp);
-    let file = platform::create_new_file(&temp)?;
+    let temp = names::index_temp(segment.id ^ u64::from(platform::process_id()));
+    let _ = dir.remove_owned(&temp);
+    let file = dir.create_new(&temp)?;
     let result = (|| {
         platform::try_lock_exclusive(&file)?;
         platform::write_all_at(&file, &bytes, 0)?;
-        std::fs::rename(&temp, segment.index_path())
+        dir.rename(&temp, &index_name)
     })();
     if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
+        let _ = dir.remove_owned(&temp);
     }
     result
 }
@@ -313,7 +334,7 @@ const INDEX_CHUNK_ENTRIES: usize = (1 << 20) / INDEX_ENTRY_LEN;
 /// with entries that are well-formed (a sparse or garbage body stops at its first chunk); the
 /// hash of all of them decides at the end.
 pub fn read_index(segment: &Segment, segment_len: u64) -> Option<Vec<IndexEntry>> {
-    let file = platform::open_file(&segment.index_path(), false).ok()?;
+    let file = segment.dir.open_owned(&segment.index_name(), false).ok()?;
     let mut head = [0u8; INDEX_HEADER_LEN];
     platform::read_exact_at(&file, &mut head, 0).ok()?;
     let header = format::decode_index_header(&head, segment.id, segment_len)?;

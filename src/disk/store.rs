@@ -9,6 +9,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Mutex, RwLock};
 
+use super::dir::{Access, StoreDir};
 use super::format::{self, IndexEntry, RecordHeader, RecordKind, RECORD_HEADER_LEN};
 use super::index::Index;
 use super::segment::{self, Segment};
@@ -203,6 +204,9 @@ pub(super) struct Stats {
 
 pub(super) struct Inner {
     pub root: PathBuf,
+    /// The opened store directory; replaced only when `root` stops leading to it (deleted and
+    /// re-created underneath), see `Inner::current_dir`.
+    pub dir: RwLock<Arc<StoreDir>>,
     pub options: DiskCacheOptions,
     pub limits: Limits,
     pub metrics: MetricsRecorder,
@@ -221,26 +225,41 @@ pub(super) struct Inner {
 
 impl DiskCache {
     /// Opens (creating it, mode 0700, if needed) the store in `root` with default options.
+    ///
+    /// # Errors
+    /// As [`DiskCache::with_options`].
     pub fn new(root: impl AsRef<Path>) -> Result<Self, DiskCacheError> {
         Self::with_options(root, DiskCacheOptions::default())
     }
 
     /// Opens the store in `root`.
     ///
-    /// Repairs what crashes leave: removes stale temp files, truncates torn tails of segments
-    /// whose writer is gone, sets aside (deletes) files of unknown format versions or with
-    /// unreadable headers. Errors only if the directory cannot be created or listed; damaged
-    /// contents never make opening fail.
+    /// Uses only a directory of this user's that nobody else may write in, reached through no
+    /// other user's symlink, and that is a pcstore store: it has the marker `pcstore.tag`, or is
+    /// new, empty, or holds nothing but pcstore's own file names (a store of an earlier
+    /// release); a writable open then adds the marker. FORMAT.md has the rules.
+    ///
+    /// Repairs what crashes leave, touching only its own files: removes stale temp files,
+    /// truncates torn tails of segments whose writer is gone, deletes segments whose header is
+    /// damaged. Segments of other format versions and other users' files are left alone.
+    /// Damaged contents never make opening fail.
+    ///
+    /// # Errors
+    /// [`DiskCacheError::DirectoryRefused`] if the directory is not one pcstore may use (nothing
+    /// in it is touched); [`DiskCacheError::Io`] if it cannot be created, opened or listed.
     pub fn with_options(
         root: impl AsRef<Path>,
         options: DiskCacheOptions,
     ) -> Result<Self, DiskCacheError> {
         let root = root.as_ref().to_path_buf();
-        if !options.read_only {
-            platform::create_private_dir(&root)
-                .map_err(|err| DiskCacheError::io("create directory", &root, err))?;
-        }
+        let access = if options.read_only {
+            Access::ReadOnly
+        } else {
+            Access::Write
+        };
+        let (dir, marker_error) = StoreDir::open(&root, access)?;
         let inner = Arc::new(Inner {
+            dir: RwLock::new(Arc::new(dir)),
             limits: Limits::new(&options),
             root,
             options,
@@ -254,6 +273,9 @@ impl DiskCache {
             maintenance_running: AtomicBool::new(false),
             compaction_latency: LatencyHistogram::new(),
         });
+        if let Some(err) = marker_error {
+            inner.record_error(&err);
+        }
         inner.open()?;
         Ok(Self {
             inner,
@@ -334,6 +356,32 @@ impl DiskCache {
     pub fn compact(&self) -> Result<(), DiskCacheError> {
         self.current()?.compact(true)
     }
+
+    /// The keys of every entry the store holds, in no particular order (for tools that list or
+    /// export it), after picking up what other processes flushed since the last look.
+    pub fn keys(&self) -> Vec<PipelineFingerprint> {
+        // In a forked child the store is opened anew there (see `current`); if that fails, the
+        // child sees nothing rather than touching what it inherited.
+        let Ok(inner) = self.current() else {
+            return Vec::new();
+        };
+        inner.refresh_if_changed(false);
+        let keys = inner
+            .state
+            .read()
+            .index
+            .iter()
+            .map(|(key, _)| *key)
+            .collect();
+        keys
+    }
+
+    /// Reads `key` as `get` does (verified; a corrupt record is dropped and counted) but as an
+    /// inspection, not a use: its recency is left alone, so a tool reading every entry does not
+    /// make them all look hot to eviction, and no lookup is counted.
+    pub fn peek(&self, key: &PipelineFingerprint) -> Option<Vec<u8>> {
+        self.current().ok()?.read(key, false)
+    }
 }
 
 /// Nanoseconds since the Unix epoch (0 if the clock is before it).
@@ -409,15 +457,16 @@ impl Inner {
         }
     }
 
-    /// Reads and verifies the newest known record of `key`.
-    fn read(&self, key: &PipelineFingerprint) -> Option<Vec<u8>> {
+    /// Reads and verifies the newest known record of `key`; `touch`: count it as a use for
+    /// eviction.
+    fn read(&self, key: &PipelineFingerprint, touch: bool) -> Option<Vec<u8>> {
         let (segment, offset, len) = {
             let state = self.state.read();
             let location = state.index.get(key)?;
             // Recency only: wall-clock time is enough, and a plain store (when it moves
             // forward) keeps a hit free of read-modify-write on shared lines.
             let now = wall_clock_ns();
-            if now > location.access.load(Ordering::Relaxed) {
+            if touch && now > location.access.load(Ordering::Relaxed) {
                 location.access.store(now, Ordering::Relaxed);
             }
             (
@@ -457,9 +506,9 @@ impl Inner {
     fn get(self: &Arc<Self>, key: &PipelineFingerprint) -> Option<Vec<u8>> {
         // Every disk lookup is timed: next to a pread and a hash pass the clock costs little.
         let probe = self.metrics.start_get_timed();
-        let mut found = self.read(key);
+        let mut found = self.read(key, true);
         if found.is_none() && self.refresh_if_changed(true) {
-            found = self.read(key);
+            found = self.read(key, true);
         }
         self.metrics
             .record_lookup(probe, found.as_ref().map(Vec::len));
@@ -571,9 +620,8 @@ impl Inner {
             }
             self.finish_active(writer);
         }
-        platform::create_private_dir(&self.root)
-            .map_err(|err| DiskCacheError::io("create directory", &self.root, err))?;
-        let segment = segment::create(&self.root, self.tick())
+        let dir = self.dir_for_writing()?;
+        let segment = segment::create(&dir, self.tick())
             .map_err(|err| DiskCacheError::io("create segment", &self.root, err))?;
         let segment = Arc::new(segment);
         let end = format::SEGMENT_HEADER_LEN as u64;
@@ -605,17 +653,15 @@ impl Inner {
         let Some(active) = writer.active.take() else {
             return;
         };
-        let index_bytes =
-            match segment::write_index(&self.root, &active.segment, active.end, &active.entries) {
-                Ok(()) => {
-                    (format::INDEX_HEADER_LEN + format::INDEX_ENTRY_LEN * active.entries.len())
-                        as u64
-                }
-                Err(err) => {
-                    self.record_error(&err);
-                    0
-                }
-            };
+        let index_bytes = match segment::write_index(&active.segment, active.end, &active.entries) {
+            Ok(()) => {
+                (format::INDEX_HEADER_LEN + format::INDEX_ENTRY_LEN * active.entries.len()) as u64
+            }
+            Err(err) => {
+                self.record_error(&err);
+                0
+            }
+        };
         // Nobody holds it exclusively any more: readers see it finished. Linux converts a flock
         // in place, so no compaction can claim it in between; elsewhere that may fail, and the
         // segment is then simply not pinned.

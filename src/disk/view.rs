@@ -12,11 +12,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::format::{IndexEntry, RecordKind, INDEX_ENTRY_LEN, INDEX_HEADER_LEN};
+use super::format::{IndexEntry, RecordKind, INDEX_ENTRY_LEN, INDEX_HEADER_LEN, INDEX_MAGIC};
 use super::index::Index;
-use super::segment::{
-    self, OpenError, Segment, INDEX_SUFFIX, SEGMENT_PREFIX, SEGMENT_SUFFIX, TEMP_PREFIX,
-};
+use super::names::{self, Owned};
+use super::segment::{self, OpenError, Segment};
 use super::store::{wall_clock_ns, Inner, SegmentView, State, MAX_FINISHED_SEGMENTS};
 use super::DiskCacheError;
 use crate::metrics::Counter;
@@ -93,8 +92,7 @@ impl Inner {
         let mut repair_lock = None;
         if !self.options.read_only {
             self.remove_stale_temps();
-            let path = self.root.join(super::compaction::LOCK_FILE);
-            if let Ok(file) = platform::open_lock_file(&path) {
+            if let Ok(file) = self.dir().open_lock() {
                 if platform::lock_exclusive_within(&file, std::time::Duration::from_millis(20))
                     .unwrap_or(false)
                 {
@@ -115,45 +113,44 @@ impl Inner {
         Ok(())
     }
 
-    /// Segment names and leftover names (temp files, indexes whose segment is gone).
+    /// Segment names and leftover names (temp files, indexes whose segment is gone): only names
+    /// pcstore generates ([`names::classify`]); nothing else in the directory is ever touched.
     fn list(&self) -> Result<(Vec<String>, Vec<String>), DiskCacheError> {
-        let entries = std::fs::read_dir(&self.root)
+        let listed = self
+            .current_dir()
+            .list()
             .map_err(|err| DiskCacheError::io("list directory", &self.root, err))?;
-        let mut segments = Vec::new();
-        let mut temps = Vec::new();
-        for entry in entries {
-            let entry =
-                entry.map_err(|err| DiskCacheError::io("list directory", &self.root, err))?;
-            let Ok(name) = entry.file_name().into_string() else {
-                continue;
-            };
-            if name.starts_with(SEGMENT_PREFIX) && name.ends_with(SEGMENT_SUFFIX) {
-                segments.push(name);
-            } else if name.starts_with(TEMP_PREFIX) || name.ends_with(INDEX_SUFFIX) {
-                temps.push(name);
-            }
-        }
+        let mut segments: Vec<String> = listed
+            .iter()
+            .filter(|(_, kind)| *kind == Owned::Segment)
+            .map(|(name, _)| name.clone())
+            .collect();
         segments.sort();
-        // An index is a leftover only when its segment is gone.
-        temps.retain(|name| {
-            name.strip_suffix(INDEX_SUFFIX).map_or(true, |stem| {
-                segments
-                    .binary_search(&format!("{stem}{SEGMENT_SUFFIX}"))
-                    .is_err()
+        let leftovers = listed
+            .into_iter()
+            .filter(|(name, kind)| match kind {
+                Owned::Temp => true,
+                // An index is a leftover only when its segment is gone.
+                Owned::Index => segments
+                    .binary_search(&names::segment_of_index(name))
+                    .is_err(),
+                Owned::Segment | Owned::Kept => false,
             })
-        });
-        Ok((segments, temps))
+            .map(|(name, _)| name)
+            .collect();
+        Ok((segments, leftovers))
     }
 
     /// Deletes leftovers: temp files whose creator is gone (unlocked and older than a grace
-    /// period) and indexes of segments that no longer exist.
+    /// period) and indexes of segments that no longer exist (unless of another format
+    /// version). Another user's files are left alone.
     fn remove_stale_temps(&self) {
-        let Ok((_, temps)) = self.list() else {
+        let Ok((_, leftovers)) = self.list() else {
             return;
         };
-        for name in temps {
-            let path = self.root.join(&name);
-            let Ok(file) = platform::open_file(&path, false) else {
+        let dir = self.dir();
+        for name in leftovers {
+            let Ok(file) = dir.open_owned(&name, false) else {
                 continue;
             };
             let old_enough = file
@@ -162,16 +159,18 @@ impl Inner {
                 .ok()
                 .and_then(|modified| modified.elapsed().ok())
                 .is_some_and(|age| age >= TEMP_GRACE);
-            if old_enough && platform::try_lock_exclusive(&file).unwrap_or(false) {
-                let _ = std::fs::remove_file(&path);
+            let removable = names::classify(&name) != Some(Owned::Index)
+                || segment::replaceable(&dir, &name, &INDEX_MAGIC);
+            if old_enough && removable && platform::try_lock_exclusive(&file).unwrap_or(false) {
+                let _ = dir.remove_owned(&name);
             }
         }
     }
 
-    /// Reads one segment. `None` if it vanished, or was unreadable garbage or of another format
-    /// version (then deleted, when writable and nobody holds it). `finished_here`: this process
-    /// finished it and still pins it (its lock must not be probed through the pinning
-    /// descriptor: releasing the probe would release the pin).
+    /// Reads one segment. `None` if it vanished, belongs to another user or another format
+    /// version (left alone), or is damaged (then deleted, when writable and nobody holds it).
+    /// `finished_here`: this process finished it and still pins it (its lock must not be probed
+    /// through the pinning descriptor: releasing the probe would release the pin).
     fn load_segment(
         &self,
         name: &str,
@@ -181,12 +180,13 @@ impl Inner {
     ) -> Option<Loaded> {
         let segment = match known {
             Some(segment) => segment,
-            None => match segment::open(&self.root, name, false) {
+            None => match segment::open(&self.dir(), name, false) {
                 Ok(segment) => Arc::new(segment),
-                Err(OpenError::Header) => {
+                Err(OpenError::Damaged) => {
                     self.set_aside(name);
                     return None;
                 }
+                Err(OpenError::OtherVersion) => return None,
                 Err(OpenError::Io(err)) => {
                     if err.kind() != io::ErrorKind::NotFound {
                         self.record_error(&err);
@@ -219,11 +219,11 @@ impl Inner {
             if !live && repair && !self.options.read_only {
                 if scan.valid_end < size {
                     // A torn tail left by a writer that died mid-append.
-                    let file = platform::open_file(&segment.path, true)?;
+                    let file = segment.dir.open_owned(&segment.name, true)?;
                     file.set_len(scan.valid_end)?;
                     size = scan.valid_end;
                 }
-                segment::write_index(&self.root, &segment, size, &scan.entries)?;
+                segment::write_index(&segment, size, &scan.entries)?;
                 index_bytes = (INDEX_HEADER_LEN + INDEX_ENTRY_LEN * scan.entries.len()) as u64;
             }
             Ok(Loaded {
@@ -242,19 +242,18 @@ impl Inner {
         }
     }
 
-    /// Removes a segment that cannot be read as this format version, unless a writer holds it.
+    /// Removes a damaged segment (and its index), unless a writer holds it or it is not ours.
     fn set_aside(&self, name: &str) {
         if self.options.read_only {
             return;
         }
-        let path = self.root.join(name);
-        let Ok(file) = platform::open_file(&path, false) else {
+        let dir = self.dir();
+        let Ok(file) = dir.open_owned(name, false) else {
             return;
         };
         if platform::try_lock_exclusive(&file).unwrap_or(false) {
             self.metrics.inc(Counter::CorruptDropped);
-            let _ = std::fs::remove_file(segment::index_path_for(&path));
-            let _ = std::fs::remove_file(&path);
+            let _ = segment::remove_files(&dir, name);
         }
     }
 

@@ -7,7 +7,7 @@ use super::handles::{arg_out, read_extensible, Extensible};
 use super::result::{pcs_result, FfiError, FfiResult};
 use super::store::{give_store, pcs_store};
 use crate::disk::{user_cache_dir, DiskCache, DiskCacheError, DiskCacheOptions};
-use crate::layered::LayeredPipelineCache;
+use crate::layered::{BackgroundLayers, LayeredOptions, LayeredPipelineCache};
 use crate::memory::InMemoryPipelineCache;
 use crate::store::PipelineCacheStore;
 
@@ -70,7 +70,8 @@ fn open_error(error: DiskCacheError) -> FfiError {
         DiskCacheError::ReadOnly => pcs_result::PCS_ERR_UNSUPPORTED,
         DiskCacheError::Io { .. }
         | DiskCacheError::NoCacheDirectory
-        | DiskCacheError::DirectoryChanged { .. } => pcs_result::PCS_ERR_IO,
+        | DiskCacheError::DirectoryChanged { .. }
+        | DiskCacheError::DirectoryRefused { .. } => pcs_result::PCS_ERR_IO,
     };
     FfiError::new(code, error.to_string())
 }
@@ -151,7 +152,11 @@ fn flag_is_set(name: &str) -> bool {
 /// - `PCSTORE_REMOTE_URL`: a Bazel-layout HTTP cache added as the slowest layer (with
 ///   `PCSTORE_REMOTE_TOKEN`, `PCSTORE_REMOTE_KEY`, `PCSTORE_REMOTE_READ_ONLY`; see
 ///   `pcs_store_open_remote`). Ignored with `PCSTORE_DISABLE`; `PCS_ERR_UNSUPPORTED` when set in
-///   a library built without the remote tier.
+///   a library built without the remote tier. It answers in the background: a lookup waits for
+///   it at most 20 ms (a later hit is copied into memory and onto disk), `pcs_flush` makes the
+///   disk durable and waits at most 15 ms for uploads (their failures are in the remote tier's
+///   metrics, not in `pcs_flush`'s result), and a server found dead is remembered for the
+///   breaker's cooldown in `remote-<16 hex>.state` in the disk directory.
 ///
 /// Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT`; `PCS_ERR_INVALID_ARGUMENT` (`PCSTORE_MAX_SIZE` is
 /// not a size, or `PCSTORE_REMOTE_URL` is not a usable URL: never ignored silently);
@@ -179,28 +184,38 @@ pub unsafe extern "C" fn pcs_store_open_default(out: *mut *mut pcs_store) -> pcs
             })?;
         }
         let dir = user_cache_dir().ok_or_else(|| open_error(DiskCacheError::NoCacheDirectory))?;
-        let disk: Arc<dyn PipelineCacheStore> =
-            Arc::new(DiskCache::with_options(dir, options).map_err(open_error)?);
-        let mut layers = vec![memory, disk];
-        if let Some(remote) = remote_from_env()? {
+        let disk = DiskCache::with_options(dir, options).map_err(open_error)?;
+        let state_dir = disk.root().to_path_buf();
+        let mut layers: Vec<Arc<dyn PipelineCacheStore>> = vec![memory, Arc::new(disk)];
+        if let Some(remote) = remote_from_env(state_dir)? {
             layers.push(remote);
         }
-        let stack = LayeredPipelineCache::new(layers);
+        // The remote tier, if any, answers in the background: no call waits on the network
+        // for more than a few tens of milliseconds (see `BackgroundLayers`).
+        let options = LayeredOptions {
+            background: Some(BackgroundLayers::starting_at(2)),
+            ..LayeredOptions::default()
+        };
+        let stack = LayeredPipelineCache::with_options(layers, options);
         // SAFETY: `out` was checked non-NULL and is valid for a write (contract).
         unsafe { give_store(out, Arc::new(stack)) }
     })
 }
 
-/// The remote tier `PCSTORE_REMOTE_URL` names, if any.
+/// The remote tier `PCSTORE_REMOTE_URL` names, if any, sharing its breaker's state with other
+/// processes in `state_dir`.
 #[cfg(feature = "remote")]
-fn remote_from_env() -> Result<Option<Arc<dyn PipelineCacheStore>>, FfiError> {
-    let remote = crate::remote::RemoteCache::from_env().map_err(super::remote::open_error)?;
+fn remote_from_env(
+    state_dir: std::path::PathBuf,
+) -> Result<Option<Arc<dyn PipelineCacheStore>>, FfiError> {
+    let remote = crate::remote::RemoteCache::from_env_sharing_state(Some(state_dir))
+        .map_err(super::remote::open_error)?;
     Ok(remote.map(|remote| Arc::new(remote) as Arc<dyn PipelineCacheStore>))
 }
 
 /// Without the remote tier a named remote cache is an error, not silently ignored.
 #[cfg(not(feature = "remote"))]
-fn remote_from_env() -> Result<Option<Arc<dyn PipelineCacheStore>>, FfiError> {
+fn remote_from_env(_: std::path::PathBuf) -> Result<Option<Arc<dyn PipelineCacheStore>>, FfiError> {
     match std::env::var_os("PCSTORE_REMOTE_URL") {
         Some(url) if !url.is_empty() => Err(FfiError::new(
             pcs_result::PCS_ERR_UNSUPPORTED,

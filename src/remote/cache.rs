@@ -6,6 +6,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::breaker::{CircuitBreaker, Health};
+use super::breaker_file::BreakerFile;
+use super::clock::{Clock, SystemClock};
 use super::envelope;
 use super::error::{RemoteError, RequestFailure};
 use super::http::{Download, HttpClient};
@@ -26,7 +28,8 @@ use crate::store::{PipelineCacheStore, PutError};
 /// - `flush` waits (up to `flush_deadline`) for the uploads queued before it and fails if any
 ///   of them, or any earlier unreported one, did not reach the server.
 /// - After a connection error, timeout or 5xx the circuit breaker stops all requests for a
-///   cooldown (see [`RemoteOptions::breaker_cooldown`]).
+///   cooldown (see [`RemoteOptions::breaker_cooldown`]); with [`RemoteOptions::state_dir`]
+///   other processes learn of it too.
 ///
 /// Thread-safe. Dropping it stops the worker after its current upload; uploads still queued are
 /// abandoned, so call `flush` first if they matter. Credentials are never logged or displayed.
@@ -61,11 +64,35 @@ impl RemoteCache {
     /// A malformed URL, `https://` without the `remote-tls` feature, an out-of-range option,
     /// or a failure to start the upload worker thread.
     pub fn with_options(base_url: &str, options: RemoteOptions) -> Result<Self, RemoteError> {
+        Self::with_clock(base_url, options, Arc::new(SystemClock))
+    }
+
+    /// Like [`Self::with_options`], with the breaker's cooldowns and the miss memory's TTL
+    /// read from `clock` (network deadlines always use real time). For tests that step
+    /// through cooldowns without sleeping, and engines that run on their own time.
+    ///
+    /// # Errors
+    /// See [`Self::with_options`].
+    pub fn with_clock(
+        base_url: &str,
+        options: RemoteOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, RemoteError> {
         options.validate()?;
+        let http = HttpClient::new(base_url, options.clone())?;
+        let shared = options
+            .state_dir
+            .as_deref()
+            .map(|dir| BreakerFile::new(dir, http.base()));
         let inner = Arc::new(Inner {
-            http: HttpClient::new(base_url, options.clone())?,
-            breaker: CircuitBreaker::new(options.breaker_cooldown, options.breaker_max_cooldown),
-            misses: MissMemory::new(options.miss_ttl),
+            breaker: CircuitBreaker::new(
+                options.breaker_cooldown,
+                options.breaker_max_cooldown,
+                Arc::clone(&clock),
+                shared,
+            ),
+            misses: MissMemory::new(options.miss_ttl, clock),
+            http,
             queue: UploadQueue::new(options.upload_queue_len, options.upload_queue_bytes),
             metrics: MetricsRecorder::new(),
             counters: RemoteCounters::default(),
@@ -87,9 +114,27 @@ impl RemoteCache {
     /// # Errors
     /// As [`Self::with_options`], or [`RemoteError::InvalidEnv`] for a non-UTF-8 variable.
     pub fn from_env() -> Result<Option<Self>, RemoteError> {
+        Self::from_env_sharing_state(None)
+    }
+
+    /// Like [`Self::from_env`], sharing the breaker's state with other processes in
+    /// `state_dir` ([`RemoteOptions::state_dir`]; the default stores pass the disk store's
+    /// directory).
+    ///
+    /// # Errors
+    /// As [`Self::from_env`].
+    pub fn from_env_sharing_state(
+        state_dir: Option<std::path::PathBuf>,
+    ) -> Result<Option<Self>, RemoteError> {
         match std::env::var(ENV_URL) {
             Ok(url) if url.is_empty() => Ok(None),
-            Ok(url) => Self::with_options(&url, RemoteOptions::from_env()?).map(Some),
+            Ok(url) => {
+                let options = RemoteOptions {
+                    state_dir,
+                    ..RemoteOptions::from_env()?
+                };
+                Self::with_options(&url, options).map(Some)
+            }
             Err(std::env::VarError::NotPresent) => Ok(None),
             Err(std::env::VarError::NotUnicode(_)) => Err(RemoteError::InvalidEnv(ENV_URL)),
         }

@@ -1,23 +1,120 @@
 //! The HTTP side: Bazel-layout URLs, auth headers, deadlines, and sorting failures into kinds.
 //!
-//! Every request is bounded: the connection by `connect_timeout`; sending the request line and
-//! headers, and receiving the response headers, by `base_deadline` each; each read by
-//! `base_deadline` (a server that accepts and then says nothing); sending or receiving a body by
-//! a deadline scaled by its size (a server that drips bytes); and bodies by `max_blob_bytes`.
+//! Every request has one deadline that moves with the bytes received: the whole exchange
+//! (connecting, sending, the response headers, the body) must end by
+//! `start + base_deadline + deadline_per_mib × bytes received so far` (for a `PUT`, by
+//! `start + base_deadline + deadline_per_mib × bytes sent`). So the first byte must come within
+//! `base_deadline`, and a body that stops keeping up with the rate floor fails as soon as it
+//! falls behind, whatever length it declared: a server that drips a 60 MiB body at 3 B/s costs
+//! `base_deadline`, not the 6.5 s a 60 MiB body would be allowed. Connecting is further bounded
+//! by `connect_timeout`, and bodies by `max_blob_bytes`.
 //!
-//! Per-phase timeouts rather than ureq's `timeout_global`/`timeout_per_call`: measured on
-//! loopback nginx, either of those adds ~65 µs to every request (a 4 KiB GET goes from 45 µs to
-//! 110 µs), while the per-phase ones cost nothing measurable.
+//! The deadline is enforced on every wait for the socket: [`DeadlineConnector`] wraps each
+//! connection's transport and shortens each wait to the calling thread's deadline
+//! ([`REQUEST_DEADLINE`]; ureq runs a request on the calling thread). ureq's own timeouts are
+//! fixed when a request starts and cannot follow the bytes received. Per-phase timeouts rather
+//! than ureq's `timeout_global`/`timeout_per_call`: measured on loopback nginx, either of those
+//! adds ~65 µs to every request (a 4 KiB GET goes from 45 µs to 110 µs).
 
+use std::cell::Cell;
 use std::io::{self, Read};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{
+    time::Duration as TransportDuration, Buffers, ConnectionDetails, Connector, DefaultConnector,
+    NextTimeout, Transport,
+};
 use ureq::Agent;
 
 use super::envelope::HEADER_LEN;
 use super::error::{RemoteError, RequestFailure};
 use super::options::{RemoteAuth, RemoteOptions};
 use crate::fingerprint::PipelineFingerprint;
+
+thread_local! {
+    /// When the request running on this thread must be over; `None` between requests.
+    static REQUEST_DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// The deadline of one request on this thread, set for the guard's life.
+struct RequestDeadline {
+    started: Instant,
+}
+
+impl RequestDeadline {
+    /// Starts a request that must end by `started + allowed` (until moved by [`Self::allow`]).
+    fn start(started: Instant, allowed: Duration) -> Self {
+        REQUEST_DEADLINE.with(|deadline| deadline.set(Some(started + allowed)));
+        Self { started }
+    }
+
+    /// Moves the deadline to `start + allowed`.
+    fn allow(&self, allowed: Duration) {
+        REQUEST_DEADLINE.with(|deadline| deadline.set(Some(self.started + allowed)));
+    }
+}
+
+impl Drop for RequestDeadline {
+    fn drop(&mut self) {
+        REQUEST_DEADLINE.with(|deadline| deadline.set(None));
+    }
+}
+
+/// Wraps every connection's transport in a [`DeadlineTransport`].
+#[derive(Debug)]
+struct DeadlineConnector;
+
+impl<In: Transport> Connector<In> for DeadlineConnector {
+    type Out = DeadlineTransport<In>;
+
+    fn connect(
+        &self,
+        _: &ConnectionDetails,
+        chained: Option<In>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        Ok(chained.map(DeadlineTransport))
+    }
+}
+
+/// A transport whose every wait ends by the calling thread's [`REQUEST_DEADLINE`].
+#[derive(Debug)]
+struct DeadlineTransport<T>(T);
+
+/// `timeout`, shortened to what is left of this thread's request deadline.
+fn within_request_deadline(mut timeout: NextTimeout) -> NextTimeout {
+    if let Some(deadline) = REQUEST_DEADLINE.with(Cell::get) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left < *timeout.after {
+            timeout.after = TransportDuration::Exact(left);
+            timeout.reason = ureq::Timeout::Global;
+        }
+    }
+    timeout
+}
+
+impl<T: Transport> Transport for DeadlineTransport<T> {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        self.0.buffers()
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        self.0
+            .transmit_output(amount, within_request_deadline(timeout))
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.0.await_input(within_request_deadline(timeout))
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.0.is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        self.0.is_tls()
+    }
+}
 
 /// A body that could not be accepted, distinct from a failed exchange: counted as corrupt.
 #[derive(Debug, PartialEq, Eq)]
@@ -33,7 +130,9 @@ pub(crate) enum Download {
 /// A connection pool to one server plus what every request needs.
 pub(crate) struct HttpClient {
     agent: Agent,
-    /// `scheme://host[:port][/path]/ac/`, credentials removed.
+    /// `scheme://host[:port][/path]`, credentials removed.
+    base: String,
+    /// `{base}/ac/`.
     prefix: String,
     authorization: Option<String>,
     options: RemoteOptions,
@@ -49,7 +148,8 @@ impl HttpClient {
                 format!("Basic {}", base64(format!("{user}:{password}").as_bytes()))
             }
         });
-        let agent: Agent = Agent::config_builder()
+        // Phase timeouts stay as a backstop; the request deadline is the one that bites.
+        let config = Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
             .timeout_connect(Some(options.connect_timeout))
@@ -58,14 +158,24 @@ impl HttpClient {
             .timeout_send_request(Some(options.base_deadline))
             .timeout_recv_response(Some(options.base_deadline))
             .user_agent(concat!("pcstore/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
+            .build();
+        let agent = Agent::with_parts(
+            config,
+            DefaultConnector::default().chain(DeadlineConnector),
+            DefaultResolver::default(),
+        );
         Ok(Self {
             agent,
             prefix: format!("{}/ac/", parsed.base),
+            base: parsed.base,
             authorization,
             options,
         })
+    }
+
+    /// The server's base URL without credentials.
+    pub(crate) fn base(&self) -> &str {
+        &self.base
     }
 
     fn url(&self, fp: &PipelineFingerprint) -> String {
@@ -77,7 +187,7 @@ impl HttpClient {
 
     /// `GET {base}/ac/{hex}`. The body is returned unverified.
     pub(crate) fn get(&self, fp: &PipelineFingerprint) -> Result<Download, RequestFailure> {
-        let started = Instant::now();
+        let deadline = RequestDeadline::start(Instant::now(), self.options.base_deadline);
         let max_body = self
             .options
             .max_blob_bytes
@@ -86,34 +196,33 @@ impl HttpClient {
         if let Some(value) = &self.authorization {
             request = request.header("Authorization", value);
         }
-        let response = request
-            .config()
-            .timeout_recv_body(Some(self.options.deadline_for(max_body)))
-            .build()
-            .call()
-            .map_err(classify)?;
+        let response = request.call().map_err(classify)?;
         let status = response.status().as_u16();
         let body = response.into_body();
         let failure = match status {
             200..=299 => None,
             404 => {
-                drain(body, &self.options);
+                drain(body, (&deadline, 0), &self.options);
                 return Ok(Download::Missing);
             }
             500..=599 => Some(RequestFailure::ServerError),
             _ => Some(RequestFailure::Rejected),
         };
         if let Some(failure) = failure {
-            drain(body, &self.options);
+            drain(body, (&deadline, 0), &self.options);
             return Err(failure);
         }
         let declared = body.content_length();
         if declared.is_some_and(|len| len > max_body) {
             return Ok(Download::Oversized);
         }
-        // The body must arrive within the deadline for its declared size (or the largest one).
-        let deadline = started + self.options.deadline_for(declared.unwrap_or(max_body));
-        match read_body(body, declared.unwrap_or(0), max_body, deadline)? {
+        match read_body(
+            body,
+            declared.unwrap_or(0),
+            max_body,
+            (&deadline, 0),
+            &self.options,
+        )? {
             Some(bytes) => Ok(Download::Body(bytes)),
             None => Ok(Download::Oversized),
         }
@@ -122,6 +231,7 @@ impl HttpClient {
     /// `HEAD {base}/ac/{hex}`: whether the server holds an entry (unverified: a later `get`
     /// may still find it corrupt).
     pub(crate) fn head(&self, fp: &PipelineFingerprint) -> Result<bool, RequestFailure> {
+        let _deadline = RequestDeadline::start(Instant::now(), self.options.base_deadline);
         let mut request = self.agent.head(self.url(fp));
         if let Some(value) = &self.authorization {
             request = request.header("Authorization", value);
@@ -135,20 +245,18 @@ impl HttpClient {
         }
     }
 
-    /// `PUT {base}/ac/{hex}` with `Content-Length`. Any 2xx is success.
+    /// `PUT {base}/ac/{hex}` with `Content-Length`. Any 2xx is success. The whole exchange has
+    /// the deadline of a body of this length (its length is ours, not a peer's claim).
     pub(crate) fn put(&self, fp: &PipelineFingerprint, body: &[u8]) -> Result<(), RequestFailure> {
+        let sent = body.len() as u64;
+        let deadline = RequestDeadline::start(Instant::now(), self.options.deadline_for(sent));
         let mut request = self.agent.put(self.url(fp));
         if let Some(value) = &self.authorization {
             request = request.header("Authorization", value);
         }
-        let response = request
-            .config()
-            .timeout_send_body(Some(self.options.deadline_for(body.len() as u64)))
-            .build()
-            .send(body)
-            .map_err(classify)?;
+        let response = request.send(body).map_err(classify)?;
         let status = response.status().as_u16();
-        drain(response.into_body(), &self.options);
+        drain(response.into_body(), (&deadline, sent), &self.options);
         match status {
             200..=299 => Ok(()),
             500..=599 => Err(RequestFailure::ServerError),
@@ -157,12 +265,15 @@ impl HttpClient {
     }
 }
 
-/// Reads a body of at most `limit` bytes by `deadline`; `Ok(None)` if it is longer.
+/// Reads a body of at most `limit` bytes, moving `deadline` to allow `already` (bytes the
+/// exchange sent before) plus the bytes received; `Ok(None)` if it is longer. A declared length
+/// reserves its memory up front (bounded by `limit`: a blob may truly be that large).
 fn read_body(
     body: ureq::Body,
     expected: u64,
     limit: u64,
-    deadline: Instant,
+    (deadline, already): (&RequestDeadline, u64),
+    options: &RemoteOptions,
 ) -> Result<Option<Vec<u8>>, RequestFailure> {
     let mut reader = body.into_reader();
     let mut bytes = Vec::with_capacity(expected.min(limit) as usize);
@@ -178,19 +289,18 @@ fn read_body(
             return Ok(None);
         }
         bytes.extend_from_slice(&chunk[..read]);
-        if Instant::now() > deadline {
-            return Err(RequestFailure::Timeout);
-        }
+        deadline.allow(options.deadline_for(already.saturating_add(bytes.len() as u64)));
     }
 }
 
 /// Reads and discards a small answer body (a 404 page, a 201's text) so the connection goes
 /// back to the pool: without this every request after a miss opens a new TCP connection
-/// (+60 µs on loopback). A long or slow body is abandoned, and its connection with it.
-fn drain(body: ureq::Body, options: &RemoteOptions) {
+/// (+60 µs on loopback). A long body is abandoned, and its connection with it; a slow one ends
+/// at the request's deadline like any other body.
+fn drain(body: ureq::Body, deadline: (&RequestDeadline, u64), options: &RemoteOptions) {
     const DRAIN_LIMIT: u64 = 64 << 10;
     if body.content_length().is_some_and(|len| len <= DRAIN_LIMIT) {
-        let _ = read_body(body, 0, DRAIN_LIMIT, Instant::now() + options.base_deadline);
+        let _ = read_body(body, 0, DRAIN_LIMIT, deadline, options);
     }
 }
 

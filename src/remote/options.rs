@@ -1,6 +1,7 @@
 //! Settings of the remote tier, with defaults a game can live with.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::RemoteError;
@@ -48,11 +49,12 @@ impl fmt::Debug for RemoteAuth {
 pub struct RemoteOptions {
     /// Longest wait for a TCP connection. Default 150 ms: a LAN server connects in under 1 ms.
     pub connect_timeout: Duration,
-    /// Deadline of one whole request for a tiny blob, and the longest wait for any single read.
-    /// Default 500 ms.
+    /// Deadline of one whole request before any body byte counts: the first byte of the answer
+    /// must arrive within it, and a request for a tiny blob ends by it. Default 500 ms.
     pub base_deadline: Duration,
-    /// Added to `base_deadline` per MiB of body. Default 100 ms (a 10 MiB/s floor): a 16 MiB
-    /// download has 2.1 s, and a server dripping slower than that is a timeout.
+    /// Added to `base_deadline` per MiB of body received (or sent): the rate floor, enforced as
+    /// bytes arrive. Default 100 ms (10 MiB/s): a 16 MiB download has 2.1 s, and a body that
+    /// falls behind the floor at any point ends the request then, whatever length it declared.
     pub deadline_per_mib: Duration,
     /// Never upload (most game clients only read; CI machines write). Default `false`.
     pub read_only: bool,
@@ -77,6 +79,11 @@ pub struct RemoteOptions {
     pub breaker_cooldown: Duration,
     /// Cap of the doubling cooldown. Default 10 min.
     pub breaker_max_cooldown: Duration,
+    /// A directory where the breaker's state is shared with other processes (file
+    /// `remote-<16 hex>.state`, see FORMAT.md), so a server found dead is skipped by every
+    /// process started during the cooldown instead of costing each a timeout. The default
+    /// stores use the disk store's directory. Default `None` (this process only).
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Default for RemoteOptions {
@@ -95,6 +102,7 @@ impl Default for RemoteOptions {
             flush_deadline: Duration::from_secs(10),
             breaker_cooldown: Duration::from_secs(30),
             breaker_max_cooldown: Duration::from_secs(600),
+            state_dir: None,
         }
     }
 }
@@ -115,6 +123,7 @@ impl fmt::Debug for RemoteOptions {
             .field("flush_deadline", &self.flush_deadline)
             .field("breaker_cooldown", &self.breaker_cooldown)
             .field("breaker_max_cooldown", &self.breaker_max_cooldown)
+            .field("state_dir", &self.state_dir)
             .finish()
     }
 }
@@ -146,7 +155,7 @@ impl RemoteOptions {
         blake3::derive_key(KEY_DERIVATION_CONTEXT, text.as_bytes())
     }
 
-    /// The deadline of a request whose body is `bytes` long.
+    /// How long a request may have taken once `bytes` of body have arrived (or been sent).
     pub(crate) fn deadline_for(&self, bytes: u64) -> Duration {
         let per_mib = self.deadline_per_mib.as_nanos();
         let extra = per_mib.saturating_mul(u128::from(bytes)).div_ceil(1 << 20);

@@ -10,7 +10,7 @@ use once_cell::sync::OnceCell;
 use super::config::{config, LayerConfig};
 use super::dispatch::{DeviceFns, InstanceData};
 use crate::disk::{DiskCache, DiskCacheOptions};
-use crate::layered::LayeredPipelineCache;
+use crate::layered::{BackgroundLayers, LayeredOptions, LayeredPipelineCache};
 use crate::memory::InMemoryPipelineCache;
 use crate::store::PipelineCacheStore;
 use crate::vulkan::{DeviceInfo, VulkanContext, VulkanError, VulkanOptions};
@@ -34,6 +34,11 @@ fn layer_cache_key() -> PipelineFingerprint {
 /// The process-wide store every device of every instance shares: memory over disk over the
 /// remote tier (when built with `remote` and `PCSTORE_REMOTE_URL` is set); tiers that cannot be
 /// opened are left out, down to memory alone (the application keeps working either way).
+///
+/// The remote tier is a [`BackgroundLayers`] layer: no Vulkan call waits on the network for
+/// more than its small bounds (a lookup at `vkCreateDevice`, a flush at a save), a remote hit
+/// that comes later lands in memory and on disk for the next launch, and a server found dead is
+/// remembered in the store's directory so that the processes after it skip it.
 fn shared_store() -> Arc<dyn PipelineCacheStore> {
     static STORE: OnceCell<Arc<dyn PipelineCacheStore>> = OnceCell::new();
     STORE.get_or_init(|| open_store(config())).clone()
@@ -53,17 +58,20 @@ fn open_store(config: &LayerConfig) -> Arc<dyn PipelineCacheStore> {
         None => Err("no cache directory (set PCSTORE_DIR or HOME)".to_owned()),
     };
     let mut tiers = vec![memory];
+    let mut state_dir = None;
     match disk {
         Ok(disk) => {
             layer_log!("store at {}", disk.root().display());
+            state_dir = Some(disk.root().to_path_buf());
             tiers.push(Arc::new(disk));
         }
         Err(error) => {
             layer_log!("disk store unavailable ({error}); this process caches in memory only");
         }
     }
+    let local_tiers = tiers.len();
     #[cfg(feature = "remote")]
-    match crate::remote::RemoteCache::from_env() {
+    match crate::remote::RemoteCache::from_env_sharing_state(state_dir) {
         Ok(Some(remote)) => {
             layer_log!("remote tier {}", crate::remote::ENV_URL);
             tiers.push(Arc::new(remote));
@@ -71,10 +79,16 @@ fn open_store(config: &LayerConfig) -> Arc<dyn PipelineCacheStore> {
         Ok(None) => {}
         Err(error) => layer_log!("remote tier unavailable: {error}"),
     }
+    #[cfg(not(feature = "remote"))]
+    let _ = state_dir;
     if tiers.len() == 1 {
         return tiers.remove(0);
     }
-    Arc::new(LayeredPipelineCache::new(tiers))
+    let options = LayeredOptions {
+        background: Some(BackgroundLayers::starting_at(local_tiers)),
+        ..LayeredOptions::default()
+    };
+    Arc::new(LayeredPipelineCache::with_options(tiers, options))
 }
 
 /// A device's layer-owned pipeline cache. Thread-safe: creation calls only read `cache` and
@@ -134,11 +148,12 @@ impl DeviceCache {
         // SAFETY: live device; no allocation callbacks.
         let (cache, info) = unsafe { context.load_pipeline_cache(&layer_cache_key(), None)? };
         layer_log!(
-            "device \"{device_name}\": load {:?} ({} bytes stored, {} bytes given to the driver, {:?})",
+            "device \"{device_name}\": load {:?} ({} bytes stored, {} bytes given to the driver, {:?}, {} µs)",
             info.outcome,
             info.stored_bytes,
             info.initial_data_bytes,
-            info.rejection
+            info.rejection,
+            info.elapsed_ns / 1000
         );
         Ok(Self {
             context,
@@ -164,8 +179,9 @@ impl DeviceCache {
         }
     }
 
-    /// Saves the cache through the adapter and flushes the store. Failures are logged only:
-    /// losing a save must never disturb the application.
+    /// Saves the cache through the adapter and flushes the store: the local tiers, with a
+    /// bounded wait for the remote one (see [`shared_store`]). Failures are logged only: losing
+    /// a save must never disturb the application.
     fn save(&self, reason: &str) {
         // SAFETY: the cache is live until `close`, which runs after the saver has stopped.
         match unsafe {

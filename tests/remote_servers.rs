@@ -1,6 +1,8 @@
-//! The remote tier against a real server: nginx with WebDAV `PUT` on loopback, started per test
-//! by scripts/nginx-test-server.sh. These tests FAIL (never skip) when nginx is not installed;
-//! scripts/install-deps.sh installs it.
+//! The remote tier against real servers, two implementations of the protocol: nginx with WebDAV
+//! `PUT` (scripts/nginx-test-server.sh) and Apache httpd with mod_dav
+//! (scripts/apache-test-server.sh), each started per test on loopback. Every test runs on both
+//! (`nginx::NAME`, `apache::NAME`). They FAIL (never skip) when a server is not installed;
+//! scripts/install-deps.sh installs both.
 #![cfg(feature = "remote")]
 
 use std::net::TcpListener;
@@ -20,21 +22,61 @@ const TEST_TOKEN: &str = "pcstore-test-token";
 const TEST_USER: &str = "pcstore";
 const TEST_PASSWORD: &str = "pcstore-test-password";
 
-/// A private nginx on 127.0.0.1, stopped and deleted on drop.
-struct Nginx {
+/// Which server implementation a test runs against.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Nginx,
+    Apache,
+}
+
+impl Kind {
+    fn script(self) -> PathBuf {
+        let name = match self {
+            Kind::Nginx => "scripts/nginx-test-server.sh",
+            Kind::Apache => "scripts/apache-test-server.sh",
+        };
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
+    }
+}
+
+/// Runs each named test function once per server implementation.
+macro_rules! on_every_server {
+    ($($test:ident),* $(,)?) => {
+        mod nginx {
+            $(#[test] fn $test() { super::$test(super::Kind::Nginx) })*
+        }
+        mod apache {
+            $(#[test] fn $test() { super::$test(super::Kind::Apache) })*
+        }
+    };
+}
+
+on_every_server!(
+    round_trips_blobs_from_one_byte_to_sixteen_mib,
+    two_independent_caches_share_entries_through_the_server,
+    layered_stack_promotes_remote_hits_into_every_faster_layer,
+    read_only_mode_never_puts,
+    bearer_token_is_required_and_accepted,
+    basic_auth_from_options_or_url_is_required_and_accepted,
+    concurrent_readers_and_writers_agree,
+);
+
+/// A private server on 127.0.0.1, stopped and deleted on drop.
+struct TestServer {
+    kind: Kind,
     dir: PathBuf,
     port: u16,
 }
 
-impl Nginx {
-    fn start() -> Self {
+impl TestServer {
+    fn start(kind: Kind) -> Self {
         static NEXT: AtomicU32 = AtomicU32::new(0);
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/nginx-test-server.sh");
+        let script = kind.script();
         let mut last_error = String::new();
-        // A freed port can be taken by someone else before nginx binds it: try a few.
+        // A freed port can be taken by someone else before the server binds it: try a few.
         for _ in 0..3 {
             let dir = std::env::temp_dir().join(format!(
-                "pcstore-nginx-{}-{}",
+                "pcstore-{kind:?}-{}-{}",
                 std::process::id(),
                 NEXT.fetch_add(1, Ordering::Relaxed)
             ));
@@ -52,7 +94,7 @@ impl Nginx {
                 .output()
                 .expect("running bash");
             if output.status.success() {
-                return Self { dir, port };
+                return Self { kind, dir, port };
             }
             last_error = String::from_utf8_lossy(&output.stderr).into_owned();
             let _ = Command::new("bash")
@@ -63,7 +105,7 @@ impl Nginx {
             let _ = std::fs::remove_dir_all(&dir);
         }
         panic!(
-            "the nginx test server did not start (install nginx with scripts/install-deps.sh):\n{last_error}"
+            "the {kind:?} test server did not start (install it with scripts/install-deps.sh):\n{last_error}"
         );
     }
 
@@ -83,11 +125,10 @@ impl Nginx {
     }
 }
 
-impl Drop for Nginx {
+impl Drop for TestServer {
     fn drop(&mut self) {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/nginx-test-server.sh");
         let _ = Command::new("bash")
-            .arg(&script)
+            .arg(self.kind.script())
             .arg("stop")
             .arg(&self.dir)
             .status();
@@ -111,16 +152,15 @@ fn blob(n: u32, len: usize) -> Vec<u8> {
         .collect()
 }
 
-#[test]
-fn round_trips_blobs_from_one_byte_to_sixteen_mib() {
-    let nginx = Nginx::start();
-    let writer = RemoteCache::new(&nginx.url("cache")).unwrap();
+fn round_trips_blobs_from_one_byte_to_sixteen_mib(kind: Kind) {
+    let server = TestServer::start(kind);
+    let writer = RemoteCache::new(&server.url("cache")).unwrap();
     let sizes = [1usize, 4 << 10, 1 << 20, 16 << 20];
     for (n, len) in sizes.iter().enumerate() {
         writer.try_put(fp(n as u32), blob(n as u32, *len)).unwrap();
     }
     writer.flush().unwrap();
-    let mut stored = nginx.stored("cache");
+    let mut stored = server.stored("cache");
     stored.sort_unstable();
     let expected: Vec<u64> = sizes
         .iter()
@@ -129,7 +169,7 @@ fn round_trips_blobs_from_one_byte_to_sixteen_mib() {
     assert_eq!(stored, expected, "one envelope per blob on the server");
     assert_eq!(writer.remote_metrics().uploads, 4);
 
-    let reader = RemoteCache::new(&nginx.url("cache")).unwrap();
+    let reader = RemoteCache::new(&server.url("cache")).unwrap();
     for (n, len) in sizes.iter().enumerate() {
         let got = reader.get(&fp(n as u32)).expect("a hit");
         assert!(
@@ -147,11 +187,10 @@ fn round_trips_blobs_from_one_byte_to_sixteen_mib() {
     );
 }
 
-#[test]
-fn two_independent_caches_share_entries_through_the_server() {
-    let nginx = Nginx::start();
-    let a = RemoteCache::new(&nginx.url("cache")).unwrap();
-    let b = RemoteCache::new(&nginx.url("cache")).unwrap();
+fn two_independent_caches_share_entries_through_the_server(kind: Kind) {
+    let server = TestServer::start(kind);
+    let a = RemoteCache::new(&server.url("cache")).unwrap();
+    let b = RemoteCache::new(&server.url("cache")).unwrap();
     a.try_put(fp(1), blob(1, 5000)).unwrap();
     b.try_put(fp(2), blob(2, 7000)).unwrap();
     a.flush().unwrap();
@@ -167,25 +206,26 @@ fn two_independent_caches_share_entries_through_the_server() {
     // Same key written twice (two build machines compiling the same pipeline): both succeed.
     b.try_put(fp(1), blob(1, 5000)).unwrap();
     b.flush().unwrap();
-    assert_eq!(nginx.stored("cache").len(), 2);
+    assert_eq!(server.stored("cache").len(), 2);
 }
 
 /// memory → local → remote. `local` is a second memory tier standing in for the disk tier
 /// until that lands: the point is that a remote hit is promoted into every faster layer, so the
 /// next process start (new memory, same local) is served without the network.
-#[test]
-fn layered_stack_promotes_remote_hits_into_every_faster_layer() {
-    let nginx = Nginx::start();
-    let farm = RemoteCache::new(&nginx.url("cache")).unwrap();
+fn layered_stack_promotes_remote_hits_into_every_faster_layer(kind: Kind) {
+    let server = TestServer::start(kind);
+    let farm = RemoteCache::new(&server.url("cache")).unwrap();
     farm.try_put(fp(7), blob(7, 64 << 10)).unwrap();
     farm.flush().unwrap();
 
     // memory -> disk -> remote, as a game ships it.
-    let disk_dir =
-        std::env::temp_dir().join(format!("pcstore-remote-layered-{}", std::process::id()));
+    let disk_dir = std::env::temp_dir().join(format!(
+        "pcstore-remote-layered-{kind:?}-{}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&disk_dir);
     let local = Arc::new(DiskCache::new(&disk_dir).unwrap());
-    let remote = Arc::new(RemoteCache::new(&nginx.url("cache")).unwrap());
+    let remote = Arc::new(RemoteCache::new(&server.url("cache")).unwrap());
     let stack = |memory: &Arc<InMemoryPipelineCache>| {
         LayeredPipelineCache::new(vec![
             memory.clone() as Arc<dyn PipelineCacheStore>,
@@ -234,17 +274,16 @@ fn layered_stack_promotes_remote_hits_into_every_faster_layer() {
     // A put through the stack reaches the server.
     layered.try_put(fp(8), blob(8, 100)).unwrap();
     layered.flush().unwrap();
-    let other = RemoteCache::new(&nginx.url("cache")).unwrap();
+    let other = RemoteCache::new(&server.url("cache")).unwrap();
     assert_eq!(other.get(&fp(8)), Some(blob(8, 100)));
     drop((layered, restarted, local, reopened));
     let _ = std::fs::remove_dir_all(&disk_dir);
 }
 
-#[test]
-fn read_only_mode_never_puts() {
-    let nginx = Nginx::start();
+fn read_only_mode_never_puts(kind: Kind) {
+    let server = TestServer::start(kind);
     let read_only = RemoteCache::with_options(
-        &nginx.url("cache"),
+        &server.url("cache"),
         RemoteOptions {
             read_only: true,
             ..RemoteOptions::default()
@@ -260,34 +299,33 @@ fn read_only_mode_never_puts() {
     }
     read_only.flush().unwrap();
     assert!(
-        nginx.stored("cache").is_empty(),
+        server.stored("cache").is_empty(),
         "nothing reached the server"
     );
     assert_eq!(read_only.metrics().rejected_puts, 10);
     assert_eq!(read_only.remote_metrics().uploads, 0);
 
     // It still reads what a writer pushed.
-    let writer = RemoteCache::new(&nginx.url("cache")).unwrap();
+    let writer = RemoteCache::new(&server.url("cache")).unwrap();
     writer.try_put(fp(1), blob(1, 100)).unwrap();
     writer.flush().unwrap();
     assert_eq!(read_only.get(&fp(1)), Some(blob(1, 100)));
 }
 
-#[test]
-fn bearer_token_is_required_and_accepted() {
-    let nginx = Nginx::start();
+fn bearer_token_is_required_and_accepted(kind: Kind) {
+    let server = TestServer::start(kind);
     let with = |token: &str| RemoteOptions {
         auth: Some(RemoteAuth::Bearer(token.into())),
         ..RemoteOptions::default()
     };
-    let good = RemoteCache::with_options(&nginx.url("bearer"), with(TEST_TOKEN)).unwrap();
+    let good = RemoteCache::with_options(&server.url("bearer"), with(TEST_TOKEN)).unwrap();
     good.try_put(fp(1), blob(1, 4096)).unwrap();
     good.flush().unwrap();
     assert_eq!(good.get(&fp(1)), Some(blob(1, 4096)));
 
     for bad in [
-        RemoteCache::with_options(&nginx.url("bearer"), with("wrong-token")).unwrap(),
-        RemoteCache::new(&nginx.url("bearer")).unwrap(),
+        RemoteCache::with_options(&server.url("bearer"), with("wrong-token")).unwrap(),
+        RemoteCache::new(&server.url("bearer")).unwrap(),
     ] {
         assert_eq!(bad.get(&fp(1)), None);
         bad.try_put(fp(2), blob(2, 10)).unwrap();
@@ -296,14 +334,13 @@ fn bearer_token_is_required_and_accepted() {
         assert_eq!(bad.remote_metrics().rejected, 2);
         assert_eq!(bad.remote_metrics().breaker_openings, 0);
     }
-    assert_eq!(nginx.stored("bearer").len(), 1);
+    assert_eq!(server.stored("bearer").len(), 1);
 }
 
-#[test]
-fn basic_auth_from_options_or_url_is_required_and_accepted() {
-    let nginx = Nginx::start();
+fn basic_auth_from_options_or_url_is_required_and_accepted(kind: Kind) {
+    let server = TestServer::start(kind);
     let good = RemoteCache::with_options(
-        &nginx.url("basic"),
+        &server.url("basic"),
         RemoteOptions {
             auth: Some(RemoteAuth::Basic {
                 user: TEST_USER.into(),
@@ -318,27 +355,26 @@ fn basic_auth_from_options_or_url_is_required_and_accepted() {
 
     let in_url = format!(
         "http://{TEST_USER}:{TEST_PASSWORD}@127.0.0.1:{}/basic",
-        nginx.port
+        server.port
     );
     let from_url = RemoteCache::new(&in_url).unwrap();
     assert_eq!(from_url.get(&fp(1)), Some(blob(1, 4096)));
 
-    let wrong = format!("http://{TEST_USER}:nope@127.0.0.1:{}/basic", nginx.port);
+    let wrong = format!("http://{TEST_USER}:nope@127.0.0.1:{}/basic", server.port);
     let wrong = RemoteCache::new(&wrong).unwrap();
     assert_eq!(wrong.get(&fp(1)), None);
     wrong.try_put(fp(2), blob(2, 10)).unwrap();
     assert!(wrong.flush().is_err());
     assert_eq!(wrong.remote_metrics().rejected, 2);
-    assert_eq!(nginx.stored("basic").len(), 1);
+    assert_eq!(server.stored("basic").len(), 1);
 }
 
-#[test]
-fn concurrent_readers_and_writers_agree() {
-    let nginx = Nginx::start();
+fn concurrent_readers_and_writers_agree(kind: Kind) {
+    let server = TestServer::start(kind);
     // Room for every put: this test is about concurrency, not about the queue's bound.
     let writer = Arc::new(
         RemoteCache::with_options(
-            &nginx.url("cache"),
+            &server.url("cache"),
             RemoteOptions {
                 upload_queue_len: 1024,
                 ..RemoteOptions::default()
@@ -348,7 +384,7 @@ fn concurrent_readers_and_writers_agree() {
     );
     let reader = Arc::new(
         RemoteCache::with_options(
-            &nginx.url("cache"),
+            &server.url("cache"),
             RemoteOptions {
                 miss_ttl: std::time::Duration::ZERO,
                 ..RemoteOptions::default()
@@ -379,5 +415,5 @@ fn concurrent_readers_and_writers_agree() {
     assert_eq!(reader.metrics().hits, 400);
     assert_eq!(reader.metrics().corrupt_dropped, 0);
     assert_eq!(writer.remote_metrics().uploads, 64 + 400);
-    assert_eq!(nginx.stored("cache").len(), 64 + 400);
+    assert_eq!(server.stored("cache").len(), 64 + 400);
 }
