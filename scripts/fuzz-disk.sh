@@ -21,4 +21,6 @@ mkdir -p "$corpus"
 export TMPDIR="${TMPDIR:-/dev/shm}"
 cd fuzz
 cargo fuzz build "$target"
-cargo fuzz run "$target" "../$corpus" "seeds/$target" -- -max_total_time="$seconds" -timeout=10
+# -malloc_limit_mb: no allocation may be sized by what a file claims (entries are at most 64 MiB).
+cargo fuzz run "$target" "../$corpus" "seeds/$target" -- -max_total_time="$seconds" -timeout=10 \
+  -malloc_limit_mb=128

@@ -26,9 +26,11 @@ packages=(
   libvulkan-dev
   mesa-vulkan-drivers
   vulkan-validationlayers
-  # Disk tier: the ENOSPC/EROFS tests mount a tmpfs; the other-user tests create a user
-  # (useradd) whose processes hold a lock (flock).
+  # Disk tier: the ENOSPC/EROFS tests mount a tmpfs; the coarse-timestamp test makes an ext2
+  # image (mkfs.ext2) and loop-mounts it; the other-user tests create a user (useradd) whose
+  # processes hold a lock (flock).
   mount
+  e2fsprogs
   passwd
   util-linux
 )

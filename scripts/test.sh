@@ -44,12 +44,13 @@ cargo test --features remote --lib remote::
 cargo test --features remote --test remote_faults --test remote_servers --test remote_env
 
 # == Disk tier (src/disk). Its ENOSPC / read-only-filesystem tests mount a tmpfs, and its
-# other-user tests create a second user (`useradd`, user pcstore-test) and run processes as it:
-# both need root; under CI=true they fail rather than skip when they cannot, so run them so
-# here. Then fuzz opening a store from arbitrary file bytes for 30 s (cargo-fuzz on stable via
-# RUSTC_BOOTSTRAP; the first run installs cargo-fuzz, about a minute).
-section "disk tier: file-system failures and other users as CI, fuzzing (30 s)"
-CI=true cargo test --test disk_fs_errors --test disk_other_user
+# coarse-timestamp test loop-mounts an ext2 image; the other-user tests create a second user
+# (`useradd`, user pcstore-test) and run processes as it: all need root; under CI=true they fail
+# rather than skip when they cannot, so run them so here. Then fuzz opening a store from
+# arbitrary file bytes for 30 s (cargo-fuzz on stable via RUSTC_BOOTSTRAP; the first run
+# installs cargo-fuzz, about a minute).
+section "disk tier: file-system failures, coarse timestamps and other users as CI, fuzzing (30 s)"
+CI=true cargo test --test disk_fs_errors --test disk_coarse_mtime --test disk_other_user
 bash scripts/fuzz-disk.sh 30
 # Bundles (src/bundle): fuzz opening a bundle file from arbitrary bytes for 15 s.
 bash scripts/fuzz-disk.sh 15 open_bundle

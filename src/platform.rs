@@ -277,6 +277,35 @@ fn remaining_iovecs_mut(
     (iov, count as libc::c_int)
 }
 
+/// The first offset at or after `from` where `file` holds data (`lseek(SEEK_DATA)`), or `None`
+/// if only a hole (or the end) follows. Lets a scan for records skip the holes of a sparse
+/// file instead of reading them: a crafted file can claim terabytes that occupy nothing.
+#[cfg(target_os = "linux")]
+pub fn next_data(file: &File, from: u64) -> io::Result<Option<u64>> {
+    let Ok(offset) = libc::off64_t::try_from(from) else {
+        return Ok(None);
+    };
+    // SAFETY: lseek64 only reads its integer arguments; the descriptor is owned by `file`,
+    // which outlives the call. (The file position it moves is not used: reads are positioned.)
+    let found = unsafe { libc::lseek64(file.as_raw_fd(), offset, libc::SEEK_DATA) };
+    if found >= 0 {
+        return Ok(Some(found as u64));
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::ENXIO) => Ok(None),
+        // A file system without hole reporting: treat everything as data.
+        Some(libc::EINVAL) => Ok(Some(from)),
+        _ => Err(err),
+    }
+}
+
+/// Elsewhere every byte is treated as data.
+#[cfg(not(target_os = "linux"))]
+pub fn next_data(_file: &File, from: u64) -> io::Result<Option<u64>> {
+    Ok(Some(from))
+}
+
 /// Device and inode of an open file.
 pub fn file_identity(file: &File) -> io::Result<(u64, u64)> {
     let meta = file.metadata()?;
@@ -293,6 +322,42 @@ pub fn path_identity(path: &Path) -> io::Result<(u64, u64)> {
 pub fn modified_ns(path: &Path) -> io::Result<i128> {
     let meta = std::fs::metadata(path)?;
     Ok(i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()))
+}
+
+/// Forks counted by the `pthread_atfork` child handler (see [`fork_generation`]).
+static FORKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static COUNT_FORKS: std::sync::Once = std::sync::Once::new();
+
+/// Runs in the child right after `fork()`: one atomic add, safe there even if the parent had
+/// other threads.
+extern "C" fn count_fork_in_child() {
+    FORKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A number that changes in a process created by `fork()` (without exec) after the first call
+/// in its parent: how a process tells that state it holds was inherited. An atomic load once
+/// the first call has registered a `pthread_atfork` child handler.
+#[cfg(target_os = "linux")]
+pub fn fork_generation() -> u64 {
+    COUNT_FORKS.call_once(|| {
+        // SAFETY: the handler is a plain function of this library that only does an atomic add.
+        // (glibc unregisters it if this library is unloaded.) Registration fails only for want
+        // of memory; forks then go unnoticed, as they did before this existed.
+        let _ = unsafe {
+            libc::pthread_atfork(
+                None,
+                None,
+                Some(count_fork_in_child as unsafe extern "C" fn()),
+            )
+        };
+    });
+    FORKS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Elsewhere forks are not noticed.
+#[cfg(not(target_os = "linux"))]
+pub fn fork_generation() -> u64 {
+    0
 }
 
 /// Device and inode of what `path` leads to, following symlinks.

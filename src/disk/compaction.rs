@@ -4,11 +4,14 @@
 //! compactor never blocks anyone) copies the newest version of the most recently used entries in
 //! finished segments into a new segment, down to the low-water mark when over budget, syncs it,
 //! and only then deletes the finished segments it read. Segments other live writers still
-//! append to are left alone (their bytes count against the budget). A crash at any point leaves
-//! either the old segments, or the old and the new (duplicates, resolved by stamp), never
-//! neither.
+//! append to, or still pin (finished, not yet flushed), are left alone (their bytes count
+//! against the budget). A segment is deleted only while locked exclusively through a descriptor
+//! of the compactor's own (so nobody appends to it or pins it), and only if it is still the
+//! length the plan read. A crash at any point leaves either the old segments, or the old and the
+//! new (duplicates, resolved by stamp), never neither.
 
 use std::collections::HashSet;
+use std::fs::File;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,7 +40,8 @@ struct Survivor {
 
 /// What a compaction will do.
 struct Plan {
-    victims: Vec<Arc<Segment>>,
+    /// Finished segments to copy from and then delete, with the length planned from.
+    victims: Vec<(Arc<Segment>, u64)>,
     survivors: Vec<Survivor>,
     evicted: u64,
     evicted_bytes: u64,
@@ -60,11 +64,30 @@ impl Inner {
         {
             return Ok(()); // another process is compacting right now
         }
+        let result = self.compact_locked(force);
+        // Explicitly, not by closing: a forked child may share this descriptor, and closing ours
+        // alone would leave the lock held for the child's lifetime.
+        let _ = platform::unlock(&lock);
+        result
+    }
+
+    /// The compaction itself, under `compact.lock`.
+    fn compact_locked(&self, force: bool) -> Result<(), DiskCacheError> {
         let start = Instant::now();
-        // Finish our own segment so its records can be compacted too.
-        self.finish_active(&mut self.writer.lock());
+        {
+            // Finish our own segment so its records can be compacted too, and hand over our
+            // pins: a flush here then accepts a finished segment gone (copied).
+            let mut writer = self.writer.lock();
+            self.finish_active(&mut writer);
+            for finished in &mut writer.finished {
+                if std::mem::take(&mut finished.pinned) {
+                    let _ = platform::unlock(&finished.segment.file);
+                }
+            }
+        }
         self.rebuild(true)?;
-        let Some(plan) = self.plan(force) else {
+        let held = self.held_elsewhere();
+        let Some(plan) = self.plan(force, &held) else {
             return Ok(());
         };
         self.execute(&plan)?;
@@ -74,18 +97,54 @@ impl Inner {
         self.stats.lock().compactions += 1;
         self.compaction_latency
             .record(u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX));
-        drop(lock);
         Ok(())
     }
 
-    fn plan(&self, force: bool) -> Option<Plan> {
-        let state = self.state.read();
-        let total = state.disk_bytes();
-        let finished: Vec<&Arc<Segment>> = state
+    /// Finished segments a writer elsewhere still pins (not yet flushed): they stay, like live
+    /// ones, and so do the keys they hold (evicting a newer version of one would bring theirs
+    /// back).
+    fn held_elsewhere(&self) -> Held {
+        let finished: Vec<(Arc<Segment>, u64)> = self
+            .state
+            .read()
             .segments
             .values()
             .filter(|view| view.immutable)
-            .map(|view| &view.segment)
+            .map(|view| (Arc::clone(&view.segment), view.size))
+            .collect();
+        let mut held = Held::default();
+        for (segment, size) in finished {
+            if claim(&segment, size).is_some() {
+                continue;
+            }
+            let entries = segment
+                .file
+                .metadata()
+                .ok()
+                .and_then(|meta| {
+                    segment::read_index(&segment, meta.len())
+                        .or_else(|| Some(segment::scan(&segment, 0, meta.len()).ok()?.entries))
+                })
+                .unwrap_or_default();
+            held.keys.extend(
+                entries
+                    .iter()
+                    .filter(|entry| entry.kind == RecordKind::Put)
+                    .map(|entry| entry.key),
+            );
+            held.names.insert(segment.name.clone());
+        }
+        held
+    }
+
+    fn plan(&self, force: bool, held: &Held) -> Option<Plan> {
+        let state = self.state.read();
+        let total = state.disk_bytes();
+        let finished: Vec<(&Arc<Segment>, u64)> = state
+            .segments
+            .values()
+            .filter(|view| view.immutable && !held.names.contains(&view.segment.name))
+            .map(|view| (&view.segment, view.size))
             .collect();
         let over = total > self.limits.max_bytes;
         if finished.is_empty() || !(force || over || finished.len() > MAX_FINISHED_SEGMENTS) {
@@ -94,10 +153,10 @@ impl Inner {
         let pinned: u64 = state
             .segments
             .values()
-            .filter(|view| !view.immutable)
+            .filter(|view| !view.immutable || held.names.contains(&view.segment.name))
             .map(|view| view.size + view.index_bytes)
             .sum();
-        let victim_names: HashSet<&str> = finished.iter().map(|s| s.name.as_str()).collect();
+        let victim_names: HashSet<&str> = finished.iter().map(|(s, _)| s.name.as_str()).collect();
         let mut candidates: Vec<Survivor> = state
             .index
             .iter()
@@ -121,20 +180,29 @@ impl Inner {
             u64::MAX
         };
         let mut plan = Plan {
-            victims: finished.into_iter().cloned().collect(),
+            victims: finished
+                .into_iter()
+                .map(|(segment, size)| (Arc::clone(segment), size))
+                .collect(),
             survivors: Vec::new(),
             evicted: 0,
             evicted_bytes: 0,
         };
         for candidate in candidates {
             let cost = RECORD_HEADER_LEN as u64 + candidate.payload_len + INDEX_ENTRY_LEN as u64;
-            if cost <= room {
+            if candidate.payload_len > self.limits.max_entry_bytes {
+                // Larger than this store accepts (a larger limit wrote it, or a crafted header
+                // claims it): reading it to copy would cost memory sized by a file's claim.
+                plan.evicted += 1;
+                plan.evicted_bytes += candidate.payload_len;
+            } else if cost <= room {
                 room -= cost;
                 plan.survivors.push(candidate);
-            } else if state.live_keys.contains(&candidate.key) {
-                // Evicting this newest version would resurrect the older one a live writer
-                // holds: keep it, over the low-water mark if need be (bounded by that
-                // writer's segment).
+            } else if state.live_keys.contains(&candidate.key) || held.keys.contains(&candidate.key)
+            {
+                // Evicting this newest version would resurrect the older one a live (or
+                // pinned) segment holds: keep it, over the low-water mark if need be (bounded
+                // by that writer's segments).
                 room = 0;
                 plan.survivors.push(candidate);
             } else {
@@ -151,7 +219,7 @@ impl Inner {
     fn execute(&self, plan: &Plan) -> Result<(), DiskCacheError> {
         let mut output = None;
         let mut head = [0u8; RECORD_HEADER_LEN];
-        for victim in &plan.victims {
+        for (victim, planned_len) in &plan.victims {
             let survivors = plan
                 .survivors
                 .iter()
@@ -171,6 +239,14 @@ impl Inner {
                 platform::sync_data(&out.segment.file)
                     .map_err(|err| DiskCacheError::io("sync segment", &out.segment.path, err))?;
             }
+            #[cfg(test)]
+            super::test_hooks::pause(super::test_hooks::Pause::VictimCopied, &victim.name);
+            // Held until it is gone. Not claimable: a writer pins it after all, or it grew
+            // (someone appended after the plan read it): it stays, and what was copied from it
+            // is a duplicate the next compaction resolves.
+            let Some(_claim) = claim(victim, *planned_len) else {
+                continue;
+            };
             if let Err(err) = victim.remove_files() {
                 if err.kind() != std::io::ErrorKind::NotFound {
                     return Err(DiskCacheError::io("remove segment", &victim.path, err));
@@ -208,7 +284,10 @@ impl Inner {
         survivor: &Survivor,
         head: &mut [u8; RECORD_HEADER_LEN],
     ) -> Option<(RecordHeader, Vec<u8>)> {
-        let mut body = vec![0u8; usize::try_from(survivor.payload_len).ok()?];
+        if survivor.payload_len > self.limits.max_entry_bytes {
+            return None; // `plan` evicts these; never an allocation sized by a file's claim
+        }
+        let mut body = segment::payload_buffer(survivor.payload_len)?;
         platform::read_two_exact_at(&survivor.segment.file, head, &mut body, survivor.offset)
             .ok()?;
         let mut header = RecordHeader::decode(head)?;
@@ -223,6 +302,28 @@ impl Inner {
         header.stamp = survivor.stamp;
         Some((header, body))
     }
+}
+
+/// Finished segments another process still pins, and the keys of their puts.
+#[derive(Default)]
+struct Held {
+    names: HashSet<String>,
+    keys: HashSet<PipelineFingerprint>,
+}
+
+/// Locks `segment` exclusively through a descriptor of its own (so this process's locks on it
+/// count as much as anyone's) if it is still the file this process opened, nobody appends to it
+/// or pins it, and it is still `len` bytes long. Once this succeeds nobody can pin it any more
+/// (writers pin only their own segment, as they finish it), so it may be deleted while the
+/// returned file stays open.
+fn claim(segment: &Segment, len: u64) -> Option<File> {
+    let file = segment.dir.open_owned(&segment.name, false).ok()?;
+    let same_file =
+        platform::file_identity(&file).ok()? == platform::file_identity(&segment.file).ok()?;
+    if !same_file || !platform::try_lock_exclusive(&file).ok()? {
+        return None;
+    }
+    (file.metadata().ok()?.len() == len).then_some(file)
 }
 
 /// The segment a compaction writes.

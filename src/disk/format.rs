@@ -41,6 +41,10 @@ pub const INDEX_HEADER_LEN: usize = 72;
 pub const INDEX_ENTRY_LEN: usize = 72;
 /// Bytes per (key, access) pair in a touch record's payload.
 pub const TOUCH_LEN: usize = 40;
+/// Most (key, access) pairs in one touch record. Writers split larger batches; readers skip a
+/// record claiming more without reading it (recency is advisory, and a fixed cap bounds what a
+/// crafted header can make a reader allocate: 2.5 MiB).
+pub const MAX_TOUCH_PAIRS: usize = 1 << 16;
 
 /// What a record holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -258,52 +262,87 @@ pub fn encode_index(segment_id: u64, segment_len: u64, entries: &[IndexEntry]) -
     out.finish()
 }
 
-/// Decodes an index, checking it belongs to segment `segment_id` of `segment_len` bytes.
-/// `None` if anything is off (the caller then scans the segment instead).
-pub fn decode_index(bytes: &[u8], segment_id: u64, segment_len: u64) -> Option<Vec<IndexEntry>> {
+/// What an index header says, once checked against the segment it claims to describe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IndexHeader {
+    /// Entries that follow the header.
+    pub entry_count: u64,
+    /// BLAKE3 of the entries.
+    pub entries_hash: [u8; 32],
+}
+
+impl IndexHeader {
+    /// Bytes of the entries that follow the header.
+    pub fn body_len(&self) -> u64 {
+        // Cannot overflow: `decode_index_header` bounds the count by `max_index_entries`.
+        self.entry_count * INDEX_ENTRY_LEN as u64
+    }
+}
+
+/// The most index entries a segment of `segment_len` bytes can have: every entry stands for a
+/// put record (at least a 104-byte header) or a touch pair (40 bytes), so an index can never
+/// count more than one entry per [`TOUCH_LEN`] bytes of records.
+pub fn max_index_entries(segment_len: u64) -> u64 {
+    let entries = segment_len.saturating_sub(SEGMENT_HEADER_LEN as u64) / TOUCH_LEN as u64;
+    entries.min(u64::MAX / INDEX_ENTRY_LEN as u64)
+}
+
+/// Decodes an index header, checking it belongs to segment `segment_id` of `segment_len` bytes
+/// and counts no more entries than such a segment can hold. `None` if anything is off (the
+/// caller then scans the segment instead), decided before a single entry is read.
+pub fn decode_index_header(
+    bytes: &[u8; INDEX_HEADER_LEN],
+    segment_id: u64,
+    segment_len: u64,
+) -> Option<IndexHeader> {
     let mut fields = Reader::new(bytes);
-    if fields.array::<8>()? != INDEX_MAGIC
-        || fields.u32()? != FORMAT_VERSION
-        || fields.u32()? as usize != INDEX_ENTRY_LEN
-        || fields.u64()? != segment_len
+    let field = "72 bytes hold every field";
+    let magic = fields.array::<8>().expect(field);
+    let version = fields.u32().expect(field);
+    let entry_len = fields.u32().expect(field);
+    let described_len = fields.u64().expect(field);
+    let entry_count = fields.u64().expect(field);
+    let described_id = fields.u64().expect(field);
+    let entries_hash = fields.array::<32>().expect(field);
+    if magic != INDEX_MAGIC
+        || version != FORMAT_VERSION
+        || entry_len as usize != INDEX_ENTRY_LEN
+        || described_len != segment_len
+        || described_id != segment_id
+        || entry_count > max_index_entries(segment_len)
     {
         return None;
     }
-    let count = fields.u64()?;
-    if fields.u64()? != segment_id {
-        return None;
-    }
-    let body_hash = fields.array::<32>()?;
-    let count = fields.count_within(count, INDEX_ENTRY_LEN)?;
-    if fields.remaining() != count * INDEX_ENTRY_LEN
-        || blake3::hash(&bytes[INDEX_HEADER_LEN..]).as_bytes() != &body_hash
+    Some(IndexHeader {
+        entry_count,
+        entries_hash,
+    })
+}
+
+/// Decodes one index entry of a segment of `segment_len` bytes; `None` if it is malformed or
+/// places a put outside the segment.
+pub fn decode_index_entry(chunk: &[u8; INDEX_ENTRY_LEN], segment_len: u64) -> Option<IndexEntry> {
+    let mut fields = Reader::new(chunk);
+    let kind = RecordKind::from_byte(fields.u8()?)?;
+    fields.zeros(7)?;
+    let entry = IndexEntry {
+        kind,
+        key: PipelineFingerprint(fields.array()?),
+        offset: fields.u64()?,
+        payload_len: fields.u64()?,
+        stamp: fields.u64()?,
+        access: fields.u64()?,
+    };
+    let end = entry
+        .offset
+        .checked_add(RECORD_HEADER_LEN as u64)?
+        .checked_add(entry.payload_len)?;
+    if entry.kind == RecordKind::Put
+        && (entry.offset < SEGMENT_HEADER_LEN as u64 || end > segment_len)
     {
         return None;
     }
-    let mut entries = Vec::with_capacity(count);
-    while !fields.is_at_end() {
-        let kind = RecordKind::from_byte(fields.u8()?)?;
-        fields.zeros(7)?;
-        let entry = IndexEntry {
-            kind,
-            key: PipelineFingerprint(fields.array()?),
-            offset: fields.u64()?,
-            payload_len: fields.u64()?,
-            stamp: fields.u64()?,
-            access: fields.u64()?,
-        };
-        let end = entry
-            .offset
-            .checked_add(RECORD_HEADER_LEN as u64)?
-            .checked_add(entry.payload_len)?;
-        if entry.kind == RecordKind::Put
-            && (entry.offset < SEGMENT_HEADER_LEN as u64 || end > segment_len)
-        {
-            return None;
-        }
-        entries.push(entry);
-    }
-    Some(entries)
+    Some(entry)
 }
 
 #[cfg(test)]
@@ -371,6 +410,24 @@ mod tests {
         );
     }
 
+    /// Decodes a whole index the way `segment::read_index` does, from bytes in memory.
+    fn decode_index(bytes: &[u8], segment_id: u64, segment_len: u64) -> Option<Vec<IndexEntry>> {
+        let header = decode_index_header(
+            bytes.get(..INDEX_HEADER_LEN)?.try_into().ok()?,
+            segment_id,
+            segment_len,
+        )?;
+        let body = &bytes[INDEX_HEADER_LEN..];
+        if body.len() as u64 != header.body_len()
+            || blake3::hash(body).as_bytes() != &header.entries_hash
+        {
+            return None;
+        }
+        body.chunks_exact(INDEX_ENTRY_LEN)
+            .map(|chunk| decode_index_entry(chunk.try_into().expect("72 bytes"), segment_len))
+            .collect()
+    }
+
     #[test]
     fn indexes_round_trip_and_bind_to_their_segment() {
         let entries = vec![IndexEntry {
@@ -389,5 +446,34 @@ mod tests {
         let mut corrupt = bytes.clone();
         *corrupt.last_mut().expect("non-empty") ^= 1;
         assert_eq!(decode_index(&corrupt, 9, len), None);
+    }
+
+    #[test]
+    fn an_index_header_cannot_count_more_entries_than_its_segment_holds() {
+        let len = (SEGMENT_HEADER_LEN + 40 * 1000) as u64;
+        let entries: Vec<IndexEntry> = (0..1000u64)
+            .map(|at| IndexEntry {
+                kind: RecordKind::Touch,
+                key: PipelineFingerprint::of(&at.to_le_bytes()),
+                offset: 0,
+                payload_len: 0,
+                stamp: 0,
+                access: at,
+            })
+            .collect();
+        let mut bytes = encode_index(3, len, &entries);
+        let header: [u8; INDEX_HEADER_LEN] = bytes[..INDEX_HEADER_LEN].try_into().expect("72");
+        assert_eq!(
+            decode_index_header(&header, 3, len).map(|h| h.entry_count),
+            Some(1000)
+        );
+        // One more entry than 40 bytes per entry allows is refused from the header alone.
+        bytes[24..32].copy_from_slice(&1001u64.to_le_bytes());
+        let header: [u8; INDEX_HEADER_LEN] = bytes[..INDEX_HEADER_LEN].try_into().expect("72");
+        assert_eq!(decode_index_header(&header, 3, len), None);
+        // However long a segment claims to be, the body length cannot overflow.
+        assert!(max_index_entries(u64::MAX)
+            .checked_mul(INDEX_ENTRY_LEN as u64)
+            .is_some());
     }
 }

@@ -7,7 +7,8 @@
 //! - each record carries its key, length, BLAKE3 of the payload, a version stamp and an access
 //!   time, behind a checked header; a read verifies all of it or reports a miss;
 //! - a finished segment gets an index file (`seg-*.idx`) so opening reads compact indexes, not
-//!   records;
+//!   records, and stays pinned (its writer's lock turned shared) until its writer's next flush
+//!   has synced it: no compaction deletes records a flush is about to vouch for;
 //! - `put` appends (no fsync); `flush` is `fdatasync` of the segments written since the last
 //!   flush plus a directory `fsync` for new files;
 //! - when the directory exceeds its budget, one process at a time (under `compact.lock`) copies
@@ -26,6 +27,10 @@ mod index;
 mod names;
 mod segment;
 mod store;
+#[cfg(test)]
+mod test_hooks;
+#[cfg(test)]
+mod tests;
 mod view;
 
 pub use error::{DiskCacheError, Refusal};
@@ -45,6 +50,10 @@ pub struct DiskCacheOptions {
     pub max_bytes: u64,
     /// Largest blob accepted (default 64 MiB); also capped at `max_bytes / 4`, so one entry can
     /// never push the rest out. Larger puts are refused before anything is written.
+    ///
+    /// Also the largest blob read: a record claiming more (written by a store with a larger
+    /// limit, or crafted) is a miss and the next compaction evicts it, so no file can make the
+    /// store allocate more than this for one entry.
     pub max_entry_bytes: u64,
     /// Never write: no files are created (not even the marker), locked for writing, repaired or
     /// deleted; puts are refused with [`crate::PutError::ReadOnly`].

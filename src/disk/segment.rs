@@ -17,8 +17,8 @@ use std::sync::Arc;
 use super::dir::StoreDir;
 use super::format::{
     self, declared_version, decode_segment_header, encode_segment_header, HeaderError, IndexEntry,
-    RecordHeader, RecordKind, FAMILY_PREFIX_LEN, FORMAT_VERSION, INDEX_MAGIC, RECORD_HEADER_LEN,
-    SEGMENT_HEADER_LEN,
+    RecordHeader, RecordKind, FAMILY_PREFIX_LEN, FORMAT_VERSION, INDEX_ENTRY_LEN, INDEX_HEADER_LEN,
+    INDEX_MAGIC, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
 use super::names;
 use crate::platform;
@@ -219,11 +219,19 @@ fn read_header(segment: &Segment, offset: u64, end: u64) -> io::Result<Option<Re
     }))
 }
 
-/// The offset of the next well-formed record at or after `from`, searching for its magic.
+/// The offset of the next well-formed record at or after `from`, searching for its magic in
+/// the parts of the file that hold data (holes hold no records).
 fn find_next_record(segment: &Segment, from: u64, end: u64) -> io::Result<Option<u64>> {
     const CHUNK: u64 = 1 << 20;
     let mut start = from;
-    while start + RECORD_HEADER_LEN as u64 <= end {
+    loop {
+        match platform::next_data(&segment.file, start)? {
+            Some(data) => start = start.max(data),
+            None => return Ok(None),
+        }
+        if start + RECORD_HEADER_LEN as u64 > end {
+            return Ok(None);
+        }
         let len = (end - start).min(CHUNK + 3);
         let mut buf = vec![0u8; len as usize];
         platform::read_exact_at(&segment.file, &mut buf, start)?;
@@ -235,7 +243,6 @@ fn find_next_record(segment: &Segment, from: u64, end: u64) -> io::Result<Option
         }
         start += CHUNK;
     }
-    Ok(None)
 }
 
 /// Positions of the record magic in `buf`.
@@ -246,15 +253,40 @@ fn memchr_magic(buf: &[u8]) -> impl Iterator<Item = usize> + '_ {
         .map(|(at, _)| at)
 }
 
-/// A touch record's pairs, or `None` if its payload fails its hash.
+/// A zeroed buffer of `len` bytes for a payload read from disk, or `None` if that much memory
+/// cannot be had: a size read from a file never aborts the process. (Zeroed by the allocator,
+/// as `vec![0; len]` is: large buffers come as fresh zero pages, without a pass over them.)
+pub fn payload_buffer(len: u64) -> Option<Vec<u8>> {
+    let len = usize::try_from(len).ok()?;
+    if len == 0 {
+        return Some(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<u8>(len).ok()?;
+    // SAFETY: the layout's size is not zero (checked above).
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: `ptr` comes from the global allocator with `layout` (`len` bytes, alignment 1,
+    // exactly what a `Vec<u8>` of capacity `len` uses), and all `len` bytes are initialised
+    // (zeroed).
+    Some(unsafe { Vec::from_raw_parts(ptr, len, len) })
+}
+
+/// A touch record's pairs, or `None` if its payload fails its hash or claims more pairs than
+/// [`format::MAX_TOUCH_PAIRS`] (then nothing is read).
 fn read_touches(
     segment: &Segment,
     header: &RecordHeader,
     offset: u64,
 ) -> io::Result<Option<Vec<(crate::fingerprint::PipelineFingerprint, u64)>>> {
-    let len = usize::try_from(header.payload_len)
-        .map_err(|_| io::Error::other("touch record too large"))?;
-    let mut payload = vec![0u8; len];
+    let max_len = (format::MAX_TOUCH_PAIRS * format::TOUCH_LEN) as u64;
+    if header.payload_len > max_len || header.payload_len % format::TOUCH_LEN as u64 != 0 {
+        return Ok(None);
+    }
+    let Some(mut payload) = payload_buffer(header.payload_len) else {
+        return Ok(None);
+    };
     platform::read_exact_at(
         &segment.file,
         &mut payload,
@@ -291,11 +323,40 @@ pub fn write_index(segment: &Segment, segment_len: u64, entries: &[IndexEntry]) 
     result
 }
 
+/// Index entries read per chunk (about 1 MiB).
+const INDEX_CHUNK_ENTRIES: usize = (1 << 20) / INDEX_ENTRY_LEN;
+
 /// Reads the index of `segment` if present and consistent with a segment of `segment_len` bytes.
+///
+/// What the file claims is checked before memory is spent on it: the header must describe this
+/// segment and count no more entries than its length allows, and the file must be exactly that
+/// long. Entries are then read in chunks, each checked as it is decoded, so memory grows only
+/// with entries that are well-formed (a sparse or garbage body stops at its first chunk); the
+/// hash of all of them decides at the end.
 pub fn read_index(segment: &Segment, segment_len: u64) -> Option<Vec<IndexEntry>> {
     let file = segment.dir.open_owned(&segment.index_name(), false).ok()?;
-    let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
-    let mut bytes = vec![0u8; len];
-    platform::read_exact_at(&file, &mut bytes, 0).ok()?;
-    format::decode_index(&bytes, segment.id, segment_len)
+    let mut head = [0u8; INDEX_HEADER_LEN];
+    platform::read_exact_at(&file, &mut head, 0).ok()?;
+    let header = format::decode_index_header(&head, segment.id, segment_len)?;
+    let end = INDEX_HEADER_LEN as u64 + header.body_len();
+    if file.metadata().ok()?.len() != end {
+        return None;
+    }
+    let mut entries = Vec::new();
+    let mut hasher = blake3::Hasher::new();
+    let mut chunk = vec![0u8; INDEX_CHUNK_ENTRIES * INDEX_ENTRY_LEN];
+    let mut offset = INDEX_HEADER_LEN as u64;
+    while offset < end {
+        let len = (end - offset).min(chunk.len() as u64) as usize;
+        let bytes = &mut chunk[..len];
+        platform::read_exact_at(&file, bytes, offset).ok()?;
+        hasher.update(bytes);
+        entries.try_reserve(len / INDEX_ENTRY_LEN).ok()?;
+        for raw in bytes.chunks_exact(INDEX_ENTRY_LEN) {
+            let raw: &[u8; INDEX_ENTRY_LEN] = raw.try_into().expect("chunks of one entry");
+            entries.push(format::decode_index_entry(raw, segment_len)?);
+        }
+        offset += len as u64;
+    }
+    (hasher.finalize().as_bytes() == &header.entries_hash).then_some(entries)
 }

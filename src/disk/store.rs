@@ -13,6 +13,7 @@ use super::dir::{Access, StoreDir};
 use super::format::{self, IndexEntry, RecordHeader, RecordKind, RECORD_HEADER_LEN};
 use super::index::Index;
 use super::segment::{self, Segment};
+use super::view::Listing;
 use super::{DiskCacheError, DiskCacheOptions};
 use crate::fingerprint::PipelineFingerprint;
 use crate::metrics::{
@@ -34,8 +35,38 @@ use crate::store::{PipelineCacheStore, PutError};
 /// directory stays above the budget plus an eighth, puts are refused with
 /// [`PutError::Dropped`]. Dropping the handle writes this session's recency and finishes its
 /// segment, without syncing: only `flush` makes things durable.
+///
+/// A handle may be used on both sides of `fork()` (without exec): the child process opens the
+/// store anew on its first call and is then one more writer with a segment of its own; what it
+/// inherited is never touched (the parent still appends to its segment and holds its locks
+/// through descriptors the child shares). Forking such a child again while another of its
+/// threads is inside a call on this handle is not supported.
 pub struct DiskCache {
     inner: Arc<Inner>,
+    /// [`platform::fork_generation`] when `inner` was opened.
+    generation: u64,
+    /// In a process forked since: the store opened anew there, with the generation it was
+    /// opened in.
+    forked: Mutex<Option<(u64, Arc<Inner>)>>,
+}
+
+/// The state a handle works on in this process.
+enum Current<'a> {
+    /// The one it was opened with.
+    Opened(&'a Arc<Inner>),
+    /// The one opened anew after a fork.
+    Forked(Arc<Inner>),
+}
+
+impl std::ops::Deref for Current<'_> {
+    type Target = Arc<Inner>;
+
+    fn deref(&self) -> &Arc<Inner> {
+        match self {
+            Current::Opened(inner) => inner,
+            Current::Forked(inner) => inner,
+        }
+    }
 }
 
 /// What `flush` has and has not made durable, and what the store holds on disk.
@@ -104,12 +135,22 @@ pub(super) struct ActiveSegment {
     pub entries: Vec<IndexEntry>,
 }
 
+/// A segment this process finished appending to and has not flushed since.
+pub(super) struct FinishedSegment {
+    pub segment: Arc<Segment>,
+    /// This process holds a shared lock on it (what its exclusive one became) until a flush has
+    /// synced it: no compaction can claim it meanwhile, so a flush that finds it gone knows its
+    /// records were lost, not copied. False once this process's own compaction took it, or if
+    /// the lock could not be kept.
+    pub pinned: bool,
+}
+
 /// Writer-side state, under one mutex: appends are serialised within a process.
 #[derive(Default)]
 pub(super) struct WriterState {
     pub active: Option<ActiveSegment>,
     /// Segments finished since the last flush, whose data still needs an `fdatasync`.
-    pub finished: Vec<Arc<Segment>>,
+    pub finished: Vec<FinishedSegment>,
     /// A file was created since the last flush: the directory needs an `fsync`.
     pub dir_dirty: bool,
     pub unflushed_puts: u64,
@@ -174,8 +215,8 @@ pub(super) struct Inner {
     /// Serialises flushes: a flush must not return while an earlier one still syncs segments it
     /// took off the list (puts in them were accepted before the later call too).
     pub flushing: Mutex<()>,
-    /// Serialises directory refreshes; holds the directory mtime last listed.
-    pub refresh: Mutex<Option<i128>>,
+    /// Serialises directory refreshes; holds what the last listing saw.
+    pub refresh: Mutex<Option<Listing>>,
     pub stats: Mutex<Stats>,
     pub clock: AtomicU64,
     pub maintenance_running: AtomicBool,
@@ -236,7 +277,49 @@ impl DiskCache {
             inner.record_error(&err);
         }
         inner.open()?;
-        Ok(Self { inner })
+        Ok(Self {
+            inner,
+            generation: platform::fork_generation(),
+            forked: Mutex::new(None),
+        })
+    }
+
+    /// The state this process works on: the one the handle was opened with, or, in a process
+    /// forked since, the store opened anew there (on its first call). A forked process never
+    /// touches what it inherited: the other process appends to its segment and holds its locks
+    /// through descriptors shared with this one (appending, unlocking or probing through them
+    /// would overwrite its records or drop its locks), and its other threads may have held this
+    /// handle's mutexes at the instant of the fork (they would never be released here).
+    fn current(&self) -> Result<Current<'_>, DiskCacheError> {
+        let generation = platform::fork_generation();
+        if generation == self.generation {
+            return Ok(Current::Opened(&self.inner));
+        }
+        let mut forked = self.forked.lock();
+        if let Some((opened_in, inner)) = &*forked {
+            if *opened_in == generation {
+                return Ok(Current::Forked(Arc::clone(inner)));
+            }
+        }
+        let reopened = Self::with_options(&self.inner.root, self.inner.options.clone())?;
+        let inner = Arc::clone(&reopened.inner);
+        drop(reopened); // unused: closing it writes nothing
+        *forked = Some((generation, Arc::clone(&inner)));
+        Ok(Current::Forked(inner))
+    }
+
+    /// Like [`Self::current`], but `None` in a forked process that has not used the store.
+    fn current_if_used(&self) -> Option<Current<'_>> {
+        let generation = platform::fork_generation();
+        if generation == self.generation {
+            return Some(Current::Opened(&self.inner));
+        }
+        match &*self.forked.lock() {
+            Some((opened_in, inner)) if *opened_in == generation => {
+                Some(Current::Forked(Arc::clone(inner)))
+            }
+            _ => None,
+        }
     }
 
     /// Opens the per-user store: `$PCSTORE_DIR`, else `$XDG_CACHE_HOME/pcstore`, else
@@ -250,44 +333,59 @@ impl DiskCache {
         &self.inner.root
     }
 
-    /// What is durable and what is not, and what the store holds on disk.
+    /// What is durable and what is not, and what the store holds on disk. (In a forked process
+    /// that could not open the store anew: only that error.)
     pub fn durability_report(&self) -> DurabilityReport {
-        self.inner.durability_report()
+        match self.current() {
+            Ok(inner) => inner.durability_report(),
+            Err(err) => DurabilityReport {
+                io_errors: 1,
+                last_error: Some(err.to_string()),
+                ..DurabilityReport::default()
+            },
+        }
     }
 
     /// Compacts now on this thread (waiting up to 10 s for another process's compaction to
     /// finish, else returning `Ok` without doing anything): evicts least recently used entries
     /// down to half the budget if the store is over it, and reclaims the space of superseded and
-    /// evicted records in finished segments either way. What it keeps is synced. Errors:
+    /// evicted records in finished segments either way. What it keeps is synced. Segments
+    /// another process finished but has not flushed yet are left for a later compaction. Errors:
     /// [`DiskCacheError::ReadOnly`], or the I/O error that stopped it (nothing is lost: old
     /// segments are deleted only after their survivors are synced).
     pub fn compact(&self) -> Result<(), DiskCacheError> {
-        self.inner.compact(true)
+        self.current()?.compact(true)
     }
 
     /// The keys of every entry the store holds, in no particular order (for tools that list or
     /// export it), after picking up what other processes flushed since the last look.
     pub fn keys(&self) -> Vec<PipelineFingerprint> {
-        self.inner.refresh_if_changed(false);
-        self.inner
+        // In a forked child the store is opened anew there (see `current`); if that fails, the
+        // child sees nothing rather than touching what it inherited.
+        let Ok(inner) = self.current() else {
+            return Vec::new();
+        };
+        inner.refresh_if_changed(false);
+        let keys = inner
             .state
             .read()
             .index
             .iter()
             .map(|(key, _)| *key)
-            .collect()
+            .collect();
+        keys
     }
 
     /// Reads `key` as `get` does (verified; a corrupt record is dropped and counted) but as an
     /// inspection, not a use: its recency is left alone, so a tool reading every entry does not
     /// make them all look hot to eviction, and no lookup is counted.
     pub fn peek(&self, key: &PipelineFingerprint) -> Option<Vec<u8>> {
-        self.inner.read(key, false)
+        self.current().ok()?.read(key, false)
     }
 }
 
 /// Nanoseconds since the Unix epoch (0 if the clock is before it).
-fn wall_clock_ns() -> u64 {
+pub(super) fn wall_clock_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_nanos() as u64)
@@ -377,8 +475,13 @@ impl Inner {
                 location.payload_len,
             )
         };
+        if len > self.limits.max_entry_bytes {
+            // Larger than anything this store accepts (written by a store with a larger limit, or
+            // crafted): not worth the memory, and never an allocation sized by a file's claim.
+            return None;
+        }
         let mut head = [0u8; RECORD_HEADER_LEN];
-        let mut body = vec![0u8; usize::try_from(len).ok()?];
+        let mut body = segment::payload_buffer(len)?;
         let verified =
             match platform::read_two_exact_at(&segment.file, &mut head, &mut body, offset) {
                 Ok(()) => RecordHeader::decode_unchecked(&head).is_some_and(|header| {
@@ -543,8 +646,9 @@ impl Inner {
         Ok(())
     }
 
-    /// Stops appending to the active segment: writes its index, releases its lock, and leaves
-    /// its data to be synced by the next flush.
+    /// Stops appending to the active segment: writes its index, turns its exclusive lock into
+    /// a shared one (a pin: finished, but not to be deleted before the next flush syncs it), and
+    /// leaves its data to be synced by that flush.
     pub fn finish_active(&self, writer: &mut WriterState) {
         let Some(active) = writer.active.take() else {
             return;
@@ -558,14 +662,34 @@ impl Inner {
                 0
             }
         };
-        let _ = platform::unlock(&active.segment.file);
+        // Nobody holds it exclusively any more: readers see it finished. Linux converts a flock
+        // in place, so no compaction can claim it in between; elsewhere that may fail, and the
+        // segment is then simply not pinned.
+        let pinned = platform::try_lock_shared(&active.segment.file).unwrap_or(false);
+        if !pinned {
+            let _ = platform::unlock(&active.segment.file);
+        }
         if let Some(view) = self.state.write().segments.get_mut(&active.segment.name) {
             view.own = false;
             view.immutable = true;
             view.index_bytes = index_bytes;
         }
-        writer.finished.push(active.segment);
+        writer.finished.push(FinishedSegment {
+            segment: active.segment,
+            pinned,
+        });
         writer.dir_dirty = true;
+    }
+
+    /// Forgets `segment` as finished-and-unflushed (synced, or counted lost), dropping its pin.
+    fn release_finished(writer: &mut WriterState, segment: &Arc<Segment>) {
+        writer.finished.retain(|finished| {
+            let same = Arc::ptr_eq(&finished.segment, segment);
+            if same && finished.pinned {
+                let _ = platform::unlock(&finished.segment.file);
+            }
+            !same
+        });
     }
 
     fn flush(&self) -> Result<(), DiskCacheError> {
@@ -585,7 +709,12 @@ impl Inner {
             .active
             .as_ref()
             .map(|active| Arc::clone(&active.segment));
-        let finished = std::mem::take(&mut writer.finished);
+        // They stay listed (and pinned) while they are synced: see `still_in_place`.
+        let finished: Vec<Arc<Segment>> = writer
+            .finished
+            .iter()
+            .map(|finished| Arc::clone(&finished.segment))
+            .collect();
         let dir_dirty = std::mem::take(&mut writer.dir_dirty);
         let covered = (
             std::mem::take(&mut writer.unflushed_puts),
@@ -605,19 +734,21 @@ impl Inner {
             }
         }
         drop(stats);
+        let mut writer = self.writer.lock();
+        // Synced, or counted lost: either way no pin is needed any more.
+        for segment in &finished {
+            Self::release_finished(&mut writer, segment);
+        }
         if result.is_err() {
             // Never append to a file whose durability is in doubt: later puts go to a new
             // segment, so the next flush can succeed honestly.
-            let mut writer = self.writer.lock();
             let same = match (&writer.active, &active) {
                 (Some(current), Some(flushed)) => Arc::ptr_eq(&current.segment, flushed),
                 _ => false,
             };
             if same {
                 self.finish_active(&mut writer);
-                writer
-                    .finished
-                    .retain(|segment| !Arc::ptr_eq(segment, active.as_ref().expect("same")));
+                Self::release_finished(&mut writer, active.as_ref().expect("same"));
             }
         }
         result
@@ -632,6 +763,11 @@ impl Inner {
         for segment in finished {
             platform::sync_data(&segment.file)
                 .map_err(|err| DiskCacheError::io("sync segment", &segment.path, err))?;
+            if !self.still_in_place(segment) {
+                return Err(DiskCacheError::DirectoryChanged {
+                    path: segment.path.clone(),
+                });
+            }
         }
         if let Some(segment) = active {
             platform::sync_data(&segment.file)
@@ -650,26 +786,45 @@ impl Inner {
     }
 
     /// Whether what was written to `segment` is reachable by its name: the file is still there,
-    /// or this process finished it and a compaction replaced it (copying what it kept) in the
-    /// same directory. A directory deleted or replaced underneath fails this.
+    /// or a compaction took it (copying what it kept) from the same directory. A compaction can
+    /// take it only once this process neither appends to it nor pins it, so a segment gone
+    /// while held was removed by something else (the directory deleted or replaced, a user):
+    /// that fails this, as does a directory deleted or replaced underneath.
     fn still_in_place(&self, segment: &Segment) -> bool {
         let ours = platform::file_identity(&segment.file).ok();
         if ours.is_some() && platform::path_identity(&segment.path).ok() == ours {
             return true;
         }
-        let finished = !self
-            .writer
-            .lock()
+        let writer = self.writer.lock();
+        let appending = writer
             .active
             .as_ref()
             .is_some_and(|active| std::ptr::eq(&*active.segment, segment));
-        finished
+        let pinned = writer
+            .finished
+            .iter()
+            .any(|finished| finished.pinned && std::ptr::eq(&*finished.segment, segment));
+        drop(writer);
+        !appending
+            && !pinned
             && segment.dir_identity.is_some()
             && platform::path_identity(&self.root).ok() == segment.dir_identity
     }
 
-    /// Appends one touch record carrying the access times read since the last flush.
+    /// Appends the access times read since the last flush, in touch records of at most
+    /// [`format::MAX_TOUCH_PAIRS`] pairs (what readers accept).
     fn append_touches(
+        &self,
+        writer: &mut WriterState,
+        touches: &[(PipelineFingerprint, u64)],
+    ) -> Result<(), DiskCacheError> {
+        for batch in touches.chunks(format::MAX_TOUCH_PAIRS) {
+            self.append_touch_record(writer, batch)?;
+        }
+        Ok(())
+    }
+
+    fn append_touch_record(
         &self,
         writer: &mut WriterState,
         touches: &[(PipelineFingerprint, u64)],
@@ -775,57 +930,69 @@ fn into_put_error(err: DiskCacheError) -> PutError {
 /// would look live to everyone and could not be compacted.
 impl Drop for DiskCache {
     fn drop(&mut self) {
-        if self.inner.options.read_only {
+        let Some(inner) = self.current_if_used() else {
+            return; // a forked process that never used the store: nothing of its own to close
+        };
+        if inner.options.read_only {
             return;
         }
         // Recency read since the last flush is written too (not synced), so eviction in the
         // next session knows what this one used.
-        let touches = self.inner.state.read().index.take_unpersisted_touches();
-        let mut writer = self.inner.writer.lock();
+        let touches = inner.state.read().index.take_unpersisted_touches();
+        let mut writer = inner.writer.lock();
         if !touches.is_empty() {
-            if let Err(err) = self.inner.append_touches(&mut writer, &touches) {
-                self.inner.record_error(&err);
+            if let Err(err) = inner.append_touches(&mut writer, &touches) {
+                inner.record_error(&err);
             }
         }
-        self.inner.finish_active(&mut writer);
+        inner.finish_active(&mut writer);
+        // Closing claims no durability: compactions may take these segments now.
+        for finished in writer.finished.drain(..) {
+            if finished.pinned {
+                let _ = platform::unlock(&finished.segment.file);
+            }
+        }
     }
 }
 
 impl PipelineCacheStore for DiskCache {
     fn get(&self, fp: &PipelineFingerprint) -> Option<Vec<u8>> {
-        self.inner.get(fp)
+        self.current().ok()?.get(fp)
     }
 
     fn get_arc(&self, fp: &PipelineFingerprint) -> Option<Arc<Vec<u8>>> {
-        self.inner.get(fp).map(Arc::new)
+        self.current().ok()?.get(fp).map(Arc::new)
     }
 
     fn put(&self, fp: PipelineFingerprint, artifact: Vec<u8>) {
-        let _ = self.inner.put(fp, &artifact);
+        if let Ok(inner) = self.current() {
+            let _ = inner.put(fp, &artifact);
+        }
     }
 
     fn try_put(&self, fp: PipelineFingerprint, artifact: Vec<u8>) -> Result<(), PutError> {
-        self.inner.put(fp, &artifact)
+        self.current().map_err(into_put_error)?.put(fp, &artifact)
     }
 
     fn try_put_arc(&self, fp: PipelineFingerprint, artifact: Arc<Vec<u8>>) -> Result<(), PutError> {
-        self.inner.put(fp, &artifact)
+        self.current().map_err(into_put_error)?.put(fp, &artifact)
     }
 
     fn flush(&self) -> io::Result<()> {
+        let inner = self.current()?;
         let start = Instant::now();
-        self.inner.metrics.inc(Counter::Flushes);
-        let result = self.inner.flush();
+        inner.metrics.inc(Counter::Flushes);
+        let result = inner.flush();
         if result.is_err() {
-            self.inner.metrics.inc(Counter::FlushErrors);
+            inner.metrics.inc(Counter::FlushErrors);
         }
-        self.inner
-            .metrics
-            .record_latency(Op::Flush, start.elapsed());
+        inner.metrics.record_latency(Op::Flush, start.elapsed());
         result.map_err(io::Error::from)
     }
 
     fn metrics(&self) -> PipelineCacheMetrics {
-        self.inner.snapshot()
+        self.current()
+            .map(|inner| inner.snapshot())
+            .unwrap_or_default()
     }
 }

@@ -10,12 +10,13 @@ use std::collections::{HashMap, HashSet};
 use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::format::{IndexEntry, RecordKind, INDEX_ENTRY_LEN, INDEX_HEADER_LEN, INDEX_MAGIC};
 use super::index::Index;
 use super::names::{self, Owned};
 use super::segment::{self, OpenError, Segment};
-use super::store::{Inner, SegmentView, State, MAX_FINISHED_SEGMENTS};
+use super::store::{wall_clock_ns, Inner, SegmentView, State, MAX_FINISHED_SEGMENTS};
 use super::DiskCacheError;
 use crate::metrics::Counter;
 use crate::platform;
@@ -23,6 +24,61 @@ use crate::platform;
 /// Temp files younger than this may still be being set up by their creator (between creation
 /// and locking), so they are left alone.
 const TEMP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What the last directory listing saw, so that a miss lists the directory again only when it
+/// may have missed something.
+///
+/// A directory's mtime moves whenever a name is added or removed, but only to the file system's
+/// current timestamp, which is coarse: a 4 ms tick on ext2 (and on ext4 before Linux 6.13),
+/// whole seconds on some. A segment renamed in just after a listing, within the same tick,
+/// leaves the mtime as the listing saw it; trusting that mtime would hide the segment until
+/// something else changes the directory. So, as git does with "racily clean" files, an mtime is
+/// trusted only if it was already older than a generous bound on that granularity when the
+/// listing began; until a listing is, misses list again (at most once a millisecond). And no
+/// listing is trusted for longer than a second, for file systems whose timestamps or attribute
+/// caches lag (NFS) and for clocks that jump.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Listing {
+    /// The directory's mtime (ns since the epoch), read just before listing it.
+    mtime: i128,
+    /// `mtime` was old enough that any later change must move it.
+    settled: bool,
+    /// When the listing began.
+    at: Instant,
+}
+
+/// How far a directory's sub-second mtime may trail the change that set it: Linux file systems
+/// stamp with a clock that ticks at least every 10 ms (HZ=100), exFAT keeps 10 ms.
+const FINE_MTIME_SLACK_NS: i128 = 100_000_000;
+/// The same for mtimes in whole seconds (the file system may keep only those; FAT keeps 2 s).
+const WHOLE_SECOND_MTIME_SLACK_NS: i128 = 2_000_000_000;
+/// A listing not yet trusted is repeated at most this often.
+const UNSETTLED_RELIST: Duration = Duration::from_millis(1);
+/// No listing is trusted for longer than this.
+const RELIST_PERIOD: Duration = Duration::from_secs(1);
+
+impl Listing {
+    /// A listing that began at wall-clock time `began_ns` (ns since the epoch) and monotonic
+    /// time `at`, right after the directory's mtime was read as `mtime`.
+    pub fn began(mtime: i128, began_ns: u64, at: Instant) -> Self {
+        let slack = if mtime % 1_000_000_000 == 0 {
+            WHOLE_SECOND_MTIME_SLACK_NS
+        } else {
+            FINE_MTIME_SLACK_NS
+        };
+        Self {
+            mtime,
+            settled: mtime + slack <= i128::from(began_ns),
+            at,
+        }
+    }
+
+    /// Whether a miss at `now` that reads the directory's mtime as `mtime` must list it again.
+    pub fn stale(&self, mtime: i128, now: Instant) -> bool {
+        let age = now.saturating_duration_since(self.at);
+        mtime != self.mtime || age >= RELIST_PERIOD || (!self.settled && age >= UNSETTLED_RELIST)
+    }
+}
 
 /// One segment as read from disk.
 struct Loaded {
@@ -44,8 +100,12 @@ impl Inner {
                 }
             }
         }
-        self.rebuild(repair_lock.is_some())?;
-        drop(repair_lock);
+        let rebuilt = self.rebuild(repair_lock.is_some());
+        if let Some(lock) = &repair_lock {
+            // Explicitly, not by closing: a forked child may share the descriptor.
+            let _ = platform::unlock(lock);
+        }
+        rebuilt?;
         let over = self.state.read().disk_bytes() > self.limits.max_bytes;
         if !self.options.read_only && (over || self.immutable_segments() > MAX_FINISHED_SEGMENTS) {
             self.start_maintenance();
@@ -109,11 +169,14 @@ impl Inner {
 
     /// Reads one segment. `None` if it vanished, belongs to another user or another format
     /// version (left alone), or is damaged (then deleted, when writable and nobody holds it).
+    /// `finished_here`: this process finished it and still pins it (its lock must not be probed
+    /// through the pinning descriptor: releasing the probe would release the pin).
     fn load_segment(
         &self,
         name: &str,
         known: Option<Arc<Segment>>,
         repair: bool,
+        finished_here: bool,
     ) -> Option<Loaded> {
         let segment = match known {
             Some(segment) => segment,
@@ -133,8 +196,14 @@ impl Inner {
             },
         };
         let result = (|| -> io::Result<Loaded> {
+            // The lock before the size: a segment seen unlocked has had its last record
+            // appended, so the size read after it is final. (Read the other way round, a writer
+            // could append, flush and close in between: its segment would be indexed, and
+            // repaired and compacted, short of the records it had just flushed.)
+            let live = !finished_here && platform::is_write_locked(&segment.file)?;
+            #[cfg(test)]
+            super::test_hooks::pause(super::test_hooks::Pause::BetweenLockAndSize, name);
             let mut size = segment.file.metadata()?.len();
-            let live = platform::is_write_locked(&segment.file)?;
             if !live {
                 if let Some(entries) = segment::read_index(&segment, size) {
                     let index_bytes = (INDEX_HEADER_LEN + INDEX_ENTRY_LEN * entries.len()) as u64;
@@ -195,6 +264,7 @@ impl Inner {
         let mut memo = self.refresh.lock();
         // Own appends wait: the new index must include every record this process wrote.
         let writer = self.writer.lock();
+        let began = (wall_clock_ns(), Instant::now());
         let mtime = platform::modified_ns(&self.root).ok();
         let (names, _) = self.list()?;
         let known: HashMap<String, Arc<Segment>> = self
@@ -205,6 +275,12 @@ impl Inner {
             .map(|(name, view)| (name.clone(), Arc::clone(&view.segment)))
             .collect();
         let own = writer.active.as_ref();
+        let pinned_here: HashSet<&str> = writer
+            .finished
+            .iter()
+            .filter(|finished| finished.pinned)
+            .map(|finished| finished.segment.name.as_str())
+            .collect();
         let mut state = State::default();
         let mut touches = Vec::new();
         let mut loaded_segments = Vec::with_capacity(names.len());
@@ -212,7 +288,10 @@ impl Inner {
             if own.is_some_and(|active| &active.segment.name == name) {
                 continue;
             }
-            if let Some(loaded) = self.load_segment(name, known.get(name).cloned(), repair) {
+            let finished_here = pinned_here.contains(name.as_str());
+            if let Some(loaded) =
+                self.load_segment(name, known.get(name).cloned(), repair, finished_here)
+            {
                 loaded_segments.push(loaded);
             }
         }
@@ -271,13 +350,14 @@ impl Inner {
         self.clock
             .fetch_max(state.index.max_stamp(), Ordering::Relaxed);
         *current = state;
-        *memo = mtime;
+        *memo = mtime.map(|mtime| Listing::began(mtime, began.0, began.1));
         Ok(())
     }
 
     /// Picks up what other processes wrote since the last look. Returns whether anything new
     /// was indexed. Cheap when nothing changed: one `stat` of the directory plus one `fstat` per
-    /// segment another live process is appending to.
+    /// segment another live process is appending to (and a listing of the directory when its
+    /// mtime cannot be trusted yet: see [`Listing`]).
     ///
     /// When segments vanished (another process compacted), the index is rebuilt, 10–30 ms at
     /// 100k entries. On a lookup (`on_lookup`) that would stall the caller's thread, so the
@@ -288,11 +368,12 @@ impl Inner {
         let Some(mut memo) = self.refresh.try_lock() else {
             return false;
         };
+        let began = (wall_clock_ns(), Instant::now());
         let Ok(mtime) = platform::modified_ns(&self.root) else {
             return false;
         };
         let mut changed = false;
-        if *memo != Some(mtime) {
+        if memo.map_or(true, |listing| listing.stale(mtime, began.1)) {
             let Ok((names, _)) = self.list() else {
                 return false;
             };
@@ -320,7 +401,7 @@ impl Inner {
             }
             let loaded: Vec<Loaded> = added
                 .iter()
-                .filter_map(|name| self.load_segment(name, None, false))
+                .filter_map(|name| self.load_segment(name, None, false, false))
                 .collect();
             let mut state = self.state.write();
             let mut touches = Vec::new();
@@ -339,7 +420,7 @@ impl Inner {
             apply_touches(&mut state.index, &touches);
             self.clock
                 .fetch_max(state.index.max_stamp(), Ordering::Relaxed);
-            *memo = Some(mtime);
+            *memo = Some(Listing::began(mtime, began.0, began.1));
         }
         changed | self.scan_live_tails()
     }
