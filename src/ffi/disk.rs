@@ -3,7 +3,7 @@
 use std::ffi::{c_char, CStr};
 use std::sync::Arc;
 
-use super::handles::{arg_out, read_extensible, Extensible};
+use super::handles::{arg_out, read_extensible, version_1_size, Extensible};
 use super::result::{pcs_result, FfiError, FfiResult};
 use super::store::{give_store, pcs_store};
 use crate::disk::{user_cache_dir, DiskCache, DiskCacheError, DiskCacheOptions};
@@ -32,7 +32,7 @@ pub struct pcs_disk_options {
 
 // SAFETY: `#[repr(C)]`, `struct_size` first, only integers.
 unsafe impl Extensible for pcs_disk_options {
-    const MIN_SIZE: usize = std::mem::size_of::<Self>();
+    const MIN_SIZE: usize = version_1_size!(pcs_disk_options, read_only, lp64 = 32);
 }
 
 impl pcs_disk_options {

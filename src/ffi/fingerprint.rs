@@ -2,7 +2,9 @@
 
 use std::ffi::c_void;
 
-use super::handles::{arg_bytes, arg_out, arg_ref, read_extensible, BoxHandle, Extensible};
+use super::handles::{
+    arg_bytes, arg_out, arg_ref, read_extensible, version_1_size, BoxHandle, Extensible,
+};
 use super::result::{pcs_result, FfiError, FfiResult};
 use crate::fingerprint::{DeviceIdentity, FingerprintBuilder, PipelineFingerprint};
 
@@ -194,7 +196,7 @@ pub struct pcs_device_identity {
 
 // SAFETY: `#[repr(C)]`, `struct_size` first, only integers, byte arrays and raw pointers.
 unsafe impl Extensible for pcs_device_identity {
-    const MIN_SIZE: usize = std::mem::size_of::<Self>();
+    const MIN_SIZE: usize = version_1_size!(pcs_device_identity, engine_namespace_len, lp64 = 80);
 }
 
 /// Derives the key actually stored for engine key `*key` on the device `*identity` into
