@@ -148,7 +148,9 @@ typedef struct pcs_hasher pcs_hasher;
 typedef struct pcs_store pcs_store;
 
 /**
- * A 32-byte key naming one stored blob (a BLAKE3 output). Plain data: copy it freely.
+ * A 32-byte key naming one stored blob. Plain data: copy it freely. `pcs_fingerprint_of` and
+ * the hasher make BLAKE3 keys, but any 32 bytes work (e.g. an engine's own 64-bit hash, the
+ * rest zero): the store mixes all of them before sharding and hashing.
  */
 typedef struct pcs_fingerprint {
   /**

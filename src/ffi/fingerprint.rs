@@ -8,7 +8,9 @@ use super::handles::{
 use super::result::{pcs_result, FfiError, FfiResult};
 use crate::fingerprint::{DeviceIdentity, FingerprintBuilder, PipelineFingerprint};
 
-/// A 32-byte key naming one stored blob (a BLAKE3 output). Plain data: copy it freely.
+/// A 32-byte key naming one stored blob. Plain data: copy it freely. `pcs_fingerprint_of` and
+/// the hasher make BLAKE3 keys, but any 32 bytes work (e.g. an engine's own 64-bit hash, the
+/// rest zero): the store mixes all of them before sharding and hashing.
 #[allow(non_camel_case_types)]
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,8 +1,11 @@
 //! The hot tier: blobs held in memory as shared `Arc`s, within global entry and byte budgets.
 //!
 //! Layout: up to 64 shards, each a `read_mostly::ReadMostlyLock` over an `s3fifo::S3Fifo`
-//! (hash map plus eviction queues). A key's shard comes from its last byte, its hash inside the
-//! shard from its first eight bytes (keys are BLAKE3 outputs, so no rehashing). A hit writes no
+//! (hash map plus eviction queues). A key's shard and its hash inside the shard both come from
+//! [`PipelineFingerprint::hash_u64`], which mixes all 32 bytes: keys need not be uniform (a C
+//! engine may zero-pad its own 64-bit hash into one), and the shard takes bits 32.. of it, which
+//! the shard's hash table does not use (it indexes by the low bits and tags by the top seven), so
+//! the keys of one shard still spread over its whole table. A hit writes no
 //! cache line another thread writes except the blob's reference count: it announces itself in
 //! its own thread's slot, looks up, sets the entry's access mark (until it is saturated) and
 //! clones the `Arc`. No lock word, no queue movement, no copy.
@@ -31,6 +34,9 @@ use s3fifo::S3Fifo;
 
 /// Most shards a cache has; small caches have fewer (see [`shard_count`]).
 const MAX_SHARDS: usize = 64;
+/// Where the shard index starts in a key's `hash_u64`: clear of the low bits a shard's table
+/// indexes by (fewer than 32 unless a shard holds billions of entries) and of its top seven.
+const SHARD_BITS_AT: u32 = 32;
 /// Eviction events kept for [`InMemoryPipelineCache::eviction_reports`].
 const REPORTS_KEPT: usize = 256;
 
@@ -142,7 +148,7 @@ impl InMemoryPipelineCache {
 
     #[inline]
     fn shard_index(&self, fp: &PipelineFingerprint) -> usize {
-        usize::from(fp.0[31]) & (self.shards.len() - 1)
+        (fp.hash_u64() >> SHARD_BITS_AT) as usize & (self.shards.len() - 1)
     }
 
     fn over_budget(&self) -> Option<EvictionReason> {
@@ -304,5 +310,32 @@ impl PipelineCacheStore for InMemoryPipelineCache {
     fn metrics(&self) -> PipelineCacheMetrics {
         self.metrics
             .snapshot(self.cached_bytes(), self.len() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fingerprint::engine_keys::{assert_spread, LAYOUTS};
+
+    #[test]
+    fn keys_engines_make_spread_over_every_shard_and_each_shards_table() {
+        let cache = InMemoryPipelineCache::new();
+        let shards = cache.shards.len();
+        assert_eq!(shards, MAX_SHARDS);
+        let table = S3Fifo::default();
+        for (layout, key) in LAYOUTS {
+            let keys: Vec<PipelineFingerprint> = (0..256 * shards as u64).map(key).collect();
+            let by_shard: Vec<u64> = keys.iter().map(|fp| cache.shard_index(fp) as u64).collect();
+            assert_spread(layout, &by_shard, 0, shards.trailing_zeros());
+            // The keys one shard holds must still spread over its table: the shard index may
+            // not take the bits the table indexes by.
+            let in_first_shard: Vec<u64> = (0..1 << 20)
+                .map(key)
+                .filter(|fp| cache.shard_index(fp) == 0)
+                .map(|fp| table.table_hash(&fp))
+                .collect();
+            assert_spread(layout, &in_first_shard, 0, 8);
+        }
     }
 }

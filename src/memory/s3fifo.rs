@@ -6,19 +6,21 @@
 //! that come back while in the ghost list go straight to main. Every step is O(1) amortised.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
-use crate::fingerprint::PipelineFingerprint;
+use crate::fingerprint::{FingerprintHasher, PipelineFingerprint};
 
 /// Reads remembered per entry; each lets it survive one more pass through the main FIFO.
 const MAX_FREQUENCY: u8 = 3;
 /// The small FIFO's share of a shard's bytes, in percent (the paper's 10 %).
 const SMALL_PERCENT: u64 = 10;
 
-type KeyMap<V> = HashMap<PipelineFingerprint, V, BuildHasherDefault<PrefixHasher>>;
-type GhostSet = HashSet<u64, BuildHasherDefault<PrefixHasher>>;
+type KeyMap<V> = HashMap<PipelineFingerprint, V, BuildHasherDefault<FingerprintHasher>>;
+/// Ghosts are remembered by their `hash_u64` alone (8 bytes each; a collision only sends one
+/// new key to the main FIFO early).
+type GhostSet = HashSet<u64, BuildHasherDefault<FingerprintHasher>>;
 
 /// A shard: the map from key to blob plus the queues that order eviction.
 #[derive(Default)]
@@ -26,7 +28,7 @@ pub(super) struct S3Fifo {
     map: KeyMap<Entry>,
     small: VecDeque<PipelineFingerprint>,
     main: VecDeque<PipelineFingerprint>,
-    /// Keys evicted from `small` without a read, by their first eight bytes, oldest first.
+    /// Keys evicted from `small` without a read, by their `hash_u64`, oldest first.
     ghost: VecDeque<u64>,
     ghost_set: GhostSet,
     small_bytes: u64,
@@ -39,26 +41,6 @@ struct Entry {
     /// hold only shared access.
     frequency: AtomicU8,
     in_main: bool,
-}
-
-/// Uses the fingerprint's first eight bytes as the hash: they are already uniform.
-#[derive(Default)]
-struct PrefixHasher(u64);
-
-impl Hasher for PrefixHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut word = [0u8; 8];
-        let len = bytes.len().min(8);
-        word[..len].copy_from_slice(&bytes[..len]);
-        self.0 ^= u64::from_le_bytes(word);
-    }
-    fn write_u64(&mut self, value: u64) {
-        self.0 ^= value;
-    }
 }
 
 impl S3Fifo {
@@ -89,7 +71,7 @@ impl S3Fifo {
             self.bytes = self.bytes - old + len;
             return Some(old);
         }
-        let returning = self.ghost_set.remove(&fp.prefix_u64());
+        let returning = self.ghost_set.remove(&fp.hash_u64());
         self.map.insert(
             fp,
             Entry {
@@ -153,7 +135,7 @@ impl S3Fifo {
                     self.main.push_back(fp);
                     continue;
                 }
-                self.remember_ghost(fp.prefix_u64());
+                self.remember_ghost(fp.hash_u64());
             } else if frequency > 0 {
                 *entry.frequency.get_mut() = frequency - 1;
                 self.main.push_back(fp);
@@ -165,17 +147,24 @@ impl S3Fifo {
         }
     }
 
+    /// The hash the map files `fp` under.
+    #[cfg(test)]
+    pub(super) fn table_hash(&self, fp: &PipelineFingerprint) -> u64 {
+        use std::hash::BuildHasher;
+        self.map.hasher().hash_one(fp)
+    }
+
     /// The ghost list is as long as the shard has entries (at least 16): it covers about one
     /// cache's worth of recent one-hit evictions, as in the paper.
-    fn remember_ghost(&mut self, prefix: u64) {
+    fn remember_ghost(&mut self, hash: u64) {
         let capacity = self.map.len().max(16);
         while self.ghost.len() >= capacity {
             if let Some(old) = self.ghost.pop_front() {
                 self.ghost_set.remove(&old);
             }
         }
-        if self.ghost_set.insert(prefix) {
-            self.ghost.push_back(prefix);
+        if self.ghost_set.insert(hash) {
+            self.ghost.push_back(hash);
         }
     }
 }
