@@ -6,7 +6,8 @@
 //! - [`metrics`]: lock-free counters and latency histograms;
 //! - [`memory`]: the hot in-memory tier; [`layered`]: tiers stacked fastest first;
 //! - [`disk`]: the multi-process, crash-safe, bounded on-disk tier;
-//! - `remote` (feature `remote`): a studio-wide shared tier over HTTP.
+//! - `remote` (feature `remote`): a studio-wide shared tier over HTTP;
+//! - [`config`]: every `PCSTORE_*` environment variable, parsed once, and the default store.
 //!
 //! [`vulkan`] (feature `vulkan`, default) turns stored blobs into validated `VkPipelineCache`s.
 //!
@@ -15,6 +16,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod disk;
 pub mod ffi;
 pub mod fingerprint;
@@ -28,6 +30,9 @@ pub mod store;
 mod thread_slot;
 #[cfg(feature = "vulkan")]
 pub mod vulkan;
+
+#[cfg(all(test, feature = "layer"))]
+mod front_ends_agree;
 
 pub use disk::{DiskCache, DiskCacheError, DiskCacheOptions, DurabilityReport};
 pub use fingerprint::{

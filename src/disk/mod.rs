@@ -23,8 +23,9 @@ mod segment;
 mod store;
 mod view;
 
+pub use crate::config::user_cache_dir;
 pub use error::DiskCacheError;
-pub use store::{user_cache_dir, DiskCache, DurabilityReport};
+pub use store::{DiskCache, DurabilityReport};
 
 /// Tuning of a [`DiskCache`].
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -60,7 +60,8 @@ unsafe impl Extensible for pcs_remote_options {
 /// Puts are queued and uploaded by a background thread; `pcs_flush` waits for them.
 ///
 /// Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT`; `PCS_ERR_INVALID_ARGUMENT` (bad URL, non-UTF-8
-/// string, out-of-range option, `https://` in a build without TLS); `PCS_ERR_ABI_MISMATCH`
+/// string, out-of-range option, `https://` in a build without TLS, or with `opts` NULL one of
+/// the variables above that does not parse); `PCS_ERR_ABI_MISMATCH`
 /// (unknown fields set); `PCS_ERR_IO` (the upload thread could not start);
 /// `PCS_ERR_UNSUPPORTED` (this library was built without the remote tier). `*out` is written
 /// only on success.

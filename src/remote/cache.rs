@@ -11,8 +11,9 @@ use super::error::{RemoteError, RequestFailure};
 use super::http::{Download, HttpClient};
 use super::metrics::{bump, RemoteCounters, RemoteMetrics};
 use super::miss_memory::MissMemory;
-use super::options::{RemoteOptions, ENV_URL};
+use super::options::RemoteOptions;
 use super::upload::{run_worker, FlushReport, Job, QueueFull, UploadQueue};
+use crate::config::{self, RemoteSettings};
 use crate::fingerprint::PipelineFingerprint;
 use crate::metrics::{Counter, MetricsRecorder, Op, PipelineCacheMetrics};
 use crate::store::{PipelineCacheStore, PutError};
@@ -85,13 +86,14 @@ impl RemoteCache {
     /// `Ok(None)` when that variable is unset or empty.
     ///
     /// # Errors
-    /// As [`Self::with_options`], or [`RemoteError::InvalidEnv`] for a non-UTF-8 variable.
+    /// As [`Self::with_options`], or [`RemoteError::InvalidEnv`] for a variable that is not
+    /// valid UTF-8 or does not parse.
     pub fn from_env() -> Result<Option<Self>, RemoteError> {
-        match std::env::var(ENV_URL) {
-            Ok(url) if url.is_empty() => Ok(None),
-            Ok(url) => Self::with_options(&url, RemoteOptions::from_env()?).map(Some),
-            Err(std::env::VarError::NotPresent) => Ok(None),
-            Err(std::env::VarError::NotUnicode(_)) => Err(RemoteError::InvalidEnv(ENV_URL)),
+        match RemoteSettings::from_vars(&config::process_env).map_err(RemoteError::InvalidEnv)? {
+            Some(remote) => {
+                Self::with_options(&remote.url, RemoteOptions::from_settings(&remote.env)).map(Some)
+            }
+            None => Ok(None),
         }
     }
 
