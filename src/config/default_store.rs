@@ -159,8 +159,8 @@ impl StorePlan {
         };
         if let DiskOutcome::Unavailable(why) = &disk {
             report_once(&format!(
-                "the disk store cannot be used ({why}); caching in memory only, nothing persists \
-                 beyond this process"
+                "the disk store cannot be used ({why}); this process caches without it, nothing \
+                 is kept on this machine"
             ));
         }
         let with_remote = remote.is_some();

@@ -133,8 +133,9 @@ pub unsafe extern "C" fn pcs_store_open_disk(
 ///
 /// A disk store that cannot be used (no directory can be derived from the environment, or it
 /// cannot be created or opened) is left out rather than failing the call: the store opens with
-/// the memory tier (and the remote tier, if named), nothing persists, and one line starting
-/// `pcstore:` on stderr says why (once per process). A game keeps running without its cache.
+/// the memory tier (and the remote tier, if named), nothing is kept on this machine, and one
+/// line starting `pcstore:` on stderr says why (once per process). A game keeps running without
+/// its cache.
 ///
 /// Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT`; `PCS_ERR_INVALID_ARGUMENT` (a variable above does
 /// not parse, or `PCSTORE_REMOTE_URL` is not a usable URL; the message names the variable and,
