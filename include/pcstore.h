@@ -148,7 +148,9 @@ typedef struct pcs_hasher pcs_hasher;
 typedef struct pcs_store pcs_store;
 
 /**
- * A 32-byte key naming one stored blob (a BLAKE3 output). Plain data: copy it freely.
+ * A 32-byte key naming one stored blob. Plain data: copy it freely. `pcs_fingerprint_of` and
+ * the hasher make BLAKE3 keys, but any 32 bytes work (e.g. an engine's own 64-bit hash, the
+ * rest zero): the store mixes all of them before sharding and hashing.
  */
 typedef struct pcs_fingerprint {
   /**
@@ -683,27 +685,39 @@ pcs_result pcs_store_open_bundle(const char *path, const struct pcs_bundle_optio
 pcs_result pcs_store_open_disk(const char *dir, const struct pcs_disk_options *opts, struct pcs_store **out);
 
 /**
- * Opens the store most engines want into `*out`: a memory tier (default budgets) over the
- * per-user disk store, over a shared remote cache when one is named, configured from the
- * environment:
+ * Opens the store most engines want into `*out`: a memory tier over the per-user disk store,
+ * over a shared remote cache when one is named, configured from the environment exactly as the
+ * Vulkan layer is (README.md, "Configuration"; empty variables count as unset):
  * - `PCSTORE_DIR`: the disk directory (default `$XDG_CACHE_HOME/pcstore`, else
  *   `$HOME/.cache/pcstore`);
- * - `PCSTORE_MAX_SIZE`: the disk budget, bytes with an optional K/M/G suffix (default 1G);
- * - `PCSTORE_DISABLE`: when set (not empty, not `0`), no disk is used at all: the store is the
- *   memory tier alone and nothing persists (to rule the disk cache out while debugging);
+ * - `PCSTORE_MAX_SIZE`: the disk budget, a size above 0 such as `1073741824`, `512M` or
+ *   `2 GiB` (K, M, G or T, binary, any case, optionally followed by `iB` or `B`; default
+ *   1 GiB). The memory tier holds up to 65,536 entries and 256 MiB or this budget, if smaller;
+ * - `PCSTORE_DISABLE`: a boolean (`1`, `true`, `yes`, `on` / `0`, `false`, `no`, `off`, any
+ *   case); when on, the store is the memory tier alone and nothing persists (to rule the caches
+ *   out while debugging);
  * - `PCSTORE_REMOTE_URL`: a Bazel-layout HTTP cache added as the slowest layer (with
- *   `PCSTORE_REMOTE_TOKEN`, `PCSTORE_REMOTE_KEY`, `PCSTORE_REMOTE_READ_ONLY`; see
- *   `pcs_store_open_remote`). Ignored with `PCSTORE_DISABLE`; `PCS_ERR_UNSUPPORTED` when set in
- *   a library built without the remote tier. It answers in the background: a lookup waits for
- *   it at most 20 ms (a later hit is copied into memory and onto disk), `pcs_flush` makes the
- *   disk durable and waits at most 15 ms for uploads (their failures are in the remote tier's
- *   metrics, not in `pcs_flush`'s result), and a server found dead is remembered for the
- *   breaker's cooldown in `remote-<16 hex>.state` in the disk directory.
+ *   `PCSTORE_REMOTE_TOKEN`, `PCSTORE_REMOTE_KEY` and the boolean `PCSTORE_REMOTE_READ_ONLY`;
+ *   see `pcs_store_open_remote`). Ignored with `PCSTORE_DISABLE`. It answers in the
+ *   background: a lookup waits for it at most 20 ms (a later hit is copied into memory and onto
+ *   disk), `pcs_flush` makes the disk durable and waits at most 15 ms for uploads (their
+ *   failures are in the remote tier's metrics, not in `pcs_flush`'s result), and a server found
+ *   dead is remembered for the breaker's cooldown in `remote-<16 hex>.state` in the disk
+ *   directory.
  *
- * Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT`; `PCS_ERR_INVALID_ARGUMENT` (`PCSTORE_MAX_SIZE` is
- * not a size, or `PCSTORE_REMOTE_URL` is not a usable URL: never ignored silently);
- * `PCS_ERR_IO` (no directory can be derived from the environment, or it cannot be created). Blocks on file I/O like `pcs_store_open_disk`.
- * Reads the environment: do not call it while another thread calls `setenv`.
+ * A disk store that cannot be used (no directory can be derived from the environment, or it
+ * cannot be created or opened) is left out rather than failing the call: the store opens with
+ * the memory tier (and the remote tier, if named), nothing is kept on this machine, and one
+ * line starting `pcstore:` on stderr says why (once per process). A game keeps running without
+ * its cache.
+ *
+ * Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT`; `PCS_ERR_INVALID_ARGUMENT` (a variable above does
+ * not parse, or `PCSTORE_REMOTE_URL` is not a usable URL; the message names the variable and,
+ * unless it is a secret, its value: a bad value is never ignored silently);
+ * `PCS_ERR_UNSUPPORTED` (`PCSTORE_REMOTE_URL` is set in a library built without the remote
+ * tier); `PCS_ERR_IO` (the remote tier's upload thread could not start). `*out` is written
+ * only on success. Blocks on file I/O like `pcs_store_open_disk`. Reads the environment: do
+ * not call it while another thread calls `setenv`.
  *
  * # Safety
  * `out` is valid for a write.
@@ -803,7 +817,8 @@ pcs_result pcs_metrics(struct pcs_store *store, struct pcs_cache_metrics *out);
  * Puts are queued and uploaded by a background thread; `pcs_flush` waits for them.
  *
  * Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT`; `PCS_ERR_INVALID_ARGUMENT` (bad URL, non-UTF-8
- * string, out-of-range option, `https://` in a build without TLS); `PCS_ERR_ABI_MISMATCH`
+ * string, out-of-range option, `https://` in a build without TLS, or with `opts` NULL one of
+ * the variables above that does not parse); `PCS_ERR_ABI_MISMATCH`
  * (unknown fields set); `PCS_ERR_IO` (the upload thread could not start);
  * `PCS_ERR_UNSUPPORTED` (this library was built without the remote tier). `*out` is written
  * only on success.

@@ -165,12 +165,22 @@ step cmake_find_package_builds_and_runs_examples cmake_example
 # ---- the disk store across two processes, and the remote store without a server
 step disk_build gcc $strict_c $inc tests/c/test_disk.c -o "$out/disk" $link_so
 step disk_build_asan_ubsan gcc $strict_c $inc $sanitize tests/c/test_disk.c -o "$out/disk_asan" $link_so
+# default_reports_once COMMAND DIR: the default-store mode, whose unusable disk stores must be
+# reported on stderr exactly once per process (one "pcstore: ..." line), however often it opens.
+default_reports_once() {
+  local run=$1 dir=$2 errors=$2.default-stderr status=0
+  $run default "$dir" 2>"$errors" || status=$?
+  cat "$errors" >&2
+  [ "$status" = 0 ] || return 1
+  [ "$(grep -c '^pcstore: ' "$errors")" = 1 ] ||
+    { echo "default: expected exactly one 'pcstore:' line on stderr" >&2; return 1; }
+}
 # disk_two_processes COMMAND: each mode is a separate process on one directory.
 disk_two_processes() {
   local run=$1 dir=$out/disk-store
   rm -rf "$dir"
-  $run write "$dir" && $run read "$dir" && $run misuse "$dir" && $run default "$dir" &&
-    $run remote "$dir"
+  $run write "$dir" && $run read "$dir" && $run misuse "$dir" &&
+    default_reports_once "$run" "$dir" && $run remote "$dir"
 }
 step disk_persists_across_processes disk_two_processes "$out/disk"
 step disk_persists_across_processes_asan_ubsan disk_two_processes "$out/disk_asan"

@@ -21,11 +21,6 @@ impl Writer {
         }
     }
 
-    /// Bytes written so far.
-    pub fn len(&self) -> usize {
-        self.bytes.len()
-    }
-
     /// Appends one byte.
     pub fn u8(&mut self, value: u8) -> &mut Self {
         self.bytes.push(value);
@@ -179,7 +174,7 @@ mod tests {
             .u64(u64::MAX - 1)
             .bytes(b"key")
             .zeros(3);
-        assert_eq!(writer.len(), 1 + 4 + 8 + 3 + 3);
+        assert_eq!(writer.as_slice().len(), 1 + 4 + 8 + 3 + 3);
         let bytes = writer.finish();
         let mut reader = Reader::new(&bytes);
         assert_eq!(reader.u8(), Some(7));

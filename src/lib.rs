@@ -7,7 +7,8 @@
 //! - [`memory`]: the hot in-memory tier; [`layered`]: tiers stacked fastest first;
 //! - [`disk`]: the multi-process, crash-safe, bounded on-disk tier;
 //! - [`bundle`]: read-only, single-file, optionally signed stores a game ships;
-//! - `remote` (feature `remote`): a studio-wide shared tier over HTTP.
+//! - `remote` (feature `remote`): a studio-wide shared tier over HTTP;
+//! - [`config`]: every `PCSTORE_*` environment variable, parsed once, and the default store.
 //!
 //! [`vulkan`] (feature `vulkan`, default) turns stored blobs into validated `VkPipelineCache`s;
 //! [`recipe`] (same feature) describes the objects a pipeline is built from, driver-independently,
@@ -20,6 +21,7 @@
 
 pub mod bundle;
 mod codec;
+pub mod config;
 pub mod disk;
 pub mod ffi;
 pub mod fingerprint;
@@ -35,6 +37,9 @@ pub mod store;
 mod thread_slot;
 #[cfg(feature = "vulkan")]
 pub mod vulkan;
+
+#[cfg(all(test, feature = "layer"))]
+mod front_ends_agree;
 
 pub use bundle::{BundleError, BundleOptions, BundleStore, BundleWriter};
 pub use disk::{DiskCache, DiskCacheError, DiskCacheOptions, DurabilityReport, Refusal};

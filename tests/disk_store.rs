@@ -405,6 +405,37 @@ fn a_deleted_directory_fails_one_flush_then_recovers() {
     );
 }
 
+/// Keys as a C engine fills them from its own 64-bit hash `n`, zero-padded after or before it.
+fn engine_key(n: u64, padded_after: bool) -> pcstore::PipelineFingerprint {
+    let hash = n.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17) ^ n;
+    let mut bytes = [0u8; 32];
+    let at = if padded_after { 0 } else { 24 };
+    bytes[at..at + 8].copy_from_slice(&hash.to_le_bytes());
+    pcstore::PipelineFingerprint(bytes)
+}
+
+#[test]
+fn zero_padded_engine_keys_round_trip_and_survive_reopen() {
+    let dir = ScratchDir::new("engine-keys");
+    let root = dir.path().join("cache");
+    let keys: Vec<_> = (1..=3000u64)
+        .flat_map(|n| [engine_key(n, true), engine_key(n, false)])
+        .collect();
+    {
+        let cache = DiskCache::new(&root).expect("open");
+        for (n, key) in keys.iter().enumerate() {
+            cache.try_put(*key, payload(n as u64, 1, 24)).expect("put");
+        }
+        cache.flush().expect("flush");
+    }
+    let cache = DiskCache::new(&root).expect("reopen");
+    assert_eq!(cache.metrics().entries, keys.len() as u64);
+    for (n, key) in keys.iter().enumerate() {
+        let got = cache.get(key).expect("hit after reopen");
+        assert_eq!(decode_payload(&got), Some((n as u64, 1)), "key {n}");
+    }
+}
+
 #[test]
 fn user_cache_dir_follows_the_environment() {
     // One test owns these variables (tests in this binary run in threads).

@@ -102,7 +102,7 @@ fn run(filter: Option<&str>) -> i32 {
             None,
         ),
     ];
-    let per_driver: [(&str, Check); 15] = [
+    let per_driver: [(&str, Check); 16] = [
         ("explicit-above-validation", explicit_above_validation),
         ("explicit-below-validation", explicit_below_validation),
         ("implicit", implicit),
@@ -112,6 +112,7 @@ fn run(filter: Option<&str>) -> i32 {
         ("unwritable-dir", unwritable_dir),
         ("corrupt-entry", corrupt_entry),
         ("tiny-max-size", tiny_max_size),
+        ("environment-grammar", environment_grammar),
         ("two-apps-at-once", two_apps_at_once),
         ("killed-after-periodic-save", killed_after_periodic_save),
         ("many-threads", many_threads),
@@ -798,6 +799,13 @@ fn unwritable_dir(setup: &Setup, driver: &Driver) -> String {
     ));
     run.assert_ok("unwritable store directory");
     assert!(run.logged("memory only"), "{:?}", run.layer_log());
+    // Said once without PCSTORE_LOG too, as the C default store says it.
+    let reports: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|line| line.starts_with("pcstore: the disk store cannot be used"))
+        .collect();
+    assert_eq!(reports.len(), 1, "{}", run.stderr);
     assert_eq!(run.value("cache_hit"), expected_hit(driver));
     "application unaffected; layer caches in memory".into()
 }
@@ -862,6 +870,45 @@ fn tiny_max_size(setup: &Setup, driver: &Driver) -> String {
         assert_eq!(run.value("cache_hit"), expected_hit(driver));
     }
     "nothing stored over budget; application fine".into()
+}
+
+/// The layer reads the environment with the C default store's grammar and meaning.
+fn environment_grammar(setup: &Setup, driver: &Driver) -> String {
+    let mode = Mode::ExplicitValidationBelow;
+    // PCSTORE_DISABLE: memory only, nothing persists, no directory is created.
+    let disabled = fresh_store(setup, driver, "disabled");
+    for round in 0..2 {
+        let mut command = app_command(setup, driver, mode, &disabled, false);
+        command.env("PCSTORE_DISABLE", "yes");
+        let run = run_app(command);
+        run.assert_ok("PCSTORE_DISABLE=yes");
+        assert!(
+            run.logged("load Miss") && run.logged("memory only"),
+            "round {round}: {:?}",
+            run.layer_log()
+        );
+    }
+    assert!(!disabled.exists(), "PCSTORE_DISABLE created the store");
+    // A zero budget would store nothing: reported once, and the default used. "false" does
+    // not disable.
+    let store = fresh_store(setup, driver, "zero-budget");
+    for round in 0..2 {
+        let mut command = app_command(setup, driver, mode, &store, false);
+        command
+            .env("PCSTORE_MAX_SIZE", "0")
+            .env("PCSTORE_DISABLE", "false");
+        let run = run_app(command);
+        run.assert_ok("PCSTORE_MAX_SIZE=0");
+        let reports = run
+            .stderr
+            .lines()
+            .filter(|line| line.starts_with("pcstore: PCSTORE_MAX_SIZE=\"0\" is not a usable"))
+            .count();
+        assert_eq!(reports, 1, "round {round}: {}", run.stderr);
+        let expected = if round == 0 { "load Miss" } else { "load Hit" };
+        assert!(run.logged(expected), "round {round}: {:?}", run.layer_log());
+    }
+    "PCSTORE_DISABLE=yes keeps nothing; PCSTORE_MAX_SIZE=0 reported, default used".into()
 }
 
 fn two_apps_at_once(setup: &Setup, driver: &Driver) -> String {

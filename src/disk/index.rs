@@ -5,31 +5,13 @@
 //! entries read since they were last persisted and writes them as one touch record.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::format::IndexEntry;
 use super::segment::Segment;
-use crate::fingerprint::PipelineFingerprint;
-
-/// Hashes a fingerprint by its first eight bytes: fingerprints are BLAKE3 outputs, already uniform.
-#[derive(Default)]
-pub struct PrefixHasher(u64);
-
-impl Hasher for PrefixHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8).take(1) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 ^= u64::from_le_bytes(word);
-        }
-    }
-    fn write_usize(&mut self, _length_prefix: usize) {}
-}
+use crate::fingerprint::{FingerprintHasher, PipelineFingerprint};
 
 /// Where the newest known version of one key lives.
 #[derive(Debug)]
@@ -51,7 +33,7 @@ pub struct Location {
 /// Keys to locations, with the totals metrics need.
 #[derive(Debug, Default)]
 pub struct Index {
-    map: HashMap<PipelineFingerprint, Location, BuildHasherDefault<PrefixHasher>>,
+    map: HashMap<PipelineFingerprint, Location, BuildHasherDefault<FingerprintHasher>>,
     payload_bytes: u64,
     max_stamp: u64,
 }
@@ -151,5 +133,25 @@ impl Index {
             }
         }
         touches
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::BuildHasher;
+
+    use super::*;
+    use crate::fingerprint::engine_keys::{assert_spread, LAYOUTS};
+
+    #[test]
+    fn keys_engines_make_spread_over_the_table() {
+        let index = Index::default();
+        for (layout, key) in LAYOUTS {
+            let hashes: Vec<u64> = (0..1 << 14)
+                .map(|n| index.map.hasher().hash_one(key(n)))
+                .collect();
+            assert_spread(layout, &hashes, 0, 8);
+            assert_spread(layout, &hashes, 57, 7);
+        }
     }
 }

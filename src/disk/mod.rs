@@ -33,8 +33,9 @@ mod test_hooks;
 mod tests;
 mod view;
 
+pub use crate::config::user_cache_dir;
 pub use error::{DiskCacheError, Refusal};
-pub use store::{user_cache_dir, DiskCache, DurabilityReport};
+pub use store::{DiskCache, DurabilityReport};
 
 /// Tuning of a [`DiskCache`].
 #[derive(Clone, Debug, PartialEq, Eq)]

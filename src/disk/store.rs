@@ -325,7 +325,7 @@ impl DiskCache {
     /// Opens the per-user store: `$PCSTORE_DIR`, else `$XDG_CACHE_HOME/pcstore`, else
     /// `$HOME/.cache/pcstore` (an empty variable counts as unset).
     pub fn in_user_cache() -> Result<Self, DiskCacheError> {
-        Self::new(user_cache_dir().ok_or(DiskCacheError::NoCacheDirectory)?)
+        Self::new(crate::config::user_cache_dir().ok_or(DiskCacheError::NoCacheDirectory)?)
     }
 
     /// The store's directory.
@@ -389,18 +389,6 @@ pub(super) fn wall_clock_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_nanos() as u64)
-}
-
-/// The directory `in_user_cache` uses, if the environment names one.
-pub fn user_cache_dir() -> Option<PathBuf> {
-    let var = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
-    if let Some(dir) = var("PCSTORE_DIR") {
-        return Some(PathBuf::from(dir));
-    }
-    if let Some(dir) = var("XDG_CACHE_HOME") {
-        return Some(PathBuf::from(dir).join("pcstore"));
-    }
-    var("HOME").map(|home| PathBuf::from(home).join(".cache").join("pcstore"))
 }
 
 impl std::fmt::Debug for DiskCache {

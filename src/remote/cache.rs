@@ -13,8 +13,9 @@ use super::error::{RemoteError, RequestFailure};
 use super::http::{Download, HttpClient};
 use super::metrics::{bump, RemoteCounters, RemoteMetrics};
 use super::miss_memory::MissMemory;
-use super::options::{RemoteOptions, ENV_URL};
+use super::options::RemoteOptions;
 use super::upload::{run_worker, FlushReport, Job, QueueFull, UploadQueue};
+use crate::config::{self, RemoteSettings};
 use crate::fingerprint::PipelineFingerprint;
 use crate::metrics::{Counter, MetricsRecorder, Op, PipelineCacheMetrics};
 use crate::store::{PipelineCacheStore, PutError};
@@ -112,32 +113,24 @@ impl RemoteCache {
     /// `Ok(None)` when that variable is unset or empty.
     ///
     /// # Errors
-    /// As [`Self::with_options`], or [`RemoteError::InvalidEnv`] for a non-UTF-8 variable.
+    /// As [`Self::with_options`], or [`RemoteError::InvalidEnv`] for a variable that is not
+    /// valid UTF-8 or does not parse.
     pub fn from_env() -> Result<Option<Self>, RemoteError> {
-        Self::from_env_sharing_state(None)
+        match RemoteSettings::from_vars(&config::process_env).map_err(RemoteError::InvalidEnv)? {
+            Some(remote) => {
+                Self::with_options(&remote.url, RemoteOptions::from_settings(&remote.env)).map(Some)
+            }
+            None => Ok(None),
+        }
     }
 
-    /// Like [`Self::from_env`], sharing the breaker's state with other processes in
-    /// `state_dir` ([`RemoteOptions::state_dir`]; the default stores pass the disk store's
-    /// directory).
+    /// Checks `base_url` as [`Self::with_options`] does, without opening anything (no thread,
+    /// no request).
     ///
     /// # Errors
-    /// As [`Self::from_env`].
-    pub fn from_env_sharing_state(
-        state_dir: Option<std::path::PathBuf>,
-    ) -> Result<Option<Self>, RemoteError> {
-        match std::env::var(ENV_URL) {
-            Ok(url) if url.is_empty() => Ok(None),
-            Ok(url) => {
-                let options = RemoteOptions {
-                    state_dir,
-                    ..RemoteOptions::from_env()?
-                };
-                Self::with_options(&url, options).map(Some)
-            }
-            Err(std::env::VarError::NotPresent) => Ok(None),
-            Err(std::env::VarError::NotUnicode(_)) => Err(RemoteError::InvalidEnv(ENV_URL)),
-        }
+    /// [`RemoteError::InvalidUrl`] or [`RemoteError::TlsNotEnabled`], as `with_options` would.
+    pub fn check_url(base_url: &str) -> Result<(), RemoteError> {
+        HttpClient::new(base_url, RemoteOptions::default()).map(|_| ())
     }
 
     /// The options this cache was opened with.

@@ -5,15 +5,17 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::RemoteError;
+use crate::config::{self, RemoteEnv};
 
 /// Holds a bearer token for `Authorization: Bearer ...`.
-pub const ENV_TOKEN: &str = "PCSTORE_REMOTE_TOKEN";
+pub const ENV_TOKEN: &str = config::REMOTE_TOKEN;
 /// Holds the studio secret for keyed envelopes (any non-empty text; see [`RemoteOptions::secret_key`]).
-pub const ENV_KEY: &str = "PCSTORE_REMOTE_KEY";
-/// Set to `1` (or `true`) to open the remote tier read-only.
-pub const ENV_READ_ONLY: &str = "PCSTORE_REMOTE_READ_ONLY";
+pub const ENV_KEY: &str = config::REMOTE_KEY;
+/// A boolean (`1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`, any case): open the remote tier
+/// read-only.
+pub const ENV_READ_ONLY: &str = config::REMOTE_READ_ONLY;
 /// The base URL; read by [`RemoteCache::from_env`](super::RemoteCache::from_env).
-pub const ENV_URL: &str = "PCSTORE_REMOTE_URL";
+pub const ENV_URL: &str = config::REMOTE_URL;
 
 /// Context string for deriving a 32-byte key from the text in [`ENV_KEY`].
 const KEY_DERIVATION_CONTEXT: &str = "pcstore 2026 remote envelope secret v1";
@@ -129,24 +131,27 @@ impl fmt::Debug for RemoteOptions {
 }
 
 impl RemoteOptions {
-    /// The defaults, overridden by the environment: [`ENV_TOKEN`] sets bearer auth,
-    /// [`ENV_KEY`] sets the secret (see [`Self::secret_from_text`]), [`ENV_READ_ONLY`] `1`/`true`
-    /// sets read-only. Unset or empty variables leave the default.
+    /// The defaults, overridden by the environment (parsed by [`crate::config`]):
+    /// [`ENV_TOKEN`] sets bearer auth, [`ENV_KEY`] sets the secret (see
+    /// [`Self::secret_from_text`]), [`ENV_READ_ONLY`] (a boolean) sets read-only. Unset or empty
+    /// variables leave the default.
     ///
     /// # Errors
-    /// [`RemoteError::InvalidEnv`] if a variable is not valid UTF-8.
+    /// [`RemoteError::InvalidEnv`] if a variable is not valid UTF-8 or [`ENV_READ_ONLY`] is not
+    /// a boolean.
     pub fn from_env() -> Result<Self, RemoteError> {
-        let mut options = Self::default();
-        if let Some(token) = env_text(ENV_TOKEN)? {
-            options.auth = Some(RemoteAuth::Bearer(token));
+        let env = RemoteEnv::from_vars(&config::process_env).map_err(RemoteError::InvalidEnv)?;
+        Ok(Self::from_settings(&env))
+    }
+
+    /// The defaults, overridden by the remote tier's parsed variables.
+    pub(crate) fn from_settings(env: &RemoteEnv) -> Self {
+        Self {
+            auth: env.token.clone().map(RemoteAuth::Bearer),
+            secret_key: env.key.as_deref().map(Self::secret_from_text),
+            read_only: env.read_only,
+            ..Self::default()
         }
-        if let Some(key) = env_text(ENV_KEY)? {
-            options.secret_key = Some(Self::secret_from_text(&key));
-        }
-        if let Some(flag) = env_text(ENV_READ_ONLY)? {
-            options.read_only = matches!(flag.as_str(), "1" | "true" | "yes");
-        }
-        Ok(options)
     }
 
     /// Derives the 32-byte envelope secret from any text (a passphrase or a hex string) with
@@ -180,15 +185,6 @@ impl RemoteOptions {
     }
 }
 
-fn env_text(name: &'static str) -> Result<Option<String>, RemoteError> {
-    match std::env::var(name) {
-        Ok(value) if value.is_empty() => Ok(None),
-        Ok(value) => Ok(Some(value)),
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => Err(RemoteError::InvalidEnv(name)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +213,25 @@ mod tests {
         assert!(text.contains("\"ci\""), "{text}");
         let bearer = format!("{:?}", RemoteAuth::Bearer("tok-123".into()));
         assert!(!bearer.contains("tok-123"));
+    }
+
+    #[test]
+    fn parsed_variables_set_auth_secret_and_read_only() {
+        let options = RemoteOptions::from_settings(&RemoteEnv {
+            token: Some("tok-123".into()),
+            key: Some("studio".into()),
+            read_only: true,
+        });
+        assert_eq!(options.auth, Some(RemoteAuth::Bearer("tok-123".into())));
+        assert_eq!(
+            options.secret_key,
+            Some(RemoteOptions::secret_from_text("studio"))
+        );
+        assert!(options.read_only);
+        assert_eq!(
+            RemoteOptions::from_settings(&RemoteEnv::default()),
+            RemoteOptions::default()
+        );
     }
 
     #[test]

@@ -200,7 +200,7 @@ fn header_bytes(
         .u64(payload_len)
         .bytes(payload_hash)
         .bytes(&scoped_key.0);
-    debug_assert_eq!(header.len(), IDENTITY_AT);
+    debug_assert_eq!(header.as_slice().len(), IDENTITY_AT);
     header
         .u32(identity.vendor_id)
         .u32(identity.device_id)
@@ -208,7 +208,7 @@ fn header_bytes(
         .u32(identity.driver_id)
         .bytes(&identity.pipeline_cache_uuid)
         .u8(identity.pointer_size);
-    debug_assert_eq!(header.len(), RESERVED_AT);
+    debug_assert_eq!(header.as_slice().len(), RESERVED_AT);
     header.zeros(ENVELOPE_HEADER_LEN - RESERVED_AT);
     header
         .finish()

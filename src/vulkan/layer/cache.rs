@@ -7,11 +7,9 @@ use std::sync::Arc;
 use ash::vk;
 use once_cell::sync::OnceCell;
 
-use super::config::{config, LayerConfig};
+use super::config::config;
 use super::dispatch::{DeviceFns, InstanceData};
-use crate::disk::{DiskCache, DiskCacheOptions};
-use crate::layered::{BackgroundLayers, LayeredOptions, LayeredPipelineCache};
-use crate::memory::InMemoryPipelineCache;
+use crate::config::{DiskOutcome, StorePlan};
 use crate::store::PipelineCacheStore;
 use crate::vulkan::{DeviceInfo, VulkanContext, VulkanError, VulkanOptions};
 use crate::PipelineFingerprint;
@@ -31,64 +29,36 @@ fn layer_cache_key() -> PipelineFingerprint {
     PipelineFingerprint::of(b"pcstore.vulkan-layer.device-cache.v1")
 }
 
-/// The process-wide store every device of every instance shares: memory over disk over the
-/// remote tier (when built with `remote` and `PCSTORE_REMOTE_URL` is set); tiers that cannot be
-/// opened are left out, down to memory alone (the application keeps working either way).
+/// The process-wide store every device of every instance shares: the default store, exactly as
+/// `pcs_store_open_default` opens it (memory over disk over the remote tier when built with
+/// `remote` and `PCSTORE_REMOTE_URL` is set; memory alone with `PCSTORE_DISABLE`). Tiers that
+/// cannot be opened are left out, down to memory alone: the application keeps working either way.
 ///
-/// The remote tier is a [`BackgroundLayers`] layer: no Vulkan call waits on the network for
-/// more than its small bounds (a lookup at `vkCreateDevice`, a flush at a save), a remote hit
-/// that comes later lands in memory and on disk for the next launch, and a server found dead is
-/// remembered in the store's directory so that the processes after it skip it.
+/// The remote tier is a background layer (`BackgroundLayers`): no Vulkan call waits on the
+/// network for more than its small bounds (a lookup at `vkCreateDevice`, a flush at a save), a
+/// remote hit that comes later lands in memory and on disk for the next launch, and a server
+/// found dead is remembered in the store's directory so that the processes after it skip it.
 fn shared_store() -> Arc<dyn PipelineCacheStore> {
     static STORE: OnceCell<Arc<dyn PipelineCacheStore>> = OnceCell::new();
-    STORE.get_or_init(|| open_store(config())).clone()
+    STORE.get_or_init(|| open_store(&config().store)).clone()
 }
 
-fn open_store(config: &LayerConfig) -> Arc<dyn PipelineCacheStore> {
-    let mut options = DiskCacheOptions::default();
-    if let Some(max_size) = config.max_size {
-        options.max_bytes = max_size;
-    }
-    let memory_bytes = options.max_bytes.min(256 << 20);
-    let memory: Arc<dyn PipelineCacheStore> =
-        Arc::new(InMemoryPipelineCache::with_limits(1024, memory_bytes));
-    let dir = config.dir.clone().or_else(crate::disk::user_cache_dir);
-    let disk = match dir {
-        Some(dir) => DiskCache::with_options(&dir, options).map_err(|error| error.to_string()),
-        None => Err("no cache directory (set PCSTORE_DIR or HOME)".to_owned()),
-    };
-    let mut tiers = vec![memory];
-    let mut state_dir = None;
-    match disk {
-        Ok(disk) => {
-            layer_log!("store at {}", disk.root().display());
-            state_dir = Some(disk.root().to_path_buf());
-            tiers.push(Arc::new(disk));
-        }
-        Err(error) => {
+fn open_store(plan: &StorePlan) -> Arc<dyn PipelineCacheStore> {
+    let opened = plan.clone().open().unwrap_or_else(|error| {
+        eprintln!("pcstore: {error}; the Vulkan layer continues without the remote tier");
+        plan.clone().open_local()
+    });
+    match &opened.disk {
+        DiskOutcome::Open(root) => layer_log!("store at {}", root.display()),
+        DiskOutcome::Disabled => layer_log!("PCSTORE_DISABLE: this process caches in memory only"),
+        DiskOutcome::Unavailable(error) => {
             layer_log!("disk store unavailable ({error}); this process caches in memory only");
         }
     }
-    let local_tiers = tiers.len();
-    #[cfg(feature = "remote")]
-    match crate::remote::RemoteCache::from_env_sharing_state(state_dir) {
-        Ok(Some(remote)) => {
-            layer_log!("remote tier {}", crate::remote::ENV_URL);
-            tiers.push(Arc::new(remote));
-        }
-        Ok(None) => {}
-        Err(error) => layer_log!("remote tier unavailable: {error}"),
+    if opened.remote {
+        layer_log!("remote tier {}", crate::config::REMOTE_URL);
     }
-    #[cfg(not(feature = "remote"))]
-    let _ = state_dir;
-    if tiers.len() == 1 {
-        return tiers.remove(0);
-    }
-    let options = LayeredOptions {
-        background: Some(BackgroundLayers::starting_at(local_tiers)),
-        ..LayeredOptions::default()
-    };
-    Arc::new(LayeredPipelineCache::with_options(tiers, options))
+    opened.store
 }
 
 /// A device's layer-owned pipeline cache. Thread-safe: creation calls only read `cache` and

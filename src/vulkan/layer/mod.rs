@@ -22,4 +22,6 @@ mod entry;
 mod intercept;
 mod saver;
 
+#[cfg(test)]
+pub(crate) use config::store_plan;
 pub use entry::vkNegotiateLoaderLayerInterfaceVersion;
