@@ -233,7 +233,7 @@ impl Inner {
                     output = Some(self.start_output()?);
                 }
                 let out = output.as_mut().expect("just started");
-                out.append(header, &body, survivor)?;
+                out.append(header, &body)?;
             }
             if let Some(out) = &output {
                 platform::sync_data(&out.segment.file)
@@ -334,22 +334,10 @@ struct Output {
 }
 
 impl Output {
-    fn append(
-        &mut self,
-        header: RecordHeader,
-        body: &[u8],
-        survivor: &Survivor,
-    ) -> Result<(), DiskCacheError> {
+    fn append(&mut self, header: RecordHeader, body: &[u8]) -> Result<(), DiskCacheError> {
         platform::write_two_all_at(&self.segment.file, &header.encode(), body, self.end)
             .map_err(|err| DiskCacheError::io("write segment", &self.segment.path, err))?;
-        self.entries.push(IndexEntry {
-            kind: RecordKind::Put,
-            key: survivor.key,
-            offset: self.end,
-            payload_len: survivor.payload_len,
-            stamp: survivor.stamp,
-            access: header.access,
-        });
+        self.entries.push(IndexEntry::put(&header, self.end));
         self.end += header.record_len();
         Ok(())
     }

@@ -173,25 +173,13 @@ pub fn scan(segment: &Segment, from: u64, end: u64) -> io::Result<Scan> {
             }
         };
         match header.kind {
-            RecordKind::Put => scan.entries.push(IndexEntry {
-                kind: RecordKind::Put,
-                key: header.key,
-                offset,
-                payload_len: header.payload_len,
-                stamp: header.stamp,
-                access: header.access,
-            }),
+            RecordKind::Put => scan.entries.push(IndexEntry::put(&header, offset)),
             RecordKind::Touch => match read_touches(segment, &header, offset)? {
-                Some(touches) => scan
-                    .entries
-                    .extend(touches.into_iter().map(|(key, access)| IndexEntry {
-                        kind: RecordKind::Touch,
-                        key,
-                        offset: 0,
-                        payload_len: 0,
-                        stamp: 0,
-                        access,
-                    })),
+                Some(touches) => scan.entries.extend(
+                    touches
+                        .into_iter()
+                        .map(|(key, access)| IndexEntry::touch(key, access)),
+                ),
                 None => scan.corrupt += 1,
             },
         }

@@ -569,14 +569,7 @@ impl Inner {
             );
             active.writeback_started = active.end;
         }
-        let entry = IndexEntry {
-            kind: RecordKind::Put,
-            key,
-            offset,
-            payload_len: len,
-            stamp,
-            access: stamp,
-        };
+        let entry = IndexEntry::put(&header, offset);
         active.entries.push(entry);
         let segment = Arc::clone(&active.segment);
         writer.unflushed_puts += 1;
@@ -835,16 +828,11 @@ impl Inner {
                 DiskCacheError::io("append touches", &active.segment.path, err)
             })?;
         active.end += header.record_len();
-        active
-            .entries
-            .extend(touches.iter().map(|&(key, access)| IndexEntry {
-                kind: RecordKind::Touch,
-                key,
-                offset: 0,
-                payload_len: 0,
-                stamp: 0,
-                access,
-            }));
+        active.entries.extend(
+            touches
+                .iter()
+                .map(|&(key, access)| IndexEntry::touch(key, access)),
+        );
         let name = active.segment.name.clone();
         let end = active.end;
         if let Some(view) = self.state.write().segments.get_mut(&name) {
