@@ -268,9 +268,20 @@ impl IndexEntry {
     }
 }
 
+/// Bytes of an index of `entries` entries.
+pub fn index_len(entries: usize) -> u64 {
+    (INDEX_HEADER_LEN + INDEX_ENTRY_LEN * entries) as u64
+}
+
 /// Encodes an index for a segment of `segment_len` bytes whose header names `segment_id`.
-pub fn encode_index(segment_id: u64, segment_len: u64, entries: &[IndexEntry]) -> Vec<u8> {
-    let mut body = Writer::with_capacity(entries.len() * INDEX_ENTRY_LEN);
+pub fn encode_index<'a>(
+    segment_id: u64,
+    segment_len: u64,
+    entries: impl IntoIterator<Item = &'a IndexEntry>,
+) -> Vec<u8> {
+    let entries = entries.into_iter();
+    let mut body = Writer::with_capacity(entries.size_hint().0 * INDEX_ENTRY_LEN);
+    let mut count = 0u64;
     for entry in entries {
         body.u8(entry.kind as u8)
             .zeros(7)
@@ -279,6 +290,7 @@ pub fn encode_index(segment_id: u64, segment_len: u64, entries: &[IndexEntry]) -
             .u64(entry.payload_len)
             .u64(entry.stamp)
             .u64(entry.access);
+        count += 1;
     }
     let body = body.finish();
     let mut out = Writer::with_capacity(INDEX_HEADER_LEN + body.len());
@@ -286,7 +298,7 @@ pub fn encode_index(segment_id: u64, segment_len: u64, entries: &[IndexEntry]) -
         .u32(FORMAT_VERSION)
         .u32(INDEX_ENTRY_LEN as u32)
         .u64(segment_len)
-        .u64(entries.len() as u64)
+        .u64(count)
         .u64(segment_id)
         .bytes(blake3::hash(&body).as_bytes())
         .bytes(&body);
