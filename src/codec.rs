@@ -22,6 +22,7 @@ impl Writer {
     }
 
     /// Bytes written so far.
+    #[cfg_attr(not(feature = "vulkan"), allow(dead_code))] // used by the Vulkan envelope only
     pub fn len(&self) -> usize {
         self.bytes.len()
     }
