@@ -436,23 +436,11 @@ mod tests {
         assert!(url.credentials.is_none());
         let url = parse_base_url("http://ci:p%40ss@cache.studio:9090").unwrap();
         assert_eq!(url.base, "http://cache.studio:9090");
-        assert_eq!(
-            url.credentials,
-            Some(RemoteAuth::Basic {
-                user: "ci".into(),
-                password: "p@ss".into()
-            })
-        );
+        assert_eq!(url.credentials, basic("ci", "p@ss"));
         let url = parse_base_url("HTTP://u%3Ai:p%3A@[::1]:8080/a/b//").unwrap();
         assert_eq!(url.base, "http://[::1]:8080/a/b");
-        assert_eq!(
-            url.credentials,
-            Some(RemoteAuth::Basic {
-                user: "u:i".into(),
-                password: "p:".into()
-            })
-        );
-        for bad in [
+        assert_eq!(url.credentials, basic("u:i", "p:"));
+        assert_invalid(&[
             "127.0.0.1:8080",
             "ftp://host/",
             "http:///path",
@@ -462,12 +450,7 @@ mod tests {
             "http://u:%4@host",
             "http://u:%ff@host",
             "http://u:p@",
-        ] {
-            assert!(
-                matches!(parse_base_url(bad), Err(RemoteError::InvalidUrl(_))),
-                "{bad}"
-            );
-        }
+        ]);
         if !cfg!(feature = "remote-tls") {
             assert!(matches!(
                 parse_base_url("https://host"),
@@ -480,17 +463,28 @@ mod tests {
     fn urls_no_request_could_use_are_refused_up_front() {
         // The hand-written parser let these through, and every request to them failed later,
         // opening the breaker instead of telling the caller at construction.
-        for bad in [
+        assert_invalid(&[
             "http://host:80:80/",
             "http://ho<st/",
             "http://h\u{f4}st/",
             "http://ho\u{1}st/",
             "http://host/pa th",
-        ] {
+        ]);
+    }
+
+    fn assert_invalid(urls: &[&str]) {
+        for url in urls {
             assert!(
-                matches!(parse_base_url(bad), Err(RemoteError::InvalidUrl(_))),
-                "{bad}"
+                matches!(parse_base_url(url), Err(RemoteError::InvalidUrl(_))),
+                "{url}"
             );
         }
+    }
+
+    fn basic(user: &str, password: &str) -> Option<RemoteAuth> {
+        Some(RemoteAuth::Basic {
+            user: user.into(),
+            password: password.into(),
+        })
     }
 }
