@@ -27,8 +27,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use pcstore::layer::abi;
 use pcstore::vulkan::ash::vk;
-use pcstore::vulkan::layer::abi;
 use pcstore::PipelineCacheStore;
 use trials::Trials;
 use vk_harness::{drivers, Driver, Harness, DRIVER_NAMES};
@@ -624,7 +624,7 @@ fn exports(setup: &Setup, _: &Driver) -> String {
 
 fn negotiate_and_resolve(_: &Setup, _: &Driver) -> String {
     use abi::NegotiateLayerInterface;
-    use pcstore::vulkan::layer::vkNegotiateLoaderLayerInterfaceVersion as negotiate;
+    use pcstore::layer::vkNegotiateLoaderLayerInterfaceVersion as negotiate;
     let offer = |version| NegotiateLayerInterface {
         s_type: abi::LAYER_NEGOTIATE_INTERFACE_STRUCT,
         p_next: std::ptr::null_mut(),
