@@ -581,5 +581,8 @@ fn reads_leave_segment_access_times_alone() {
         .expect("stat")
         .accessed()
         .expect("access time");
-    assert_eq!(accessed, long_ago, "a read updated the segment's access time");
+    assert_eq!(
+        accessed, long_ago,
+        "a read updated the segment's access time"
+    );
 }
