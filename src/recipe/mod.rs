@@ -38,6 +38,7 @@ mod key;
 mod layout;
 mod raw;
 mod render_pass;
+pub mod replay;
 mod resolve;
 mod sampler;
 mod shader;
