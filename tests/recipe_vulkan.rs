@@ -16,6 +16,11 @@
 //! descriptors): a driver missing a feature its scene uses fails the test, nothing is skipped.
 //! `PCSTORE_SKIP_VULKAN_TESTS=1` is the explicit opt-out (CI never sets it).
 //!
+//! Then the replayer (`pcstore::recipe::replay`): `replay-twice` (in process, twice into one
+//! cache: SwiftShader reports a hit for every pipeline the second time), `replay-isolated`
+//! (worker processes, under a test layer that aborts in one pipeline and hangs in another)
+//! and `replay-in-process` (cancelled, then finished by a second run).
+//!
 //! One trial per driver and step ("lavapipe/record", "lavapipe/replay"), with cargo's usual
 //! arguments (tests/support/trials.rs); a replay records first when the filter left its
 //! recording out.
@@ -32,13 +37,14 @@ mod recipe_support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{c_void, CStr};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use pcstore::recipe::replay::{
-    replay_application, run_worker, PipelineReplayer, RecipeSet, ReplayInstance, ReplayOptions,
-    ReplayProgress, WorkerCommand, WORKER_ARG,
+    replay_application, replay_application_in_process, run_worker, InProcessOptions,
+    PipelineReplayer, RecipeSet, ReplayInstance, ReplayOptions, ReplayProgress, WorkerCommand,
+    WORKER_ARG,
 };
 use pcstore::recipe::{
     AnyRecipe, ApplicationRecord, CacheTarget, Catalog, ComputePipelineRecipe,
@@ -75,6 +81,7 @@ fn main() {
             "replay" => replay(&dir),
             "replay-twice" => replay_twice(&dir),
             "replay-isolated" => replay_isolated(&dir),
+            "replay-in-process" => replay_in_process(&dir),
             other => panic!("unknown scenario {other}"),
         };
         let errors = VALIDATION_ERRORS.load(Ordering::SeqCst);
@@ -96,6 +103,10 @@ fn main() {
         plan.push((step(driver, "replay-twice"), Some(step(driver, "record"))));
         plan.push((
             step(driver, "replay-isolated"),
+            Some(step(driver, "record")),
+        ));
+        plan.push((
+            step(driver, "replay-in-process"),
             Some(step(driver, "record")),
         ));
     }
@@ -917,6 +928,71 @@ fn replay_isolated(dir: &Path) -> String {
         all.len(),
         first.created,
         first.worker_restarts,
+        second.created
+    )
+}
+
+/// The in-process replay an engine runs during a loading screen: cancelled after two
+/// pipelines it saves those two; the next run (`if_needed`) does only the rest.
+fn replay_in_process(dir: &Path) -> String {
+    // A store of its own: replay-isolated replays into the recorded one.
+    let recorded = DiskCache::new(dir.join("store")).expect("disk store");
+    let store: Arc<dyn PipelineCacheStore> = Arc::new(pcstore::InMemoryPipelineCache::new());
+    let (application_key, application) = recorded_application(&recorded);
+    let (device_key, pipelines) = application.pipelines.iter().next().expect("one device");
+    // Copied with what they refer to, as a remote tier or a bundle would bring them.
+    let mut pending: Vec<RecipeKey> = vec![application_key, *device_key];
+    pending.extend(pipelines.iter().copied());
+    while let Some(key) = pending.pop() {
+        let bytes = recorded.get(&key.fingerprint()).expect("stored");
+        if let Ok(recipe) = AnyRecipe::from_bytes(&bytes) {
+            pending.extend(recipe.references());
+        }
+        store.put(key.fingerprint(), bytes);
+    }
+    let get_instance_proc_addr = vk_harness::system_get_instance_proc_addr();
+    let cancel = AtomicBool::new(false);
+    let options = InProcessOptions::default();
+    // SAFETY: the loader's entry point.
+    let first = unsafe {
+        replay_application_in_process(
+            &store,
+            get_instance_proc_addr,
+            &application_key,
+            &options,
+            &mut |step| {
+                if step.done == 2 {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+            },
+            &cancel,
+        )
+    }
+    .expect("replay");
+    assert_eq!(first.created, 2, "{first:?}");
+    assert_eq!(first.cancelled, pipelines.len() - 2, "{first:?}");
+    assert_eq!(first.saves.len(), 1);
+    cancel.store(false, Ordering::Relaxed);
+    let mut steps = 0;
+    // SAFETY: as above.
+    let second = unsafe {
+        replay_application_in_process(
+            &store,
+            get_instance_proc_addr,
+            &application_key,
+            &options,
+            &mut |_| steps += 1,
+            &cancel,
+        )
+    }
+    .expect("replay");
+    assert_eq!(second.already_replayed, 2, "{second:?}");
+    assert_eq!(second.created, pipelines.len() - 2, "{second:?}");
+    assert_eq!((second.cancelled, steps), (0, pipelines.len() - 2));
+    format!(
+        "in process: cancelled after {} of {} pipelines, the next run did the other {}",
+        first.created,
+        pipelines.len(),
         second.created
     )
 }

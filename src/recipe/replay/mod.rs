@@ -14,15 +14,20 @@
 //!   must be code of that program), and because a second executable would have to be
 //!   installed and found next to every tool, launcher and test that replays.
 //!   [`WorkerCommand`] names the program and arguments when another command line is wanted.
-//! - [`PipelineReplayer`] (driver.rs): the in-process part, creating modules, samplers,
-//!   layouts, render passes and pipelines from recipes on one device, each dependency once,
-//!   with creation feedback; the workers use it, and so may an engine replaying in-process
-//!   during a loading screen (not crash-isolated).
+//! - [`PipelineReplayer`] (driver.rs): creating modules, samplers, layouts, render passes and
+//!   pipelines from recipes on one device, each dependency once, with creation feedback; the
+//!   workers use it, and so does [`replay_application_in_process`] (in_process.rs), for
+//!   engines replaying during a loading screen with a cancel flag (not crash-isolated).
+//! - group.rs: what both share per device recipe (what to skip, load, account, save, the
+//!   replay record); outcome.rs: progress steps and the summary.
 //! - [`RecipeSet`] (set.rs): the recipes some pipelines need, fetched from a store and
 //!   checked against their keys.
 
 mod driver;
 mod error;
+mod group;
+mod in_process;
+mod outcome;
 mod pool;
 mod protocol;
 mod record;
@@ -31,10 +36,9 @@ mod worker;
 
 pub use driver::{PipelineCreated, PipelineReplayer, ReplayDevice, ReplayInstance};
 pub use error::ReplayError;
-pub use pool::{
-    replay_application, PipelineOutcome, ReplayOptions, ReplayProgress, ReplaySummary,
-    WorkerCommand,
-};
+pub use in_process::{replay_application_in_process, InProcessOptions};
+pub use outcome::{PipelineOutcome, ReplayProgress, ReplaySummary};
+pub use pool::{replay_application, ReplayOptions, WorkerCommand};
 pub use record::ReplayRecord;
 pub use set::RecipeSet;
 pub use worker::{run_worker, WORKER_ARG};

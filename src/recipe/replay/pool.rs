@@ -12,17 +12,17 @@ use std::time::{Duration, Instant};
 
 use ash::vk;
 
-use super::driver::{ReplayDevice, ReplayInstance};
+use super::driver::ReplayInstance;
 use super::error::ReplayError;
+use super::group::{fetch, Batch, Executed, Group};
+use super::outcome::{PipelineOutcome, ReplayProgress, ReplaySummary};
 use super::protocol::{FromWorker, ToWorker};
-use super::record::ReplayRecord;
-use super::set::RecipeSet;
 use super::worker::WORKER_ARG;
 use crate::recipe::application::ApplicationRecord;
 use crate::recipe::device::DeviceRecipe;
 use crate::recipe::key::{Recipe, RecipeKey};
 use crate::store::PipelineCacheStore;
-use crate::vulkan::{SaveInfo, VulkanContext, VulkanOptions};
+use crate::vulkan::VulkanOptions;
 
 /// How a replaying program starts its workers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,69 +82,6 @@ impl ReplayOptions {
     }
 }
 
-/// What happened to one pipeline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PipelineOutcome {
-    /// Created into the cache; whether creation feedback reported a hit in the (seeded)
-    /// worker cache, `None` without feedback.
-    Created {
-        /// `APPLICATION_PIPELINE_CACHE_HIT_BIT`, when the driver gave feedback.
-        cache_hit: Option<bool>,
-    },
-    /// The driver refused it (recorded as bad).
-    DriverFailed(vk::Result),
-    /// Its worker died while creating it (recorded as bad).
-    Crashed,
-    /// Its worker exceeded the timeout on it and was killed (recorded as bad).
-    TimedOut,
-    /// Its recipes are missing, damaged or cannot be built here.
-    Unbuildable,
-}
-
-/// One progress step: after each pipeline.
-#[derive(Clone, Copy, Debug)]
-pub struct ReplayProgress {
-    /// Pipelines finished in this replay so far, this one included.
-    pub done: usize,
-    /// Pipelines this replay tries (recorded, less those skipped).
-    pub total: usize,
-    /// The pipeline just finished.
-    pub pipeline: RecipeKey,
-    /// What happened to it.
-    pub outcome: PipelineOutcome,
-}
-
-/// What a replay did.
-#[derive(Clone, Debug, Default)]
-pub struct ReplaySummary {
-    /// Pipelines in the application record (over every device recipe).
-    pub recorded: usize,
-    /// Created into a saved cache.
-    pub created: usize,
-    /// Of those, with a cache hit reported by creation feedback.
-    pub cache_hits: usize,
-    /// Skipped: already replayed for this driver (`if_needed`).
-    pub already_replayed: usize,
-    /// Skipped: marked bad for this driver by an earlier replay.
-    pub skipped_bad: usize,
-    /// Newly marked bad: the driver crashed on them.
-    pub crashed: Vec<RecipeKey>,
-    /// Newly marked bad: their worker hung and was killed.
-    pub timed_out: Vec<RecipeKey>,
-    /// Newly marked bad: the driver returned an error.
-    pub driver_failed: Vec<(RecipeKey, vk::Result)>,
-    /// Not tried: recipes missing, damaged or unbuildable (not marked bad: a later recording
-    /// or pcstore version may fix them).
-    pub unbuildable: Vec<RecipeKey>,
-    /// Not tried: the driver could not create the recorded device (lacks an extension or a
-    /// feature), with why.
-    pub unsupported: Vec<(RecipeKey, String)>,
-    /// Workers started again after one died or was killed.
-    pub worker_restarts: usize,
-    /// One save per device recipe that replayed anything.
-    pub saves: Vec<SaveInfo>,
-}
-
 /// Replays the application whose record is stored at `application` into the caches its next
 /// launch on this machine's driver loads.
 ///
@@ -199,11 +136,13 @@ pub unsafe fn replay_application(
             application: *application,
             record: &record,
             device_key: *device_key,
-            device_recipe: &device_recipe,
             pipelines,
-            options,
+            if_needed: options.if_needed,
+            max_blob_bytes: options.max_blob_bytes,
         };
-        let outcome = group.replay(&mut summary, progress);
+        let outcome = group.replay(&mut summary, progress, &mut |batch, summary, progress| {
+            run_pool(&group, &device_recipe, options, batch, summary, progress)
+        });
         // SAFETY: every cache of the bare device was destroyed in `replay`.
         unsafe { bare.destroy() };
         outcome?;
@@ -212,223 +151,71 @@ pub unsafe fn replay_application(
     Ok(summary)
 }
 
-/// A recipe at `key`, checked against its key when `content_addressed`.
-fn fetch<T: Recipe>(
-    store: &dyn PipelineCacheStore,
-    key: &RecipeKey,
-    content_addressed: bool,
-) -> Result<T, ReplayError> {
-    let bytes = store
-        .get(&key.fingerprint())
-        .ok_or(ReplayError::MissingRecipe(*key))?;
-    if content_addressed && RecipeKey::of(&bytes) != *key {
-        return Err(ReplayError::BadRecipe {
-            key: *key,
-            error: None,
-        });
-    }
-    T::from_bytes(&bytes).map_err(|error| ReplayError::BadRecipe {
-        key: *key,
-        error: Some(error),
-    })
-}
-
-/// The pipelines of one device recipe.
-struct Group<'a> {
-    store: &'a Arc<dyn PipelineCacheStore>,
-    instance: &'a ReplayInstance,
-    device: &'a ReplayDevice<'a>,
-    application: RecipeKey,
-    record: &'a ApplicationRecord,
-    device_key: RecipeKey,
-    device_recipe: &'a DeviceRecipe,
-    pipelines: &'a BTreeSet<RecipeKey>,
-    options: &'a ReplayOptions,
-}
-
-impl Group<'_> {
-    fn replay(
-        &self,
-        summary: &mut ReplaySummary,
-        progress: &mut dyn FnMut(&ReplayProgress),
-    ) -> Result<(), ReplayError> {
-        let target = &self.record.cache;
-        // SAFETY: the bare device and its instance outlive the context (dropped at the end
-        // of this function); the API version is the instance's.
-        let context = unsafe {
-            VulkanContext::new(
-                Arc::clone(self.store),
-                self.instance.device_info(self.device),
-                VulkanOptions {
-                    namespace: target.namespace_for(self.instance.device_name()),
-                    max_blob_bytes: self.options.max_blob_bytes,
-                },
-            )?
-        };
-        let record_key = ReplayRecord::store_key_for(
-            &context.stored_key(&target.key),
-            &self.application,
-            &self.device_key,
-        );
-        // A damaged record is as good as none: at worst a known-bad pipeline is tried again.
-        let mut replay_record = self
-            .store
-            .get(&record_key.fingerprint())
-            .and_then(|bytes| ReplayRecord::from_bytes(&bytes).ok())
-            .unwrap_or_default();
-        let mut todo = Vec::new();
-        for pipeline in self.pipelines {
-            if replay_record.bad.contains(pipeline) {
-                summary.skipped_bad += 1;
-            } else if self.options.if_needed && replay_record.replayed.contains(pipeline) {
-                summary.already_replayed += 1;
-            } else {
-                todo.push(*pipeline);
-            }
-        }
-        if todo.is_empty() {
-            return Ok(());
-        }
-        let (recipes, unavailable) = RecipeSet::fetch(self.store.as_ref(), todo.iter().copied());
-        let total = todo.len();
-        let mut done = 0;
-        for (pipeline, _) in &unavailable {
-            summary.unbuildable.push(*pipeline);
-            done += 1;
-            progress(&ReplayProgress {
-                done,
-                total,
-                pipeline: *pipeline,
-                outcome: PipelineOutcome::Unbuildable,
-            });
-        }
-        let queue: VecDeque<RecipeKey> = todo
-            .into_iter()
-            .filter(|pipeline| recipes.get(pipeline).is_some())
-            .collect();
-        if queue.is_empty() {
-            return Ok(());
-        }
-        // SAFETY: the bare device is alive; the cache is destroyed below.
-        let (cache, _) = unsafe { context.load_pipeline_cache(&target.key, None)? };
-        let outcome = self.run_pool(
-            &context,
-            cache,
-            recipes,
-            queue,
-            (done, total),
-            summary,
-            &mut replay_record,
-            progress,
-        );
-        let saved = outcome.and_then(|()| {
-            // SAFETY: a live cache of the context's device.
-            Ok(unsafe { context.save_pipeline_cache(&target.key, cache)? })
-        });
-        // SAFETY: no use of the cache is in flight.
-        unsafe { self.device.device.destroy_pipeline_cache(cache, None) };
-        summary.saves.push(saved?);
-        // Best effort: a record that is not stored only means the work is redone next time.
-        let _ = self
-            .store
-            .try_put(record_key.fingerprint(), replay_record.to_bytes());
-        Ok(())
-    }
-
-    /// Runs the workers over `queue` and merges their caches into `cache`.
-    #[allow(clippy::too_many_arguments)]
-    fn run_pool(
-        &self,
-        context: &VulkanContext,
-        cache: vk::PipelineCache,
-        recipes: RecipeSet,
-        queue: VecDeque<RecipeKey>,
-        (done, total): (usize, usize),
-        summary: &mut ReplaySummary,
-        replay_record: &mut ReplayRecord,
-        progress: &mut dyn FnMut(&ReplayProgress),
-    ) -> Result<(), ReplayError> {
-        // SAFETY: a live cache of the context's device.
-        let seed = unsafe { context.pipeline_cache_data(cache)? }.unwrap_or_default();
-        let job = ToWorker::Job {
-            api_version: self.device_recipe.api_version,
-            device_index: u32::try_from(self.options.device_index).unwrap_or(u32::MAX),
-            device: self.device_recipe.to_bytes(),
-            seed,
-            recipes,
-        };
-        let mut job_bytes = Vec::new();
-        job.write(&mut job_bytes).map_err(worker_error)?;
-        let mut pool = Pool {
-            options: self.options,
-            job: job_bytes,
-            queue,
-            workers: HashMap::new(),
-            next_id: 0,
-            events: mpsc::channel(),
-            results: BTreeMap::new(),
-            reported: done,
-            total,
-            deaths_outside_pipelines: 0,
-            cache_data: Vec::new(),
-            unsupported: None,
-        };
-        let ran = pool.run(summary, progress);
-        pool.stop_all();
-        ran?;
-        if let Some(reason) = pool.unsupported {
-            summary.unsupported.extend(
-                pool.queue
-                    .iter()
-                    .map(|pipeline| (*pipeline, reason.clone())),
-            );
-            summary.unsupported.extend(
-                pool.results
-                    .keys()
-                    .map(|pipeline| (*pipeline, reason.clone())),
-            );
-            return Ok(());
-        }
-        for (pipeline, outcome) in &pool.results {
-            match outcome {
-                PipelineOutcome::Created { cache_hit } => {
-                    summary.created += 1;
-                    summary.cache_hits += usize::from(*cache_hit == Some(true));
-                    replay_record.replayed.insert(*pipeline);
-                }
-                PipelineOutcome::DriverFailed(result) => {
-                    summary.driver_failed.push((*pipeline, *result));
-                    replay_record.bad.insert(*pipeline);
-                }
-                PipelineOutcome::Crashed => {
-                    summary.crashed.push(*pipeline);
-                    replay_record.bad.insert(*pipeline);
-                }
-                PipelineOutcome::TimedOut => {
-                    summary.timed_out.push(*pipeline);
-                    replay_record.bad.insert(*pipeline);
-                }
-                PipelineOutcome::Unbuildable => summary.unbuildable.push(*pipeline),
-            }
-        }
+/// Runs the workers over a group's batch and merges their caches into the batch's cache.
+fn run_pool(
+    group: &Group<'_>,
+    device_recipe: &DeviceRecipe,
+    options: &ReplayOptions,
+    batch: Batch<'_>,
+    summary: &mut ReplaySummary,
+    progress: &mut dyn FnMut(&ReplayProgress),
+) -> Result<Executed, ReplayError> {
+    // SAFETY: a live cache of the context's device.
+    let seed = unsafe { batch.context.pipeline_cache_data(batch.cache)? }.unwrap_or_default();
+    let job = ToWorker::Job {
+        api_version: device_recipe.api_version,
+        device_index: u32::try_from(options.device_index).unwrap_or(u32::MAX),
+        device: device_recipe.to_bytes(),
+        seed,
+        recipes: batch.recipes,
+    };
+    let mut job_bytes = Vec::new();
+    job.write(&mut job_bytes).map_err(worker_error)?;
+    let mut pool = Pool {
+        options,
+        job: job_bytes,
+        queue: batch.queue,
+        workers: HashMap::new(),
+        next_id: 0,
+        events: mpsc::channel(),
+        results: BTreeMap::new(),
+        reported: batch.done,
+        total: batch.total,
+        deaths_outside_pipelines: 0,
+        cache_data: Vec::new(),
+        unsupported: None,
+    };
+    let ran = pool.run(summary, progress);
+    pool.stop_all();
+    ran?;
+    if pool.unsupported.is_none() {
         for data in &pool.cache_data {
-            if data.is_empty() || data.len() as u64 > self.options.max_blob_bytes {
+            if data.is_empty() || data.len() as u64 > options.max_blob_bytes {
                 continue;
             }
             // Data this driver wrote in a worker on the same physical device.
-            let worker_cache = self.device.create_cache(data)?;
+            let worker_cache = group.device.create_cache(data)?;
             // SAFETY: live caches of the context's device, the destination not a source.
-            let merged = unsafe { context.merge_pipeline_caches(cache, &[worker_cache]) };
+            let merged = unsafe {
+                batch
+                    .context
+                    .merge_pipeline_caches(batch.cache, &[worker_cache])
+            };
             // SAFETY: merged (or not) and no longer used.
             unsafe {
-                self.device
+                group
+                    .device
                     .device
                     .destroy_pipeline_cache(worker_cache, None)
             };
             merged?;
         }
-        Ok(())
     }
+    Ok(Executed {
+        results: pool.results,
+        untried: pool.queue.into_iter().collect(),
+        unsupported: pool.unsupported,
+    })
 }
 
 fn worker_error(error: io::Error) -> ReplayError {
