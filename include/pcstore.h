@@ -55,11 +55,19 @@ struct pcs_vk_api;
  *   `pcs_vk_context_release`, `pcs_vk_stored_key`, `pcs_vk_load_pipeline_cache`,
  *   `pcs_vk_save_pipeline_cache`, `pcs_vk_merge_pipeline_caches`, `pcs_vk_context_metrics`);
  *   bundles (`pcs_store_open_bundle`).
+ * - 2: recipes, appended to the `pcs_vk_api` table: recording an engine's objects
+ *   (`pcs_vk_recipe_recorder_create`, `pcs_vk_recipe_recorder_release`,
+ *   `pcs_vk_recipe_record_shader_module`, `pcs_vk_recipe_record_sampler`,
+ *   `pcs_vk_recipe_record_descriptor_set_layout`, `pcs_vk_recipe_record_pipeline_layout`,
+ *   `pcs_vk_recipe_record_render_pass`, `pcs_vk_recipe_record_render_pass2`,
+ *   `pcs_vk_recipe_record_compute_pipelines`, `pcs_vk_recipe_record_graphics_pipelines`,
+ *   `pcs_vk_recipe_recorder_flush`, `pcs_vk_recipe_application_key`) and replaying in
+ *   process (`pcs_vk_recipe_replay`).
  *
  * The layer's `vkNegotiateLoaderLayerInterfaceVersion` follows the Vulkan loader's interface
  * version, not this one.
  */
-#define PCS_ABI_VERSION 1
+#define PCS_ABI_VERSION 2
 
 /**
  * What every `pcs_*` function that can fail returns (an `int32_t`).

@@ -965,7 +965,7 @@ fn replay_in_process(dir: &Path) -> String {
                     cancel.store(true, Ordering::Relaxed);
                 }
             },
-            &cancel,
+            &|| cancel.load(Ordering::Relaxed),
         )
     }
     .expect("replay");
@@ -982,7 +982,7 @@ fn replay_in_process(dir: &Path) -> String {
             &application_key,
             &options,
             &mut |_| steps += 1,
-            &cancel,
+            &|| cancel.load(Ordering::Relaxed),
         )
     }
     .expect("replay");

@@ -30,10 +30,18 @@ pub const PCS_VERSION_PATCH: u32 = 0;
 ///   `pcs_vk_context_release`, `pcs_vk_stored_key`, `pcs_vk_load_pipeline_cache`,
 ///   `pcs_vk_save_pipeline_cache`, `pcs_vk_merge_pipeline_caches`, `pcs_vk_context_metrics`);
 ///   bundles (`pcs_store_open_bundle`).
+/// - 2: recipes, appended to the `pcs_vk_api` table: recording an engine's objects
+///   (`pcs_vk_recipe_recorder_create`, `pcs_vk_recipe_recorder_release`,
+///   `pcs_vk_recipe_record_shader_module`, `pcs_vk_recipe_record_sampler`,
+///   `pcs_vk_recipe_record_descriptor_set_layout`, `pcs_vk_recipe_record_pipeline_layout`,
+///   `pcs_vk_recipe_record_render_pass`, `pcs_vk_recipe_record_render_pass2`,
+///   `pcs_vk_recipe_record_compute_pipelines`, `pcs_vk_recipe_record_graphics_pipelines`,
+///   `pcs_vk_recipe_recorder_flush`, `pcs_vk_recipe_application_key`) and replaying in
+///   process (`pcs_vk_recipe_replay`).
 ///
 /// The layer's `vkNegotiateLoaderLayerInterfaceVersion` follows the Vulkan loader's interface
 /// version, not this one.
-pub const PCS_ABI_VERSION: u32 = 1;
+pub const PCS_ABI_VERSION: u32 = 2;
 
 /// The ABI version of the loaded library (`PCS_ABI_VERSION` as it was built). A caller built
 /// against header version N may use everything of version N when this returns >= N.

@@ -80,7 +80,13 @@ LAYOUT(metrics_saves, offsetof(pcs_vk_metrics, saves) == 56);
 LAYOUT(metrics_refusals, offsetof(pcs_vk_metrics, driver_refusals) == 96);
 LAYOUT(metrics_load_latency, offsetof(pcs_vk_metrics, load_latency) == 120);
 LAYOUT(metrics_size, sizeof(pcs_vk_metrics) == 184);
-LAYOUT(api_size, sizeof(pcs_vk_api) == 64);
+LAYOUT(api_size, sizeof(pcs_vk_api) == 168);
+LAYOUT(recorder_api_version, offsetof(pcs_vk_recipe_recorder_info, api_version) == 16);
+LAYOUT(recorder_cache_key, offsetof(pcs_vk_recipe_recorder_info, cache_key) == 20);
+LAYOUT(recorder_namespace, offsetof(pcs_vk_recipe_recorder_info, engine_namespace) == 56);
+LAYOUT(recorder_identity_len, offsetof(pcs_vk_recipe_recorder_info, identity_len) == 80);
+LAYOUT(recorder_size, sizeof(pcs_vk_recipe_recorder_info) == 88);
+LAYOUT(replay_summary_size, sizeof(pcs_vk_replay_summary) == 72);
 #endif
 
 #include "check.h"

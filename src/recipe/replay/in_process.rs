@@ -2,7 +2,6 @@
 //! no worker processes, so a driver crash in one pipeline takes the engine down with it.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use ash::vk;
@@ -40,8 +39,8 @@ impl Default for InProcessOptions {
 
 /// [`replay_application`](super::replay_application) on the calling thread: per device
 /// recipe, an instance and the recorded device of its own, the application's cache loaded
-/// from `store`, every pipeline created into it in turn, one save. `cancel` is checked
-/// between pipelines: once set, the rest is left (counted in
+/// from `store`, every pipeline created into it in turn, one save. `cancelled` is asked
+/// between pipelines: once it answers true, the rest is left (counted in
 /// [`ReplaySummary::cancelled`]) and what was created is still saved. A pipeline the driver
 /// refuses is recorded as bad like in a worker replay; a driver crash is not survived.
 ///
@@ -57,7 +56,7 @@ pub unsafe fn replay_application_in_process(
     application: &RecipeKey,
     options: &InProcessOptions,
     progress: &mut dyn FnMut(&ReplayProgress),
-    cancel: &AtomicBool,
+    cancelled: &dyn Fn() -> bool,
 ) -> Result<ReplaySummary, ReplayError> {
     let record = fetch::<ApplicationRecord>(store.as_ref(), application, false)?;
     let mut summary = ReplaySummary {
@@ -103,7 +102,7 @@ pub unsafe fn replay_application_in_process(
             &mut summary,
             progress,
             &mut |batch: Batch<'_>, _: &mut ReplaySummary, progress| {
-                Ok(create_all(&device, batch, progress, cancel))
+                Ok(create_all(&device, batch, progress, cancelled))
             },
         );
         // SAFETY: the replayer's objects and every cache were destroyed in `replay`.
@@ -119,14 +118,14 @@ fn create_all(
     device: &super::driver::ReplayDevice<'_>,
     batch: Batch<'_>,
     progress: &mut dyn FnMut(&ReplayProgress),
-    cancel: &AtomicBool,
+    cancelled: &dyn Fn() -> bool,
 ) -> Executed {
     let mut replayer = PipelineReplayer::new(device, &batch.recipes);
     let mut results = BTreeMap::new();
     let mut queue = batch.queue;
     let mut done = batch.done;
     while let Some(pipeline) = queue.front().copied() {
-        if cancel.load(Ordering::Relaxed) {
+        if cancelled() {
             break;
         }
         queue.pop_front();
