@@ -1,4 +1,5 @@
-//! The Vulkan layer's own variables: `PCSTORE_LOG`, `PCSTORE_SAVE_INTERVAL_MS`.
+//! The Vulkan layer's own variables: `PCSTORE_LOG`, `PCSTORE_SAVE_INTERVAL_MS`,
+//! `PCSTORE_RECORD`.
 
 use std::time::Duration;
 
@@ -8,6 +9,8 @@ use super::{grammar, ConfigError, Reader, Vars};
 const LOG: &str = "PCSTORE_LOG";
 /// `PCSTORE_SAVE_INTERVAL_MS`.
 const SAVE_INTERVAL_MS: &str = "PCSTORE_SAVE_INTERVAL_MS";
+/// `PCSTORE_RECORD`.
+const RECORD: &str = "PCSTORE_RECORD";
 
 /// The Vulkan layer's own variables.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,6 +19,10 @@ pub(crate) struct LayerSettings {
     pub log: bool,
     /// `PCSTORE_SAVE_INTERVAL_MS`, raised to [`MIN_SAVE_INTERVAL`].
     pub save_interval: Duration,
+    /// `PCSTORE_RECORD`: record recipes of the pipelines applications create. Off by default
+    /// until its cost per pipeline creation is measured (issue 13's goal: under 1 µs for a
+    /// pipeline already recorded); a boolean like `PCSTORE_LOG`.
+    pub record: bool,
 }
 
 /// Default of `PCSTORE_SAVE_INTERVAL_MS`.
@@ -34,6 +41,7 @@ impl LayerSettings {
                 .parsed(SAVE_INTERVAL_MS, grammar::whole_number)
                 .map_or(DEFAULT_SAVE_INTERVAL, Duration::from_millis)
                 .max(MIN_SAVE_INTERVAL),
+            record: reader.parsed(RECORD, grammar::boolean).unwrap_or(false),
         };
         (settings, reader.errors)
     }
@@ -53,14 +61,16 @@ mod tests {
             LayerSettings {
                 log: false,
                 save_interval: Duration::from_secs(10),
+                record: false,
             }
         );
         let (layer, errors) = LayerSettings::from_vars_lenient(&vars(&[
             ("PCSTORE_LOG", "on"),
             ("PCSTORE_SAVE_INTERVAL_MS", "250"),
+            ("PCSTORE_RECORD", "1"),
         ]));
         assert_eq!(errors, []);
-        assert!(layer.log);
+        assert!(layer.log && layer.record);
         assert_eq!(layer.save_interval, Duration::from_millis(250));
 
         let (layer, errors) = LayerSettings::from_vars_lenient(&vars(&[
@@ -80,6 +90,7 @@ mod tests {
             LayerSettings {
                 log: false,
                 save_interval: Duration::from_secs(10),
+                record: false,
             }
         );
         let (layer, _) =

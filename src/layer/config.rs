@@ -1,8 +1,8 @@
 //! The layer's settings, read once per process from the environment by [`crate::config`] (the
 //! variables and their grammar are documented there and in README.md): the default store's
 //! (`PCSTORE_DIR`, `PCSTORE_MAX_SIZE`, `PCSTORE_DISABLE`, `PCSTORE_REMOTE_*`), exactly as
-//! `pcs_store_open_default` reads them, plus the layer's own `PCSTORE_LOG` and
-//! `PCSTORE_SAVE_INTERVAL_MS`.
+//! `pcs_store_open_default` reads them, plus the layer's own `PCSTORE_LOG`,
+//! `PCSTORE_SAVE_INTERVAL_MS` and `PCSTORE_RECORD`.
 //!
 //! A value that does not parse is reported once on stderr and replaced by its default: a typo
 //! must never break the application. [`layer_log!`] prints the log lines `PCSTORE_LOG` asks for. (`PCSTORE_LAYER_ENABLE` / `PCSTORE_LAYER_DISABLE` are read
@@ -23,6 +23,8 @@ pub(super) struct LayerConfig {
     pub log: bool,
     /// Cadence of background saves.
     pub save_interval: Duration,
+    /// Record recipes (`PCSTORE_RECORD`).
+    pub record: bool,
 }
 
 impl LayerConfig {
@@ -36,6 +38,7 @@ impl LayerConfig {
             store: StorePlan::new(&store),
             log: layer.log,
             save_interval: layer.save_interval,
+            record: layer.record,
         };
         (config, errors)
     }

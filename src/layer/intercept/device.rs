@@ -13,6 +13,7 @@ use crate::layer::chain::next_instance_proc_addr;
 use crate::layer::config::{config, layer_log};
 use crate::layer::device::{DeviceData, NextDeviceFns, DEVICES};
 use crate::layer::instance::INSTANCES;
+use crate::layer::record;
 use crate::layer::registry::dispatch_key;
 use crate::layer::saver::Saver;
 use crate::vulkan::dispatch::{cast_fn, resolve};
@@ -120,6 +121,8 @@ unsafe fn create_device_body(
         fns,
         cache: OnceCell::new(),
         saver: parking_lot::Mutex::new(None),
+        // SAFETY: the application's valid create-info of a device of this instance.
+        recorder: unsafe { record::start(&instance, &*create_info) },
     });
     // SAFETY: live device just created.
     DEVICES.insert(unsafe { dispatch_key(device) }, Arc::clone(&data));
@@ -162,6 +165,10 @@ unsafe extern "system" fn destroy_device(
         };
         if let Some(saver) = data.saver.lock().take() {
             saver.stop();
+        }
+        // Published before the final save, whose flush makes it durable.
+        if let Some(recorder) = &data.recorder {
+            recorder.flush();
         }
         if let Some(cache) = data.cache.get() {
             // SAFETY: the device is live; the saver has stopped and the device is out of the

@@ -5,7 +5,8 @@
 //! - instance.rs: `vkCreateInstance`, `vkDestroyInstance`;
 //! - device.rs: `vkCreateDevice`, `vkDestroyDevice` (the layer cache and its saver);
 //! - pipeline.rs: the pipeline-creation commands (the layer cache substituted for
-//!   `VK_NULL_HANDLE`).
+//!   `VK_NULL_HANDLE`);
+//! - record.rs: the object creations recorded as recipes (`PCSTORE_RECORD=1`).
 
 use std::ffi::CStr;
 
@@ -16,6 +17,7 @@ use super::device::DeviceData;
 mod device;
 mod instance;
 mod pipeline;
+mod record;
 
 /// This layer's implementation of a command, by name (except the two resolvers, which
 /// entry.rs answers for): instance-level commands answer for any (even null) instance;
@@ -25,4 +27,5 @@ pub(super) fn intercepted(name: &CStr, device: Option<&DeviceData>) -> vk::PFN_v
     instance::command(name)
         .or_else(|| device::command(name))
         .or_else(|| pipeline::command(name, device))
+        .or_else(|| record::command(name, device))
 }

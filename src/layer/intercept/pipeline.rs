@@ -8,6 +8,7 @@ use ash::vk::{self, Handle};
 
 use crate::layer::abi::guarded;
 use crate::layer::device::{DeviceData, DEVICES};
+use crate::layer::record;
 use crate::vulkan::dispatch::cast_fn;
 
 /// This family's commands by name; ray tracing only for a device that has the extension
@@ -76,14 +77,16 @@ unsafe extern "system" fn create_graphics_pipelines(
     // SAFETY: the application's arguments (live device), with a cache of the same device.
     unsafe {
         with_chosen_cache(device, pipeline_cache, |data, cache| {
-            (data.fns.create_graphics_pipelines)(
+            let result = (data.fns.create_graphics_pipelines)(
                 device,
                 cache,
                 count,
                 create_infos,
                 allocator,
                 pipelines,
-            )
+            );
+            record::graphics_pipelines(data, count, create_infos, pipelines);
+            result
         })
     }
 }
@@ -103,14 +106,16 @@ unsafe extern "system" fn create_compute_pipelines(
     // SAFETY: the application's arguments (live device), with a cache of the same device.
     unsafe {
         with_chosen_cache(device, pipeline_cache, |data, cache| {
-            (data.fns.create_compute_pipelines)(
+            let result = (data.fns.create_compute_pipelines)(
                 device,
                 cache,
                 count,
                 create_infos,
                 allocator,
                 pipelines,
-            )
+            );
+            record::compute_pipelines(data, count, create_infos, pipelines);
+            result
         })
     }
 }
