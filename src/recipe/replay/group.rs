@@ -68,7 +68,8 @@ pub(super) struct Batch<'a> {
 /// What an executor did.
 pub(super) struct Executed {
     pub results: BTreeMap<RecipeKey, PipelineOutcome>,
-    /// Pipelines never tried (the run stopped early: unsupported device, cancelled).
+    /// Pipelines never tried (the run stopped early: unsupported device, cancelled), or
+    /// whose creation never reached the merged cache.
     pub untried: Vec<RecipeKey>,
     /// Why the recorded device cannot be created here, if it cannot.
     pub unsupported: Option<String>,

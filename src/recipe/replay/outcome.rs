@@ -62,7 +62,8 @@ pub struct ReplaySummary {
     /// Not tried: the driver could not create the recorded device (lacks an extension or a
     /// feature), with why.
     pub unsupported: Vec<(RecipeKey, String)>,
-    /// Not tried: the replay was cancelled first.
+    /// Not tried: the replay was cancelled first (or, never expected, created by a worker
+    /// whose cache was lost).
     pub cancelled: usize,
     /// Workers started again after one died or was killed.
     pub worker_restarts: usize,

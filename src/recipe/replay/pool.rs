@@ -1,7 +1,7 @@
 //! The replay of one application: per device recipe, worker processes create the pipelines,
 //! the replay merges their caches and saves once.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::ffi::OsString;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::PathBuf;
@@ -183,6 +183,7 @@ fn run_pool(
         total: batch.total,
         deaths_outside_pipelines: 0,
         cache_data: Vec::new(),
+        handed_over: HashSet::new(),
         unsupported: None,
     };
     let ran = pool.run(summary, progress);
@@ -211,9 +212,21 @@ fn run_pool(
             merged?;
         }
     }
+    // Created counts only once in a merged cache; anything else would be lost work (never
+    // expected: a dead worker's pipelines are redone by the others).
+    let mut untried: Vec<RecipeKey> = pool.queue.into_iter().collect();
+    let handed_over = &pool.handed_over;
+    pool.results.retain(|pipeline, outcome| {
+        let kept =
+            !matches!(outcome, PipelineOutcome::Created { .. }) || handed_over.contains(pipeline);
+        if !kept {
+            untried.push(*pipeline);
+        }
+        kept
+    });
     Ok(Executed {
         results: pool.results,
-        untried: pool.queue.into_iter().collect(),
+        untried,
         unsupported: pool.unsupported,
     })
 }
@@ -261,6 +274,8 @@ struct Pool<'a> {
     total: usize,
     deaths_outside_pipelines: usize,
     cache_data: Vec<Vec<u8>>,
+    /// Pipelines created by a worker that then handed over its cache.
+    handed_over: HashSet<RecipeKey>,
     /// Why the driver cannot create the recorded device, once a worker said so.
     unsupported: Option<String>,
 }
@@ -414,8 +429,8 @@ impl Pool<'_> {
             }
             FromWorker::CacheData(data) if worker.finishing => {
                 worker.deadline = None;
-                worker.unsaved.clear();
                 worker.handed_over = true;
+                self.handed_over.extend(worker.unsaved.drain(..));
                 self.cache_data.push(data);
             }
             // An answer to nothing asked: a broken worker; stop it (its close requeues).
