@@ -57,4 +57,13 @@ bash scripts/fuzz-disk.sh 30
 # both drivers (needs the ICD variables exported above; ~10 s). Nothing else to run here.
 # ----------------------------------------------------------------------------------------------
 
+# == Loom models (issue 11, src/sync.rs): the memory tier's lock-free read path
+# (src/memory/read_mostly.rs: a reader against a writer, a reader claiming a new thread slot
+# during a writer's scan, and a deliberately broken writer the models must catch) and the metrics
+# stripes (src/metrics.rs), explored over every interleaving within a preemption bound per model.
+# The real code, built with `--cfg loom` (loom's primitives swapped in), in its own target dir so
+# the normal build stays warm. About 3 min to build the first time, 10 s to run.
+section "loom models"
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --lib loom
+
 echo "test.sh: $sections passed, 0 failed"

@@ -25,6 +25,7 @@ mod platform;
 #[cfg(feature = "remote")]
 pub mod remote;
 pub mod store;
+mod sync;
 mod thread_slot;
 #[cfg(feature = "vulkan")]
 pub mod vulkan;

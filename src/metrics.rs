@@ -4,16 +4,17 @@
 //! - counters are striped per thread and summed on snapshot: a thread that owns a stripe alone
 //!   (see `thread_slot.rs`) updates it with plain loads and stores, no atomic
 //!   read-modify-write and no cache line shared with another thread; threads beyond that share
-//!   one overflow stripe with atomic adds;
+//!   one overflow stripe with atomic adds (the loom model at the end of this file checks that no
+//!   count is lost, also when a thread inherits a finished thread's stripe);
 //! - `get` latency is sampled (one call in [`GET_SAMPLE_PERIOD`] per thread is timed), because
 //!   reading the clock twice costs about as much as a memory hit; tiers whose lookups cost far
 //!   more (disk, network) time every one; puts and flushes are all timed.
 //!
 //! Counters saturate at `u64::MAX` instead of wrapping.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::sync::{AtomicU64, Ordering};
 use crate::thread_slot;
 
 /// A snapshot of one store's counters and latency figures.
@@ -562,5 +563,62 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(huge.hit_rate_ppm(), 1_000_000);
+    }
+}
+
+/// Models of the striped counters, run by loom (`--cfg loom`, see `crate::sync`): every
+/// interleaving and every value each atomic load may return, within a preemption bound.
+#[cfg(all(test, loom))]
+mod loom_models {
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+    use loom::sync::Arc;
+    use loom::thread;
+
+    use super::*;
+
+    /// (c) Four threads count one hit each while another takes snapshots. Under loom there are
+    /// two thread slots, so each thread owns a stripe (perhaps one a finished thread left, whose
+    /// count it must carry on from) or adds atomically to the shared overflow stripe.
+    #[test]
+    fn loom_counts_are_never_lost_and_snapshots_never_run_ahead() {
+        static OVERFLOWED: AtomicUsize = AtomicUsize::new(0);
+        static REUSED: AtomicUsize = AtomicUsize::new(0);
+        static OVERFLOWED_TOGETHER: AtomicUsize = AtomicUsize::new(0);
+        crate::sync::model(2, || {
+            let recorder = Arc::new(MetricsRecorder::new());
+            let counters: Vec<_> = (0..4)
+                .map(|_| {
+                    let recorder = Arc::clone(&recorder);
+                    thread::spawn(move || {
+                        recorder.inc(Counter::Hits);
+                        thread_slot::current()
+                    })
+                })
+                .collect();
+            let first = recorder.value(Counter::Hits);
+            let second = recorder.value(Counter::Hits);
+            assert!(first <= second && second <= 4, "{first} then {second}");
+            let slots: Vec<_> = counters.into_iter().map(|t| t.join().unwrap()).collect();
+            assert_eq!(recorder.value(Counter::Hits), 4, "slots {slots:?}");
+            match slots.iter().filter(|slot| slot.is_none()).count() {
+                0 => {}
+                1 => _ = OVERFLOWED.fetch_add(1, Relaxed),
+                _ => _ = OVERFLOWED_TOGETHER.fetch_add(1, Relaxed),
+            }
+            if slots.iter().flatten().filter(|slot| **slot == 0).count() > 1 {
+                REUSED.fetch_add(1, Relaxed);
+            }
+        });
+        // The model reached every case worth checking.
+        assert!(
+            OVERFLOWED.load(Relaxed) > 0,
+            "no execution used the overflow stripe"
+        );
+        assert!(
+            OVERFLOWED_TOGETHER.load(Relaxed) > 0,
+            "no execution shared the overflow stripe"
+        );
+        assert!(REUSED.load(Relaxed) > 0, "no execution reused a stripe");
     }
 }
