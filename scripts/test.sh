@@ -66,4 +66,20 @@ bash scripts/fuzz-disk.sh 30
 section "loom models"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --lib loom
 
+# == Miri (issue 11): undefined behaviour (Stacked Borrows) and data races in the memory tier,
+# the metrics and the C ABI's pure-Rust tests (`ffi::`, src/ffi/tests.rs), and tests/memory.rs.
+# Long tests are scaled down under `cfg!(miri)` or marked `#[cfg_attr(miri, ignore)]` (a 5000-put
+# policy test, the proptest model). Not here: tests reading files or spawning processes (Miri
+# isolates the program); the C side has ASan/UBSan and valgrind in the C ABI section above.
+# parking_lot casts integers to pointers; permissive provenance only silences Miri's warning.
+# First run: about 1 min for Miri's sysroot, 1 min to build, 1 min to run.
+section "Miri"
+toolchains=$(rustup toolchain list)
+[[ $toolchains == *nightly-* ]] || rustup toolchain install nightly --profile minimal
+rustup component add --toolchain nightly miri rust-src
+cargo +nightly miri setup
+MIRIFLAGS=-Zmiri-permissive-provenance \
+  cargo +nightly miri test --lib -- ffi:: metrics:: memory::read_mostly::
+MIRIFLAGS=-Zmiri-permissive-provenance cargo +nightly miri test --test memory
+
 echo "test.sh: $sections passed, 0 failed"
