@@ -42,8 +42,22 @@ struct pcs_vk_api;
  * result codes are appended. Nothing published is ever removed or changed within one SONAME
  * (`libpcstore.so.0`); a breaking change would get a new SONAME instead.
  *
- * History: 1 = the first ABI (fingerprints, hasher, memory and layered stores, put/get/blob,
- * flush, metrics, errors, versions, `pcs_get_api`).
+ * History, with each version's `pcs_api` entries in table order:
+ * - 1, the first ABI: `pcs_get_api` and its table: versions and errors (`pcs_abi_version`,
+ *   `pcs_version`, `pcs_result_str`, `pcs_last_error`); keys (`pcs_fingerprint_of`,
+ *   `pcs_fingerprint_scoped`, `pcs_hasher_new`, `pcs_hasher_part`, `pcs_hasher_finish`,
+ *   `pcs_hasher_free`); memory and layered stores (`pcs_store_open_memory`,
+ *   `pcs_store_open_layered`, `pcs_store_retain`, `pcs_store_release`); values (`pcs_put`,
+ *   `pcs_get`, `pcs_get_blob`, `pcs_blob_data`, `pcs_blob_size`, `pcs_blob_retain`,
+ *   `pcs_blob_release`, `pcs_flush`, `pcs_metrics`); the disk tier (`pcs_store_open_disk`,
+ *   `pcs_store_open_default`); the remote tier (`pcs_store_open_remote`); the Vulkan adapter
+ *   (`pcs_get_vk_api`, whose `pcs_vk_api` table holds `pcs_vk_context_create`,
+ *   `pcs_vk_context_release`, `pcs_vk_stored_key`, `pcs_vk_load_pipeline_cache`,
+ *   `pcs_vk_save_pipeline_cache`, `pcs_vk_merge_pipeline_caches`, `pcs_vk_context_metrics`);
+ *   bundles (`pcs_store_open_bundle`).
+ *
+ * The layer's `vkNegotiateLoaderLayerInterfaceVersion` follows the Vulkan loader's interface
+ * version, not this one.
  */
 #define PCS_ABI_VERSION 1
 
@@ -148,7 +162,9 @@ typedef struct pcs_hasher pcs_hasher;
 typedef struct pcs_store pcs_store;
 
 /**
- * A 32-byte key naming one stored blob (a BLAKE3 output). Plain data: copy it freely.
+ * A 32-byte key naming one stored blob. Plain data: copy it freely. `pcs_fingerprint_of` and
+ * the hasher make BLAKE3 keys, but any 32 bytes work (e.g. an engine's own 64-bit hash, the
+ * rest zero): the store mixes all of them before sharding and hashing.
  */
 typedef struct pcs_fingerprint {
   /**
@@ -426,6 +442,33 @@ typedef struct pcs_remote_options {
 } pcs_remote_options;
 
 /**
+ * Options of `pcs_store_open_bundle`. Extensible: zero it, set `struct_size =
+ * sizeof(pcs_bundle_options)`, then set what you need; 0 in any field means its default.
+ */
+typedef struct pcs_bundle_options {
+  /**
+   * `sizeof(pcs_bundle_options)` as the caller was compiled.
+   */
+  size_t struct_size;
+  /**
+   * Largest entry served (what one lookup may allocate); larger entries are misses and the
+   * rest of the bundle still serves. 0 = 64 MiB.
+   */
+  uint64_t max_entry_bytes;
+  /**
+   * 1: `public_key` holds the studio's Ed25519 public key, and only bundles signed with it
+   * open (unsigned ones, ones signed by another key and ones whose signature fails are
+   * refused). 0: no key; unsigned bundles open, and signed ones only if their signature
+   * verifies against the key they carry. Other values are refused.
+   */
+  uint32_t has_public_key;
+  /**
+   * The 32-byte Ed25519 public key, read when `has_public_key` is 1.
+   */
+  uint8_t public_key[32];
+} pcs_bundle_options;
+
+/**
  * Every public function of the ABI, one pointer each, same names without the `pcs_` prefix.
  *
  * Append-only: entries are never removed, reordered or retyped; new ABI versions add entries
@@ -549,6 +592,10 @@ typedef struct pcs_api {
    * the library was built without its Vulkan adapter.
    */
   pcs_result (*get_vk_api)(uint32_t, const struct pcs_vk_api**);
+  /**
+   * `pcs_store_open_bundle`.
+   */
+  pcs_result (*store_open_bundle)(const char*, const struct pcs_bundle_options*, struct pcs_store**);
 } pcs_api;
 
 #ifdef __cplusplus
@@ -608,6 +655,33 @@ void pcs_blob_retain(struct pcs_blob *blob);
 void pcs_blob_release(struct pcs_blob *blob);
 
 /**
+ * Opens the bundle file at `path` (UTF-8, NUL-terminated) as a read-only store into `*out`:
+ * a game's shipped, prebuilt pipeline caches, to stack under the disk store with
+ * `pcs_store_open_layered`. `opts` may be NULL for the defaults (no key required).
+ *
+ * Opening reads and checks the header, the index and the signature (not the payloads); a bad
+ * bundle is refused here with a reason in `pcs_last_error`, never handed out. Every lookup
+ * checks its payload's BLAKE3: a payload damaged on disk is a miss (counted in
+ * `corrupt_dropped`), never bytes the driver sees. Puts return `PCS_ERR_UNSUPPORTED`;
+ * `pcs_flush` succeeds and does nothing. Layered under other stores, a bundle hit is copied
+ * into every faster layer (disk included): `pcs_store_open_layered` has no promotion policy.
+ *
+ * Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT` (`path` or `out` NULL); `PCS_ERR_INVALID_ARGUMENT`
+ * (`path` empty or not UTF-8, bad `struct_size` or `has_public_key`, a `public_key` that is
+ * not a valid Ed25519 key); `PCS_ERR_ABI_MISMATCH` (unknown fields set); `PCS_ERR_IO` (the
+ * file cannot be opened or read, or is not a regular file); `PCS_ERR_CORRUPT` (not a bundle,
+ * truncated, damaged, unsigned when a key is required, signed by another key, or a signature
+ * that does not verify); `PCS_ERR_UNSUPPORTED` (a bundle format version this library does not
+ * read). `*out` is written only on success. Blocks on file I/O (two reads): call it at
+ * start-up or from a loading thread.
+ *
+ * # Safety
+ * `path` is a NUL-terminated string; `opts` is NULL or valid for reads of `opts->struct_size`
+ * bytes; `out` is valid for a write.
+ */
+pcs_result pcs_store_open_bundle(const char *path, const struct pcs_bundle_options *opts, struct pcs_store **out);
+
+/**
  * Opens the disk store in directory `dir` (UTF-8, NUL-terminated; created with mode 0700 if
  * missing unless read-only) into `*out`. Several processes may open the same directory at
  * once; each sees the others' flushed puts. `opts` may be NULL for the defaults. Opening
@@ -625,23 +699,39 @@ void pcs_blob_release(struct pcs_blob *blob);
 pcs_result pcs_store_open_disk(const char *dir, const struct pcs_disk_options *opts, struct pcs_store **out);
 
 /**
- * Opens the store most engines want into `*out`: a memory tier (default budgets) over the
- * per-user disk store, over a shared remote cache when one is named, configured from the
- * environment:
+ * Opens the store most engines want into `*out`: a memory tier over the per-user disk store,
+ * over a shared remote cache when one is named, configured from the environment exactly as the
+ * Vulkan layer is (README.md, "Configuration"; empty variables count as unset):
  * - `PCSTORE_DIR`: the disk directory (default `$XDG_CACHE_HOME/pcstore`, else
  *   `$HOME/.cache/pcstore`);
- * - `PCSTORE_MAX_SIZE`: the disk budget, bytes with an optional K/M/G suffix (default 1G);
- * - `PCSTORE_DISABLE`: when set (not empty, not `0`), no disk is used at all: the store is the
- *   memory tier alone and nothing persists (to rule the disk cache out while debugging);
+ * - `PCSTORE_MAX_SIZE`: the disk budget, a size above 0 such as `1073741824`, `512M` or
+ *   `2 GiB` (K, M, G or T, binary, any case, optionally followed by `iB` or `B`; default
+ *   1 GiB). The memory tier holds up to 65,536 entries and 256 MiB or this budget, if smaller;
+ * - `PCSTORE_DISABLE`: a boolean (`1`, `true`, `yes`, `on` / `0`, `false`, `no`, `off`, any
+ *   case); when on, the store is the memory tier alone and nothing persists (to rule the caches
+ *   out while debugging);
  * - `PCSTORE_REMOTE_URL`: a Bazel-layout HTTP cache added as the slowest layer (with
- *   `PCSTORE_REMOTE_TOKEN`, `PCSTORE_REMOTE_KEY`, `PCSTORE_REMOTE_READ_ONLY`; see
- *   `pcs_store_open_remote`). Ignored with `PCSTORE_DISABLE`; `PCS_ERR_UNSUPPORTED` when set in
- *   a library built without the remote tier.
+ *   `PCSTORE_REMOTE_TOKEN`, `PCSTORE_REMOTE_KEY` and the boolean `PCSTORE_REMOTE_READ_ONLY`;
+ *   see `pcs_store_open_remote`). Ignored with `PCSTORE_DISABLE`. It answers in the
+ *   background: a lookup waits for it at most 20 ms (a later hit is copied into memory and onto
+ *   disk), `pcs_flush` makes the disk durable and waits at most 15 ms for uploads (their
+ *   failures are in the remote tier's metrics, not in `pcs_flush`'s result), and a server found
+ *   dead is remembered for the breaker's cooldown in `remote-<16 hex>.state` in the disk
+ *   directory.
  *
- * Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT`; `PCS_ERR_INVALID_ARGUMENT` (`PCSTORE_MAX_SIZE` is
- * not a size, or `PCSTORE_REMOTE_URL` is not a usable URL: never ignored silently);
- * `PCS_ERR_IO` (no directory can be derived from the environment, or it cannot be created). Blocks on file I/O like `pcs_store_open_disk`.
- * Reads the environment: do not call it while another thread calls `setenv`.
+ * A disk store that cannot be used (no directory can be derived from the environment, or it
+ * cannot be created or opened) is left out rather than failing the call: the store opens with
+ * the memory tier (and the remote tier, if named), nothing is kept on this machine, and one
+ * line starting `pcstore:` on stderr says why (once per process). A game keeps running without
+ * its cache.
+ *
+ * Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT`; `PCS_ERR_INVALID_ARGUMENT` (a variable above does
+ * not parse, or `PCSTORE_REMOTE_URL` is not a usable URL; the message names the variable and,
+ * unless it is a secret, its value: a bad value is never ignored silently);
+ * `PCS_ERR_UNSUPPORTED` (`PCSTORE_REMOTE_URL` is set in a library built without the remote
+ * tier); `PCS_ERR_IO` (the remote tier's upload thread could not start). `*out` is written
+ * only on success. Blocks on file I/O like `pcs_store_open_disk`. Reads the environment: do
+ * not call it while another thread calls `setenv`.
  *
  * # Safety
  * `out` is valid for a write.
@@ -741,7 +831,8 @@ pcs_result pcs_metrics(struct pcs_store *store, struct pcs_cache_metrics *out);
  * Puts are queued and uploaded by a background thread; `pcs_flush` waits for them.
  *
  * Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT`; `PCS_ERR_INVALID_ARGUMENT` (bad URL, non-UTF-8
- * string, out-of-range option, `https://` in a build without TLS); `PCS_ERR_ABI_MISMATCH`
+ * string, out-of-range option, `https://` in a build without TLS, or with `opts` NULL one of
+ * the variables above that does not parse); `PCS_ERR_ABI_MISMATCH`
  * (unknown fields set); `PCS_ERR_IO` (the upload thread could not start);
  * `PCS_ERR_UNSUPPORTED` (this library was built without the remote tier). `*out` is written
  * only on success.

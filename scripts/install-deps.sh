@@ -14,8 +14,10 @@ packages=(
   valgrind
   pkg-config
   cmake
-  # Remote tier: a loopback WebDAV server and the curl baseline of its benchmark.
+  # Remote tier: two loopback WebDAV servers (nginx; Apache httpd with mod_dav, whose
+  # apache2-bin package installs no service) and the curl baseline of its benchmark.
   nginx
+  apache2-bin
   curl
   # Vulkan adapter and layer: the loader (and its headers for the C tests, vk_layer.h for the
   # layer's layout check), Mesa lavapipe, the Khronos validation layer. SwiftShader comes from
@@ -24,8 +26,13 @@ packages=(
   libvulkan-dev
   mesa-vulkan-drivers
   vulkan-validationlayers
-  # Disk tier: the ENOSPC/EROFS tests mount a tmpfs.
+  # Disk tier: the ENOSPC/EROFS tests mount a tmpfs; the coarse-timestamp test makes an ext2
+  # image (mkfs.ext2) and loop-mounts it; the other-user tests create a user (useradd) whose
+  # processes hold a lock (flock).
   mount
+  e2fsprogs
+  passwd
+  util-linux
 )
 
 missing=()

@@ -5,7 +5,8 @@
 # (tests/c/test_abi.c) passes linked dynamically, statically and through the dlopen loader,
 # under AddressSanitizer + UndefinedBehaviorSanitizer and under valgrind; the C++ wrapper test
 # passes the same way; an install tree works with pkg-config and CMake find_package; the disk
-# tests run across two processes once the library exports pcs_store_open_disk; the Vulkan C test
+# tests run across two processes once the library exports pcs_store_open_disk; the bundle test
+# opens the committed fixtures and damaged copies of them; the Vulkan C test
 # runs on lavapipe and SwiftShader with the validation layer (see its section).
 # Needs: gcc, g++, valgrind, cmake, pkg-config, the Vulkan packages (scripts/install-deps.sh).
 # About 4 minutes (half of it the Vulkan test under valgrind).
@@ -164,12 +165,22 @@ step cmake_find_package_builds_and_runs_examples cmake_example
 # ---- the disk store across two processes, and the remote store without a server
 step disk_build gcc $strict_c $inc tests/c/test_disk.c -o "$out/disk" $link_so
 step disk_build_asan_ubsan gcc $strict_c $inc $sanitize tests/c/test_disk.c -o "$out/disk_asan" $link_so
+# default_reports_once COMMAND DIR: the default-store mode, whose unusable disk stores must be
+# reported on stderr exactly once per process (one "pcstore: ..." line), however often it opens.
+default_reports_once() {
+  local run=$1 dir=$2 errors=$2.default-stderr status=0
+  $run default "$dir" 2>"$errors" || status=$?
+  cat "$errors" >&2
+  [ "$status" = 0 ] || return 1
+  [ "$(grep -c '^pcstore: ' "$errors")" = 1 ] ||
+    { echo "default: expected exactly one 'pcstore:' line on stderr" >&2; return 1; }
+}
 # disk_two_processes COMMAND: each mode is a separate process on one directory.
 disk_two_processes() {
   local run=$1 dir=$out/disk-store
   rm -rf "$dir"
-  $run write "$dir" && $run read "$dir" && $run misuse "$dir" && $run default "$dir" &&
-    $run remote "$dir"
+  $run write "$dir" && $run read "$dir" && $run misuse "$dir" &&
+    default_reports_once "$run" "$dir" && $run remote "$dir"
 }
 step disk_persists_across_processes disk_two_processes "$out/disk"
 step disk_persists_across_processes_asan_ubsan disk_two_processes "$out/disk_asan"
@@ -177,6 +188,19 @@ step disk_persists_across_processes_asan_ubsan disk_two_processes "$out/disk_asa
 # pointers that valgrind calls "possibly lost"; definite and indirect leaks still fail.
 step disk_persists_across_processes_valgrind disk_two_processes \
   "${valgrind/definite,indirect,possible/definite,indirect} $out/disk"
+
+# ---- bundles: the committed fixtures (tests/bundle_fixtures, pinned by tests/bundle_fixtures.rs),
+# truncated and damaged copies in a scratch directory, signatures, misuse, a layered stack
+step bundle_build gcc $strict_c $inc tests/c/test_bundle.c -o "$out/bundle" $link_so
+step bundle_build_asan_ubsan gcc $strict_c $inc $sanitize tests/c/test_bundle.c -o "$out/bundle_asan" $link_so
+# bundle_run COMMAND...: one run on the fixtures with a fresh scratch directory.
+bundle_run() {
+  local scratch=$out/bundle-scratch
+  rm -rf "$scratch" && mkdir -p "$scratch" && "$@" "$root/tests/bundle_fixtures" "$scratch"
+}
+step bundle_run bundle_run "$out/bundle"
+step bundle_run_asan_ubsan bundle_run "$out/bundle_asan"
+step bundle_run_valgrind bundle_run $valgrind "$out/bundle"
 
 # ---- the Vulkan C ABI (include/pcstore_vulkan.h, tests/c/test_vulkan.c) on both CPU drivers
 # Each driver runs four processes: save, load (a FRESH process loading what save stored in a disk

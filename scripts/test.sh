@@ -36,20 +36,27 @@ section "C ABI tests"
 bash scripts/test-c.sh
 
 # == Remote tier (issue 6). The tests above already ran it with --all-features (HTTPS built in);
-# this builds and runs it as the default build ships it: `remote` without TLS. Each nginx test starts its
-# own nginx on 127.0.0.1 with scripts/nginx-test-server.sh (nginx comes from install-deps.sh) and
-# FAILS if nginx is missing. About 10 s.
+# this builds and runs it as the default build ships it: `remote` without TLS. Each server test starts
+# its own nginx (scripts/nginx-test-server.sh) or Apache httpd (scripts/apache-test-server.sh) on
+# 127.0.0.1 (both come from install-deps.sh) and FAILS if the server is missing. About 20 s.
 section "remote tier as built by default (no TLS)"
 cargo test --features remote --lib remote::
-cargo test --features remote --test remote_faults --test remote_nginx --test remote_env
+cargo test --features remote --test remote_faults --test remote_servers --test remote_env
 
-# == Disk tier (src/disk). Its ENOSPC / read-only-filesystem tests mount a tmpfs, which needs
-# root; under CI=true they fail rather than skip when they cannot, so run them so here. Then fuzz
-# opening a store from arbitrary file bytes for 30 s (cargo-fuzz on stable via RUSTC_BOOTSTRAP;
-# the first run installs cargo-fuzz, about a minute).
-section "disk tier: file-system failures as CI, fuzzing (30 s)"
-CI=true cargo test --test disk_fs_errors
+# == Disk tier (src/disk). Its ENOSPC / read-only-filesystem tests mount a tmpfs, and its
+# coarse-timestamp test loop-mounts an ext2 image; the other-user tests create a second user
+# (`useradd`, user pcstore-test) and run processes as it: all need root; under CI=true they fail
+# rather than skip when they cannot, so run them so here. Then fuzz opening a store from
+# arbitrary file bytes for 30 s (cargo-fuzz on stable via RUSTC_BOOTSTRAP; the first run
+# installs cargo-fuzz, about a minute).
+section "disk tier: file-system failures, coarse timestamps and other users as CI, fuzzing (30 s)"
+CI=true cargo test --test disk_fs_errors --test disk_coarse_mtime --test disk_other_user
 bash scripts/fuzz-disk.sh 30
+# Bundles (src/bundle): fuzz opening a bundle file from arbitrary bytes for 15 s.
+bash scripts/fuzz-disk.sh 15 open_bundle
+# Recipes (src/recipe): fuzz the recipe parser (parse, re-serialize, build) for 20 s, starting
+# from real recipes (fuzz/seeds/parse_recipe).
+bash scripts/fuzz-disk.sh 20 parse_recipe
 
 # --- Vulkan layer (tests/layer.rs, feature `layer`) -------------------------------------------
 # Runs inside `cargo test --all-features` above: builds tests/layer/app.c with cc, writes layer
@@ -60,7 +67,7 @@ bash scripts/fuzz-disk.sh 30
 # == Loom models (issue 11, src/sync.rs): the memory tier's lock-free read path
 # (src/memory/read_mostly.rs: a reader against a writer, a reader claiming a new thread slot
 # during a writer's scan, and a deliberately broken writer the models must catch) and the metrics
-# stripes (src/metrics.rs), explored over every interleaving within a preemption bound per model.
+# stripes (src/metrics/recorder.rs), explored over every interleaving within a preemption bound per model.
 # The real code, built with `--cfg loom` (loom's primitives swapped in), in its own target dir so
 # the normal build stays warm. About 3 min to build the first time, 10 s to run.
 section "loom models"

@@ -1,13 +1,22 @@
 //! Tiers stacked fastest first: memory over disk over remote.
 //!
-//! A lookup asks each layer in order; a hit in a slower layer is promoted into every faster one
-//! (the same `Arc`: a memory layer keeps it without copying). A put writes through to the layers
-//! its [`WritePolicy`] names, so new results reach the durable tiers, not just memory.
+//! A lookup asks each layer in order; a hit in a slower layer is promoted into the faster ones
+//! its [`PromotePolicy`] names, every faster one by default (the same `Arc`: a memory layer
+//! keeps it without copying). A put writes through to the layers its [`WritePolicy`] names, so
+//! new results reach the durable tiers, not just memory.
+//!
+//! Slow layers (a remote cache) can be marked [`BackgroundLayers`]: a lookup that reaches them
+//! is made by a background thread and waited for a bounded time; an answer that comes later is
+//! still promoted into the faster layers, for the next lookup or the next process. `flush`
+//! makes the foreground layers durable and gives the background ones a bounded wait.
 
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
 
 use crate::fingerprint::PipelineFingerprint;
 use crate::metrics::{Counter, MetricsRecorder, Op, PipelineCacheMetrics};
@@ -26,13 +35,35 @@ pub enum WritePolicy {
     Layers(Vec<usize>),
 }
 
+/// Which faster layers a hit in a slower layer is copied into.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum PromotePolicy {
+    /// Every faster layer (the default).
+    #[default]
+    AllFaster,
+    /// Per layer a hit comes from (index 0 = fastest), the layers it is copied into; only
+    /// layers faster than the one that hit count, and a layer without an entry here copies
+    /// into every faster layer.
+    ///
+    /// Memory over disk over a bundle is `PerLayer(vec![vec![], vec![0], vec![0]])`: a bundle
+    /// hit goes into memory only, since the bundle already is on local disk and a copy would
+    /// only spend the disk budget. With a remote layer below the bundle, `vec![0, 1]` as its
+    /// entry copies remote hits into memory and disk but not into the read-only bundle.
+    PerLayer(Vec<Vec<usize>>),
+}
+
 /// How a [`LayeredPipelineCache`] reads and writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LayeredOptions {
     /// Which layers a put goes to.
     pub write: WritePolicy,
-    /// Copy a hit in a slower layer into the faster ones (default true).
+    /// Copy a hit in a slower layer into faster ones (default true).
     pub promote: bool,
+    /// Layers that no caller waits on for long (default `None`: every layer is asked on the
+    /// caller's thread).
+    pub background: Option<BackgroundLayers>,
+    /// Which faster layers a hit is copied into, when `promote` is on.
+    pub promote_into: PromotePolicy,
 }
 
 impl Default for LayeredOptions {
@@ -40,6 +71,46 @@ impl Default for LayeredOptions {
         Self {
             write: WritePolicy::All,
             promote: true,
+            background: None,
+            promote_into: PromotePolicy::AllFaster,
+        }
+    }
+}
+
+/// The slowest layers of a stack, from index `from` on, asked by a background thread so that
+/// no caller waits on them longer than a small bound: a network tier that answers in about a
+/// millisecond when healthy and in a timeout when not.
+///
+/// - A lookup that misses every foreground layer is handed to the background thread and
+///   waited for at most `lookup_wait`; after that it is a miss. The lookup goes on, and a hit
+///   that comes late is promoted into the faster layers (when promotion is on), so the next
+///   lookup, or the next process through the disk tier, finds it there. Concurrent lookups of
+///   one key share one background lookup; beyond 256 waiting, lookups are misses at once.
+/// - `flush` flushes the foreground layers (their errors are its result: they are the
+///   durability point) and waits at most `flush_wait` for the background layers' own flush,
+///   whose outcome it does not report (see each layer's metrics, e.g. the remote tier's
+///   `flush_errors`). To wait for a background layer, flush it directly.
+/// - Puts are unchanged: they go to every layer the [`WritePolicy`] names (a remote tier only
+///   queues them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackgroundLayers {
+    /// Index of the first background layer (2 for memory, disk, remote).
+    pub from: usize,
+    /// Longest wait of a lookup for the background layers. Default 20 ms: a healthy studio
+    /// cache answers in about 1 ms, and a Vulkan call must not wait on a network for longer.
+    pub lookup_wait: Duration,
+    /// Longest wait of `flush` for the background layers' own flush. Default 15 ms: enough for
+    /// small uploads to a healthy server to finish before a process exits.
+    pub flush_wait: Duration,
+}
+
+impl BackgroundLayers {
+    /// Layers from index `from` on, with the default waits.
+    pub fn starting_at(from: usize) -> Self {
+        Self {
+            from,
+            lookup_wait: Duration::from_millis(20),
+            flush_wait: Duration::from_millis(15),
         }
     }
 }
@@ -53,6 +124,13 @@ pub struct PromotionReport {
     pub promoted_into: Vec<u64>,
     /// Promotions a faster layer refused (too large for it, read-only, I/O error).
     pub failed_promotions: u64,
+    /// Lookups that stopped waiting for the background layers (and were misses).
+    pub background_waits_ended: u64,
+    /// Hits in background layers that came after their lookup stopped waiting (promoted all
+    /// the same).
+    pub late_hits: u64,
+    /// Lookups not handed to the background layers because too many were waiting.
+    pub background_lookups_dropped: u64,
 }
 
 /// A stack of stores, fastest first, that behaves as one store.
@@ -62,13 +140,102 @@ pub struct PromotionReport {
 /// own figures stay available through [`LayeredPipelineCache::layer_metrics`].
 pub struct LayeredPipelineCache {
     layers: Vec<Arc<dyn PipelineCacheStore>>,
+    /// Layers before this index are asked on the caller's thread; the rest in the background.
+    foreground: usize,
     writes_to: Vec<bool>,
     promote: bool,
+    /// Per layer, the faster layers its hits are copied into, fastest first.
+    promote_to: Vec<Vec<usize>>,
     metrics: MetricsRecorder,
+    tally: Arc<Tally>,
+    background: Option<Background>,
+}
+
+/// Counters shared with the background thread.
+struct Tally {
     /// Hits per layer, except layer 0 (derived, so a fast-path hit touches no shared counter).
     slow_hits: Vec<AtomicU64>,
     promoted_into: Vec<AtomicU64>,
     failed_promotions: AtomicU64,
+    waits_ended: AtomicU64,
+    late_hits: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl Tally {
+    fn new(layers: usize) -> Self {
+        Self {
+            slow_hits: (0..layers).map(|_| AtomicU64::new(0)).collect(),
+            promoted_into: (0..layers).map(|_| AtomicU64::new(0)).collect(),
+            failed_promotions: AtomicU64::new(0),
+            waits_ended: AtomicU64::new(0),
+            late_hits: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Copies a hit into the layers at `targets` (faster than the one it was found in).
+    fn promote(
+        &self,
+        layers: &[Arc<dyn PipelineCacheStore>],
+        targets: &[usize],
+        fp: &PipelineFingerprint,
+        blob: &Arc<Vec<u8>>,
+    ) {
+        for &index in targets {
+            match layers[index].try_put_arc(*fp, Arc::clone(blob)) {
+                Ok(()) => {
+                    self.promoted_into[index].fetch_add(1, Ordering::Relaxed);
+                }
+                Err(_) => {
+                    self.failed_promotions.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+/// Lookups waiting for the background thread at most; more are misses at once.
+const MAX_BACKGROUND_LOOKUPS: usize = 256;
+
+/// The background layers' thread and what callers share with it.
+struct Background {
+    lookup_wait: Duration,
+    flush_wait: Duration,
+    work: Arc<Work>,
+}
+
+struct Work {
+    state: Mutex<WorkState>,
+    /// The thread waits here for work.
+    ready: Condvar,
+    /// Flush callers wait here.
+    flushed: Condvar,
+}
+
+#[derive(Default)]
+struct WorkState {
+    queue: VecDeque<Arc<Lookup>>,
+    /// Lookups queued or in flight, by key, so that callers asking for one key share one.
+    pending: HashMap<PipelineFingerprint, Arc<Lookup>>,
+    flushes_requested: u64,
+    flushes_done: u64,
+    running: bool,
+    shutdown: bool,
+}
+
+/// One background lookup.
+struct Lookup {
+    fp: PipelineFingerprint,
+    outcome: Mutex<LookupOutcome>,
+    answered: Condvar,
+}
+
+struct LookupOutcome {
+    /// `Some` once answered: the blob and the layer it was found in, or a miss.
+    answer: Option<Option<(Arc<Vec<u8>>, usize)>>,
+    /// Callers still waiting (a hit that finds none is late).
+    waiting: usize,
 }
 
 impl LayeredPipelineCache {
@@ -78,7 +245,8 @@ impl LayeredPipelineCache {
     }
 
     /// Layers fastest first with the given policies. Indexes in [`WritePolicy::Layers`] beyond
-    /// the last layer are ignored.
+    /// the last layer, in [`PromotePolicy::PerLayer`] not faster than their layer, and a
+    /// [`BackgroundLayers::from`] beyond the last layer are ignored.
     pub fn with_options(layers: Vec<Arc<dyn PipelineCacheStore>>, options: LayeredOptions) -> Self {
         let count = layers.len();
         let writes_to = (0..count)
@@ -88,14 +256,36 @@ impl LayeredPipelineCache {
                 WritePolicy::Layers(chosen) => chosen.contains(&index),
             })
             .collect();
+        let background = options
+            .background
+            .filter(|background| background.from < count);
+        let promote_to = (0..count)
+            .map(|index| match &options.promote_into {
+                PromotePolicy::PerLayer(per_layer) if index < per_layer.len() => (0..index)
+                    .filter(|t| per_layer[index].contains(t))
+                    .collect(),
+                _ => (0..index).collect(),
+            })
+            .collect();
         Self {
+            foreground: background
+                .as_ref()
+                .map_or(count, |background| background.from),
+            background: background.map(|background| Background {
+                lookup_wait: background.lookup_wait,
+                flush_wait: background.flush_wait,
+                work: Arc::new(Work {
+                    state: Mutex::new(WorkState::default()),
+                    ready: Condvar::new(),
+                    flushed: Condvar::new(),
+                }),
+            }),
             layers,
             writes_to,
             promote: options.promote,
+            promote_to,
             metrics: MetricsRecorder::new(),
-            slow_hits: (0..count).map(|_| AtomicU64::new(0)).collect(),
-            promoted_into: (0..count).map(|_| AtomicU64::new(0)).collect(),
-            failed_promotions: AtomicU64::new(0),
+            tally: Arc::new(Tally::new(count)),
         }
     }
 
@@ -111,39 +301,190 @@ impl LayeredPipelineCache {
 
     /// Where hits came from and what promotion did.
     pub fn promotion_report(&self) -> PromotionReport {
-        let mut hits_by_layer: Vec<u64> = self
-            .slow_hits
-            .iter()
-            .map(|count| count.load(Ordering::Relaxed))
-            .collect();
+        let tally = &self.tally;
+        let load = |count: &AtomicU64| count.load(Ordering::Relaxed);
+        let mut hits_by_layer: Vec<u64> = tally.slow_hits.iter().map(load).collect();
         if let Some(first) = hits_by_layer.first_mut() {
-            let slower: u64 = self.slow_hits[1..]
+            let slower: u64 = tally.slow_hits[1..]
                 .iter()
-                .map(|count| count.load(Ordering::Relaxed))
+                .map(load)
                 .fold(0, u64::saturating_add);
             *first = self.metrics.value(Counter::Hits).saturating_sub(slower);
         }
         PromotionReport {
             hits_by_layer,
-            promoted_into: self
-                .promoted_into
-                .iter()
-                .map(|count| count.load(Ordering::Relaxed))
-                .collect(),
-            failed_promotions: self.failed_promotions.load(Ordering::Relaxed),
+            promoted_into: tally.promoted_into.iter().map(load).collect(),
+            failed_promotions: load(&tally.failed_promotions),
+            background_waits_ended: load(&tally.waits_ended),
+            late_hits: load(&tally.late_hits),
+            background_lookups_dropped: load(&tally.dropped),
         }
     }
 
-    fn promote(&self, fp: &PipelineFingerprint, blob: &Arc<Vec<u8>>, found_in: usize) {
-        for (index, layer) in self.layers[..found_in].iter().enumerate() {
-            match layer.try_put_arc(*fp, Arc::clone(blob)) {
-                Ok(()) => {
-                    self.promoted_into[index].fetch_add(1, Ordering::Relaxed);
-                }
-                Err(_) => {
-                    self.failed_promotions.fetch_add(1, Ordering::Relaxed);
-                }
+    /// Asks the background layers for `fp`, waiting at most `lookup_wait`.
+    fn background_get(
+        &self,
+        background: &Background,
+        fp: &PipelineFingerprint,
+    ) -> Option<(Arc<Vec<u8>>, usize)> {
+        let lookup = {
+            let mut state = background.work.state.lock();
+            if let Some(lookup) = state.pending.get(fp) {
+                let lookup = Arc::clone(lookup);
+                lookup.outcome.lock().waiting += 1;
+                lookup
+            } else if state.queue.len() >= MAX_BACKGROUND_LOOKUPS || !self.start_thread(&mut state)
+            {
+                self.tally.dropped.fetch_add(1, Ordering::Relaxed);
+                return None;
+            } else {
+                let lookup = Arc::new(Lookup {
+                    fp: *fp,
+                    outcome: Mutex::new(LookupOutcome {
+                        answer: None,
+                        waiting: 1,
+                    }),
+                    answered: Condvar::new(),
+                });
+                state.queue.push_back(Arc::clone(&lookup));
+                state.pending.insert(*fp, Arc::clone(&lookup));
+                background.work.ready.notify_one();
+                lookup
             }
+        };
+        let deadline = Instant::now() + background.lookup_wait;
+        let mut outcome = lookup.outcome.lock();
+        while outcome.answer.is_none() {
+            if lookup
+                .answered
+                .wait_until(&mut outcome, deadline)
+                .timed_out()
+            {
+                break;
+            }
+        }
+        outcome.waiting -= 1;
+        let answer = outcome.answer.clone();
+        drop(outcome);
+        if answer.is_none() {
+            self.tally.waits_ended.fetch_add(1, Ordering::Relaxed);
+        }
+        answer.flatten()
+    }
+
+    /// Flushes the background layers on their thread, waiting at most `flush_wait`.
+    fn background_flush(&self, background: &Background) {
+        let work = &background.work;
+        let mut state = work.state.lock();
+        if !self.start_thread(&mut state) {
+            return;
+        }
+        state.flushes_requested += 1;
+        let target = state.flushes_requested;
+        work.ready.notify_one();
+        let deadline = Instant::now() + background.flush_wait;
+        while state.flushes_done < target {
+            if work.flushed.wait_until(&mut state, deadline).timed_out() {
+                break;
+            }
+        }
+    }
+
+    /// Starts the background thread unless it runs; `false` if it cannot be started.
+    fn start_thread(&self, state: &mut WorkState) -> bool {
+        if state.running {
+            return true;
+        }
+        let Some(background) = &self.background else {
+            return false;
+        };
+        let worker = Worker {
+            work: Arc::clone(&background.work),
+            layers: self.layers.clone(),
+            from: self.foreground,
+            promote: self.promote,
+            promote_to: self.promote_to.clone(),
+            tally: Arc::clone(&self.tally),
+        };
+        let spawned = std::thread::Builder::new()
+            .name("pcstore-background-layers".into())
+            .spawn(move || worker.run());
+        state.running = spawned.is_ok();
+        state.running
+    }
+}
+
+/// The background thread: lookups first (someone may be waiting), then flushes.
+struct Worker {
+    work: Arc<Work>,
+    layers: Vec<Arc<dyn PipelineCacheStore>>,
+    from: usize,
+    promote: bool,
+    promote_to: Vec<Vec<usize>>,
+    tally: Arc<Tally>,
+}
+
+impl Worker {
+    fn run(self) {
+        let work = &self.work;
+        let mut state = work.state.lock();
+        loop {
+            if state.shutdown {
+                return;
+            }
+            if let Some(lookup) = state.queue.pop_front() {
+                drop(state);
+                self.look_up(&lookup);
+                state = work.state.lock();
+                state.pending.remove(&lookup.fp);
+            } else if state.flushes_done < state.flushes_requested {
+                let target = state.flushes_requested;
+                drop(state);
+                for layer in &self.layers[self.from..] {
+                    // Reported by the layer's own metrics; the caller stopped waiting anyway.
+                    let _ = layer.flush();
+                }
+                state = work.state.lock();
+                state.flushes_done = target;
+                work.flushed.notify_all();
+            } else {
+                work.ready.wait(&mut state);
+            }
+        }
+    }
+
+    fn look_up(&self, lookup: &Lookup) {
+        let found = self.layers[self.from..]
+            .iter()
+            .enumerate()
+            .find_map(|(offset, layer)| {
+                layer
+                    .get_arc(&lookup.fp)
+                    .map(|blob| (blob, self.from + offset))
+            });
+        if let Some((blob, index)) = &found {
+            if self.promote {
+                self.tally
+                    .promote(&self.layers, &self.promote_to[*index], &lookup.fp, blob);
+            }
+        }
+        let mut outcome = lookup.outcome.lock();
+        let late = outcome.waiting == 0 && found.is_some();
+        outcome.answer = Some(found);
+        drop(outcome);
+        lookup.answered.notify_all();
+        if late {
+            self.tally.late_hits.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for LayeredPipelineCache {
+    fn drop(&mut self) {
+        // The thread finishes the lookup or flush it is in and exits; nobody waits for it.
+        if let Some(background) = &self.background {
+            background.work.state.lock().shutdown = true;
+            background.work.ready.notify_all();
         }
     }
 }
@@ -152,8 +493,10 @@ impl std::fmt::Debug for LayeredPipelineCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LayeredPipelineCache")
             .field("layers", &self.layers.len())
+            .field("foreground", &self.foreground)
             .field("writes_to", &self.writes_to)
             .field("promote", &self.promote)
+            .field("promote_to", &self.promote_to)
             .finish()
     }
 }
@@ -171,16 +514,26 @@ impl PipelineCacheStore for LayeredPipelineCache {
     fn get_arc(&self, fp: &PipelineFingerprint) -> Option<Arc<Vec<u8>>> {
         let probe = self.metrics.start_get();
         let mut found = None;
-        for (index, layer) in self.layers.iter().enumerate() {
+        for (index, layer) in self.layers[..self.foreground].iter().enumerate() {
             if let Some(blob) = layer.get_arc(fp) {
                 if index > 0 {
-                    self.slow_hits[index].fetch_add(1, Ordering::Relaxed);
+                    self.tally.slow_hits[index].fetch_add(1, Ordering::Relaxed);
                     if self.promote {
-                        self.promote(fp, &blob, index);
+                        self.tally
+                            .promote(&self.layers, &self.promote_to[index], fp, &blob);
                     }
                 }
                 found = Some(blob);
                 break;
+            }
+        }
+        if found.is_none() {
+            if let Some(background) = &self.background {
+                // Promoted by the background thread before it answered.
+                if let Some((blob, index)) = self.background_get(background, fp) {
+                    self.tally.slow_hits[index].fetch_add(1, Ordering::Relaxed);
+                    found = Some(blob);
+                }
             }
         }
         self.metrics
@@ -223,14 +576,18 @@ impl PipelineCacheStore for LayeredPipelineCache {
         result
     }
 
-    /// Flushes every layer, fastest first, and returns the first error after trying them all.
+    /// Flushes every foreground layer, fastest first, and returns the first error after trying
+    /// them all; then gives the [`BackgroundLayers`] `flush_wait` to flush, unreported.
     fn flush(&self) -> io::Result<()> {
         let started = Instant::now();
         let mut first_error = None;
-        for layer in &self.layers {
+        for layer in &self.layers[..self.foreground] {
             if let Err(err) = layer.flush() {
                 first_error.get_or_insert(err);
             }
+        }
+        if let Some(background) = &self.background {
+            self.background_flush(background);
         }
         self.metrics.inc(Counter::Flushes);
         self.metrics.record_latency(Op::Flush, started.elapsed());

@@ -1,5 +1,7 @@
 //! Several processes (this test binary, re-executed) sharing one directory: mixed get/put/flush
-//! while eviction and compaction run, and entries flushed by one process visible to another.
+//! while eviction and compaction run, entries flushed by one process visible to another, and
+//! writers that open, put, flush and close over and over while another process compacts in a
+//! loop, losing nothing they were told was flushed.
 
 mod disk_support;
 
@@ -151,4 +153,123 @@ fn processes_share_a_directory_while_it_is_evicted() {
     assert!(present > 0);
     let metrics = observer.metrics();
     assert_eq!(metrics.corrupt_dropped, 0);
+}
+
+const SOAK_ENV: &str = "PCSTORE_DISK_SOAK_CHILD";
+const SOAK_TEST: &str = "flushed_entries_survive_a_compactor_running_in_a_loop";
+const SOAK_WRITERS: u64 = 3;
+const SOAK_ROUNDS: u64 = 120;
+const SOAK_PUTS_PER_ROUND: u64 = 4;
+
+fn soak_len(k: u64) -> usize {
+    200 + (k * 977 % 3000) as usize
+}
+
+/// A soak child. `compact:<dir>:<stop file>` compacts in a loop until the stop file exists
+/// (exit 5 if a compaction fails), then prints how many it ran; `write:<writer>:<dir>` opens the store, puts, flushes and
+/// closes it, `SOAK_ROUNDS` times, printing `A <key>` for every put a successful flush covered
+/// (exit 4 if a flush fails).
+fn run_soak_child(spec: &str) -> ! {
+    let mut parts = spec.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("compact"), Some(dir), Some(stop)) => {
+            let cache = DiskCache::new(dir).expect("compactor open");
+            while !std::path::Path::new(stop).exists() {
+                if cache.compact().is_err() {
+                    std::process::exit(5);
+                }
+            }
+            println!("compactions {}", cache.durability_report().compactions);
+        }
+        (Some("write"), Some(writer), Some(dir)) => {
+            let writer: u64 = writer.parse().expect("writer");
+            for round in 0..SOAK_ROUNDS {
+                let cache = DiskCache::new(dir).expect("writer open");
+                let keys: Vec<u64> = (0..SOAK_PUTS_PER_ROUND)
+                    .map(|j| (writer * SOAK_ROUNDS + round) * SOAK_PUTS_PER_ROUND + j)
+                    .collect();
+                for &k in &keys {
+                    cache
+                        .try_put(key(k), payload(k, 1, soak_len(k)))
+                        .expect("put");
+                }
+                if cache.flush().is_err() {
+                    std::process::exit(4);
+                }
+                for k in keys {
+                    println!("A {k}");
+                }
+            }
+        }
+        _ => panic!("bad soak spec {spec}"),
+    }
+    std::process::exit(0);
+}
+
+fn spawn_soak(spec: String, stdout: Stdio) -> std::process::Child {
+    Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "--nocapture", "--test-threads=1", SOAK_TEST])
+        .env(SOAK_ENV, spec)
+        .stdout(stdout)
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn soak child")
+}
+
+/// Writers finish their segments all the time while another process compacts in a loop: each
+/// compaction finds segments whose writer appended, flushed and closed moments ago. Every entry
+/// a writer was told is flushed must be there afterwards, byte for byte. (The budget is far
+/// above what is written: nothing is evicted.)
+#[test]
+fn flushed_entries_survive_a_compactor_running_in_a_loop() {
+    if let Ok(spec) = std::env::var(SOAK_ENV) {
+        run_soak_child(&spec);
+    }
+    let dir = ScratchDir::new("soak");
+    let store = dir.path().join("store");
+    let stop = dir.path().join("stop");
+    DiskCache::new(&store).expect("create store");
+    let compactor = spawn_soak(
+        format!("compact:{}:{}", store.display(), stop.display()),
+        Stdio::piped(),
+    );
+    let writers: Vec<_> = (0..SOAK_WRITERS)
+        .map(|w| spawn_soak(format!("write:{w}:{}", store.display()), Stdio::piped()))
+        .collect();
+    let mut acknowledged = Vec::new();
+    for writer in writers {
+        let output = writer.wait_with_output().expect("wait writer");
+        assert!(output.status.success(), "writer failed: {}", output.status);
+        acknowledged.extend(
+            String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .filter_map(|line| line.split("A ").nth(1)?.trim().parse::<u64>().ok()),
+        );
+    }
+    std::fs::write(&stop, b"").expect("stop the compactor");
+    let compactor = compactor.wait_with_output().expect("wait compactor");
+    assert!(
+        compactor.status.success(),
+        "compactor failed: {}",
+        compactor.status
+    );
+    assert_eq!(
+        acknowledged.len() as u64,
+        SOAK_WRITERS * SOAK_ROUNDS * SOAK_PUTS_PER_ROUND
+    );
+    let cache = DiskCache::new(&store).expect("reopen");
+    let lost: Vec<u64> = acknowledged
+        .iter()
+        .copied()
+        .filter(|&k| cache.get(&key(k)) != Some(payload(k, 1, soak_len(k))))
+        .collect();
+    assert!(lost.is_empty(), "flushed entries lost: {lost:?}");
+    let compactions: u64 = String::from_utf8_lossy(&compactor.stdout)
+        .lines()
+        .find_map(|line| line.split("compactions ").nth(1)?.trim().parse().ok())
+        .expect("the compactor reports its compactions");
+    assert!(
+        compactions >= 10,
+        "only {compactions} compactions ran alongside the writers"
+    );
 }

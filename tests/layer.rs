@@ -1,29 +1,37 @@
 //! The Vulkan layer `VK_LAYER_PCSTORE_pipeline_cache` under the real Vulkan loader, on Mesa
 //! lavapipe and SwiftShader, with the Khronos validation layer above and below it.
 //!
-//! Harness-less: `main` builds the unmodified C application (tests/layer/app.c, linked with
-//! `-lvulkan`), writes layer manifests pointing at the freshly built `libpcstore.so`, and runs
-//! the applications in child processes (the loader reads its environment once per process).
-//! The Rust application is this binary re-executed with `--pcstore-layer-app`. A missing
-//! driver, compiler or library FAILS the run. `PCSTORE_SKIP_VULKAN_TESTS=1` is the explicit
-//! opt-out for machines without the packages (CI never sets it).
-//!
-//! `cargo test --features layer --test layer [-- FILTER]` runs the checks whose name contains
-//! FILTER.
+//! One trial per check ("abi-layout") and per driver and check ("lavapipe/implicit"), with
+//! cargo's usual arguments (tests/support/trials.rs): `cargo test --features layer --test layer
+//! -- --list` lists them, a filter, `--skip` and `--exact` choose them. The first check that runs
+//! builds the unmodified C application (tests/layer/app.c, linked with `-lvulkan`) and writes
+//! layer manifests pointing at the freshly built `libpcstore.so`; the checks run the
+//! applications in child processes (the loader reads its environment once per process). The
+//! Rust application is this binary re-executed with `--pcstore-layer-app`. A missing driver,
+//! compiler or library FAILS the checks. `PCSTORE_SKIP_VULKAN_TESTS=1` is the explicit opt-out
+//! for machines without the packages (CI never sets it).
 
+#[path = "support/trials.rs"]
+mod trials;
 #[path = "support/vk_harness.rs"]
 mod vk_harness;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::mem::{offset_of, size_of};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use pcstore::layer::abi;
 use pcstore::vulkan::ash::vk;
-use pcstore::vulkan::layer::abi;
-use vk_harness::{drivers, Driver, Harness};
+use pcstore::PipelineCacheStore;
+use trials::Trials;
+use vk_harness::{drivers, Driver, Harness, DRIVER_NAMES};
 
 const APP_FLAG: &str = "--pcstore-layer-app";
 const LAYER: &str = "VK_LAYER_PCSTORE_pipeline_cache";
@@ -36,12 +44,15 @@ fn main() {
         rust_app();
         return;
     }
-    if std::env::var("PCSTORE_SKIP_VULKAN_TESTS").as_deref() == Ok("1") {
-        eprintln!("PCSTORE_SKIP_VULKAN_TESTS=1: Vulkan layer tests NOT run");
-        return;
+    let mut trials = Trials::from_args();
+    for (name, check, driver) in checks() {
+        trials.add(name, move || Ok(run_check(check, driver.unwrap_or(0))));
     }
-    let filter = args.iter().skip(1).find(|a| !a.starts_with('-')).cloned();
-    std::process::exit(run(filter.as_deref()));
+    trials.run_and_exit(|| {
+        if let Some(setup) = SETUP.get() {
+            let _ = std::fs::remove_dir_all(&setup.base);
+        }
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -84,10 +95,20 @@ struct Setup {
     empty_data_home: PathBuf,
 }
 
-fn run(filter: Option<&str>) -> i32 {
+/// One check on one driver; it panics when it fails.
+type Check = fn(&Setup, &Driver) -> String;
+
+/// Built by the first check that runs, for all of them: a `--list` compiles nothing.
+static SETUP: OnceLock<Setup> = OnceLock::new();
+
+fn run_check(check: Check, driver: usize) -> String {
     let drivers = drivers();
-    let setup = prepare();
-    type Check = fn(&Setup, &Driver) -> String;
+    let setup = SETUP.get_or_init(prepare);
+    check(setup, &drivers[driver])
+}
+
+/// Every check in the order they run, with the index of the driver it runs on.
+fn checks() -> Vec<(String, Check, Option<usize>)> {
     let mut checks: Vec<(String, Check, Option<usize>)> = vec![
         ("abi-layout".into(), abi_layout as Check, None),
         ("exports".into(), exports as Check, None),
@@ -97,7 +118,7 @@ fn run(filter: Option<&str>) -> i32 {
             None,
         ),
     ];
-    let per_driver: [(&str, Check); 12] = [
+    let per_driver: [(&str, Check); 16] = [
         ("explicit-above-validation", explicit_above_validation),
         ("explicit-below-validation", explicit_below_validation),
         ("implicit", implicit),
@@ -107,48 +128,29 @@ fn run(filter: Option<&str>) -> i32 {
         ("unwritable-dir", unwritable_dir),
         ("corrupt-entry", corrupt_entry),
         ("tiny-max-size", tiny_max_size),
+        ("environment-grammar", environment_grammar),
         ("two-apps-at-once", two_apps_at_once),
         ("killed-after-periodic-save", killed_after_periodic_save),
         ("many-threads", many_threads),
+        (
+            "dead-remote-never-stalls-vulkan",
+            dead_remote_never_stalls_vulkan,
+        ),
+        (
+            "dead-remote-remembered",
+            dead_remote_remembered_across_processes,
+        ),
+        (
+            "late-remote-hit-lands-locally",
+            late_remote_hit_lands_locally,
+        ),
     ];
-    for (index, driver) in drivers.iter().enumerate() {
+    for (index, driver) in DRIVER_NAMES.iter().enumerate() {
         for (name, check) in per_driver {
-            checks.push((format!("{}/{name}", driver.name), check, Some(index)));
+            checks.push((format!("{driver}/{name}"), check, Some(index)));
         }
     }
-    let mut failures = Vec::new();
-    let mut ran = 0;
-    for (name, check, driver) in checks {
-        if filter.is_some_and(|f| !name.contains(f)) {
-            continue;
-        }
-        ran += 1;
-        let driver = &drivers[driver.unwrap_or(0)];
-        let result =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&setup, driver)));
-        match result {
-            Ok(summary) => println!("ok   {name}: {summary}"),
-            Err(_) => {
-                println!("FAIL {name}");
-                failures.push(name);
-            }
-        }
-    }
-    let _ = std::fs::remove_dir_all(&setup.base);
-    if ran == 0 {
-        println!("no check matches the filter");
-        return 1;
-    }
-    if failures.is_empty() {
-        println!("layer: {ran} checks passed");
-        0
-    } else {
-        println!(
-            "layer: {} of {ran} checks FAILED: {failures:?}",
-            failures.len()
-        );
-        1
-    }
+    checks
 }
 
 fn prepare() -> Setup {
@@ -306,7 +308,11 @@ fn app_command(setup: &Setup, driver: &Driver, mode: Mode, store: &Path, rust: b
         .env_remove("PCSTORE_LAYER_ENABLE")
         .env_remove("PCSTORE_LAYER_DISABLE")
         .env_remove("PCSTORE_MAX_SIZE")
-        .env_remove("PCSTORE_SAVE_INTERVAL_MS");
+        .env_remove("PCSTORE_SAVE_INTERVAL_MS")
+        .env_remove("PCSTORE_REMOTE_URL")
+        .env_remove("PCSTORE_REMOTE_TOKEN")
+        .env_remove("PCSTORE_REMOTE_KEY")
+        .env_remove("PCSTORE_REMOTE_READ_ONLY");
     let explicit_path =
         |first: &Path, second: &Path| std::env::join_paths([first, second]).expect("layer path");
     match mode {
@@ -363,8 +369,10 @@ fn fresh_store(setup: &Setup, driver: &Driver, name: &str) -> PathBuf {
 /// The application's results that must not depend on the layer.
 fn results(run: &Run) -> BTreeMap<String, String> {
     let mut values = run.values();
-    // Cache hits are what the layer changes, on purpose.
+    // Cache hits are what the layer changes, on purpose; timings change with every run.
     values.remove("cache_hit");
+    values.remove("create_device_us");
+    values.remove("destroy_device_us");
     values
 }
 
@@ -616,7 +624,7 @@ fn exports(setup: &Setup, _: &Driver) -> String {
 
 fn negotiate_and_resolve(_: &Setup, _: &Driver) -> String {
     use abi::NegotiateLayerInterface;
-    use pcstore::vulkan::layer::vkNegotiateLoaderLayerInterfaceVersion as negotiate;
+    use pcstore::layer::vkNegotiateLoaderLayerInterfaceVersion as negotiate;
     let offer = |version| NegotiateLayerInterface {
         s_type: abi::LAYER_NEGOTIATE_INTERFACE_STRUCT,
         p_next: std::ptr::null_mut(),
@@ -775,6 +783,13 @@ fn unwritable_dir(setup: &Setup, driver: &Driver) -> String {
     ));
     run.assert_ok("unwritable store directory");
     assert!(run.logged("memory only"), "{:?}", run.layer_log());
+    // Said once without PCSTORE_LOG too, as the C default store says it.
+    let reports: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|line| line.starts_with("pcstore: the disk store cannot be used"))
+        .collect();
+    assert_eq!(reports.len(), 1, "{}", run.stderr);
     assert_eq!(run.value("cache_hit"), expected_hit(driver));
     "application unaffected; layer caches in memory".into()
 }
@@ -841,6 +856,45 @@ fn tiny_max_size(setup: &Setup, driver: &Driver) -> String {
     "nothing stored over budget; application fine".into()
 }
 
+/// The layer reads the environment with the C default store's grammar and meaning.
+fn environment_grammar(setup: &Setup, driver: &Driver) -> String {
+    let mode = Mode::ExplicitValidationBelow;
+    // PCSTORE_DISABLE: memory only, nothing persists, no directory is created.
+    let disabled = fresh_store(setup, driver, "disabled");
+    for round in 0..2 {
+        let mut command = app_command(setup, driver, mode, &disabled, false);
+        command.env("PCSTORE_DISABLE", "yes");
+        let run = run_app(command);
+        run.assert_ok("PCSTORE_DISABLE=yes");
+        assert!(
+            run.logged("load Miss") && run.logged("memory only"),
+            "round {round}: {:?}",
+            run.layer_log()
+        );
+    }
+    assert!(!disabled.exists(), "PCSTORE_DISABLE created the store");
+    // A zero budget would store nothing: reported once, and the default used. "false" does
+    // not disable.
+    let store = fresh_store(setup, driver, "zero-budget");
+    for round in 0..2 {
+        let mut command = app_command(setup, driver, mode, &store, false);
+        command
+            .env("PCSTORE_MAX_SIZE", "0")
+            .env("PCSTORE_DISABLE", "false");
+        let run = run_app(command);
+        run.assert_ok("PCSTORE_MAX_SIZE=0");
+        let reports = run
+            .stderr
+            .lines()
+            .filter(|line| line.starts_with("pcstore: PCSTORE_MAX_SIZE=\"0\" is not a usable"))
+            .count();
+        assert_eq!(reports, 1, "round {round}: {}", run.stderr);
+        let expected = if round == 0 { "load Miss" } else { "load Hit" };
+        assert!(run.logged(expected), "round {round}: {:?}", run.layer_log());
+    }
+    "PCSTORE_DISABLE=yes keeps nothing; PCSTORE_MAX_SIZE=0 reported, default used".into()
+}
+
 fn two_apps_at_once(setup: &Setup, driver: &Driver) -> String {
     let store = fresh_store(setup, driver, "two");
     let spawn = || {
@@ -870,32 +924,15 @@ fn killed_after_periodic_save(setup: &Setup, driver: &Driver) -> String {
     let store = fresh_store(setup, driver, "killed");
     let mut command = app_command(setup, driver, Mode::ExplicitValidationBelow, &store, false);
     command
-        .env("APP_HOLD_MS", "20000")
-        .env("PCSTORE_SAVE_INTERVAL_MS", "100")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().expect("spawn");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut reader = BufReader::new(stdout);
-    let mut line = String::new();
-    // The application prints "holding" after its pipelines are created.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < deadline {
-        line.clear();
-        if reader.read_line(&mut line).expect("read") == 0 || line.trim() == "holding" {
-            break;
-        }
-    }
-    assert_eq!(line.trim(), "holding", "application did not reach its hold");
-    // Several save intervals, then an unannounced kill: no vkDestroyDevice, no final save.
-    std::thread::sleep(Duration::from_millis(1500));
-    child.kill().expect("SIGKILL");
-    let output = child.wait_with_output().expect("wait");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("periodic save Stored"),
-        "no periodic save:\n{stderr}"
-    );
+        .env("APP_HOLD_MS", "60000")
+        .env("PCSTORE_SAVE_INTERVAL_MS", "100");
+    let app = Watched::spawn(command);
+    // The application prints "holding" after its pipelines are created; the saver then stores
+    // the grown cache within an interval.
+    app.wait_for_stdout("holding");
+    app.wait_for_stderr("periodic save Stored");
+    // An unannounced kill: no vkDestroyDevice, no final save.
+    let (_, stderr) = app.kill();
     assert!(!stderr.contains("final save"), "the kill came too late");
     let after = run_app(app_command(
         setup,
@@ -921,4 +958,453 @@ fn many_threads(setup: &Setup, driver: &Driver) -> String {
     assert_eq!(run.value("pipelines_created"), "192 of 192");
     assert_eq!(run.value("cache_hit"), expected_hit(driver));
     "192 pipelines from 8 threads, saver running every 50 ms".into()
+}
+
+// ---------------------------------------------------------------------------------------------
+// A running application whose output is read as it comes.
+
+/// A child process whose stdout and stderr lines are collected by two reader threads.
+struct Watched {
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl Watched {
+    fn spawn(mut command: Command) -> Self {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn application");
+        let collect = |pipe: Box<dyn Read + Send>, into: &Arc<Mutex<String>>| {
+            let into = Arc::clone(into);
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines() {
+                    let Ok(line) = line else { return };
+                    let mut text = into.lock().unwrap();
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+            })
+        };
+        let (stdout, stderr) = (Arc::default(), Arc::default());
+        let readers = vec![
+            collect(Box::new(child.stdout.take().expect("stdout")), &stdout),
+            collect(Box::new(child.stderr.take().expect("stderr")), &stderr),
+        ];
+        Self {
+            child,
+            stdout,
+            stderr,
+            readers,
+        }
+    }
+
+    fn wait_for(&self, what: &str, condition: impl Fn() -> bool) {
+        let started = Instant::now();
+        while !condition() {
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "timed out waiting for {what}\nstdout:\n{}\nstderr:\n{}",
+                self.stdout.lock().unwrap(),
+                self.stderr.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn wait_for_stdout(&self, text: &str) {
+        self.wait_for(text, || self.stdout.lock().unwrap().contains(text));
+    }
+
+    fn wait_for_stderr(&self, text: &str) {
+        self.wait_for(text, || self.stderr.lock().unwrap().contains(text));
+    }
+
+    /// SIGKILL; returns everything the process printed.
+    fn kill(mut self) -> (String, String) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("wait");
+        for reader in self.readers.drain(..) {
+            reader.join().expect("reader");
+        }
+        let stdout = self.stdout.lock().unwrap().clone();
+        let stderr = self.stderr.lock().unwrap().clone();
+        (stdout, stderr)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A remote cache server on loopback that fails on purpose.
+
+/// What the test server does with each request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Serve {
+    /// Accepts connections and never answers anything.
+    BlackHole,
+    /// Answers GET with 404 at once; never answers a PUT (the breaker stays closed until then).
+    HoldPuts,
+    /// Stores PUT bodies and serves them, each GET answered after `delay_ms`.
+    Store { delay_ms: u64 },
+}
+
+/// A Bazel-layout server on 127.0.0.1 that stops (and drops every connection) on drop.
+struct TestRemote {
+    port: u16,
+    serve: Arc<Mutex<Serve>>,
+    stored: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
+    /// Request lines in arrival order ("GET /ac/...").
+    requests: Arc<Mutex<Vec<String>>>,
+    connections: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl TestRemote {
+    fn start(serve: Serve) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("address").port();
+        let mut remote = Self {
+            port,
+            serve: Arc::new(Mutex::new(serve)),
+            stored: Arc::default(),
+            requests: Arc::default(),
+            connections: Arc::default(),
+            stop: Arc::default(),
+            acceptor: None,
+        };
+        let (serve, stored, requests, connections, stop) = (
+            Arc::clone(&remote.serve),
+            Arc::clone(&remote.stored),
+            Arc::clone(&remote.requests),
+            Arc::clone(&remote.connections),
+            Arc::clone(&remote.stop),
+        );
+        let acceptor = std::thread::spawn(move || {
+            // Bounded so that a broken test cannot leave it running.
+            let started = Instant::now();
+            while !stop.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(600) {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(2));
+                    continue;
+                };
+                connections.fetch_add(1, Ordering::SeqCst);
+                let (serve, stored, requests, stop) = (
+                    Arc::clone(&serve),
+                    Arc::clone(&stored),
+                    Arc::clone(&requests),
+                    Arc::clone(&stop),
+                );
+                std::thread::spawn(move || {
+                    serve_connection(stream, &serve, &stored, &requests, &stop)
+                });
+            }
+        });
+        remote.acceptor = Some(acceptor);
+        remote
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn set(&self, serve: Serve) {
+        *self.serve.lock().unwrap() = serve;
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for TestRemote {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+    }
+}
+
+fn serve_connection(
+    stream: TcpStream,
+    serve: &Mutex<Serve>,
+    stored: &Mutex<BTreeMap<String, Vec<u8>>>,
+    requests: &Mutex<Vec<String>>,
+    stop: &AtomicBool,
+) {
+    let hold = || {
+        while !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    if *serve.lock().unwrap() == Serve::BlackHole {
+        return hold();
+    }
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut writer = stream.try_clone().expect("clone stream");
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut length = 0usize;
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                return;
+            }
+            let header = header.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut parts = line.split_whitespace();
+        let (method, path) = (
+            parts.next().unwrap_or("").to_owned(),
+            parts.next().unwrap_or("").to_owned(),
+        );
+        requests.lock().unwrap().push(format!("{method} {path}"));
+        let mode = *serve.lock().unwrap();
+        if method == "PUT" && mode == Serve::HoldPuts {
+            return hold();
+        }
+        let mut body = vec![0u8; length.min(64 << 20)];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let (status, answer) = match (method.as_str(), mode) {
+            ("PUT", _) => {
+                stored.lock().unwrap().insert(path, body);
+                (201, Vec::new())
+            }
+            ("GET", Serve::Store { delay_ms }) => {
+                // The fault being simulated: a server that takes this long to answer.
+                std::thread::sleep(Duration::from_millis(delay_ms));
+                match stored.lock().unwrap().get(&path) {
+                    Some(found) => (200, found.clone()),
+                    None => (404, Vec::new()),
+                }
+            }
+            _ => (404, Vec::new()),
+        };
+        let head = format!(
+            "HTTP/1.1 {status} X\r\nContent-Length: {}\r\n\r\n",
+            answer.len()
+        );
+        if writer.write_all(head.as_bytes()).is_err() || writer.write_all(&answer).is_err() {
+            return;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The remote tier under the layer.
+
+/// The shortest vkCreateDevice and vkDestroyDevice (µs) of `runs` runs, each on a fresh store
+/// (so every run misses locally and asks the remote tier, when there is one).
+fn device_times(
+    setup: &Setup,
+    driver: &Driver,
+    name: &str,
+    remote: Option<&TestRemote>,
+    runs: usize,
+) -> (u64, u64, Run) {
+    let (mut create, mut destroy) = (u64::MAX, u64::MAX);
+    let mut last = None;
+    for round in 0..runs {
+        let store = fresh_store(setup, driver, &format!("{name}-{round}"));
+        let mut command = app_command(setup, driver, Mode::ExplicitValidationBelow, &store, false);
+        if let Some(remote) = remote {
+            command.env("PCSTORE_REMOTE_URL", remote.url());
+        }
+        let run = run_app(command);
+        run.assert_ok(name);
+        assert!(run.logged("load Miss"), "{name}: {:?}", run.layer_log());
+        assert!(
+            run.logged("final save Stored"),
+            "{name}: {:?}",
+            run.layer_log()
+        );
+        let micros = |key: &str| run.value(key).parse::<u64>().expect("a number");
+        create = create.min(micros("create_device_us"));
+        destroy = destroy.min(micros("destroy_device_us"));
+        last = Some(run);
+    }
+    (create, destroy, last.expect("at least one run"))
+}
+
+/// Finding: with `PCSTORE_REMOTE_URL` naming a server that accepts connections and never
+/// answers, vkCreateDevice took ~400 ms longer (the initial load asked the remote tier on the
+/// calling thread), and a final save could wait for an upload inside vkDestroyDevice. Now each
+/// adds at most 50 ms (the bound; the layer waits 20 and 15 ms at most), and the
+/// application's results are the same.
+fn dead_remote_never_stalls_vulkan(setup: &Setup, driver: &Driver) -> String {
+    // The shortest of five runs each, so that a busy machine does not decide the comparison.
+    const RUNS: usize = 5;
+    const BOUND_US: u64 = 50_000;
+    let (local_create, local_destroy, local) = device_times(setup, driver, "local", None, RUNS);
+    let hole = TestRemote::start(Serve::BlackHole);
+    let (hole_create, hole_destroy, with_hole) =
+        device_times(setup, driver, "black-hole", Some(&hole), RUNS);
+    assert!(
+        hole.connections.load(Ordering::SeqCst) >= RUNS,
+        "the remote tier was never asked"
+    );
+    // GETs answered at once, PUTs never: the breaker is still closed at vkDestroyDevice, when
+    // the final save's upload hangs.
+    let holds_puts = TestRemote::start(Serve::HoldPuts);
+    let (_, puts_destroy, with_held_puts) =
+        device_times(setup, driver, "held-puts", Some(&holds_puts), RUNS);
+    assert!(
+        holds_puts.requests().iter().any(|r| r.starts_with("PUT ")),
+        "no upload was attempted: {:?}",
+        holds_puts.requests()
+    );
+    for run in [&with_hole, &with_held_puts] {
+        assert_eq!(
+            results(run),
+            results(&local),
+            "results differ with a dead remote"
+        );
+    }
+    let added = |with: u64, without: u64| with.saturating_sub(without);
+    for (what, with, without) in [
+        ("vkCreateDevice, black hole", hole_create, local_create),
+        ("vkDestroyDevice, black hole", hole_destroy, local_destroy),
+        ("vkDestroyDevice, held uploads", puts_destroy, local_destroy),
+    ] {
+        assert!(
+            added(with, without) <= BOUND_US,
+            "{what}: {with} µs against {without} µs without a remote"
+        );
+    }
+    format!(
+        "added µs: create {}, destroy {} (black hole), destroy {} (held uploads)",
+        added(hole_create, local_create),
+        added(hole_destroy, local_destroy),
+        added(puts_destroy, local_destroy)
+    )
+}
+
+/// The first process that finds the server dead records it in the store's directory; the next
+/// one does not ask the server at all.
+fn dead_remote_remembered_across_processes(setup: &Setup, driver: &Driver) -> String {
+    let hole = TestRemote::start(Serve::BlackHole);
+    let store = fresh_store(setup, driver, "remembered");
+    let mut command = app_command(setup, driver, Mode::ExplicitValidationBelow, &store, false);
+    command
+        .env("PCSTORE_REMOTE_URL", hole.url())
+        .env("APP_HOLD_MS", "60000");
+    let app = Watched::spawn(command);
+    // The background lookup times out (500 ms) and opens the breaker, which writes its state.
+    let state_file = || {
+        std::fs::read_dir(&store).ok().and_then(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .find(|path| {
+                    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                    name.starts_with("remote-") && name.ends_with(".state")
+                })
+        })
+    };
+    app.wait_for("the breaker's state file", || state_file().is_some());
+    app.kill();
+    let path = state_file().expect("state file");
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    let hex = &name["remote-".len()..name.len() - ".state".len()];
+    assert!(
+        hex.len() == 16
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+        "{name}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{name}");
+
+    let before = hole.connections.load(Ordering::SeqCst);
+    let mut command = app_command(setup, driver, Mode::ExplicitValidationBelow, &store, false);
+    command.env("PCSTORE_REMOTE_URL", hole.url());
+    let next = run_app(command);
+    next.assert_ok("the process after");
+    assert_eq!(
+        hole.connections.load(Ordering::SeqCst),
+        before,
+        "the next process asked the dead server again"
+    );
+    format!("{name} (0600) kept the next process off the dead server")
+}
+
+/// A remote hit that comes after the layer stopped waiting lands in the local tiers: the next
+/// launch hits locally without any remote.
+fn late_remote_hit_lands_locally(setup: &Setup, driver: &Driver) -> String {
+    let remote = TestRemote::start(Serve::Store { delay_ms: 0 });
+    // A first run learns the key the layer uses (its GET) and stores a valid entry locally.
+    let seeded = fresh_store(setup, driver, "late-seed");
+    let mut command = app_command(setup, driver, Mode::ExplicitValidationBelow, &seeded, false);
+    command.env("PCSTORE_REMOTE_URL", remote.url());
+    run_app(command).assert_ok("seeding run");
+    let path = remote
+        .requests()
+        .iter()
+        .find_map(|request| request.strip_prefix("GET /ac/").map(str::to_owned))
+        .expect("the layer asked the remote tier");
+    let key = pcstore::PipelineFingerprint::from_hex(&path).expect("a key");
+    let entry = pcstore::DiskCache::new(&seeded)
+        .expect("seeded store")
+        .get(&key)
+        .expect("the seeding run stored its cache");
+    // The studio cache holds it (uploaded here, with a wait, rather than by the seeding run's
+    // best-effort upload), and answers 400 ms late: past the layer's wait.
+    let writer = pcstore::remote::RemoteCache::new(&remote.url()).expect("writer");
+    writer.try_put(key, entry.clone()).expect("queued");
+    writer.flush().expect("uploaded");
+    remote.set(Serve::Store { delay_ms: 400 });
+
+    let store = fresh_store(setup, driver, "late");
+    let mut command = app_command(setup, driver, Mode::ExplicitValidationBelow, &store, false);
+    command
+        .env("PCSTORE_REMOTE_URL", remote.url())
+        .env("APP_HOLD_MS", "60000")
+        .env("PCSTORE_SAVE_INTERVAL_MS", "3600000");
+    let app = Watched::spawn(command);
+    app.wait_for_stdout("holding");
+    app.wait_for("the late hit on disk", || {
+        pcstore::DiskCache::new(&store)
+            .ok()
+            .and_then(|disk| disk.get(&key))
+            .is_some_and(|found| found == entry)
+    });
+    let (_, stderr) = app.kill();
+    assert!(
+        stderr.contains("load Miss"),
+        "the layer waited for the remote:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains(" save "),
+        "the application saved its own cache:\n{stderr}"
+    );
+
+    let next = run_app(app_command(
+        setup,
+        driver,
+        Mode::ExplicitValidationBelow,
+        &store,
+        false,
+    ));
+    next.assert_ok("the next launch, without a remote");
+    assert!(next.logged("load Hit"), "{:?}", next.layer_log());
+    "missed at vkCreateDevice, landed on disk, hit locally on the next launch".into()
 }

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use pcstore::{
-    InMemoryPipelineCache, LayeredOptions, LayeredPipelineCache, PipelineCacheMetrics,
-    PipelineCacheStore, PipelineFingerprint, PutError, WritePolicy,
+    BackgroundLayers, InMemoryPipelineCache, LayeredOptions, LayeredPipelineCache,
+    PipelineCacheMetrics, PipelineCacheStore, PipelineFingerprint, PutError, WritePolicy,
 };
 
 fn key(n: u64) -> PipelineFingerprint {
@@ -114,7 +114,7 @@ fn puts_follow_the_write_policy() {
             vec![fast.clone(), slow.clone()],
             LayeredOptions {
                 write: policy.clone(),
-                promote: true,
+                ..Default::default()
             },
         );
         let result = layered.try_put(key(3), vec![3; 10]);
@@ -230,4 +230,260 @@ fn concurrent_readers_through_the_stack_see_only_true_bytes() {
     assert!(fast.len() <= 50);
     let report = layered.promotion_report();
     assert_eq!(report.hits_by_layer.iter().sum::<u64>(), metrics.hits);
+}
+
+/// A slow layer whose lookups and flushes block until the test opens its gate: a remote
+/// tier on a server that does not answer, without any timing.
+#[derive(Default)]
+struct GatedStore {
+    inner: InMemoryPipelineCache,
+    open: parking_lot::Mutex<bool>,
+    opened: parking_lot::Condvar,
+    gets: AtomicU64,
+    flushes: AtomicU64,
+    fail_flush: bool,
+}
+
+impl GatedStore {
+    fn pass_when_open(&self) {
+        let mut open = self.open.lock();
+        while !*open {
+            self.opened.wait(&mut open);
+        }
+    }
+
+    fn open_gate(&self) {
+        *self.open.lock() = true;
+        self.opened.notify_all();
+    }
+}
+
+impl PipelineCacheStore for GatedStore {
+    fn get(&self, fp: &PipelineFingerprint) -> Option<Vec<u8>> {
+        self.gets.fetch_add(1, Ordering::SeqCst);
+        self.pass_when_open();
+        self.inner.get(fp)
+    }
+    fn put(&self, fp: PipelineFingerprint, artifact: Vec<u8>) {
+        self.inner.put(fp, artifact);
+    }
+    fn flush(&self) -> io::Result<()> {
+        self.pass_when_open();
+        self.flushes.fetch_add(1, Ordering::SeqCst);
+        if self.fail_flush {
+            Err(io::Error::other("server unreachable"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Polls `condition` (bounded, so a bug fails the test instead of hanging it).
+fn wait_for(what: &str, condition: impl Fn() -> bool) {
+    let started = std::time::Instant::now();
+    while !condition() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+fn with_background(
+    fast: Arc<InMemoryPipelineCache>,
+    slow: Arc<GatedStore>,
+    lookup_wait_ms: u64,
+) -> LayeredPipelineCache {
+    LayeredPipelineCache::with_options(
+        vec![fast, slow],
+        LayeredOptions {
+            background: Some(BackgroundLayers {
+                lookup_wait: std::time::Duration::from_millis(lookup_wait_ms),
+                ..BackgroundLayers::starting_at(1)
+            }),
+            ..Default::default()
+        },
+    )
+}
+
+#[test]
+fn a_background_layer_never_holds_a_lookup_and_a_late_hit_lands_in_the_faster_layers() {
+    let fast = Arc::new(InMemoryPipelineCache::new());
+    let slow = Arc::new(GatedStore::default());
+    slow.inner.put(key(1), vec![1; 64]);
+    let layered = with_background(fast.clone(), slow.clone(), 20);
+
+    let started = std::time::Instant::now();
+    assert_eq!(
+        layered.get_arc(&key(1)),
+        None,
+        "the slow layer has not answered"
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_millis(20));
+    assert_eq!(
+        slow.gets.load(Ordering::SeqCst),
+        1,
+        "asked in the background"
+    );
+    let report = layered.promotion_report();
+    assert_eq!(report.background_waits_ended, 1);
+    assert_eq!(report.late_hits, 0);
+
+    slow.open_gate();
+    wait_for("the late hit to be promoted", || {
+        fast.get_arc(&key(1)).is_some()
+    });
+    wait_for("the late hit to be counted", || {
+        layered.promotion_report().late_hits == 1
+    });
+    assert_eq!(layered.get_arc(&key(1)).as_deref(), Some(&vec![1; 64]));
+    assert_eq!(
+        slow.gets.load(Ordering::SeqCst),
+        1,
+        "served by the fast layer"
+    );
+    let report = layered.promotion_report();
+    assert_eq!(report.hits_by_layer, vec![1, 0]);
+    assert_eq!(report.promoted_into, vec![1, 0]);
+    let metrics = layered.metrics();
+    assert_eq!((metrics.lookups, metrics.hits, metrics.misses), (2, 1, 1));
+}
+
+#[test]
+fn an_answer_within_the_wait_is_returned_and_shared_by_concurrent_lookups() {
+    let fast = Arc::new(InMemoryPipelineCache::new());
+    let slow = Arc::new(GatedStore::default());
+    slow.inner.put(key(2), vec![2; 10]);
+    // A wait far longer than the test: every caller gets the answer once the gate opens.
+    let layered = with_background(fast.clone(), slow.clone(), 60_000);
+    std::thread::scope(|scope| {
+        let callers: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| layered.get_arc(&key(2))))
+            .collect();
+        wait_for("the background lookup to start", || {
+            slow.gets.load(Ordering::SeqCst) == 1
+        });
+        slow.open_gate();
+        for caller in callers {
+            assert_eq!(caller.join().unwrap().as_deref(), Some(&vec![2; 10]));
+        }
+    });
+    // Callers that were waiting when the gate opened share the one lookup. A caller whose thread
+    // started late can miss memory just before the promotion and reach the queue just after the
+    // answer was taken off it: it asks again (seen once under load). That costs a request, not a
+    // wrong answer, so the bound is "fewer lookups than callers", not exactly one.
+    let lookups = slow.gets.load(Ordering::SeqCst);
+    assert!(
+        (1..4).contains(&lookups),
+        "{lookups} lookups for four callers: nothing was shared"
+    );
+    assert!(fast.get_arc(&key(2)).is_some(), "promoted");
+    let report = layered.promotion_report();
+    assert_eq!(report.hits_by_layer[0] + report.hits_by_layer[1], 4);
+    assert_eq!(report.late_hits, 0);
+    assert_eq!(report.background_waits_ended, 0);
+    assert_eq!(layered.get_arc(&key(3)), None, "a miss in every layer");
+}
+
+#[test]
+fn lookups_beyond_the_background_queue_are_misses_at_once() {
+    let fast = Arc::new(InMemoryPipelineCache::new());
+    let slow = Arc::new(GatedStore::default());
+    let layered = with_background(fast, slow.clone(), 1);
+    assert_eq!(layered.get_arc(&key(0)), None);
+    wait_for("the first lookup to block", || {
+        slow.gets.load(Ordering::SeqCst) == 1
+    });
+    for n in 1..=300 {
+        assert_eq!(layered.get_arc(&key(n)), None);
+    }
+    let report = layered.promotion_report();
+    assert_eq!(report.background_lookups_dropped, 300 - 256, "256 may wait");
+    slow.open_gate();
+    wait_for("the queue to drain", || {
+        slow.gets.load(Ordering::SeqCst) == 257
+    });
+}
+
+#[test]
+fn flush_reports_foreground_layers_and_never_waits_long_for_background_ones() {
+    let disk = Arc::new(FailingStore {
+        fail_flush: true,
+        ..Default::default()
+    });
+    let slow = Arc::new(GatedStore {
+        fail_flush: true,
+        ..Default::default()
+    });
+    let layered = LayeredPipelineCache::with_options(
+        vec![
+            Arc::new(InMemoryPipelineCache::new()) as Arc<dyn PipelineCacheStore>,
+            disk.clone(),
+            slow.clone(),
+        ],
+        LayeredOptions {
+            background: Some(BackgroundLayers::starting_at(2)),
+            ..Default::default()
+        },
+    );
+    layered.put(key(5), vec![5; 8]);
+    assert_eq!(
+        slow.inner.get(&key(5)),
+        Some(vec![5; 8]),
+        "puts still reach it"
+    );
+    let error = layered.flush().unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "flush failed",
+        "the foreground error is reported"
+    );
+    assert_eq!(disk.flushes.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        slow.flushes.load(Ordering::SeqCst),
+        0,
+        "returned while it hangs"
+    );
+
+    slow.open_gate();
+    wait_for("the background flush", || {
+        slow.flushes.load(Ordering::SeqCst) == 1
+    });
+    let healthy = LayeredPipelineCache::with_options(
+        vec![
+            Arc::new(InMemoryPipelineCache::new()) as Arc<dyn PipelineCacheStore>,
+            slow.clone(),
+        ],
+        LayeredOptions {
+            background: Some(BackgroundLayers {
+                flush_wait: std::time::Duration::from_secs(60),
+                ..BackgroundLayers::starting_at(1)
+            }),
+            ..Default::default()
+        },
+    );
+    assert!(
+        healthy.flush().is_ok(),
+        "a background layer's failure is not the flush's result"
+    );
+    assert_eq!(
+        slow.flushes.load(Ordering::SeqCst),
+        2,
+        "waited for within flush_wait"
+    );
+}
+
+#[test]
+fn dropping_the_stack_never_waits_for_a_hanging_background_lookup() {
+    let fast = Arc::new(InMemoryPipelineCache::new());
+    let slow = Arc::new(GatedStore::default());
+    let layered = with_background(fast, slow.clone(), 1);
+    assert_eq!(layered.get_arc(&key(1)), None);
+    wait_for("the lookup to block", || {
+        slow.gets.load(Ordering::SeqCst) == 1
+    });
+    drop(layered);
+    // Reaching this line with the gate still closed is the point.
+    slow.open_gate();
 }

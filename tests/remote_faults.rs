@@ -9,10 +9,12 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::Mutex;
-use pcstore::remote::{RemoteAuth, RemoteCache, RemoteOptions, RequestFailure, ENVELOPE_OVERHEAD};
+use pcstore::remote::{
+    Clock, RemoteAuth, RemoteCache, RemoteOptions, RequestFailure, ENVELOPE_OVERHEAD,
+};
 use pcstore::{PipelineCacheStore, PipelineFingerprint, PutError};
 
 /// Upper bound for anything a test server does, so a broken test cannot hang CI.
@@ -149,6 +151,74 @@ fn hang(stop: &AtomicBool) -> bool {
     let started = Instant::now();
     while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(10) {
         thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
+
+/// A clock that moves only when the test says so: cooldowns and TTLs without sleeping.
+#[derive(Debug)]
+struct ManualClock {
+    start: Instant,
+    start_wall: SystemTime,
+    elapsed: Mutex<Duration>,
+}
+
+impl ManualClock {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            start: Instant::now(),
+            start_wall: SystemTime::now(),
+            elapsed: Mutex::new(Duration::ZERO),
+        })
+    }
+
+    fn advance(&self, by: Duration) {
+        *self.elapsed.lock() += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Instant {
+        self.start + *self.elapsed.lock()
+    }
+
+    fn wall(&self) -> SystemTime {
+        self.start_wall + *self.elapsed.lock()
+    }
+}
+
+/// How a dripping server frames the body it sends at 3 bytes a second.
+#[derive(Clone, Copy, Debug)]
+enum Drip {
+    /// `Transfer-Encoding: chunked`, one 1-byte chunk at a time.
+    Chunked,
+    /// No length: the body ends when the connection closes.
+    UntilClose,
+    /// `Content-Length: 60 MiB`, which would allow 6.5 s at the rate floor.
+    Declares60MiB,
+}
+
+/// Answers at once, then sends the body at 3 B/s until the client goes away (or 10 s).
+fn drip(stream: &mut TcpStream, stop: &AtomicBool, framing: Drip) -> bool {
+    let head = match framing {
+        Drip::Chunked => "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_owned(),
+        Drip::UntilClose => "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_owned(),
+        Drip::Declares60MiB => format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", 60 << 20),
+    };
+    if stream.write_all(head.as_bytes()).is_err() {
+        return false;
+    }
+    let started = Instant::now();
+    while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(10) {
+        let byte: &[u8] = match framing {
+            Drip::Chunked => b"1\r\nx\r\n",
+            Drip::UntilClose | Drip::Declares60MiB => b"x",
+        };
+        if stream.write_all(byte).is_err() {
+            break;
+        }
+        // The fault itself: 3 bytes a second.
+        thread::sleep(Duration::from_millis(333));
     }
     false
 }
@@ -369,7 +439,8 @@ fn a_slow_drip_body_times_out_within_its_deadline() {
     let started = Instant::now();
     assert_eq!(reader.get(&fp(3)), None);
     let elapsed = started.elapsed();
-    // The whole drip takes ~1.3 s; the deadline for 64 KiB is 300 ms + 6.25 ms.
+    // The whole drip takes ~1.3 s; the deadline grows with the bytes received, to at most
+    // 300 ms + 6.25 ms for all 64 KiB.
     assert!(elapsed < Duration::from_millis(1000), "{elapsed:?}");
     assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
     let remote = reader.remote_metrics();
@@ -432,7 +503,13 @@ fn server_errors_open_the_breaker_which_backs_off_then_probes() {
             }
         })
     };
-    let cache = RemoteCache::with_options(&server.url(), test_options()).unwrap();
+    let clock = ManualClock::new();
+    let options = RemoteOptions {
+        breaker_cooldown: Duration::from_secs(30),
+        breaker_max_cooldown: Duration::from_secs(600),
+        ..test_options()
+    };
+    let cache = RemoteCache::with_clock(&server.url(), options, clock.clone()).unwrap();
     assert_eq!(cache.get(&fp(1)), None);
     assert_eq!(server.requests(), 1);
     assert_eq!(cache.remote_metrics().server_errors, 1);
@@ -442,21 +519,21 @@ fn server_errors_open_the_breaker_which_backs_off_then_probes() {
     }
     assert_eq!(server.requests(), 1, "open: nothing reaches the server");
 
-    thread::sleep(Duration::from_millis(150)); // past the 100 ms cooldown
+    clock.advance(Duration::from_secs(30));
     assert_eq!(cache.get(&fp(1)), None);
-    assert_eq!(server.requests(), 2, "one probe");
+    assert_eq!(server.requests(), 2, "one probe after the cooldown");
     assert_eq!(
         cache.remote_metrics().breaker_openings,
         2,
         "failed probe reopens"
     );
 
-    thread::sleep(Duration::from_millis(100)); // the cooldown doubled to 200 ms
+    clock.advance(Duration::from_secs(59));
     assert_eq!(cache.get(&fp(1)), None);
-    assert_eq!(server.requests(), 2, "still cooling down");
+    assert_eq!(server.requests(), 2, "the cooldown doubled to 60 s");
 
     healthy.store(true, Ordering::SeqCst);
-    thread::sleep(Duration::from_millis(150));
+    clock.advance(Duration::from_secs(1));
     assert_eq!(cache.get(&fp(1)), None);
     assert_eq!(server.requests(), 3, "the probe after the longer cooldown");
     assert!(
@@ -466,6 +543,54 @@ fn server_errors_open_the_breaker_which_backs_off_then_probes() {
     assert_eq!(cache.get(&fp(2)), None);
     assert_eq!(server.requests(), 4);
     assert_eq!(cache.remote_metrics().server_errors, 2);
+}
+
+/// Finding: a server sending its body at 3 B/s held a default `get` for 6.7–6.9 s (the deadline
+/// was sized for the declared or largest body, and checked only in total), and again at every
+/// breaker probe.
+#[test]
+fn a_dripping_body_is_a_miss_within_one_second_however_it_is_framed() {
+    let defaults = RemoteOptions::default();
+    for framing in [Drip::Chunked, Drip::UntilClose, Drip::Declares60MiB] {
+        let server = LoopbackServer::start(move |_, stream, stop| drip(stream, stop, framing));
+        let clock = ManualClock::new();
+        let cache =
+            RemoteCache::with_clock(&server.url(), defaults.clone(), clock.clone()).unwrap();
+        let started = Instant::now();
+        assert_eq!(cache.get(&fp(1)), None);
+        let elapsed = started.elapsed();
+        assert!(elapsed < Duration::from_secs(1), "{framing:?}: {elapsed:?}");
+        let remote = cache.remote_metrics();
+        assert_eq!(remote.timeouts, 1, "{framing:?}: {remote:?}");
+        assert!(remote.breaker_open, "{framing:?}");
+        assert_eq!(cache.get(&fp(2)), None);
+        assert_eq!(
+            server.requests(),
+            1,
+            "{framing:?}: held back while cooling down"
+        );
+
+        // The probe after the cooldown is bounded the same way, then the server is left alone
+        // for twice as long.
+        clock.advance(defaults.breaker_cooldown);
+        let started = Instant::now();
+        assert_eq!(cache.get(&fp(3)), None);
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed < Duration::from_secs(1),
+            "{framing:?} probe: {elapsed:?}"
+        );
+        assert_eq!(server.requests(), 2, "{framing:?}: one probe");
+        assert_eq!(cache.remote_metrics().breaker_openings, 2, "{framing:?}");
+        clock.advance(defaults.breaker_cooldown.saturating_mul(2) - Duration::from_millis(1));
+        assert_eq!(cache.get(&fp(4)), None);
+        assert_eq!(
+            server.requests(),
+            2,
+            "{framing:?}: the doubled cooldown holds"
+        );
+        assert_eq!(cache.metrics().hits, 0);
+    }
 }
 
 #[test]
@@ -591,19 +716,28 @@ fn keyed_envelopes_cannot_be_forged_without_the_secret() {
 #[test]
 fn remembered_misses_skip_the_network() {
     let server = LoopbackServer::start(|_, stream, _| respond(stream, 404, b""));
+    let clock = ManualClock::new();
     let options = RemoteOptions {
-        miss_ttl: Duration::from_millis(200),
+        miss_ttl: Duration::from_secs(10),
         ..test_options()
     };
-    let cache = RemoteCache::with_options(&server.url(), options).unwrap();
+    let cache = RemoteCache::with_clock(&server.url(), options, clock.clone()).unwrap();
     for _ in 0..10 {
         assert_eq!(cache.get(&fp(1)), None);
     }
     assert_eq!(server.requests(), 1);
     assert_eq!(cache.remote_metrics().remembered_misses, 9);
-    thread::sleep(Duration::from_millis(250));
+    clock.advance(Duration::from_millis(9_999));
+    assert_eq!(cache.get(&fp(1)), None);
+    assert_eq!(server.requests(), 1, "remembered until the TTL");
+    clock.advance(Duration::from_millis(1));
     assert_eq!(cache.get(&fp(1)), None);
     assert_eq!(server.requests(), 2, "forgotten after the TTL");
+    // A put of the key makes it worth asking again at once (this server refuses the upload).
+    cache.try_put(fp(1), blob(1, 10)).unwrap();
+    assert!(cache.flush().is_err());
+    assert_eq!(cache.get(&fp(1)), None);
+    assert_eq!(server.requests(), 4, "the upload, then a new lookup");
 }
 
 #[cfg(feature = "remote-tls")]

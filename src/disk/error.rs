@@ -28,6 +28,101 @@ pub enum DiskCacheError {
         /// The file found missing or replaced.
         path: PathBuf,
     },
+    /// The directory is not one pcstore may use, and nothing in it was read, written or
+    /// deleted: it belongs to another user or others may write in it, a symlink on the way
+    /// belongs to another user, it holds files pcstore did not create, or another user wrote
+    /// the files the whole store relies on. Callers that can do without the disk tier (the
+    /// default store, the Vulkan layer) go on in memory and report this once.
+    DirectoryRefused {
+        /// The store directory as given.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: Refusal,
+    },
+}
+
+/// Why a directory was refused ([`DiskCacheError::DirectoryRefused`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The directory belongs to another user.
+    NotOwned {
+        /// Its owner's user id.
+        owner: u32,
+        /// This process's effective user id.
+        uid: u32,
+    },
+    /// Group or others may write in the directory (they could plant or delete entries).
+    WritableByOthers {
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// A symlink on the way to the directory belongs to a user other than this one and root
+    /// (whoever owns it decides where the store is).
+    ForeignSymlink {
+        /// The symlink.
+        link: PathBuf,
+        /// Its owner's user id.
+        owner: u32,
+        /// This process's effective user id.
+        uid: u32,
+    },
+    /// The directory holds files pcstore did not create and has no pcstore marker: it is not
+    /// a store, and pcstore never uses or cleans up what it did not create.
+    NotAStore {
+        /// One of the names pcstore does not recognise.
+        example: String,
+    },
+    /// The marker (`pcstore.tag`) is not pcstore's marker of this format family: damaged, not
+    /// a regular file, or written by an incompatible pcstore.
+    BadMarker,
+    /// A file the whole store relies on (the marker or `compact.lock`) belongs to another user.
+    ForeignFile {
+        /// Its name in the directory.
+        name: String,
+        /// Its owner's user id.
+        owner: u32,
+        /// This process's effective user id.
+        uid: u32,
+    },
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotOwned { owner, uid } => write!(
+                f,
+                "it belongs to uid {owner}, not to this user (uid {uid}); pcstore only uses a \
+                 directory of its own: set PCSTORE_DIR to one"
+            ),
+            Self::WritableByOthers { mode } => write!(
+                f,
+                "its mode {mode:o} lets other users write in it; if the directory and \
+                 everything in it are yours, `chmod go-w` it, else set PCSTORE_DIR elsewhere"
+            ),
+            Self::ForeignSymlink { link, owner, uid } => write!(
+                f,
+                "the symlink {} on the way belongs to uid {owner}, neither this user \
+                 (uid {uid}) nor root; set PCSTORE_DIR to a path you control",
+                link.display()
+            ),
+            Self::NotAStore { example } => write!(
+                f,
+                "it is not empty and not a pcstore store (it holds {example:?} and no \
+                 pcstore.tag); pcstore never uses or cleans up a directory it did not create: \
+                 set PCSTORE_DIR to an empty or new directory"
+            ),
+            Self::BadMarker => f.write_str(
+                "its pcstore.tag is not the marker of this pcstore format family (damaged, or \
+                 written by an incompatible pcstore); remove the directory to start afresh",
+            ),
+            Self::ForeignFile { name, owner, uid } => write!(
+                f,
+                "{name} in it belongs to uid {owner}, not to this user (uid {uid}): another \
+                 user wrote into this store; remove the directory to start afresh"
+            ),
+        }
+    }
 }
 
 impl DiskCacheError {
@@ -43,7 +138,7 @@ impl DiskCacheError {
     pub fn kind(&self) -> io::ErrorKind {
         match self {
             Self::Io { source, .. } => source.kind(),
-            Self::ReadOnly => io::ErrorKind::PermissionDenied,
+            Self::ReadOnly | Self::DirectoryRefused { .. } => io::ErrorKind::PermissionDenied,
             Self::NoCacheDirectory | Self::DirectoryChanged { .. } => io::ErrorKind::NotFound,
         }
     }
@@ -70,6 +165,11 @@ impl fmt::Display for DiskCacheError {
             Self::DirectoryChanged { path } => write!(
                 f,
                 "disk cache: {} was removed or replaced underneath; its unflushed writes are lost",
+                path.display()
+            ),
+            Self::DirectoryRefused { path, reason } => write!(
+                f,
+                "disk cache: refusing to use {}: {reason}",
                 path.display()
             ),
         }

@@ -4,6 +4,7 @@
 use std::ffi::{c_char, c_void};
 
 use super::blob::{pcs_blob, pcs_blob_data, pcs_blob_release, pcs_blob_retain, pcs_blob_size};
+use super::bundle::{pcs_bundle_options, pcs_store_open_bundle};
 use super::disk::{pcs_disk_options, pcs_store_open_default, pcs_store_open_disk};
 use super::fingerprint::{
     pcs_device_identity, pcs_fingerprint, pcs_fingerprint_of, pcs_fingerprint_scoped, pcs_hasher,
@@ -116,6 +117,12 @@ pub struct pcs_api {
     /// in `pcstore_vulkan.h`, so this header needs no Vulkan header. `PCS_ERR_UNSUPPORTED` when
     /// the library was built without its Vulkan adapter.
     pub get_vk_api: unsafe extern "C" fn(u32, *mut *const pcs_vk_api) -> pcs_result,
+    /// `pcs_store_open_bundle`.
+    pub store_open_bundle: unsafe extern "C" fn(
+        *const c_char,
+        *const pcs_bundle_options,
+        *mut *mut pcs_store,
+    ) -> pcs_result,
 }
 
 static API: pcs_api = pcs_api {
@@ -147,6 +154,7 @@ static API: pcs_api = pcs_api {
     store_open_default: pcs_store_open_default,
     store_open_remote: pcs_store_open_remote,
     get_vk_api: pcs_get_vk_api,
+    store_open_bundle: pcs_store_open_bundle,
 };
 
 /// Writes to `*out` the static function table for ABI version `abi_version` (pass

@@ -3,13 +3,11 @@
 use std::ffi::{c_char, CStr};
 use std::sync::Arc;
 
-use super::handles::{arg_out, read_extensible, Extensible};
+use super::handles::{arg_out, read_extensible, version_1_size, Extensible};
 use super::result::{pcs_result, FfiError, FfiResult};
 use super::store::{give_store, pcs_store};
-use crate::disk::{user_cache_dir, DiskCache, DiskCacheError, DiskCacheOptions};
-use crate::layered::LayeredPipelineCache;
-use crate::memory::InMemoryPipelineCache;
-use crate::store::PipelineCacheStore;
+use crate::config::{self, DefaultStoreError, Settings, StorePlan, Vars};
+use crate::disk::{DiskCache, DiskCacheError, DiskCacheOptions};
 
 /// Options of `pcs_store_open_disk`. Extensible: zero it, set `struct_size =
 /// sizeof(pcs_disk_options)`, then set what you need; 0 in any field means its default.
@@ -32,7 +30,7 @@ pub struct pcs_disk_options {
 
 // SAFETY: `#[repr(C)]`, `struct_size` first, only integers.
 unsafe impl Extensible for pcs_disk_options {
-    const MIN_SIZE: usize = std::mem::size_of::<Self>();
+    const MIN_SIZE: usize = version_1_size!(pcs_disk_options, read_only, lp64 = 32);
 }
 
 impl pcs_disk_options {
@@ -70,7 +68,8 @@ fn open_error(error: DiskCacheError) -> FfiError {
         DiskCacheError::ReadOnly => pcs_result::PCS_ERR_UNSUPPORTED,
         DiskCacheError::Io { .. }
         | DiskCacheError::NoCacheDirectory
-        | DiskCacheError::DirectoryChanged { .. } => pcs_result::PCS_ERR_IO,
+        | DiskCacheError::DirectoryChanged { .. }
+        | DiskCacheError::DirectoryRefused { .. } => pcs_result::PCS_ERR_IO,
     };
     FfiError::new(code, error.to_string())
 }
@@ -118,45 +117,39 @@ pub unsafe extern "C" fn pcs_store_open_disk(
     })
 }
 
-/// Parses `PCSTORE_MAX_SIZE`: a positive byte count with an optional K, M or G suffix
-/// (powers of 1024, either case), e.g. `512M`.
-fn parse_size(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let (digits, shift) = match text.as_bytes().last()? {
-        b'k' | b'K' => (&text[..text.len() - 1], 10),
-        b'm' | b'M' => (&text[..text.len() - 1], 20),
-        b'g' | b'G' => (&text[..text.len() - 1], 30),
-        _ => (text, 0),
-    };
-    let count: u64 = digits.parse().ok()?;
-    if count == 0 {
-        return None;
-    }
-    count.checked_mul(1u64 << shift)
-}
-
-/// Whether an environment flag is on: set to anything but empty or `0`.
-fn flag_is_set(name: &str) -> bool {
-    std::env::var_os(name).is_some_and(|value| !value.is_empty() && value != "0")
-}
-
-/// Opens the store most engines want into `*out`: a memory tier (default budgets) over the
-/// per-user disk store, over a shared remote cache when one is named, configured from the
-/// environment:
+/// Opens the store most engines want into `*out`: a memory tier over the per-user disk store,
+/// over a shared remote cache when one is named, configured from the environment exactly as the
+/// Vulkan layer is (README.md, "Configuration"; empty variables count as unset):
 /// - `PCSTORE_DIR`: the disk directory (default `$XDG_CACHE_HOME/pcstore`, else
 ///   `$HOME/.cache/pcstore`);
-/// - `PCSTORE_MAX_SIZE`: the disk budget, bytes with an optional K/M/G suffix (default 1G);
-/// - `PCSTORE_DISABLE`: when set (not empty, not `0`), no disk is used at all: the store is the
-///   memory tier alone and nothing persists (to rule the disk cache out while debugging);
+/// - `PCSTORE_MAX_SIZE`: the disk budget, a size above 0 such as `1073741824`, `512M` or
+///   `2 GiB` (K, M, G or T, binary, any case, optionally followed by `iB` or `B`; default
+///   1 GiB). The memory tier holds up to 65,536 entries and 256 MiB or this budget, if smaller;
+/// - `PCSTORE_DISABLE`: a boolean (`1`, `true`, `yes`, `on` / `0`, `false`, `no`, `off`, any
+///   case); when on, the store is the memory tier alone and nothing persists (to rule the caches
+///   out while debugging);
 /// - `PCSTORE_REMOTE_URL`: a Bazel-layout HTTP cache added as the slowest layer (with
-///   `PCSTORE_REMOTE_TOKEN`, `PCSTORE_REMOTE_KEY`, `PCSTORE_REMOTE_READ_ONLY`; see
-///   `pcs_store_open_remote`). Ignored with `PCSTORE_DISABLE`; `PCS_ERR_UNSUPPORTED` when set in
-///   a library built without the remote tier.
+///   `PCSTORE_REMOTE_TOKEN`, `PCSTORE_REMOTE_KEY` and the boolean `PCSTORE_REMOTE_READ_ONLY`;
+///   see `pcs_store_open_remote`). Ignored with `PCSTORE_DISABLE`. It answers in the
+///   background: a lookup waits for it at most 20 ms (a later hit is copied into memory and onto
+///   disk), `pcs_flush` makes the disk durable and waits at most 15 ms for uploads (their
+///   failures are in the remote tier's metrics, not in `pcs_flush`'s result), and a server found
+///   dead is remembered for the breaker's cooldown in `remote-<16 hex>.state` in the disk
+///   directory.
 ///
-/// Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT`; `PCS_ERR_INVALID_ARGUMENT` (`PCSTORE_MAX_SIZE` is
-/// not a size, or `PCSTORE_REMOTE_URL` is not a usable URL: never ignored silently);
-/// `PCS_ERR_IO` (no directory can be derived from the environment, or it cannot be created). Blocks on file I/O like `pcs_store_open_disk`.
-/// Reads the environment: do not call it while another thread calls `setenv`.
+/// A disk store that cannot be used (no directory can be derived from the environment, or it
+/// cannot be created or opened) is left out rather than failing the call: the store opens with
+/// the memory tier (and the remote tier, if named), nothing is kept on this machine, and one
+/// line starting `pcstore:` on stderr says why (once per process). A game keeps running without
+/// its cache.
+///
+/// Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT`; `PCS_ERR_INVALID_ARGUMENT` (a variable above does
+/// not parse, or `PCSTORE_REMOTE_URL` is not a usable URL; the message names the variable and,
+/// unless it is a secret, its value: a bad value is never ignored silently);
+/// `PCS_ERR_UNSUPPORTED` (`PCSTORE_REMOTE_URL` is set in a library built without the remote
+/// tier); `PCS_ERR_IO` (the remote tier's upload thread could not start). `*out` is written
+/// only on success. Blocks on file I/O like `pcs_store_open_disk`. Reads the environment: do
+/// not call it while another thread calls `setenv`.
 ///
 /// # Safety
 /// `out` is valid for a write.
@@ -164,73 +157,33 @@ fn flag_is_set(name: &str) -> bool {
 pub unsafe extern "C" fn pcs_store_open_default(out: *mut *mut pcs_store) -> pcs_result {
     super::ffi_boundary!("pcs_store_open_default", || -> FfiResult {
         let out = arg_out(out, "out")?;
-        let memory: Arc<dyn PipelineCacheStore> = Arc::new(InMemoryPipelineCache::new());
-        if flag_is_set("PCSTORE_DISABLE") {
-            // SAFETY: `out` was checked non-NULL and is valid for a write (contract).
-            return unsafe { give_store(out, memory) };
-        }
-        let mut options = DiskCacheOptions::default();
-        if let Some(size) = std::env::var_os("PCSTORE_MAX_SIZE").filter(|v| !v.is_empty()) {
-            let text = size.to_string_lossy();
-            options.max_bytes = parse_size(&text).ok_or_else(|| {
-                FfiError::invalid(format!(
-                    "PCSTORE_MAX_SIZE={text:?} is not a size (e.g. 1073741824, 512M, 2G)"
-                ))
-            })?;
-        }
-        let dir = user_cache_dir().ok_or_else(|| open_error(DiskCacheError::NoCacheDirectory))?;
-        let disk: Arc<dyn PipelineCacheStore> =
-            Arc::new(DiskCache::with_options(dir, options).map_err(open_error)?);
-        let mut layers = vec![memory, disk];
-        if let Some(remote) = remote_from_env()? {
-            layers.push(remote);
-        }
-        let stack = LayeredPipelineCache::new(layers);
+        let opened = default_store_plan(&config::process_env)?
+            .open()
+            .map_err(default_store_error)?;
         // SAFETY: `out` was checked non-NULL and is valid for a write (contract).
-        unsafe { give_store(out, Arc::new(stack)) }
+        unsafe { give_store(out, opened.store) }
     })
 }
 
-/// The remote tier `PCSTORE_REMOTE_URL` names, if any.
-#[cfg(feature = "remote")]
-fn remote_from_env() -> Result<Option<Arc<dyn PipelineCacheStore>>, FfiError> {
-    let remote = crate::remote::RemoteCache::from_env().map_err(super::remote::open_error)?;
-    Ok(remote.map(|remote| Arc::new(remote) as Arc<dyn PipelineCacheStore>))
+/// What `pcs_store_open_default` opens given the variables `vars`: a variable that does not
+/// parse is an error, never a silent default.
+pub(crate) fn default_store_plan(vars: Vars) -> Result<StorePlan, FfiError> {
+    let settings =
+        Settings::from_vars(vars).map_err(|error| FfiError::invalid(error.to_string()))?;
+    Ok(StorePlan::new(&settings))
 }
 
-/// Without the remote tier a named remote cache is an error, not silently ignored.
-#[cfg(not(feature = "remote"))]
-fn remote_from_env() -> Result<Option<Arc<dyn PipelineCacheStore>>, FfiError> {
-    match std::env::var_os("PCSTORE_REMOTE_URL") {
-        Some(url) if !url.is_empty() => Err(FfiError::new(
-            pcs_result::PCS_ERR_UNSUPPORTED,
-            "PCSTORE_REMOTE_URL is set but this libpcstore was built without the `remote` feature",
-        )),
-        _ => Ok(None),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_size;
-
-    #[test]
-    fn sizes_parse_with_binary_suffixes() {
-        assert_eq!(parse_size("4096"), Some(4096));
-        assert_eq!(parse_size("64k"), Some(64 << 10));
-        assert_eq!(parse_size("512M"), Some(512 << 20));
-        assert_eq!(parse_size(" 2G "), Some(2 << 30));
-        for bad in [
-            "",
-            "0",
-            "G",
-            "-1",
-            "1.5G",
-            "12T",
-            "1GB",
-            "99999999999999999999G",
-        ] {
-            assert_eq!(parse_size(bad), None, "{bad:?}");
+/// The result code and message of a default store that could not open.
+fn default_store_error(error: DefaultStoreError) -> FfiError {
+    match error {
+        #[cfg(feature = "remote")]
+        DefaultStoreError::Remote(remote) => {
+            let FfiError { code, message } = super::remote::open_error(remote);
+            FfiError::new(code, format!("PCSTORE_REMOTE_URL: {message}"))
+        }
+        #[cfg(not(feature = "remote"))]
+        error @ DefaultStoreError::RemoteNotBuilt => {
+            FfiError::new(pcs_result::PCS_ERR_UNSUPPORTED, error.to_string())
         }
     }
 }

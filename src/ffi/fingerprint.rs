@@ -2,11 +2,15 @@
 
 use std::ffi::c_void;
 
-use super::handles::{arg_bytes, arg_out, arg_ref, read_extensible, BoxHandle, Extensible};
+use super::handles::{
+    arg_bytes, arg_out, arg_ref, read_extensible, version_1_size, BoxHandle, Extensible,
+};
 use super::result::{pcs_result, FfiError, FfiResult};
 use crate::fingerprint::{DeviceIdentity, FingerprintBuilder, PipelineFingerprint};
 
-/// A 32-byte key naming one stored blob (a BLAKE3 output). Plain data: copy it freely.
+/// A 32-byte key naming one stored blob. Plain data: copy it freely. `pcs_fingerprint_of` and
+/// the hasher make BLAKE3 keys, but any 32 bytes work (e.g. an engine's own 64-bit hash, the
+/// rest zero): the store mixes all of them before sharding and hashing.
 #[allow(non_camel_case_types)]
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -194,7 +198,7 @@ pub struct pcs_device_identity {
 
 // SAFETY: `#[repr(C)]`, `struct_size` first, only integers, byte arrays and raw pointers.
 unsafe impl Extensible for pcs_device_identity {
-    const MIN_SIZE: usize = std::mem::size_of::<Self>();
+    const MIN_SIZE: usize = version_1_size!(pcs_device_identity, engine_namespace_len, lp64 = 80);
 }
 
 /// Derives the key actually stored for engine key `*key` on the device `*identity` into

@@ -172,9 +172,48 @@ const MAX_STRUCT_SIZE: usize = 4096;
 /// Implementors are `#[repr(C)]`, start with a `usize` field holding the size, and every bit
 /// pattern (all zeros included) is a valid value: integers, arrays of them, raw pointers.
 pub(crate) unsafe trait Extensible: Copy {
-    /// The size of the first published version of the struct.
+    /// `sizeof` the first published version of the struct: the smallest `struct_size` accepted.
+    /// Frozen with [`version_1_size!`], never `size_of::<Self>()`: once a field is appended,
+    /// `size_of` grows and every caller built against the older header would be refused.
     const MIN_SIZE: usize;
 }
+
+/// The `sizeof` a `#[repr(C)]` struct `S` has when the field at `offset` (of type `F`, named by
+/// `_field`) is its last: that field's end rounded up to `S`'s alignment.
+pub(crate) const fn size_through_field<S, F>(offset: usize, _field: fn(&S) -> &F) -> usize {
+    (offset + size_of::<F>()).next_multiple_of(std::mem::align_of::<S>())
+}
+
+/// The size of an extensible struct's first published version, for [`Extensible::MIN_SIZE`]:
+/// `version_1_size!(pcs_x, last_field_of_version_1, lp64 = N)`.
+///
+/// Computed from the last version-1 field, so it stays the same when fields are appended after
+/// it, and checked at compile time against `N`, the same size written out for 64-bit targets:
+/// naming a newer field, reordering or resizing version-1 fields fails the build instead of
+/// silently refusing (or misreading) older callers' structs.
+macro_rules! version_1_size {
+    ($ty:ident, $last:ident, lp64 = $lp64:literal) => {{
+        const SIZE: usize = $crate::ffi::handles::size_through_field(
+            ::std::mem::offset_of!($ty, $last),
+            |value: &$ty| &value.$last,
+        );
+        #[cfg(target_pointer_width = "64")]
+        const _: () = assert!(
+            SIZE == $lp64,
+            concat!(
+                "the version-1 size of ",
+                stringify!($ty),
+                " is frozen at ",
+                stringify!($lp64),
+                " bytes on 64-bit targets: append new fields after `",
+                stringify!($last),
+                "`, never change or reorder the ones before"
+            )
+        );
+        SIZE
+    }};
+}
+pub(crate) use version_1_size;
 
 /// Validates a caller's `struct_size`.
 fn checked_struct_size<T: Extensible>(

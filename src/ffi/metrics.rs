@@ -1,6 +1,6 @@
 //! `pcs_metrics`: a store's counters and latency figures as an extensible C struct.
 
-use super::handles::{write_extensible, Extensible};
+use super::handles::{version_1_size, write_extensible, Extensible};
 use super::result::{pcs_result, FfiResult};
 use super::store::{arg_store, pcs_store};
 use crate::metrics::{LatencySummary, PipelineCacheMetrics};
@@ -89,7 +89,7 @@ pub struct pcs_cache_metrics {
 
 // SAFETY: `#[repr(C)]`, `struct_size` first, only integers.
 unsafe impl Extensible for pcs_cache_metrics {
-    const MIN_SIZE: usize = std::mem::size_of::<Self>();
+    const MIN_SIZE: usize = version_1_size!(pcs_cache_metrics, flush_latency, lp64 = 216);
 }
 
 impl From<PipelineCacheMetrics> for pcs_cache_metrics {

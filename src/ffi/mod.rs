@@ -33,6 +33,7 @@ pub(crate) use ffi_boundary;
 
 mod api_table;
 mod blob;
+mod bundle;
 mod disk;
 mod fingerprint;
 mod handles;
@@ -53,6 +54,9 @@ mod vulkan;
 
 pub use api_table::{pcs_api, pcs_get_api};
 pub use blob::{pcs_blob, pcs_blob_data, pcs_blob_release, pcs_blob_retain, pcs_blob_size};
+pub use bundle::{pcs_bundle_options, pcs_store_open_bundle};
+#[cfg(all(test, feature = "layer"))]
+pub(crate) use disk::default_store_plan;
 pub use disk::{pcs_disk_options, pcs_store_open_default, pcs_store_open_disk};
 pub use fingerprint::{
     pcs_device_identity, pcs_fingerprint, pcs_fingerprint_of, pcs_fingerprint_scoped, pcs_hasher,

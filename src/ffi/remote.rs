@@ -5,7 +5,7 @@
 
 use std::ffi::{c_char, CStr};
 
-use super::handles::{arg_out, read_extensible, Extensible};
+use super::handles::{arg_out, read_extensible, version_1_size, Extensible};
 use super::result::{pcs_result, FfiError, FfiResult};
 use super::store::pcs_store;
 
@@ -48,7 +48,7 @@ pub struct pcs_remote_options {
 // SAFETY: `#[repr(C)]`, `struct_size` first, integers and pointers whose all-zero value (NULL)
 // is valid.
 unsafe impl Extensible for pcs_remote_options {
-    const MIN_SIZE: usize = std::mem::size_of::<Self>();
+    const MIN_SIZE: usize = version_1_size!(pcs_remote_options, secret, lp64 = 72);
 }
 
 /// Opens a store on an HTTP cache server speaking the Bazel remote-cache layout
@@ -60,7 +60,8 @@ unsafe impl Extensible for pcs_remote_options {
 /// Puts are queued and uploaded by a background thread; `pcs_flush` waits for them.
 ///
 /// Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT`; `PCS_ERR_INVALID_ARGUMENT` (bad URL, non-UTF-8
-/// string, out-of-range option, `https://` in a build without TLS); `PCS_ERR_ABI_MISMATCH`
+/// string, out-of-range option, `https://` in a build without TLS, or with `opts` NULL one of
+/// the variables above that does not parse); `PCS_ERR_ABI_MISMATCH`
 /// (unknown fields set); `PCS_ERR_IO` (the upload thread could not start);
 /// `PCS_ERR_UNSUPPORTED` (this library was built without the remote tier). `*out` is written
 /// only on success.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::blob::pcs_blob;
 use super::fingerprint::{arg_key, pcs_fingerprint};
-use super::handles::{arg_bytes, arg_out, read_extensible, ArcHandle, Extensible};
+use super::handles::{arg_bytes, arg_out, read_extensible, version_1_size, ArcHandle, Extensible};
 use super::result::{pcs_result, FfiError, FfiResult};
 use crate::layered::LayeredPipelineCache;
 use crate::memory::{InMemoryPipelineCache, DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES};
@@ -44,7 +44,7 @@ pub struct pcs_memory_options {
 
 // SAFETY: `#[repr(C)]`, `struct_size` first, only integers.
 unsafe impl Extensible for pcs_memory_options {
-    const MIN_SIZE: usize = std::mem::size_of::<Self>();
+    const MIN_SIZE: usize = version_1_size!(pcs_memory_options, max_bytes, lp64 = 24);
 }
 
 /// Hands a new store to C through `out`.

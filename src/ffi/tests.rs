@@ -6,7 +6,9 @@ use std::io;
 use std::ptr;
 use std::sync::Arc;
 
-use super::handles::ArcHandle;
+use super::handles::{
+    check_extensible_out, read_extensible, version_1_size, write_extensible, ArcHandle, Extensible,
+};
 use super::*;
 use crate::fingerprint::PipelineFingerprint;
 use crate::store::{PipelineCacheStore, PutError};
@@ -190,10 +192,10 @@ fn extensible_structs_accept_zero_tails_and_refuse_unknown_settings() {
         max_bytes: 1 << 20,
     };
     let mut store = ptr::null_mut();
-    // SAFETY: the options are valid for their declared struct_size.
+    // The library reads `struct_size` bytes: pointers to the whole `NewerOptions` (not to its
+    // `known` field, which would let it read only that field's bytes).
+    // SAFETY: each pointer is valid for reads of its declared struct_size.
     unsafe {
-        // The library reads all `struct_size` bytes, so the pointer must cover the whole
-        // struct: one derived from `&zero_tail.known` may read only `known` (Miri: UB).
         let zero_tail = NewerOptions { known, unknown: 0 };
         let result = pcs_store_open_memory(ptr::from_ref(&zero_tail).cast(), &mut store);
         assert_eq!(result, pcs_result::PCS_OK);
@@ -214,6 +216,152 @@ fn extensible_structs_accept_zero_tails_and_refuse_unknown_settings() {
         assert_eq!(result, pcs_result::PCS_ERR_INVALID_ARGUMENT);
         assert!(store.is_null());
     }
+}
+
+/// What `pcs_memory_options` becomes once a field is appended: version 1 plus `appended`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct MemoryOptionsV2 {
+    struct_size: usize,
+    max_entries: usize,
+    max_bytes: u64,
+    appended: u64,
+}
+
+// SAFETY: `#[repr(C)]`, `struct_size` first, only integers.
+unsafe impl Extensible for MemoryOptionsV2 {
+    // Exactly how the real structs declare it.
+    const MIN_SIZE: usize = version_1_size!(MemoryOptionsV2, max_bytes, lp64 = 24);
+}
+
+/// What `pcs_cache_metrics` becomes once a field is appended.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+struct CacheMetricsV2 {
+    version_1: pcs_cache_metrics,
+    appended: u64,
+}
+
+// SAFETY: `#[repr(C)]`, starts with `pcs_cache_metrics` whose first field is `struct_size`;
+// only integers.
+unsafe impl Extensible for CacheMetricsV2 {
+    const MIN_SIZE: usize = version_1_size!(CacheMetricsV2, version_1, lp64 = 216);
+}
+
+#[test]
+fn a_version_1_caller_still_works_after_a_field_is_appended() {
+    assert_eq!(
+        MemoryOptionsV2::MIN_SIZE,
+        std::mem::size_of::<pcs_memory_options>()
+    );
+    assert!(std::mem::size_of::<MemoryOptionsV2>() > MemoryOptionsV2::MIN_SIZE);
+    // An input struct from a caller compiled against the version-1 header: exactly its size,
+    // nothing readable beyond it.
+    let old_caller = pcs_memory_options {
+        struct_size: std::mem::size_of::<pcs_memory_options>(),
+        max_entries: 4,
+        max_bytes: 1 << 20,
+    };
+    // SAFETY: valid for reads of its struct_size (24) bytes, all the library reads.
+    let read =
+        unsafe { read_extensible(ptr::addr_of!(old_caller).cast::<MemoryOptionsV2>(), "opts") };
+    assert_eq!(
+        read.map_err(|error| error.message),
+        Ok(MemoryOptionsV2 {
+            struct_size: 24,
+            max_entries: 4,
+            max_bytes: 1 << 20,
+            appended: 0, // missing fields read as zero: their default
+        })
+    );
+
+    // An output struct from a version-1 caller: filled up to its size, never past it.
+    #[repr(C)]
+    struct Guarded {
+        caller: pcs_cache_metrics,
+        after: u64,
+    }
+    let mut guarded = Guarded {
+        caller: pcs_cache_metrics {
+            struct_size: std::mem::size_of::<pcs_cache_metrics>(),
+            ..Default::default()
+        },
+        after: 0xdead,
+    };
+    let value = CacheMetricsV2 {
+        version_1: pcs_cache_metrics {
+            struct_size: std::mem::size_of::<CacheMetricsV2>(),
+            puts: 7,
+            ..Default::default()
+        },
+        appended: 0xffff_ffff,
+    };
+    // SAFETY: valid for reads and writes of its struct_size bytes (and the guard after them).
+    let written = unsafe {
+        write_extensible(
+            ptr::addr_of_mut!(guarded.caller).cast::<CacheMetricsV2>(),
+            &value,
+            "out",
+        )
+    };
+    assert!(written.is_ok(), "{:?}", written.map_err(|e| e.message));
+    assert_eq!(guarded.caller.puts, 7);
+    assert_eq!(
+        guarded.caller.struct_size,
+        std::mem::size_of::<pcs_cache_metrics>()
+    );
+    assert_eq!(guarded.after, 0xdead, "written past the caller's struct");
+    // SAFETY: as above; the check only reads `struct_size`.
+    let checked = unsafe {
+        check_extensible_out(
+            ptr::addr_of!(guarded.caller).cast::<CacheMetricsV2>(),
+            "out",
+        )
+    };
+    assert!(checked.is_ok());
+
+    // Smaller than version 1 is still garbage.
+    let too_short = pcs_memory_options {
+        struct_size: 16,
+        ..old_caller
+    };
+    // SAFETY: valid for reads of 24 >= 16 bytes.
+    let refused =
+        unsafe { read_extensible(ptr::addr_of!(too_short).cast::<MemoryOptionsV2>(), "opts") };
+    assert_eq!(
+        refused.map_err(|error| error.code).err(),
+        Some(pcs_result::PCS_ERR_INVALID_ARGUMENT)
+    );
+}
+
+#[test]
+fn a_newer_callers_longer_struct_needs_a_zero_tail() {
+    /// A caller compiled against a header one field newer than `MemoryOptionsV2`.
+    #[repr(C)]
+    struct V3 {
+        v2: MemoryOptionsV2,
+        newer: u64,
+    }
+    let v2 = MemoryOptionsV2 {
+        struct_size: std::mem::size_of::<V3>(),
+        max_entries: 4,
+        max_bytes: 1 << 20,
+        appended: 9,
+    };
+    let zero_tail = V3 { v2, newer: 0 };
+    // SAFETY: valid for reads of its struct_size bytes (the whole V3).
+    let read = unsafe { read_extensible(ptr::addr_of!(zero_tail).cast::<MemoryOptionsV2>(), "o") };
+    assert_eq!(
+        read.map(|value| value.appended).map_err(|e| e.message),
+        Ok(9)
+    );
+    let set_tail = V3 { v2, newer: 1 };
+    // SAFETY: as above.
+    let read = unsafe { read_extensible(ptr::addr_of!(set_tail).cast::<MemoryOptionsV2>(), "o") };
+    assert_eq!(
+        read.map_err(|error| error.code).err(),
+        Some(pcs_result::PCS_ERR_ABI_MISMATCH)
+    );
 }
 
 #[test]

@@ -11,8 +11,8 @@ use ash::vk;
 
 use super::fingerprint::{arg_key, pcs_fingerprint};
 use super::handles::{
-    arg_bytes, arg_out, check_extensible_out, read_extensible, write_extensible, ArcHandle,
-    Extensible,
+    arg_bytes, arg_out, check_extensible_out, read_extensible, version_1_size, write_extensible,
+    ArcHandle, Extensible,
 };
 use super::metrics::pcs_latency_summary;
 use super::result::{pcs_result, FfiError, FfiResult};
@@ -73,7 +73,7 @@ pub struct pcs_vk_device_info {
 // SAFETY: `#[repr(C)]`, `struct_size` first; Vulkan handles are integers or raw pointers, the
 // function pointer is an `Option` (all zeros is `None`), the rest integers and raw pointers.
 unsafe impl Extensible for pcs_vk_device_info {
-    const MIN_SIZE: usize = std::mem::size_of::<Self>();
+    const MIN_SIZE: usize = version_1_size!(pcs_vk_device_info, max_blob_bytes, lp64 = 72);
 }
 
 /// How a load ended (`pcs_vk_load_info::outcome`). Every outcome comes with a usable cache;
@@ -226,7 +226,7 @@ pub struct pcs_vk_load_info {
 
 // SAFETY: `#[repr(C)]`, `struct_size` first, only integers (`VkResult` is an `int32_t`).
 unsafe impl Extensible for pcs_vk_load_info {
-    const MIN_SIZE: usize = std::mem::size_of::<Self>();
+    const MIN_SIZE: usize = version_1_size!(pcs_vk_load_info, elapsed_ns, lp64 = 48);
 }
 
 impl From<LoadInfo> for pcs_vk_load_info {
@@ -270,7 +270,7 @@ pub struct pcs_vk_save_info {
 
 // SAFETY: `#[repr(C)]`, `struct_size` first, only integers.
 unsafe impl Extensible for pcs_vk_save_info {
-    const MIN_SIZE: usize = std::mem::size_of::<Self>();
+    const MIN_SIZE: usize = version_1_size!(pcs_vk_save_info, elapsed_ns, lp64 = 40);
 }
 
 impl From<SaveInfo> for pcs_vk_save_info {
@@ -317,7 +317,7 @@ pub struct pcs_vk_metrics {
 
 // SAFETY: `#[repr(C)]`, `struct_size` first, only integers.
 unsafe impl Extensible for pcs_vk_metrics {
-    const MIN_SIZE: usize = std::mem::size_of::<Self>();
+    const MIN_SIZE: usize = version_1_size!(pcs_vk_metrics, save_latency, lp64 = 184);
 }
 
 impl From<VulkanMetrics> for pcs_vk_metrics {

@@ -5,28 +5,35 @@
 //! reads; the main FIFO gives a read key another lap per read (up to [`MAX_FREQUENCY`]). Keys
 //! that come back while in the ghost list go straight to main. Every step is O(1) amortised.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::{HashSet, VecDeque};
+use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
-use crate::fingerprint::PipelineFingerprint;
+use hashbrown::HashTable;
+
+use crate::fingerprint::{FingerprintHasher, PipelineFingerprint};
 
 /// Reads remembered per entry; each lets it survive one more pass through the main FIFO.
 const MAX_FREQUENCY: u8 = 3;
 /// The small FIFO's share of a shard's bytes, in percent (the paper's 10 %).
 const SMALL_PERCENT: u64 = 10;
 
-type KeyMap<V> = HashMap<PipelineFingerprint, V, BuildHasherDefault<PrefixHasher>>;
-type GhostSet = HashSet<u64, BuildHasherDefault<PrefixHasher>>;
+/// Ghosts are remembered by their `hash_u64` alone (8 bytes each; a collision only sends one
+/// new key to the main FIFO early).
+type GhostSet = HashSet<u64, BuildHasherDefault<FingerprintHasher>>;
 
 /// A shard: the map from key to blob plus the queues that order eviction.
+///
+/// Operations take the key's [`PipelineFingerprint::hash_u64`] from the caller, which computes
+/// it once and also picks the shard with it: a lookup hashes before it announces itself to
+/// writers, never again inside the shard.
 #[derive(Default)]
 pub(super) struct S3Fifo {
-    map: KeyMap<Entry>,
+    map: HashTable<Entry>,
     small: VecDeque<PipelineFingerprint>,
     main: VecDeque<PipelineFingerprint>,
-    /// Keys evicted from `small` without a read, by their first eight bytes, oldest first.
+    /// Keys evicted from `small` without a read, by their `hash_u64`, oldest first.
     ghost: VecDeque<u64>,
     ghost_set: GhostSet,
     small_bytes: u64,
@@ -34,6 +41,7 @@ pub(super) struct S3Fifo {
 }
 
 struct Entry {
+    key: PipelineFingerprint,
     blob: Arc<Vec<u8>>,
     /// Reads since the entry last moved, capped at [`MAX_FREQUENCY`]; written by readers that
     /// hold only shared access.
@@ -41,31 +49,12 @@ struct Entry {
     in_main: bool,
 }
 
-/// Uses the fingerprint's first eight bytes as the hash: they are already uniform.
-#[derive(Default)]
-struct PrefixHasher(u64);
-
-impl Hasher for PrefixHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut word = [0u8; 8];
-        let len = bytes.len().min(8);
-        word[..len].copy_from_slice(&bytes[..len]);
-        self.0 ^= u64::from_le_bytes(word);
-    }
-    fn write_u64(&mut self, value: u64) {
-        self.0 ^= value;
-    }
-}
-
 impl S3Fifo {
-    /// The blob under `fp`, marking it read. Needs only shared access.
+    /// The blob under `fp` (whose `hash_u64` is `hash`), marking it read. Needs only shared
+    /// access.
     #[inline]
-    pub(super) fn get(&self, fp: &PipelineFingerprint) -> Option<Arc<Vec<u8>>> {
-        self.map.get(fp).map(|entry| {
+    pub(super) fn get(&self, fp: &PipelineFingerprint, hash: u64) -> Option<Arc<Vec<u8>>> {
+        self.map.find(hash, |entry| entry.key == *fp).map(|entry| {
             let frequency = entry.frequency.load(Ordering::Relaxed);
             if frequency < MAX_FREQUENCY {
                 // A plain store, not an RMW: a lost increment between racing readers is
@@ -76,11 +65,16 @@ impl S3Fifo {
         })
     }
 
-    /// Stores `blob` under `fp`; returns the size of the blob it replaced, if any. A replaced
-    /// blob keeps the key's place in the queues.
-    pub(super) fn insert(&mut self, fp: PipelineFingerprint, blob: Arc<Vec<u8>>) -> Option<u64> {
+    /// Stores `blob` under `fp` (whose `hash_u64` is `hash`); returns the size of the blob it
+    /// replaced, if any. A replaced blob keeps the key's place in the queues.
+    pub(super) fn insert(
+        &mut self,
+        fp: PipelineFingerprint,
+        hash: u64,
+        blob: Arc<Vec<u8>>,
+    ) -> Option<u64> {
         let len = blob.len() as u64;
-        if let Some(entry) = self.map.get_mut(&fp) {
+        if let Some(entry) = self.map.find_mut(hash, |entry| entry.key == fp) {
             let old = entry.blob.len() as u64;
             if !entry.in_main {
                 self.small_bytes = self.small_bytes - old + len;
@@ -89,14 +83,16 @@ impl S3Fifo {
             self.bytes = self.bytes - old + len;
             return Some(old);
         }
-        let returning = self.ghost_set.remove(&fp.prefix_u64());
-        self.map.insert(
-            fp,
+        let returning = self.ghost_set.remove(&hash);
+        self.map.insert_unique(
+            hash,
             Entry {
+                key: fp,
                 blob,
                 frequency: AtomicU8::new(0),
                 in_main: returning,
             },
+            |entry| entry.key.hash_u64(),
         );
         if returning {
             self.main.push_back(fp);
@@ -114,7 +110,7 @@ impl S3Fifo {
         protect: Option<&PipelineFingerprint>,
     ) -> Option<(PipelineFingerprint, Arc<Vec<u8>>)> {
         let protected_in_main = protect
-            .and_then(|fp| self.map.get(fp))
+            .and_then(|fp| self.map.find(fp.hash_u64(), |entry| entry.key == *fp))
             .map(|entry| entry.in_main);
         loop {
             let small_victims = self
@@ -140,9 +136,11 @@ impl S3Fifo {
                 queue.push_back(fp);
                 continue;
             }
-            let Some(entry) = self.map.get_mut(&fp) else {
+            let hash = fp.hash_u64();
+            let Ok(mut found) = self.map.find_entry(hash, |entry| entry.key == fp) else {
                 continue; // unreachable: every queued key is in the map
             };
+            let entry = found.get_mut();
             let frequency = *entry.frequency.get_mut();
             let len = entry.blob.len() as u64;
             if from_small {
@@ -153,13 +151,15 @@ impl S3Fifo {
                     self.main.push_back(fp);
                     continue;
                 }
-                self.remember_ghost(fp.prefix_u64());
             } else if frequency > 0 {
                 *entry.frequency.get_mut() = frequency - 1;
                 self.main.push_back(fp);
                 continue;
             }
-            let blob = self.map.remove(&fp).map(|entry| entry.blob)?;
+            let blob = found.remove().0.blob;
+            if from_small {
+                self.remember_ghost(hash);
+            }
             self.bytes -= len;
             return Some((fp, blob));
         }
@@ -167,15 +167,15 @@ impl S3Fifo {
 
     /// The ghost list is as long as the shard has entries (at least 16): it covers about one
     /// cache's worth of recent one-hit evictions, as in the paper.
-    fn remember_ghost(&mut self, prefix: u64) {
+    fn remember_ghost(&mut self, hash: u64) {
         let capacity = self.map.len().max(16);
         while self.ghost.len() >= capacity {
             if let Some(old) = self.ghost.pop_front() {
                 self.ghost_set.remove(&old);
             }
         }
-        if self.ghost_set.insert(prefix) {
-            self.ghost.push_back(prefix);
+        if self.ghost_set.insert(hash) {
+            self.ghost.push_back(hash);
         }
     }
 }

@@ -4,10 +4,18 @@
 //! the breaker: no request is made for a cooldown. Then exactly one caller is let through as a
 //! probe; if it succeeds the breaker closes, if it fails the cooldown doubles, up to a cap.
 //! A single failure is enough because each one may have cost the caller a whole timeout.
+//!
+//! With a [`BreakerFile`] the state outlives the process: an opening is written there and a
+//! new process starts with the breaker open for what is left of the cooldown, so a dead server
+//! costs one process a timeout rather than every process that starts after it.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+
+use super::breaker_file::BreakerFile;
+use super::clock::Clock;
 
 /// What a request told us about the server's health.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,14 +45,35 @@ pub(crate) struct CircuitBreaker {
     state: Mutex<State>,
     initial_cooldown: Duration,
     max_cooldown: Duration,
+    clock: Arc<dyn Clock>,
+    shared: Option<BreakerFile>,
 }
 
 impl CircuitBreaker {
-    pub(crate) fn new(initial_cooldown: Duration, max_cooldown: Duration) -> Self {
+    /// A breaker that starts closed, or open if `shared` remembers a recent failure.
+    pub(crate) fn new(
+        initial_cooldown: Duration,
+        max_cooldown: Duration,
+        clock: Arc<dyn Clock>,
+        shared: Option<BreakerFile>,
+    ) -> Self {
+        let max_cooldown = max_cooldown.max(initial_cooldown);
+        let state = match shared
+            .as_ref()
+            .and_then(|file| file.read(clock.wall(), max_cooldown))
+        {
+            Some(remembered) => State::Open {
+                until: clock.now() + remembered.open_for,
+                cooldown: remembered.cooldown.max(initial_cooldown),
+            },
+            None => State::Closed,
+        };
         Self {
-            state: Mutex::new(State::Closed),
+            state: Mutex::new(state),
             initial_cooldown,
-            max_cooldown: max_cooldown.max(initial_cooldown),
+            max_cooldown,
+            clock,
+            shared,
         }
     }
 
@@ -53,7 +82,7 @@ impl CircuitBreaker {
         let mut state = self.state.lock();
         match *state {
             State::Closed => true,
-            State::Open { until, cooldown } if Instant::now() >= until => {
+            State::Open { until, cooldown } if self.clock.now() >= until => {
                 *state = State::Probing { cooldown };
                 true
             }
@@ -65,29 +94,32 @@ impl CircuitBreaker {
     /// (from closed, or again after a failed probe).
     pub(crate) fn record(&self, health: Health) -> bool {
         let mut state = self.state.lock();
-        match (health, &*state) {
+        let opened_for = match (health, &*state) {
+            (Health::Answered, State::Closed) => return false,
             (Health::Answered, _) => {
                 *state = State::Closed;
-                false
+                drop(state);
+                if let Some(file) = &self.shared {
+                    file.clear();
+                }
+                return false;
             }
-            (Health::Failed, State::Closed) => {
-                *state = State::Open {
-                    until: Instant::now() + self.initial_cooldown,
-                    cooldown: self.initial_cooldown,
-                };
-                true
-            }
+            (Health::Failed, State::Closed) => self.initial_cooldown,
             (Health::Failed, State::Probing { cooldown }) => {
-                let cooldown = cooldown.saturating_mul(2).min(self.max_cooldown);
-                *state = State::Open {
-                    until: Instant::now() + cooldown,
-                    cooldown,
-                };
-                true
+                cooldown.saturating_mul(2).min(self.max_cooldown)
             }
             // A request allowed before the breaker opened failed too: already open, keep it.
-            (Health::Failed, State::Open { .. }) => false,
+            (Health::Failed, State::Open { .. }) => return false,
+        };
+        *state = State::Open {
+            until: self.clock.now() + opened_for,
+            cooldown: opened_for,
+        };
+        drop(state);
+        if let Some(file) = &self.shared {
+            file.record_open(self.clock.wall(), opened_for);
         }
+        true
     }
 
     /// Whether requests are being held back now.
@@ -98,19 +130,33 @@ impl CircuitBreaker {
 
 #[cfg(test)]
 mod tests {
+    use super::super::clock::ManualClock;
     use super::*;
+
+    fn breaker(initial_ms: u64, max_ms: u64) -> (CircuitBreaker, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new());
+        let breaker = CircuitBreaker::new(
+            Duration::from_millis(initial_ms),
+            Duration::from_millis(max_ms),
+            Arc::clone(&clock) as Arc<dyn Clock>,
+            None,
+        );
+        (breaker, clock)
+    }
 
     #[test]
     fn opens_on_failure_probes_once_and_backs_off() {
-        let breaker = CircuitBreaker::new(Duration::from_millis(30), Duration::from_millis(100));
+        let (breaker, clock) = breaker(30_000, 100_000);
         assert!(breaker.allow());
         assert!(!breaker.record(Health::Answered));
         assert!(breaker.allow());
         assert!(breaker.record(Health::Failed));
         assert!(breaker.is_open());
         assert!(!breaker.allow(), "open: no request during the cooldown");
+        clock.advance(Duration::from_millis(29_999));
+        assert!(!breaker.allow(), "still cooling down 1 ms before the end");
 
-        std::thread::sleep(Duration::from_millis(40));
+        clock.advance(Duration::from_millis(1));
         assert!(
             breaker.allow(),
             "the first caller after the cooldown probes"
@@ -118,25 +164,79 @@ mod tests {
         assert!(!breaker.allow(), "only one probe at a time");
         assert!(breaker.record(Health::Failed), "a failed probe reopens");
 
-        // The cooldown doubled to 60 ms: still closed to requests at 40 ms.
-        std::thread::sleep(Duration::from_millis(40));
+        // The cooldown doubled to 60 s.
+        clock.advance(Duration::from_millis(59_999));
         assert!(!breaker.allow());
-        std::thread::sleep(Duration::from_millis(30));
+        clock.advance(Duration::from_millis(1));
         assert!(breaker.allow());
         assert!(!breaker.record(Health::Answered), "a good probe closes");
         assert!(!breaker.is_open());
         assert!(breaker.allow());
+        assert!(
+            breaker.record(Health::Failed),
+            "after closing, the next failure opens it again"
+        );
+        clock.advance(Duration::from_millis(29_999));
+        assert!(!breaker.allow(), "and the cooldown started over at 30 s");
     }
 
     #[test]
     fn cooldown_is_capped() {
-        let breaker = CircuitBreaker::new(Duration::from_millis(10), Duration::from_millis(15));
+        let (breaker, clock) = breaker(10_000, 15_000);
         assert!(breaker.allow());
         breaker.record(Health::Failed);
+        clock.advance(Duration::from_millis(10_000));
         for _ in 0..3 {
-            std::thread::sleep(Duration::from_millis(20));
-            assert!(breaker.allow(), "cooldown stays at the 15 ms cap");
+            assert!(breaker.allow());
             breaker.record(Health::Failed);
+            clock.advance(Duration::from_millis(14_999));
+            assert!(!breaker.allow(), "cooldown stays at the 15 s cap");
+            clock.advance(Duration::from_millis(1));
         }
+    }
+
+    #[test]
+    fn a_failure_outlives_the_process_through_the_shared_file() {
+        let dir = std::env::temp_dir().join(format!("pcstore-breaker-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let clock = Arc::new(ManualClock::new());
+        let open = |clock: &Arc<ManualClock>| {
+            CircuitBreaker::new(
+                Duration::from_secs(30),
+                Duration::from_secs(600),
+                Arc::clone(clock) as Arc<dyn Clock>,
+                Some(BreakerFile::new(&dir, "http://dead")),
+            )
+        };
+        let first = open(&clock);
+        assert!(first.allow());
+        assert!(first.record(Health::Failed));
+
+        // A process started 10 s later holds requests back for the remaining 20 s.
+        clock.advance(Duration::from_secs(10));
+        let second = open(&clock);
+        assert!(second.is_open());
+        assert!(!second.allow());
+        clock.advance(Duration::from_millis(19_999));
+        assert!(!second.allow());
+        clock.advance(Duration::from_millis(1));
+        assert!(second.allow(), "then it probes");
+        assert!(second.record(Health::Failed), "the probe failed: 60 s more");
+
+        clock.advance(Duration::from_secs(59));
+        let third = open(&clock);
+        assert!(!third.allow(), "the doubled cooldown is shared too");
+        clock.advance(Duration::from_secs(1));
+        assert!(third.allow());
+        assert!(!third.record(Health::Answered), "the server is back");
+        assert!(!open(&clock).is_open(), "and later processes know it");
+
+        // A wall clock set back an hour: the file is not believed (requests are tried).
+        assert!(third.allow());
+        assert!(third.record(Health::Failed));
+        clock.skew_wall(-3_600_000);
+        assert!(!open(&clock).is_open());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

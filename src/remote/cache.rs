@@ -6,13 +6,16 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::breaker::{CircuitBreaker, Health};
+use super::breaker_file::BreakerFile;
+use super::clock::{Clock, SystemClock};
 use super::envelope;
 use super::error::{RemoteError, RequestFailure};
 use super::http::{Download, HttpClient};
 use super::metrics::{bump, RemoteCounters, RemoteMetrics};
 use super::miss_memory::MissMemory;
-use super::options::{RemoteOptions, ENV_URL};
+use super::options::RemoteOptions;
 use super::upload::{run_worker, FlushReport, Job, QueueFull, UploadQueue};
+use crate::config::{self, RemoteSettings};
 use crate::fingerprint::PipelineFingerprint;
 use crate::metrics::{Counter, MetricsRecorder, Op, PipelineCacheMetrics};
 use crate::store::{PipelineCacheStore, PutError};
@@ -26,7 +29,8 @@ use crate::store::{PipelineCacheStore, PutError};
 /// - `flush` waits (up to `flush_deadline`) for the uploads queued before it and fails if any
 ///   of them, or any earlier unreported one, did not reach the server.
 /// - After a connection error, timeout or 5xx the circuit breaker stops all requests for a
-///   cooldown (see [`RemoteOptions::breaker_cooldown`]).
+///   cooldown (see [`RemoteOptions::breaker_cooldown`]); with [`RemoteOptions::state_dir`]
+///   other processes learn of it too.
 ///
 /// Thread-safe. Dropping it stops the worker after its current upload; uploads still queued are
 /// abandoned, so call `flush` first if they matter. Credentials are never logged or displayed.
@@ -61,11 +65,35 @@ impl RemoteCache {
     /// A malformed URL, `https://` without the `remote-tls` feature, an out-of-range option,
     /// or a failure to start the upload worker thread.
     pub fn with_options(base_url: &str, options: RemoteOptions) -> Result<Self, RemoteError> {
+        Self::with_clock(base_url, options, Arc::new(SystemClock))
+    }
+
+    /// Like [`Self::with_options`], with the breaker's cooldowns and the miss memory's TTL
+    /// read from `clock` (network deadlines always use real time). For tests that step
+    /// through cooldowns without sleeping, and engines that run on their own time.
+    ///
+    /// # Errors
+    /// See [`Self::with_options`].
+    pub fn with_clock(
+        base_url: &str,
+        options: RemoteOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, RemoteError> {
         options.validate()?;
+        let http = HttpClient::new(base_url, options.clone())?;
+        let shared = options
+            .state_dir
+            .as_deref()
+            .map(|dir| BreakerFile::new(dir, http.base()));
         let inner = Arc::new(Inner {
-            http: HttpClient::new(base_url, options.clone())?,
-            breaker: CircuitBreaker::new(options.breaker_cooldown, options.breaker_max_cooldown),
-            misses: MissMemory::new(options.miss_ttl),
+            breaker: CircuitBreaker::new(
+                options.breaker_cooldown,
+                options.breaker_max_cooldown,
+                Arc::clone(&clock),
+                shared,
+            ),
+            misses: MissMemory::new(options.miss_ttl, clock),
+            http,
             queue: UploadQueue::new(options.upload_queue_len, options.upload_queue_bytes),
             metrics: MetricsRecorder::new(),
             counters: RemoteCounters::default(),
@@ -85,14 +113,24 @@ impl RemoteCache {
     /// `Ok(None)` when that variable is unset or empty.
     ///
     /// # Errors
-    /// As [`Self::with_options`], or [`RemoteError::InvalidEnv`] for a non-UTF-8 variable.
+    /// As [`Self::with_options`], or [`RemoteError::InvalidEnv`] for a variable that is not
+    /// valid UTF-8 or does not parse.
     pub fn from_env() -> Result<Option<Self>, RemoteError> {
-        match std::env::var(ENV_URL) {
-            Ok(url) if url.is_empty() => Ok(None),
-            Ok(url) => Self::with_options(&url, RemoteOptions::from_env()?).map(Some),
-            Err(std::env::VarError::NotPresent) => Ok(None),
-            Err(std::env::VarError::NotUnicode(_)) => Err(RemoteError::InvalidEnv(ENV_URL)),
+        match RemoteSettings::from_vars(&config::process_env).map_err(RemoteError::InvalidEnv)? {
+            Some(remote) => {
+                Self::with_options(&remote.url, RemoteOptions::from_settings(&remote.env)).map(Some)
+            }
+            None => Ok(None),
         }
+    }
+
+    /// Checks `base_url` as [`Self::with_options`] does, without opening anything (no thread,
+    /// no request).
+    ///
+    /// # Errors
+    /// [`RemoteError::InvalidUrl`] or [`RemoteError::TlsNotEnabled`], as `with_options` would.
+    pub fn check_url(base_url: &str) -> Result<(), RemoteError> {
+        HttpClient::new(base_url, RemoteOptions::default()).map(|_| ())
     }
 
     /// The options this cache was opened with.

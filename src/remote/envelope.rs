@@ -6,10 +6,13 @@
 //! under another key; in keyed mode it is `blake3::keyed_hash` with a studio secret, so a client
 //! that can PUT but does not know the secret cannot make other machines accept its bytes.
 //!
-//! Layout (little-endian, [`HEADER_LEN`] bytes, then the payload):
+//! Layout ([`HEADER_LEN`] bytes, then the payload):
 //! `magic[8] · version u32 · mode u32 · key[32] · payload_len u64 · hash[32]`,
 //! where `hash = H(header without hash ‖ payload)` and `H` is BLAKE3, keyed in keyed mode.
+//! FORMAT.md ("pcstore remote envelope") documents it for people; a test below holds that page
+//! to the bytes written here.
 
+use crate::codec::{Reader, Writer};
 use crate::fingerprint::PipelineFingerprint;
 
 /// Identifies a pcstore remote envelope.
@@ -44,21 +47,20 @@ pub(crate) enum EnvelopeError {
 
 /// Wraps `payload` for storage under `fp`; `secret` selects keyed mode.
 pub(crate) fn seal(fp: &PipelineFingerprint, payload: &[u8], secret: Option<&[u8; 32]>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
-    out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
     let mode = if secret.is_some() {
         MODE_KEYED
     } else {
         MODE_PLAIN
     };
-    out.extend_from_slice(&mode.to_le_bytes());
-    out.extend_from_slice(&fp.0);
-    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    let hash = digest(&out, payload, secret);
-    out.extend_from_slice(&hash);
-    out.extend_from_slice(payload);
-    out
+    let mut out = Writer::with_capacity(HEADER_LEN + payload.len());
+    out.bytes(&MAGIC)
+        .u32(VERSION)
+        .u32(mode)
+        .bytes(&fp.0)
+        .u64(payload.len() as u64);
+    let hash = digest(out.as_slice(), payload, secret);
+    out.bytes(&hash).bytes(payload);
+    out.finish()
 }
 
 /// Checks a downloaded envelope and returns the payload (the body minus its header).
@@ -74,7 +76,9 @@ pub(crate) fn open(
         return Err(EnvelopeError::Length);
     }
     let (header, payload) = body.split_at(HEADER_LEN);
-    if header[..8] != MAGIC || u32_at(header, 8) != VERSION {
+    let mut fields = Reader::new(header);
+    let field = "HEADER_LEN bytes hold every field";
+    if fields.array::<8>().expect(field) != MAGIC || fields.u32().expect(field) != VERSION {
         return Err(EnvelopeError::Format);
     }
     let expected_mode = if secret.is_some() {
@@ -82,23 +86,23 @@ pub(crate) fn open(
     } else {
         MODE_PLAIN
     };
-    if u32_at(header, 12) != expected_mode {
+    if fields.u32().expect(field) != expected_mode {
         return Err(EnvelopeError::Mode);
     }
-    if header[16..48] != fp.0 {
+    if fields.array::<32>().expect(field) != fp.0 {
         return Err(EnvelopeError::WrongKey);
     }
-    let declared_len = u64::from_le_bytes(header[48..56].try_into().expect("8 bytes"));
+    let declared_len = fields.u64().expect(field);
     if declared_len > max_payload {
         return Err(EnvelopeError::TooLarge);
     }
     if declared_len != payload.len() as u64 {
         return Err(EnvelopeError::Length);
     }
+    let stored_hash = blake3::Hash::from_bytes(fields.array::<32>().expect(field));
     let hash = digest(&header[..HASHED_HEADER_LEN], payload, secret);
     // A constant-time comparison: in keyed mode the hash is a MAC.
-    if blake3::Hash::from(hash) != blake3::Hash::from_bytes(header[56..88].try_into().expect("32"))
-    {
+    if blake3::Hash::from(hash) != stored_hash {
         return Err(EnvelopeError::Hash);
     }
     body.drain(..HEADER_LEN);
@@ -113,10 +117,6 @@ fn digest(hashed_header: &[u8], payload: &[u8], secret: Option<&[u8; 32]>) -> [u
     hasher.update(hashed_header);
     hasher.update(payload);
     *hasher.finalize().as_bytes()
-}
-
-fn u32_at(bytes: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
 }
 
 #[cfg(test)]
@@ -138,6 +138,44 @@ mod tests {
             assert_eq!(
                 open(keyed, &fp(1), Some(&secret), 1 << 20).unwrap(),
                 payload
+            );
+        }
+    }
+
+    #[test]
+    fn format_md_documents_the_bytes_written() {
+        let payload = b"payload bytes";
+        let secret = [7u8; 32];
+        for (sealed, mode, hasher) in [
+            (seal(&fp(1), payload, None), 0u32, blake3::Hasher::new()),
+            (
+                seal(&fp(1), payload, Some(&secret)),
+                1,
+                blake3::Hasher::new_keyed(&secret),
+            ),
+        ] {
+            let (header, body) = sealed.split_at(HEADER_LEN);
+            assert_eq!(body, payload);
+            let hash = hasher
+                .clone()
+                .update(&header[..56])
+                .update(payload)
+                .finalize();
+            crate::codec::assert_documented_layout(
+                "pcstore remote envelope",
+                "Header (88 bytes)",
+                header,
+                &[
+                    ("magic `PCSREMOT`", b"PCSREMOT"),
+                    ("format version = 1", &1u32.to_le_bytes()),
+                    ("mode: 0 = plain, 1 = keyed", &mode.to_le_bytes()),
+                    ("key (the one in the URL)", &fp(1).0),
+                    ("payload length", &(payload.len() as u64).to_le_bytes()),
+                    (
+                        "hash of bytes 0..56 followed by the payload",
+                        hash.as_bytes(),
+                    ),
+                ],
             );
         }
     }

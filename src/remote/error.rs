@@ -13,8 +13,9 @@ pub enum RemoteError {
     TlsNotEnabled,
     /// An option is out of range; the text names it.
     InvalidOption(&'static str),
-    /// An environment variable is set but unusable; the text names it (never its value).
-    InvalidEnv(&'static str),
+    /// An environment variable is set but unusable; the error names it and, unless it is a
+    /// secret, its value.
+    InvalidEnv(crate::config::ConfigError),
     /// The upload worker thread could not be started.
     Spawn(io::Error),
 }
@@ -27,7 +28,7 @@ impl fmt::Display for RemoteError {
                 f.write_str("https:// needs pcstore built with the `remote-tls` feature")
             }
             Self::InvalidOption(what) => write!(f, "invalid remote option: {what}"),
-            Self::InvalidEnv(name) => write!(f, "environment variable {name} is unusable"),
+            Self::InvalidEnv(error) => error.fmt(f),
             Self::Spawn(err) => write!(f, "could not start the upload worker: {err}"),
         }
     }
@@ -37,6 +38,7 @@ impl std::error::Error for RemoteError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Spawn(err) => Some(err),
+            Self::InvalidEnv(err) => Some(err),
             _ => None,
         }
     }

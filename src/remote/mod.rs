@@ -6,13 +6,16 @@
 //!
 //! Files by concept: [`options`](RemoteOptions) (settings, environment), `http` (requests,
 //! deadlines, failure kinds), `envelope` (the self-checking wrapper of every stored blob),
-//! `breaker` (stop calling a failing server), `miss_memory` (skip repeated misses),
+//! `breaker` (stop calling a failing server), `breaker_file` (the breaker's state shared with
+//! other processes), `clock` (the time cooldowns go by), `miss_memory` (skip repeated misses),
 //! `upload` (the bounded queue and its worker), `cache` ([`RemoteCache`] itself), `metrics`.
 //!
 //! Enabled by the `remote` feature; `https://` needs `remote-tls`.
 
 mod breaker;
+mod breaker_file;
 mod cache;
+mod clock;
 mod envelope;
 mod error;
 mod http;
@@ -22,6 +25,7 @@ mod options;
 mod upload;
 
 pub use cache::RemoteCache;
+pub use clock::{Clock, SystemClock};
 pub use error::{RemoteError, RequestFailure};
 pub use metrics::RemoteMetrics;
 pub use options::{RemoteAuth, RemoteOptions, ENV_KEY, ENV_READ_ONLY, ENV_TOKEN, ENV_URL};

@@ -1,18 +1,21 @@
 //! Settings of the remote tier, with defaults a game can live with.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::RemoteError;
+use crate::config::{self, RemoteEnv};
 
 /// Holds a bearer token for `Authorization: Bearer ...`.
-pub const ENV_TOKEN: &str = "PCSTORE_REMOTE_TOKEN";
+pub const ENV_TOKEN: &str = config::REMOTE_TOKEN;
 /// Holds the studio secret for keyed envelopes (any non-empty text; see [`RemoteOptions::secret_key`]).
-pub const ENV_KEY: &str = "PCSTORE_REMOTE_KEY";
-/// Set to `1` (or `true`) to open the remote tier read-only.
-pub const ENV_READ_ONLY: &str = "PCSTORE_REMOTE_READ_ONLY";
+pub const ENV_KEY: &str = config::REMOTE_KEY;
+/// A boolean (`1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`, any case): open the remote tier
+/// read-only.
+pub const ENV_READ_ONLY: &str = config::REMOTE_READ_ONLY;
 /// The base URL; read by [`RemoteCache::from_env`](super::RemoteCache::from_env).
-pub const ENV_URL: &str = "PCSTORE_REMOTE_URL";
+pub const ENV_URL: &str = config::REMOTE_URL;
 
 /// Context string for deriving a 32-byte key from the text in [`ENV_KEY`].
 const KEY_DERIVATION_CONTEXT: &str = "pcstore 2026 remote envelope secret v1";
@@ -48,11 +51,12 @@ impl fmt::Debug for RemoteAuth {
 pub struct RemoteOptions {
     /// Longest wait for a TCP connection. Default 150 ms: a LAN server connects in under 1 ms.
     pub connect_timeout: Duration,
-    /// Deadline of one whole request for a tiny blob, and the longest wait for any single read.
-    /// Default 500 ms.
+    /// Deadline of one whole request before any body byte counts: the first byte of the answer
+    /// must arrive within it, and a request for a tiny blob ends by it. Default 500 ms.
     pub base_deadline: Duration,
-    /// Added to `base_deadline` per MiB of body. Default 100 ms (a 10 MiB/s floor): a 16 MiB
-    /// download has 2.1 s, and a server dripping slower than that is a timeout.
+    /// Added to `base_deadline` per MiB of body received (or sent): the rate floor, enforced as
+    /// bytes arrive. Default 100 ms (10 MiB/s): a 16 MiB download has 2.1 s, and a body that
+    /// falls behind the floor at any point ends the request then, whatever length it declared.
     pub deadline_per_mib: Duration,
     /// Never upload (most game clients only read; CI machines write). Default `false`.
     pub read_only: bool,
@@ -77,6 +81,11 @@ pub struct RemoteOptions {
     pub breaker_cooldown: Duration,
     /// Cap of the doubling cooldown. Default 10 min.
     pub breaker_max_cooldown: Duration,
+    /// A directory where the breaker's state is shared with other processes (file
+    /// `remote-<16 hex>.state`, see FORMAT.md), so a server found dead is skipped by every
+    /// process started during the cooldown instead of costing each a timeout. The default
+    /// stores use the disk store's directory. Default `None` (this process only).
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Default for RemoteOptions {
@@ -95,6 +104,7 @@ impl Default for RemoteOptions {
             flush_deadline: Duration::from_secs(10),
             breaker_cooldown: Duration::from_secs(30),
             breaker_max_cooldown: Duration::from_secs(600),
+            state_dir: None,
         }
     }
 }
@@ -115,29 +125,33 @@ impl fmt::Debug for RemoteOptions {
             .field("flush_deadline", &self.flush_deadline)
             .field("breaker_cooldown", &self.breaker_cooldown)
             .field("breaker_max_cooldown", &self.breaker_max_cooldown)
+            .field("state_dir", &self.state_dir)
             .finish()
     }
 }
 
 impl RemoteOptions {
-    /// The defaults, overridden by the environment: [`ENV_TOKEN`] sets bearer auth,
-    /// [`ENV_KEY`] sets the secret (see [`Self::secret_from_text`]), [`ENV_READ_ONLY`] `1`/`true`
-    /// sets read-only. Unset or empty variables leave the default.
+    /// The defaults, overridden by the environment (parsed by [`crate::config`]):
+    /// [`ENV_TOKEN`] sets bearer auth, [`ENV_KEY`] sets the secret (see
+    /// [`Self::secret_from_text`]), [`ENV_READ_ONLY`] (a boolean) sets read-only. Unset or empty
+    /// variables leave the default.
     ///
     /// # Errors
-    /// [`RemoteError::InvalidEnv`] if a variable is not valid UTF-8.
+    /// [`RemoteError::InvalidEnv`] if a variable is not valid UTF-8 or [`ENV_READ_ONLY`] is not
+    /// a boolean.
     pub fn from_env() -> Result<Self, RemoteError> {
-        let mut options = Self::default();
-        if let Some(token) = env_text(ENV_TOKEN)? {
-            options.auth = Some(RemoteAuth::Bearer(token));
+        let env = RemoteEnv::from_vars(&config::process_env).map_err(RemoteError::InvalidEnv)?;
+        Ok(Self::from_settings(&env))
+    }
+
+    /// The defaults, overridden by the remote tier's parsed variables.
+    pub(crate) fn from_settings(env: &RemoteEnv) -> Self {
+        Self {
+            auth: env.token.clone().map(RemoteAuth::Bearer),
+            secret_key: env.key.as_deref().map(Self::secret_from_text),
+            read_only: env.read_only,
+            ..Self::default()
         }
-        if let Some(key) = env_text(ENV_KEY)? {
-            options.secret_key = Some(Self::secret_from_text(&key));
-        }
-        if let Some(flag) = env_text(ENV_READ_ONLY)? {
-            options.read_only = matches!(flag.as_str(), "1" | "true" | "yes");
-        }
-        Ok(options)
     }
 
     /// Derives the 32-byte envelope secret from any text (a passphrase or a hex string) with
@@ -146,7 +160,7 @@ impl RemoteOptions {
         blake3::derive_key(KEY_DERIVATION_CONTEXT, text.as_bytes())
     }
 
-    /// The deadline of a request whose body is `bytes` long.
+    /// How long a request may have taken once `bytes` of body have arrived (or been sent).
     pub(crate) fn deadline_for(&self, bytes: u64) -> Duration {
         let per_mib = self.deadline_per_mib.as_nanos();
         let extra = per_mib.saturating_mul(u128::from(bytes)).div_ceil(1 << 20);
@@ -168,15 +182,6 @@ impl RemoteOptions {
             ));
         }
         Ok(())
-    }
-}
-
-fn env_text(name: &'static str) -> Result<Option<String>, RemoteError> {
-    match std::env::var(name) {
-        Ok(value) if value.is_empty() => Ok(None),
-        Ok(value) => Ok(Some(value)),
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => Err(RemoteError::InvalidEnv(name)),
     }
 }
 
@@ -208,6 +213,25 @@ mod tests {
         assert!(text.contains("\"ci\""), "{text}");
         let bearer = format!("{:?}", RemoteAuth::Bearer("tok-123".into()));
         assert!(!bearer.contains("tok-123"));
+    }
+
+    #[test]
+    fn parsed_variables_set_auth_secret_and_read_only() {
+        let options = RemoteOptions::from_settings(&RemoteEnv {
+            token: Some("tok-123".into()),
+            key: Some("studio".into()),
+            read_only: true,
+        });
+        assert_eq!(options.auth, Some(RemoteAuth::Bearer("tok-123".into())));
+        assert_eq!(
+            options.secret_key,
+            Some(RemoteOptions::secret_from_text("studio"))
+        );
+        assert!(options.read_only);
+        assert_eq!(
+            RemoteOptions::from_settings(&RemoteEnv::default()),
+            RemoteOptions::default()
+        );
     }
 
     #[test]

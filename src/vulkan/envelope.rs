@@ -1,19 +1,7 @@
-//! pcstore's envelope around a stored pipeline-cache blob.
-//!
-//! Layout (little-endian, 128 bytes, then the driver's blob as payload):
-//!
-//! | offset | size | field                                                        |
-//! |--------|------|--------------------------------------------------------------|
-//! | 0      | 8    | magic `b"pcsVKpc\0"`                                         |
-//! | 8      | 4    | envelope format version (1)                                  |
-//! | 12     | 4    | envelope header length (128)                                 |
-//! | 16     | 8    | payload length                                               |
-//! | 24     | 32   | BLAKE3 of the payload                                        |
-//! | 56     | 32   | the scoped key the blob was stored under                     |
-//! | 88     | 16   | vendorID, deviceID, driverVersion, driverID (u32 each)       |
-//! | 104    | 16   | pipelineCacheUUID                                            |
-//! | 120    | 1    | pointer size of the writing process                          |
-//! | 121    | 7    | zero                                                         |
+//! pcstore's envelope around a stored pipeline-cache blob: 128 bytes in front of the driver's
+//! blob (magic, version, length, BLAKE3, scoped key, device identity). The layout, the order of
+//! the checks and the versioning are in FORMAT.md ("pcstore Vulkan envelope"), which a test
+//! below holds to the bytes written here.
 //!
 //! The scoped key already derives from the whole identity (driver strings and namespace
 //! included), so a matching key proves the blob was written for this identity; the plain
@@ -21,6 +9,7 @@
 
 use std::fmt;
 
+use crate::codec::{Reader, Writer};
 use crate::fingerprint::{DeviceIdentity, PipelineFingerprint};
 
 /// Bytes before the payload.
@@ -28,6 +17,11 @@ pub const ENVELOPE_HEADER_LEN: usize = 128;
 
 const MAGIC: [u8; 8] = *b"pcsVKpc\0";
 const FORMAT_VERSION: u32 = 1;
+/// Offset of the identity fields (vendorID onwards): bytes that differ there, in an envelope
+/// whose payload checks, mean another device, not damage.
+const IDENTITY_AT: usize = 88;
+/// Offset of the reserved (zero) bytes.
+const RESERVED_AT: usize = 121;
 
 /// Why stored bytes are not a usable envelope for this key and device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,18 +139,20 @@ pub(crate) fn open<'a>(
         return Err(EnvelopeError::Truncated(stored.len()));
     }
     let (header, payload) = stored.split_at(ENVELOPE_HEADER_LEN);
-    if header[0..8] != MAGIC {
+    let mut fields = Reader::new(header);
+    let field = "128 bytes hold every field";
+    if fields.array::<8>().expect(field) != MAGIC {
         return Err(EnvelopeError::BadMagic);
     }
-    let version = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
-    let header_len = u32::from_le_bytes(header[12..16].try_into().expect("4 bytes"));
+    let version = fields.u32().expect(field);
+    let header_len = fields.u32().expect(field);
     // Reserved bytes set: a later format, or damage; either way not ours to read (and not a
     // device mismatch).
-    let reserved_clear = header[121..].iter().all(|&b| b == 0);
+    let reserved_clear = header[RESERVED_AT..].iter().all(|&b| b == 0);
     if version != FORMAT_VERSION || header_len as usize != ENVELOPE_HEADER_LEN || !reserved_clear {
         return Err(EnvelopeError::UnsupportedVersion(version));
     }
-    let stated = u64::from_le_bytes(header[16..24].try_into().expect("8 bytes"));
+    let stated = fields.u64().expect(field);
     if stated != payload.len() as u64 {
         return Err(EnvelopeError::LengthMismatch {
             stated,
@@ -164,14 +160,15 @@ pub(crate) fn open<'a>(
         });
     }
     let hash = *blake3::hash(payload).as_bytes();
-    if header[24..56] != hash {
+    if fields.array::<32>().expect(field) != hash {
         return Err(EnvelopeError::HashMismatch);
     }
+    let stored_key = fields.array::<32>().expect(field);
     let expected = header_bytes(stated, &hash, scoped_key, identity);
-    if header[88..] != expected[88..] {
+    if header[IDENTITY_AT..] != expected[IDENTITY_AT..] {
         return Err(EnvelopeError::IdentityMismatch);
     }
-    if header[56..88] != scoped_key.0 {
+    if stored_key != scoped_key.0 {
         return Err(EnvelopeError::KeyMismatch);
     }
     Ok((payload, hash))
@@ -183,20 +180,28 @@ fn header_bytes(
     scoped_key: &PipelineFingerprint,
     identity: &DeviceIdentity,
 ) -> [u8; ENVELOPE_HEADER_LEN] {
-    let mut header = [0u8; ENVELOPE_HEADER_LEN];
-    header[0..8].copy_from_slice(&MAGIC);
-    header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    header[12..16].copy_from_slice(&(ENVELOPE_HEADER_LEN as u32).to_le_bytes());
-    header[16..24].copy_from_slice(&payload_len.to_le_bytes());
-    header[24..56].copy_from_slice(payload_hash);
-    header[56..88].copy_from_slice(&scoped_key.0);
-    header[88..92].copy_from_slice(&identity.vendor_id.to_le_bytes());
-    header[92..96].copy_from_slice(&identity.device_id.to_le_bytes());
-    header[96..100].copy_from_slice(&identity.driver_version.to_le_bytes());
-    header[100..104].copy_from_slice(&identity.driver_id.to_le_bytes());
-    header[104..120].copy_from_slice(&identity.pipeline_cache_uuid);
-    header[120] = identity.pointer_size;
+    let mut header = Writer::with_capacity(ENVELOPE_HEADER_LEN);
     header
+        .bytes(&MAGIC)
+        .u32(FORMAT_VERSION)
+        .u32(ENVELOPE_HEADER_LEN as u32)
+        .u64(payload_len)
+        .bytes(payload_hash)
+        .bytes(&scoped_key.0);
+    debug_assert_eq!(header.as_slice().len(), IDENTITY_AT);
+    header
+        .u32(identity.vendor_id)
+        .u32(identity.device_id)
+        .u32(identity.driver_version)
+        .u32(identity.driver_id)
+        .bytes(&identity.pipeline_cache_uuid)
+        .u8(identity.pointer_size);
+    debug_assert_eq!(header.as_slice().len(), RESERVED_AT);
+    header.zeros(ENVELOPE_HEADER_LEN - RESERVED_AT);
+    header
+        .finish()
+        .try_into()
+        .expect("the fields above are 128 bytes")
 }
 
 #[cfg(test)]
@@ -230,6 +235,36 @@ mod tests {
             assert_eq!(opened, payload);
             assert_eq!(hash, *blake3::hash(payload).as_bytes());
         }
+    }
+
+    #[test]
+    fn format_md_documents_the_bytes_written() {
+        let payload = b"driver blob";
+        let (stored, key) = sealed(payload);
+        let id = identity();
+        crate::codec::assert_documented_layout(
+            "pcstore Vulkan envelope",
+            "Header (128 bytes)",
+            &stored[..ENVELOPE_HEADER_LEN],
+            &[
+                ("magic `pcsVKpc\\0`", b"pcsVKpc\0"),
+                ("format version = 1", &1u32.to_le_bytes()),
+                ("header length = 128", &128u32.to_le_bytes()),
+                ("payload length", &(payload.len() as u64).to_le_bytes()),
+                ("BLAKE3 of the payload", blake3::hash(payload).as_bytes()),
+                ("scoped key the blob was stored under", &key.0),
+                ("vendorID", &id.vendor_id.to_le_bytes()),
+                ("deviceID", &id.device_id.to_le_bytes()),
+                ("driverVersion", &id.driver_version.to_le_bytes()),
+                (
+                    "driverID (`VkDriverId`, 0 when the driver reports none)",
+                    &id.driver_id.to_le_bytes(),
+                ),
+                ("pipelineCacheUUID", &id.pipeline_cache_uuid),
+                ("pointer size of the writing process (4 or 8)", &[8]),
+                ("zero", &[0; 7]),
+            ],
+        );
     }
 
     #[test]

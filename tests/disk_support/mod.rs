@@ -1,12 +1,14 @@
 //! Shared helpers of the disk-tier tests: scratch directories and self-describing payloads.
 #![allow(dead_code)] // each test binary uses a different subset
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use pcstore::PipelineFingerprint;
 
-/// A scratch directory under the target dir, removed on drop.
+/// A scratch directory under the temp dir (mode 0700 whatever the umask: a store refuses a
+/// directory others may write in), removed on drop.
 pub struct ScratchDir(PathBuf);
 
 impl ScratchDir {
@@ -19,6 +21,8 @@ impl ScratchDir {
         ));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).expect("create scratch dir");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))
+            .expect("chmod scratch dir");
         Self(path)
     }
 
@@ -80,6 +84,49 @@ pub fn decode_payload(bytes: &[u8]) -> Option<(u64, u64)> {
     let k = u64::from_le_bytes(bytes[..8].try_into().ok()?);
     let v = u64::from_le_bytes(bytes[8..16].try_into().ok()?);
     (payload(k, v, bytes.len()) == bytes).then_some((k, v))
+}
+
+/// Every file in `dir` (not in subdirectories) with its content, by name.
+pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .expect("list")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| path.is_file())
+        .map(|path| {
+            let name = path
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
+            (name, std::fs::read(&path).expect("read"))
+        })
+        .collect()
+}
+
+/// Sets the modification time of `path` a minute back (older than any grace period).
+pub fn age(path: &Path) {
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .expect("open to age")
+        .set_modified(old)
+        .expect("age");
+}
+
+/// Bytes of the segment and index files (`seg-*`) in `dir`: what `DiskCacheOptions::max_bytes`
+/// bounds (the marker and the lock file are not counted).
+pub fn store_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|entry| entry.ok())
+                .filter(|entry| entry.file_name().to_string_lossy().starts_with("seg-"))
+                .filter_map(|entry| entry.metadata().ok())
+                .map(|meta| meta.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// Sum of the sizes of the files in `dir`.

@@ -10,7 +10,9 @@
  *   - the first pipeline through a fresh cache of the application's own (a miss unless that
  *     cache was swapped for one holding it), whose data size it prints.
  * APP_HOLD_MS keeps the device alive that long before destroying it (for kill tests).
- * Prints key=value lines; exits non-zero on any Vulkan failure or validation error. */
+ * Prints key=value lines (create_device_us and destroy_device_us: how long vkCreateDevice and
+ * vkDestroyDevice took, in microseconds); exits non-zero on any Vulkan failure or validation
+ * error. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +46,12 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL on_message(VkDebugUtilsMessageSeverityFlag
             exit(2);                                                             \
         }                                                                        \
     } while (0)
+
+static long long now_us(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long long)now.tv_sec * 1000000LL + now.tv_nsec / 1000;
+}
 
 static int env_int(const char *name, int fallback) {
     const char *value = getenv(name);
@@ -176,7 +184,9 @@ int main(int argc, char **argv) {
     VkDeviceCreateInfo device_info = {VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
     device_info.queueCreateInfoCount = 1;
     device_info.pQueueCreateInfos = &queue;
+    long long create_started = now_us();
     CHECK(vkCreateDevice(physical_device, &device_info, NULL, &device));
+    long long create_device_us = now_us() - create_started;
 
     size_t code_size;
     uint32_t *code = read_spirv(argv[1], &code_size);
@@ -232,7 +242,9 @@ int main(int argc, char **argv) {
 
     vkDestroyPipelineLayout(device, layout, NULL);
     vkDestroyShaderModule(device, module, NULL);
+    long long destroy_started = now_us();
     vkDestroyDevice(device, NULL);
+    long long destroy_device_us = now_us() - destroy_started;
     if (messenger) destroy_messenger(instance, messenger, NULL);
     vkDestroyInstance(instance, NULL);
     free(code);
@@ -244,5 +256,7 @@ int main(int argc, char **argv) {
     printf("own_cache_bytes=%zu\n", own_bytes);
     printf("own_cache_hit=%d\n", own_cache_hit);
     printf("validation_errors=%u\n", validation_errors);
+    printf("create_device_us=%lld\n", create_device_us);
+    printf("destroy_device_us=%lld\n", destroy_device_us);
     return created == threads * per_thread && validation_errors == 0 ? 0 : 1;
 }

@@ -1,0 +1,89 @@
+//! The Vulkan layer's own variables: `PCSTORE_LOG`, `PCSTORE_SAVE_INTERVAL_MS`.
+
+use std::time::Duration;
+
+use super::{grammar, ConfigError, Reader, Vars};
+
+/// `PCSTORE_LOG`.
+const LOG: &str = "PCSTORE_LOG";
+/// `PCSTORE_SAVE_INTERVAL_MS`.
+const SAVE_INTERVAL_MS: &str = "PCSTORE_SAVE_INTERVAL_MS";
+
+/// The Vulkan layer's own variables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LayerSettings {
+    /// `PCSTORE_LOG`.
+    pub log: bool,
+    /// `PCSTORE_SAVE_INTERVAL_MS`, raised to [`MIN_SAVE_INTERVAL`].
+    pub save_interval: Duration,
+}
+
+/// Default of `PCSTORE_SAVE_INTERVAL_MS`.
+const DEFAULT_SAVE_INTERVAL: Duration = Duration::from_secs(10);
+/// Shortest save period: saving more often than this costs the driver more than it protects.
+const MIN_SAVE_INTERVAL: Duration = Duration::from_millis(50);
+
+impl LayerSettings {
+    /// Reads the layer's variables; unusable ones take their defaults and are returned for
+    /// reporting.
+    pub fn from_vars_lenient(vars: Vars) -> (Self, Vec<ConfigError>) {
+        let mut reader = Reader::new(vars);
+        let settings = Self {
+            log: reader.parsed(LOG, grammar::boolean).unwrap_or(false),
+            save_interval: reader
+                .parsed(SAVE_INTERVAL_MS, grammar::whole_number)
+                .map_or(DEFAULT_SAVE_INTERVAL, Duration::from_millis)
+                .max(MIN_SAVE_INTERVAL),
+        };
+        (settings, reader.errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::vars;
+    use super::*;
+
+    #[test]
+    fn defaults_values_and_bad_values() {
+        let (layer, errors) = LayerSettings::from_vars_lenient(&vars(&[]));
+        assert_eq!(errors, []);
+        assert_eq!(
+            layer,
+            LayerSettings {
+                log: false,
+                save_interval: Duration::from_secs(10),
+            }
+        );
+        let (layer, errors) = LayerSettings::from_vars_lenient(&vars(&[
+            ("PCSTORE_LOG", "on"),
+            ("PCSTORE_SAVE_INTERVAL_MS", "250"),
+        ]));
+        assert_eq!(errors, []);
+        assert!(layer.log);
+        assert_eq!(layer.save_interval, Duration::from_millis(250));
+
+        let (layer, errors) = LayerSettings::from_vars_lenient(&vars(&[
+            ("PCSTORE_LOG", "verbose"),
+            ("PCSTORE_SAVE_INTERVAL_MS", "10s"),
+        ]));
+        assert_eq!(
+            errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            [
+                "PCSTORE_LOG=\"verbose\" is not a boolean: use 1, true, yes or on; 0, false, no \
+                 or off",
+                "PCSTORE_SAVE_INTERVAL_MS=\"10s\" is not a whole number",
+            ]
+        );
+        assert_eq!(
+            layer,
+            LayerSettings {
+                log: false,
+                save_interval: Duration::from_secs(10),
+            }
+        );
+        let (layer, _) =
+            LayerSettings::from_vars_lenient(&vars(&[("PCSTORE_SAVE_INTERVAL_MS", "1")]));
+        assert_eq!(layer.save_interval, Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,206 @@
+//! The layer-owned `VkPipelineCache` of one device, loaded from and saved to the shared store
+//! through the Vulkan adapter (so every byte is validated exactly as for engines).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use ash::vk;
+use once_cell::sync::OnceCell;
+
+use super::config::{config, layer_log};
+use super::instance::InstanceData;
+use crate::config::{DiskOutcome, StorePlan};
+use crate::store::PipelineCacheStore;
+use crate::vulkan::dispatch::resolve;
+use crate::vulkan::{DeviceInfo, VulkanContext, VulkanError, VulkanOptions};
+use crate::PipelineFingerprint;
+
+/// The key of a device's layer cache before it is scoped to the device and the application.
+fn layer_cache_key() -> PipelineFingerprint {
+    PipelineFingerprint::of(b"pcstore.vulkan-layer.device-cache.v1")
+}
+
+/// The process-wide store every device of every instance shares: the default store, exactly as
+/// `pcs_store_open_default` opens it (memory over disk over the remote tier when built with
+/// `remote` and `PCSTORE_REMOTE_URL` is set; memory alone with `PCSTORE_DISABLE`). Tiers that
+/// cannot be opened are left out, down to memory alone: the application keeps working either way.
+///
+/// The remote tier is a background layer (`BackgroundLayers`): no Vulkan call waits on the
+/// network for more than its small bounds (a lookup at `vkCreateDevice`, a flush at a save), a
+/// remote hit that comes later lands in memory and on disk for the next launch, and a server
+/// found dead is remembered in the store's directory so that the processes after it skip it.
+fn shared_store() -> Arc<dyn PipelineCacheStore> {
+    static STORE: OnceCell<Arc<dyn PipelineCacheStore>> = OnceCell::new();
+    STORE.get_or_init(|| open_store(&config().store)).clone()
+}
+
+fn open_store(plan: &StorePlan) -> Arc<dyn PipelineCacheStore> {
+    let opened = plan.clone().open().unwrap_or_else(|error| {
+        eprintln!("pcstore: {error}; the Vulkan layer continues without the remote tier");
+        plan.clone().open_local()
+    });
+    match &opened.disk {
+        DiskOutcome::Open(root) => layer_log!("store at {}", root.display()),
+        DiskOutcome::Disabled => layer_log!("PCSTORE_DISABLE: this process caches in memory only"),
+        DiskOutcome::Unavailable(error) => {
+            layer_log!("disk store unavailable ({error}); this process caches in memory only");
+        }
+    }
+    if opened.remote {
+        layer_log!("remote tier {}", crate::config::REMOTE_URL);
+    }
+    opened.store
+}
+
+/// A device's layer-owned pipeline cache. Thread-safe: creation calls only read `cache` and
+/// bump a counter; saves may run on any thread (`vkGetPipelineCacheData` does not need the
+/// cache externally synchronized).
+pub(super) struct DeviceCache {
+    context: VulkanContext,
+    device: vk::Device,
+    cache: vk::PipelineCache,
+    destroy_pipeline_cache: vk::PFN_vkDestroyPipelineCache,
+    /// Pipelines were created through `cache` since the last save. Set by a load-then-store
+    /// so creating threads only read the shared cache line once it is set.
+    grown: AtomicBool,
+}
+
+impl DeviceCache {
+    /// Creates the device's cache, seeded from the store when a valid blob is stored for this
+    /// device and application.
+    ///
+    /// The adapter resolves the functions it calls through `get_instance_proc_addr`, which
+    /// must answer with the chain below this layer (never this layer's own commands) and
+    /// resolve `device`'s commands through a `vkGetDeviceProcAddr` that already knows it.
+    ///
+    /// # Errors
+    /// What [`VulkanContext::new`] and [`VulkanContext::load_pipeline_cache`] return: a missing
+    /// entry point or a driver error creating the cache.
+    ///
+    /// # Safety
+    /// `instance` must describe the live instance owning `physical_device`, `device` must be a
+    /// live device just created from it through `instance.next_get_instance_proc_addr`,
+    /// `get_instance_proc_addr` must be valid for `instance` and `device` as said above, and
+    /// `destroy_pipeline_cache` must be the next layer's `vkDestroyPipelineCache` for `device`.
+    pub unsafe fn open(
+        instance: &InstanceData,
+        physical_device: vk::PhysicalDevice,
+        device: vk::Device,
+        get_instance_proc_addr: vk::PFN_vkGetInstanceProcAddr,
+        destroy_pipeline_cache: vk::PFN_vkDestroyPipelineCache,
+    ) -> Result<Self, VulkanError> {
+        // SAFETY: live, related handles and the next layer's GIPA (caller).
+        let device_name = unsafe { device_name(instance, physical_device) };
+        let mut namespace = instance.application.clone();
+        namespace.push(0);
+        // lavapipe's identity is weak at API 1.0 (fixed UUID, driverVersion 1): the device name
+        // carries its LLVM version.
+        namespace.extend_from_slice(device_name.as_bytes());
+        let device_info = DeviceInfo {
+            instance: instance.instance,
+            physical_device,
+            device,
+            get_instance_proc_addr,
+            api_version: instance.api_version,
+        };
+        let options = VulkanOptions {
+            namespace,
+            ..VulkanOptions::default()
+        };
+        // SAFETY: live related handles; the instance and device outlive the context (it is
+        // dropped before vkDestroyDevice is called down).
+        let context = unsafe { VulkanContext::new(shared_store(), device_info, options)? };
+        // SAFETY: live device; no allocation callbacks.
+        let (cache, info) = unsafe { context.load_pipeline_cache(&layer_cache_key(), None)? };
+        layer_log!(
+            "device \"{device_name}\": load {:?} ({} bytes stored, {} bytes given to the driver, {:?}, {} µs)",
+            info.outcome,
+            info.stored_bytes,
+            info.initial_data_bytes,
+            info.rejection,
+            info.elapsed_ns / 1000
+        );
+        Ok(Self {
+            context,
+            device,
+            cache,
+            destroy_pipeline_cache,
+            grown: AtomicBool::new(false),
+        })
+    }
+
+    /// The cache to substitute for `VK_NULL_HANDLE`; marks it as grown.
+    pub fn substitute(&self) -> vk::PipelineCache {
+        if !self.grown.load(Ordering::Relaxed) {
+            self.grown.store(true, Ordering::Relaxed);
+        }
+        self.cache
+    }
+
+    /// Saves if pipelines were created through the cache since the last save.
+    pub fn save_if_grown(&self, reason: &str) {
+        if self.grown.swap(false, Ordering::Relaxed) {
+            self.save(reason);
+        }
+    }
+
+    /// Saves the cache through the adapter and flushes the store: the local tiers, with a
+    /// bounded wait for the remote one (see [`shared_store`]). Failures are logged only: losing
+    /// a save must never disturb the application.
+    fn save(&self, reason: &str) {
+        // SAFETY: the cache is live until `close`, which runs after the saver has stopped.
+        match unsafe {
+            self.context
+                .save_pipeline_cache(&layer_cache_key(), self.cache)
+        } {
+            Ok(info) => {
+                let flushed = self.context.store().flush();
+                layer_log!(
+                    "{reason} save {:?} ({} driver bytes, {} stored bytes, flush {})",
+                    info.outcome,
+                    info.driver_bytes,
+                    info.stored_bytes,
+                    if flushed.is_ok() { "ok" } else { "failed" }
+                );
+            }
+            Err(error) => layer_log!("{reason} save failed: {error}"),
+        }
+    }
+
+    /// Final save, then destroys the cache. Called once, at `vkDestroyDevice`, before calling
+    /// down (a layer below, such as validation, must not see a device destroyed with a live
+    /// cache).
+    ///
+    /// # Safety
+    /// The device must be live and no other thread may use this cache any more.
+    pub unsafe fn close(&self) {
+        self.save("final");
+        // SAFETY: the cache belongs to this live device; nobody uses it any more (caller).
+        unsafe { (self.destroy_pipeline_cache)(self.device, self.cache, std::ptr::null()) };
+    }
+}
+
+/// The physical device's name.
+///
+/// # Safety
+/// `instance` describes the live instance owning the live `physical_device`.
+unsafe fn device_name(instance: &InstanceData, physical_device: vk::PhysicalDevice) -> String {
+    // SAFETY: the next GIPA with a live instance; the PFN type matches the name.
+    let get_properties: Option<vk::PFN_vkGetPhysicalDeviceProperties> = unsafe {
+        resolve(
+            instance.next_get_instance_proc_addr,
+            instance.instance,
+            c"vkGetPhysicalDeviceProperties",
+        )
+    };
+    let Some(get_properties) = get_properties else {
+        return String::new();
+    };
+    let mut properties = vk::PhysicalDeviceProperties::default();
+    // SAFETY: live physical device of this instance; properly sized output.
+    unsafe { get_properties(physical_device, &mut properties) };
+    properties
+        .device_name_as_c_str()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}

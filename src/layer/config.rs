@@ -1,0 +1,97 @@
+//! The layer's settings, read once per process from the environment by [`crate::config`] (the
+//! variables and their grammar are documented there and in README.md): the default store's
+//! (`PCSTORE_DIR`, `PCSTORE_MAX_SIZE`, `PCSTORE_DISABLE`, `PCSTORE_REMOTE_*`), exactly as
+//! `pcs_store_open_default` reads them, plus the layer's own `PCSTORE_LOG` and
+//! `PCSTORE_SAVE_INTERVAL_MS`.
+//!
+//! A value that does not parse is reported once on stderr and replaced by its default: a typo
+//! must never break the application. [`layer_log!`] prints the log lines `PCSTORE_LOG` asks for. (`PCSTORE_LAYER_ENABLE` / `PCSTORE_LAYER_DISABLE` are read
+//! by the loader from the implicit manifest, not here.)
+
+use std::time::Duration;
+
+use once_cell::sync::Lazy;
+
+use crate::config::{self, ConfigError, LayerSettings, Settings, StorePlan, Vars};
+
+/// The process's layer settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct LayerConfig {
+    /// What the shared store is made of.
+    pub store: StorePlan,
+    /// Log loads and saves to stderr.
+    pub log: bool,
+    /// Cadence of background saves.
+    pub save_interval: Duration,
+}
+
+impl LayerConfig {
+    /// Reads the settings through `vars`; unusable values take their defaults and are returned
+    /// for reporting.
+    pub fn from_vars(vars: Vars) -> (Self, Vec<ConfigError>) {
+        let (store, mut errors) = Settings::from_vars_lenient(vars);
+        let (layer, layer_errors) = LayerSettings::from_vars_lenient(vars);
+        errors.extend(layer_errors);
+        let config = Self {
+            store: StorePlan::new(&store),
+            log: layer.log,
+            save_interval: layer.save_interval,
+        };
+        (config, errors)
+    }
+}
+
+/// The settings of this process, read on first use; unusable values are reported then.
+pub(super) fn config() -> &'static LayerConfig {
+    static CONFIG: Lazy<LayerConfig> = Lazy::new(|| {
+        let (config, errors) = LayerConfig::from_vars(&config::process_env);
+        for error in errors {
+            eprintln!("pcstore: {error}; the Vulkan layer uses the default");
+        }
+        config
+    });
+    &CONFIG
+}
+
+/// Prints one layer log line when `PCSTORE_LOG` asks for it.
+macro_rules! layer_log {
+    ($($arg:tt)*) => {
+        if $crate::layer::config::config().log {
+            eprintln!("pcstore-layer: {}", format_args!($($arg)*));
+        }
+    };
+}
+pub(super) use layer_log;
+
+/// What the layer's store is made of given the variables `vars`.
+#[cfg(test)]
+pub(crate) fn store_plan(vars: Vars) -> StorePlan {
+    LayerConfig::from_vars(vars).0.store
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::vars;
+
+    #[test]
+    fn bad_values_are_returned_for_reporting_and_defaulted() {
+        let (config, errors) = LayerConfig::from_vars(&vars(&[
+            ("PCSTORE_DIR", "/tmp/x"),
+            ("PCSTORE_MAX_SIZE", "0"),
+            ("PCSTORE_LOG", "1"),
+            ("PCSTORE_SAVE_INTERVAL_MS", "soon"),
+        ]));
+        assert_eq!(
+            errors.iter().map(ConfigError::variable).collect::<Vec<_>>(),
+            ["PCSTORE_MAX_SIZE", "PCSTORE_SAVE_INTERVAL_MS"]
+        );
+        let (defaults, _) = LayerConfig::from_vars(&vars(&[("PCSTORE_DIR", "/tmp/x")]));
+        assert_eq!(
+            config.store, defaults.store,
+            "PCSTORE_MAX_SIZE=0 stores nothing: default"
+        );
+        assert!(config.log);
+        assert_eq!(config.save_interval, Duration::from_secs(10));
+    }
+}
