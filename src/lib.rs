@@ -40,6 +40,7 @@ pub mod recipe;
 #[cfg(feature = "remote")]
 pub mod remote;
 pub mod store;
+mod sync;
 mod thread_slot;
 #[cfg(feature = "vulkan")]
 pub mod vulkan;

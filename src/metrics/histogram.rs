@@ -1,7 +1,7 @@
 //! A log-linear histogram of nanosecond latencies, updated with atomics only, and the
 //! saturating counter add it shares with the recorder.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::{AtomicU64, Ordering};
 
 use super::snapshot::LatencySummary;
 
