@@ -83,7 +83,7 @@ impl Index {
     }
 
     fn shard(&self, key: &PipelineFingerprint) -> &RwLock<Map> {
-        &self.shards[(key.hash_u64() >> 32) as usize % SHARDS]
+        &self.shards[shard_of(key)]
     }
 
     /// Where the newest known record of `key` is. `touch_at`: a use at that time (ns since the
@@ -125,37 +125,41 @@ impl Index {
     /// location if its stamp is newer.
     pub fn apply_put(&self, segment: &Arc<Segment>, entry: &IndexEntry) {
         self.max_stamp.fetch_max(entry.stamp, Ordering::Relaxed);
-        let location = Location {
-            segment: Arc::clone(segment),
-            offset: entry.offset,
-            payload_len: entry.payload_len,
-            stamp: entry.stamp,
-            access: AtomicU64::new(entry.access),
-            persisted_access: AtomicU64::new(entry.access),
-        };
-        let mut shard = self.shard(&entry.key).write();
-        match shard.get_mut(&entry.key) {
-            // Ties go to the record applied last (this process's own puts, applied last when
-            // rebuilding); stamps only tie when the clock saturates.
-            Some(current) if current.stamp > entry.stamp => {
-                current.access.fetch_max(entry.access, Ordering::Relaxed);
+        let change = put_into(&mut self.shard(&entry.key).write(), segment, entry);
+        self.record(change); // after the shard's guard, a temporary of the line above, is gone
+    }
+
+    /// [`Self::apply_put`] on an index nobody else holds yet (a rebuild): no shard lock taken,
+    /// no atomic read-modify-write, a third of an open's time at 100k entries.
+    pub fn apply_put_unshared(&mut self, segment: &Arc<Segment>, entry: &IndexEntry) {
+        let max_stamp = self.max_stamp.get_mut();
+        *max_stamp = (*max_stamp).max(entry.stamp);
+        let shard = &mut self.shards[shard_of(&entry.key)];
+        let change = put_into(shard.get_mut(), segment, entry);
+        match change {
+            PutChange::Older => {}
+            PutChange::Replaced { added, replaced } => {
+                let bytes = self.payload_bytes.get_mut();
+                *bytes = (*bytes + added).saturating_sub(replaced.payload_len);
             }
-            Some(current) => {
-                let access = current.access.load(Ordering::Relaxed).max(entry.access);
-                location.access.store(access, Ordering::Relaxed);
-                let replaced = std::mem::replace(current, location);
-                drop(shard);
-                self.payload_bytes
-                    .fetch_add(entry.payload_len, Ordering::Relaxed);
+            PutChange::Inserted { added } => {
+                *self.entries.get_mut() += 1;
+                *self.payload_bytes.get_mut() += added;
+            }
+        }
+    }
+
+    fn record(&self, change: PutChange) {
+        match change {
+            PutChange::Older => {}
+            PutChange::Replaced { added, replaced } => {
+                self.payload_bytes.fetch_add(added, Ordering::Relaxed);
                 self.payload_bytes
                     .fetch_sub(replaced.payload_len, Ordering::Relaxed);
             }
-            None => {
-                shard.insert(entry.key, location);
-                drop(shard);
+            PutChange::Inserted { added } => {
                 self.entries.fetch_add(1, Ordering::Relaxed);
-                self.payload_bytes
-                    .fetch_add(entry.payload_len, Ordering::Relaxed);
+                self.payload_bytes.fetch_add(added, Ordering::Relaxed);
             }
         }
     }
@@ -226,6 +230,60 @@ impl Index {
                         Ordering::Relaxed,
                     );
                 }
+            }
+        }
+    }
+}
+
+/// Which shard holds `key`.
+fn shard_of(key: &PipelineFingerprint) -> usize {
+    (key.hash_u64() >> 32) as usize % SHARDS
+}
+
+/// What applying a put did to a shard (its totals are the caller's to update).
+enum PutChange {
+    /// The shard holds a newer record; only its access time was raised.
+    Older,
+    /// `replaced` is handed back so that it is dropped (perhaps closing its segment's last
+    /// descriptor) after the shard's lock is released.
+    Replaced {
+        added: u64,
+        replaced: Location,
+    },
+    Inserted {
+        added: u64,
+    },
+}
+
+/// Applies a put to one shard's map: the newer stamp wins. Ties go to the record applied last
+/// (this process's own puts, applied last when rebuilding); stamps only tie when the clock
+/// saturates.
+fn put_into(map: &mut Map, segment: &Arc<Segment>, entry: &IndexEntry) -> PutChange {
+    let location = Location {
+        segment: Arc::clone(segment),
+        offset: entry.offset,
+        payload_len: entry.payload_len,
+        stamp: entry.stamp,
+        access: AtomicU64::new(entry.access),
+        persisted_access: AtomicU64::new(entry.access),
+    };
+    match map.get_mut(&entry.key) {
+        Some(current) if current.stamp > entry.stamp => {
+            current.access.fetch_max(entry.access, Ordering::Relaxed);
+            PutChange::Older
+        }
+        Some(current) => {
+            let access = current.access.load(Ordering::Relaxed).max(entry.access);
+            location.access.store(access, Ordering::Relaxed);
+            PutChange::Replaced {
+                added: entry.payload_len,
+                replaced: std::mem::replace(current, location),
+            }
+        }
+        None => {
+            map.insert(entry.key, location);
+            PutChange::Inserted {
+                added: entry.payload_len,
             }
         }
     }
