@@ -52,6 +52,10 @@ impl PipelineFingerprint {
     }
 
     /// Parses 64 hex digits (either case).
+    ///
+    /// # Errors
+    /// [`ParseFingerprintError::Length`] unless `hex` is 64 bytes long,
+    /// [`ParseFingerprintError::Digit`] at the first byte that is not a hex digit.
     pub fn from_hex(hex: &str) -> Result<Self, ParseFingerprintError> {
         let digits = hex.as_bytes();
         if digits.len() != 64 {

@@ -22,6 +22,13 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
+// Documentation the project's rules require, kept true by CI's `-D warnings`: when a public
+// function errs, what an `unsafe fn` asks of its caller, why each `unsafe` block is sound.
+#![warn(
+    clippy::missing_errors_doc,
+    clippy::missing_safety_doc,
+    clippy::undocumented_unsafe_blocks
+)]
 
 pub mod bundle;
 mod codec;

@@ -50,6 +50,10 @@ impl PipelineCacheMetrics {
     }
 
     /// Hits per million lookups, or why there is no such figure.
+    ///
+    /// # Errors
+    /// [`HitRateError::NoLookups`] before the first lookup; [`HitRateError::Inconsistent`] when
+    /// the snapshot counts more hits than lookups.
     pub fn try_hit_rate_ppm(&self) -> Result<u32, HitRateError> {
         if self.lookups == 0 {
             return Err(HitRateError::NoLookups);

@@ -95,6 +95,11 @@ impl HeaderV1 {
 ///
 /// Structural faults are reported before identity faults, so a truncated or garbage blob is
 /// never called a device mismatch.
+///
+/// # Errors
+/// The first [`HeaderError`] found: a blob shorter than the header, a `headerSize` below the
+/// header's or beyond the blob, a `headerVersion` other than one, then a vendor, device or
+/// pipeline-cache UUID other than `expected`'s.
 pub fn check_cache_header(
     blob: &[u8],
     expected: &CacheHeaderExpectation,
