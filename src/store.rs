@@ -124,7 +124,7 @@ impl<S: PipelineCacheStore + ?Sized> PipelineCacheStore for Arc<S> {
         (**self).get(fp)
     }
     fn put(&self, fp: PipelineFingerprint, artifact: Vec<u8>) {
-        (**self).put(fp, artifact)
+        (**self).put(fp, artifact);
     }
     fn get_arc(&self, fp: &PipelineFingerprint) -> Option<Arc<Vec<u8>>> {
         (**self).get_arc(fp)

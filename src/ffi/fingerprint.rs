@@ -65,7 +65,7 @@ pub unsafe extern "C" fn pcs_fingerprint_of(
         // SAFETY: `out` is non-NULL and valid for a write (contract).
         unsafe { out.write(PipelineFingerprint::of(bytes).into()) };
         Ok(())
-    })
+    });
 }
 
 /// An incremental key builder over several parts (engine key, shader bytes, state...).
@@ -158,7 +158,7 @@ pub unsafe extern "C" fn pcs_hasher_free(hasher: *mut pcs_hasher) {
     super::ffi_boundary!("pcs_hasher_free", || -> () {
         // SAFETY: forwarded contract.
         unsafe { pcs_hasher::free(hasher) }
-    })
+    });
 }
 
 /// What a pipeline-cache blob is valid for: one driver build on one device, plus an

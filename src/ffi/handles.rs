@@ -307,7 +307,11 @@ pub(crate) unsafe fn write_extensible<T: Extensible>(
     // SAFETY: `filled` bytes fit both in `value` and in the caller's struct; `copy` is untyped,
     // so padding bytes are copied as they are. `struct_size` sits at offset 0.
     unsafe {
-        std::ptr::copy_nonoverlapping((value as *const T).cast::<u8>(), out.cast::<u8>(), filled);
+        std::ptr::copy_nonoverlapping(
+            std::ptr::from_ref::<T>(value).cast::<u8>(),
+            out.cast::<u8>(),
+            filled,
+        );
         out.cast::<usize>().write(filled);
     }
     Ok(())

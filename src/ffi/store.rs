@@ -162,7 +162,7 @@ pub unsafe extern "C" fn pcs_store_retain(store: *mut pcs_store) {
     super::ffi_boundary!("pcs_store_retain", || -> () {
         // SAFETY: forwarded contract.
         unsafe { pcs_store::retain(store) }
-    })
+    });
 }
 
 /// Gives back one reference to `store`; the last one closes the store (pending disk writes
@@ -176,7 +176,7 @@ pub unsafe extern "C" fn pcs_store_release(store: *mut pcs_store) {
     super::ffi_boundary!("pcs_store_release", || -> () {
         // SAFETY: forwarded contract.
         unsafe { pcs_store::release(store) }
-    })
+    });
 }
 
 /// Stores a copy of the `len` bytes at `data` under `*key` (replacing any blob stored there).

@@ -28,6 +28,7 @@ pub struct LatencyHistogram {
 
 impl LatencyHistogram {
     /// Empty.
+    #[must_use]
     pub fn new() -> Self {
         Self {
             buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),

@@ -45,6 +45,7 @@ pub struct PipelineCacheMetrics {
 
 impl PipelineCacheMetrics {
     /// Hits per million lookups, 0 when there were no lookups.
+    #[must_use]
     pub fn hit_rate_ppm(&self) -> u32 {
         self.try_hit_rate_ppm().unwrap_or(0)
     }
