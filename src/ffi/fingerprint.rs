@@ -34,6 +34,9 @@ impl From<PipelineFingerprint> for pcs_fingerprint {
 /// Borrows a required key argument in place (no copy: a copied key reassembled on the stack
 /// cost the hit path ~15 ns of store-forwarding stalls).
 ///
+/// # Errors
+/// `PCS_ERR_NULL_ARGUMENT` when `key` is NULL.
+///
 /// # Safety
 /// `key` is NULL or valid for reads of a `pcs_fingerprint`, not written during `'a`.
 pub(crate) unsafe fn arg_key<'a>(

@@ -338,6 +338,9 @@ pub unsafe extern "C" fn pcs_flush(store: *mut pcs_store) -> pcs_result {
 
 /// Borrows the store behind a handle for the other ffi files.
 ///
+/// # Errors
+/// `PCS_ERR_NULL_ARGUMENT` when `store` is NULL.
+///
 /// # Safety
 /// `store` is NULL or a live store handle for `'a`.
 pub(crate) unsafe fn arg_store<'a>(
