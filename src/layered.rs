@@ -106,6 +106,7 @@ pub struct BackgroundLayers {
 
 impl BackgroundLayers {
     /// Layers from index `from` on, with the default waits.
+    #[must_use]
     pub fn starting_at(from: usize) -> Self {
         Self {
             from,
@@ -240,6 +241,7 @@ struct LookupOutcome {
 
 impl LayeredPipelineCache {
     /// Layers fastest first, writing through to all of them and promoting hits.
+    #[must_use]
     pub fn new(layers: Vec<Arc<dyn PipelineCacheStore>>) -> Self {
         Self::with_options(layers, LayeredOptions::default())
     }
@@ -247,6 +249,7 @@ impl LayeredPipelineCache {
     /// Layers fastest first with the given policies. Indexes in [`WritePolicy::Layers`] beyond
     /// the last layer, in [`PromotePolicy::PerLayer`] not faster than their layer, and a
     /// [`BackgroundLayers::from`] beyond the last layer are ignored.
+    #[must_use]
     pub fn with_options(layers: Vec<Arc<dyn PipelineCacheStore>>, options: LayeredOptions) -> Self {
         let count = layers.len();
         let writes_to = (0..count)
@@ -296,7 +299,10 @@ impl LayeredPipelineCache {
 
     /// Each layer's own metrics, fastest first.
     pub fn layer_metrics(&self) -> Vec<PipelineCacheMetrics> {
-        self.layers.iter().map(|layer| layer.metrics()).collect()
+        self.layers
+            .iter()
+            .map(PipelineCacheStore::metrics)
+            .collect()
     }
 
     /// Where hits came from and what promotion did.

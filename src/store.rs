@@ -34,6 +34,11 @@ pub trait PipelineCacheStore: Send + Sync {
     ///
     /// `Ok` means accepted: visible to `get` from now on (within this process) and made durable
     /// by the next successful `flush`. It does not mean durable yet.
+    ///
+    /// # Errors
+    /// The [`PutError`] saying why the store did not take the blob: too large for it, a
+    /// read-only store, dropped for now (a full queue, a disabled store) or a failed write. The
+    /// default implementation forwards to `put` and never errs.
     fn try_put(&self, fp: PipelineFingerprint, artifact: Vec<u8>) -> Result<(), PutError> {
         self.put(fp, artifact);
         Ok(())
@@ -41,11 +46,19 @@ pub trait PipelineCacheStore: Send + Sync {
 
     /// Like `try_put`, for a blob that is already shared: memory tiers keep the `Arc` itself,
     /// so a blob written through several layers is held in memory once.
+    ///
+    /// # Errors
+    /// As `try_put`.
     fn try_put_arc(&self, fp: PipelineFingerprint, artifact: Arc<Vec<u8>>) -> Result<(), PutError> {
         self.try_put(fp, Arc::unwrap_or_clone(artifact))
     }
 
     /// Makes every put accepted before this call durable.
+    ///
+    /// # Errors
+    /// The I/O error that kept some accepted put from becoming durable (or, for a remote tier,
+    /// from being uploaded within its flush deadline). The default implementation, for tiers
+    /// with nothing durable, never errs.
     fn flush(&self) -> io::Result<()> {
         Ok(())
     }
@@ -111,7 +124,7 @@ impl<S: PipelineCacheStore + ?Sized> PipelineCacheStore for Arc<S> {
         (**self).get(fp)
     }
     fn put(&self, fp: PipelineFingerprint, artifact: Vec<u8>) {
-        (**self).put(fp, artifact)
+        (**self).put(fp, artifact);
     }
     fn get_arc(&self, fp: &PipelineFingerprint) -> Option<Arc<Vec<u8>>> {
         (**self).get_arc(fp)

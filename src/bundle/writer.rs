@@ -23,12 +23,14 @@ pub struct BundleSigningKey(SigningKey);
 
 impl BundleSigningKey {
     /// The key whose 32-byte secret (the Ed25519 seed, RFC 8032) is `secret`.
+    #[must_use]
     pub fn from_secret_bytes(secret: &[u8; 32]) -> Self {
         Self(SigningKey::from_bytes(secret))
     }
 
     /// The public key clients configure to accept this key's bundles
     /// ([`super::BundleOptions::public_key`]).
+    #[must_use]
     pub fn public_key(&self) -> [u8; 32] {
         self.0.verifying_key().to_bytes()
     }
@@ -96,11 +98,13 @@ impl BundleWriter {
     }
 
     /// Entries added so far.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether nothing was added yet.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -69,6 +69,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     /// The variable's name, e.g. `PCSTORE_MAX_SIZE`.
+    #[must_use]
     pub fn variable(&self) -> &'static str {
         self.variable
     }
@@ -94,6 +95,7 @@ impl std::error::Error for ConfigError {}
 /// The directory of the per-user disk store: `$PCSTORE_DIR`, else `$XDG_CACHE_HOME/pcstore`
 /// (a relative `XDG_CACHE_HOME` is ignored, as the XDG specification says), else
 /// `$HOME/.cache/pcstore`; `None` when none of them is set.
+#[must_use]
 pub fn user_cache_dir() -> Option<PathBuf> {
     cache_dir(&process_env)
 }
@@ -271,12 +273,8 @@ impl<'a> Reader<'a> {
 
     /// The value, unless unset, empty or only whitespace.
     fn raw(&self, name: &str) -> Option<OsString> {
-        (self.vars)(name).filter(|value| {
-            !value
-                .as_encoded_bytes()
-                .iter()
-                .all(|byte| byte.is_ascii_whitespace())
-        })
+        (self.vars)(name)
+            .filter(|value| !value.as_encoded_bytes().iter().all(u8::is_ascii_whitespace))
     }
 
     /// The value as UTF-8 text; otherwise an error.

@@ -3,7 +3,7 @@
 //! Split into shards, each behind its own read-write lock, so that no operation holds a lock over
 //! more than a shard's worth of entries: a put or a lookup locks one shard for one entry, and a
 //! walk over every entry (planning a compaction, collecting recency for a flush, carrying access
-//! times into a rebuilt index) locks one shard at a time. With parking_lot's fair locks a reader
+//! times into a rebuilt index) locks one shard at a time. With `parking_lot`'s fair locks a reader
 //! queues behind a waiting writer, so one long hold anywhere would stall every lookup of that
 //! shard; with shards a hold is bounded by 1/1024 of the index (and so is the rehash of a shard
 //! that grows, which a put pays: 1024 shards keep it near 0.1 ms at a million entries).
@@ -74,7 +74,12 @@ impl Index {
         let per_shard = entries.div_ceil(SHARDS) + entries.div_ceil(SHARDS) / 8;
         Self {
             shards: (0..SHARDS)
-                .map(|_| RwLock::new(Map::with_capacity_and_hasher(per_shard, Default::default())))
+                .map(|_| {
+                    RwLock::new(Map::with_capacity_and_hasher(
+                        per_shard,
+                        BuildHasherDefault::default(),
+                    ))
+                })
                 .collect(),
             entries: AtomicUsize::new(0),
             payload_bytes: AtomicU64::new(0),
@@ -194,7 +199,7 @@ impl Index {
     /// Calls `visit` with every (key, location), one shard at a time under that shard's read
     /// lock (entries put meanwhile in shards already visited are not seen).
     pub fn for_each(&self, mut visit: impl FnMut(&PipelineFingerprint, &Location)) {
-        for shard in self.shards.iter() {
+        for shard in &self.shards {
             for (key, location) in shard.read().iter() {
                 visit(key, location);
             }

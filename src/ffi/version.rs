@@ -54,6 +54,9 @@ pub extern "C" fn pcs_version() -> *const c_char {
 
 /// Checks a caller's requested ABI version (what the `pcs_get_*api` functions take): 0 is
 /// invalid, newer than this library is an ABI mismatch naming both versions.
+///
+/// # Errors
+/// `PCS_ERR_INVALID_ARGUMENT` for 0; `PCS_ERR_ABI_MISMATCH` above [`PCS_ABI_VERSION`].
 pub(crate) fn check_requested_abi(abi_version: u32) -> Result<(), FfiError> {
     if abi_version == 0 {
         return Err(FfiError::invalid(

@@ -430,7 +430,7 @@ pub unsafe extern "C" fn pcs_vk_context_release(ctx: *mut pcs_vk_context) {
     super::ffi_boundary!("pcs_vk_context_release", || -> () {
         // SAFETY: forwarded contract.
         unsafe { pcs_vk_context::release(ctx) }
-    })
+    });
 }
 
 /// Writes to `*out` the key a blob for the engine's `*key` is stored under on this context's

@@ -37,7 +37,7 @@ impl NextDeviceFns {
         device: vk::Device,
     ) -> Option<Self> {
         let gdpa = next_get_device_proc_addr;
-        // SAFETY (every `resolve`): the link's resolver with its live device (caller); each PFN
+        // SAFETY: (every `resolve`) the link's resolver with its live device (caller); each PFN
         // type is that of its name.
         unsafe {
             Some(Self {

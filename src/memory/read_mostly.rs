@@ -72,7 +72,7 @@ unsafe impl<T: Send + Sync> Sync for ReadMostlyLock<T> {}
 
 impl<T> ReadMostlyLock<T> {
     fn address(&self) -> usize {
-        self as *const Self as usize
+        std::ptr::from_ref::<Self>(self) as usize
     }
 
     /// Runs `read` with shared access. `thread_slot` is this thread's own slot

@@ -89,6 +89,7 @@ pub struct MetricsRecorder {
 
 impl MetricsRecorder {
     /// All counters at zero.
+    #[must_use]
     pub fn new() -> Self {
         Self {
             stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),

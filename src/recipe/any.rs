@@ -62,6 +62,7 @@ impl AnyRecipe {
     }
 
     /// The recipe's bytes.
+    #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
         match self {
             Self::ShaderModule(recipe) => recipe.to_bytes(),
@@ -78,6 +79,7 @@ impl AnyRecipe {
     }
 
     /// The recipe's kind.
+    #[must_use]
     pub fn kind(&self) -> RecipeKind {
         match self {
             Self::ShaderModule(_) => RecipeKind::ShaderModule,
@@ -94,6 +96,7 @@ impl AnyRecipe {
     }
 
     /// The keys of the recipes this one refers to (what must be fetched and created first).
+    #[must_use]
     pub fn references(&self) -> Vec<RecipeKey> {
         match self {
             Self::ShaderModule(_) | Self::Sampler(_) | Self::RenderPass(_) | Self::Device(_) => {

@@ -59,6 +59,7 @@ recipe_struct! {
 
 impl CacheTarget {
     /// The namespace the adapter uses on a device named `device_name`.
+    #[must_use]
     pub fn namespace_for(&self, device_name: &[u8]) -> Vec<u8> {
         let mut namespace = self.namespace.clone();
         if self.scheme == NamespaceScheme::WithDeviceName {
@@ -88,6 +89,7 @@ impl_recipe!(ApplicationRecord, Application, 1);
 
 impl ApplicationRecord {
     /// An empty record for `identity` and `cache`.
+    #[must_use]
     pub fn new(identity: Vec<u8>, cache: CacheTarget) -> Self {
         Self {
             identity,
@@ -97,6 +99,7 @@ impl ApplicationRecord {
     }
 
     /// Where the record of `identity` feeding `cache` is stored.
+    #[must_use]
     pub fn store_key_for(identity: &[u8], cache: &CacheTarget) -> RecipeKey {
         let mut target = Writer::default();
         cache.put(&mut target);
@@ -104,6 +107,7 @@ impl ApplicationRecord {
     }
 
     /// Where this record is stored (not the hash of its contents: it grows in place).
+    #[must_use]
     pub fn store_key(&self) -> RecipeKey {
         Self::store_key_for(&self.identity, &self.cache)
     }
@@ -145,6 +149,7 @@ impl_recipe!(Catalog, Catalog, 1);
 
 impl Catalog {
     /// Where the catalog is stored.
+    #[must_use]
     pub fn store_key() -> RecipeKey {
         RecipeKey::named(&[b"catalog"])
     }

@@ -134,12 +134,14 @@ impl RemoteCache {
     }
 
     /// The options this cache was opened with.
+    #[must_use]
     pub fn options(&self) -> &RemoteOptions {
         &self.inner.options
     }
 
     /// Waits up to `deadline` for the uploads queued before this call and reports failures
     /// since the previous report. Counted in `flushes` / `flush_errors` like `flush`.
+    #[must_use]
     pub fn flush_within(&self, deadline: Duration) -> FlushReport {
         let started = Instant::now();
         let report = self.inner.queue.wait_for_queued(started + deadline);
@@ -175,6 +177,7 @@ impl RemoteCache {
     }
 
     /// The remote tier's own figures: failures by kind, breaker, queue, wire bytes.
+    #[must_use]
     pub fn remote_metrics(&self) -> RemoteMetrics {
         let inner = &self.inner;
         inner

@@ -12,7 +12,9 @@ use super::dispatch::DeviceFns;
 use super::envelope::{self, ENVELOPE_HEADER_LEN};
 use super::error::VulkanError;
 use super::header::{check_cache_header, CacheHeaderExpectation};
-use super::identity::{device_identity_from_properties, device_name, query_properties};
+use super::identity::{
+    device_identity_from_properties, device_name, query_properties, DriverProperties,
+};
 use super::metrics::{VulkanMetrics, VulkanMetricsRecorder};
 use super::outcome::{LoadInfo, LoadOutcome, Rejection, SaveInfo, SaveOutcome};
 use crate::fingerprint::{DeviceIdentity, PipelineFingerprint, ScopedKeyDeriver};
@@ -143,7 +145,7 @@ impl VulkanContext {
         // SAFETY: `fns` belongs to the physical device's instance; version checked by caller.
         let (properties, driver) =
             unsafe { query_properties(&fns, device_info.physical_device, api_version) };
-        let vulkan12 = driver.as_ref().map(|d| d.as_vulkan12());
+        let vulkan12 = driver.as_ref().map(DriverProperties::as_vulkan12);
         let identity =
             device_identity_from_properties(&properties, vulkan12.as_ref(), &options.namespace);
         Ok(Self {

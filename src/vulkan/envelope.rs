@@ -49,6 +49,7 @@ pub enum EnvelopeError {
 
 impl EnvelopeError {
     /// True when the bytes are intact but belong to another device or driver build.
+    #[must_use]
     pub fn is_device_mismatch(&self) -> bool {
         matches!(self, Self::IdentityMismatch)
     }
@@ -78,6 +79,7 @@ impl std::error::Error for EnvelopeError {}
 /// Wraps a driver blob for storage under `stored_key` (see
 /// [`VulkanContext::stored_key`](super::VulkanContext::stored_key)) on the device `identity`
 /// describes: the bytes a save writes. For tools that import blobs, and tests.
+#[must_use]
 pub fn seal_envelope(
     payload: &[u8],
     stored_key: &PipelineFingerprint,

@@ -65,6 +65,7 @@ pub enum Rejection {
 
 impl Rejection {
     /// The load outcome this rejection leads to.
+    #[must_use]
     pub fn outcome(self) -> LoadOutcome {
         match self {
             Self::None => LoadOutcome::Hit,
