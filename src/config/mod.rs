@@ -98,6 +98,29 @@ pub fn user_cache_dir() -> Option<PathBuf> {
     cache_dir(&process_env)
 }
 
+/// The disk budget the default store uses: `PCSTORE_MAX_SIZE`, else the disk tier's default
+/// (1 GiB). For tools that report a store's size against its budget.
+///
+/// # Errors
+/// `PCSTORE_MAX_SIZE` is set but not a usable size.
+pub fn disk_budget() -> Result<u64, ConfigError> {
+    let mut reader = Reader::new(&process_env);
+    let max_size = reader.parsed(MAX_SIZE, budget);
+    match reader.errors.into_iter().next() {
+        Some(error) => Err(error),
+        None => Ok(max_size.unwrap_or(crate::disk::DiskCacheOptions::default().max_bytes)),
+    }
+}
+
+/// Parses a size in the grammar of `PCSTORE_MAX_SIZE` (`512M`, `2 GiB`, `1048576`), for tools
+/// that take sizes as arguments.
+///
+/// # Errors
+/// What is wrong with `text` ("is not a size: a whole number of bytes with ...").
+pub fn parse_size(text: &str) -> Result<u64, &'static str> {
+    grammar::size(text)
+}
+
 fn cache_dir(vars: Vars) -> Option<PathBuf> {
     let reader = Reader::new(vars);
     if let Some(dir) = reader.raw(DIR) {

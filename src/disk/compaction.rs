@@ -77,6 +77,22 @@ impl<'a> Compactor<'a> {
     /// [`DiskCacheError::ReadOnly`], the lock file is another user's or cannot be opened, or
     /// the I/O error that stopped the compaction (nothing is lost).
     pub fn run(&self, force: bool) -> Result<(), DiskCacheError> {
+        self.run_dropping(force, &HashSet::new())
+    }
+
+    /// As [`Self::run`], and the records named in `drop` (key and version stamp) are not
+    /// copied: a compaction that also removes chosen entries (`DiskCache::remove`). A named
+    /// record is kept all the same where dropping it would bring back an older version of its
+    /// key that a live or pinned segment holds, and records in segments another process still
+    /// appends to or pins are not touched at all: the caller checks what remains.
+    ///
+    /// # Errors
+    /// As [`Self::run`].
+    pub fn run_dropping(
+        &self,
+        force: bool,
+        drop: &HashSet<(PipelineFingerprint, u64)>,
+    ) -> Result<(), DiskCacheError> {
         if self.cx.read_only() {
             return Err(DiskCacheError::ReadOnly);
         }
@@ -91,7 +107,7 @@ impl<'a> Compactor<'a> {
         {
             return Ok(()); // another process is compacting right now
         }
-        let result = self.compact_locked(force);
+        let result = self.compact_locked(force, drop);
         // Explicitly, not by closing: a forked child may share this descriptor, and closing ours
         // alone would leave the lock held for the child's lifetime.
         let _ = platform::unlock(&lock);
@@ -99,7 +115,11 @@ impl<'a> Compactor<'a> {
     }
 
     /// The compaction itself, under `compact.lock`.
-    fn compact_locked(&self, force: bool) -> Result<(), DiskCacheError> {
+    fn compact_locked(
+        &self,
+        force: bool,
+        drop: &HashSet<(PipelineFingerprint, u64)>,
+    ) -> Result<(), DiskCacheError> {
         let start = Instant::now();
         // Finish our own segment so its records can be compacted too, write its index, and
         // hand over our pins: a flush here then accepts a finished segment gone (copied).
@@ -108,7 +128,7 @@ impl<'a> Compactor<'a> {
         self.writer.hand_over_pins();
         self.view.rebuild(true, self.writer)?;
         let held = self.held_elsewhere();
-        let Some(plan) = self.plan(force, &held) else {
+        let Some(plan) = self.plan(force, &held, drop) else {
             return Ok(());
         };
         self.execute(&plan)?;
@@ -151,7 +171,12 @@ impl<'a> Compactor<'a> {
 
     /// Which segments to take and which entries to keep. The candidates are gathered from the
     /// view shard by shard; ranking and choosing them holds no lock.
-    fn plan(&self, force: bool, held: &Held) -> Option<Plan> {
+    fn plan(
+        &self,
+        force: bool,
+        held: &Held,
+        drop: &HashSet<(PipelineFingerprint, u64)>,
+    ) -> Option<Plan> {
         let limits = self.cx.limits();
         let (over, pinned, victims, mut candidates, live_keys) = self.view.frozen(|known| {
             let total: u64 = known
@@ -218,6 +243,13 @@ impl<'a> Compactor<'a> {
             evicted_bytes: 0,
         };
         for candidate in candidates {
+            let resurrects =
+                live_keys.contains(&candidate.key) || held.keys.contains(&candidate.key);
+            if !resurrects && drop.contains(&(candidate.key, candidate.stamp)) {
+                plan.evicted += 1;
+                plan.evicted_bytes += candidate.payload_len;
+                continue;
+            }
             let cost = RECORD_HEADER_LEN as u64 + candidate.payload_len + INDEX_ENTRY_LEN as u64;
             if candidate.payload_len > limits.max_entry_bytes {
                 // Larger than this store accepts (a larger limit wrote it, or a crafted header
@@ -227,7 +259,7 @@ impl<'a> Compactor<'a> {
             } else if cost <= room {
                 room -= cost;
                 plan.survivors.push(candidate);
-            } else if live_keys.contains(&candidate.key) || held.keys.contains(&candidate.key) {
+            } else if resurrects {
                 // Evicting this newest version would resurrect the older one a live (or
                 // pinned) segment holds: keep it, over the low-water mark if need be (bounded
                 // by that writer's segments).

@@ -23,7 +23,10 @@ mod outcome;
 
 pub use ash;
 pub use context::{DeviceInfo, VulkanContext, VulkanOptions};
-pub use envelope::{open_envelope, seal_envelope, EnvelopeError, ENVELOPE_HEADER_LEN};
+pub use envelope::{
+    envelope_device, open_envelope, seal_envelope, EnvelopeDevice, EnvelopeError,
+    ENVELOPE_HEADER_LEN,
+};
 pub use error::VulkanError;
 pub use header::{
     check_cache_header, write_cache_header, CacheHeaderExpectation, HeaderError, HEADER_V1_LEN,
