@@ -71,6 +71,8 @@ mod writer;
 pub use crate::config::user_cache_dir;
 pub use cache::DiskCache;
 pub use error::{DiskCacheError, Refusal};
+/// The disk format version this build writes (FORMAT.md), for tools that report it.
+pub use format::FORMAT_VERSION;
 pub use inspect::{DiskEntry, RemovalReport, VerifyReport, MAX_ENTRY_HEAD};
 pub use options::DiskCacheOptions;
 pub use report::DurabilityReport;
