@@ -118,7 +118,7 @@ fn checks() -> Vec<(String, Check, Option<usize>)> {
             None,
         ),
     ];
-    let per_driver: [(&str, Check); 16] = [
+    let per_driver: [(&str, Check); 17] = [
         ("explicit-above-validation", explicit_above_validation),
         ("explicit-below-validation", explicit_below_validation),
         ("implicit", implicit),
@@ -128,6 +128,7 @@ fn checks() -> Vec<(String, Check, Option<usize>)> {
         ("unwritable-dir", unwritable_dir),
         ("corrupt-entry", corrupt_entry),
         ("tiny-max-size", tiny_max_size),
+        ("bundle-warms-first-launch", bundle_warms_first_launch),
         ("environment-grammar", environment_grammar),
         ("two-apps-at-once", two_apps_at_once),
         ("killed-after-periodic-save", killed_after_periodic_save),
@@ -312,7 +313,9 @@ fn app_command(setup: &Setup, driver: &Driver, mode: Mode, store: &Path, rust: b
         .env_remove("PCSTORE_REMOTE_URL")
         .env_remove("PCSTORE_REMOTE_TOKEN")
         .env_remove("PCSTORE_REMOTE_KEY")
-        .env_remove("PCSTORE_REMOTE_READ_ONLY");
+        .env_remove("PCSTORE_REMOTE_READ_ONLY")
+        .env_remove("PCSTORE_BUNDLES")
+        .env_remove("PCSTORE_BUNDLE_KEY");
     let explicit_path =
         |first: &Path, second: &Path| std::env::join_paths([first, second]).expect("layer path");
     match mode {
@@ -832,6 +835,56 @@ fn corrupt_entry(setup: &Setup, driver: &Driver) -> String {
         after.layer_log()
     );
     format!("{damaged} files damaged: no load, application fine, entry re-stored")
+}
+
+/// A bundle exported from one machine's store (the farm) and named by `PCSTORE_BUNDLES` makes
+/// the first launch with a fresh store warm; signed by another key than `PCSTORE_BUNDLE_KEY`,
+/// it is left out (said on stderr) and the launch is cold.
+fn bundle_warms_first_launch(setup: &Setup, driver: &Driver) -> String {
+    let mode = Mode::ExplicitValidationBelow;
+    let farm = fresh_store(setup, driver, "bundle-farm");
+    run_app(app_command(setup, driver, mode, &farm, false)).assert_ok("farm run");
+    let bundle = setup.base.join(format!("pipelines-{}.pcsb", driver.name));
+    let studio = pcstore::bundle::BundleSigningKey::from_secret_bytes(&[0x5a; 32]);
+    let exported = pcstore::bundle::export_disk_cache(
+        &pcstore::DiskCache::new(&farm).expect("farm store"),
+        &bundle,
+        |_| true,
+        Some(&studio),
+    )
+    .expect("export");
+    assert!(exported.bundle.entries > 0, "the farm run stored nothing");
+    let hex = |key: [u8; 32]| pcstore::PipelineFingerprint(key).to_hex();
+    let other = pcstore::bundle::BundleSigningKey::from_secret_bytes(&[0x11; 32]);
+
+    let player = fresh_store(setup, driver, "bundle-player");
+    let mut command = app_command(setup, driver, mode, &player, false);
+    command
+        .env("PCSTORE_BUNDLES", &bundle)
+        .env("PCSTORE_BUNDLE_KEY", hex(studio.public_key()));
+    let warm = run_app(command);
+    warm.assert_ok("first launch with the bundle");
+    assert!(warm.logged("load Hit"), "{:?}", warm.layer_log());
+    assert_eq!(warm.value("cache_hit"), expected_hit(driver));
+    assert_eq!(warm.value("validation_errors"), "0");
+
+    let refused_store = fresh_store(setup, driver, "bundle-refused");
+    let mut command = app_command(setup, driver, mode, &refused_store, false);
+    command
+        .env("PCSTORE_BUNDLES", &bundle)
+        .env("PCSTORE_BUNDLE_KEY", hex(other.public_key()));
+    let cold = run_app(command);
+    cold.assert_ok("first launch with a bundle signed by another key");
+    assert!(cold.logged("load Miss"), "{:?}", cold.layer_log());
+    assert!(
+        cold.stderr.contains("PCSTORE_BUNDLES") && cold.stderr.contains("is left out"),
+        "{}",
+        cold.stderr
+    );
+    format!(
+        "{} bundle entries: first launch warm; another key's bundle left out",
+        exported.bundle.entries
+    )
 }
 
 fn tiny_max_size(setup: &Setup, driver: &Driver) -> String {

@@ -5,7 +5,8 @@
 //! README.md ("Configuration") has the table of every variable: meaning, grammar, default and
 //! who reads it. In short: `PCSTORE_DIR`, `PCSTORE_MAX_SIZE` (a size above 0),
 //! `PCSTORE_DISABLE` (a boolean), `PCSTORE_REMOTE_URL`, `PCSTORE_REMOTE_TOKEN`,
-//! `PCSTORE_REMOTE_KEY`, `PCSTORE_REMOTE_READ_ONLY` (a boolean) for the default store, plus the
+//! `PCSTORE_REMOTE_KEY`, `PCSTORE_REMOTE_READ_ONLY` (a boolean), `PCSTORE_BUNDLES` (up to 8
+//! paths separated by `:`), `PCSTORE_BUNDLE_KEY` (64 hex digits) for the default store, plus the
 //! layer's `PCSTORE_LOG` (a boolean) and `PCSTORE_SAVE_INTERVAL_MS`; `XDG_CACHE_HOME` and
 //! `HOME` for the default directory.
 //!
@@ -17,6 +18,7 @@
 //! never shown): `pcs_store_open_default` refuses to open with it, the Vulkan layer reports it
 //! once on stderr and uses the default (an application must keep running).
 
+mod bundles;
 mod default_store;
 mod grammar;
 #[cfg(feature = "layer")]
@@ -26,6 +28,8 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
 
+pub(crate) use bundles::BundleSettings;
+pub use bundles::MAX_BUNDLES;
 #[cfg(feature = "layer")]
 pub(crate) use default_store::DiskOutcome;
 pub(crate) use default_store::{DefaultStoreError, StorePlan};
@@ -147,6 +151,8 @@ pub(crate) struct Settings {
     pub disable: bool,
     /// The remote tier, when `PCSTORE_REMOTE_URL` is set.
     pub remote: Option<RemoteSettings>,
+    /// `PCSTORE_BUNDLES` and `PCSTORE_BUNDLE_KEY`.
+    pub bundles: BundleSettings,
 }
 
 impl Settings {
@@ -166,11 +172,13 @@ impl Settings {
         let max_size = reader.parsed(MAX_SIZE, budget);
         let disable = reader.parsed(DISABLE, grammar::boolean).unwrap_or(false);
         let remote = RemoteSettings::read(&mut reader);
+        let bundles = BundleSettings::read(&mut reader);
         let settings = Self {
             dir: cache_dir(vars),
             max_size,
             disable,
             remote,
+            bundles,
         };
         (settings, reader.errors)
     }
@@ -367,6 +375,7 @@ pub(crate) mod tests {
                 max_size: None,
                 disable: false,
                 remote: None,
+                bundles: BundleSettings::default(),
             }
         );
     }
