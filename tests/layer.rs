@@ -118,7 +118,7 @@ fn checks() -> Vec<(String, Check, Option<usize>)> {
             None,
         ),
     ];
-    let per_driver: [(&str, Check); 17] = [
+    let per_driver: [(&str, Check); 18] = [
         ("explicit-above-validation", explicit_above_validation),
         ("explicit-below-validation", explicit_below_validation),
         ("implicit", implicit),
@@ -129,6 +129,7 @@ fn checks() -> Vec<(String, Check, Option<usize>)> {
         ("corrupt-entry", corrupt_entry),
         ("tiny-max-size", tiny_max_size),
         ("bundle-warms-first-launch", bundle_warms_first_launch),
+        ("label-names-the-device", label_names_the_device),
         ("environment-grammar", environment_grammar),
         ("two-apps-at-once", two_apps_at_once),
         ("killed-after-periodic-save", killed_after_periodic_save),
@@ -884,6 +885,60 @@ fn bundle_warms_first_launch(setup: &Setup, driver: &Driver) -> String {
     format!(
         "{} bundle entries: first launch warm; another key's bundle left out",
         exported.bundle.entries
+    )
+}
+
+/// The layer writes one label for the device and application it loads a cache for: driver,
+/// device and application in words, the key of the cache entry, first and last time seen; a
+/// second launch within the hour leaves it as it is.
+fn label_names_the_device(setup: &Setup, driver: &Driver) -> String {
+    let mode = Mode::ExplicitValidationBelow;
+    let store = fresh_store(setup, driver, "label");
+    let labels = || {
+        let disk = pcstore::DiskCache::new(&store).expect("store");
+        let mut labels = Vec::new();
+        let mut keys = Vec::new();
+        for key in disk.keys() {
+            let bytes = disk.peek(&key).expect("readable entry");
+            match pcstore::vulkan::Label::from_bytes(&bytes) {
+                Some(label) => labels.push(label),
+                None => keys.push(key),
+            }
+        }
+        (labels, keys)
+    };
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after the epoch")
+        .as_nanos() as u64;
+    run_app(app_command(setup, driver, mode, &store, false)).assert_ok("first launch");
+    let (first, keys) = labels();
+    assert_eq!(
+        first.len(),
+        1,
+        "one label per device and application: {first:?}"
+    );
+    let label = &first[0];
+    assert_eq!(label.application, "app (pcstore-layer-test-app)");
+    let device_name = if driver.name == "swiftshader" {
+        "SwiftShader"
+    } else {
+        "llvmpipe"
+    };
+    assert!(label.device_name.contains(device_name), "{label:?}");
+    assert!(
+        keys.contains(&label.cache_key),
+        "names the cache entry: {label:?}"
+    );
+    assert!(started <= label.first_seen_ns && label.first_seen_ns == label.last_seen_ns);
+    run_app(app_command(setup, driver, mode, &store, false)).assert_ok("second launch");
+    let (second, _) = labels();
+    assert_eq!(second, first, "rewritten within the hour");
+    format!(
+        "{} · {} · {}",
+        label.driver(),
+        label.device_name,
+        label.application
     )
 }
 

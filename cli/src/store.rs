@@ -1,12 +1,13 @@
 //! Opening the store a command works on, and describing its entries (kind, device) from the
 //! first bytes of each.
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context};
 use pcstore::disk::{DiskCacheOptions, DiskEntry};
 use pcstore::recipe::{recipe_kind, RecipeKind};
-use pcstore::vulkan::{envelope_device, EnvelopeDevice, ENVELOPE_HEADER_LEN};
+use pcstore::vulkan::{envelope_device, EnvelopeDevice, Label, ENVELOPE_HEADER_LEN};
 use pcstore::DiskCache;
 use serde::Serialize;
 
@@ -65,6 +66,8 @@ pub enum Kind {
     PipelineCache,
     /// A recipe of a Vulkan object.
     Recipe(RecipeKind),
+    /// A label record: who a device's entries belong to.
+    Label,
     /// Anything else an engine put.
     Other,
 }
@@ -73,6 +76,8 @@ impl Kind {
     fn of(head: &[u8]) -> Self {
         if envelope_device(head).is_some() {
             Kind::PipelineCache
+        } else if Label::is_label(head) {
+            Kind::Label
         } else if let Ok((kind, _)) = recipe_kind(head) {
             Kind::Recipe(kind)
         } else {
@@ -80,11 +85,12 @@ impl Kind {
         }
     }
 
-    /// `pipeline-cache`, `recipe` or `other`.
+    /// `pipeline-cache`, `recipe`, `label` or `other`.
     pub fn name(self) -> &'static str {
         match self {
             Kind::PipelineCache => "pipeline-cache",
             Kind::Recipe(_) => "recipe",
+            Kind::Label => "label",
             Kind::Other => "other",
         }
     }
@@ -157,50 +163,144 @@ impl Device {
 pub struct Described {
     pub entry: DiskEntry,
     pub kind: Kind,
+    /// The device of a pipeline-cache entry or a label.
     pub device: Option<Device>,
+    /// A label: the record itself. A pipeline-cache entry: the label naming it (its cache
+    /// key), else the most recently seen label of its device.
+    pub label: Option<Label>,
 }
 
-/// Every entry of `store`, described (one small read each; entries whose record cannot be
-/// read are `Other`: `verify` says why).
+impl Described {
+    /// Whether its label names it: the label itself, or the entry its cache key names.
+    fn named_by_label(&self) -> bool {
+        self.label
+            .as_ref()
+            .is_some_and(|label| self.kind == Kind::Label || label.cache_key == self.entry.key)
+    }
+}
+
+/// Every entry of `store`, described (one small read each, and a verified read of each label;
+/// entries whose record cannot be read are `Other`: `verify` says why).
 pub fn describe_all(store: &DiskCache) -> Vec<Described> {
-    store
+    let mut described: Vec<Described> = store
         .entries()
         .into_iter()
         .map(|entry| {
             let head = store
                 .entry_head(&entry, ENVELOPE_HEADER_LEN)
                 .unwrap_or_default();
-            let device = envelope_device(&head).map(|fields| Device::of(&fields));
+            let kind = Kind::of(&head);
+            let label = (kind == Kind::Label)
+                .then(|| store.peek(&entry.key).and_then(|b| Label::from_bytes(&b)))
+                .flatten();
+            let fields = envelope_device(&head).or(label.as_ref().map(|label| label.device));
             Described {
-                kind: Kind::of(&head),
-                device,
+                kind: if kind == Kind::Label && label.is_none() {
+                    Kind::Other
+                } else {
+                    kind
+                },
+                device: fields.map(|fields| Device::of(&fields)),
+                label,
                 entry,
             }
         })
+        .collect();
+    // Labels by the key they name, and each device's most recently seen label.
+    let mut by_key: HashMap<pcstore::PipelineFingerprint, Label> = HashMap::new();
+    let mut by_device: HashMap<String, Label> = HashMap::new();
+    for item in &described {
+        if let (Some(label), Some(device)) = (&item.label, &item.device) {
+            by_key.insert(label.cache_key, label.clone());
+            let newest = by_device
+                .entry(device.id.clone())
+                .or_insert_with(|| label.clone());
+            if label.last_seen_ns > newest.last_seen_ns {
+                *newest = label.clone();
+            }
+        }
+    }
+    for item in &mut described {
+        if item.kind == Kind::PipelineCache {
+            item.label = by_key.get(&item.entry.key).cloned().or_else(|| {
+                let device = item.device.as_ref()?;
+                by_device.get(&device.id).cloned()
+            });
+        }
+    }
+    described
+}
+
+/// One line naming what a label says: `llvmpipe · Mesa 22.3.6 · llvmpipe (LLVM 15.0.6) · vkcube`.
+pub fn label_text(label: &Label) -> String {
+    format!(
+        "{} · {} · {}",
+        label.driver(),
+        label.device_name,
+        label.application
+    )
+}
+
+/// Devices not seen for `stale_after_ns` before `now_ns`: those with a label whose newest
+/// "last seen", and whose entries' last use, are all older than that. A device without a label
+/// is never stale (nothing says it was updated away: its entries age out by LRU).
+pub fn stale_devices(described: &[Described], now_ns: u64, stale_after_ns: u64) -> HashSet<String> {
+    let mut last_seen: HashMap<&str, (bool, u64)> = HashMap::new();
+    for item in described {
+        let Some(device) = &item.device else { continue };
+        let seen = last_seen.entry(device.id.as_str()).or_default();
+        seen.1 = seen.1.max(item.entry.last_used_ns);
+        if item.kind == Kind::Label {
+            if let Some(label) = &item.label {
+                seen.0 = true;
+                seen.1 = seen.1.max(label.last_seen_ns);
+            }
+        }
+    }
+    let cutoff = now_ns.saturating_sub(stale_after_ns);
+    last_seen
+        .into_iter()
+        .filter(|(_, (labelled, seen))| *labelled && *seen < cutoff)
+        .map(|(id, _)| id.to_owned())
         .collect()
 }
 
-/// Which entries a command applies to: `--identity`.
+/// Which entries a command applies to: `--identity`, `--app`.
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct Filter {
     /// Only entries written for this device: its id as `pcstore info` shows it (or a prefix
-    /// of at least 4 hex digits).
+    /// of at least 4 hex digits); its labels included.
     #[arg(long, value_name = "ID")]
     pub identity: Option<String>,
+    /// Only the labels of this application (as `pcstore info` names it, or its executable
+    /// name) and the pipeline caches they name.
+    #[arg(long, value_name = "APP")]
+    pub app: Option<String>,
 }
 
 impl Filter {
     /// Whether `described` passes.
     pub fn keeps(&self, described: &Described) -> bool {
-        match &self.identity {
+        let identity = match &self.identity {
             Some(id) => described.device.as_ref().is_some_and(|d| d.matches(id)),
             None => true,
-        }
+        };
+        let app = match &self.app {
+            Some(app) => {
+                described.named_by_label()
+                    && described
+                        .label
+                        .as_ref()
+                        .is_some_and(|label| app_matches(&label.application, app))
+            }
+            None => true,
+        };
+        identity && app
     }
 
     /// Whether any filter is given.
     pub fn is_set(&self) -> bool {
-        self.identity.is_some()
+        self.identity.is_some() || self.app.is_some()
     }
 
     /// Refuses an `--identity` that could never match.
@@ -211,5 +311,17 @@ impl Filter {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether a label's application (`game.x86_64 (My Game)`) is the one asked for: the whole
+/// name, the executable or the name in parentheses.
+fn app_matches(application: &str, asked: &str) -> bool {
+    if application == asked {
+        return true;
+    }
+    match application.split_once(" (") {
+        Some((executable, name)) => executable == asked || name.strip_suffix(')') == Some(asked),
+        None => false,
     }
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use pcstore::vulkan::seal_envelope;
+use pcstore::vulkan::{seal_envelope, EnvelopeDevice, Label};
 use pcstore::{DeviceIdentity, DiskCache, PipelineCacheStore, PipelineFingerprint};
 use serde_json::Value;
 
@@ -601,7 +601,8 @@ fn failures_exit_1_with_one_line() {
     let dir = scratch.join("store");
     DiskCache::new(&dir).unwrap();
     assert!(failure(&dir, &["ls", "--identity", "xyz"]).contains("--identity"));
-    assert!(failure(&dir, &["prune"]).contains("nothing to prune by"));
+    // prune alone removes stale devices only: none here.
+    assert_eq!(json(&dir, &["prune"])["chosen"], 0);
     let not_a_bundle = scratch.join("not.pcsb");
     std::fs::write(&not_a_bundle, b"hello").unwrap();
     let refused = failure(&dir, &["bundle", "info", not_a_bundle.to_str().unwrap()]);
@@ -613,4 +614,146 @@ fn failures_exit_1_with_one_line() {
             .code(),
         Some(2)
     );
+}
+
+const DAY_NS: u64 = 86_400 * 1_000_000_000;
+
+/// Puts the label of writer `w`'s device (as the layer writes it) for `app`, naming entry 0 as
+/// its cache, last seen at `last_seen_ns`.
+fn put_label(store: &DiskCache, w: u32, app: &str, last_seen_ns: u64) -> PipelineFingerprint {
+    let identity = device(0x1000 + w);
+    let label = Label {
+        device: EnvelopeDevice {
+            vendor_id: identity.vendor_id,
+            device_id: identity.device_id,
+            driver_version: identity.driver_version,
+            driver_id: identity.driver_id,
+            pipeline_cache_uuid: identity.pipeline_cache_uuid,
+            pointer_size: identity.pointer_size,
+        },
+        driver_info: format!("testdrv\0Test {w}.0").into_bytes(),
+        device_name: format!("Test GPU {w}"),
+        application: app.to_owned(),
+        cache_key: entry(w, 0).0,
+        first_seen_ns: last_seen_ns - DAY_NS,
+        last_seen_ns,
+    };
+    let key = Label::key(&identity, app);
+    store.try_put(key, label.to_bytes()).unwrap();
+    store.flush().unwrap();
+    key
+}
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+const LABELS: &str = "labels_name_devices_and_applications_and_stale_devices_go_first";
+
+#[test]
+fn labels_name_devices_and_applications_and_stale_devices_go_first() {
+    child_mode();
+    let scratch = Scratch::new("labels");
+    let dir = scratch.join("store");
+    write_all(LABELS, &dir, &[1, 2, 100], 10);
+    // "Now" is 40 days ahead: device 1 was last seen 35 days before it, device 2 yesterday.
+    let now = now_ns() + 40 * DAY_NS;
+    let (label_one, label_two) = {
+        let store = DiskCache::new(&dir).unwrap();
+        (
+            put_label(&store, 1, "oldgame (Old Game)", now - 35 * DAY_NS),
+            put_label(&store, 2, "newgame", now - DAY_NS),
+        )
+    };
+
+    let info = json(&dir, &["info"]);
+    assert_eq!(info["kinds"]["label"]["entries"], 2);
+    let one = device_id(&info, 1);
+    let device_one = info["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == one.as_str())
+        .unwrap();
+    assert_eq!(
+        device_one["entries"], 10,
+        "labels are not counted as cache entries"
+    );
+    assert_eq!(device_one["labels"][0]["application"], "oldgame (Old Game)");
+    assert_eq!(device_one["labels"][0]["driver"], "testdrv · Test 1.0");
+    let human = String::from_utf8(pcstore(&dir, &["info"]).stdout).unwrap();
+    assert!(
+        human.contains("testdrv · Test 2.0 · Test GPU 2 · newgame"),
+        "{human}"
+    );
+
+    // ls shows the label next to the entry it names; --app selects a label and that entry, by
+    // the whole name, the executable or the application name.
+    let listed = listing(&dir, &[]);
+    assert_eq!(
+        listed[&entry(1, 0).0.to_hex()]["label"],
+        "testdrv · Test 1.0 · Test GPU 1 · oldgame (Old Game)"
+    );
+    assert_eq!(listed[&label_one.to_hex()]["kind"], "label");
+    let expected: BTreeSet<String> = [label_one.to_hex(), entry(1, 0).0.to_hex()].into();
+    for app in ["oldgame (Old Game)", "oldgame", "Old Game"] {
+        assert_eq!(key_set(&listing(&dir, &["--app", app])), expected, "{app}");
+    }
+    assert!(listing(&dir, &["--app", "game"]).is_empty());
+
+    // info, 40 days ahead, calls device 1 stale; prune alone removes exactly it and its label.
+    let now_text = now.to_string();
+    let dry = json(&dir, &["prune", "--dry-run", "--now-ns", &now_text]);
+    assert_eq!(dry["chosen"], 11);
+    let pruned = json(&dir, &["prune", "--now-ns", &now_text]);
+    assert_eq!(pruned["removed"], 11);
+    let mut left = keys(2, 10);
+    left.extend(keys(100, 10));
+    left.insert(label_two.to_hex());
+    assert_eq!(key_set(&listing(&dir, &[])), left);
+    // A longer --stale-after keeps device 2 (seen a day before "now").
+    let kept = json(
+        &dir,
+        &["prune", "--stale-after", "2d", "--now-ns", &now_text],
+    );
+    assert_eq!(kept["chosen"], 0);
+}
+
+const STALE_FIRST: &str = "max_size_takes_stale_devices_before_recently_used_ones";
+
+#[test]
+fn max_size_takes_stale_devices_before_recently_used_ones() {
+    child_mode();
+    let scratch = Scratch::new("stale-first");
+    let dir = scratch.join("store");
+    write_all(STALE_FIRST, &dir, &[1], 10);
+    write_all(STALE_FIRST, &dir, &[2], 10);
+    let now = now_ns() + 40 * DAY_NS;
+    {
+        let store = DiskCache::new(&dir).unwrap();
+        put_label(&store, 1, "newgame", now - DAY_NS);
+        // Device 2 was written later (more recently used), but its driver is gone.
+        put_label(&store, 2, "oldgame", now - 35 * DAY_NS);
+    }
+    let device_one: u64 = (0..10).map(|k| entry(1, k).1.len() as u64).sum();
+    let budget = (device_one + 1000).to_string();
+    let pruned = json(
+        &dir,
+        &[
+            "prune",
+            "--max-size",
+            &budget,
+            "--stale-after",
+            "30d",
+            "--now-ns",
+            &now.to_string(),
+        ],
+    );
+    assert_eq!(pruned["removed"], 11, "device 2 and its label");
+    let left = key_set(&listing(&dir, &[]));
+    assert!(keys(1, 10).is_subset(&left));
+    assert!(keys(2, 10).is_disjoint(&left));
 }

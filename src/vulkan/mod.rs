@@ -18,6 +18,7 @@ mod envelope;
 mod error;
 mod header;
 mod identity;
+mod label;
 mod metrics;
 mod outcome;
 
@@ -32,5 +33,6 @@ pub use header::{
     check_cache_header, write_cache_header, CacheHeaderExpectation, HeaderError, HEADER_V1_LEN,
 };
 pub use identity::device_identity_from_properties;
+pub use label::{Label, LABEL_NAMESPACE, LABEL_REFRESH_NS, MAX_LABEL_TEXT};
 pub use metrics::VulkanMetrics;
 pub use outcome::{LoadInfo, LoadOutcome, Rejection, SaveInfo, SaveOutcome};

@@ -8,7 +8,10 @@ use serde::Serialize;
 
 use super::Outcome;
 use crate::output::{age, bytes, now_ns, Output};
-use crate::store::{self, describe_all, Access, Device};
+use crate::store::{self, describe_all, stale_devices, Access, Device, Kind};
+
+/// A device is stale when not seen for this long (as `prune --stale-after` defaults to).
+pub const STALE_AFTER_NS: u64 = 30 * 86_400 * 1_000_000_000;
 
 #[derive(Serialize)]
 struct Info {
@@ -21,8 +24,11 @@ struct Info {
     payload_bytes: u64,
     /// By kind name: entries and payload bytes.
     kinds: BTreeMap<&'static str, Usage>,
-    /// Devices of the pipeline-cache entries, most recently used first.
+    /// Devices of the pipeline-cache entries and labels, most recently used first.
     identities: Vec<DeviceUsage>,
+    /// Devices whose labels say they were not seen for 30 days (a driver updated away): what
+    /// `pcstore prune` removes first.
+    stale_identities: Vec<String>,
 }
 
 #[derive(Clone, Copy, Default, Serialize)]
@@ -35,9 +41,22 @@ struct Usage {
 struct DeviceUsage {
     #[serde(flatten)]
     device: Device,
+    /// Its pipeline-cache entries and their payload bytes.
     entries: u64,
     bytes: u64,
     last_used_ns: u64,
+    /// What its labels say, one per application.
+    labels: Vec<LabelInfo>,
+    stale: bool,
+}
+
+#[derive(Serialize)]
+struct LabelInfo {
+    application: String,
+    driver: String,
+    device_name: String,
+    first_seen_ns: u64,
+    last_seen_ns: u64,
 }
 
 pub fn run(out: &Output, dir: Option<PathBuf>) -> anyhow::Result<Outcome> {
@@ -47,6 +66,7 @@ pub fn run(out: &Output, dir: Option<PathBuf>) -> anyhow::Result<Outcome> {
     let report = store.durability_report();
     let mut kinds: BTreeMap<&'static str, Usage> = BTreeMap::new();
     let mut devices: BTreeMap<String, DeviceUsage> = BTreeMap::new();
+    let stale = stale_devices(&described, now_ns(), STALE_AFTER_NS);
     for item in &described {
         let usage = kinds.entry(item.kind.name()).or_default();
         usage.entries += 1;
@@ -59,12 +79,30 @@ pub fn run(out: &Output, dir: Option<PathBuf>) -> anyhow::Result<Outcome> {
                     entries: 0,
                     bytes: 0,
                     last_used_ns: 0,
+                    labels: Vec::new(),
+                    stale: stale.contains(&device.id),
                 });
-            usage.entries += 1;
-            usage.bytes += item.entry.len;
             usage.last_used_ns = usage.last_used_ns.max(item.entry.last_used_ns);
+            match (&item.label, item.kind) {
+                (Some(label), Kind::Label) => {
+                    usage.last_used_ns = usage.last_used_ns.max(label.last_seen_ns);
+                    usage.labels.push(LabelInfo {
+                        application: label.application.clone(),
+                        driver: label.driver(),
+                        device_name: label.device_name.clone(),
+                        first_seen_ns: label.first_seen_ns,
+                        last_seen_ns: label.last_seen_ns,
+                    });
+                }
+                _ => {
+                    usage.entries += 1;
+                    usage.bytes += item.entry.len;
+                }
+            }
         }
     }
+    let mut stale_identities: Vec<String> = stale.into_iter().collect();
+    stale_identities.sort();
     let mut identities: Vec<DeviceUsage> = devices.into_values().collect();
     identities.sort_by_key(|usage| std::cmp::Reverse(usage.last_used_ns));
     let info = Info {
@@ -77,6 +115,7 @@ pub fn run(out: &Output, dir: Option<PathBuf>) -> anyhow::Result<Outcome> {
         payload_bytes: described.iter().map(|item| item.entry.len).sum(),
         kinds,
         identities,
+        stale_identities,
     };
     out.emit(&info, || text(&info));
     Ok(Outcome::Done)
@@ -113,12 +152,28 @@ fn text(info: &Info) -> String {
         for usage in &info.identities {
             let _ = writeln!(
                 text,
-                "  {}: {} entries, {}, last used {}",
+                "  {}: {} entries, {}, last used {}{}",
                 usage.device.describe(),
                 usage.entries,
                 bytes(usage.bytes),
-                age(usage.last_used_ns, now)
+                age(usage.last_used_ns, now),
+                if usage.stale {
+                    " (stale: prune removes it)"
+                } else {
+                    ""
+                }
             );
+            for label in &usage.labels {
+                let _ = writeln!(
+                    text,
+                    "    {} · {} · {}: first seen {}, last seen {}",
+                    label.driver,
+                    label.device_name,
+                    label.application,
+                    age(label.first_seen_ns, now),
+                    age(label.last_seen_ns, now)
+                );
+            }
         }
     }
     text

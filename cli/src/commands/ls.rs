@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::Outcome;
 use crate::output::{age, bytes, now_ns, Output};
-use crate::store::{self, describe_all, Access, Device, Filter};
+use crate::store::{self, describe_all, label_text, Access, Device, Filter};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -27,6 +27,8 @@ struct Listed {
     /// In a segment another process still appends to or has not flushed.
     in_use: bool,
     device: Option<Device>,
+    /// What its label says (driver · device · application).
+    label: Option<String>,
 }
 
 pub fn run(out: &Output, dir: Option<PathBuf>, args: Args) -> anyhow::Result<Outcome> {
@@ -44,6 +46,7 @@ pub fn run(out: &Output, dir: Option<PathBuf>, args: Args) -> anyhow::Result<Out
             segment: item.entry.segment_name,
             in_use: item.entry.in_use,
             device: item.device,
+            label: item.label.as_ref().map(label_text),
         })
         .collect();
     // Most recently used first.
@@ -52,10 +55,11 @@ pub fn run(out: &Output, dir: Option<PathBuf>, args: Args) -> anyhow::Result<Out
         let now = now_ns();
         let mut text = String::new();
         for item in &listed {
-            let device = item
-                .device
-                .as_ref()
-                .map_or(String::new(), |device| device.describe());
+            let device = match (&item.label, &item.device) {
+                (Some(label), _) => label.clone(),
+                (None, Some(device)) => device.describe(),
+                (None, None) => String::new(),
+            };
             let line = format!(
                 "{}  {:<24} {:>10}  {:<14} {}",
                 &item.key[..16],

@@ -3,13 +3,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::bail;
 use pcstore::disk::DiskEntry;
 use serde::Serialize;
 
 use super::Outcome;
 use crate::output::{bytes, now_ns, Output};
-use crate::store::{self, describe_all, Access, Filter};
+use crate::store::{self, describe_all, stale_devices, Access, Filter};
 
 #[derive(clap::Args, Debug)]
 pub struct PruneArgs {
@@ -20,6 +19,10 @@ pub struct PruneArgs {
     /// payload bytes (`2G`, `512M`: the grammar of PCSTORE_MAX_SIZE).
     #[arg(long, value_name = "SIZE", value_parser = size)]
     max_size: Option<u64>,
+    /// Devices not seen for this long (by their labels and their entries' last use: a driver
+    /// updated away) go first, whatever else is asked.
+    #[arg(long, value_name = "AGE", default_value = "30d")]
+    stale_after: humantime::Duration,
     /// Narrows what may be removed; alone, removes every entry it keeps.
     #[command(flatten)]
     filter: Filter,
@@ -57,33 +60,39 @@ struct Removal {
 
 pub fn prune(out: &Output, dir: Option<PathBuf>, args: PruneArgs) -> anyhow::Result<Outcome> {
     args.filter.check()?;
-    if args.older_than.is_none() && args.max_size.is_none() && !args.filter.is_set() {
-        bail!("nothing to prune by: give --older-than, --max-size or --identity (clear removes everything)");
-    }
+    let nanos = |age: humantime::Duration| u64::try_from(age.as_nanos()).unwrap_or(u64::MAX);
+    let now = args.now_ns.unwrap_or_else(now_ns);
     let store = store::open(dir, access(args.dry_run))?;
     let described = describe_all(&store);
+    let stale = stale_devices(&described, now, nanos(args.stale_after));
     let total: u64 = described.iter().map(|item| item.entry.len).sum();
     let (mut candidates, _): (Vec<_>, Vec<_>) = described
         .into_iter()
         .partition(|item| args.filter.keeps(item));
-    // Least recently used first.
-    candidates.sort_by_key(|item| (item.entry.last_used_ns, item.entry.version));
+    let of_stale_device = |item: &crate::store::Described| {
+        item.device
+            .as_ref()
+            .is_some_and(|device| stale.contains(&device.id))
+    };
+    // Stale devices first, then least recently used first.
+    candidates.sort_by_key(|item| {
+        (
+            !of_stale_device(item),
+            item.entry.last_used_ns,
+            item.entry.version,
+        )
+    });
     let mut chosen: Vec<DiskEntry> = Vec::new();
     let mut left = total;
-    if args.older_than.is_none() && args.max_size.is_none() {
-        chosen.extend(candidates.into_iter().map(|item| item.entry));
-    } else {
-        let cutoff = args.older_than.map(|age| {
-            let age = u64::try_from(age.as_nanos()).unwrap_or(u64::MAX);
-            args.now_ns.unwrap_or_else(now_ns).saturating_sub(age)
-        });
-        for item in candidates {
-            let stale = cutoff.is_some_and(|cutoff| item.entry.last_used_ns < cutoff);
-            let too_much = args.max_size.is_some_and(|max| left > max);
-            if stale || too_much {
-                left -= item.entry.len;
-                chosen.push(item.entry);
-            }
+    let everything_filtered =
+        args.filter.is_set() && args.older_than.is_none() && args.max_size.is_none();
+    let cutoff = args.older_than.map(|age| now.saturating_sub(nanos(age)));
+    for item in candidates {
+        let old = cutoff.is_some_and(|cutoff| item.entry.last_used_ns < cutoff);
+        let too_much = args.max_size.is_some_and(|max| left > max);
+        if everything_filtered || of_stale_device(&item) || old || too_much {
+            left -= item.entry.len;
+            chosen.push(item.entry);
         }
     }
     remove(out, &store, chosen, args.dry_run)
