@@ -26,6 +26,11 @@ pub enum Access {
     Add,
 }
 
+/// Largest entry the tool reads (and a removal's compaction keeps): above the library's default
+/// (64 MiB), since an application may have raised its own limit, and `verify` must not call
+/// such an entry corrupt nor `prune` evict it unasked. Still a bound: one entry is read whole.
+const TOOL_MAX_ENTRY_BYTES: u64 = 1 << 30;
+
 /// The directory a command works on: `--dir`, else the default store's.
 pub fn directory(dir: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     match dir {
@@ -45,10 +50,12 @@ pub fn open(dir: Option<PathBuf>, access: Access) -> anyhow::Result<DiskCache> {
     let options = match access {
         Access::Look => DiskCacheOptions {
             read_only: true,
+            max_entry_bytes: TOOL_MAX_ENTRY_BYTES,
             ..DiskCacheOptions::default()
         },
         Access::Remove => DiskCacheOptions {
             max_bytes: 1 << 60,
+            max_entry_bytes: TOOL_MAX_ENTRY_BYTES,
             ..DiskCacheOptions::default()
         },
         Access::Add => DiskCacheOptions {

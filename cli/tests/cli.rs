@@ -757,3 +757,43 @@ fn max_size_takes_stale_devices_before_recently_used_ones() {
     assert!(keys(1, 10).is_subset(&left));
     assert!(keys(2, 10).is_disjoint(&left));
 }
+
+/// An application may raise its entry limit above the library's default (64 MiB): the tool
+/// neither calls such an entry corrupt nor evicts it when removing others.
+#[test]
+fn an_entry_above_the_default_limit_is_neither_corrupt_nor_evicted() {
+    let scratch = Scratch::new("large");
+    let dir = scratch.join("store");
+    let (small, large) = (
+        PipelineFingerprint::of(b"small"),
+        PipelineFingerprint::of(b"large"),
+    );
+    let large_bytes: Vec<u8> = (0..65u32 << 20).map(|at| (at % 251) as u8).collect();
+    {
+        let options = pcstore::DiskCacheOptions {
+            max_entry_bytes: 80 << 20,
+            ..pcstore::DiskCacheOptions::default()
+        };
+        let store = DiskCache::with_options(&dir, options).unwrap();
+        store.try_put(small, vec![1; 1000]).unwrap();
+        store.flush().unwrap();
+        store.try_put(large, large_bytes.clone()).unwrap();
+        store.flush().unwrap();
+    }
+    let verified = json(&dir, &["verify"]);
+    assert_eq!(verified["checked"], 2);
+    assert_eq!(verified["corrupt"], Value::Array(vec![]));
+    let budget = (large_bytes.len() + 10).to_string();
+    let pruned = json(&dir, &["prune", "--max-size", &budget]);
+    assert_eq!(pruned["removed"], 1, "the least recently used, small one");
+    let options = pcstore::DiskCacheOptions {
+        max_entry_bytes: 80 << 20,
+        ..pcstore::DiskCacheOptions::default()
+    };
+    let store = DiskCache::with_options(&dir, options).unwrap();
+    assert_eq!(store.peek(&small), None);
+    assert!(
+        store.peek(&large) == Some(large_bytes),
+        "the large entry survives intact"
+    );
+}

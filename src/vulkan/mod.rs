@@ -4,6 +4,8 @@
 //! - [`VulkanContext`] (context.rs): one per `VkDevice`; load, save, merge;
 //! - identity.rs: the device identity every stored key is scoped to;
 //! - envelope.rs: pcstore's wrapper around stored blobs (magic, length, BLAKE3, identity);
+//! - label.rs: [`Label`] records naming a device identity and application in words, and
+//!   [`VulkanContext::record_label`];
 //! - header.rs: the `VkPipelineCacheHeaderVersionOne` check;
 //! - dispatch.rs: the few entry points resolved through the engine's `vkGetInstanceProcAddr`,
 //!   and the one typed resolve-and-cast (the layer, `crate::layer`, resolves through it too);
