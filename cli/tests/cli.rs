@@ -293,6 +293,11 @@ fn every_command_works_on_a_store_written_by_several_processes_while_another_wri
     // info: kinds and devices of what the finished writers wrote (the live one adds more).
     let info = json(&dir, &["info"]);
     assert_eq!(info["format_version"], 1);
+    assert_eq!(
+        info["last_compaction_ns"],
+        Value::Null,
+        "nothing compacted yet"
+    );
     assert_eq!(info["budget_bytes"], 1u64 << 30);
     assert!(info["entries"].as_u64().unwrap() >= 120);
     assert_eq!(info["kinds"]["recipe"]["entries"], 40);
@@ -365,6 +370,9 @@ fn every_command_works_on_a_store_written_by_several_processes_while_another_wri
     assert_eq!(pruned["removed"], 40);
     assert!(listing(&dir, &["--identity", &one]).is_empty());
     assert_intact(&dir, &[2, 100], 40);
+    assert!(json(&dir, &["info"])["last_compaction_ns"]
+        .as_u64()
+        .is_some());
 
     // The live writer went on throughout: everything it made durable is there, intact.
     let so_far = live.wait_durable(0);

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::context::StoreContext;
+use super::dir::StoreDir;
 use super::error::DiskCacheError;
 use super::format::{
     IndexEntry, RecordHeader, RecordKind, INDEX_ENTRY_LEN, INDEX_HEADER_LEN, RECORD_HEADER_LEN,
@@ -108,18 +109,23 @@ impl<'a> Compactor<'a> {
             return Ok(()); // another process is compacting right now
         }
         let result = self.compact_locked(force, drop);
+        if let Ok(true) = result {
+            // For tools (`pcstore info`); a store that cannot record it compacted all the same.
+            let now = super::clock::wall_clock_ns().to_le_bytes();
+            let _ = platform::write_all_at(&lock, &now, 0);
+        }
         // Explicitly, not by closing: a forked child may share this descriptor, and closing ours
         // alone would leave the lock held for the child's lifetime.
         let _ = platform::unlock(&lock);
-        result
+        result.map(|_| ())
     }
 
-    /// The compaction itself, under `compact.lock`.
+    /// The compaction itself, under `compact.lock`; whether there was anything to compact.
     fn compact_locked(
         &self,
         force: bool,
         drop: &HashSet<(PipelineFingerprint, u64)>,
-    ) -> Result<(), DiskCacheError> {
+    ) -> Result<bool, DiskCacheError> {
         let start = Instant::now();
         // Finish our own segment so its records can be compacted too, write its index, and
         // hand over our pins: a flush here then accepts a finished segment gone (copied).
@@ -129,7 +135,7 @@ impl<'a> Compactor<'a> {
         self.view.rebuild(true, self.writer)?;
         let held = self.held_elsewhere();
         let Some(plan) = self.plan(force, &held, drop) else {
-            return Ok(());
+            return Ok(false);
         };
         self.execute(&plan)?;
         self.view.rebuild(false, self.writer)?;
@@ -137,7 +143,7 @@ impl<'a> Compactor<'a> {
         metrics.add(Counter::Evictions, plan.evicted);
         metrics.add(Counter::EvictedBytes, plan.evicted_bytes);
         self.cx.stats().compaction_completed(start.elapsed());
-        Ok(())
+        Ok(true)
     }
 
     /// Finished segments a writer elsewhere still pins (not yet flushed): they stay, like live
@@ -368,6 +374,15 @@ impl<'a> Compactor<'a> {
         header.stamp = survivor.stamp;
         Some((header, body))
     }
+}
+
+/// When the last compaction of the store in `dir` completed (ns since the epoch, as its
+/// compactor's clock said), from `compact.lock`; `None` if none is recorded (no compaction yet,
+/// or a store of an earlier release). Opens the lock file read-only and never creates it.
+pub fn last_completed(dir: &StoreDir) -> Option<u64> {
+    let file = dir.open_owned(LOCK_FILE, false).ok()?;
+    let mut bytes = [0u8; 8];
+    (platform::read_at_most(&file, &mut bytes, 0).ok()? == 8).then(|| u64::from_le_bytes(bytes))
 }
 
 /// Finished segments another process still pins, and the keys of their puts.

@@ -101,6 +101,12 @@ impl DiskCache {
         })
     }
 
+    /// When the last compaction of this store completed, by any process (ns since the epoch);
+    /// `None` if none is recorded. Reads `compact.lock`, never creates it.
+    pub fn last_compaction_ns(&self) -> Option<u64> {
+        self.current().ok()?.last_compaction_ns()
+    }
+
     /// The first `max` bytes (at most [`MAX_ENTRY_HEAD`]) of `entry`'s payload, for classifying
     /// it (a Vulkan envelope, a recipe). The record header is checked and must name the entry's
     /// key, but the payload is not verified (that needs all of it: [`DiskCache::peek`]).
@@ -309,6 +315,28 @@ mod tests {
         let report = tool.remove(&report.remaining).unwrap();
         assert_eq!((report.removed, report.remaining.len()), (1, 0));
         assert!(DiskCache::new(&dir.0).unwrap().entries().is_empty());
+    }
+
+    #[test]
+    fn the_last_compaction_is_recorded_for_every_process_to_read() {
+        let dir = Scratch::new("last-compaction");
+        write(&dir, 0..3);
+        let writer = DiskCache::new(&dir.0).unwrap();
+        assert_eq!(writer.last_compaction_ns(), None, "nothing compacted yet");
+        let before = crate::disk::clock::wall_clock_ns();
+        writer.compact().unwrap();
+        let after = crate::disk::clock::wall_clock_ns();
+        let read_only = DiskCache::with_options(
+            &dir.0,
+            crate::disk::DiskCacheOptions {
+                read_only: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let recorded = read_only.last_compaction_ns().expect("recorded");
+        assert!((before..=after).contains(&recorded));
+        assert_eq!(writer.last_compaction_ns(), Some(recorded));
     }
 
     #[test]

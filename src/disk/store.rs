@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::clock::wall_clock_ns;
-use super::compaction::Compactor;
+use super::compaction::{self, Compactor};
 use super::context::StoreContext;
 use super::dir::{Access, StoreDir, StoreRoot};
 use super::error::DiskCacheError;
@@ -220,6 +220,11 @@ impl Store {
         drop: &HashSet<(PipelineFingerprint, u64)>,
     ) -> Result<(), DiskCacheError> {
         Compactor::new(&self.cx, &self.view, &self.writer).run_dropping(true, drop)
+    }
+
+    /// When the store's last compaction completed (see [`compaction::last_completed`]).
+    pub fn last_compaction_ns(&self) -> Option<u64> {
+        compaction::last_completed(&self.cx.root().dir())
     }
 
     /// The view, after picking up what other processes flushed since the last look (for tools

@@ -20,6 +20,9 @@ struct Info {
     disk_bytes: u64,
     budget_bytes: u64,
     segments: u64,
+    /// When the last compaction (by any process) completed, ns since the epoch; null if none
+    /// is recorded.
+    last_compaction_ns: Option<u64>,
     entries: u64,
     payload_bytes: u64,
     /// By kind name: entries and payload bytes.
@@ -111,6 +114,7 @@ pub fn run(out: &Output, dir: Option<PathBuf>) -> anyhow::Result<Outcome> {
         disk_bytes: report.disk_bytes,
         budget_bytes: pcstore::config::disk_budget()?,
         segments: report.segments,
+        last_compaction_ns: store.last_compaction_ns(),
         entries: described.len() as u64,
         payload_bytes: described.iter().map(|item| item.entry.len).sum(),
         kinds,
@@ -132,6 +136,12 @@ fn text(info: &Info) -> String {
         bytes(info.disk_bytes),
         bytes(info.budget_bytes),
         info.segments
+    );
+    let _ = writeln!(
+        text,
+        "compacted   {}",
+        info.last_compaction_ns
+            .map_or_else(|| "never (none recorded)".to_owned(), |at| age(at, now))
     );
     let _ = writeln!(
         text,
