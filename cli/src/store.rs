@@ -44,7 +44,9 @@ pub fn directory(dir: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 /// Opens the store in `dir` for `access`.
 pub fn open(dir: Option<PathBuf>, access: Access) -> anyhow::Result<DiskCache> {
     let dir = directory(dir)?;
-    if access == Access::Look && !dir.is_dir() {
+    // Only an import may create a store: looking at or removing from a mistyped path must
+    // not leave a new empty store there.
+    if access != Access::Add && !dir.is_dir() {
         bail!("no store at {}", dir.display());
     }
     let options = match access {

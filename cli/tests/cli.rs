@@ -605,7 +605,9 @@ fn failures_exit_1_with_one_line() {
     let scratch = Scratch::new("fail");
     let missing = scratch.join("missing");
     assert!(failure(&missing, &["info"]).contains("no store at"));
-    assert!(!missing.exists(), "looking creates nothing");
+    assert!(failure(&missing, &["clear"]).contains("no store at"));
+    assert!(failure(&missing, &["prune", "--older-than", "1d"]).contains("no store at"));
+    assert!(!missing.exists(), "looking and removing create nothing");
     let dir = scratch.join("store");
     DiskCache::new(&dir).unwrap();
     assert!(failure(&dir, &["ls", "--identity", "xyz"]).contains("--identity"));
