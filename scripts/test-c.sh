@@ -140,6 +140,13 @@ step cpp_run_valgrind $valgrind "$out/cpp"
 # ---- packaging: an install tree, used through pkg-config and CMake
 prefix=$out/prefix
 step install scripts/install.sh "$prefix" --debug
+# The installed tool runs and finds the store PCSTORE_DIR names.
+installed_tool() {
+  local store=$out/tool-store
+  rm -rf "$store" && mkdir -m 0700 "$store" &&
+    PCSTORE_DIR=$store "$prefix/bin/pcstore" info --json | grep -q '"entries": 0'
+}
+step installed_tool_runs installed_tool
 pkg_config_example() {
   export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
   [ "$(pkg-config --modversion pcstore)" = "$(grep -m1 '^version' Cargo.toml | cut -d'"' -f2)" ] &&

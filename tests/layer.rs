@@ -118,7 +118,7 @@ fn checks() -> Vec<(String, Check, Option<usize>)> {
             None,
         ),
     ];
-    let per_driver: [(&str, Check); 16] = [
+    let per_driver: [(&str, Check); 18] = [
         ("explicit-above-validation", explicit_above_validation),
         ("explicit-below-validation", explicit_below_validation),
         ("implicit", implicit),
@@ -128,6 +128,8 @@ fn checks() -> Vec<(String, Check, Option<usize>)> {
         ("unwritable-dir", unwritable_dir),
         ("corrupt-entry", corrupt_entry),
         ("tiny-max-size", tiny_max_size),
+        ("bundle-warms-first-launch", bundle_warms_first_launch),
+        ("label-names-the-device", label_names_the_device),
         ("environment-grammar", environment_grammar),
         ("two-apps-at-once", two_apps_at_once),
         ("killed-after-periodic-save", killed_after_periodic_save),
@@ -312,7 +314,9 @@ fn app_command(setup: &Setup, driver: &Driver, mode: Mode, store: &Path, rust: b
         .env_remove("PCSTORE_REMOTE_URL")
         .env_remove("PCSTORE_REMOTE_TOKEN")
         .env_remove("PCSTORE_REMOTE_KEY")
-        .env_remove("PCSTORE_REMOTE_READ_ONLY");
+        .env_remove("PCSTORE_REMOTE_READ_ONLY")
+        .env_remove("PCSTORE_BUNDLES")
+        .env_remove("PCSTORE_BUNDLE_KEY");
     let explicit_path =
         |first: &Path, second: &Path| std::env::join_paths([first, second]).expect("layer path");
     match mode {
@@ -832,6 +836,110 @@ fn corrupt_entry(setup: &Setup, driver: &Driver) -> String {
         after.layer_log()
     );
     format!("{damaged} files damaged: no load, application fine, entry re-stored")
+}
+
+/// A bundle exported from one machine's store (the farm) and named by `PCSTORE_BUNDLES` makes
+/// the first launch with a fresh store warm; signed by another key than `PCSTORE_BUNDLE_KEY`,
+/// it is left out (said on stderr) and the launch is cold.
+fn bundle_warms_first_launch(setup: &Setup, driver: &Driver) -> String {
+    let mode = Mode::ExplicitValidationBelow;
+    let farm = fresh_store(setup, driver, "bundle-farm");
+    run_app(app_command(setup, driver, mode, &farm, false)).assert_ok("farm run");
+    let bundle = setup.base.join(format!("pipelines-{}.pcsb", driver.name));
+    let studio = pcstore::bundle::BundleSigningKey::from_secret_bytes(&[0x5a; 32]);
+    let exported = pcstore::bundle::export_disk_cache(
+        &pcstore::DiskCache::new(&farm).expect("farm store"),
+        &bundle,
+        |_| true,
+        Some(&studio),
+    )
+    .expect("export");
+    assert!(exported.bundle.entries > 0, "the farm run stored nothing");
+    let hex = |key: [u8; 32]| pcstore::PipelineFingerprint(key).to_hex();
+    let other = pcstore::bundle::BundleSigningKey::from_secret_bytes(&[0x11; 32]);
+
+    let player = fresh_store(setup, driver, "bundle-player");
+    let mut command = app_command(setup, driver, mode, &player, false);
+    command
+        .env("PCSTORE_BUNDLES", &bundle)
+        .env("PCSTORE_BUNDLE_KEY", hex(studio.public_key()));
+    let warm = run_app(command);
+    warm.assert_ok("first launch with the bundle");
+    assert!(warm.logged("load Hit"), "{:?}", warm.layer_log());
+    assert_eq!(warm.value("cache_hit"), expected_hit(driver));
+    assert_eq!(warm.value("validation_errors"), "0");
+
+    let refused_store = fresh_store(setup, driver, "bundle-refused");
+    let mut command = app_command(setup, driver, mode, &refused_store, false);
+    command
+        .env("PCSTORE_BUNDLES", &bundle)
+        .env("PCSTORE_BUNDLE_KEY", hex(other.public_key()));
+    let cold = run_app(command);
+    cold.assert_ok("first launch with a bundle signed by another key");
+    assert!(cold.logged("load Miss"), "{:?}", cold.layer_log());
+    assert!(
+        cold.stderr.contains("PCSTORE_BUNDLES") && cold.stderr.contains("is left out"),
+        "{}",
+        cold.stderr
+    );
+    format!(
+        "{} bundle entries: first launch warm; another key's bundle left out",
+        exported.bundle.entries
+    )
+}
+
+/// The layer writes one label for the device and application it loads a cache for: driver,
+/// device and application in words, the key of the cache entry, first and last time seen; a
+/// second launch within the hour leaves it as it is.
+fn label_names_the_device(setup: &Setup, driver: &Driver) -> String {
+    let mode = Mode::ExplicitValidationBelow;
+    let store = fresh_store(setup, driver, "label");
+    let labels = || {
+        let disk = pcstore::DiskCache::new(&store).expect("store");
+        let mut labels = Vec::new();
+        let mut keys = Vec::new();
+        for key in disk.keys() {
+            let bytes = disk.peek(&key).expect("readable entry");
+            match pcstore::vulkan::Label::from_bytes(&bytes) {
+                Some(label) => labels.push(label),
+                None => keys.push(key),
+            }
+        }
+        (labels, keys)
+    };
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after the epoch")
+        .as_nanos() as u64;
+    run_app(app_command(setup, driver, mode, &store, false)).assert_ok("first launch");
+    let (first, keys) = labels();
+    assert_eq!(
+        first.len(),
+        1,
+        "one label per device and application: {first:?}"
+    );
+    let label = &first[0];
+    assert_eq!(label.application, "app (pcstore-layer-test-app)");
+    let device_name = if driver.name == "swiftshader" {
+        "SwiftShader"
+    } else {
+        "llvmpipe"
+    };
+    assert!(label.device_name.contains(device_name), "{label:?}");
+    assert!(
+        keys.contains(&label.cache_key),
+        "names the cache entry: {label:?}"
+    );
+    assert!(started <= label.first_seen_ns && label.first_seen_ns == label.last_seen_ns);
+    run_app(app_command(setup, driver, mode, &store, false)).assert_ok("second launch");
+    let (second, _) = labels();
+    assert_eq!(second, first, "rewritten within the hour");
+    format!(
+        "{} · {} · {}",
+        label.driver(),
+        label.device_name,
+        label.application
+    )
 }
 
 fn tiny_max_size(setup: &Setup, driver: &Driver) -> String {

@@ -45,7 +45,7 @@ pub struct DiskCache {
 }
 
 /// The state a handle works on in this process.
-enum Current<'a> {
+pub(super) enum Current<'a> {
     /// The one it was opened with.
     Opened(&'a Arc<Store>),
     /// The one opened anew after a fork.
@@ -105,7 +105,7 @@ impl DiskCache {
     /// through descriptors shared with this one (appending, unlocking or probing through them
     /// would overwrite its records or drop its locks), and its other threads may have held this
     /// handle's mutexes at the instant of the fork (they would never be released here).
-    fn current(&self) -> Result<Current<'_>, DiskCacheError> {
+    pub(super) fn current(&self) -> Result<Current<'_>, DiskCacheError> {
         let generation = platform::fork_generation();
         if generation == self.generation {
             return Ok(Current::Opened(&self.store));

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::context::StoreContext;
+use super::dir::StoreDir;
 use super::error::DiskCacheError;
 use super::format::{
     IndexEntry, RecordHeader, RecordKind, INDEX_ENTRY_LEN, INDEX_HEADER_LEN, RECORD_HEADER_LEN,
@@ -77,6 +78,22 @@ impl<'a> Compactor<'a> {
     /// [`DiskCacheError::ReadOnly`], the lock file is another user's or cannot be opened, or
     /// the I/O error that stopped the compaction (nothing is lost).
     pub fn run(&self, force: bool) -> Result<(), DiskCacheError> {
+        self.run_dropping(force, &HashSet::new())
+    }
+
+    /// As [`Self::run`], and the records named in `drop` (key and version stamp) are not
+    /// copied: a compaction that also removes chosen entries (`DiskCache::remove`). A named
+    /// record is kept all the same where dropping it would bring back an older version of its
+    /// key that a live or pinned segment holds, and records in segments another process still
+    /// appends to or pins are not touched at all: the caller checks what remains.
+    ///
+    /// # Errors
+    /// As [`Self::run`].
+    pub fn run_dropping(
+        &self,
+        force: bool,
+        drop: &HashSet<(PipelineFingerprint, u64)>,
+    ) -> Result<(), DiskCacheError> {
         if self.cx.read_only() {
             return Err(DiskCacheError::ReadOnly);
         }
@@ -91,15 +108,24 @@ impl<'a> Compactor<'a> {
         {
             return Ok(()); // another process is compacting right now
         }
-        let result = self.compact_locked(force);
+        let result = self.compact_locked(force, drop);
+        if let Ok(true) = result {
+            // For tools (`pcstore info`); a store that cannot record it compacted all the same.
+            let now = super::clock::wall_clock_ns().to_le_bytes();
+            let _ = platform::write_all_at(&lock, &now, 0);
+        }
         // Explicitly, not by closing: a forked child may share this descriptor, and closing ours
         // alone would leave the lock held for the child's lifetime.
         let _ = platform::unlock(&lock);
-        result
+        result.map(|_| ())
     }
 
-    /// The compaction itself, under `compact.lock`.
-    fn compact_locked(&self, force: bool) -> Result<(), DiskCacheError> {
+    /// The compaction itself, under `compact.lock`; whether there was anything to compact.
+    fn compact_locked(
+        &self,
+        force: bool,
+        drop: &HashSet<(PipelineFingerprint, u64)>,
+    ) -> Result<bool, DiskCacheError> {
         let start = Instant::now();
         // Finish our own segment so its records can be compacted too, write its index, and
         // hand over our pins: a flush here then accepts a finished segment gone (copied).
@@ -108,8 +134,8 @@ impl<'a> Compactor<'a> {
         self.writer.hand_over_pins();
         self.view.rebuild(true, self.writer)?;
         let held = self.held_elsewhere();
-        let Some(plan) = self.plan(force, &held) else {
-            return Ok(());
+        let Some(plan) = self.plan(force, &held, drop) else {
+            return Ok(false);
         };
         self.execute(&plan)?;
         self.view.rebuild(false, self.writer)?;
@@ -117,7 +143,7 @@ impl<'a> Compactor<'a> {
         metrics.add(Counter::Evictions, plan.evicted);
         metrics.add(Counter::EvictedBytes, plan.evicted_bytes);
         self.cx.stats().compaction_completed(start.elapsed());
-        Ok(())
+        Ok(true)
     }
 
     /// Finished segments a writer elsewhere still pins (not yet flushed): they stay, like live
@@ -151,7 +177,12 @@ impl<'a> Compactor<'a> {
 
     /// Which segments to take and which entries to keep. The candidates are gathered from the
     /// view shard by shard; ranking and choosing them holds no lock.
-    fn plan(&self, force: bool, held: &Held) -> Option<Plan> {
+    fn plan(
+        &self,
+        force: bool,
+        held: &Held,
+        drop: &HashSet<(PipelineFingerprint, u64)>,
+    ) -> Option<Plan> {
         let limits = self.cx.limits();
         let (over, pinned, victims, mut candidates, live_keys) = self.view.frozen(|known| {
             let total: u64 = known
@@ -218,6 +249,13 @@ impl<'a> Compactor<'a> {
             evicted_bytes: 0,
         };
         for candidate in candidates {
+            let resurrects =
+                live_keys.contains(&candidate.key) || held.keys.contains(&candidate.key);
+            if !resurrects && drop.contains(&(candidate.key, candidate.stamp)) {
+                plan.evicted += 1;
+                plan.evicted_bytes += candidate.payload_len;
+                continue;
+            }
             let cost = RECORD_HEADER_LEN as u64 + candidate.payload_len + INDEX_ENTRY_LEN as u64;
             if candidate.payload_len > limits.max_entry_bytes {
                 // Larger than this store accepts (a larger limit wrote it, or a crafted header
@@ -227,7 +265,7 @@ impl<'a> Compactor<'a> {
             } else if cost <= room {
                 room -= cost;
                 plan.survivors.push(candidate);
-            } else if live_keys.contains(&candidate.key) || held.keys.contains(&candidate.key) {
+            } else if resurrects {
                 // Evicting this newest version would resurrect the older one a live (or
                 // pinned) segment holds: keep it, over the low-water mark if need be (bounded
                 // by that writer's segments).
@@ -336,6 +374,15 @@ impl<'a> Compactor<'a> {
         header.stamp = survivor.stamp;
         Some((header, body))
     }
+}
+
+/// When the last compaction of the store in `dir` completed (ns since the epoch, as its
+/// compactor's clock said), from `compact.lock`; `None` if none is recorded (no compaction yet,
+/// or a store of an earlier release). Opens the lock file read-only and never creates it.
+pub fn last_completed(dir: &StoreDir) -> Option<u64> {
+    let file = dir.open_owned(LOCK_FILE, false).ok()?;
+    let mut bytes = [0u8; 8];
+    (platform::read_at_most(&file, &mut bytes, 0).ok()? == 8).then(|| u64::from_le_bytes(bytes))
 }
 
 /// Finished segments another process still pins, and the keys of their puts.

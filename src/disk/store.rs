@@ -2,13 +2,14 @@
 //! and the maintenance thread that writes finished segments' indexes, picks up other processes'
 //! changes and compacts when the directory is over budget.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::clock::wall_clock_ns;
-use super::compaction::Compactor;
+use super::compaction::{self, Compactor};
 use super::context::StoreContext;
 use super::dir::{Access, StoreDir, StoreRoot};
 use super::error::DiskCacheError;
@@ -207,6 +208,30 @@ impl Store {
     /// As [`Compactor::run`].
     pub fn compact(&self, force: bool) -> Result<(), DiskCacheError> {
         Compactor::new(&self.cx, &self.view, &self.writer).run(force)
+    }
+
+    /// Compacts on this thread now, not copying the records named in `drop` (see
+    /// [`Compactor::run_dropping`]).
+    ///
+    /// # Errors
+    /// As [`Compactor::run`].
+    pub fn compact_dropping(
+        &self,
+        drop: &HashSet<(PipelineFingerprint, u64)>,
+    ) -> Result<(), DiskCacheError> {
+        Compactor::new(&self.cx, &self.view, &self.writer).run_dropping(true, drop)
+    }
+
+    /// When the store's last compaction completed (see [`compaction::last_completed`]).
+    pub fn last_compaction_ns(&self) -> Option<u64> {
+        compaction::last_completed(&self.cx.root().dir())
+    }
+
+    /// The view, after picking up what other processes flushed since the last look (for tools
+    /// that walk every entry: `inspect.rs`).
+    pub fn refreshed_view(self: &Arc<Self>) -> &View {
+        self.refresh(false);
+        &self.view
     }
 
     /// Every key indexed, after picking up what other processes flushed since the last look.

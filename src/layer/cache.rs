@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use ash::vk;
 use once_cell::sync::OnceCell;
@@ -18,6 +19,19 @@ use crate::PipelineFingerprint;
 /// The key of a device's layer cache before it is scoped to the device and the application.
 fn layer_cache_key() -> PipelineFingerprint {
     PipelineFingerprint::of(b"pcstore.vulkan-layer.device-cache.v1")
+}
+
+/// The application as a label names it: the executable, and the application name it gives
+/// Vulkan when that says something more (`vkcube`, `game.x86_64 (My Game)`).
+fn application_label(application: &[u8]) -> String {
+    let mut fields = application.split(|&byte| byte == 0);
+    let executable = String::from_utf8_lossy(fields.next().unwrap_or_default());
+    let name = String::from_utf8_lossy(fields.next().unwrap_or_default());
+    if name.is_empty() || name == executable {
+        executable.into_owned()
+    } else {
+        format!("{executable} ({name})")
+    }
 }
 
 /// The process-wide store every device of every instance shares: the default store, exactly as
@@ -120,6 +134,14 @@ impl DeviceCache {
             info.rejection,
             info.elapsed_ns / 1000
         );
+        // Tools name this device's entries and tell a driver still in use from one updated
+        // away by this label; it becomes durable with the next save's flush.
+        let stored_key = context.stored_key(&layer_cache_key());
+        let application = application_label(&instance.application);
+        if let Err(error) = context.record_label(&application, Some(&stored_key), SystemTime::now())
+        {
+            layer_log!("device \"{device_name}\": label not stored ({error})");
+        }
         Ok(Self {
             context,
             device,
@@ -203,4 +225,27 @@ unsafe fn device_name(instance: &InstanceData, physical_device: vk::PhysicalDevi
         .device_name_as_c_str()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::application_label;
+
+    #[test]
+    fn labels_name_the_executable_and_a_different_application_name() {
+        let fields = |exe: &str, name: &str| {
+            let mut bytes = exe.as_bytes().to_vec();
+            bytes.push(0);
+            bytes.extend_from_slice(name.as_bytes());
+            bytes.extend_from_slice(&[0, 1, 0, 0, 0, 0]);
+            bytes
+        };
+        assert_eq!(application_label(b"vkcube"), "vkcube");
+        assert_eq!(application_label(&fields("vkcube", "vkcube")), "vkcube");
+        assert_eq!(application_label(&fields("vkcube", "")), "vkcube");
+        assert_eq!(
+            application_label(&fields("game.x86_64", "My Game")),
+            "game.x86_64 (My Game)"
+        );
+    }
 }
