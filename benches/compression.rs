@@ -1,7 +1,7 @@
 //! Record compression benchmark: `cargo bench --bench compression` (about a minute after the
 //! build).
 //!
-//! Part 1, the codecs on a corpus of what this machine really has, each item compressed on its
+//! The codecs on a corpus of what this machine really has, each item compressed on its
 //! own as a record is (never the corpus as one stream, which would flatter every codec):
 //! - SPIR-V: every `.spv` module committed under `tests/shaders` and `tests/recipe_shaders`;
 //! - recipes: the serialized recipes of `fuzz/seeds/parse_recipe` (recorded from the recipe
@@ -14,145 +14,89 @@
 //!
 //! For each corpus and codec: the ratio (stored bytes over original, with the 8-byte length
 //! prefix and the store-as-is rule below 10 % saving that records use) and compress and
-//! decompress speed in MB/s of original bytes (median of several passes).
+//! decompress speed in MB/s of original bytes (median of several passes; contexts reused, as
+//! the library does per thread).
 //!
-//! Part 2, the disk tier: put+flush and get throughput of records that compress (SPIR-V) and
-//! records that do not (random), with compression as this build writes it against records
-//! stored as they are (see BENCHMARKS.md for the version-1 comparison).
+//! The disk tier's put+flush and get throughput with compression is `benches/compression_disk.rs`
+//! (which also builds against version 1, for the comparison).
 //!
 //! Compare figures within one run only: the machine is shared and noisy.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
+mod compression_support;
+
+use compression_support::corpora;
+
 const PASSES: usize = 7;
-const PIECE: usize = 64 << 10;
 
-struct Corpus {
-    name: &'static str,
-    items: Vec<Vec<u8>>,
+/// A codec as measured: compress one item, decompress it given its original length.
+enum Codec {
+    /// What the library stores: `pcstore::compression` (zstd level 1, contexts reused per
+    /// thread, length prefix, stored as is below a tenth of saving).
+    Pcstore,
+    /// zstd level 3 (Mesa's level), one context reused across items.
+    Zstd3(
+        zstd::bulk::Compressor<'static>,
+        zstd::bulk::Decompressor<'static>,
+    ),
+    /// lz4_flex's block format (pure Rust).
+    Lz4,
 }
 
-fn files_with_extension(dir: &Path, ext: &str) -> Vec<Vec<u8>> {
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    paths.retain(|p| ext.is_empty() || p.extension().is_some_and(|e| e == ext));
-    paths.sort();
-    paths.iter().filter_map(|p| std::fs::read(p).ok()).collect()
-}
-
-/// The `.text` section of an ELF64 little-endian file, if it has one.
-fn elf_text(bytes: &[u8]) -> Option<&[u8]> {
-    let u16_at = |at: usize| Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?));
-    let u32_at = |at: usize| Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
-    let u64_at = |at: usize| Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?));
-    if bytes.get(..5)? != b"\x7fELF\x02" {
-        return None;
+impl Codec {
+    fn all() -> Vec<Self> {
+        vec![
+            Self::Pcstore,
+            Self::Zstd3(
+                zstd::bulk::Compressor::new(3).expect("zstd"),
+                zstd::bulk::Decompressor::new().expect("zstd"),
+            ),
+            Self::Lz4,
+        ]
     }
-    let sh_off = u64_at(0x28)? as usize;
-    let sh_size = u16_at(0x3a)? as usize;
-    let sh_count = u16_at(0x3c)? as usize;
-    let names = sh_off + sh_size * u16_at(0x3e)? as usize;
-    let names_off = u64_at(names + 0x18)? as usize;
-    (0..sh_count).find_map(|i| {
-        let sh = sh_off + i * sh_size;
-        let name = names_off + u32_at(sh)? as usize;
-        if bytes.get(name..name + 6)? != b".text\0" {
-            return None;
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Pcstore => "zstd -1 (pcstore)",
+            Self::Zstd3(..) => "zstd -3",
+            Self::Lz4 => "lz4_flex",
         }
-        let off = u64_at(sh + 0x18)? as usize;
-        bytes.get(off..off + u64_at(sh + 0x20)? as usize)
-    })
-}
-
-fn random_pieces(count: usize) -> Vec<Vec<u8>> {
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    (0..count)
-        .map(|_| {
-            (0..PIECE)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect()
-        })
-        .collect()
-}
-
-fn corpora() -> Vec<Corpus> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut spirv = files_with_extension(&root.join("tests/shaders"), "spv");
-    spirv.extend(files_with_extension(
-        &root.join("tests/recipe_shaders"),
-        "spv",
-    ));
-    let recipes = files_with_extension(&root.join("fuzz/seeds/parse_recipe"), "");
-    let lvp = std::fs::read("/usr/lib/x86_64-linux-gnu/libvulkan_lvp.so").unwrap_or_default();
-    let x86 = elf_text(&lvp)
-        .map(|text| text.chunks(PIECE).map(<[u8]>::to_vec).collect())
-        .unwrap_or_default();
-    let mut all = vec![
-        Corpus {
-            name: "SPIR-V modules",
-            items: spirv,
-        },
-        Corpus {
-            name: "recipes",
-            items: recipes,
-        },
-        Corpus {
-            name: "x86-64 code (lavapipe .text)",
-            items: x86,
-        },
-        Corpus {
-            name: "random bytes",
-            items: random_pieces(64),
-        },
-    ];
-    all.retain(|corpus| {
-        if corpus.items.is_empty() {
-            println!("{}: not found on this machine, skipped", corpus.name);
-        }
-        !corpus.items.is_empty()
-    });
-    all
-}
-
-struct Codec {
-    name: &'static str,
-    compress: fn(&[u8]) -> Vec<u8>,
-    decompress: fn(&[u8], usize) -> Vec<u8>,
-}
-
-fn zstd_level(level: i32) -> fn(&[u8]) -> Vec<u8> {
-    match level {
-        1 => |v| zstd::bulk::compress(v, 1).expect("zstd"),
-        3 => |v| zstd::bulk::compress(v, 3).expect("zstd"),
-        _ => unreachable!(),
     }
-}
 
-fn codecs() -> Vec<Codec> {
-    vec![
-        Codec {
-            name: "zstd -1",
-            compress: zstd_level(1),
-            decompress: |c, len| zstd::bulk::decompress(c, len).expect("zstd"),
-        },
-        Codec {
-            name: "zstd -3",
-            compress: zstd_level(3),
-            decompress: |c, len| zstd::bulk::decompress(c, len).expect("zstd"),
-        },
-        Codec {
-            name: "lz4_flex",
-            compress: lz4_flex::block::compress,
-            decompress: |c, len| lz4_flex::block::decompress(c, len).expect("lz4"),
-        },
-    ]
+    /// The bytes a record would store: framed, or the item itself when that saves under 10 %.
+    fn compress(&mut self, item: &[u8]) -> Vec<u8> {
+        let framed = match self {
+            Self::Pcstore => return pcstore::compression::encode(item).1.into_owned(),
+            Self::Zstd3(compressor, _) => compressor.compress(item).expect("zstd"),
+            Self::Lz4 => lz4_flex::block::compress(item),
+        };
+        if (framed.len() + 8) * 10 <= item.len() * 9 {
+            framed
+        } else {
+            item.to_vec()
+        }
+    }
+
+    fn decompress(&mut self, stored: &[u8], len: usize) -> Vec<u8> {
+        if stored.len() == len {
+            return stored.to_vec(); // stored as it is (the store still copies it once)
+        }
+        match self {
+            Self::Pcstore => pcstore::compression::decompress(stored, len as u64).expect("zstd"),
+            Self::Zstd3(_, decompressor) => decompressor.decompress(stored, len).expect("zstd"),
+            Self::Lz4 => lz4_flex::block::decompress(stored, len).expect("lz4"),
+        }
+    }
+
+    /// Bytes stored for `stored` (length prefix included when framed).
+    fn stored_len(&self, stored: &[u8], len: usize) -> usize {
+        match self {
+            Self::Pcstore => stored.len(),
+            _ if stored.len() == len => len,
+            _ => stored.len() + 8,
+        }
+    }
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -165,36 +109,33 @@ fn mb_per_s(bytes: usize, time: Duration) -> f64 {
 }
 
 fn codec_table() {
-    println!("| corpus | items | bytes | codec | ratio (stored/original) | compress MB/s | decompress MB/s |");
+    println!(
+        "| corpus | items | bytes | codec | stored/original | compress MB/s | decompress MB/s |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for corpus in corpora() {
         let total: usize = corpus.items.iter().map(Vec::len).sum();
-        for codec in codecs() {
-            let compressed: Vec<Vec<u8>> = corpus
+        for mut codec in Codec::all() {
+            let stored: Vec<Vec<u8>> = corpus
                 .items
                 .iter()
-                .map(|item| (codec.compress)(item))
+                .map(|item| codec.compress(item))
                 .collect();
-            // As records store them: length prefix, kept only when it saves 10 %.
-            let stored: usize = corpus
+            for (item, stored) in corpus.items.iter().zip(&stored) {
+                assert!(codec.decompress(stored, item.len()) == *item, "round trip");
+            }
+            let stored_total: usize = corpus
                 .items
                 .iter()
-                .zip(&compressed)
-                .map(|(item, c)| {
-                    let framed = c.len() + 8;
-                    if framed * 10 <= item.len() * 9 {
-                        framed
-                    } else {
-                        item.len()
-                    }
-                })
+                .zip(&stored)
+                .map(|(item, stored)| codec.stored_len(stored, item.len()))
                 .sum();
             let compress = median(
                 (0..PASSES)
                     .map(|_| {
                         let start = Instant::now();
                         for item in &corpus.items {
-                            std::hint::black_box((codec.compress)(item));
+                            std::hint::black_box(codec.compress(item));
                         }
                         start.elapsed()
                     })
@@ -204,8 +145,8 @@ fn codec_table() {
                 (0..PASSES)
                     .map(|_| {
                         let start = Instant::now();
-                        for (item, c) in corpus.items.iter().zip(&compressed) {
-                            std::hint::black_box((codec.decompress)(c, item.len()));
+                        for (item, stored) in corpus.items.iter().zip(&stored) {
+                            std::hint::black_box(codec.decompress(stored, item.len()));
                         }
                         start.elapsed()
                     })
@@ -216,8 +157,8 @@ fn codec_table() {
                 corpus.name,
                 corpus.items.len(),
                 total,
-                codec.name,
-                stored as f64 / total as f64,
+                codec.name(),
+                stored_total as f64 / total as f64,
                 mb_per_s(total, compress),
                 mb_per_s(total, decompress),
             );

@@ -73,6 +73,13 @@ fn damaged_or_oversize_compressed_records_are_counted_misses() {
         panic!("one segment");
     };
     let bytes = std::fs::read(segment).expect("read");
+    for k in 0..4 {
+        assert_eq!(
+            bytes[record_of(&bytes, k) + 5],
+            1,
+            "key {k} stored compressed"
+        );
+    }
     let file = std::fs::OpenOptions::new()
         .write(true)
         .open(segment)
