@@ -201,9 +201,11 @@ impl RecordHeader {
     }
 
     /// Decodes a header without its check, for the read path only: there the caller compares
-    /// the key and length with the index (which came from checked headers) and the payload's
-    /// BLAKE3 with the hash field, and damage cannot make a payload match a 256-bit hash, so the
-    /// check would only repeat what that comparison proves.
+    /// the key and length with the index (which came from checked headers) and the value's
+    /// BLAKE3 with the hash field, and damage cannot make a value match a 256-bit hash, so the
+    /// check would only repeat what that comparison proves. (A damaged encoding byte at worst
+    /// makes the reader decompress a stored payload, bounded by its largest entry like any
+    /// compressed one, and miss.)
     pub fn decode_unchecked(bytes: &[u8; RECORD_HEADER_LEN], version: u32) -> Option<Self> {
         let mut fields = Reader::new(bytes);
         if fields.array::<4>()? != RECORD_MAGIC {
