@@ -2,10 +2,10 @@
 //! the last version-1 release (`tests/disk_v1_fixture`, its README says how) is read as it is,
 //! and its segments are rewritten as version 2, compressed where that pays, when compacted.
 //!
-//! The other direction, a version-1 build sharing a directory with version-2 segments, is the
-//! version-1 rule for files of another version (skipped past their first 12 bytes, never
-//! counted, never removed: `tests/disk_versions.rs` on that release); here we check what that
-//! rule relies on, that every file this build writes declares version 2 in those 12 bytes.
+//! The other direction, a version-1 build sharing a directory with version-2 segments, runs
+//! that build in `tests/disk_v1_build.rs`; here we check what the version-1 rule for files of
+//! another version relies on (it reads their first 12 bytes only): every file this build writes
+//! declares version 2 there.
 
 mod disk_support;
 
