@@ -7,6 +7,7 @@
 //! - [`memory`]: the hot in-memory tier; [`layered`]: tiers stacked fastest first;
 //! - [`disk`]: the multi-process, crash-safe, bounded on-disk tier;
 //! - [`bundle`]: read-only, single-file, optionally signed stores a game ships;
+//! - [`compression`]: how the disk tier and bundles store values compressed;
 //! - `remote` (feature `remote`): a studio-wide shared tier over HTTP;
 //! - [`config`]: every `PCSTORE_*` environment variable, parsed once, and the default store.
 //!
@@ -84,6 +85,7 @@
 
 pub mod bundle;
 mod codec;
+pub mod compression;
 pub mod config;
 pub mod disk;
 pub mod ffi;

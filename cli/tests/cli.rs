@@ -65,8 +65,15 @@ fn device(vendor: u32) -> DeviceIdentity {
 /// under the key scoped to that device; otherwise a recipe-shaped entry.
 fn entry(w: u32, k: u32) -> (PipelineFingerprint, Vec<u8>) {
     let engine_key = PipelineFingerprint::of(format!("writer {w} entry {k}").as_bytes());
+    // Incompressible filler: stored as it is, so sizes on disk are the values' sizes and a
+    // value's bytes can be found in its segment (compressed heads are the library's tests').
     let mut payload = format!("payload of writer {w} entry {k} ").into_bytes();
-    payload.resize(200 + (k as usize % 7) * 300, b'0' + (k % 10) as u8);
+    let start = payload.len();
+    payload.resize(200 + (k as usize % 7) * 300, 0);
+    blake3::Hasher::new()
+        .update(&payload[..start])
+        .finalize_xof()
+        .fill(&mut payload[start..]);
     if w < 100 {
         let identity = device(0x1000 + w);
         let key = engine_key.scoped(&identity);
@@ -292,7 +299,7 @@ fn every_command_works_on_a_store_written_by_several_processes_while_another_wri
 
     // info: kinds and devices of what the finished writers wrote (the live one adds more).
     let info = json(&dir, &["info"]);
-    assert_eq!(info["format_version"], 1);
+    assert_eq!(info["format_version"], pcstore::disk::FORMAT_VERSION);
     assert_eq!(
         info["last_compaction_ns"],
         Value::Null,
@@ -778,7 +785,8 @@ fn an_entry_above_the_default_limit_is_neither_corrupt_nor_evicted() {
         PipelineFingerprint::of(b"small"),
         PipelineFingerprint::of(b"large"),
     );
-    let large_bytes: Vec<u8> = (0..65u32 << 20).map(|at| (at % 251) as u8).collect();
+    let mut large_bytes = vec![0u8; 65 << 20];
+    blake3::Hasher::new().finalize_xof().fill(&mut large_bytes); // incompressible
     {
         let options = pcstore::DiskCacheOptions {
             max_entry_bytes: 80 << 20,

@@ -11,6 +11,7 @@ use ed25519_dalek::{Signature, VerifyingKey};
 
 use super::format::{self, BundleEntry, Header, HEADER_LEN};
 use super::BundleError;
+use crate::compression;
 use crate::fingerprint::PipelineFingerprint;
 use crate::metrics::{Counter, MetricsRecorder, PipelineCacheMetrics};
 use crate::platform;
@@ -146,7 +147,8 @@ impl BundleStore {
             return Err(BundleError::IndexCorrupt);
         }
         let records = HEADER_LEN as u64..header.index_offset;
-        let entries = format::decode_index(index, header.entry_count, records.clone())?;
+        let entries =
+            format::decode_index(index, header.version, header.entry_count, records.clone())?;
         format::check_tiling(&entries, records)?;
         drop(tail);
 
@@ -201,10 +203,13 @@ impl BundleStore {
         }
         // Bounded by max_entry_bytes and, at open, by the file's size.
         let mut payload = vec![0u8; usize::try_from(entry.len).ok()?];
-        let intact = platform::read_exact_at(&self.file, &mut payload, entry.offset).is_ok()
-            && blake3::hash(&payload).as_bytes() == &entry.hash;
-        if intact {
-            return Some(payload);
+        let value = platform::read_exact_at(&self.file, &mut payload, entry.offset)
+            .ok()
+            // A compressed value may not claim more than the largest entry either.
+            .and_then(|()| compression::decode(entry.encoding, payload, self.max_entry_bytes))
+            .filter(|value| blake3::hash(value).as_bytes() == &entry.hash);
+        if value.is_some() {
+            return value;
         }
         // Changed or cut underneath (or unreadable): the bytes are never trusted again.
         if !self.dropped[position].swap(true, Ordering::Relaxed) {

@@ -12,6 +12,7 @@ use super::format::{self, BundleEntry, Header, ENTRY_LEN, HEADER_LEN, KIND_BLOB}
 use super::store::BundleInfo;
 use super::BundleError;
 use crate::codec::Writer;
+use crate::compression;
 use crate::fingerprint::PipelineFingerprint;
 use crate::platform;
 
@@ -119,12 +120,15 @@ impl BundleWriter {
             return Err(BundleError::DuplicateKey(key));
         }
         let offset = self.end;
-        self.append(payload, "write payload")?;
+        // Compressed when that saves a tenth, as the disk tier stores it.
+        let (encoding, stored) = compression::encode(payload);
+        self.append(&stored, "write payload")?;
         self.entries.push(BundleEntry {
             key,
             kind: KIND_BLOB,
+            encoding,
             offset,
-            len: payload.len() as u64,
+            len: stored.len() as u64,
             hash: *blake3::hash(payload).as_bytes(),
         });
         Ok(())
@@ -161,6 +165,7 @@ impl BundleWriter {
             0
         };
         let header = Header {
+            version: format::VERSION,
             signed: key.is_some(),
             entry_count: self.entries.len() as u64,
             index_offset,

@@ -21,7 +21,9 @@ use crate::store::{PipelineCacheStore, PutError};
 /// Thread-safe (`Send + Sync`); any number of processes may open the same directory. `put`
 /// appends without syncing (one `pwritev`; errors are returned by `try_put` and counted);
 /// `flush` makes every put accepted before it durable; `get` returns exactly the bytes put,
-/// verified against their BLAKE3, or `None`. Entries flushed by another process become visible
+/// verified against their BLAKE3, or `None`. Values are stored zstd-compressed when that saves
+/// at least a tenth (format version 2, FORMAT.md); the budget, `metrics().cached_bytes` and the
+/// durability report count bytes as stored. Entries flushed by another process become visible
 /// to `get` here: a miss re-checks the directory (a `stat`, plus a scan of whatever other
 /// writers appended).
 ///

@@ -27,14 +27,15 @@ use super::context::StoreContext;
 use super::dir::StoreDir;
 use super::error::DiskCacheError;
 use super::format::{
-    IndexEntry, RecordHeader, RecordKind, INDEX_ENTRY_LEN, INDEX_HEADER_LEN, RECORD_HEADER_LEN,
-    SEGMENT_HEADER_LEN,
+    Encoding, IndexEntry, RecordHeader, RecordKind, FORMAT_VERSION, INDEX_ENTRY_LEN,
+    INDEX_HEADER_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
 use super::names::LOCK_FILE;
 use super::options::MAX_FINISHED_SEGMENTS;
 use super::segment::{self, Segment};
 use super::view::View;
 use super::writer::Writer;
+use crate::compression;
 use crate::fingerprint::PipelineFingerprint;
 use crate::metrics::Counter;
 use crate::platform;
@@ -294,7 +295,7 @@ impl<'a> Compactor<'a> {
                 .iter()
                 .filter(|survivor| Arc::ptr_eq(&survivor.segment, victim));
             for survivor in survivors {
-                let Some((header, body)) = self.read_survivor(survivor, &mut head) else {
+                let Some((header, payload)) = self.read_survivor(survivor, &mut head) else {
                     self.cx.metrics().inc(Counter::CorruptDropped);
                     continue;
                 };
@@ -306,7 +307,7 @@ impl<'a> Compactor<'a> {
                     Some(out) => out,
                     None => output.insert(self.start_output()?),
                 };
-                out.append(header, &body)?;
+                out.append(header, &payload)?;
             }
             if let Some(out) = &output {
                 platform::sync_data(&out.segment.file)
@@ -350,29 +351,51 @@ impl<'a> Compactor<'a> {
         })
     }
 
-    /// Reads and verifies one survivor's record.
+    /// Reads and verifies one survivor's record (its value decoded and checked), returning the
+    /// header and payload to write in this version: a record of a version-1 segment is
+    /// compressed now if that saves a tenth; one of this version is copied as it is (it was
+    /// compressed, or found not worth it, when put).
     fn read_survivor(
         &self,
         survivor: &Survivor,
         head: &mut [u8; RECORD_HEADER_LEN],
     ) -> Option<(RecordHeader, Vec<u8>)> {
-        if survivor.payload_len > self.cx.limits().max_entry_bytes {
+        let max_entry_bytes = self.cx.limits().max_entry_bytes;
+        if survivor.payload_len > max_entry_bytes {
             return None; // `plan` evicts these; never an allocation sized by a file's claim
         }
         let mut body = segment::payload_buffer(survivor.payload_len)?;
         platform::read_two_exact_at(&survivor.segment.file, head, &mut body, survivor.offset)
             .ok()?;
-        let mut header = RecordHeader::decode(head)?;
-        let intact = header.kind == RecordKind::Put
-            && header.key == survivor.key
-            && header.payload_len == survivor.payload_len
-            && blake3::hash(&body).as_bytes() == &header.payload_hash;
-        if !intact {
+        let mut header = RecordHeader::decode(head, survivor.segment.version)?;
+        if header.kind != RecordKind::Put
+            || header.key != survivor.key
+            || header.payload_len != survivor.payload_len
+        {
             return None;
         }
+        let payload = if header.encoding == Encoding::Stored {
+            if blake3::hash(&body).as_bytes() != &header.payload_hash {
+                return None;
+            }
+            if survivor.segment.version == FORMAT_VERSION {
+                body
+            } else {
+                let (encoding, payload) = compression::encode(&body);
+                header.encoding = encoding;
+                payload.into_owned()
+            }
+        } else {
+            let value = compression::decompress(&body, max_entry_bytes)?;
+            if blake3::hash(&value).as_bytes() != &header.payload_hash {
+                return None;
+            }
+            body
+        };
+        header.payload_len = payload.len() as u64;
         header.access = header.access.max(survivor.access);
         header.stamp = survivor.stamp;
-        Some((header, body))
+        Some((header, payload))
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use super::cache::DiskCache;
 use super::error::DiskCacheError;
-use super::format::{RecordHeader, RecordKind, RECORD_HEADER_LEN};
+use super::format::{Encoding, RecordHeader, RecordKind, RECORD_HEADER_LEN};
 use super::segment::Segment;
 use crate::fingerprint::PipelineFingerprint;
 use crate::platform;
@@ -31,7 +31,7 @@ pub struct DiskEntry {
     /// The record's version stamp (ns since the epoch when it was written, kept increasing per
     /// process): with the key, names this record and no later put of the same key.
     pub version: u64,
-    /// Payload bytes.
+    /// Payload bytes as stored (compressed or not): what the entry costs of the budget.
     pub len: u64,
     /// Last use known to this process (ns since the epoch): the record's own access time, or a
     /// later one recorded by a reader.
@@ -117,11 +117,21 @@ impl DiskCache {
         let mut body = vec![0u8; len];
         platform::read_two_exact_at(&entry.segment.file, &mut head, &mut body, entry.offset)
             .ok()?;
-        let header = RecordHeader::decode(&head)?;
-        (header.kind == RecordKind::Put
-            && header.key == entry.key
-            && header.payload_len == entry.len)
-            .then_some(body)
+        let header = RecordHeader::decode(&head, entry.segment.version)?;
+        if header.kind != RecordKind::Put
+            || header.key != entry.key
+            || header.payload_len != entry.len
+        {
+            return None;
+        }
+        if header.encoding == Encoding::Stored {
+            return Some(body);
+        }
+        // A compressed value's first bytes need the whole frame: read it as a lookup would
+        // (verified), and keep the head.
+        let mut value = self.peek(&entry.key)?;
+        value.truncate(max.min(MAX_ENTRY_HEAD));
+        Some(value)
     }
 
     /// Reads and checks every entry as [`DiskCache::peek`] does (without counting a use),
@@ -247,13 +257,35 @@ mod tests {
         assert_eq!(entries.len(), 3);
         for k in 0..3 {
             let entry = find(&entries, k);
-            assert_eq!(entry.len, blob(k).len() as u64);
+            // The blobs count up byte by byte: stored compressed, the head read through the
+            // decompressed value.
+            assert!(entry.len < blob(k).len() as u64, "stored compressed");
             assert!(entry.version > 0 && entry.last_used_ns > 0);
             assert!(!entry.in_use, "its writer closed the segment");
             assert!(entry.segment_name.starts_with("seg-"));
             assert_eq!(tool.entry_head(entry, 16).unwrap(), blob(k)[..16]);
             assert_eq!(tool.entry_head(entry, 1 << 20).unwrap(), blob(k));
         }
+    }
+
+    #[test]
+    fn the_head_of_a_value_stored_as_it_is_is_read_from_the_record() {
+        let dir = Scratch::new("stored-head");
+        let random: Vec<u8> = {
+            let mut bytes = vec![0u8; 4096];
+            blake3::Hasher::new().finalize_xof().fill(&mut bytes);
+            bytes
+        };
+        DiskCache::new(&dir.0).unwrap().put(key(9), random.clone());
+        let tool = DiskCache::new(&dir.0).unwrap();
+        let entries = tool.entries();
+        let entry = find(&entries, 9);
+        assert_eq!(
+            entry.len,
+            random.len() as u64,
+            "incompressible: stored as it is"
+        );
+        assert_eq!(tool.entry_head(entry, 16).unwrap(), random[..16]);
     }
 
     #[test]

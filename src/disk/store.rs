@@ -19,6 +19,7 @@ use super::report::DurabilityReport;
 use super::segment;
 use super::view::{Refreshed, View};
 use super::writer::Writer;
+use crate::compression;
 use crate::fingerprint::PipelineFingerprint;
 use crate::metrics::{Counter, Op, PipelineCacheMetrics};
 use crate::platform;
@@ -97,19 +98,28 @@ impl Store {
             &mut body,
             found.offset,
         ) {
-            Ok(()) => RecordHeader::decode_unchecked(&head).is_some_and(|header| {
-                header.kind == RecordKind::Put
-                    && header.key == *key
-                    && header.payload_len == found.payload_len
-                    && blake3::hash(&body).as_bytes() == &header.payload_hash
-            }),
+            Ok(()) => RecordHeader::decode_unchecked(&head, found.segment.version)
+                .filter(|header| {
+                    header.kind == RecordKind::Put
+                        && header.key == *key
+                        && header.payload_len == found.payload_len
+                })
+                .and_then(|header| {
+                    // A compressed value may not claim more than the largest entry either.
+                    let value = compression::decode(
+                        header.encoding,
+                        body,
+                        self.cx.limits().max_entry_bytes,
+                    )?;
+                    (blake3::hash(&value).as_bytes() == &header.payload_hash).then_some(value)
+                }),
             Err(err) => {
                 self.cx.record_error(&err);
-                false
+                None
             }
         };
-        if verified {
-            return Some(body);
+        if verified.is_some() {
+            return verified;
         }
         self.cx.metrics().inc(Counter::CorruptDropped);
         self.view.drop_corrupt(key, &found.segment, found.offset);
@@ -158,14 +168,20 @@ impl Store {
                 max: limits.max_entry_bytes,
             });
         }
-        if self.view.disk_bytes() + RECORD_HEADER_LEN as u64 + len > limits.hard_limit {
+        // Compressed (when that saves a tenth) before the writer's lock is taken.
+        let (encoding, payload) = compression::encode(bytes);
+        let stored_len = payload.len() as u64;
+        if self.view.disk_bytes() + RECORD_HEADER_LEN as u64 + stored_len > limits.hard_limit {
             // Compaction has fallen behind the writers: dropping a cache entry costs a
             // recompile later; growing past the budget would break the promise to the user.
             self.start_maintenance();
             return Err(PutError::Dropped("over budget until compaction catches up"));
         }
-        let payload_hash = *blake3::hash(bytes).as_bytes();
-        match self.writer.append_put(&self.view, key, bytes, payload_hash) {
+        let value_hash = *blake3::hash(bytes).as_bytes();
+        match self
+            .writer
+            .append_put(&self.view, key, encoding, &payload, value_hash)
+        {
             Ok(maintenance_due) => {
                 if maintenance_due {
                     self.start_maintenance();

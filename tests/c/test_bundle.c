@@ -154,10 +154,10 @@ static void damage(const char *fixtures, const char *scratch) {
   bytes[24] ^= 1;
 
   /* A newer format version: refused as unsupported. */
-  bytes[8] = 2;
+  bytes[8] = 3;
   write_file(path, bytes, len);
   CHECK_RESULT(pcs_store_open_bundle(path, NULL, &untouched), PCS_ERR_UNSUPPORTED);
-  bytes[8] = 1;
+  bytes[8] = 2;
   CHECK(untouched == (pcs_store *)&failures);
 
   /* A changed payload byte (the first payload starts right after the 88-byte header): the
