@@ -43,9 +43,13 @@ struct pcs_vk_api;
  * (`libpcstore.so.0`); a breaking change would get a new SONAME instead.
  *
  * History: 1 = the first ABI (fingerprints, hasher, memory and layered stores, put/get/blob,
- * flush, metrics, errors, versions, `pcs_get_api`).
+ * flush, metrics, errors, versions, `pcs_get_api`; disk, default, remote and bundle stores;
+ * the Vulkan adapter's `pcs_vk_api`).
+ * 2 = what the adapter tells engines: `pcs_vk_api` appends `pcs_vk_load_outcome_str`,
+ * `pcs_vk_rejection_str`, `pcs_vk_save_outcome_str`, `pcs_vk_context_flush`;
+ * `pcs_vk_rejection` appends `PCS_VK_REJECT_STORE_CORRUPT`; `PCS_VK_ENVELOPE_HEADER_LEN`.
  */
-#define PCS_ABI_VERSION 1
+#define PCS_ABI_VERSION 2
 
 /**
  * What every `pcs_*` function that can fail returns (an `int32_t`).

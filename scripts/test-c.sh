@@ -203,8 +203,9 @@ step bundle_run_asan_ubsan bundle_run "$out/bundle_asan"
 step bundle_run_valgrind bundle_run $valgrind "$out/bundle"
 
 # ---- the Vulkan C ABI (include/pcstore_vulkan.h, tests/c/test_vulkan.c) on both CPU drivers
-# Each driver runs four processes: save, load (a FRESH process loading what save stored in a disk
-# store and flushed), reject, threads; with VK_LAYER_KHRONOS_validation on, any validation error fails. Needs
+# Each driver runs five processes: save, load (a FRESH process loading what save stored in a disk
+# store and flushed), corrupt (a FRESH process finding those entries damaged on disk), reject,
+# threads; with VK_LAYER_KHRONOS_validation on, any validation error fails. Needs
 # libvulkan-dev, vulkan-validationlayers, mesa-vulkan-drivers (install-deps.sh) and SwiftShader
 # (scripts/vulkan-drivers.sh, run here when test.sh has not exported the ICD paths). A missing
 # driver or layer FAILS. Linked, under ASan+UBSan, through the dlopen loader, and under valgrind.
@@ -245,15 +246,15 @@ spv=$root/tests/shaders/fill.comp.spv
 step vulkan_build gcc $strict_c $inc tests/c/test_vulkan.c -o "$out/vulkan" $link_so $vulkan_flags
 step vulkan_build_asan_ubsan gcc $strict_c $inc $sanitize tests/c/test_vulkan.c -o "$out/vulkan_asan" $link_so $vulkan_flags
 step vulkan_build_dlopen gcc $strict_c $inc -DPCS_TEST_DLOPEN tests/c/test_vulkan.c -o "$out/vulkan_dlopen" -ldl $vulkan_flags
-# vulkan_modes DRIVER ICD LIBRARY COMMAND...: the four modes, each a separate process, on one
+# vulkan_modes DRIVER ICD LIBRARY COMMAND...: the five modes, each a separate process, on one
 # driver; LIBRARY (the dlopen build's last argument) may be "".
 vulkan_modes() {
   local driver=$1 icd=$2 library=$3 mode
   shift 3
   [ -f "$icd" ] || { echo "no ICD file for $driver: '$icd'"; return 1; }
   local state=$out/vulkan-state-$driver
-  rm -rf "$state"
-  for mode in save load reject threads; do
+  rm -rf "$state" "$state"-flush "$state"-flush-moved
+  for mode in save load corrupt reject threads; do
     echo "== $driver: $mode"
     # Mesa's and the validation layer's own disk caches stay out of $HOME.
     VK_DRIVER_FILES=$icd MESA_SHADER_CACHE_DISABLE=true XDG_CACHE_HOME=$out/xdg \

@@ -53,4 +53,4 @@ pub use layered::{
 };
 pub use memory::{EvictionReason, EvictionReport, InMemoryPipelineCache};
 pub use metrics::{LatencySummary, PipelineCacheMetrics};
-pub use store::{PipelineCacheStore, PutError};
+pub use store::{Lookup, PipelineCacheStore, PutError};

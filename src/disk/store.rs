@@ -20,7 +20,7 @@ use crate::metrics::{
     Counter, LatencyHistogram, LatencySummary, MetricsRecorder, Op, PipelineCacheMetrics,
 };
 use crate::platform;
-use crate::store::{PipelineCacheStore, PutError};
+use crate::store::{Lookup, PipelineCacheStore, PutError};
 
 /// A multi-process, crash-safe, size-bounded store of blobs in one directory.
 ///
@@ -380,7 +380,7 @@ impl DiskCache {
     /// inspection, not a use: its recency is left alone, so a tool reading every entry does not
     /// make them all look hot to eviction, and no lookup is counted.
     pub fn peek(&self, key: &PipelineFingerprint) -> Option<Vec<u8>> {
-        self.current().ok()?.read(key, false)
+        self.current().ok()?.read(key, false, &mut false)
     }
 }
 
@@ -446,8 +446,9 @@ impl Inner {
     }
 
     /// Reads and verifies the newest known record of `key`; `touch`: count it as a use for
-    /// eviction.
-    fn read(&self, key: &PipelineFingerprint, touch: bool) -> Option<Vec<u8>> {
+    /// eviction. Sets `damaged` when a record was found and dropped because it failed
+    /// verification (what [`Lookup::Corrupt`] reports).
+    fn read(&self, key: &PipelineFingerprint, touch: bool, damaged: &mut bool) -> Option<Vec<u8>> {
         let (segment, offset, len) = {
             let state = self.state.read();
             let location = state.index.get(key)?;
@@ -486,17 +487,20 @@ impl Inner {
         if verified {
             return Some(body);
         }
+        *damaged = true;
         self.metrics.inc(Counter::CorruptDropped);
         self.state.write().index.remove_if_at(key, &segment, offset);
         None
     }
 
-    fn get(self: &Arc<Self>, key: &PipelineFingerprint) -> Option<Vec<u8>> {
+    /// A counted lookup; `damaged` as in [`Self::read`] (a newer record another process
+    /// flushed still wins).
+    fn get(self: &Arc<Self>, key: &PipelineFingerprint, damaged: &mut bool) -> Option<Vec<u8>> {
         // Every disk lookup is timed: next to a pread and a hash pass the clock costs little.
         let probe = self.metrics.start_get_timed();
-        let mut found = self.read(key, true);
+        let mut found = self.read(key, true, damaged);
         if found.is_none() && self.refresh_if_changed(true) {
-            found = self.read(key, true);
+            found = self.read(key, true, damaged);
         }
         self.metrics
             .record_lookup(probe, found.as_ref().map(Vec::len));
@@ -945,11 +949,23 @@ impl Drop for DiskCache {
 
 impl PipelineCacheStore for DiskCache {
     fn get(&self, fp: &PipelineFingerprint) -> Option<Vec<u8>> {
-        self.current().ok()?.get(fp)
+        self.current().ok()?.get(fp, &mut false)
     }
 
     fn get_arc(&self, fp: &PipelineFingerprint) -> Option<Arc<Vec<u8>>> {
-        self.current().ok()?.get(fp).map(Arc::new)
+        self.current().ok()?.get(fp, &mut false).map(Arc::new)
+    }
+
+    fn lookup(&self, fp: &PipelineFingerprint) -> Lookup {
+        let Ok(inner) = self.current() else {
+            return Lookup::Miss;
+        };
+        let mut damaged = false;
+        match inner.get(fp, &mut damaged) {
+            Some(blob) => Lookup::Hit(Arc::new(blob)),
+            None if damaged => Lookup::Corrupt,
+            None => Lookup::Miss,
+        }
     }
 
     fn put(&self, fp: PipelineFingerprint, artifact: Vec<u8>) {

@@ -76,10 +76,12 @@ pub use version::{
 pub use vulkan::{pcs_get_vk_api, pcs_vk_api};
 #[cfg(feature = "vulkan")]
 pub use vulkan::{
-    pcs_vk_context, pcs_vk_context_create, pcs_vk_context_metrics, pcs_vk_context_release,
-    pcs_vk_device_info, pcs_vk_load_info, pcs_vk_load_outcome, pcs_vk_load_pipeline_cache,
-    pcs_vk_merge_pipeline_caches, pcs_vk_metrics, pcs_vk_rejection, pcs_vk_save_info,
-    pcs_vk_save_outcome, pcs_vk_save_pipeline_cache, pcs_vk_stored_key,
+    pcs_vk_context, pcs_vk_context_create, pcs_vk_context_flush, pcs_vk_context_metrics,
+    pcs_vk_context_release, pcs_vk_device_info, pcs_vk_load_info, pcs_vk_load_outcome,
+    pcs_vk_load_outcome_str, pcs_vk_load_pipeline_cache, pcs_vk_merge_pipeline_caches,
+    pcs_vk_metrics, pcs_vk_rejection, pcs_vk_rejection_str, pcs_vk_save_info, pcs_vk_save_outcome,
+    pcs_vk_save_outcome_str, pcs_vk_save_pipeline_cache, pcs_vk_stored_key,
+    PCS_VK_ENVELOPE_HEADER_LEN,
 };
 
 #[cfg(test)]

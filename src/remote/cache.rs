@@ -18,7 +18,7 @@ use super::upload::{run_worker, FlushReport, Job, QueueFull, UploadQueue};
 use crate::config::{self, RemoteSettings};
 use crate::fingerprint::PipelineFingerprint;
 use crate::metrics::{Counter, MetricsRecorder, Op, PipelineCacheMetrics};
-use crate::store::{PipelineCacheStore, PutError};
+use crate::store::{Lookup, PipelineCacheStore, PutError};
 
 /// A pipeline cache on an HTTP server speaking the Bazel remote-cache layout
 /// (`GET`/`PUT {base_url}/ac/{64 hex digits}`): bazel-remote, nginx WebDAV, ccache's servers.
@@ -184,8 +184,19 @@ impl RemoteCache {
 }
 
 impl Inner {
-    /// One lookup; every failure is a miss.
-    fn fetch(&self, fp: &PipelineFingerprint) -> Option<Vec<u8>> {
+    /// A lookup as `get` counts it; `damaged` as in [`Self::fetch`].
+    fn counted_fetch(&self, fp: &PipelineFingerprint, damaged: &mut bool) -> Option<Vec<u8>> {
+        // Every lookup is timed: next to a network request the clock costs nothing.
+        let probe = self.metrics.start_get_timed();
+        let found = self.fetch(fp, damaged);
+        self.metrics
+            .record_lookup(probe, found.as_ref().map(Vec::len));
+        found
+    }
+
+    /// One lookup; every failure is a miss. Sets `damaged` when the server's entry failed its
+    /// check (then it is remembered as a miss, so it is not downloaded again for a while).
+    fn fetch(&self, fp: &PipelineFingerprint, damaged: &mut bool) -> Option<Vec<u8>> {
         if self.misses.recently_missed(fp) {
             bump(&self.counters.remembered_misses, 1);
             return None;
@@ -220,6 +231,7 @@ impl Inner {
             }
         };
         if body.is_err() {
+            *damaged = true;
             self.metrics.inc(Counter::CorruptDropped);
             // Do not download the same bad entry again on the next frame.
             self.misses.remember(*fp);
@@ -287,13 +299,16 @@ impl std::fmt::Debug for RemoteCache {
 
 impl PipelineCacheStore for RemoteCache {
     fn get(&self, fp: &PipelineFingerprint) -> Option<Vec<u8>> {
-        // Every lookup is timed: next to a network request the clock costs nothing.
-        let probe = self.inner.metrics.start_get_timed();
-        let found = self.inner.fetch(fp);
-        self.inner
-            .metrics
-            .record_lookup(probe, found.as_ref().map(Vec::len));
-        found
+        self.inner.counted_fetch(fp, &mut false)
+    }
+
+    fn lookup(&self, fp: &PipelineFingerprint) -> Lookup {
+        let mut damaged = false;
+        match self.inner.counted_fetch(fp, &mut damaged) {
+            Some(blob) => Lookup::Hit(Arc::new(blob)),
+            None if damaged => Lookup::Corrupt,
+            None => Lookup::Miss,
+        }
     }
 
     fn put(&self, fp: PipelineFingerprint, artifact: Vec<u8>) {
