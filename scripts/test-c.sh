@@ -68,12 +68,14 @@ header_compiles() {
 }
 step header_compiles_c99_and_cxx17 header_compiles
 header_is_prefixed() {
-  # Every macro, type and function the header declares is pcs_/PCS_-prefixed, and it needs
-  # no Vulkan header.
+  # Every macro, type (function-pointer types included) and function the header declares is
+  # pcs_/PCS_-prefixed, and it needs no Vulkan header.
   ! grep -i 'vulkan/\|#include <vk' include/pcstore.h &&
     ! grep -E '^#define ' include/pcstore.h | grep -vE '^#define (PCS_|PCSTORE_H)' &&
-    ! grep -E '^typedef ' include/pcstore.h | grep -vE '(pcs_[a-z_]+;|struct pcs_[a-z_]+ \{)$' &&
-    ! grep -E '^[a-z].*\(' include/pcstore.h | grep -vE '^(const )?[a-z0-9_]+ \*?pcs_[a-z_]+\('
+    ! grep -E '^typedef ' include/pcstore.h |
+      grep -vE '(pcs_[a-z_]+;|struct pcs_[a-z_]+ \{|^typedef [a-z0-9_]+ \(\*pcs_[a-z_]+\)\(.*\);)$' &&
+    ! grep -E '^[a-z].*\(' include/pcstore.h |
+      grep -vE '^(const )?[a-z0-9_]+ \*?pcs_[a-z_]+\(|^typedef [a-z0-9_]+ \(\*pcs_[a-z_]+\)\('
 }
 step header_names_are_prefixed header_is_prefixed
 step soname_is_libpcstore_so_0 sh -c "readelf -d '$so' | grep -q 'SONAME.*\[libpcstore.so.0\]'"
@@ -175,12 +177,23 @@ default_reports_once() {
   [ "$(grep -c '^pcstore: ' "$errors")" = 1 ] ||
     { echo "default: expected exactly one 'pcstore:' line on stderr" >&2; return 1; }
 }
+# log_stays_off_stderr COMMAND DIR: the log mode, whose messages go to its callback: no
+# "pcstore:" line on stderr while a callback listened, one after it was removed.
+log_stays_off_stderr() {
+  local run=$1 dir=$2 errors=$2.log-stderr status=0
+  $run log "$dir" 2>"$errors" || status=$?
+  cat "$errors" >&2
+  [ "$status" = 0 ] || return 1
+  [ "$(grep -c '^pcstore: ' "$errors")" = 1 ] &&
+    [ "$(sed -n '/^log: callback removed$/,$p' "$errors" | grep -c '^pcstore: ')" = 1 ] ||
+    { echo "log: expected one 'pcstore:' line, after the callback was removed" >&2; return 1; }
+}
 # disk_two_processes COMMAND: each mode is a separate process on one directory.
 disk_two_processes() {
   local run=$1 dir=$out/disk-store
   rm -rf "$dir"
   $run write "$dir" && $run read "$dir" && $run misuse "$dir" &&
-    default_reports_once "$run" "$dir" && $run remote "$dir"
+    default_reports_once "$run" "$dir" && $run remote "$dir" && log_stays_off_stderr "$run" "$dir"
 }
 step disk_persists_across_processes disk_two_processes "$out/disk"
 step disk_persists_across_processes_asan_ubsan disk_two_processes "$out/disk_asan"

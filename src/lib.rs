@@ -8,7 +8,9 @@
 //! - [`disk`]: the multi-process, crash-safe, bounded on-disk tier;
 //! - [`bundle`]: read-only, single-file, optionally signed stores a game ships;
 //! - `remote` (feature `remote`): a studio-wide shared tier over HTTP;
-//! - [`config`]: every `PCSTORE_*` environment variable, parsed once, and the default store.
+//! - [`config`]: every `PCSTORE_*` environment variable, parsed once, and the default store;
+//! - diagnostics: every message is a [`log`] record with a `pcstore::…` target (a Rust host's
+//!   logger receives them; a C host's callback through `pcs_set_log_callback`).
 //!
 //! [`vulkan`] (feature `vulkan`, default) turns stored blobs into validated `VkPipelineCache`s;
 //! [`recipe`] (same feature) describes the objects a pipeline is built from, driver-independently,
@@ -22,6 +24,7 @@
 pub mod bundle;
 mod codec;
 pub mod config;
+mod diagnostics;
 pub mod disk;
 pub mod ffi;
 pub mod fingerprint;
@@ -33,6 +36,8 @@ mod platform;
 pub mod recipe;
 #[cfg(feature = "remote")]
 pub mod remote;
+#[cfg(test)]
+mod scratch;
 pub mod store;
 mod thread_slot;
 #[cfg(feature = "vulkan")]

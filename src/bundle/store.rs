@@ -221,6 +221,11 @@ impl BundleStore {
         // Changed or cut underneath (or unreadable): the bytes are never trusted again.
         if !self.dropped[position].swap(true, Ordering::Relaxed) {
             *damaged = true;
+            log::warn!(
+                target: "pcstore::bundle",
+                "{}: entry {key} is damaged (changed or cut since it was opened); never served",
+                self.path.display()
+            );
             self.metrics.inc(Counter::CorruptDropped);
             self.served_entries.fetch_sub(1, Ordering::Relaxed);
             self.served_bytes.fetch_sub(entry.len, Ordering::Relaxed);

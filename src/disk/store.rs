@@ -15,6 +15,7 @@ use super::index::Index;
 use super::segment::{self, Segment};
 use super::view::Listing;
 use super::{DiskCacheError, DiskCacheOptions};
+use crate::diagnostics::Throttle;
 use crate::fingerprint::PipelineFingerprint;
 use crate::metrics::{
     Counter, LatencyHistogram, LatencySummary, MetricsRecorder, Op, PipelineCacheMetrics,
@@ -277,6 +278,13 @@ impl DiskCache {
             inner.record_error(&err);
         }
         inner.open()?;
+        log::debug!(
+            target: "pcstore::disk",
+            "{}: opened{}, {} entries",
+            inner.root.display(),
+            if inner.options.read_only { " read-only" } else { "" },
+            inner.state.read().index.len()
+        );
         Ok(Self {
             inner,
             generation: platform::fork_generation(),
@@ -415,6 +423,7 @@ impl Inner {
     }
 
     pub fn record_error(&self, err: &dyn std::fmt::Display) {
+        log::warn!(target: "pcstore::disk", "{}: {err}", self.root.display());
         let mut stats = self.stats.lock();
         stats.io_errors += 1;
         stats.last_error = Some(err.to_string());
@@ -488,6 +497,12 @@ impl Inner {
             return Some(body);
         }
         *damaged = true;
+        log::warn!(
+            target: "pcstore::disk",
+            "{}: dropped a damaged entry ({key}) in segment {}",
+            self.root.display(),
+            segment.name
+        );
         self.metrics.inc(Counter::CorruptDropped);
         self.state.write().index.remove_if_at(key, &segment, offset);
         None
@@ -533,6 +548,15 @@ impl Inner {
         if self.state.read().disk_bytes() + record_len > self.limits.hard_limit {
             // Compaction has fallen behind the writers: dropping a cache entry costs a
             // recompile later; growing past the budget would break the promise to the user.
+            static OVER_BUDGET: Throttle = Throttle::new();
+            if let Some(unreported) = OVER_BUDGET.permit() {
+                log::warn!(
+                    target: "pcstore::disk",
+                    "{}: puts dropped until compaction brings the store under its budget \
+                     ({unreported} more since the last report)",
+                    self.root.display()
+                );
+            }
             self.start_maintenance();
             return Err(PutError::Dropped("over budget until compaction catches up"));
         }

@@ -215,12 +215,26 @@ impl Inner {
             }
             let scan = segment::scan(&segment, 0, size)?;
             self.metrics.add(Counter::CorruptDropped, scan.corrupt);
+            if scan.corrupt > 0 {
+                log::warn!(
+                    target: "pcstore::disk",
+                    "{}: dropped {} damaged records in segment {name}",
+                    self.root.display(),
+                    scan.corrupt
+                );
+            }
             let mut index_bytes = 0;
             if !live && repair && !self.options.read_only {
                 if scan.valid_end < size {
                     // A torn tail left by a writer that died mid-append.
                     let file = segment.dir.open_owned(&segment.name, true)?;
                     file.set_len(scan.valid_end)?;
+                    log::info!(
+                        target: "pcstore::disk",
+                        "{}: cut the torn tail of segment {name} ({} bytes a crashed writer left)",
+                        self.root.display(),
+                        size - scan.valid_end
+                    );
                     size = scan.valid_end;
                 }
                 segment::write_index(&segment, size, &scan.entries)?;
@@ -253,6 +267,11 @@ impl Inner {
         };
         if platform::try_lock_exclusive(&file).unwrap_or(false) {
             self.metrics.inc(Counter::CorruptDropped);
+            log::warn!(
+                target: "pcstore::disk",
+                "{}: removed segment {name}, whose header is damaged",
+                self.root.display()
+            );
             let _ = segment::remove_files(&dir, name);
         }
     }

@@ -8,7 +8,8 @@
 //! - a failure leaves a detail message in this thread's last-error slot ([`pcs_last_error`]).
 //!
 //! Files by concept: `result` (codes and the last error), `handles` (how Rust values become C
-//! pointers and back), then one file per public concept. `include/pcstore.h` is generated from
+//! pointers and back), `logging` (pcstore's messages to a C callback), then one file per public
+//! concept. `include/pcstore.h` is generated from
 //! these files by `scripts/gen-header.sh`; the doc comments here are the header's comments.
 
 /// Runs an exported function's body with panics caught, so none unwinds across the C boundary.
@@ -37,6 +38,7 @@ mod bundle;
 mod disk;
 mod fingerprint;
 mod handles;
+mod logging;
 mod metrics;
 mod remote;
 mod result;
@@ -62,6 +64,7 @@ pub use fingerprint::{
     pcs_device_identity, pcs_fingerprint, pcs_fingerprint_of, pcs_fingerprint_scoped, pcs_hasher,
     pcs_hasher_finish, pcs_hasher_free, pcs_hasher_new, pcs_hasher_part,
 };
+pub use logging::{pcs_log_callback, pcs_log_level, pcs_set_log_callback};
 pub use metrics::{pcs_cache_metrics, pcs_latency_summary, pcs_metrics};
 pub use remote::{pcs_remote_options, pcs_store_open_remote};
 pub use result::{pcs_last_error, pcs_result, pcs_result_str};

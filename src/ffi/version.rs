@@ -19,9 +19,10 @@ pub const PCS_VERSION_PATCH: u32 = 0;
 /// History: 1 = the first ABI (fingerprints, hasher, memory and layered stores, put/get/blob,
 /// flush, metrics, errors, versions, `pcs_get_api`; disk, default, remote and bundle stores;
 /// the Vulkan adapter's `pcs_vk_api`).
-/// 2 = what the adapter tells engines: `pcs_vk_api` appends `pcs_vk_load_outcome_str`,
-/// `pcs_vk_rejection_str`, `pcs_vk_save_outcome_str`, `pcs_vk_context_flush`;
-/// `pcs_vk_rejection` appends `PCS_VK_REJECT_STORE_CORRUPT`; `PCS_VK_ENVELOPE_HEADER_LEN`.
+/// 2 = messages and durability: `pcs_api` appends `pcs_set_log_callback`; `pcs_vk_api` appends
+/// `pcs_vk_load_outcome_str`, `pcs_vk_rejection_str`, `pcs_vk_save_outcome_str`,
+/// `pcs_vk_context_flush`; `pcs_vk_rejection` appends `PCS_VK_REJECT_STORE_CORRUPT`;
+/// `PCS_VK_ENVELOPE_HEADER_LEN`.
 pub const PCS_ABI_VERSION: u32 = 2;
 
 /// The ABI version of the loaded library (`PCS_ABI_VERSION` as it was built). A caller built
