@@ -506,9 +506,10 @@ typedef struct pcs_bundle_options {
  * cache is named by its URL without user and password; tokens and keys are never shown).
  *
  * Called on whichever thread logs, several at once: it must be thread-safe, should return
- * quickly (the thread may be inside a store operation), must not unwind (no C++ exception may
- * leave it), and must not call `pcs_set_log_callback` (refused from inside a callback). pcstore
- * functions it calls do not log back into it (their messages on that thread are dropped).
+ * quickly, and must not unwind (no C++ exception may leave it). The thread may be inside a
+ * store operation, holding that store's locks: the callback must not call pcstore's store
+ * functions (copy the message and act on it later), nor `pcs_set_log_callback` (refused from
+ * inside a callback); anything pcstore would log on that thread meanwhile is dropped.
  */
 typedef void (*pcs_log_callback)(void *user_data, int32_t level, const char *target, const char *message);
 

@@ -78,9 +78,10 @@ impl pcs_log_level {
 /// cache is named by its URL without user and password; tokens and keys are never shown).
 ///
 /// Called on whichever thread logs, several at once: it must be thread-safe, should return
-/// quickly (the thread may be inside a store operation), must not unwind (no C++ exception may
-/// leave it), and must not call `pcs_set_log_callback` (refused from inside a callback). pcstore
-/// functions it calls do not log back into it (their messages on that thread are dropped).
+/// quickly, and must not unwind (no C++ exception may leave it). The thread may be inside a
+/// store operation, holding that store's locks: the callback must not call pcstore's store
+/// functions (copy the message and act on it later), nor `pcs_set_log_callback` (refused from
+/// inside a callback); anything pcstore would log on that thread meanwhile is dropped.
 #[allow(non_camel_case_types)]
 pub type pcs_log_callback = Option<
     unsafe extern "C" fn(
