@@ -7,9 +7,11 @@
 //! Run: `cargo bench --bench remote --features remote` (needs nginx and curl:
 //! scripts/install-deps.sh). About a minute.
 
+#[path = "../tests/support/test_server.rs"]
+mod test_server;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::thread;
@@ -17,52 +19,7 @@ use std::time::{Duration, Instant};
 
 use pcstore::remote::{RemoteCache, RemoteOptions};
 use pcstore::{PipelineCacheStore, PipelineFingerprint};
-
-struct Nginx {
-    dir: PathBuf,
-    port: u16,
-}
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/nginx-test-server.sh")
-}
-
-impl Nginx {
-    fn start() -> Self {
-        let dir = std::env::temp_dir().join(format!("pcstore-bench-nginx-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let status = Command::new("bash")
-            .arg(script())
-            .args(["start".as_ref(), dir.as_os_str(), port.to_string().as_ref()])
-            .status()
-            .expect("bash");
-        assert!(
-            status.success(),
-            "nginx did not start: run scripts/install-deps.sh"
-        );
-        Self { dir, port }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/cache", self.port)
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(script())
-            .arg("stop")
-            .arg(&self.dir)
-            .status();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use test_server::{ServerKind, TestServer};
 
 fn fp(tag: &str, n: usize) -> PipelineFingerprint {
     PipelineFingerprint::builder()
@@ -109,7 +66,7 @@ fn label(len: usize) -> String {
     }
 }
 
-fn bench_gets(nginx: &Nginx) {
+fn bench_gets(nginx: &TestServer) {
     println!("## GET (loopback nginx)");
     println!("| size | pcstore hit p50 / p99 | bare ureq GET p50 / p99 | ratio p50 | pcstore miss p50 / p99 |");
     println!("|---|---|---|---|---|");
@@ -118,7 +75,7 @@ fn bench_gets(nginx: &Nginx) {
         .build()
         .into();
     for (len, rounds) in [(4usize << 10, 2000usize), (1 << 20, 200), (16 << 20, 30)] {
-        let writer = RemoteCache::new(&nginx.url()).unwrap();
+        let writer = RemoteCache::new(&nginx.url("cache")).unwrap();
         let keys: Vec<PipelineFingerprint> = (0..8).map(|n| fp(&label(len), n)).collect();
         for (n, key) in keys.iter().enumerate() {
             writer.try_put(*key, blob(n, len)).unwrap();
@@ -126,7 +83,7 @@ fn bench_gets(nginx: &Nginx) {
         writer.flush().unwrap();
 
         let reader = RemoteCache::with_options(
-            &nginx.url(),
+            &nginx.url("cache"),
             RemoteOptions {
                 miss_ttl: Duration::ZERO,
                 ..RemoteOptions::default()
@@ -143,7 +100,7 @@ fn bench_gets(nginx: &Nginx) {
             hits.push(started.elapsed());
             assert_eq!(got.len(), len);
 
-            let url = format!("{}/ac/{}", nginx.url(), key.to_hex());
+            let url = format!("{}/ac/{}", nginx.url("cache"), key.to_hex());
             let started = Instant::now();
             let mut response = agent.get(&url).call().unwrap();
             let body = response
@@ -177,7 +134,7 @@ fn bench_gets(nginx: &Nginx) {
     }
 
     // A miss remembered from the previous lookup skips the network.
-    let reader = RemoteCache::new(&nginx.url()).unwrap();
+    let reader = RemoteCache::new(&nginx.url("cache")).unwrap();
     let key = fp("remembered", 0);
     assert!(reader.get(&key).is_none());
     let mut remembered: Vec<Duration> = (0..10_000)
@@ -274,7 +231,7 @@ fn bench_put_latency() {
     // process.
 }
 
-fn bench_upload_throughput(nginx: &Nginx) {
+fn bench_upload_throughput(nginx: &TestServer) {
     println!("\n## Upload throughput: pcstore worker vs one curl process (same PUTs, same server)");
     println!("| blobs | pcstore worker | curl | pcstore / curl time |");
     println!("|---|---|---|---|");
@@ -283,7 +240,7 @@ fn bench_upload_throughput(nginx: &Nginx) {
     for (len, count) in [(4usize << 10, 500usize), (1 << 20, 100)] {
         // pcstore: from the first put to flush returning.
         let cache = RemoteCache::with_options(
-            &nginx.url(),
+            &nginx.url("cache"),
             RemoteOptions {
                 upload_queue_len: count,
                 upload_queue_bytes: u64::MAX,
@@ -311,7 +268,7 @@ fn bench_upload_throughput(nginx: &Nginx) {
             std::fs::write(&file, body).unwrap();
             config.push_str(&format!(
                 "url = \"{}/ac/curl{len}-{n:06}\"\nupload-file = \"{}\"\noutput = \"/dev/null\"\n",
-                nginx.url(),
+                nginx.url("cache"),
                 file.display()
             ));
         }
@@ -341,7 +298,7 @@ fn bench_upload_throughput(nginx: &Nginx) {
 }
 
 fn main() {
-    let nginx = Nginx::start();
+    let nginx = TestServer::start(ServerKind::Nginx);
     bench_gets(&nginx);
     bench_put_latency();
     bench_upload_throughput(&nginx);

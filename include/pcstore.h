@@ -42,13 +42,26 @@ struct pcs_vk_api;
  * result codes are appended. Nothing published is ever removed or changed within one SONAME
  * (`libpcstore.so.0`); a breaking change would get a new SONAME instead.
  *
- * History: 1 = the first ABI (fingerprints, hasher, memory and layered stores, put/get/blob,
- * flush, metrics, errors, versions, `pcs_get_api`; disk, default, remote and bundle stores;
- * the Vulkan adapter's `pcs_vk_api`).
- * 2 = messages and durability: `pcs_api` appends `pcs_set_log_callback`; `pcs_vk_api` appends
- * `pcs_vk_load_outcome_str`, `pcs_vk_rejection_str`, `pcs_vk_save_outcome_str`,
- * `pcs_vk_context_flush`; `pcs_vk_rejection` appends `PCS_VK_REJECT_STORE_CORRUPT`;
- * `PCS_VK_ENVELOPE_HEADER_LEN`.
+ * History, with each version's `pcs_api` entries in table order:
+ * - 1, the first ABI: `pcs_get_api` and its table: versions and errors (`pcs_abi_version`,
+ *   `pcs_version`, `pcs_result_str`, `pcs_last_error`); keys (`pcs_fingerprint_of`,
+ *   `pcs_fingerprint_scoped`, `pcs_hasher_new`, `pcs_hasher_part`, `pcs_hasher_finish`,
+ *   `pcs_hasher_free`); memory and layered stores (`pcs_store_open_memory`,
+ *   `pcs_store_open_layered`, `pcs_store_retain`, `pcs_store_release`); values (`pcs_put`,
+ *   `pcs_get`, `pcs_get_blob`, `pcs_blob_data`, `pcs_blob_size`, `pcs_blob_retain`,
+ *   `pcs_blob_release`, `pcs_flush`, `pcs_metrics`); the disk tier (`pcs_store_open_disk`,
+ *   `pcs_store_open_default`); the remote tier (`pcs_store_open_remote`); the Vulkan adapter
+ *   (`pcs_get_vk_api`, whose `pcs_vk_api` table holds `pcs_vk_context_create`,
+ *   `pcs_vk_context_release`, `pcs_vk_stored_key`, `pcs_vk_load_pipeline_cache`,
+ *   `pcs_vk_save_pipeline_cache`, `pcs_vk_merge_pipeline_caches`, `pcs_vk_context_metrics`);
+ *   bundles (`pcs_store_open_bundle`).
+ * - 2, messages and durability: `pcs_api` appends `pcs_set_log_callback`; `pcs_vk_api`
+ *   appends `pcs_vk_load_outcome_str`, `pcs_vk_rejection_str`, `pcs_vk_save_outcome_str`,
+ *   `pcs_vk_context_flush`; `pcs_vk_rejection` appends `PCS_VK_REJECT_STORE_CORRUPT`; the
+ *   constant `PCS_VK_ENVELOPE_HEADER_LEN`.
+ *
+ * The layer's `vkNegotiateLoaderLayerInterfaceVersion` follows the Vulkan loader's interface
+ * version, not this one.
  */
 #define PCS_ABI_VERSION 2
 

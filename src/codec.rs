@@ -161,9 +161,87 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Test support: checks that the `| off | size | field |` table under the heading starting with
+/// `table_heading`, on the FORMAT.md page whose title starts with `page_title`, documents exactly
+/// `header`: the fields named there, in that order, back to back from offset 0 to the end of
+/// `header`, each holding the bytes `fields` gives for it. So the layout people read is the one
+/// the code writes.
+#[cfg(test)]
+pub(crate) fn assert_documented_layout(
+    page_title: &str,
+    table_heading: &str,
+    header: &[u8],
+    fields: &[(&str, &[u8])],
+) {
+    const FORMAT_MD: &str = include_str!("../FORMAT.md");
+    let page = FORMAT_MD
+        .split("\n# ")
+        .find(|page| page.starts_with(page_title))
+        .unwrap_or_else(|| panic!("FORMAT.md has no page \"# {page_title}\""));
+    let table = page
+        .split("\n## ")
+        .find(|section| section.starts_with(table_heading))
+        .unwrap_or_else(|| panic!("FORMAT.md's {page_title} has no \"## {table_heading}\""));
+    let rows: Vec<(usize, usize, &str)> = table
+        .lines()
+        .filter_map(
+            |line| match line.split('|').map(str::trim).collect::<Vec<_>>()[..] {
+                ["", offset, size, field, ""] => {
+                    Some((offset.parse().ok()?, size.parse().ok()?, field))
+                }
+                _ => None,
+            },
+        )
+        .collect();
+    let documented: Vec<&str> = rows.iter().map(|(_, _, field)| *field).collect();
+    let expected: Vec<&str> = fields.iter().map(|(field, _)| *field).collect();
+    assert_eq!(documented, expected, "{page_title}: fields");
+    let mut next = 0;
+    for ((offset, size, field), (_, value)) in rows.iter().zip(fields) {
+        assert_eq!(
+            *offset, next,
+            "{page_title}: {field} does not follow the field before"
+        );
+        assert_eq!(*size, value.len(), "{page_title}: size of {field}");
+        assert_eq!(
+            header.get(next..next + size),
+            Some(*value),
+            "{page_title}: bytes of {field}"
+        );
+        next += size;
+    }
+    assert_eq!(
+        next,
+        header.len(),
+        "{page_title}: the table covers the header"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn format_md_contents_link_every_page() {
+        let format_md = include_str!("../FORMAT.md");
+        let (contents, pages) = format_md
+            .split_once("\n# ")
+            .expect("FORMAT.md: contents, then pages");
+        for title in std::iter::once(pages).chain(pages.split("\n# ").skip(1)) {
+            let title = title.lines().next().unwrap_or_default();
+            // GitHub's anchor: lower case, punctuation dropped, spaces to hyphens.
+            let anchor: String = title
+                .to_lowercase()
+                .chars()
+                .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-')
+                .map(|c| if c == ' ' { '-' } else { c })
+                .collect();
+            assert!(
+                contents.contains(&format!("](#{anchor})")),
+                "FORMAT.md's contents do not link \"{title}\" (#{anchor})"
+            );
+        }
+    }
 
     #[test]
     fn fields_round_trip_in_order() {

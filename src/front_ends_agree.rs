@@ -5,7 +5,7 @@
 use crate::config::tests::vars;
 use crate::config::StorePlan;
 use crate::ffi::default_store_plan;
-use crate::vulkan::layer::store_plan as layer_store_plan;
+use crate::layer::store_plan as layer_store_plan;
 
 #[test]
 fn the_layer_and_the_c_default_store_plan_the_same_store() {

@@ -16,7 +16,11 @@
 //! [`recipe`] (same feature) describes the objects a pipeline is built from, driver-independently,
 //! so it can be recreated on another driver.
 //!
-//! [`ffi`] is the C ABI (`libpcstore`, `include/pcstore.h`) on top of the core.
+//! Two front ends sit on top, one way down (`layer` and `ffi` → `vulkan` → core; both read their
+//! environment through [`config`]; neither imports the other):
+//! - [`ffi`]: the C ABI (`libpcstore`, `include/pcstore.h`);
+//! - `layer` (feature `layer`, default): the Vulkan layer `VK_LAYER_PCSTORE_pipeline_cache` for
+//!   unmodified applications, in the same library.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
@@ -28,6 +32,8 @@ mod diagnostics;
 pub mod disk;
 pub mod ffi;
 pub mod fingerprint;
+#[cfg(feature = "layer")]
+pub mod layer;
 pub mod layered;
 pub mod memory;
 pub mod metrics;
@@ -45,6 +51,8 @@ pub mod vulkan;
 
 #[cfg(all(test, feature = "layer"))]
 mod front_ends_agree;
+#[cfg(test)]
+mod module_graph;
 
 pub use bundle::{BundleError, BundleOptions, BundleStore, BundleWriter};
 pub use disk::{DiskCache, DiskCacheError, DiskCacheOptions, DurabilityReport, Refusal};

@@ -126,6 +126,26 @@ pub fn start_writeback(_file: &File, _offset: u64, _len: u64) -> io::Result<()> 
     Ok(())
 }
 
+/// Stops reads through `file` from updating the file's access time (`O_NOATIME`, which only the
+/// file's owner may set). pcstore keeps access times of its own; with `relatime`, a read after a
+/// write would otherwise update the inode, which needs a journal handle and can wait for another
+/// file's `fdatasync` to commit. Best effort: where it cannot be set, reads stay as they were.
+#[cfg(target_os = "linux")]
+pub fn skip_access_time(file: &File) {
+    // SAFETY: F_GETFL and F_SETFL take and return integer flags only; the descriptor is owned
+    // by `file`, which outlives both calls.
+    unsafe {
+        let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags | libc::O_NOATIME);
+        }
+    }
+}
+
+/// Elsewhere access times are left to the mount options.
+#[cfg(not(target_os = "linux"))]
+pub fn skip_access_time(_file: &File) {}
+
 /// `fsync` of a directory, so names created, renamed or removed in it survive power loss.
 pub fn sync_dir(path: &Path) -> io::Result<()> {
     let dir = OpenOptions::new()

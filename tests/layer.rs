@@ -1,16 +1,18 @@
 //! The Vulkan layer `VK_LAYER_PCSTORE_pipeline_cache` under the real Vulkan loader, on Mesa
 //! lavapipe and SwiftShader, with the Khronos validation layer above and below it.
 //!
-//! Harness-less: `main` builds the unmodified C application (tests/layer/app.c, linked with
-//! `-lvulkan`), writes layer manifests pointing at the freshly built `libpcstore.so`, and runs
-//! the applications in child processes (the loader reads its environment once per process).
-//! The Rust application is this binary re-executed with `--pcstore-layer-app`. A missing
-//! driver, compiler or library FAILS the run. `PCSTORE_SKIP_VULKAN_TESTS=1` is the explicit
-//! opt-out for machines without the packages (CI never sets it).
-//!
-//! `cargo test --features layer --test layer [-- FILTER]` runs the checks whose name contains
-//! FILTER.
+//! One trial per check ("abi-layout") and per driver and check ("lavapipe/implicit"), with
+//! cargo's usual arguments (tests/support/trials.rs): `cargo test --features layer --test layer
+//! -- --list` lists them, a filter, `--skip` and `--exact` choose them. The first check that runs
+//! builds the unmodified C application (tests/layer/app.c, linked with `-lvulkan`) and writes
+//! layer manifests pointing at the freshly built `libpcstore.so`; the checks run the
+//! applications in child processes (the loader reads its environment once per process). The
+//! Rust application is this binary re-executed with `--pcstore-layer-app`. A missing driver,
+//! compiler or library FAILS the checks. `PCSTORE_SKIP_VULKAN_TESTS=1` is the explicit opt-out
+//! for machines without the packages (CI never sets it).
 
+#[path = "support/trials.rs"]
+mod trials;
 #[path = "support/vk_harness.rs"]
 mod vk_harness;
 
@@ -21,14 +23,15 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use pcstore::layer::abi;
 use pcstore::vulkan::ash::vk;
-use pcstore::vulkan::layer::abi;
 use pcstore::PipelineCacheStore;
-use vk_harness::{drivers, Driver, Harness};
+use trials::Trials;
+use vk_harness::{drivers, Driver, Harness, DRIVER_NAMES};
 
 const APP_FLAG: &str = "--pcstore-layer-app";
 const LAYER: &str = "VK_LAYER_PCSTORE_pipeline_cache";
@@ -41,12 +44,15 @@ fn main() {
         rust_app();
         return;
     }
-    if std::env::var("PCSTORE_SKIP_VULKAN_TESTS").as_deref() == Ok("1") {
-        eprintln!("PCSTORE_SKIP_VULKAN_TESTS=1: Vulkan layer tests NOT run");
-        return;
+    let mut trials = Trials::from_args();
+    for (name, check, driver) in checks() {
+        trials.add(name, move || Ok(run_check(check, driver.unwrap_or(0))));
     }
-    let filter = args.iter().skip(1).find(|a| !a.starts_with('-')).cloned();
-    std::process::exit(run(filter.as_deref()));
+    trials.run_and_exit(|| {
+        if let Some(setup) = SETUP.get() {
+            let _ = std::fs::remove_dir_all(&setup.base);
+        }
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -89,10 +95,20 @@ struct Setup {
     empty_data_home: PathBuf,
 }
 
-fn run(filter: Option<&str>) -> i32 {
+/// One check on one driver; it panics when it fails.
+type Check = fn(&Setup, &Driver) -> String;
+
+/// Built by the first check that runs, for all of them: a `--list` compiles nothing.
+static SETUP: OnceLock<Setup> = OnceLock::new();
+
+fn run_check(check: Check, driver: usize) -> String {
     let drivers = drivers();
-    let setup = prepare();
-    type Check = fn(&Setup, &Driver) -> String;
+    let setup = SETUP.get_or_init(prepare);
+    check(setup, &drivers[driver])
+}
+
+/// Every check in the order they run, with the index of the driver it runs on.
+fn checks() -> Vec<(String, Check, Option<usize>)> {
     let mut checks: Vec<(String, Check, Option<usize>)> = vec![
         ("abi-layout".into(), abi_layout as Check, None),
         ("exports".into(), exports as Check, None),
@@ -129,44 +145,12 @@ fn run(filter: Option<&str>) -> i32 {
             late_remote_hit_lands_locally,
         ),
     ];
-    for (index, driver) in drivers.iter().enumerate() {
+    for (index, driver) in DRIVER_NAMES.iter().enumerate() {
         for (name, check) in per_driver {
-            checks.push((format!("{}/{name}", driver.name), check, Some(index)));
+            checks.push((format!("{driver}/{name}"), check, Some(index)));
         }
     }
-    let mut failures = Vec::new();
-    let mut ran = 0;
-    for (name, check, driver) in checks {
-        if filter.is_some_and(|f| !name.contains(f)) {
-            continue;
-        }
-        ran += 1;
-        let driver = &drivers[driver.unwrap_or(0)];
-        let result =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&setup, driver)));
-        match result {
-            Ok(summary) => println!("ok   {name}: {summary}"),
-            Err(_) => {
-                println!("FAIL {name}");
-                failures.push(name);
-            }
-        }
-    }
-    let _ = std::fs::remove_dir_all(&setup.base);
-    if ran == 0 {
-        println!("no check matches the filter");
-        return 1;
-    }
-    if failures.is_empty() {
-        println!("layer: {ran} checks passed");
-        0
-    } else {
-        println!(
-            "layer: {} of {ran} checks FAILED: {failures:?}",
-            failures.len()
-        );
-        1
-    }
+    checks
 }
 
 fn prepare() -> Setup {
@@ -640,7 +624,7 @@ fn exports(setup: &Setup, _: &Driver) -> String {
 
 fn negotiate_and_resolve(_: &Setup, _: &Driver) -> String {
     use abi::NegotiateLayerInterface;
-    use pcstore::vulkan::layer::vkNegotiateLoaderLayerInterfaceVersion as negotiate;
+    use pcstore::layer::vkNegotiateLoaderLayerInterfaceVersion as negotiate;
     let offer = |version| NegotiateLayerInterface {
         s_type: abi::LAYER_NEGOTIATE_INTERFACE_STRUCT,
         p_next: std::ptr::null_mut(),

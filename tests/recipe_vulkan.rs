@@ -15,7 +15,13 @@
 //! attribute divisors, color write enable and min/max samplers; lavapipe lacks partially bound
 //! descriptors): a driver missing a feature its scene uses fails the test, nothing is skipped.
 //! `PCSTORE_SKIP_VULKAN_TESTS=1` is the explicit opt-out (CI never sets it).
+//!
+//! One trial per driver and step ("lavapipe/record", "lavapipe/replay"), with cargo's usual
+//! arguments (tests/support/trials.rs); a replay records first when the filter left its
+//! recording out.
 
+#[path = "support/trials.rs"]
+mod trials;
 #[path = "support/vk_harness.rs"]
 mod vk_harness;
 
@@ -24,7 +30,6 @@ mod recipe_support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{c_void, CStr};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use pcstore::recipe::{
@@ -36,6 +41,8 @@ use pcstore::recipe::{
 use pcstore::vulkan::ash::{self, vk};
 use pcstore::{DiskCache, PipelineCacheStore, PipelineFingerprint};
 use recipe_support::{create_scene, scene_pipeline_count, Creator, Recorder, SceneOptions};
+use trials::{ChildScenario, Trials};
+use vk_harness::DRIVER_NAMES;
 
 const CHILD_FLAG: &str = "--pcstore-child";
 const IDENTITY: &[u8] = b"recipe_vulkan\0pcstore recipe test\0\x01\0\0\0\0\0\0\0\0\0";
@@ -57,59 +64,23 @@ fn main() {
         println!("{summary}; 0 validation errors");
         return;
     }
-    if std::env::var("PCSTORE_SKIP_VULKAN_TESTS").as_deref() == Ok("1") {
-        eprintln!("PCSTORE_SKIP_VULKAN_TESTS=1: Vulkan driver tests NOT run");
-        return;
-    }
-    if args.iter().any(|a| a == "--list") {
-        return;
-    }
-    std::process::exit(run_parent());
-}
-
-fn run_parent() -> i32 {
     let base = std::env::temp_dir().join(format!("pcstore-recipe-vulkan-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
-    let mut failures = Vec::new();
-    let mut ran = 0;
-    for driver in vk_harness::drivers() {
-        let dir = base.join(driver.name);
-        std::fs::create_dir_all(&dir).expect("scenario folder");
-        for scenario in ["record", "replay"] {
-            let name = format!("{}/{scenario}", driver.name);
-            ran += 1;
-            let output = Command::new(std::env::current_exe().expect("own path"))
-                .args([CHILD_FLAG, scenario])
-                .arg(&dir)
-                .env("VK_DRIVER_FILES", &driver.icd)
-                .env("VK_ICD_FILENAMES", &driver.icd)
-                .env("MESA_SHADER_CACHE_DISABLE", "true")
-                .env("XDG_CACHE_HOME", base.join("xdg"))
-                .env("PCSTORE_TEST_DRIVER", driver.name)
-                .output()
-                .expect("spawn child");
-            if output.status.success() {
-                println!(
-                    "ok   {name}: {}",
-                    String::from_utf8_lossy(&output.stdout).trim()
-                );
-            } else {
-                println!("FAIL {name} ({})", output.status);
-                println!("{}", String::from_utf8_lossy(&output.stdout));
-                println!("{}", String::from_utf8_lossy(&output.stderr));
-                failures.push(name);
-                break; // a replay without its recording only repeats the failure
-            }
-        }
+    let step = |driver: usize, scenario: &'static str| ChildScenario {
+        driver,
+        scenario,
+        dir: base.join(DRIVER_NAMES[driver]),
+        xdg_cache: base.join("xdg"),
+    };
+    let mut plan = Vec::new();
+    for driver in 0..DRIVER_NAMES.len() {
+        plan.push((step(driver, "record"), None));
+        plan.push((step(driver, "replay"), Some(step(driver, "record"))));
     }
-    let _ = std::fs::remove_dir_all(&base);
-    if failures.is_empty() {
-        println!("recipe_vulkan: {ran} scenarios passed");
-        0
-    } else {
-        println!("recipe_vulkan: FAILED: {failures:?}");
-        1
-    }
+    let mut trials = Trials::from_args();
+    trials.add_child_scenarios(CHILD_FLAG, plan);
+    trials.run_and_exit(|| {
+        let _ = std::fs::remove_dir_all(&base);
+    });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,10 +5,9 @@
 //! scripts/install-deps.sh installs both.
 #![cfg(feature = "remote")]
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
+#[path = "support/test_server.rs"]
+mod test_server;
+
 use std::sync::Arc;
 
 use pcstore::remote::{RemoteAuth, RemoteCache, RemoteOptions, RequestFailure, ENVELOPE_OVERHEAD};
@@ -16,37 +15,16 @@ use pcstore::{
     DiskCache, InMemoryPipelineCache, LayeredPipelineCache, PipelineCacheStore,
     PipelineFingerprint, PutError,
 };
-
-/// Credentials the script configures on its /bearer/ and /basic/ locations.
-const TEST_TOKEN: &str = "pcstore-test-token";
-const TEST_USER: &str = "pcstore";
-const TEST_PASSWORD: &str = "pcstore-test-password";
-
-/// Which server implementation a test runs against.
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    Nginx,
-    Apache,
-}
-
-impl Kind {
-    fn script(self) -> PathBuf {
-        let name = match self {
-            Kind::Nginx => "scripts/nginx-test-server.sh",
-            Kind::Apache => "scripts/apache-test-server.sh",
-        };
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
-    }
-}
+use test_server::{ServerKind, TestServer, TEST_PASSWORD, TEST_TOKEN, TEST_USER};
 
 /// Runs each named test function once per server implementation.
 macro_rules! on_every_server {
     ($($test:ident),* $(,)?) => {
         mod nginx {
-            $(#[test] fn $test() { super::$test(super::Kind::Nginx) })*
+            $(#[test] fn $test() { super::$test(super::ServerKind::Nginx) })*
         }
         mod apache {
-            $(#[test] fn $test() { super::$test(super::Kind::Apache) })*
+            $(#[test] fn $test() { super::$test(super::ServerKind::Apache) })*
         }
     };
 }
@@ -60,81 +38,6 @@ on_every_server!(
     basic_auth_from_options_or_url_is_required_and_accepted,
     concurrent_readers_and_writers_agree,
 );
-
-/// A private server on 127.0.0.1, stopped and deleted on drop.
-struct TestServer {
-    kind: Kind,
-    dir: PathBuf,
-    port: u16,
-}
-
-impl TestServer {
-    fn start(kind: Kind) -> Self {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let script = kind.script();
-        let mut last_error = String::new();
-        // A freed port can be taken by someone else before the server binds it: try a few.
-        for _ in 0..3 {
-            let dir = std::env::temp_dir().join(format!(
-                "pcstore-{kind:?}-{}-{}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            ));
-            let _ = std::fs::remove_dir_all(&dir);
-            let port = TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let output = Command::new("bash")
-                .arg(&script)
-                .arg("start")
-                .arg(&dir)
-                .arg(port.to_string())
-                .output()
-                .expect("running bash");
-            if output.status.success() {
-                return Self { kind, dir, port };
-            }
-            last_error = String::from_utf8_lossy(&output.stderr).into_owned();
-            let _ = Command::new("bash")
-                .arg(&script)
-                .arg("stop")
-                .arg(&dir)
-                .status();
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-        panic!(
-            "the {kind:?} test server did not start (install it with scripts/install-deps.sh):\n{last_error}"
-        );
-    }
-
-    /// Base URL of one of the script's locations: "cache", "bearer" or "basic".
-    fn url(&self, location: &str) -> String {
-        format!("http://127.0.0.1:{}/{location}", self.port)
-    }
-
-    /// Sizes of the entries stored under a location.
-    fn stored(&self, location: &str) -> Vec<u64> {
-        let Ok(entries) = std::fs::read_dir(self.dir.join("data").join(location).join("ac")) else {
-            return Vec::new();
-        };
-        entries
-            .map(|entry| entry.unwrap().metadata().unwrap().len())
-            .collect()
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(self.kind.script())
-            .arg("stop")
-            .arg(&self.dir)
-            .status();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 fn fp(n: u32) -> PipelineFingerprint {
     PipelineFingerprint::of(&n.to_le_bytes())
@@ -152,7 +55,7 @@ fn blob(n: u32, len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn round_trips_blobs_from_one_byte_to_sixteen_mib(kind: Kind) {
+fn round_trips_blobs_from_one_byte_to_sixteen_mib(kind: ServerKind) {
     let server = TestServer::start(kind);
     let writer = RemoteCache::new(&server.url("cache")).unwrap();
     let sizes = [1usize, 4 << 10, 1 << 20, 16 << 20];
@@ -187,7 +90,7 @@ fn round_trips_blobs_from_one_byte_to_sixteen_mib(kind: Kind) {
     );
 }
 
-fn two_independent_caches_share_entries_through_the_server(kind: Kind) {
+fn two_independent_caches_share_entries_through_the_server(kind: ServerKind) {
     let server = TestServer::start(kind);
     let a = RemoteCache::new(&server.url("cache")).unwrap();
     let b = RemoteCache::new(&server.url("cache")).unwrap();
@@ -212,7 +115,7 @@ fn two_independent_caches_share_entries_through_the_server(kind: Kind) {
 /// memory → local → remote. `local` is a second memory tier standing in for the disk tier
 /// until that lands: the point is that a remote hit is promoted into every faster layer, so the
 /// next process start (new memory, same local) is served without the network.
-fn layered_stack_promotes_remote_hits_into_every_faster_layer(kind: Kind) {
+fn layered_stack_promotes_remote_hits_into_every_faster_layer(kind: ServerKind) {
     let server = TestServer::start(kind);
     let farm = RemoteCache::new(&server.url("cache")).unwrap();
     farm.try_put(fp(7), blob(7, 64 << 10)).unwrap();
@@ -280,7 +183,7 @@ fn layered_stack_promotes_remote_hits_into_every_faster_layer(kind: Kind) {
     let _ = std::fs::remove_dir_all(&disk_dir);
 }
 
-fn read_only_mode_never_puts(kind: Kind) {
+fn read_only_mode_never_puts(kind: ServerKind) {
     let server = TestServer::start(kind);
     let read_only = RemoteCache::with_options(
         &server.url("cache"),
@@ -312,7 +215,7 @@ fn read_only_mode_never_puts(kind: Kind) {
     assert_eq!(read_only.get(&fp(1)), Some(blob(1, 100)));
 }
 
-fn bearer_token_is_required_and_accepted(kind: Kind) {
+fn bearer_token_is_required_and_accepted(kind: ServerKind) {
     let server = TestServer::start(kind);
     let with = |token: &str| RemoteOptions {
         auth: Some(RemoteAuth::Bearer(token.into())),
@@ -337,7 +240,7 @@ fn bearer_token_is_required_and_accepted(kind: Kind) {
     assert_eq!(server.stored("bearer").len(), 1);
 }
 
-fn basic_auth_from_options_or_url_is_required_and_accepted(kind: Kind) {
+fn basic_auth_from_options_or_url_is_required_and_accepted(kind: ServerKind) {
     let server = TestServer::start(kind);
     let good = RemoteCache::with_options(
         &server.url("basic"),
@@ -355,12 +258,12 @@ fn basic_auth_from_options_or_url_is_required_and_accepted(kind: Kind) {
 
     let in_url = format!(
         "http://{TEST_USER}:{TEST_PASSWORD}@127.0.0.1:{}/basic",
-        server.port
+        server.port()
     );
     let from_url = RemoteCache::new(&in_url).unwrap();
     assert_eq!(from_url.get(&fp(1)), Some(blob(1, 4096)));
 
-    let wrong = format!("http://{TEST_USER}:nope@127.0.0.1:{}/basic", server.port);
+    let wrong = format!("http://{TEST_USER}:nope@127.0.0.1:{}/basic", server.port());
     let wrong = RemoteCache::new(&wrong).unwrap();
     assert_eq!(wrong.get(&fp(1)), None);
     wrong.try_put(fp(2), blob(2, 10)).unwrap();
@@ -369,7 +272,7 @@ fn basic_auth_from_options_or_url_is_required_and_accepted(kind: Kind) {
     assert_eq!(server.stored("basic").len(), 1);
 }
 
-fn concurrent_readers_and_writers_agree(kind: Kind) {
+fn concurrent_readers_and_writers_agree(kind: ServerKind) {
     let server = TestServer::start(kind);
     // Room for every put: this test is about concurrency, not about the queue's bound.
     let writer = Arc::new(

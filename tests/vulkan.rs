@@ -1,23 +1,25 @@
 //! The Vulkan adapter on real CPU drivers (Mesa lavapipe and SwiftShader), with the Khronos
 //! validation layer on and any validation error failing the run.
 //!
-//! Harness-less: `main` runs each scenario in a fresh child process of this binary per driver,
-//! because the Vulkan loader reads `VK_DRIVER_FILES` once per process and a cross-process round
-//! trip needs a new process anyway. Drivers are found through `PCSTORE_TEST_LAVAPIPE_ICD` and
-//! `PCSTORE_TEST_SWIFTSHADER_ICD` (printed by scripts/vulkan-drivers.sh) or their default paths;
-//! a missing driver FAILS the run. `PCSTORE_SKIP_VULKAN_TESTS=1` is the explicit opt-out for
-//! machines without the packages (CI never sets it).
-//!
-//! `cargo test --test vulkan [-- FILTER]` runs the scenarios whose "driver/scenario" name
-//! contains FILTER.
+//! One trial per driver and scenario ("lavapipe/save"), with cargo's usual arguments
+//! (tests/support/trials.rs): `cargo test --test vulkan -- --list` lists them, a filter, `--skip`
+//! and `--exact` choose them. Each runs in a fresh child process of this binary, because the
+//! Vulkan loader reads `VK_DRIVER_FILES` once per process and a cross-process round trip needs a
+//! new process anyway; a scenario that needs another's result (a reload its save, other-driver
+//! the other driver's save) runs that one first when the filter left it out. Drivers are found
+//! through `PCSTORE_TEST_LAVAPIPE_ICD` and `PCSTORE_TEST_SWIFTSHADER_ICD` (printed by
+//! scripts/vulkan-drivers.sh) or their default paths; a missing driver FAILS its trials.
+//! `PCSTORE_SKIP_VULKAN_TESTS=1` is the explicit opt-out for machines without the packages (CI
+//! never sets it).
 
 #[path = "support/hook.rs"]
 mod hook;
+#[path = "support/trials.rs"]
+mod trials;
 #[path = "support/vk_harness.rs"]
 mod vk_harness;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -28,7 +30,8 @@ use pcstore::vulkan::{
     Rejection, SaveOutcome, VulkanContext, VulkanOptions, ENVELOPE_HEADER_LEN,
 };
 use pcstore::{DiskCache, PipelineCacheStore, PipelineFingerprint};
-use vk_harness::{drivers, Harness};
+use trials::{ChildScenario, Trials};
+use vk_harness::{Harness, DRIVER_NAMES};
 
 const CHILD_FLAG: &str = "--pcstore-child";
 const COMPUTE_SEEDS: [u32; 3] = [1, 2, 3];
@@ -42,125 +45,50 @@ fn main() {
         run_child(scenario, &dir);
         return;
     }
-    if std::env::var("PCSTORE_SKIP_VULKAN_TESTS").as_deref() == Ok("1") {
-        eprintln!("PCSTORE_SKIP_VULKAN_TESTS=1: Vulkan driver tests NOT run");
-        return;
-    }
-    if args.iter().any(|a| a == "--list") {
-        return; // harness-less: scenarios are listed by name only when run
-    }
-    let filter = name_filter(&args[1..]);
-    std::process::exit(run_parent(filter.as_deref()));
-}
-
-/// The first free argument, skipping libtest options cargo may forward and their values.
-fn name_filter(args: &[String]) -> Option<String> {
-    const WITH_VALUE: [&str; 5] = ["--test-threads", "--skip", "--format", "--color", "-Z"];
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        if WITH_VALUE.contains(&arg.as_str()) {
-            args.next();
-        } else if !arg.starts_with('-') {
-            return Some(arg.clone());
-        }
-    }
-    None
+    let base = std::env::temp_dir().join(format!("pcstore-vulkan-test-{}", std::process::id()));
+    let mut trials = Trials::from_args();
+    trials.add_child_scenarios(CHILD_FLAG, plan(&base));
+    trials.run_and_exit(|| {
+        let _ = std::fs::remove_dir_all(&base);
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
-// Parent: finds the drivers and runs every scenario in child processes.
+// Parent: one trial per driver and scenario, each scenario in a child process.
 
-fn run_parent(filter: Option<&str>) -> i32 {
-    let drivers = drivers();
-    let base = std::env::temp_dir().join(format!("pcstore-vulkan-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
-    std::fs::create_dir_all(&base).expect("temp folder");
-    // (driver index, scenario, folder): order matters within a driver (save before reload) and
-    // across drivers (both saves before the cross-driver checks).
-    let mut plan: Vec<(usize, &str, PathBuf)> = Vec::new();
-    for (index, driver) in drivers.iter().enumerate() {
-        let round_trip = base.join(format!("{}-round-trip", driver.name));
+/// Every scenario in the order they run, each with the one it needs to have run first: order
+/// matters within a driver (save before reload) and across drivers (both saves before the
+/// cross-driver checks). Mesa's and the validation layer's caches: a folder per driver.
+fn plan(base: &Path) -> Vec<(ChildScenario, Option<ChildScenario>)> {
+    let step = |driver: usize, scenario: &'static str, folder: &str| ChildScenario {
+        driver,
+        scenario,
+        dir: base.join(folder),
+        xdg_cache: base.join(format!("xdg-{}", DRIVER_NAMES[driver])),
+    };
+    let round_trip = |driver: usize| format!("{}-round-trip", DRIVER_NAMES[driver]);
+    let mut plan = Vec::new();
+    for (driver, name) in DRIVER_NAMES.iter().enumerate() {
+        let own = |scenario: &str| format!("{name}-{scenario}");
+        plan.push((step(driver, "identity", &own("identity")), None));
+        plan.push((step(driver, "validation-live", "unused"), None));
+        plan.push((step(driver, "save", &round_trip(driver)), None));
+        plan.push((step(driver, "allocator", &own("allocator")), None));
         plan.push((
-            index,
-            "identity",
-            base.join(format!("{}-identity", driver.name)),
+            step(driver, "reload", &round_trip(driver)),
+            Some(step(driver, "save", &round_trip(driver))),
         ));
-        plan.push((index, "validation-live", base.join("unused")));
-        plan.push((index, "save", round_trip.clone()));
-        plan.push((
-            index,
-            "allocator",
-            base.join(format!("{}-allocator", driver.name)),
-        ));
-        plan.push((index, "reload", round_trip));
-        plan.push((
-            index,
-            "rejections",
-            base.join(format!("{}-rejections", driver.name)),
-        ));
-        plan.push((
-            index,
-            "save-edges",
-            base.join(format!("{}-save-edges", driver.name)),
-        ));
-        plan.push((
-            index,
-            "concurrency",
-            base.join(format!("{}-concurrency", driver.name)),
-        ));
-    }
-    for (index, other) in [(0usize, 1usize), (1, 0)] {
-        let foreign = base.join(format!("{}-round-trip", drivers[other].name));
-        plan.push((index, "other-driver", foreign));
-    }
-    let mut failures = Vec::new();
-    let mut ran = 0;
-    for (index, scenario, dir) in plan {
-        let driver = &drivers[index];
-        let name = format!("{}/{}", driver.name, scenario);
-        if filter.is_some_and(|f| !name.contains(f)) {
-            continue;
-        }
-        ran += 1;
-        std::fs::create_dir_all(&dir).expect("scenario folder");
-        let xdg = base.join(format!("xdg-{}", driver.name));
-        let output = Command::new(std::env::current_exe().expect("own path"))
-            .args([CHILD_FLAG, scenario])
-            .arg(&dir)
-            .env("VK_DRIVER_FILES", &driver.icd)
-            .env("VK_ICD_FILENAMES", &driver.icd)
-            .env("MESA_SHADER_CACHE_DISABLE", "true")
-            .env("XDG_CACHE_HOME", &xdg)
-            .env("PCSTORE_TEST_DRIVER", driver.name)
-            .output()
-            .expect("spawn child");
-        if output.status.success() {
-            println!(
-                "ok   {name}: {}",
-                String::from_utf8_lossy(&output.stdout).trim()
-            );
-        } else {
-            println!("FAIL {name} ({})", output.status);
-            println!("{}", String::from_utf8_lossy(&output.stdout));
-            println!("{}", String::from_utf8_lossy(&output.stderr));
-            failures.push(name);
+        for scenario in ["rejections", "save-edges", "concurrency"] {
+            plan.push((step(driver, scenario, &own(scenario)), None));
         }
     }
-    let _ = std::fs::remove_dir_all(&base);
-    if ran == 0 {
-        println!("no scenario matches the filter");
-        return 1;
+    for (driver, other) in [(0, 1), (1, 0)] {
+        plan.push((
+            step(driver, "other-driver", &round_trip(other)),
+            Some(step(other, "save", &round_trip(other))),
+        ));
     }
-    if failures.is_empty() {
-        println!("vulkan: {ran} scenarios passed");
-        0
-    } else {
-        println!(
-            "vulkan: {} of {ran} scenarios FAILED: {failures:?}",
-            failures.len()
-        );
-        1
-    }
+    plan
 }
 
 // ---------------------------------------------------------------------------------------------

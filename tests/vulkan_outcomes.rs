@@ -3,18 +3,20 @@
 //! `Rejection::StoreCorrupt` (alone and under a memory tier), never a plain miss; and
 //! `VulkanContext::flush` makes saves durable through the context's own store.
 //!
-//! Harness-less: the parent runs one child process of this binary per driver (the loader reads
-//! `VK_DRIVER_FILES` once per process), which runs every case in order. A missing driver FAILS;
+//! One trial per driver and case ("lavapipe/damaged-disk-entry"), with cargo's usual arguments
+//! (tests/support/trials.rs), each in a child process of this binary (the loader reads
+//! `VK_DRIVER_FILES` once per process). A missing driver FAILS;
 //! `PCSTORE_SKIP_VULKAN_TESTS=1` is the explicit opt-out, as in tests/vulkan.rs.
 
 #[path = "support/hook.rs"]
 mod hook;
+#[path = "support/trials.rs"]
+mod trials;
 #[path = "support/vk_harness.rs"]
 mod vk_harness;
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -26,63 +28,57 @@ use pcstore::vulkan::{
 use pcstore::{
     DiskCache, InMemoryPipelineCache, LayeredPipelineCache, PipelineCacheStore, PipelineFingerprint,
 };
-use vk_harness::Harness;
+use trials::{ChildScenario, Trials};
+use vk_harness::{Harness, DRIVER_NAMES};
 
-/// Set in the child: the driver it runs on.
-const DRIVER_VARIABLE: &str = "PCSTORE_TEST_DRIVER";
+const CHILD_FLAG: &str = "--pcstore-child";
+const CASES: [&str; 3] = [
+    "damaged-disk-entry",
+    "damaged-disk-entry-under-memory",
+    "flush-through-the-context",
+];
 
 fn main() {
-    if let Ok(driver) = std::env::var(DRIVER_VARIABLE) {
-        let dir = PathBuf::from(std::env::var_os("PCSTORE_TEST_DIR").expect("PCSTORE_TEST_DIR"));
-        run_cases(&driver, &dir);
-        return;
-    }
-    if std::env::var("PCSTORE_SKIP_VULKAN_TESTS").as_deref() == Ok("1") {
-        eprintln!("PCSTORE_SKIP_VULKAN_TESTS=1: Vulkan driver tests NOT run");
-        return;
-    }
-    if std::env::args().any(|arg| arg == "--list") {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == CHILD_FLAG) {
+        let case = args.get(at + 1).expect("case name");
+        let dir = PathBuf::from(args.get(at + 2).expect("case folder"));
+        run_case(case, &dir);
         return;
     }
     let base = std::env::temp_dir().join(format!("pcstore-vk-outcomes-{}", std::process::id()));
-    let mut failed = Vec::new();
-    for driver in vk_harness::drivers() {
-        let dir = base.join(driver.name);
-        std::fs::create_dir_all(&dir).expect("scratch folder");
-        let status = Command::new(std::env::current_exe().expect("own path"))
-            .env(DRIVER_VARIABLE, driver.name)
-            .env("PCSTORE_TEST_DIR", &dir)
-            .env("VK_DRIVER_FILES", &driver.icd)
-            .env("VK_ICD_FILENAMES", &driver.icd)
-            .env("MESA_SHADER_CACHE_DISABLE", "true")
-            .env("XDG_CACHE_HOME", base.join("xdg"))
-            .status()
-            .expect("spawn child");
-        println!(
-            "{} {}",
-            if status.success() { "ok  " } else { "FAIL" },
-            driver.name
-        );
-        if !status.success() {
-            failed.push(driver.name);
+    let mut plan = Vec::new();
+    for (driver, name) in DRIVER_NAMES.iter().enumerate() {
+        for case in CASES {
+            let scenario = ChildScenario {
+                driver,
+                scenario: case,
+                dir: base.join(format!("{name}-{case}")),
+                xdg_cache: base.join(format!("xdg-{name}")),
+            };
+            plan.push((scenario, None));
         }
     }
-    let _ = std::fs::remove_dir_all(&base);
-    assert!(failed.is_empty(), "failed on {failed:?}");
+    let mut trials = Trials::from_args();
+    trials.add_child_scenarios(CHILD_FLAG, plan);
+    trials.run_and_exit(|| {
+        let _ = std::fs::remove_dir_all(&base);
+    });
 }
 
-/// Every case on this process's driver, then the validation verdict.
-fn run_cases(driver: &str, dir: &Path) {
+/// One case on this process's driver, then the validation verdict.
+fn run_case(case: &str, dir: &Path) {
     let harness = Harness::new();
     let hooked = hook::install(harness.get_instance_proc_addr);
-    damaged_disk_entry(&harness, hooked, &dir.join("disk"));
-    damaged_disk_entry_under_memory(&harness, hooked, &dir.join("layered"));
-    flush_through_the_context(&harness, hooked);
+    match case {
+        "damaged-disk-entry" => damaged_disk_entry(&harness, hooked, dir),
+        "damaged-disk-entry-under-memory" => damaged_disk_entry_under_memory(&harness, hooked, dir),
+        "flush-through-the-context" => flush_through_the_context(&harness, hooked),
+        other => panic!("unknown case {other}"),
+    }
     let errors = vk_harness::validation_errors();
-    assert_eq!(
-        errors, 0,
-        "{errors} validation errors on {driver} (see stderr)"
-    );
+    assert_eq!(errors, 0, "{errors} validation errors (see stderr)");
+    println!("{case}: passed, 0 validation errors");
 }
 
 fn context(

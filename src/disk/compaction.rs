@@ -1,14 +1,21 @@
-//! Eviction and compaction: keeping the directory within its budget.
+//! Eviction and compaction: keeping the directory within its budget ([`Compactor`]).
 //!
 //! One process at a time (an exclusive `flock` on `compact.lock`, tried briefly, so a crashed
 //! compactor never blocks anyone) copies the newest version of the most recently used entries in
-//! finished segments into a new segment, down to the low-water mark when over budget, syncs it,
-//! and only then deletes the finished segments it read. Segments other live writers still
+//! finished segments into new segments, down to the low-water mark when over budget, syncs
+//! them, and only then deletes the finished segments it read. Segments other live writers still
 //! append to, or still pin (finished, not yet flushed), are left alone (their bytes count
 //! against the budget). A segment is deleted only while locked exclusively through a descriptor
 //! of the compactor's own (so nobody appends to it or pins it), and only if it is still the
 //! length the plan read. A crash at any point leaves either the old segments, or the old and the
 //! new (duplicates, resolved by stamp), never neither.
+//!
+//! Copies are written victim by victim, into output segments of at most `max_bytes / 16` (at
+//! least 64 KiB) each, and each victim is deleted as soon as its survivors are synced: while a
+//! compaction runs, the directory holds at most one segment's worth of duplicates.
+//!
+//! The plan is made from a copy of what the view knows; no lock a put or a lookup takes is held
+//! while candidates are ranked or records copied.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -16,14 +23,17 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::context::StoreContext;
+use super::error::DiskCacheError;
 use super::format::{
     IndexEntry, RecordHeader, RecordKind, INDEX_ENTRY_LEN, INDEX_HEADER_LEN, RECORD_HEADER_LEN,
     SEGMENT_HEADER_LEN,
 };
 use super::names::LOCK_FILE;
+use super::options::MAX_FINISHED_SEGMENTS;
 use super::segment::{self, Segment};
-use super::store::{Inner, MAX_FINISHED_SEGMENTS};
-use super::DiskCacheError;
+use super::view::View;
+use super::writer::Writer;
 use crate::fingerprint::PipelineFingerprint;
 use crate::metrics::Counter;
 use crate::platform;
@@ -47,20 +57,37 @@ struct Plan {
     evicted_bytes: u64,
 }
 
-impl Inner {
-    /// Compacts if over budget, crowded with finished segments, or `force`d.
-    pub(super) fn compact(&self, force: bool) -> Result<(), DiskCacheError> {
-        if self.options.read_only {
+/// A compaction of one open store: its view, to plan from and rebuild, and its writer, whose
+/// active segment and pins it takes over first.
+pub struct Compactor<'a> {
+    cx: &'a StoreContext,
+    view: &'a View,
+    writer: &'a Writer,
+}
+
+impl<'a> Compactor<'a> {
+    pub fn new(cx: &'a StoreContext, view: &'a View, writer: &'a Writer) -> Self {
+        Self { cx, view, writer }
+    }
+
+    /// Compacts if over budget, crowded with finished segments, or `force`d. Waits up to 10 s
+    /// for another process's compaction when `force`d, 10 ms otherwise (then does nothing).
+    ///
+    /// # Errors
+    /// [`DiskCacheError::ReadOnly`], the lock file is another user's or cannot be opened, or
+    /// the I/O error that stopped the compaction (nothing is lost).
+    pub fn run(&self, force: bool) -> Result<(), DiskCacheError> {
+        if self.cx.read_only() {
             return Err(DiskCacheError::ReadOnly);
         }
-        let lock = self.dir().open_lock()?;
+        let lock = self.cx.root().dir().open_lock()?;
         let wait = if force {
             Duration::from_secs(10)
         } else {
             Duration::from_millis(10)
         };
         if !platform::lock_exclusive_within(&lock, wait)
-            .map_err(|err| DiskCacheError::io("lock", self.root.join(LOCK_FILE), err))?
+            .map_err(|err| DiskCacheError::io("lock", self.cx.path().join(LOCK_FILE), err))?
         {
             return Ok(()); // another process is compacting right now
         }
@@ -74,29 +101,22 @@ impl Inner {
     /// The compaction itself, under `compact.lock`.
     fn compact_locked(&self, force: bool) -> Result<(), DiskCacheError> {
         let start = Instant::now();
-        {
-            // Finish our own segment so its records can be compacted too, and hand over our
-            // pins: a flush here then accepts a finished segment gone (copied).
-            let mut writer = self.writer.lock();
-            self.finish_active(&mut writer);
-            for finished in &mut writer.finished {
-                if std::mem::take(&mut finished.pinned) {
-                    let _ = platform::unlock(&finished.segment.file);
-                }
-            }
-        }
-        self.rebuild(true)?;
+        // Finish our own segment so its records can be compacted too, write its index, and
+        // hand over our pins: a flush here then accepts a finished segment gone (copied).
+        self.writer.finish(self.view);
+        self.writer.write_pending_indexes(self.view);
+        self.writer.hand_over_pins();
+        self.view.rebuild(true, self.writer)?;
         let held = self.held_elsewhere();
         let Some(plan) = self.plan(force, &held) else {
             return Ok(());
         };
         self.execute(&plan)?;
-        self.rebuild(false)?;
-        self.metrics.add(Counter::Evictions, plan.evicted);
-        self.metrics.add(Counter::EvictedBytes, plan.evicted_bytes);
-        self.stats.lock().compactions += 1;
-        self.compaction_latency
-            .record(u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        self.view.rebuild(false, self.writer)?;
+        let metrics = self.cx.metrics();
+        metrics.add(Counter::Evictions, plan.evicted);
+        metrics.add(Counter::EvictedBytes, plan.evicted_bytes);
+        self.cx.stats().compaction_completed(start.elapsed());
         Ok(())
     }
 
@@ -104,16 +124,8 @@ impl Inner {
     /// ones, and so do the keys they hold (evicting a newer version of one would bring theirs
     /// back).
     fn held_elsewhere(&self) -> Held {
-        let finished: Vec<(Arc<Segment>, u64)> = self
-            .state
-            .read()
-            .segments
-            .values()
-            .filter(|view| view.immutable)
-            .map(|view| (Arc::clone(&view.segment), view.size))
-            .collect();
         let mut held = Held::default();
-        for (segment, size) in finished {
+        for (segment, size) in self.view.finished_segments() {
             if claim(&segment, size).is_some() {
                 continue;
             }
@@ -137,60 +149,77 @@ impl Inner {
         held
     }
 
+    /// Which segments to take and which entries to keep. The candidates are gathered from the
+    /// view shard by shard; ranking and choosing them holds no lock.
     fn plan(&self, force: bool, held: &Held) -> Option<Plan> {
-        let state = self.state.read();
-        let total = state.disk_bytes();
-        let finished: Vec<(&Arc<Segment>, u64)> = state
-            .segments
-            .values()
-            .filter(|view| view.immutable && !held.names.contains(&view.segment.name))
-            .map(|view| (&view.segment, view.size))
-            .collect();
-        let over = total > self.limits.max_bytes;
-        if finished.is_empty() || !(force || over || finished.len() > MAX_FINISHED_SEGMENTS) {
-            return None;
-        }
-        let pinned: u64 = state
-            .segments
-            .values()
-            .filter(|view| !view.immutable || held.names.contains(&view.segment.name))
-            .map(|view| view.size + view.index_bytes)
-            .sum();
-        let victim_names: HashSet<&str> = finished.iter().map(|(s, _)| s.name.as_str()).collect();
-        let mut candidates: Vec<Survivor> = state
-            .index
-            .iter()
-            .filter(|(_, location)| victim_names.contains(location.segment.name.as_str()))
-            .map(|(key, location)| Survivor {
-                key: *key,
-                segment: Arc::clone(&location.segment),
-                offset: location.offset,
-                payload_len: location.payload_len,
-                stamp: location.stamp,
-                access: location.access.load(Ordering::Relaxed),
-            })
-            .collect();
+        let limits = self.cx.limits();
+        let (over, pinned, victims, mut candidates, live_keys) = self.view.frozen(|known| {
+            let total: u64 = known
+                .segments
+                .iter()
+                .map(|info| info.size + info.index_bytes)
+                .sum();
+            let victims: Vec<(Arc<Segment>, u64)> = known
+                .segments
+                .iter()
+                .filter(|info| info.immutable && !held.names.contains(&info.segment.name))
+                .map(|info| (Arc::clone(&info.segment), info.size))
+                .collect();
+            let over = total > limits.max_bytes;
+            if victims.is_empty() || !(force || over || victims.len() > MAX_FINISHED_SEGMENTS) {
+                return None;
+            }
+            let pinned: u64 = known
+                .segments
+                .iter()
+                .filter(|info| !info.immutable || held.names.contains(&info.segment.name))
+                .map(|info| info.size + info.index_bytes)
+                .sum();
+            let victim_names: HashSet<&str> = victims
+                .iter()
+                .map(|(segment, _)| segment.name.as_str())
+                .collect();
+            let mut candidates = Vec::new();
+            known.index.for_each(|key, location| {
+                if victim_names.contains(location.segment.name.as_str()) {
+                    candidates.push(Survivor {
+                        key: *key,
+                        segment: Arc::clone(&location.segment),
+                        offset: location.offset,
+                        payload_len: location.payload_len,
+                        stamp: location.stamp,
+                        access: location.access.load(Ordering::Relaxed),
+                    });
+                }
+            });
+            Some((
+                over,
+                pinned,
+                victims,
+                candidates,
+                Arc::clone(&known.live_keys),
+            ))
+        })?;
+        #[cfg(test)]
+        super::test_hooks::pause(super::test_hooks::Pause::Planning, "");
         // Most recently used first; among equals, newest first.
         candidates.sort_by_key(|c| std::cmp::Reverse((c.access, c.stamp)));
         let mut room = if over {
-            self.limits
+            limits
                 .low_water
                 .saturating_sub(pinned + (SEGMENT_HEADER_LEN + INDEX_HEADER_LEN) as u64)
         } else {
             u64::MAX
         };
         let mut plan = Plan {
-            victims: finished
-                .into_iter()
-                .map(|(segment, size)| (Arc::clone(segment), size))
-                .collect(),
+            victims,
             survivors: Vec::new(),
             evicted: 0,
             evicted_bytes: 0,
         };
         for candidate in candidates {
             let cost = RECORD_HEADER_LEN as u64 + candidate.payload_len + INDEX_ENTRY_LEN as u64;
-            if candidate.payload_len > self.limits.max_entry_bytes {
+            if candidate.payload_len > limits.max_entry_bytes {
                 // Larger than this store accepts (a larger limit wrote it, or a crafted header
                 // claims it): reading it to copy would cost memory sized by a file's claim.
                 plan.evicted += 1;
@@ -198,8 +227,7 @@ impl Inner {
             } else if cost <= room {
                 room -= cost;
                 plan.survivors.push(candidate);
-            } else if state.live_keys.contains(&candidate.key) || held.keys.contains(&candidate.key)
-            {
+            } else if live_keys.contains(&candidate.key) || held.keys.contains(&candidate.key) {
                 // Evicting this newest version would resurrect the older one a live (or
                 // pinned) segment holds: keep it, over the low-water mark if need be (bounded
                 // by that writer's segments).
@@ -215,9 +243,12 @@ impl Inner {
 
     /// Copies survivors victim by victim: after each victim's survivors are synced in the
     /// output, that victim is deleted, so the directory never holds more than one victim's worth
-    /// of duplicates (not a whole second copy of the store).
+    /// of duplicates (not a whole second copy of the store). Outputs are started anew past
+    /// `output_target`, so no victim (an earlier compaction's output included) is larger than
+    /// that and one entry.
     fn execute(&self, plan: &Plan) -> Result<(), DiskCacheError> {
-        let mut output = None;
+        let mut output: Option<Output> = None;
+        let mut finished_outputs = Vec::new();
         let mut head = [0u8; RECORD_HEADER_LEN];
         for (victim, planned_len) in &plan.victims {
             let survivors = plan
@@ -226,14 +257,18 @@ impl Inner {
                 .filter(|survivor| Arc::ptr_eq(&survivor.segment, victim));
             for survivor in survivors {
                 let Some((header, body)) = self.read_survivor(survivor, &mut head) else {
-                    self.metrics.inc(Counter::CorruptDropped);
+                    self.cx.metrics().inc(Counter::CorruptDropped);
                     continue;
                 };
-                if output.is_none() {
-                    output = Some(self.start_output()?);
+                if let Some(full) = output.take_if(|out| out.end >= self.cx.limits().output_target)
+                {
+                    finished_outputs.push(full.finish()?);
                 }
-                let out = output.as_mut().expect("just started");
-                out.append(header, &body, survivor)?;
+                let out = match &mut output {
+                    Some(out) => out,
+                    None => output.insert(self.start_output()?),
+                };
+                out.append(header, &body)?;
             }
             if let Some(out) = &output {
                 platform::sync_data(&out.segment.file)
@@ -253,24 +288,23 @@ impl Inner {
                 }
             }
         }
-        if let Some(out) = &output {
-            segment::write_index(&out.segment, out.end, &out.entries)
-                .map_err(|err| DiskCacheError::io("write index", &out.segment.path, err))?;
+        if let Some(out) = output {
+            finished_outputs.push(out.finish()?);
         }
-        platform::sync_dir(&self.root)
-            .map_err(|err| DiskCacheError::io("sync directory", &self.root, err))?;
-        if let Some(out) = &output {
-            let _ = platform::unlock(&out.segment.file);
+        platform::sync_dir(self.cx.path())
+            .map_err(|err| DiskCacheError::io("sync directory", self.cx.path(), err))?;
+        for segment in &finished_outputs {
+            let _ = platform::unlock(&segment.file);
         }
         Ok(())
     }
 
-    /// Creates the output segment and makes its name durable before any victim is deleted.
+    /// Creates an output segment and makes its name durable before any victim is deleted.
     fn start_output(&self) -> Result<Output, DiskCacheError> {
-        let segment = segment::create(&self.dir(), self.tick())
-            .map_err(|err| DiskCacheError::io("create segment", &self.root, err))?;
-        platform::sync_dir(&self.root)
-            .map_err(|err| DiskCacheError::io("sync directory", &self.root, err))?;
+        let segment = segment::create(&self.cx.root().dir(), self.cx.clock().tick())
+            .map_err(|err| DiskCacheError::io("create segment", self.cx.path(), err))?;
+        platform::sync_dir(self.cx.path())
+            .map_err(|err| DiskCacheError::io("sync directory", self.cx.path(), err))?;
         Ok(Output {
             segment,
             end: SEGMENT_HEADER_LEN as u64,
@@ -284,7 +318,7 @@ impl Inner {
         survivor: &Survivor,
         head: &mut [u8; RECORD_HEADER_LEN],
     ) -> Option<(RecordHeader, Vec<u8>)> {
-        if survivor.payload_len > self.limits.max_entry_bytes {
+        if survivor.payload_len > self.cx.limits().max_entry_bytes {
             return None; // `plan` evicts these; never an allocation sized by a file's claim
         }
         let mut body = segment::payload_buffer(survivor.payload_len)?;
@@ -334,23 +368,21 @@ struct Output {
 }
 
 impl Output {
-    fn append(
-        &mut self,
-        header: RecordHeader,
-        body: &[u8],
-        survivor: &Survivor,
-    ) -> Result<(), DiskCacheError> {
+    fn append(&mut self, header: RecordHeader, body: &[u8]) -> Result<(), DiskCacheError> {
         platform::write_two_all_at(&self.segment.file, &header.encode(), body, self.end)
             .map_err(|err| DiskCacheError::io("write segment", &self.segment.path, err))?;
-        self.entries.push(IndexEntry {
-            kind: RecordKind::Put,
-            key: survivor.key,
-            offset: self.end,
-            payload_len: survivor.payload_len,
-            stamp: survivor.stamp,
-            access: header.access,
-        });
+        self.entries.push(IndexEntry::put(&header, self.end));
         self.end += header.record_len();
         Ok(())
+    }
+
+    /// Syncs the output (some of its survivors' victims may not be deleted yet) and writes its
+    /// index; its lock is kept until the compaction ends.
+    fn finish(self) -> Result<Segment, DiskCacheError> {
+        platform::sync_data(&self.segment.file)
+            .map_err(|err| DiskCacheError::io("sync segment", &self.segment.path, err))?;
+        segment::write_index(&self.segment, self.end, &self.entries)
+            .map_err(|err| DiskCacheError::io("write index", &self.segment.path, err))?;
+        Ok(self.segment)
     }
 }

@@ -20,13 +20,14 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-
 use std::sync::Arc;
 
-use super::error::Refusal;
+use parking_lot::RwLock;
+
+use super::clock::wall_clock_ns;
+use super::error::{DiskCacheError, Refusal};
 use super::names::{self, Owned, LOCK_FILE, MARKER_FILE};
-use super::store::Inner;
-use super::DiskCacheError;
+use super::report::Stats;
 use crate::platform;
 
 /// The marker's first line: names the format family (every format version of this layout of
@@ -354,24 +355,45 @@ pub fn owner_refused(err: &io::Error) -> Option<u32> {
         .map(|not_owned| not_owned.owner)
 }
 
-impl Inner {
-    /// The store directory as opened.
-    pub(super) fn dir(&self) -> Arc<StoreDir> {
-        Arc::clone(&self.dir.read())
+/// The store directory as opened, opened again (and checked again) when its path comes to lead
+/// to another directory: deleted and re-created underneath by another process, say.
+pub struct StoreRoot {
+    path: PathBuf,
+    read_only: bool,
+    opened: RwLock<Arc<StoreDir>>,
+}
+
+impl StoreRoot {
+    /// `dir`, just opened from `path`.
+    pub fn new(path: PathBuf, dir: StoreDir, read_only: bool) -> Self {
+        Self {
+            path,
+            read_only,
+            opened: RwLock::new(Arc::new(dir)),
+        }
     }
 
-    /// The store directory, opened again (and checked again) if its path now leads to another
-    /// one, e.g. after the directory was deleted and another process created it anew; when
-    /// that fails (the path leads nowhere, or to a directory refused), the one opened before.
-    pub(super) fn current_dir(&self) -> Arc<StoreDir> {
-        let access = if self.options.read_only {
+    /// The path as given.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The store directory as last opened.
+    pub fn dir(&self) -> Arc<StoreDir> {
+        Arc::clone(&self.opened.read())
+    }
+
+    /// The store directory, opened again if its path now leads to another one; when that fails
+    /// (the path leads nowhere, or to a directory refused), the one opened before.
+    pub fn current(&self, stats: &Stats) -> Arc<StoreDir> {
+        let access = if self.read_only {
             Access::ReadOnly
         } else {
             Access::WriteExisting
         };
-        self.reopened_dir(access).unwrap_or_else(|err| {
+        self.reopened(access, stats).unwrap_or_else(|err| {
             if err.kind() != io::ErrorKind::NotFound {
-                self.record_error(&err);
+                stats.record_error(&err);
             }
             self.dir()
         })
@@ -379,21 +401,24 @@ impl Inner {
 
     /// The directory to create a file in: the one opened, or if the path no longer leads to it,
     /// the directory at the path (created and marked anew if needed, and checked).
-    pub(super) fn dir_for_writing(&self) -> Result<Arc<StoreDir>, DiskCacheError> {
-        self.reopened_dir(Access::Write)
+    ///
+    /// # Errors
+    /// As [`StoreDir::open`].
+    pub fn for_writing(&self, stats: &Stats) -> Result<Arc<StoreDir>, DiskCacheError> {
+        self.reopened(Access::Write, stats)
     }
 
-    fn reopened_dir(&self, access: Access) -> Result<Arc<StoreDir>, DiskCacheError> {
+    fn reopened(&self, access: Access, stats: &Stats) -> Result<Arc<StoreDir>, DiskCacheError> {
         let dir = self.dir();
         if dir.still_at_path() {
             return Ok(dir);
         }
-        let (fresh, marker_error) = StoreDir::open(&self.root, access)?;
+        let (fresh, marker_error) = StoreDir::open(&self.path, access)?;
         if let Some(err) = marker_error {
-            self.record_error(&err);
+            stats.record_error(&err);
         }
         let fresh = Arc::new(fresh);
-        *self.dir.write() = Arc::clone(&fresh);
+        *self.opened.write() = Arc::clone(&fresh);
         Ok(fresh)
     }
 }
@@ -412,10 +437,4 @@ fn check_symlinks(path: &Path, uid: u32) -> Result<(), Refusal> {
         Some((link, owner)) => Err(Refusal::ForeignSymlink { link, owner, uid }),
         None => Ok(()),
     }
-}
-
-fn wall_clock_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_nanos() as u64)
 }

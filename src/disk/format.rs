@@ -70,18 +70,6 @@ fn check_of(bytes: &[u8]) -> u64 {
     u64::from_le_bytes(hash.as_bytes()[..8].try_into().expect("8 bytes"))
 }
 
-fn u32_at(bytes: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
-}
-
-fn u64_at(bytes: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
-}
-
-fn key_at(bytes: &[u8], at: usize) -> [u8; 32] {
-    bytes[at..at + 32].try_into().expect("32 bytes")
-}
-
 /// Bytes every format version of this family begins its segments and indexes with: the magic
 /// (8) and the version (u32).
 pub const FAMILY_PREFIX_LEN: usize = 12;
@@ -89,7 +77,11 @@ pub const FAMILY_PREFIX_LEN: usize = 12;
 /// The version a file starting with `magic` declares, or `None` if `bytes` does not start with
 /// `magic` and a version.
 pub fn declared_version(bytes: &[u8], magic: &[u8; 8]) -> Option<u32> {
-    (bytes.len() >= FAMILY_PREFIX_LEN && bytes[..8] == magic[..]).then(|| u32_at(bytes, 8))
+    let mut fields = Reader::new(bytes);
+    if fields.array::<8>()? != *magic {
+        return None;
+    }
+    fields.u32()
 }
 
 /// Why a segment header was not accepted.
@@ -105,31 +97,40 @@ pub enum HeaderError {
 
 /// Encodes a segment header for segment `id`.
 pub fn encode_segment_header(id: u64) -> [u8; SEGMENT_HEADER_LEN] {
-    let mut out = [0u8; SEGMENT_HEADER_LEN];
-    out[..8].copy_from_slice(&SEGMENT_MAGIC);
-    out[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out[12..16].copy_from_slice(&(SEGMENT_HEADER_LEN as u32).to_le_bytes());
-    out[16..24].copy_from_slice(&id.to_le_bytes());
-    let check = check_of(&out[..24]);
-    out[24..32].copy_from_slice(&check.to_le_bytes());
-    out
+    let mut out = Writer::with_capacity(SEGMENT_HEADER_LEN);
+    out.bytes(&SEGMENT_MAGIC)
+        .u32(FORMAT_VERSION)
+        .u32(SEGMENT_HEADER_LEN as u32)
+        .u64(id);
+    let check = check_of(out.as_slice());
+    out.u64(check);
+    out.finish()
+        .try_into()
+        .expect("a segment header is 32 bytes")
 }
 
 /// Decodes a segment header from the first bytes of a segment (up to [`SEGMENT_HEADER_LEN`],
 /// fewer if the file is shorter), returning the segment id.
+///
+/// A version-1 header is fully determined by its id, so it is accepted only if it is exactly
+/// what [`encode_segment_header`] writes for that id (header length and check included).
 pub fn decode_segment_header(bytes: &[u8]) -> Result<u64, HeaderError> {
     match declared_version(bytes, &SEGMENT_MAGIC) {
         None => return Err(HeaderError::Garbage),
         Some(FORMAT_VERSION) => {}
         Some(other) => return Err(HeaderError::OtherVersion(other)),
     }
-    if bytes.len() < SEGMENT_HEADER_LEN
-        || u32_at(bytes, 12) as usize != SEGMENT_HEADER_LEN
-        || check_of(&bytes[..24]) != u64_at(bytes, 24)
-    {
+    let mut fields = Reader::new(bytes);
+    let id = (|| {
+        fields.take(FAMILY_PREFIX_LEN)?; // magic and version, read above
+        fields.u32()?; // header length
+        fields.u64()
+    })()
+    .ok_or(HeaderError::Garbage)?;
+    if bytes.get(..SEGMENT_HEADER_LEN) != Some(&encode_segment_header(id)[..]) {
         return Err(HeaderError::Garbage);
     }
-    Ok(u64_at(bytes, 16))
+    Ok(id)
 }
 
 /// A decoded record header.
@@ -152,25 +153,26 @@ pub struct RecordHeader {
 impl RecordHeader {
     /// Encodes this header with its check.
     pub fn encode(&self) -> [u8; RECORD_HEADER_LEN] {
-        let mut out = [0u8; RECORD_HEADER_LEN];
-        out[..4].copy_from_slice(&RECORD_MAGIC);
-        out[4] = self.kind as u8;
-        out[8..16].copy_from_slice(&self.payload_len.to_le_bytes());
-        out[16..48].copy_from_slice(&self.key.0);
-        out[48..80].copy_from_slice(&self.payload_hash);
-        out[80..88].copy_from_slice(&self.stamp.to_le_bytes());
-        out[88..96].copy_from_slice(&self.access.to_le_bytes());
-        let check = check_of(&out[..96]);
-        out[96..104].copy_from_slice(&check.to_le_bytes());
-        out
+        let mut out = Writer::with_capacity(RECORD_HEADER_LEN);
+        out.bytes(&RECORD_MAGIC)
+            .u8(self.kind as u8)
+            .zeros(3)
+            .u64(self.payload_len)
+            .bytes(&self.key.0)
+            .bytes(&self.payload_hash)
+            .u64(self.stamp)
+            .u64(self.access);
+        let check = check_of(out.as_slice());
+        out.u64(check);
+        out.finish()
+            .try_into()
+            .expect("a record header is 104 bytes")
     }
 
-    /// Decodes a header; `None` if the magic, kind, padding or check is wrong.
+    /// Decodes a header; `None` if the magic, kind, padding or check is wrong (it must be
+    /// exactly what [`RecordHeader::encode`] writes for its fields).
     pub fn decode(bytes: &[u8; RECORD_HEADER_LEN]) -> Option<Self> {
-        if check_of(&bytes[..96]) != u64_at(bytes, 96) {
-            return None;
-        }
-        Self::decode_unchecked(bytes)
+        Self::decode_unchecked(bytes).filter(|header| header.encode() == *bytes)
     }
 
     /// Decodes a header without its check, for the read path only: there the caller compares
@@ -178,18 +180,21 @@ impl RecordHeader {
     /// BLAKE3 with the hash field, and damage cannot make a payload match a 256-bit hash, so the
     /// check would only repeat what that comparison proves.
     pub fn decode_unchecked(bytes: &[u8; RECORD_HEADER_LEN]) -> Option<Self> {
-        if bytes[..4] != RECORD_MAGIC || bytes[5..8] != [0, 0, 0] {
+        let mut fields = Reader::new(bytes);
+        if fields.array::<4>()? != RECORD_MAGIC {
             return None;
         }
-        let kind = RecordKind::from_byte(bytes[4])?;
+        let kind = RecordKind::from_byte(fields.u8()?)?;
+        fields.zeros(3)?;
         Some(Self {
             kind,
-            payload_len: u64_at(bytes, 8),
-            key: PipelineFingerprint(key_at(bytes, 16)),
-            payload_hash: key_at(bytes, 48),
-            stamp: u64_at(bytes, 80),
-            access: u64_at(bytes, 88),
+            payload_len: fields.u64()?,
+            key: PipelineFingerprint(fields.array()?),
+            payload_hash: fields.array()?,
+            stamp: fields.u64()?,
+            access: fields.u64()?,
         })
+        // The check (8 bytes) follows: see `decode`.
     }
 
     /// Header plus payload bytes.
@@ -237,9 +242,46 @@ pub struct IndexEntry {
     pub access: u64,
 }
 
+impl IndexEntry {
+    /// The entry of the put record at `offset` whose header is `header`.
+    pub fn put(header: &RecordHeader, offset: u64) -> Self {
+        Self {
+            kind: RecordKind::Put,
+            key: header.key,
+            offset,
+            payload_len: header.payload_len,
+            stamp: header.stamp,
+            access: header.access,
+        }
+    }
+
+    /// The entry of one (key, access time) pair of a touch record.
+    pub fn touch(key: PipelineFingerprint, access: u64) -> Self {
+        Self {
+            kind: RecordKind::Touch,
+            key,
+            offset: 0,
+            payload_len: 0,
+            stamp: 0,
+            access,
+        }
+    }
+}
+
+/// Bytes of an index of `entries` entries.
+pub fn index_len(entries: usize) -> u64 {
+    (INDEX_HEADER_LEN + INDEX_ENTRY_LEN * entries) as u64
+}
+
 /// Encodes an index for a segment of `segment_len` bytes whose header names `segment_id`.
-pub fn encode_index(segment_id: u64, segment_len: u64, entries: &[IndexEntry]) -> Vec<u8> {
-    let mut body = Writer::with_capacity(entries.len() * INDEX_ENTRY_LEN);
+pub fn encode_index<'a>(
+    segment_id: u64,
+    segment_len: u64,
+    entries: impl IntoIterator<Item = &'a IndexEntry>,
+) -> Vec<u8> {
+    let entries = entries.into_iter();
+    let mut body = Writer::with_capacity(entries.size_hint().0 * INDEX_ENTRY_LEN);
+    let mut count = 0u64;
     for entry in entries {
         body.u8(entry.kind as u8)
             .zeros(7)
@@ -248,6 +290,7 @@ pub fn encode_index(segment_id: u64, segment_len: u64, entries: &[IndexEntry]) -
             .u64(entry.payload_len)
             .u64(entry.stamp)
             .u64(entry.access);
+        count += 1;
     }
     let body = body.finish();
     let mut out = Writer::with_capacity(INDEX_HEADER_LEN + body.len());
@@ -255,7 +298,7 @@ pub fn encode_index(segment_id: u64, segment_len: u64, entries: &[IndexEntry]) -
         .u32(FORMAT_VERSION)
         .u32(INDEX_ENTRY_LEN as u32)
         .u64(segment_len)
-        .u64(entries.len() as u64)
+        .u64(count)
         .u64(segment_id)
         .bytes(blake3::hash(&body).as_bytes())
         .bytes(&body);
@@ -366,6 +409,61 @@ mod tests {
             flipped[bit / 8] ^= 1 << (bit % 8);
             assert_eq!(RecordHeader::decode(&flipped), None, "bit {bit}");
         }
+    }
+
+    /// The layouts as FORMAT.md's tables give them, offset by offset.
+    #[test]
+    fn headers_are_laid_out_as_format_md_says() {
+        let segment = encode_segment_header(0x0123_4567_89ab_cdef);
+        assert_eq!(&segment[0..8], b"PCSTSEG\0");
+        assert_eq!(segment[8..12], 1u32.to_le_bytes());
+        assert_eq!(segment[12..16], 32u32.to_le_bytes());
+        assert_eq!(segment[16..24], 0x0123_4567_89ab_cdefu64.to_le_bytes());
+        assert_eq!(
+            segment[24..32],
+            blake3::hash(&segment[..24]).as_bytes()[..8]
+        );
+
+        let header = RecordHeader {
+            kind: RecordKind::Touch,
+            payload_len: 0x1122,
+            key: PipelineFingerprint([7; 32]),
+            payload_hash: [9; 32],
+            stamp: 0x3344,
+            access: 0x5566,
+        };
+        let record = header.encode();
+        assert_eq!(&record[0..4], b"PCR1");
+        assert_eq!(record[4], 2);
+        assert_eq!(record[5..8], [0, 0, 0]);
+        assert_eq!(record[8..16], 0x1122u64.to_le_bytes());
+        assert_eq!(record[16..48], [7; 32]);
+        assert_eq!(record[48..80], [9; 32]);
+        assert_eq!(record[80..88], 0x3344u64.to_le_bytes());
+        assert_eq!(record[88..96], 0x5566u64.to_le_bytes());
+        assert_eq!(record[96..104], blake3::hash(&record[..96]).as_bytes()[..8]);
+
+        let put = RecordHeader {
+            kind: RecordKind::Put,
+            ..header
+        };
+        let entry = IndexEntry::put(&put, 0x7788);
+        let index = encode_index(5, 0x99, &[entry]);
+        assert_eq!(&index[0..8], b"PCSTIDX\0");
+        assert_eq!(index[8..12], 1u32.to_le_bytes());
+        assert_eq!(index[12..16], 72u32.to_le_bytes());
+        assert_eq!(index[16..24], 0x99u64.to_le_bytes());
+        assert_eq!(index[24..32], 1u64.to_le_bytes());
+        assert_eq!(index[32..40], 5u64.to_le_bytes());
+        assert_eq!(index[40..72], *blake3::hash(&index[72..]).as_bytes());
+        let body = &index[72..];
+        assert_eq!(body[0], 1);
+        assert_eq!(body[1..8], [0; 7]);
+        assert_eq!(body[8..40], [7; 32]);
+        assert_eq!(body[40..48], 0x7788u64.to_le_bytes());
+        assert_eq!(body[48..56], 0x1122u64.to_le_bytes());
+        assert_eq!(body[56..64], 0x3344u64.to_le_bytes());
+        assert_eq!(body[64..72], 0x5566u64.to_le_bytes());
     }
 
     #[test]

@@ -6,25 +6,56 @@
 //!   crashed writer's segment is simply found unlocked and treated as finished;
 //! - each record carries its key, length, BLAKE3 of the payload, a version stamp and an access
 //!   time, behind a checked header; a read verifies all of it or reports a miss;
-//! - a finished segment gets an index file (`seg-*.idx`) so opening reads compact indexes, not
-//!   records, and stays pinned (its writer's lock turned shared) until its writer's next flush
-//!   has synced it: no compaction deletes records a flush is about to vouch for;
+//! - a finished segment gets an index file (`seg-*.idx`, written off the putting thread) so
+//!   opening reads compact indexes, not records, and stays pinned (its writer's lock turned
+//!   shared) until its writer's next flush has synced it: no compaction deletes records a flush
+//!   is about to vouch for;
 //! - `put` appends (no fsync); `flush` is `fdatasync` of the segments written since the last
 //!   flush plus a directory `fsync` for new files;
 //! - when the directory exceeds its budget, one process at a time (under `compact.lock`) copies
-//!   the most recently used entries of the finished segments into a new segment, down to half
-//!   the budget, then deletes the old segments; readers elsewhere keep their open descriptors
-//!   and re-list the directory when they see files vanish;
+//!   the most recently used entries of the finished segments into new segments, down to half
+//!   the budget, deleting each old segment once what it kept is synced; readers elsewhere keep
+//!   their open descriptors and re-list the directory when they see files vanish;
 //! - it touches only what it owns (`dir.rs`, `names.rs`): a directory of this user's that nobody
 //!   else may write in, marked as a store, and in it only the names it generates, only this
-//!   user's files, only files of its own format version.
+//!   user's files, only files of its own format version;
+//! - no put or lookup waits for work that grows with the store: rebuilding the index, planning
+//!   and copying a compaction, writing a finished segment's index and starting writeback all
+//!   run holding no lock a put or a lookup takes for longer than one entry (`view.rs`,
+//!   `writer.rs`, `index.rs`).
+//!
+//! Files, each depending only on those above it (no file imports one below it):
+//! - `error.rs`, `names.rs`, `format.rs`, `options.rs`, `clock.rs`, `listing.rs`: errors, file
+//!   names, byte layouts, tuning, time, when to re-list the directory;
+//! - `report.rs`: the durability report and its counters;
+//! - `dir.rs`: the store directory, opened and checked (ownership, marker);
+//! - `context.rs`: what all parts of one open store share (directory, options, clock, metrics,
+//!   report);
+//! - `segment.rs`: one segment file (create, open, scan, its index file);
+//! - `entries.rs`: a segment's index entries kept in memory while it is written;
+//! - `index.rs`: the in-memory index, sharded;
+//! - `load.rs`: listing the directory, loading one segment, removing leftovers;
+//! - `view.rs` (`View`): what this process knows (index, segments), refreshed and
+//!   rebuilt;
+//! - `writer.rs` (`Writer`): appends, rotation, flushes and pins;
+//! - `compaction.rs` (`Compactor`): eviction and compaction;
+//! - `store.rs` (`Store`): one process's open store, and its maintenance thread;
+//! - `cache.rs` ([`DiskCache`]): the public handle, and what it does across `fork()`.
 
+mod cache;
+mod clock;
 mod compaction;
+mod context;
 mod dir;
+mod entries;
 mod error;
 mod format;
 mod index;
+mod listing;
+mod load;
 mod names;
+mod options;
+mod report;
 mod segment;
 mod store;
 #[cfg(test)]
@@ -32,41 +63,10 @@ mod test_hooks;
 #[cfg(test)]
 mod tests;
 mod view;
+mod writer;
 
 pub use crate::config::user_cache_dir;
+pub use cache::DiskCache;
 pub use error::{DiskCacheError, Refusal};
-pub use store::{DiskCache, DurabilityReport};
-
-/// Tuning of a [`DiskCache`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DiskCacheOptions {
-    /// Budget of on-disk bytes (segments and their indexes). Default 1 GiB.
-    ///
-    /// Exceeding it starts a compaction (on a background thread) that evicts least recently
-    /// used entries down to half of it. The directory may exceed it by a small slack: an eighth
-    /// of it (beyond that, puts are refused with [`crate::PutError::Dropped`] until compaction
-    /// catches up), plus per writing process its current segment (`max_bytes / 16`, between
-    /// 64 KiB and 64 MiB), what it appends before re-checking the total (`max_bytes / 64`,
-    /// between 16 KiB and 16 MiB) and one entry.
-    pub max_bytes: u64,
-    /// Largest blob accepted (default 64 MiB); also capped at `max_bytes / 4`, so one entry can
-    /// never push the rest out. Larger puts are refused before anything is written.
-    ///
-    /// Also the largest blob read: a record claiming more (written by a store with a larger
-    /// limit, or crafted) is a miss and the next compaction evicts it, so no file can make the
-    /// store allocate more than this for one entry.
-    pub max_entry_bytes: u64,
-    /// Never write: no files are created (not even the marker), locked for writing, repaired or
-    /// deleted; puts are refused with [`crate::PutError::ReadOnly`].
-    pub read_only: bool,
-}
-
-impl Default for DiskCacheOptions {
-    fn default() -> Self {
-        Self {
-            max_bytes: 1 << 30,
-            max_entry_bytes: 64 << 20,
-            read_only: false,
-        }
-    }
-}
+pub use options::DiskCacheOptions;
+pub use report::DurabilityReport;

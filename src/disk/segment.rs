@@ -47,6 +47,12 @@ impl Segment {
         names::index_of(&self.name)
     }
 
+    /// Whether its name still leads to this file (not removed or replaced).
+    pub fn in_place(&self) -> bool {
+        let ours = platform::file_identity(&self.file).ok();
+        ours.is_some() && platform::path_identity(&self.path).ok() == ours
+    }
+
     /// Removes this segment and its index (see [`remove_files`]).
     pub fn remove_files(&self) -> io::Result<()> {
         remove_files(&self.dir, &self.name)
@@ -60,6 +66,7 @@ pub fn create(dir: &Arc<StoreDir>, id: u64) -> io::Result<Segment> {
     let dir_identity = platform::path_identity(dir.path())?;
     let temp = names::segment_temp(id);
     let file = dir.create_new(&temp)?;
+    platform::skip_access_time(&file);
     let result = (|| {
         if !platform::try_lock_exclusive(&file)? {
             return Err(io::Error::other("fresh segment already locked"));
@@ -96,6 +103,7 @@ pub enum OpenError {
 /// Opens an existing segment (read-only unless `writable`) and checks its header.
 pub fn open(dir: &Arc<StoreDir>, name: &str, writable: bool) -> Result<Segment, OpenError> {
     let file = dir.open_owned(name, writable).map_err(OpenError::Io)?;
+    platform::skip_access_time(&file);
     let mut header = [0u8; SEGMENT_HEADER_LEN];
     let read = platform::read_at_most(&file, &mut header, 0).map_err(OpenError::Io)?;
     let id = match decode_segment_header(&header[..read]) {
@@ -173,25 +181,13 @@ pub fn scan(segment: &Segment, from: u64, end: u64) -> io::Result<Scan> {
             }
         };
         match header.kind {
-            RecordKind::Put => scan.entries.push(IndexEntry {
-                kind: RecordKind::Put,
-                key: header.key,
-                offset,
-                payload_len: header.payload_len,
-                stamp: header.stamp,
-                access: header.access,
-            }),
+            RecordKind::Put => scan.entries.push(IndexEntry::put(&header, offset)),
             RecordKind::Touch => match read_touches(segment, &header, offset)? {
-                Some(touches) => scan
-                    .entries
-                    .extend(touches.into_iter().map(|(key, access)| IndexEntry {
-                        kind: RecordKind::Touch,
-                        key,
-                        offset: 0,
-                        payload_len: 0,
-                        stamp: 0,
-                        access,
-                    })),
+                Some(touches) => scan.entries.extend(
+                    touches
+                        .into_iter()
+                        .map(|(key, access)| IndexEntry::touch(key, access)),
+                ),
                 None => scan.corrupt += 1,
             },
         }
@@ -298,15 +294,21 @@ fn read_touches(
 }
 
 /// Writes `entries` as the index of `segment` (of `segment_len` bytes): to a temp file, then
-/// renamed over the index name. Not synced: an index is only a shortcut, checked against its
-/// segment on every load, and rebuilt by scanning when missing or wrong. An existing index of
-/// another format version, or another user's, is left in place (the segment is then scanned
-/// when loaded).
-pub fn write_index(segment: &Segment, segment_len: u64, entries: &[IndexEntry]) -> io::Result<()> {
+/// renamed over the index name; returns the index's length. Not synced: an index is only a
+/// shortcut, checked against its segment on every load, and rebuilt by scanning when missing or
+/// wrong. An existing index of another format version, or another user's, is left in place (the
+/// segment is then scanned when loaded), and 0 returned: no bytes of this store's.
+pub fn write_index<'a>(
+    segment: &Segment,
+    segment_len: u64,
+    entries: impl IntoIterator<Item = &'a IndexEntry>,
+) -> io::Result<u64> {
+    #[cfg(test)]
+    super::test_hooks::pause(super::test_hooks::Pause::WritingIndex, &segment.name);
     let dir = &segment.dir;
     let index_name = segment.index_name();
     if !replaceable(dir, &index_name, &INDEX_MAGIC) {
-        return Ok(());
+        return Ok(0);
     }
     let bytes = format::encode_index(segment.id, segment_len, entries);
     let temp = names::index_temp(segment.id ^ u64::from(platform::process_id()));
@@ -320,7 +322,7 @@ pub fn write_index(segment: &Segment, segment_len: u64, entries: &[IndexEntry]) 
     if result.is_err() {
         let _ = dir.remove_owned(&temp);
     }
-    result
+    result.map(|()| bytes.len() as u64)
 }
 
 /// Index entries read per chunk (about 1 MiB).

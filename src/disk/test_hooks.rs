@@ -11,6 +11,15 @@ pub enum Pause {
     BetweenLockAndSize,
     /// Compaction: a victim's survivors are copied and synced; it is about to be deleted.
     VictimCopied,
+    /// Compaction: the candidates are gathered, about to be ranked (no segment name).
+    Planning,
+    /// Rebuild: the new index is in place; the old one's access times are about to be carried
+    /// over and the old one freed (no segment name).
+    IndexReplaced,
+    /// An index file is about to be written for the segment.
+    WritingIndex,
+    /// Writeback of appended data is about to be started for the segment.
+    StartingWriteback,
 }
 
 type Hook = Box<dyn FnMut(Pause, &str)>;

@@ -1,455 +1,698 @@
-//! Loading the directory into the index: at open, after compactions, and when a miss suggests
-//! another process wrote something.
+//! What this process knows of the store directory ([`View`]), and how that is kept up to date.
 //!
-//! Two ways in: [`Inner::rebuild`] reads every segment (through its index file when it has a
-//! valid one) into a fresh index, used at open and whenever segments vanished (compacted away);
-//! [`Inner::refresh_if_changed`] only adds what is new: segments that appeared and records other
-//! writers appended, and costs one `stat` when nothing changed.
+//! A view holds the index (every key's newest record), what is known of each segment (its size,
+//! how far it is indexed, whether it is finished, whether this process appends to it) and the
+//! keys other live writers hold. Two ways to bring it up to date:
+//! - [`View::refresh`] adds what is new: segments that appeared, records other live writers
+//!   appended. It costs one `stat` when nothing changed; when segments vanished (another process
+//!   compacted) it asks its caller for a rebuild instead.
+//! - [`View::rebuild`] reads every segment (through its index file when it has a valid one) into
+//!   a new index and swaps it in: at open, around compactions, and when segments vanished.
+//!
+//! Neither makes another thread wait for work proportional to the store. A rebuild reads the
+//! directory holding no lock a put or a lookup takes: this process's own segments come from the
+//! writer as a snapshot ([`OwnSegmentSource`]), and every change made while the rebuild runs
+//! (appends, rotations, records found corrupt) also goes to a journal, which the rebuild replays
+//! on the new index before swapping it in. The swap exchanges two pointers; access times read
+//! meanwhile are carried over after it, and the old index is freed outside every lock.
+//!
+//! Locks, always taken in this order: `listing` (one refresh or rebuild at a time), the writer's
+//! state (see `writer.rs`), `index` (read: every single-entry change and lookup; write: only the
+//! swap), an index shard, `segments`. None is held while reading a file.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::format::{IndexEntry, RecordKind, INDEX_ENTRY_LEN, INDEX_HEADER_LEN, INDEX_MAGIC};
-use super::index::Index;
-use super::names::{self, Owned};
-use super::segment::{self, OpenError, Segment};
-use super::store::{wall_clock_ns, Inner, SegmentView, State, MAX_FINISHED_SEGMENTS};
-use super::DiskCacheError;
-use crate::metrics::Counter;
+use parking_lot::{Mutex, RwLock};
+
+use super::clock::wall_clock_ns;
+use super::context::StoreContext;
+use super::entries::Entries;
+use super::error::DiskCacheError;
+use super::format::{IndexEntry, RecordKind};
+use super::index::{Found, Index};
+use super::listing::Listing;
+use super::load::{self, Loaded};
+use super::segment::{self, Segment};
+use crate::fingerprint::PipelineFingerprint;
 use crate::platform;
 
-/// Temp files younger than this may still be being set up by their creator (between creation
-/// and locking), so they are left alone.
-const TEMP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// What the last directory listing saw, so that a miss lists the directory again only when it
-/// may have missed something.
-///
-/// A directory's mtime moves whenever a name is added or removed, but only to the file system's
-/// current timestamp, which is coarse: a 4 ms tick on ext2 (and on ext4 before Linux 6.13),
-/// whole seconds on some. A segment renamed in just after a listing, within the same tick,
-/// leaves the mtime as the listing saw it; trusting that mtime would hide the segment until
-/// something else changes the directory. So, as git does with "racily clean" files, an mtime is
-/// trusted only if it was already older than a generous bound on that granularity when the
-/// listing began; until a listing is, misses list again (at most once a millisecond). And no
-/// listing is trusted for longer than a second, for file systems whose timestamps or attribute
-/// caches lag (NFS) and for clocks that jump.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Listing {
-    /// The directory's mtime (ns since the epoch), read just before listing it.
-    mtime: i128,
-    /// `mtime` was old enough that any later change must move it.
-    settled: bool,
-    /// When the listing began.
-    at: Instant,
+/// What this process knows of the directory (see the module documentation).
+pub struct View {
+    cx: Arc<StoreContext>,
+    /// The index, replaced whole by a rebuild. Lookups and single-entry changes hold the read
+    /// lock only while they touch one entry (so a swap never loses a change: see `journal`);
+    /// walks over every entry take a clone of the `Arc` and hold no lock of this.
+    index: RwLock<Arc<Index>>,
+    segments: Mutex<Segments>,
+    /// Keys with a record in another process's live segment, as of the last rebuild. Compaction
+    /// never evicts the newest version of these: the older one would come back.
+    live_keys: Mutex<Arc<HashSet<PipelineFingerprint>>>,
+    /// Serialises refreshes and rebuilds; holds what the last listing saw.
+    listing: Mutex<Option<Listing>>,
 }
 
-/// How far a directory's sub-second mtime may trail the change that set it: Linux file systems
-/// stamp with a clock that ticks at least every 10 ms (HZ=100), exFAT keeps 10 ms.
-const FINE_MTIME_SLACK_NS: i128 = 100_000_000;
-/// The same for mtimes in whole seconds (the file system may keep only those; FAT keeps 2 s).
-const WHOLE_SECOND_MTIME_SLACK_NS: i128 = 2_000_000_000;
-/// A listing not yet trusted is repeated at most this often.
-const UNSETTLED_RELIST: Duration = Duration::from_millis(1);
-/// No listing is trusted for longer than this.
-const RELIST_PERIOD: Duration = Duration::from_secs(1);
+#[derive(Default)]
+struct Segments {
+    views: HashMap<String, SegmentView>,
+    /// While a rebuild runs: every change made to the index or to this process's segments since
+    /// it took its snapshot, to be replayed on the new index.
+    journal: Option<Vec<Change>>,
+}
 
-impl Listing {
-    /// A listing that began at wall-clock time `began_ns` (ns since the epoch) and monotonic
-    /// time `at`, right after the directory's mtime was read as `mtime`.
-    pub fn began(mtime: i128, began_ns: u64, at: Instant) -> Self {
-        let slack = if mtime % 1_000_000_000 == 0 {
-            WHOLE_SECOND_MTIME_SLACK_NS
-        } else {
-            FINE_MTIME_SLACK_NS
-        };
+/// How this process sees one segment file.
+struct SegmentView {
+    segment: Arc<Segment>,
+    /// Records up to here are indexed.
+    scanned_to: u64,
+    /// File size last seen.
+    size: u64,
+    /// Index file size (0 if none).
+    index_bytes: u64,
+    /// Nobody appends to it any more.
+    immutable: bool,
+    /// This process's active segment (indexed as it is written).
+    own: bool,
+}
+
+impl SegmentView {
+    fn own(segment: &Arc<Segment>, size: u64) -> Self {
         Self {
-            mtime,
-            settled: mtime + slack <= i128::from(began_ns),
-            at,
+            segment: Arc::clone(segment),
+            scanned_to: size,
+            size,
+            index_bytes: 0,
+            immutable: false,
+            own: true,
         }
     }
 
-    /// Whether a miss at `now` that reads the directory's mtime as `mtime` must list it again.
-    pub fn stale(&self, mtime: i128, now: Instant) -> bool {
-        let age = now.saturating_duration_since(self.at);
-        mtime != self.mtime || age >= RELIST_PERIOD || (!self.settled && age >= UNSETTLED_RELIST)
+    fn loaded(loaded: &Loaded) -> Self {
+        Self {
+            segment: Arc::clone(&loaded.segment),
+            scanned_to: loaded.scanned_to,
+            size: loaded.size,
+            index_bytes: loaded.index_bytes,
+            immutable: loaded.immutable,
+            own: false,
+        }
     }
 }
 
-/// One segment as read from disk.
-struct Loaded {
-    view: SegmentView,
-    entries: Vec<IndexEntry>,
+/// One change journaled while a rebuild runs.
+enum Change {
+    /// This process started appending to `segment`.
+    Started { segment: Arc<Segment>, size: u64 },
+    /// This process appended records (puts and touches) to `segment`, which now ends at `end`.
+    Appended {
+        segment: Arc<Segment>,
+        entries: Vec<IndexEntry>,
+        end: u64,
+    },
+    /// This process finished the segment `name`.
+    Finished { name: String },
+    /// The index of segment `name` was written.
+    Indexed { name: String, index_bytes: u64 },
+    /// A lookup found the record of `key` at `offset` in `segment` corrupt.
+    Dropped {
+        key: PipelineFingerprint,
+        segment: String,
+        offset: u64,
+    },
 }
 
-impl Inner {
+/// The segments this process writes, as a rebuild takes them from the writer: they are indexed
+/// from memory (or their index file), never probed through the writer's descriptors (which
+/// hold its locks).
+#[derive(Default)]
+pub struct OwnSegments {
+    /// The segment it appends to.
+    pub active: Option<OwnActive>,
+    /// Segments it finished and still holds (pinned, or whose index is not written yet).
+    pub finished: Vec<OwnFinished>,
+}
+
+/// This process's active segment, as of a snapshot.
+pub struct OwnActive {
+    pub segment: Arc<Segment>,
+    pub end: u64,
+    pub entries: Entries,
+}
+
+/// A segment this process finished, as of a snapshot.
+pub struct OwnFinished {
+    pub segment: Arc<Segment>,
+    pub end: u64,
+    /// Its entries while its index file is not written yet.
+    pub entries: Option<Entries>,
+    pub index_bytes: u64,
+}
+
+/// Where a rebuild gets this process's own segments (the writer).
+pub trait OwnSegmentSource {
+    /// A snapshot of the own segments, taken while no append can happen; `begin` must run
+    /// before appends resume (it starts the journal, so no change falls between the two).
+    fn own_segments(&self, begin: &mut dyn FnMut()) -> OwnSegments;
+}
+
+/// What a refresh found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refreshed {
+    /// Nothing new was indexed.
+    Unchanged,
+    /// New records were indexed.
+    Changed,
+    /// Segments vanished (another process compacted): the caller should rebuild.
+    Rebuild,
+}
+
+/// A segment as compaction sees it (a copy).
+pub struct SegmentInfo {
+    pub segment: Arc<Segment>,
+    pub size: u64,
+    pub index_bytes: u64,
+    pub immutable: bool,
+}
+
+/// Everything known, frozen for planning a compaction (see [`View::frozen`]).
+pub struct Known {
+    pub segments: Vec<SegmentInfo>,
+    pub index: Arc<Index>,
+    pub live_keys: Arc<HashSet<PipelineFingerprint>>,
+}
+
+/// A fresh index and segment views, not yet swapped in.
+struct Rebuilt {
+    index: Index,
+    views: HashMap<String, SegmentView>,
+    live_keys: HashSet<PipelineFingerprint>,
+}
+
+/// A journal this short is replayed under the swap's locks; a longer one first outside them.
+const JOURNAL_TAIL: usize = 32;
+
+impl View {
+    pub fn new(cx: Arc<StoreContext>) -> Self {
+        Self {
+            cx,
+            index: RwLock::new(Arc::new(Index::default())),
+            segments: Mutex::default(),
+            live_keys: Mutex::default(),
+            listing: Mutex::new(None),
+        }
+    }
+
     /// First load at open: cleans up after crashes and reads everything.
-    pub(super) fn open(self: &Arc<Self>) -> Result<(), DiskCacheError> {
+    ///
+    /// # Errors
+    /// The directory cannot be listed.
+    pub fn open(&self, own: &dyn OwnSegmentSource) -> Result<(), DiskCacheError> {
         let mut repair_lock = None;
-        if !self.options.read_only {
-            self.remove_stale_temps();
-            if let Ok(file) = self.dir().open_lock() {
-                if platform::lock_exclusive_within(&file, std::time::Duration::from_millis(20))
+        if !self.cx.read_only() {
+            load::remove_leftovers(&self.cx);
+            if let Ok(file) = self.cx.root().dir().open_lock() {
+                if platform::lock_exclusive_within(&file, Duration::from_millis(20))
                     .unwrap_or(false)
                 {
                     repair_lock = Some(file);
                 }
             }
         }
-        let rebuilt = self.rebuild(repair_lock.is_some());
+        let rebuilt = self.rebuild(repair_lock.is_some(), own);
         if let Some(lock) = &repair_lock {
             // Explicitly, not by closing: a forked child may share the descriptor.
             let _ = platform::unlock(lock);
         }
-        rebuilt?;
-        let over = self.state.read().disk_bytes() > self.limits.max_bytes;
-        if !self.options.read_only && (over || self.immutable_segments() > MAX_FINISHED_SEGMENTS) {
-            self.start_maintenance();
-        }
-        Ok(())
+        rebuilt
     }
 
-    /// Segment names and leftover names (temp files, indexes whose segment is gone): only names
-    /// pcstore generates ([`names::classify`]); nothing else in the directory is ever touched.
-    fn list(&self) -> Result<(Vec<String>, Vec<String>), DiskCacheError> {
-        let listed = self
-            .current_dir()
-            .list()
-            .map_err(|err| DiskCacheError::io("list directory", &self.root, err))?;
-        let mut segments: Vec<String> = listed
-            .iter()
-            .filter(|(_, kind)| *kind == Owned::Segment)
-            .map(|(name, _)| name.clone())
-            .collect();
-        segments.sort();
-        let leftovers = listed
-            .into_iter()
-            .filter(|(name, kind)| match kind {
-                Owned::Temp => true,
-                // An index is a leftover only when its segment is gone.
-                Owned::Index => segments
-                    .binary_search(&names::segment_of_index(name))
-                    .is_err(),
-                Owned::Segment | Owned::Kept => false,
-            })
-            .map(|(name, _)| name)
-            .collect();
-        Ok((segments, leftovers))
+    // ---- Lookups and totals
+
+    /// Where the newest known record of `key` is (see [`Index::lookup`]).
+    pub fn lookup(&self, key: &PipelineFingerprint, touch_at: Option<u64>) -> Option<Found> {
+        self.index.read().lookup(key, touch_at)
     }
 
-    /// Deletes leftovers: temp files whose creator is gone (unlocked and older than a grace
-    /// period) and indexes of segments that no longer exist (unless of another format
-    /// version). Another user's files are left alone.
-    fn remove_stale_temps(&self) {
-        let Ok((_, leftovers)) = self.list() else {
-            return;
-        };
-        let dir = self.dir();
-        for name in leftovers {
-            let Ok(file) = dir.open_owned(&name, false) else {
-                continue;
-            };
-            let old_enough = file
-                .metadata()
-                .and_then(|meta| meta.modified())
-                .ok()
-                .and_then(|modified| modified.elapsed().ok())
-                .is_some_and(|age| age >= TEMP_GRACE);
-            let removable = names::classify(&name) != Some(Owned::Index)
-                || segment::replaceable(&dir, &name, &INDEX_MAGIC);
-            if old_enough && removable && platform::try_lock_exclusive(&file).unwrap_or(false) {
-                let _ = dir.remove_owned(&name);
-            }
-        }
+    /// Forgets the record of `key` at `offset` in `segment`: a lookup found it corrupt.
+    pub fn drop_corrupt(&self, key: &PipelineFingerprint, segment: &Segment, offset: u64) {
+        let index = self.index.read();
+        index.remove_if_at(key, &segment.name, offset);
+        self.journal(|| Change::Dropped {
+            key: *key,
+            segment: segment.name.clone(),
+            offset,
+        });
+        drop(index);
     }
 
-    /// Reads one segment. `None` if it vanished, belongs to another user or another format
-    /// version (left alone), or is damaged (then deleted, when writable and nobody holds it).
-    /// `finished_here`: this process finished it and still pins it (its lock must not be probed
-    /// through the pinning descriptor: releasing the probe would release the pin).
-    fn load_segment(
-        &self,
-        name: &str,
-        known: Option<Arc<Segment>>,
-        repair: bool,
-        finished_here: bool,
-    ) -> Option<Loaded> {
-        let segment = match known {
-            Some(segment) => segment,
-            None => match segment::open(&self.dir(), name, false) {
-                Ok(segment) => Arc::new(segment),
-                Err(OpenError::Damaged) => {
-                    self.set_aside(name);
-                    return None;
-                }
-                Err(OpenError::OtherVersion) => return None,
-                Err(OpenError::Io(err)) => {
-                    if err.kind() != io::ErrorKind::NotFound {
-                        self.record_error(&err);
-                    }
-                    return None;
-                }
-            },
-        };
-        let result = (|| -> io::Result<Loaded> {
-            // The lock before the size: a segment seen unlocked has had its last record
-            // appended, so the size read after it is final. (Read the other way round, a writer
-            // could append, flush and close in between: its segment would be indexed, and
-            // repaired and compacted, short of the records it had just flushed.)
-            let live = !finished_here && platform::is_write_locked(&segment.file)?;
-            #[cfg(test)]
-            super::test_hooks::pause(super::test_hooks::Pause::BetweenLockAndSize, name);
-            let mut size = segment.file.metadata()?.len();
-            if !live {
-                if let Some(entries) = segment::read_index(&segment, size) {
-                    let index_bytes = (INDEX_HEADER_LEN + INDEX_ENTRY_LEN * entries.len()) as u64;
-                    return Ok(Loaded {
-                        view: view_of(&segment, size, size, index_bytes, true),
-                        entries,
-                    });
-                }
-            }
-            let scan = segment::scan(&segment, 0, size)?;
-            self.metrics.add(Counter::CorruptDropped, scan.corrupt);
-            if scan.corrupt > 0 {
-                log::warn!(
-                    target: "pcstore::disk",
-                    "{}: dropped {} damaged records in segment {name}",
-                    self.root.display(),
-                    scan.corrupt
-                );
-            }
-            let mut index_bytes = 0;
-            if !live && repair && !self.options.read_only {
-                if scan.valid_end < size {
-                    // A torn tail left by a writer that died mid-append.
-                    let file = segment.dir.open_owned(&segment.name, true)?;
-                    file.set_len(scan.valid_end)?;
-                    log::info!(
-                        target: "pcstore::disk",
-                        "{}: cut the torn tail of segment {name} ({} bytes a crashed writer left)",
-                        self.root.display(),
-                        size - scan.valid_end
-                    );
-                    size = scan.valid_end;
-                }
-                segment::write_index(&segment, size, &scan.entries)?;
-                index_bytes = (INDEX_HEADER_LEN + INDEX_ENTRY_LEN * scan.entries.len()) as u64;
-            }
-            Ok(Loaded {
-                view: view_of(&segment, scan.valid_end, size, index_bytes, !live),
-                entries: scan.entries,
-            })
-        })();
-        match result {
-            Ok(loaded) => Some(loaded),
-            Err(err) => {
-                if err.kind() != io::ErrorKind::NotFound {
-                    self.record_error(&err);
-                }
-                None
-            }
-        }
+    /// The current index, for walks over every entry (no lock of the view is held meanwhile).
+    fn current_index(&self) -> Arc<Index> {
+        Arc::clone(&self.index.read())
     }
 
-    /// Removes a damaged segment (and its index), unless a writer holds it or it is not ours.
-    fn set_aside(&self, name: &str) {
-        if self.options.read_only {
-            return;
-        }
-        let dir = self.dir();
-        let Ok(file) = dir.open_owned(name, false) else {
-            return;
-        };
-        if platform::try_lock_exclusive(&file).unwrap_or(false) {
-            self.metrics.inc(Counter::CorruptDropped);
-            log::warn!(
-                target: "pcstore::disk",
-                "{}: removed segment {name}, whose header is damaged",
-                self.root.display()
-            );
-            let _ = segment::remove_files(&dir, name);
-        }
+    /// Payload bytes and entries indexed.
+    pub fn totals(&self) -> (u64, u64) {
+        let index = self.current_index();
+        (index.payload_bytes(), index.len() as u64)
     }
 
-    /// Reads every segment into a fresh index (keeping access times this process knew).
-    /// `repair`: the caller holds the compaction lock, so torn tails of dead writers may be cut
-    /// and missing index files written.
-    pub(super) fn rebuild(&self, repair: bool) -> Result<(), DiskCacheError> {
-        let mut memo = self.refresh.lock();
-        // Own appends wait: the new index must include every record this process wrote.
-        let writer = self.writer.lock();
-        let began = (wall_clock_ns(), Instant::now());
-        let mtime = platform::modified_ns(&self.root).ok();
-        let (names, _) = self.list()?;
-        let known: HashMap<String, Arc<Segment>> = self
-            .state
-            .read()
+    /// Every key indexed.
+    pub fn keys(&self) -> Vec<PipelineFingerprint> {
+        let mut keys = Vec::new();
+        self.current_index().for_each(|key, _| keys.push(*key));
+        keys
+    }
+
+    /// Keys read since their access time was last written, with that time (marked written).
+    pub fn take_unpersisted_touches(&self) -> Vec<(PipelineFingerprint, u64)> {
+        self.current_index().take_unpersisted_touches()
+    }
+
+    /// Bytes of the segment and index files known.
+    pub fn disk_bytes(&self) -> u64 {
+        self.segments
+            .lock()
+            .views
+            .values()
+            .map(|view| view.size + view.index_bytes)
+            .sum()
+    }
+
+    /// Segment files known.
+    pub fn segment_count(&self) -> u64 {
+        self.segments.lock().views.len() as u64
+    }
+
+    /// Segment files known to be finished.
+    pub fn finished_count(&self) -> usize {
+        self.segments
+            .lock()
+            .views
+            .values()
+            .filter(|view| view.immutable)
+            .count()
+    }
+
+    /// The finished segments known, with the size last seen.
+    pub fn finished_segments(&self) -> Vec<(Arc<Segment>, u64)> {
+        self.segments
+            .lock()
+            .views
+            .values()
+            .filter(|view| view.immutable)
+            .map(|view| (Arc::clone(&view.segment), view.size))
+            .collect()
+    }
+
+    /// Calls `plan` with everything known, while no refresh or rebuild changes what is known of
+    /// other processes' segments (so the sizes and the index agree). This process's puts go on
+    /// meanwhile, into its active segment, which is never finished in the copy.
+    pub fn frozen<R>(&self, plan: impl FnOnce(&Known) -> R) -> R {
+        let _listing = self.listing.lock();
+        let segments = self
             .segments
-            .iter()
-            .map(|(name, view)| (name.clone(), Arc::clone(&view.segment)))
+            .lock()
+            .views
+            .values()
+            .map(|view| SegmentInfo {
+                segment: Arc::clone(&view.segment),
+                size: view.size,
+                index_bytes: view.index_bytes,
+                immutable: view.immutable,
+            })
             .collect();
-        let own = writer.active.as_ref();
-        let pinned_here: HashSet<&str> = writer
+        let known = Known {
+            segments,
+            index: self.current_index(),
+            live_keys: Arc::clone(&self.live_keys.lock()),
+        };
+        plan(&known)
+    }
+
+    // ---- This process's own segments (called by the writer, under its lock)
+
+    /// Records a change in the journal, if a rebuild runs. Called with the index read lock held,
+    /// so that the change is either in the index the rebuild replaces (and journaled) or made
+    /// to the new one.
+    fn journal(&self, change: impl FnOnce() -> Change) {
+        if let Some(journal) = &mut self.segments.lock().journal {
+            journal.push(change());
+        }
+    }
+
+    /// This process started appending to `segment`, now `size` bytes long.
+    pub fn own_segment_started(&self, segment: &Arc<Segment>, size: u64) {
+        let _index = self.index.read();
+        let mut segments = self.segments.lock();
+        segments
+            .views
+            .insert(segment.name.clone(), SegmentView::own(segment, size));
+        if let Some(journal) = &mut segments.journal {
+            journal.push(Change::Started {
+                segment: Arc::clone(segment),
+                size,
+            });
+        }
+    }
+
+    /// This process appended the records of `entries` to `segment`, which now ends at `end`.
+    /// Puts are indexed at once; touches only raise access times this index already has.
+    pub fn own_appended(&self, segment: &Arc<Segment>, entries: &[IndexEntry], end: u64) {
+        let index = self.index.read();
+        for entry in entries {
+            if entry.kind == RecordKind::Put {
+                index.apply_put(segment, entry);
+            }
+        }
+        let mut segments = self.segments.lock();
+        if let Some(view) = segments.views.get_mut(&segment.name) {
+            view.size = end;
+            view.scanned_to = end;
+        }
+        if let Some(journal) = &mut segments.journal {
+            journal.push(Change::Appended {
+                segment: Arc::clone(segment),
+                entries: entries.to_vec(),
+                end,
+            });
+        }
+    }
+
+    /// This process finished the segment `name`: others may read it as finished now.
+    pub fn own_segment_finished(&self, name: &str) {
+        let _index = self.index.read();
+        let mut segments = self.segments.lock();
+        if let Some(view) = segments.views.get_mut(name) {
+            view.own = false;
+            view.immutable = true;
+        }
+        if let Some(journal) = &mut segments.journal {
+            journal.push(Change::Finished {
+                name: name.to_owned(),
+            });
+        }
+    }
+
+    /// The index of segment `name` was written (`index_bytes` long).
+    pub fn segment_indexed(&self, name: &str, index_bytes: u64) {
+        let _index = self.index.read();
+        let mut segments = self.segments.lock();
+        if let Some(view) = segments.views.get_mut(name) {
+            view.index_bytes = index_bytes;
+        }
+        if let Some(journal) = &mut segments.journal {
+            journal.push(Change::Indexed {
+                name: name.to_owned(),
+                index_bytes,
+            });
+        }
+    }
+
+    // ---- Rebuild
+
+    /// Reads every segment into a new index and swaps it in (keeping access times this process
+    /// knew). `repair`: the caller holds the compaction lock, so torn tails of dead writers may
+    /// be cut and missing index files written.
+    ///
+    /// # Errors
+    /// The directory cannot be listed (the current index stays).
+    pub fn rebuild(&self, repair: bool, own: &dyn OwnSegmentSource) -> Result<(), DiskCacheError> {
+        let mut listing = self.listing.lock();
+        let own = own.own_segments(&mut || self.segments.lock().journal = Some(Vec::new()));
+        match self.load_everything(repair, &own) {
+            Ok((rebuilt, began)) => {
+                drop(own);
+                self.install(rebuilt);
+                *listing = began;
+                Ok(())
+            }
+            Err(err) => {
+                self.segments.lock().journal = None;
+                Err(err)
+            }
+        }
+    }
+
+    /// Lists and reads every segment: this process's own from `own` (and what it started since,
+    /// from the journal), the others from disk. Holds no lock but `listing`.
+    fn load_everything(
+        &self,
+        repair: bool,
+        own: &OwnSegments,
+    ) -> Result<(Rebuilt, Option<Listing>), DiskCacheError> {
+        let began = (wall_clock_ns(), Instant::now());
+        let mtime = platform::modified_ns(self.cx.path()).ok();
+        let (names, _) = load::list(&self.cx)?;
+        let own_finished: HashMap<&str, &OwnFinished> = own
             .finished
             .iter()
-            .filter(|finished| finished.pinned)
-            .map(|finished| finished.segment.name.as_str())
+            .map(|finished| (finished.segment.name.as_str(), finished))
             .collect();
-        let mut state = State::default();
-        let mut touches = Vec::new();
-        let mut loaded_segments = Vec::with_capacity(names.len());
+        let (own_names, known) = {
+            let segments = self.segments.lock();
+            let mut own_names: HashSet<String> = own_finished
+                .keys()
+                .map(|name| (*name).to_owned())
+                .chain(own.active.iter().map(|active| active.segment.name.clone()))
+                .collect();
+            for change in segments.journal.iter().flatten() {
+                if let Change::Started { segment, .. } = change {
+                    own_names.insert(segment.name.clone());
+                }
+            }
+            // Never this process's own descriptors: probing a lock through one would release it.
+            let known: HashMap<String, Arc<Segment>> = segments
+                .views
+                .iter()
+                .filter(|(name, view)| !view.own && !own_names.contains(*name))
+                .map(|(name, view)| (name.clone(), Arc::clone(&view.segment)))
+                .collect();
+            (own_names, known)
+        };
+
+        enum Part<'a> {
+            Disk(Loaded),
+            Memory(&'a OwnFinished, &'a Entries),
+        }
+        let mut parts = Vec::with_capacity(names.len());
         for name in &names {
-            if own.is_some_and(|active| &active.segment.name == name) {
-                continue;
-            }
-            let finished_here = pinned_here.contains(name.as_str());
-            if let Some(loaded) =
-                self.load_segment(name, known.get(name).cloned(), repair, finished_here)
-            {
-                loaded_segments.push(loaded);
-            }
-        }
-        let total: usize = loaded_segments.iter().map(|l| l.entries.len()).sum();
-        state.index.reserve(total);
-        for loaded in loaded_segments {
-            apply_puts(
-                &mut state.index,
-                &loaded.view.segment,
-                &loaded.entries,
-                &mut touches,
-            );
-            if !loaded.view.immutable {
-                state.live_keys.extend(
-                    loaded
-                        .entries
-                        .iter()
-                        .filter(|entry| entry.kind == RecordKind::Put)
-                        .map(|entry| entry.key),
+            if let Some(finished) = own_finished.get(name.as_str()) {
+                match &finished.entries {
+                    Some(entries) => parts.push(Part::Memory(finished, entries)),
+                    None => parts.extend(
+                        load::load_segment(
+                            &self.cx,
+                            name,
+                            Some(Arc::clone(&finished.segment)),
+                            repair,
+                            false,
+                        )
+                        .map(Part::Disk),
+                    ),
+                }
+            } else if !own_names.contains(name) {
+                parts.extend(
+                    load::load_segment(&self.cx, name, known.get(name).cloned(), repair, true)
+                        .map(Part::Disk),
                 );
             }
-            state
-                .segments
-                .insert(loaded.view.segment.name.clone(), loaded.view);
         }
-        if let Some(active) = own {
-            apply_puts(
-                &mut state.index,
+
+        let total = parts
+            .iter()
+            .map(|part| match part {
+                Part::Disk(loaded) => loaded.entries.len(),
+                Part::Memory(_, entries) => entries.len(),
+            })
+            .sum::<usize>()
+            + own.active.as_ref().map_or(0, |active| active.entries.len());
+        let mut rebuilt = Rebuilt {
+            index: Index::with_capacity(total),
+            views: HashMap::with_capacity(parts.len() + 1),
+            live_keys: HashSet::new(),
+        };
+        let mut touches = Vec::new();
+        for part in parts {
+            match part {
+                Part::Disk(loaded) => {
+                    apply(
+                        &rebuilt.index,
+                        &loaded.segment,
+                        &loaded.entries,
+                        &mut touches,
+                    );
+                    if !loaded.immutable {
+                        rebuilt.live_keys.extend(
+                            loaded
+                                .entries
+                                .iter()
+                                .filter(|entry| entry.kind == RecordKind::Put)
+                                .map(|entry| entry.key),
+                        );
+                    }
+                    rebuilt
+                        .views
+                        .insert(loaded.segment.name.clone(), SegmentView::loaded(&loaded));
+                }
+                Part::Memory(finished, entries) => {
+                    apply(
+                        &rebuilt.index,
+                        &finished.segment,
+                        entries.iter(),
+                        &mut touches,
+                    );
+                    rebuilt.views.insert(
+                        finished.segment.name.clone(),
+                        SegmentView {
+                            segment: Arc::clone(&finished.segment),
+                            scanned_to: finished.end,
+                            size: finished.end,
+                            index_bytes: finished.index_bytes,
+                            immutable: true,
+                            own: false,
+                        },
+                    );
+                }
+            }
+        }
+        // This process's own records go last: of two records with the same stamp, its own
+        // wins.
+        if let Some(active) = &own.active {
+            apply(
+                &rebuilt.index,
                 &active.segment,
-                &active.entries,
+                active.entries.iter(),
                 &mut touches,
             );
-            state.segments.insert(
+            rebuilt.views.insert(
                 active.segment.name.clone(),
-                view_of(&active.segment, active.end, active.end, 0, false),
+                SegmentView::own(&active.segment, active.end),
             );
-            state
-                .segments
-                .get_mut(&active.segment.name)
-                .expect("inserted")
-                .own = true;
         }
-        apply_touches(&mut state.index, &touches);
-        let mut current = self.state.write();
-        for (key, location) in state.index.iter() {
-            if let Some(old) = current.index.get(key) {
-                location
-                    .access
-                    .fetch_max(old.access.load(Ordering::Relaxed), Ordering::Relaxed);
-                location.persisted_access.fetch_max(
-                    old.persisted_access.load(Ordering::Relaxed),
-                    Ordering::Relaxed,
-                );
-            }
-        }
-        self.clock
-            .fetch_max(state.index.max_stamp(), Ordering::Relaxed);
-        *current = state;
-        *memo = mtime.map(|mtime| Listing::began(mtime, began.0, began.1));
-        Ok(())
+        apply_touches(&rebuilt.index, &touches);
+        self.cx.clock().observe(rebuilt.index.max_stamp());
+        let listing = mtime.map(|mtime| Listing::began(mtime, began.0, began.1));
+        Ok((rebuilt, listing))
     }
 
-    /// Picks up what other processes wrote since the last look. Returns whether anything new
-    /// was indexed. Cheap when nothing changed: one `stat` of the directory plus one `fstat` per
-    /// segment another live process is appending to (and a listing of the directory when its
-    /// mtime cannot be trusted yet: see [`Listing`]).
-    ///
-    /// When segments vanished (another process compacted), the index is rebuilt, 10–30 ms at
-    /// 100k entries. On a lookup (`on_lookup`) that would stall the caller's thread, so the
-    /// rebuild goes to the background maintenance thread instead and this returns false: the
-    /// current index stays correct meanwhile (it holds the vanished segments open, and their
-    /// records are immutable), it only lacks what was written since.
-    pub(super) fn refresh_if_changed(self: &Arc<Self>, on_lookup: bool) -> bool {
-        let Some(mut memo) = self.refresh.try_lock() else {
-            return false;
+    /// Swaps a rebuilt index in (see the module documentation).
+    fn install(&self, rebuilt: Rebuilt) {
+        let Rebuilt {
+            index,
+            mut views,
+            live_keys,
+        } = rebuilt;
+        // Access times read so far, while both indexes are readable.
+        index.carry_access_from(&self.current_index());
+        // Catch up with the journal outside the swap's locks while it is long.
+        loop {
+            let batch = {
+                let mut segments = self.segments.lock();
+                match &mut segments.journal {
+                    Some(journal) if journal.len() > JOURNAL_TAIL => std::mem::take(journal),
+                    _ => break,
+                }
+            };
+            replay(&index, &mut views, batch);
+        }
+        let index = Arc::new(index);
+        let (old_index, old_views, old_live_keys) = {
+            let mut slot = self.index.write();
+            let mut segments = self.segments.lock();
+            let tail = segments.journal.take().unwrap_or_default();
+            replay(&index, &mut views, tail);
+            let old_views = std::mem::replace(&mut segments.views, views);
+            drop(segments);
+            let old_index = std::mem::replace(&mut *slot, Arc::clone(&index));
+            drop(slot);
+            let old_live_keys = std::mem::replace(&mut *self.live_keys.lock(), Arc::new(live_keys));
+            (old_index, old_views, old_live_keys)
+        };
+        #[cfg(test)]
+        super::test_hooks::pause(super::test_hooks::Pause::IndexReplaced, "");
+        // Reads recorded on the old index since the first pass.
+        index.carry_access_from(&old_index);
+        // Freeing an index of a million entries takes milliseconds: outside every lock.
+        drop((old_index, old_views, old_live_keys));
+    }
+
+    // ---- Refresh
+
+    /// Picks up what other processes wrote since the last look (see the module documentation).
+    /// Cheap when nothing changed: one `stat` of the directory plus one `fstat` per segment
+    /// another live process is appending to (and a listing of the directory when its mtime
+    /// cannot be trusted yet: see [`Listing`]). Never waits for another refresh or a rebuild:
+    /// then it does nothing.
+    pub fn refresh(&self) -> Refreshed {
+        let Some(mut listing) = self.listing.try_lock() else {
+            return Refreshed::Unchanged;
         };
         let began = (wall_clock_ns(), Instant::now());
-        let Ok(mtime) = platform::modified_ns(&self.root) else {
-            return false;
+        let Ok(mtime) = platform::modified_ns(self.cx.path()) else {
+            return Refreshed::Unchanged;
         };
         let mut changed = false;
-        if memo.map_or(true, |listing| listing.stale(mtime, began.1)) {
-            let Ok((names, _)) = self.list() else {
-                return false;
+        if listing.map_or(true, |listing| listing.stale(mtime, began.1)) {
+            let Ok((names, _)) = load::list(&self.cx) else {
+                return Refreshed::Unchanged;
             };
             let (added, removed) = {
-                let state = self.state.read();
+                let segments = self.segments.lock();
                 let listed: HashSet<&String> = names.iter().collect();
                 let added: Vec<String> = names
                     .iter()
-                    .filter(|name| !state.segments.contains_key(*name))
+                    .filter(|name| !segments.views.contains_key(*name))
                     .cloned()
                     .collect();
-                let removed = state
-                    .segments
+                let removed = segments
+                    .views
                     .iter()
                     .any(|(name, view)| !view.own && !listed.contains(name));
                 (added, removed)
             };
             if removed {
-                drop(memo);
-                if on_lookup {
-                    self.start_maintenance();
-                    return false;
-                }
-                return self.rebuild(false).is_ok();
+                return Refreshed::Rebuild;
             }
             let loaded: Vec<Loaded> = added
                 .iter()
-                .filter_map(|name| self.load_segment(name, None, false, false))
+                .filter_map(|name| load::load_segment(&self.cx, name, None, false, true))
                 .collect();
-            let mut state = self.state.write();
-            let mut touches = Vec::new();
-            for loaded in loaded {
-                changed |= !loaded.entries.is_empty();
-                apply_puts(
-                    &mut state.index,
-                    &loaded.view.segment,
-                    &loaded.entries,
-                    &mut touches,
-                );
-                state
-                    .segments
-                    .insert(loaded.view.segment.name.clone(), loaded.view);
+            if !loaded.is_empty() {
+                let index = self.index.read();
+                let mut touches = Vec::new();
+                for loaded in &loaded {
+                    changed |= !loaded.entries.is_empty();
+                    apply(&index, &loaded.segment, &loaded.entries, &mut touches);
+                }
+                apply_touches(&index, &touches);
+                self.cx.clock().observe(index.max_stamp());
+                drop(index);
+                let mut segments = self.segments.lock();
+                for loaded in &loaded {
+                    // A segment this process has just started is its own, not another's.
+                    segments
+                        .views
+                        .entry(loaded.segment.name.clone())
+                        .or_insert_with(|| SegmentView::loaded(loaded));
+                }
             }
-            apply_touches(&mut state.index, &touches);
-            self.clock
-                .fetch_max(state.index.max_stamp(), Ordering::Relaxed);
-            *memo = Some(Listing::began(mtime, began.0, began.1));
+            *listing = Some(Listing::began(mtime, began.0, began.1));
         }
-        changed | self.scan_live_tails()
+        if self.scan_live_tails() || changed {
+            Refreshed::Changed
+        } else {
+            Refreshed::Unchanged
+        }
     }
 
     /// Indexes records other live writers appended since the last look.
     fn scan_live_tails(&self) -> bool {
         let live: Vec<(Arc<Segment>, u64)> = self
-            .state
-            .read()
             .segments
+            .lock()
+            .views
             .values()
             .filter(|view| !view.immutable && !view.own)
             .map(|view| (Arc::clone(&view.segment), view.scanned_to))
@@ -470,16 +713,15 @@ impl Inner {
             let Ok((finished, size, scan)) = result else {
                 continue;
             };
-            let mut state = self.state.write();
-            let mut touches = Vec::new();
             if let Some(scan) = &scan {
                 changed |= !scan.entries.is_empty();
-                apply_puts(&mut state.index, &segment, &scan.entries, &mut touches);
+                let index = self.index.read();
+                let mut touches = Vec::new();
+                apply(&index, &segment, &scan.entries, &mut touches);
+                apply_touches(&index, &touches);
+                self.cx.clock().observe(index.max_stamp());
             }
-            apply_touches(&mut state.index, &touches);
-            self.clock
-                .fetch_max(state.index.max_stamp(), Ordering::Relaxed);
-            if let Some(view) = state.segments.get_mut(&segment.name) {
+            if let Some(view) = self.segments.lock().views.get_mut(&segment.name) {
                 if let Some(scan) = &scan {
                     view.scanned_to = scan.valid_end;
                 }
@@ -491,27 +733,51 @@ impl Inner {
     }
 }
 
-fn view_of(
-    segment: &Arc<Segment>,
-    scanned_to: u64,
-    size: u64,
-    index_bytes: u64,
-    immutable: bool,
-) -> SegmentView {
-    SegmentView {
-        segment: Arc::clone(segment),
-        scanned_to,
-        size,
-        index_bytes,
-        immutable,
-        own: false,
+/// Applies journaled changes to a rebuilt index and its segment views.
+fn replay(index: &Index, views: &mut HashMap<String, SegmentView>, changes: Vec<Change>) {
+    let mut touches = Vec::new();
+    for change in changes {
+        match change {
+            Change::Started { segment, size } => {
+                views.insert(segment.name.clone(), SegmentView::own(&segment, size));
+            }
+            Change::Appended {
+                segment,
+                entries,
+                end,
+            } => {
+                apply(index, &segment, &entries, &mut touches);
+                if let Some(view) = views.get_mut(&segment.name) {
+                    view.size = end;
+                    view.scanned_to = end;
+                }
+            }
+            Change::Finished { name } => {
+                if let Some(view) = views.get_mut(&name) {
+                    view.own = false;
+                    view.immutable = true;
+                }
+            }
+            Change::Indexed { name, index_bytes } => {
+                if let Some(view) = views.get_mut(&name) {
+                    view.index_bytes = index_bytes;
+                }
+            }
+            Change::Dropped {
+                key,
+                segment,
+                offset,
+            } => index.remove_if_at(&key, &segment, offset),
+        }
     }
+    apply_touches(index, &touches);
 }
 
-fn apply_puts(
-    index: &mut Index,
+/// Applies the puts of `entries` (records of `segment`) and sets their touches aside.
+fn apply<'a>(
+    index: &Index,
     segment: &Arc<Segment>,
-    entries: &[IndexEntry],
+    entries: impl IntoIterator<Item = &'a IndexEntry>,
     touches: &mut Vec<IndexEntry>,
 ) {
     for entry in entries {
@@ -523,7 +789,7 @@ fn apply_puts(
 }
 
 /// Touches go last: they only raise the access time of keys already indexed.
-fn apply_touches(index: &mut Index, touches: &[IndexEntry]) {
+fn apply_touches(index: &Index, touches: &[IndexEntry]) {
     for touch in touches {
         index.apply_touch(&touch.key, touch.access);
     }

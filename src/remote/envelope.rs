@@ -6,9 +6,11 @@
 //! under another key; in keyed mode it is `blake3::keyed_hash` with a studio secret, so a client
 //! that can PUT but does not know the secret cannot make other machines accept its bytes.
 //!
-//! Layout (little-endian, [`HEADER_LEN`] bytes, then the payload):
+//! Layout ([`HEADER_LEN`] bytes, then the payload):
 //! `magic[8] · version u32 · mode u32 · key[32] · payload_len u64 · hash[32]`,
 //! where `hash = H(header without hash ‖ payload)` and `H` is BLAKE3, keyed in keyed mode.
+//! FORMAT.md ("pcstore remote envelope") documents it for people; a test below holds that page
+//! to the bytes written here.
 
 use crate::codec::{Reader, Writer};
 use crate::fingerprint::PipelineFingerprint;
@@ -136,6 +138,44 @@ mod tests {
             assert_eq!(
                 open(keyed, &fp(1), Some(&secret), 1 << 20).unwrap(),
                 payload
+            );
+        }
+    }
+
+    #[test]
+    fn format_md_documents_the_bytes_written() {
+        let payload = b"payload bytes";
+        let secret = [7u8; 32];
+        for (sealed, mode, hasher) in [
+            (seal(&fp(1), payload, None), 0u32, blake3::Hasher::new()),
+            (
+                seal(&fp(1), payload, Some(&secret)),
+                1,
+                blake3::Hasher::new_keyed(&secret),
+            ),
+        ] {
+            let (header, body) = sealed.split_at(HEADER_LEN);
+            assert_eq!(body, payload);
+            let hash = hasher
+                .clone()
+                .update(&header[..56])
+                .update(payload)
+                .finalize();
+            crate::codec::assert_documented_layout(
+                "pcstore remote envelope",
+                "Header (88 bytes)",
+                header,
+                &[
+                    ("magic `PCSREMOT`", b"PCSREMOT"),
+                    ("format version = 1", &1u32.to_le_bytes()),
+                    ("mode: 0 = plain, 1 = keyed", &mode.to_le_bytes()),
+                    ("key (the one in the URL)", &fp(1).0),
+                    ("payload length", &(payload.len() as u64).to_le_bytes()),
+                    (
+                        "hash of bytes 0..56 followed by the payload",
+                        hash.as_bytes(),
+                    ),
+                ],
             );
         }
     }

@@ -1,17 +1,23 @@
-//! The few Vulkan entry points pcstore calls, resolved through the engine's loader.
+//! The few Vulkan entry points pcstore calls, resolved through the engine's loader, and the one
+//! way pcstore turns a resolved pointer into a typed one (the layer resolves through it too).
 //!
 //! pcstore never links or loads libvulkan: the engine passes its `vkGetInstanceProcAddr` (from
 //! the system loader, volk, or its own layer stack) and only these functions are resolved.
 //! Device-level functions go through `vkGetDeviceProcAddr`, so calls skip the loader's
 //! trampoline and reach whatever layers the engine enabled on its device.
 
-use std::ffi::CStr;
+use std::ffi::{c_char, CStr};
 
 use ash::vk;
 
 use super::error::VulkanError;
 
-/// Function pointers for one instance and device.
+/// A `vkGet*ProcAddr` for handles of type `H` (`vkGetInstanceProcAddr` is
+/// `Resolver<vk::Instance>`, `vkGetDeviceProcAddr` is `Resolver<vk::Device>`).
+pub(crate) type Resolver<H> = unsafe extern "system" fn(H, *const c_char) -> vk::PFN_vkVoidFunction;
+
+/// The adapter's functions for one instance and device: the two property queries the device
+/// identity is read from and the pipeline-cache commands.
 #[derive(Clone, Copy)]
 pub(crate) struct DeviceFns {
     pub get_physical_device_properties: vk::PFN_vkGetPhysicalDeviceProperties,
@@ -25,6 +31,9 @@ pub(crate) struct DeviceFns {
 impl DeviceFns {
     /// Resolves every entry point, failing on the first one the loader does not provide.
     ///
+    /// # Errors
+    /// [`VulkanError::MissingEntryPoint`] naming the first function the loader does not give.
+    ///
     /// # Safety
     /// `get_instance_proc_addr` must be a valid `vkGetInstanceProcAddr`, `instance` a live
     /// instance created through it and `device` a live device of that instance.
@@ -34,38 +43,40 @@ impl DeviceFns {
         device: vk::Device,
         api_version: u32,
     ) -> Result<Self, VulkanError> {
-        let instance_fn = |name: &'static CStr| {
-            // SAFETY: the caller guarantees a valid GIPA and a live instance; `name` is
-            // NUL-terminated.
-            let pointer = unsafe { get_instance_proc_addr(instance, name.as_ptr()) };
-            pointer.ok_or(VulkanError::MissingEntryPoint(name))
-        };
-        // SAFETY (every `cast` below): the loader returned each pointer for the function of
-        // the same name, so it has exactly the signature of the PFN type it is cast to (the
-        // contract of vkGetInstanceProcAddr / vkGetDeviceProcAddr).
+        // SAFETY (every `required` below): a valid GIPA with its live instance (caller), and
+        // the vkGetDeviceProcAddr it gave with one of that instance's live devices; each PFN
+        // type is that of the name it is resolved by.
         let get_device_proc_addr: vk::PFN_vkGetDeviceProcAddr =
-            unsafe { cast(instance_fn(c"vkGetDeviceProcAddr")?) };
-        let device_fn = |name: &'static CStr| {
-            // SAFETY: `get_device_proc_addr` was resolved for this instance and `device` is
-            // one of its live devices (caller's guarantee).
-            let pointer = unsafe { get_device_proc_addr(device, name.as_ptr()) };
-            pointer.ok_or(VulkanError::MissingEntryPoint(name))
-        };
+            unsafe { required(get_instance_proc_addr, instance, c"vkGetDeviceProcAddr")? };
         let get_physical_device_properties2 = if api_version >= vk::API_VERSION_1_1 {
-            // SAFETY: resolved by this name (see above).
-            Some(unsafe { cast(instance_fn(c"vkGetPhysicalDeviceProperties2")?) })
+            // SAFETY: as above.
+            Some(unsafe {
+                required(
+                    get_instance_proc_addr,
+                    instance,
+                    c"vkGetPhysicalDeviceProperties2",
+                )?
+            })
         } else {
             None
         };
-        // SAFETY: each resolved by its own name (see above).
-        let get_physical_device_properties =
-            unsafe { cast(instance_fn(c"vkGetPhysicalDeviceProperties")?) };
         // SAFETY: as above.
-        let create_pipeline_cache = unsafe { cast(device_fn(c"vkCreatePipelineCache")?) };
+        let get_physical_device_properties = unsafe {
+            required(
+                get_instance_proc_addr,
+                instance,
+                c"vkGetPhysicalDeviceProperties",
+            )?
+        };
         // SAFETY: as above.
-        let get_pipeline_cache_data = unsafe { cast(device_fn(c"vkGetPipelineCacheData")?) };
+        let create_pipeline_cache =
+            unsafe { required(get_device_proc_addr, device, c"vkCreatePipelineCache")? };
         // SAFETY: as above.
-        let merge_pipeline_caches = unsafe { cast(device_fn(c"vkMergePipelineCaches")?) };
+        let get_pipeline_cache_data =
+            unsafe { required(get_device_proc_addr, device, c"vkGetPipelineCacheData")? };
+        // SAFETY: as above.
+        let merge_pipeline_caches =
+            unsafe { required(get_device_proc_addr, device, c"vkMergePipelineCaches")? };
         Ok(Self {
             get_physical_device_properties,
             get_physical_device_properties2,
@@ -76,12 +87,49 @@ impl DeviceFns {
     }
 }
 
-/// Reinterprets a loader-returned pointer as the typed PFN of the function it was resolved for.
+/// [`resolve`], with an absent function as [`VulkanError::MissingEntryPoint`].
 ///
 /// # Safety
-/// `T` must be the function-pointer type of the entry point `pointer` was resolved for.
-unsafe fn cast<T: Copy>(pointer: unsafe extern "system" fn()) -> T {
-    const { assert!(std::mem::size_of::<T>() == std::mem::size_of::<unsafe extern "system" fn()>()) };
+/// As for [`resolve`].
+unsafe fn required<H: Copy, T: Copy>(
+    resolver: Resolver<H>,
+    handle: H,
+    name: &'static CStr,
+) -> Result<T, VulkanError> {
+    // SAFETY: the caller's guarantees are `resolve`'s.
+    unsafe { resolve(resolver, handle, name) }.ok_or(VulkanError::MissingEntryPoint(name))
+}
+
+/// Resolves `name` through `resolver` and casts it to the typed PFN `T`; `None` when the
+/// resolver does not know the name.
+///
+/// # Safety
+/// `resolver` must be a valid `vkGet*ProcAddr` for the live `handle`, and `T` the PFN type of
+/// `name` (the contract of `vkGetInstanceProcAddr` / `vkGetDeviceProcAddr`: the pointer
+/// returned for a name has that name's signature).
+pub(crate) unsafe fn resolve<H: Copy, T: Copy>(
+    resolver: Resolver<H>,
+    handle: H,
+    name: &CStr,
+) -> Option<T> {
+    // SAFETY: valid resolver and handle (caller); `name` is NUL-terminated.
+    let pointer = unsafe { resolver(handle, name.as_ptr()) }?;
+    // SAFETY: the resolver returned the function named `name`, whose PFN type is `T` (caller).
+    Some(unsafe { cast_fn(pointer) })
+}
+
+/// Reinterprets one function-pointer type as another of the same size: a resolved
+/// `PFN_vkVoidFunction` as the typed PFN of its name, or (in the layer) a typed function as
+/// `PFN_vkVoidFunction` for a resolver to return.
+///
+/// # Safety
+/// `To` must be the real signature of the function `from` points to (as given by the loader for
+/// the name it was resolved under), or `from` must be a function of signature `From` being
+/// erased to `PFN_vkVoidFunction`'s inner type for the caller to cast back.
+pub(crate) unsafe fn cast_fn<From: Copy, To: Copy>(from: From) -> To {
+    const {
+        assert!(std::mem::size_of::<From>() == std::mem::size_of::<To>());
+    }
     // SAFETY: same size (checked at compile time); the signature is the caller's guarantee.
-    unsafe { std::mem::transmute_copy(&pointer) }
+    unsafe { std::mem::transmute_copy(&from) }
 }

@@ -1,19 +1,7 @@
-//! pcstore's envelope around a stored pipeline-cache blob.
-//!
-//! Layout (little-endian, 128 bytes, then the driver's blob as payload):
-//!
-//! | offset | size | field                                                        |
-//! |--------|------|--------------------------------------------------------------|
-//! | 0      | 8    | magic `b"pcsVKpc\0"`                                         |
-//! | 8      | 4    | envelope format version (1)                                  |
-//! | 12     | 4    | envelope header length (128)                                 |
-//! | 16     | 8    | payload length                                               |
-//! | 24     | 32   | BLAKE3 of the payload                                        |
-//! | 56     | 32   | the scoped key the blob was stored under                     |
-//! | 88     | 16   | vendorID, deviceID, driverVersion, driverID (u32 each)       |
-//! | 104    | 16   | pipelineCacheUUID                                            |
-//! | 120    | 1    | pointer size of the writing process                          |
-//! | 121    | 7    | zero                                                         |
+//! pcstore's envelope around a stored pipeline-cache blob: 128 bytes in front of the driver's
+//! blob (magic, version, length, BLAKE3, scoped key, device identity). The layout, the order of
+//! the checks and the versioning are in FORMAT.md ("pcstore Vulkan envelope"), which a test
+//! below holds to the bytes written here.
 //!
 //! The scoped key already derives from the whole identity (driver strings and namespace
 //! included), so a matching key proves the blob was written for this identity; the plain
@@ -247,6 +235,36 @@ mod tests {
             assert_eq!(opened, payload);
             assert_eq!(hash, *blake3::hash(payload).as_bytes());
         }
+    }
+
+    #[test]
+    fn format_md_documents_the_bytes_written() {
+        let payload = b"driver blob";
+        let (stored, key) = sealed(payload);
+        let id = identity();
+        crate::codec::assert_documented_layout(
+            "pcstore Vulkan envelope",
+            "Header (128 bytes)",
+            &stored[..ENVELOPE_HEADER_LEN],
+            &[
+                ("magic `pcsVKpc\\0`", b"pcsVKpc\0"),
+                ("format version = 1", &1u32.to_le_bytes()),
+                ("header length = 128", &128u32.to_le_bytes()),
+                ("payload length", &(payload.len() as u64).to_le_bytes()),
+                ("BLAKE3 of the payload", blake3::hash(payload).as_bytes()),
+                ("scoped key the blob was stored under", &key.0),
+                ("vendorID", &id.vendor_id.to_le_bytes()),
+                ("deviceID", &id.device_id.to_le_bytes()),
+                ("driverVersion", &id.driver_version.to_le_bytes()),
+                (
+                    "driverID (`VkDriverId`, 0 when the driver reports none)",
+                    &id.driver_id.to_le_bytes(),
+                ),
+                ("pipelineCacheUUID", &id.pipeline_cache_uuid),
+                ("pointer size of the writing process (4 or 8)", &[8]),
+                ("zero", &[0; 7]),
+            ],
+        );
     }
 
     #[test]

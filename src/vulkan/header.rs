@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use crate::codec::{Reader, Writer};
+
 /// Size of `VkPipelineCacheHeaderVersionOne`, the smallest valid blob.
 pub const HEADER_V1_LEN: usize = 32;
 
@@ -66,6 +68,29 @@ impl fmt::Display for HeaderError {
 
 impl std::error::Error for HeaderError {}
 
+/// `VkPipelineCacheHeaderVersionOne`'s fields, in their order.
+struct HeaderV1 {
+    header_size: u32,
+    header_version: u32,
+    vendor_id: u32,
+    device_id: u32,
+    pipeline_cache_uuid: [u8; 16],
+}
+
+impl HeaderV1 {
+    /// The header at the start of `blob`; `None` if `blob` is shorter.
+    fn read(blob: &[u8]) -> Option<Self> {
+        let mut fields = Reader::new(blob);
+        Some(Self {
+            header_size: fields.u32()?,
+            header_version: fields.u32()?,
+            vendor_id: fields.u32()?,
+            device_id: fields.u32()?,
+            pipeline_cache_uuid: fields.array()?,
+        })
+    }
+}
+
 /// Checks that `blob` starts with a version-one header made for `expected`'s device.
 ///
 /// Structural faults are reported before identity faults, so a truncated or garbage blob is
@@ -74,26 +99,29 @@ pub fn check_cache_header(
     blob: &[u8],
     expected: &CacheHeaderExpectation,
 ) -> Result<(), HeaderError> {
-    if blob.len() < HEADER_V1_LEN {
+    let Some(HeaderV1 {
+        header_size,
+        header_version,
+        vendor_id,
+        device_id,
+        pipeline_cache_uuid,
+    }) = HeaderV1::read(blob)
+    else {
         return Err(HeaderError::Truncated(blob.len()));
-    }
-    let header_size = read_u32(blob, 0);
+    };
     if (header_size as usize) < HEADER_V1_LEN || header_size as usize > blob.len() {
         return Err(HeaderError::BadHeaderSize(header_size));
     }
-    let header_version = read_u32(blob, 4);
     if header_version != HEADER_VERSION_ONE {
         return Err(HeaderError::BadHeaderVersion(header_version));
     }
-    let vendor_id = read_u32(blob, 8);
     if vendor_id != expected.vendor_id {
         return Err(HeaderError::VendorMismatch(vendor_id));
     }
-    let device_id = read_u32(blob, 12);
     if device_id != expected.device_id {
         return Err(HeaderError::DeviceMismatch(device_id));
     }
-    if blob[16..32] != expected.pipeline_cache_uuid {
+    if pipeline_cache_uuid != expected.pipeline_cache_uuid {
         return Err(HeaderError::UuidMismatch);
     }
     Ok(())
@@ -102,19 +130,17 @@ pub fn check_cache_header(
 /// Writes a version-one header for `expected`'s device (tests and benchmarks synthesize blobs
 /// with it; pcstore itself only ever stores what a driver produced).
 pub fn write_cache_header(expected: &CacheHeaderExpectation) -> [u8; HEADER_V1_LEN] {
-    let mut header = [0u8; HEADER_V1_LEN];
-    header[0..4].copy_from_slice(&(HEADER_V1_LEN as u32).to_le_bytes());
-    header[4..8].copy_from_slice(&HEADER_VERSION_ONE.to_le_bytes());
-    header[8..12].copy_from_slice(&expected.vendor_id.to_le_bytes());
-    header[12..16].copy_from_slice(&expected.device_id.to_le_bytes());
-    header[16..32].copy_from_slice(&expected.pipeline_cache_uuid);
+    let mut header = Writer::with_capacity(HEADER_V1_LEN);
     header
-}
-
-fn read_u32(bytes: &[u8], at: usize) -> u32 {
-    let mut word = [0u8; 4];
-    word.copy_from_slice(&bytes[at..at + 4]);
-    u32::from_le_bytes(word)
+        .u32(HEADER_V1_LEN as u32)
+        .u32(HEADER_VERSION_ONE)
+        .u32(expected.vendor_id)
+        .u32(expected.device_id)
+        .bytes(&expected.pipeline_cache_uuid);
+    header
+        .finish()
+        .try_into()
+        .expect("the fields above are 32 bytes")
 }
 
 #[cfg(test)]

@@ -5,19 +5,19 @@
 //! - identity.rs: the device identity every stored key is scoped to;
 //! - envelope.rs: pcstore's wrapper around stored blobs (magic, length, BLAKE3, identity);
 //! - header.rs: the `VkPipelineCacheHeaderVersionOne` check;
-//! - dispatch.rs: the few entry points resolved through the engine's `vkGetInstanceProcAddr`;
+//! - dispatch.rs: the few entry points resolved through the engine's `vkGetInstanceProcAddr`,
+//!   and the one typed resolve-and-cast (the layer, `crate::layer`, resolves through it too);
 //! - outcome.rs / metrics.rs: what loads and saves did, per call and counted.
 //!
-//! The library never links or loads libvulkan.
+//! The library never links or loads libvulkan. The adapter imports only the core; its users
+//! are engines, the C ABI (`crate::ffi`) and the layer (`crate::layer`).
 
 mod context;
-mod dispatch;
+pub(crate) mod dispatch;
 mod envelope;
 mod error;
 mod header;
 mod identity;
-#[cfg(feature = "layer")]
-pub mod layer;
 mod metrics;
 mod outcome;
 

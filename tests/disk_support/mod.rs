@@ -114,6 +114,21 @@ pub fn age(path: &Path) {
         .expect("age");
 }
 
+/// Bytes of the segment and index files (`seg-*`) in `dir`: what `DiskCacheOptions::max_bytes`
+/// bounds (the marker and the lock file are not counted).
+pub fn store_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|entry| entry.ok())
+                .filter(|entry| entry.file_name().to_string_lossy().starts_with("seg-"))
+                .filter_map(|entry| entry.metadata().ok())
+                .map(|meta| meta.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 /// Sum of the sizes of the files in `dir`.
 pub fn dir_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir)

@@ -413,6 +413,10 @@ pub struct Driver {
     pub icd: std::path::PathBuf,
 }
 
+/// The CPU drivers the Vulkan tests run on, in the order [`drivers`] returns them: trial names
+/// need them before (and without) the drivers being found.
+pub const DRIVER_NAMES: [&str; 2] = ["lavapipe", "swiftshader"];
+
 /// Both CPU drivers, from `PCSTORE_TEST_LAVAPIPE_ICD` / `PCSTORE_TEST_SWIFTSHADER_ICD` (set by
 /// `scripts/vulkan-drivers.sh`) or their usual places. Panics when one is missing: a Vulkan test
 /// without its driver fails, it never skips.
@@ -429,14 +433,15 @@ pub fn drivers() -> Vec<Driver> {
         );
         Driver { name, icd }
     };
+    let [lavapipe, swiftshader] = DRIVER_NAMES;
     vec![
         find(
-            "lavapipe",
+            lavapipe,
             "PCSTORE_TEST_LAVAPIPE_ICD",
             PathBuf::from("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json"),
         ),
         find(
-            "swiftshader",
+            swiftshader,
             "PCSTORE_TEST_SWIFTSHADER_ICD",
             manifest.join("target/swiftshader/pcstore_swiftshader_icd.json"),
         ),

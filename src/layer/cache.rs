@@ -7,22 +7,13 @@ use std::sync::Arc;
 use ash::vk;
 use once_cell::sync::OnceCell;
 
-use super::config::config;
-use super::dispatch::{DeviceFns, InstanceData};
+use super::config::{config, layer_log};
+use super::instance::InstanceData;
 use crate::config::{DiskOutcome, StorePlan};
 use crate::store::PipelineCacheStore;
+use crate::vulkan::dispatch::resolve;
 use crate::vulkan::{DeviceInfo, VulkanContext, VulkanError, VulkanOptions};
 use crate::PipelineFingerprint;
-
-/// Prints one layer log line when `PCSTORE_LOG` asks for it.
-macro_rules! layer_log {
-    ($($arg:tt)*) => {
-        if $crate::vulkan::layer::config::config().log {
-            eprintln!("pcstore-layer: {}", format_args!($($arg)*));
-        }
-    };
-}
-pub(super) use layer_log;
 
 /// The key of a device's layer cache before it is scoped to the device and the application.
 fn layer_cache_key() -> PipelineFingerprint {
@@ -78,16 +69,25 @@ impl DeviceCache {
     /// Creates the device's cache, seeded from the store when a valid blob is stored for this
     /// device and application.
     ///
+    /// The adapter resolves the functions it calls through `get_instance_proc_addr`, which
+    /// must answer with the chain below this layer (never this layer's own commands) and
+    /// resolve `device`'s commands through a `vkGetDeviceProcAddr` that already knows it.
+    ///
+    /// # Errors
+    /// What [`VulkanContext::new`] and [`VulkanContext::load_pipeline_cache`] return: a missing
+    /// entry point or a driver error creating the cache.
+    ///
     /// # Safety
     /// `instance` must describe the live instance owning `physical_device`, `device` must be a
-    /// live device just created from it through `instance.next_get_instance_proc_addr` and
-    /// already registered in the device map, and `fns` must be the next layer's functions for
-    /// `device`.
+    /// live device just created from it through `instance.next_get_instance_proc_addr`,
+    /// `get_instance_proc_addr` must be valid for `instance` and `device` as said above, and
+    /// `destroy_pipeline_cache` must be the next layer's `vkDestroyPipelineCache` for `device`.
     pub unsafe fn open(
         instance: &InstanceData,
         physical_device: vk::PhysicalDevice,
         device: vk::Device,
-        fns: &DeviceFns,
+        get_instance_proc_addr: vk::PFN_vkGetInstanceProcAddr,
+        destroy_pipeline_cache: vk::PFN_vkDestroyPipelineCache,
     ) -> Result<Self, VulkanError> {
         // SAFETY: live, related handles and the next layer's GIPA (caller).
         let device_name = unsafe { device_name(instance, physical_device) };
@@ -100,12 +100,7 @@ impl DeviceCache {
             instance: instance.instance,
             physical_device,
             device,
-            // This layer's own resolver: it forwards every command the adapter needs to the next
-            // layer, and resolves device commands through the device link's
-            // vkGetDeviceProcAddr. The next layer's vkGetInstanceProcAddr cannot be used: at the
-            // bottom of the chain it answers the loader's trampoline, whose device dispatch is
-            // not set up until vkCreateDevice has returned (measured: a null call).
-            get_instance_proc_addr: super::entry::get_instance_proc_addr,
+            get_instance_proc_addr,
             api_version: instance.api_version,
         };
         let options = VulkanOptions {
@@ -129,7 +124,7 @@ impl DeviceCache {
             context,
             device,
             cache,
-            destroy_pipeline_cache: fns.destroy_pipeline_cache,
+            destroy_pipeline_cache,
             grown: AtomicBool::new(false),
         })
     }
@@ -192,7 +187,7 @@ impl DeviceCache {
 unsafe fn device_name(instance: &InstanceData, physical_device: vk::PhysicalDevice) -> String {
     // SAFETY: the next GIPA with a live instance; the PFN type matches the name.
     let get_properties: Option<vk::PFN_vkGetPhysicalDeviceProperties> = unsafe {
-        super::dispatch::resolve(
+        resolve(
             instance.next_get_instance_proc_addr,
             instance.instance,
             c"vkGetPhysicalDeviceProperties",

@@ -5,7 +5,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::cache::{layer_log, DeviceCache};
+use super::cache::DeviceCache;
+use super::config::layer_log;
 
 /// The running saver thread of one device. Stopping joins it (it finishes a save in progress).
 pub(super) struct Saver {

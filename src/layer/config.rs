@@ -5,7 +5,7 @@
 //! `PCSTORE_SAVE_INTERVAL_MS`.
 //!
 //! A value that does not parse is reported once on stderr and replaced by its default: a typo
-//! must never break the application. (`PCSTORE_LAYER_ENABLE` / `PCSTORE_LAYER_DISABLE` are read
+//! must never break the application. [`layer_log!`] prints the log lines `PCSTORE_LOG` asks for. (`PCSTORE_LAYER_ENABLE` / `PCSTORE_LAYER_DISABLE` are read
 //! by the loader from the implicit manifest, not here.)
 
 use std::time::Duration;
@@ -52,6 +52,16 @@ pub(super) fn config() -> &'static LayerConfig {
     });
     &CONFIG
 }
+
+/// Prints one layer log line when `PCSTORE_LOG` asks for it.
+macro_rules! layer_log {
+    ($($arg:tt)*) => {
+        if $crate::layer::config::config().log {
+            eprintln!("pcstore-layer: {}", format_args!($($arg)*));
+        }
+    };
+}
+pub(super) use layer_log;
 
 /// What the layer's store is made of given the variables `vars`.
 #[cfg(test)]

@@ -2,9 +2,10 @@
 //!
 //! Sizes and field offsets are checked against the C header by `tests/layer.rs` (it compiles a
 //! small C program with the system `cc` and compares). Only the members this layer reads or
-//! writes are named; the rest of each C union is kept for its size.
+//! writes are named; the rest of each C union is kept for its size. `guarded` and `resolving`
+//! keep the rule every function called across this interface follows: it never unwinds.
 
-use std::ffi::{c_char, c_void};
+use std::ffi::{c_char, c_void, CStr};
 
 use ash::vk;
 
@@ -109,6 +110,31 @@ pub struct LayerDeviceCreateInfo {
     pub function: u32,
     /// The payload.
     pub u: LayerDeviceCreateInfoUnion,
+}
+
+/// Runs `body`, turning a panic into `on_panic`: every function the loader or the application
+/// calls through the layer runs its body in here (a panic unwinding out of an
+/// `extern "system"` function would abort the application).
+pub(super) fn guarded<T>(on_panic: T, body: impl FnOnce() -> T) -> T {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or(on_panic)
+}
+
+/// The shell of every `vkGet*ProcAddr` the layer hands out: NULL for a null name, otherwise
+/// `body`'s answer for the name, panics caught (as NULL).
+///
+/// # Safety
+/// `name` must be null or NUL-terminated (what the loader and the adapter pass).
+pub(super) unsafe fn resolving(
+    name: *const c_char,
+    body: impl FnOnce(&CStr) -> vk::PFN_vkVoidFunction,
+) -> vk::PFN_vkVoidFunction {
+    guarded(None, || {
+        if name.is_null() {
+            return None;
+        }
+        // SAFETY: not null, so NUL-terminated (caller).
+        body(unsafe { CStr::from_ptr(name) })
+    })
 }
 
 /// The first two members every Vulkan structure starts with, for walking `pNext` chains.

@@ -1,0 +1,73 @@
+//! What the layer keeps per device, found by the dispatch key of the device or of any of its
+//! queues and command buffers: the next link's commands and the layer's per-device state.
+
+use std::sync::Arc;
+
+use ash::vk;
+use once_cell::sync::OnceCell;
+
+use super::cache::DeviceCache;
+use super::registry::Registry;
+use super::saver::Saver;
+use crate::vulkan::dispatch::resolve;
+
+/// The next link's device commands the intercepts call down to. (Not the adapter's
+/// [`crate::vulkan::dispatch::DeviceFns`]: those are the cache commands the adapter calls, and
+/// the adapter resolves them itself; these are the commands this layer intercepts, which must
+/// never resolve to the layer's own.)
+#[derive(Clone, Copy)]
+pub(super) struct NextDeviceFns {
+    pub destroy_device: vk::PFN_vkDestroyDevice,
+    pub create_graphics_pipelines: vk::PFN_vkCreateGraphicsPipelines,
+    pub create_compute_pipelines: vk::PFN_vkCreateComputePipelines,
+    /// Present only when the device has `VK_KHR_ray_tracing_pipeline` enabled.
+    pub create_ray_tracing_pipelines: Option<vk::PFN_vkCreateRayTracingPipelinesKHR>,
+    pub destroy_pipeline_cache: vk::PFN_vkDestroyPipelineCache,
+}
+
+impl NextDeviceFns {
+    /// Resolves the commands through the device link's `vkGetDeviceProcAddr`; `None` when a
+    /// core command is missing.
+    ///
+    /// # Safety
+    /// `next_get_device_proc_addr` must be the device link's resolver and `device` a live
+    /// device created through it.
+    pub unsafe fn load(
+        next_get_device_proc_addr: vk::PFN_vkGetDeviceProcAddr,
+        device: vk::Device,
+    ) -> Option<Self> {
+        let gdpa = next_get_device_proc_addr;
+        // SAFETY (every `resolve`): the link's resolver with its live device (caller); each PFN
+        // type is that of its name.
+        unsafe {
+            Some(Self {
+                destroy_device: resolve(gdpa, device, c"vkDestroyDevice")?,
+                create_graphics_pipelines: resolve(gdpa, device, c"vkCreateGraphicsPipelines")?,
+                create_compute_pipelines: resolve(gdpa, device, c"vkCreateComputePipelines")?,
+                create_ray_tracing_pipelines: resolve(
+                    gdpa,
+                    device,
+                    c"vkCreateRayTracingPipelinesKHR",
+                ),
+                destroy_pipeline_cache: resolve(gdpa, device, c"vkDestroyPipelineCache")?,
+            })
+        }
+    }
+}
+
+/// One device created through the layer.
+pub(super) struct DeviceData {
+    /// The next layer's `vkGetDeviceProcAddr`.
+    pub next_get_device_proc_addr: vk::PFN_vkGetDeviceProcAddr,
+    /// The next layer's commands.
+    pub fns: NextDeviceFns,
+    /// The layer-owned cache substituted for `VK_NULL_HANDLE`; set once right after the device
+    /// is registered (the adapter resolves device commands through the registry), unset if it
+    /// could not be made.
+    pub cache: OnceCell<Arc<DeviceCache>>,
+    /// The background saver of `cache`, taken at `vkDestroyDevice`.
+    pub saver: parking_lot::Mutex<Option<Saver>>,
+}
+
+/// Devices by dispatch key.
+pub(super) static DEVICES: Registry<DeviceData> = Registry::new();

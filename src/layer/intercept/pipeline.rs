@@ -1,0 +1,148 @@
+//! `vkCreateGraphicsPipelines`, `vkCreateComputePipelines` and
+//! `vkCreateRayTracingPipelinesKHR`: the layer's cache wherever the application passes
+//! `VK_NULL_HANDLE`, its own caches passed through untouched.
+
+use std::ffi::CStr;
+
+use ash::vk::{self, Handle};
+
+use crate::layer::abi::guarded;
+use crate::layer::device::{DeviceData, DEVICES};
+use crate::vulkan::dispatch::cast_fn;
+
+/// This family's commands by name; ray tracing only for a device that has the extension
+/// (otherwise the name must stay unknown).
+pub(super) fn command(name: &CStr, device: Option<&DeviceData>) -> vk::PFN_vkVoidFunction {
+    // SAFETY (every cast): each function is erased to PFN_vkVoidFunction under its own Vulkan
+    // name; the caller casts it back to that name's signature.
+    unsafe {
+        Some(match name.to_bytes() {
+            b"vkCreateGraphicsPipelines" => {
+                cast_fn(create_graphics_pipelines as vk::PFN_vkCreateGraphicsPipelines)
+            }
+            b"vkCreateComputePipelines" => {
+                cast_fn(create_compute_pipelines as vk::PFN_vkCreateComputePipelines)
+            }
+            b"vkCreateRayTracingPipelinesKHR"
+                if device.is_some_and(|d| d.fns.create_ray_tracing_pipelines.is_some()) =>
+            {
+                cast_fn(create_ray_tracing_pipelines as vk::PFN_vkCreateRayTracingPipelinesKHR)
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// The cache to pass down: the application's own, or the layer's for `VK_NULL_HANDLE`.
+fn chosen_cache(data: &DeviceData, requested: vk::PipelineCache) -> vk::PipelineCache {
+    match (data.cache.get(), requested.is_null()) {
+        (Some(cache), true) => cache.substitute(),
+        _ => requested,
+    }
+}
+
+/// The shared body of the pipeline-creation intercepts: finds the device's data, picks the
+/// cache to pass down ([`chosen_cache`]) and calls `create` with both, panics caught.
+///
+/// # Safety
+/// `device` is null or a live device (Vulkan's rule for the application's arguments).
+unsafe fn with_chosen_cache(
+    device: vk::Device,
+    requested: vk::PipelineCache,
+    create: impl FnOnce(&DeviceData, vk::PipelineCache) -> vk::Result,
+) -> vk::Result {
+    guarded(vk::Result::ERROR_OUT_OF_HOST_MEMORY, || {
+        // SAFETY: null or live (this function's contract).
+        let Some(data) = (unsafe { DEVICES.of(device) }) else {
+            return vk::Result::ERROR_OUT_OF_HOST_MEMORY;
+        };
+        let cache = chosen_cache(&data, requested);
+        create(&data, cache)
+    })
+}
+
+/// `vkCreateGraphicsPipelines` with the layer cache substituted for `VK_NULL_HANDLE`.
+///
+/// # Safety
+/// The command's valid arguments, by Vulkan's rules for the application's calls.
+unsafe extern "system" fn create_graphics_pipelines(
+    device: vk::Device,
+    pipeline_cache: vk::PipelineCache,
+    count: u32,
+    create_infos: *const vk::GraphicsPipelineCreateInfo<'_>,
+    allocator: *const vk::AllocationCallbacks<'_>,
+    pipelines: *mut vk::Pipeline,
+) -> vk::Result {
+    // SAFETY: the application's arguments (live device), with a cache of the same device.
+    unsafe {
+        with_chosen_cache(device, pipeline_cache, |data, cache| {
+            (data.fns.create_graphics_pipelines)(
+                device,
+                cache,
+                count,
+                create_infos,
+                allocator,
+                pipelines,
+            )
+        })
+    }
+}
+
+/// `vkCreateComputePipelines` with the layer cache substituted for `VK_NULL_HANDLE`.
+///
+/// # Safety
+/// The command's valid arguments, by Vulkan's rules for the application's calls.
+unsafe extern "system" fn create_compute_pipelines(
+    device: vk::Device,
+    pipeline_cache: vk::PipelineCache,
+    count: u32,
+    create_infos: *const vk::ComputePipelineCreateInfo<'_>,
+    allocator: *const vk::AllocationCallbacks<'_>,
+    pipelines: *mut vk::Pipeline,
+) -> vk::Result {
+    // SAFETY: the application's arguments (live device), with a cache of the same device.
+    unsafe {
+        with_chosen_cache(device, pipeline_cache, |data, cache| {
+            (data.fns.create_compute_pipelines)(
+                device,
+                cache,
+                count,
+                create_infos,
+                allocator,
+                pipelines,
+            )
+        })
+    }
+}
+
+/// `vkCreateRayTracingPipelinesKHR` with the layer cache substituted for `VK_NULL_HANDLE`.
+///
+/// # Safety
+/// The command's valid arguments, by Vulkan's rules for the application's calls.
+unsafe extern "system" fn create_ray_tracing_pipelines(
+    device: vk::Device,
+    deferred_operation: vk::DeferredOperationKHR,
+    pipeline_cache: vk::PipelineCache,
+    count: u32,
+    create_infos: *const vk::RayTracingPipelineCreateInfoKHR<'_>,
+    allocator: *const vk::AllocationCallbacks<'_>,
+    pipelines: *mut vk::Pipeline,
+) -> vk::Result {
+    // SAFETY: the application's arguments (live device), with a cache of the same device.
+    unsafe {
+        with_chosen_cache(device, pipeline_cache, |data, cache| {
+            let Some(next) = data.fns.create_ray_tracing_pipelines else {
+                return vk::Result::ERROR_EXTENSION_NOT_PRESENT;
+            };
+            next(
+                device,
+                deferred_operation,
+                cache,
+                count,
+                create_infos,
+                allocator,
+                pipelines,
+            )
+        })
+    }
+}

@@ -1,0 +1,95 @@
+//! Per-handle records found by dispatch key: generic over the record, so it knows nothing of
+//! what the layer keeps per instance or device.
+//!
+//! A dispatchable handle's first pointer-sized word is the loader's dispatch-table pointer,
+//! shared by an instance and its physical devices, and by a device and its queues and command
+//! buffers. Entries are removed on destroy because the loader reuses addresses. The maps' locks
+//! are held only to clone an `Arc`, never while calling down the chain.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use ash::vk::Handle;
+use once_cell::sync::Lazy;
+use parking_lot::RwLock;
+
+/// The loader's dispatch-table pointer of a dispatchable handle.
+pub(super) type DispatchKey = usize;
+
+/// Reads the dispatch key of `handle`.
+///
+/// # Safety
+/// `handle` must be a live dispatchable handle created through the loader (non-null).
+pub(super) unsafe fn dispatch_key(handle: impl Handle) -> DispatchKey {
+    let first_word = handle.as_raw() as usize as *const usize;
+    // SAFETY: a live dispatchable handle points at an object whose first word is the loader's
+    // dispatch pointer (caller's guarantee).
+    unsafe { first_word.read() }
+}
+
+/// Hashes a dispatch key (a heap address) with one multiply: the map is on every pipeline
+/// creation's path, and SipHash's DoS resistance buys nothing for loader-chosen addresses.
+#[derive(Default)]
+struct DispatchKeyHasher(u64);
+
+impl Hasher for DispatchKeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_usize(&mut self, key: usize) {
+        // Fibonacci hashing; the high bits (which hashbrown uses) mix every address bit.
+        self.0 = (key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type DispatchMap<T> = HashMap<DispatchKey, Arc<T>, BuildHasherDefault<DispatchKeyHasher>>;
+
+/// A map from dispatch key to shared records. Thread-safe; usable as a `static`.
+pub(super) struct Registry<T> {
+    map: Lazy<RwLock<DispatchMap<T>>>,
+}
+
+impl<T> Registry<T> {
+    /// An empty registry.
+    pub const fn new() -> Self {
+        Self {
+            map: Lazy::new(|| RwLock::new(DispatchMap::default())),
+        }
+    }
+
+    /// Records `record` under `key`, replacing a stale entry of a reused address.
+    pub fn insert(&self, key: DispatchKey, record: Arc<T>) {
+        self.map.write().insert(key, record);
+    }
+
+    /// The record under `key`, if any.
+    pub fn get(&self, key: DispatchKey) -> Option<Arc<T>> {
+        self.map.read().get(&key).cloned()
+    }
+
+    /// Removes and returns the record under `key`.
+    pub fn remove(&self, key: DispatchKey) -> Option<Arc<T>> {
+        self.map.write().remove(&key)
+    }
+
+    /// The record of the live dispatchable `handle`; `None` for a null handle or one the layer
+    /// never recorded.
+    ///
+    /// # Safety
+    /// `handle` must be null or a live dispatchable handle created through the loader.
+    pub unsafe fn of(&self, handle: impl Handle + Copy) -> Option<Arc<T>> {
+        if handle.is_null() {
+            return None;
+        }
+        // SAFETY: non-null, so live (caller).
+        self.get(unsafe { dispatch_key(handle) })
+    }
+}
