@@ -106,10 +106,7 @@ fn process_clock() -> u64 {
     u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
 }
 
-// Not called yet: the Vulkan layer switches its `PCSTORE_LOG` lines over to it once it has
-// moved to src/layer/ (issue 12); this `allow` goes then.
 #[cfg(feature = "layer")]
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod line_sink {
     use std::fmt;
     use std::fs::File;

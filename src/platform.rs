@@ -739,7 +739,6 @@ pub fn open_owned_file(path: &Path, create: bool) -> io::Result<File> {
 /// Opens `path` for appending, creating it (mode 0600: logs name paths and keys) if missing:
 /// for a log file the user named.
 #[cfg(feature = "layer")]
-#[cfg_attr(not(test), allow(dead_code))] // until the layer's switch-over (src/diagnostics.rs)
 pub fn open_append_file(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .append(true)

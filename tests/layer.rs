@@ -118,7 +118,7 @@ fn checks() -> Vec<(String, Check, Option<usize>)> {
             None,
         ),
     ];
-    let per_driver: [(&str, Check); 16] = [
+    let per_driver: [(&str, Check); 17] = [
         ("explicit-above-validation", explicit_above_validation),
         ("explicit-below-validation", explicit_below_validation),
         ("implicit", implicit),
@@ -129,6 +129,7 @@ fn checks() -> Vec<(String, Check, Option<usize>)> {
         ("corrupt-entry", corrupt_entry),
         ("tiny-max-size", tiny_max_size),
         ("environment-grammar", environment_grammar),
+        ("log-file", log_file),
         ("two-apps-at-once", two_apps_at_once),
         ("killed-after-periodic-save", killed_after_periodic_save),
         ("many-threads", many_threads),
@@ -854,6 +855,50 @@ fn tiny_max_size(setup: &Setup, driver: &Driver) -> String {
         assert_eq!(run.value("cache_hit"), expected_hit(driver));
     }
     "nothing stored over budget; application fine".into()
+}
+
+/// `PCSTORE_LOG_FILE` alone turns the layer's lines on and sends them to that file, appended
+/// after what two runs of two processes wrote (whole lines), and never to stderr.
+fn log_file(setup: &Setup, driver: &Driver) -> String {
+    let store = fresh_store(setup, driver, "log-file");
+    let log = setup.base.join(format!("layer-{}.log", driver.name));
+    let _ = std::fs::remove_file(&log);
+    std::fs::write(&log, "an earlier line\n").expect("seed the log");
+    for round in 0..2 {
+        let mut command = app_command(setup, driver, Mode::ExplicitValidationBelow, &store, false);
+        command
+            .env_remove("PCSTORE_LOG")
+            .env("PCSTORE_LOG_FILE", &log);
+        let run = run_app(command);
+        run.assert_ok("PCSTORE_LOG_FILE");
+        assert_eq!(
+            run.layer_log(),
+            Vec::<&str>::new(),
+            "round {round}: lines on stderr"
+        );
+    }
+    let text = std::fs::read_to_string(&log).expect("the log file");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0], "an earlier line",
+        "appended, not replaced:\n{text}"
+    );
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|line| line.starts_with("pcstore-layer: ")),
+        "whole lines only:\n{text}"
+    );
+    let count = |what: &str| lines.iter().filter(|line| line.contains(what)).count();
+    assert_eq!(
+        (count("load Miss"), count("load Hit"), count("final save ")),
+        (1, 1, 2),
+        "a miss, then a hit, and a final save each:\n{text}"
+    );
+    format!(
+        "{} lines appended to PCSTORE_LOG_FILE, none on stderr",
+        lines.len() - 1
+    )
 }
 
 /// The layer reads the environment with the C default store's grammar and meaning.

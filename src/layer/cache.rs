@@ -40,14 +40,19 @@ fn open_store(plan: &StorePlan) -> Arc<dyn PipelineCacheStore> {
         plan.clone().open_local()
     });
     match &opened.disk {
-        DiskOutcome::Open(root) => layer_log!("store at {}", root.display()),
-        DiskOutcome::Disabled => layer_log!("PCSTORE_DISABLE: this process caches in memory only"),
+        DiskOutcome::Open(root) => layer_log!(Info, "store at {}", root.display()),
+        DiskOutcome::Disabled => {
+            layer_log!(Info, "PCSTORE_DISABLE: this process caches in memory only");
+        }
         DiskOutcome::Unavailable(error) => {
-            layer_log!("disk store unavailable ({error}); this process caches in memory only");
+            layer_log!(
+                Warn,
+                "disk store unavailable ({error}); this process caches in memory only"
+            );
         }
     }
     if opened.remote {
-        layer_log!("remote tier {}", crate::config::REMOTE_URL);
+        layer_log!(Info, "remote tier {}", crate::config::REMOTE_URL);
     }
     opened.store
 }
@@ -113,6 +118,7 @@ impl DeviceCache {
         // SAFETY: live device; no allocation callbacks.
         let (cache, info) = unsafe { context.load_pipeline_cache(&layer_cache_key(), None)? };
         layer_log!(
+            Info,
             "device \"{device_name}\": load {:?} ({} bytes stored, {} bytes given to the driver, {:?}, {} µs)",
             info.outcome,
             info.stored_bytes,
@@ -156,6 +162,7 @@ impl DeviceCache {
             Ok(info) => {
                 let flushed = self.context.store().flush();
                 layer_log!(
+                    Info,
                     "{reason} save {:?} ({} driver bytes, {} stored bytes, flush {})",
                     info.outcome,
                     info.driver_bytes,
@@ -163,7 +170,7 @@ impl DeviceCache {
                     if flushed.is_ok() { "ok" } else { "failed" }
                 );
             }
-            Err(error) => layer_log!("{reason} save failed: {error}"),
+            Err(error) => layer_log!(Warn, "{reason} save failed: {error}"),
         }
     }
 

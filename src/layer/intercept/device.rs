@@ -139,7 +139,7 @@ unsafe fn create_device_body(
             *data.saver.lock() = Saver::start(Arc::clone(&cache), config().save_interval);
             let _ = data.cache.set(cache);
         }
-        Err(error) => layer_log!("no layer cache for this device: {error}"),
+        Err(error) => layer_log!(Warn, "no layer cache for this device: {error}"),
     }
     vk::Result::SUCCESS
 }
