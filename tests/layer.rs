@@ -118,13 +118,14 @@ fn checks() -> Vec<(String, Check, Option<usize>)> {
             None,
         ),
     ];
-    let per_driver: [(&str, Check); 17] = [
+    let per_driver: [(&str, Check); 18] = [
         ("explicit-above-validation", explicit_above_validation),
         ("explicit-below-validation", explicit_below_validation),
         ("implicit", implicit),
         ("add-layer-path", add_layer_path),
         ("implicit-switches", implicit_switches),
         ("rust-app", rust_app_runs),
+        ("creation-feedback", creation_feedback),
         ("unwritable-dir", unwritable_dir),
         ("corrupt-entry", corrupt_entry),
         ("tiny-max-size", tiny_max_size),
@@ -765,10 +766,92 @@ fn rust_app_runs(setup: &Setup, driver: &Driver) -> String {
     assert!(second.logged("load Hit"), "{:?}", second.layer_log());
     assert_eq!(first.values(), baseline.values());
     assert_eq!(second.values(), baseline.values());
+    // A Vulkan 1.2 application that did not enable VK_EXT_pipeline_creation_feedback: the
+    // layer enables it (validation would report the chained structure otherwise) and counts
+    // every pipeline: 4 compute, 2 graphics, 1 through the application's own cache.
+    for run in [&first, &second] {
+        assert_eq!(
+            feedback_counts(run).0,
+            7,
+            "pipelines counted: {:?}",
+            run.layer_log()
+        );
+    }
     format!(
-        "{} pipelines, stored then hit",
+        "{} pipelines, stored then hit; creation feedback on a 1.2 application",
         baseline.value("pipelines_created")
     )
+}
+
+/// The layer's creation-feedback report at vkDestroyDevice: (pipelines, cache hits).
+fn feedback_counts(run: &Run) -> (u64, u64) {
+    let lines = run.layer_log();
+    let reports: Vec<&str> = lines
+        .iter()
+        .filter_map(|line| line.split_once("creation feedback: ").map(|(_, rest)| rest))
+        .collect();
+    let [report] = reports[..] else {
+        panic!("not one creation feedback report: {lines:?}");
+    };
+    let number_before = |unit: &str| -> u64 {
+        let (before, _) = report
+            .split_once(unit)
+            .unwrap_or_else(|| panic!("no {unit:?} in {report:?}"));
+        let word = before
+            .trim_end()
+            .rsplit([' ', ','])
+            .next()
+            .unwrap_or_default();
+        word.parse()
+            .unwrap_or_else(|_| panic!("{word:?} before {unit:?} in {report:?}"))
+    };
+    (number_before(" pipelines"), number_before(" cache hits"))
+}
+
+/// Driver-verified hits: the layer's per-device count matches the application's own creation
+/// feedback, pipeline for pipeline (the application chains its own on every pipeline: the
+/// layer reads it), and the layer's own chained feedback (the application chains none on its
+/// threads' pipelines) measures the same; validation stays silent and the application's create
+/// infos are unchanged either way (the application checks and fails otherwise).
+fn creation_feedback(setup: &Setup, driver: &Driver) -> String {
+    let store = fresh_store(setup, driver, "feedback");
+    let run = |application_feedback: &str| {
+        let mut command = app_command(setup, driver, Mode::ExplicitValidationBelow, &store, false);
+        command
+            .env("APP_REPEAT", "2")
+            .env("APP_FEEDBACK", application_feedback);
+        let run = run_app(command);
+        run.assert_ok("creation feedback");
+        assert_eq!(run.value("create_infos_changed"), "0");
+        assert_eq!(run.value("validation_errors"), "0");
+        run
+    };
+    let own = run("1");
+    // 4 threads x 8 pipelines x 2 rounds, the first pipeline again, one through its own cache.
+    let total = 4 * 8 * 2 + 2;
+    let (counted, hits) = feedback_counts(&own);
+    assert_eq!(counted, total, "{:?}", own.layer_log());
+    assert_eq!(own.value("worker_feedback_valid"), "64");
+    let number = |key: &str| -> u64 { own.value(key).parse().expect("a number") };
+    let application_hits = number("worker_hits") + number("cache_hit") + number("own_cache_hit");
+    assert_eq!(
+        hits, application_hits,
+        "the layer's count against the application's own feedback"
+    );
+    if driver.name == "swiftshader" {
+        // Its second round and the repeat of the first pipeline hit the layer's cache.
+        assert_eq!(hits, 4 * 8 + 1, "SwiftShader reports in-process hits");
+    } else {
+        assert_eq!(hits, 0, "lavapipe never sets the hit bit");
+    }
+    let layer_chained = run("0");
+    assert_eq!(
+        feedback_counts(&layer_chained),
+        (counted, hits),
+        "the layer's own feedback: {:?}",
+        layer_chained.layer_log()
+    );
+    format!("{counted} pipelines, {hits} driver-reported hits, as the application's own feedback")
 }
 
 fn unwritable_dir(setup: &Setup, driver: &Driver) -> String {

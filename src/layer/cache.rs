@@ -11,7 +11,6 @@ use super::config::{config, layer_log};
 use super::instance::InstanceData;
 use crate::config::{DiskOutcome, StorePlan};
 use crate::store::PipelineCacheStore;
-use crate::vulkan::dispatch::resolve;
 use crate::vulkan::{DeviceInfo, VulkanContext, VulkanError, VulkanOptions};
 use crate::PipelineFingerprint;
 
@@ -83,19 +82,19 @@ impl DeviceCache {
     /// entry point or a driver error creating the cache.
     ///
     /// # Safety
-    /// `instance` must describe the live instance owning `physical_device`, `device` must be a
+    /// `instance` must describe the live instance owning `physical_device` (named
+    /// `device_name`), `device` must be a
     /// live device just created from it through `instance.next_get_instance_proc_addr`,
     /// `get_instance_proc_addr` must be valid for `instance` and `device` as said above, and
     /// `destroy_pipeline_cache` must be the next layer's `vkDestroyPipelineCache` for `device`.
     pub unsafe fn open(
         instance: &InstanceData,
         physical_device: vk::PhysicalDevice,
+        device_name: &str,
         device: vk::Device,
         get_instance_proc_addr: vk::PFN_vkGetInstanceProcAddr,
         destroy_pipeline_cache: vk::PFN_vkDestroyPipelineCache,
     ) -> Result<Self, VulkanError> {
-        // SAFETY: live, related handles and the next layer's GIPA (caller).
-        let device_name = unsafe { device_name(instance, physical_device) };
         let mut namespace = instance.application.clone();
         namespace.push(0);
         // lavapipe's identity is weak at API 1.0 (fixed UUID, driverVersion 1): the device name
@@ -185,29 +184,4 @@ impl DeviceCache {
         // SAFETY: the cache belongs to this live device; nobody uses it any more (caller).
         unsafe { (self.destroy_pipeline_cache)(self.device, self.cache, std::ptr::null()) };
     }
-}
-
-/// The physical device's name.
-///
-/// # Safety
-/// `instance` describes the live instance owning the live `physical_device`.
-unsafe fn device_name(instance: &InstanceData, physical_device: vk::PhysicalDevice) -> String {
-    // SAFETY: the next GIPA with a live instance; the PFN type matches the name.
-    let get_properties: Option<vk::PFN_vkGetPhysicalDeviceProperties> = unsafe {
-        resolve(
-            instance.next_get_instance_proc_addr,
-            instance.instance,
-            c"vkGetPhysicalDeviceProperties",
-        )
-    };
-    let Some(get_properties) = get_properties else {
-        return String::new();
-    };
-    let mut properties = vk::PhysicalDeviceProperties::default();
-    // SAFETY: live physical device of this instance; properly sized output.
-    unsafe { get_properties(physical_device, &mut properties) };
-    properties
-        .device_name_as_c_str()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }

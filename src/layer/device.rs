@@ -7,6 +7,7 @@ use ash::vk;
 use once_cell::sync::OnceCell;
 
 use super::cache::DeviceCache;
+use super::feedback::{CreationStats, FeedbackSupport};
 use super::registry::Registry;
 use super::saver::Saver;
 use crate::vulkan::dispatch::resolve;
@@ -67,6 +68,12 @@ pub(super) struct DeviceData {
     pub cache: OnceCell<Arc<DeviceCache>>,
     /// The background saver of `cache`, taken at `vkDestroyDevice`.
     pub saver: parking_lot::Mutex<Option<Saver>>,
+    /// The physical device's name, for the log.
+    pub name: String,
+    /// Whether pipeline creations report feedback on this device.
+    pub feedback: FeedbackSupport,
+    /// What they reported, added up (logged at `vkDestroyDevice`).
+    pub creation: CreationStats,
 }
 
 /// Devices by dispatch key.

@@ -14,7 +14,9 @@
 //! - entry.rs: negotiation and the layer's two resolvers;
 //! - intercept/: the intercepted commands, one file per command family;
 //! - chain.rs: resolvers for the chain below the layer (what the layer's cache is driven through);
-//! - device.rs: the device record (the next link's commands, the cache, the saver);
+//! - device.rs: the device record (the next link's commands, the cache, the saver, the
+//!   creation statistics);
+//! - feedback.rs: driver-verified hits (creation feedback chained, read and added up);
 //! - saver.rs: the background saver; cache.rs: the layer cache and the shared store;
 //! - instance.rs: the instance record; registry.rs: records by dispatch key, generic;
 //! - config.rs: the settings (read by [`crate::config`]) and the log; abi.rs: the `vk_layer.h`
@@ -26,6 +28,7 @@ mod chain;
 mod config;
 mod device;
 mod entry;
+mod feedback;
 mod instance;
 mod intercept;
 mod registry;

@@ -1,6 +1,7 @@
 //! `vkCreateGraphicsPipelines`, `vkCreateComputePipelines` and
 //! `vkCreateRayTracingPipelinesKHR`: the layer's cache wherever the application passes
-//! `VK_NULL_HANDLE`, its own caches passed through untouched.
+//! `VK_NULL_HANDLE`, its own caches passed through untouched; graphics and compute pipelines
+//! with creation feedback where the device has it (feedback.rs).
 
 use std::ffi::CStr;
 
@@ -8,6 +9,7 @@ use ash::vk::{self, Handle};
 
 use crate::layer::abi::guarded;
 use crate::layer::device::{DeviceData, DEVICES};
+use crate::layer::feedback::{create_with_feedback, PipelineCreateInfo};
 use crate::vulkan::dispatch::cast_fn;
 
 /// This family's commands by name; ray tracing only for a device that has the extension
@@ -61,6 +63,26 @@ unsafe fn with_chosen_cache(
     })
 }
 
+/// Calls `create` with creation feedback on every pipeline when the device has it (counted in
+/// the device's statistics), else with the application's create infos as they are.
+///
+/// # Safety
+/// `infos` and `pipelines` are the application's valid arguments for `count` pipelines.
+unsafe fn with_feedback<T: PipelineCreateInfo>(
+    data: &DeviceData,
+    count: u32,
+    infos: *const T,
+    pipelines: *mut vk::Pipeline,
+    create: impl FnOnce(*const T) -> vk::Result,
+) -> vk::Result {
+    if data.feedback.available() {
+        // SAFETY: the application's valid arguments (caller); the device has feedback.
+        unsafe { create_with_feedback(&data.creation, count, infos, pipelines, create) }
+    } else {
+        create(infos)
+    }
+}
+
 /// `vkCreateGraphicsPipelines` with the layer cache substituted for `VK_NULL_HANDLE`.
 ///
 /// # Safety
@@ -73,17 +95,15 @@ unsafe extern "system" fn create_graphics_pipelines(
     allocator: *const vk::AllocationCallbacks<'_>,
     pipelines: *mut vk::Pipeline,
 ) -> vk::Result {
-    // SAFETY: the application's arguments (live device), with a cache of the same device.
+    // SAFETY: the application's arguments (live device), with a cache of the same device and
+    // create infos that are the application's or the layer's copies of them.
     unsafe {
         with_chosen_cache(device, pipeline_cache, |data, cache| {
-            (data.fns.create_graphics_pipelines)(
-                device,
-                cache,
-                count,
-                create_infos,
-                allocator,
-                pipelines,
-            )
+            with_feedback(data, count, create_infos, pipelines, |infos| {
+                (data.fns.create_graphics_pipelines)(
+                    device, cache, count, infos, allocator, pipelines,
+                )
+            })
         })
     }
 }
@@ -100,17 +120,15 @@ unsafe extern "system" fn create_compute_pipelines(
     allocator: *const vk::AllocationCallbacks<'_>,
     pipelines: *mut vk::Pipeline,
 ) -> vk::Result {
-    // SAFETY: the application's arguments (live device), with a cache of the same device.
+    // SAFETY: the application's arguments (live device), with a cache of the same device and
+    // create infos that are the application's or the layer's copies of them.
     unsafe {
         with_chosen_cache(device, pipeline_cache, |data, cache| {
-            (data.fns.create_compute_pipelines)(
-                device,
-                cache,
-                count,
-                create_infos,
-                allocator,
-                pipelines,
-            )
+            with_feedback(data, count, create_infos, pipelines, |infos| {
+                (data.fns.create_compute_pipelines)(
+                    device, cache, count, infos, allocator, pipelines,
+                )
+            })
         })
     }
 }
