@@ -118,7 +118,7 @@ fn checks() -> Vec<(String, Check, Option<usize>)> {
             None,
         ),
     ];
-    let per_driver: [(&str, Check); 18] = [
+    let per_driver: [(&str, Check); 19] = [
         ("explicit-above-validation", explicit_above_validation),
         ("explicit-below-validation", explicit_below_validation),
         ("implicit", implicit),
@@ -126,6 +126,7 @@ fn checks() -> Vec<(String, Check, Option<usize>)> {
         ("implicit-switches", implicit_switches),
         ("rust-app", rust_app_runs),
         ("creation-feedback", creation_feedback),
+        ("unused-cache-not-saved", unused_cache_not_saved),
         ("unwritable-dir", unwritable_dir),
         ("corrupt-entry", corrupt_entry),
         ("tiny-max-size", tiny_max_size),
@@ -806,6 +807,24 @@ fn feedback_counts(run: &Run) -> (u64, u64) {
             .unwrap_or_else(|_| panic!("{word:?} before {unit:?} in {report:?}"))
     };
     (number_before(" pipelines"), number_before(" cache hits"))
+}
+
+/// An application that passes only caches of its own never uses the layer's: the layer neither
+/// stores nor flushes anything for it, so the next run still misses.
+fn unused_cache_not_saved(setup: &Setup, driver: &Driver) -> String {
+    let store = fresh_store(setup, driver, "unused");
+    for round in 0..2 {
+        let mut command = app_command(setup, driver, Mode::ExplicitValidationBelow, &store, false);
+        command.env("APP_SHARED_CACHE", "1");
+        let run = run_app(command);
+        run.assert_ok("only the application's own caches");
+        assert!(
+            run.logged("load Miss") && !run.logged(" save "),
+            "round {round}: {:?}",
+            run.layer_log()
+        );
+    }
+    "the layer's unused cache was neither saved nor flushed".into()
 }
 
 /// Driver-verified hits: the layer's per-device count matches the application's own creation

@@ -11,7 +11,7 @@ use super::config::{config, layer_log};
 use super::instance::InstanceData;
 use crate::config::{DiskOutcome, StorePlan};
 use crate::store::PipelineCacheStore;
-use crate::vulkan::{DeviceInfo, VulkanContext, VulkanError, VulkanOptions};
+use crate::vulkan::{DeviceInfo, SaveOutcome, VulkanContext, VulkanError, VulkanOptions};
 use crate::PipelineFingerprint;
 
 /// The key of a device's layer cache before it is scoped to the device and the application.
@@ -134,24 +134,32 @@ impl DeviceCache {
         })
     }
 
-    /// The cache to substitute for `VK_NULL_HANDLE`; marks it as grown.
+    /// The cache to substitute for `VK_NULL_HANDLE`.
     pub fn substitute(&self) -> vk::PipelineCache {
-        if !self.grown.load(Ordering::Relaxed) {
-            self.grown.store(true, Ordering::Relaxed);
-        }
         self.cache
     }
 
-    /// Saves if pipelines were created through the cache since the last save.
+    /// Marks the cache as grown: called after a creation through it has returned, so a save
+    /// that clears the mark sees that creation's data, and one that ran during the creation
+    /// leaves the mark for the next save.
+    pub fn grew(&self) {
+        if !self.grown.load(Ordering::Relaxed) {
+            self.grown.store(true, Ordering::Release);
+        }
+    }
+
+    /// Saves if pipelines were created through the cache since the last save: a cache nobody
+    /// used is never written nor flushed.
     pub fn save_if_grown(&self, reason: &str) {
-        if self.grown.swap(false, Ordering::Relaxed) {
+        if self.grown.swap(false, Ordering::AcqRel) {
             self.save(reason);
         }
     }
 
-    /// Saves the cache through the adapter and flushes the store: the local tiers, with a
-    /// bounded wait for the remote one (see [`shared_store`]). Failures are logged only: losing
-    /// a save must never disturb the application.
+    /// Saves the cache through the adapter and, when something was stored, flushes the store:
+    /// the local tiers, with a bounded wait for the remote one (see [`shared_store`]). An
+    /// unchanged blob is not written, so nothing is flushed. Failures are logged only: losing a
+    /// save must never disturb the application.
     fn save(&self, reason: &str) {
         // SAFETY: the cache is live until `close`, which runs after the saver has stopped.
         match unsafe {
@@ -159,28 +167,34 @@ impl DeviceCache {
                 .save_pipeline_cache(&layer_cache_key(), self.cache)
         } {
             Ok(info) => {
-                let flushed = self.context.store().flush();
+                let flush = if info.outcome == SaveOutcome::Stored {
+                    match self.context.store().flush() {
+                        Ok(()) => "ok",
+                        Err(_) => "failed",
+                    }
+                } else {
+                    "not needed"
+                };
                 layer_log!(
                     Info,
-                    "{reason} save {:?} ({} driver bytes, {} stored bytes, flush {})",
+                    "{reason} save {:?} ({} driver bytes, {} stored bytes, flush {flush})",
                     info.outcome,
                     info.driver_bytes,
-                    info.stored_bytes,
-                    if flushed.is_ok() { "ok" } else { "failed" }
+                    info.stored_bytes
                 );
             }
             Err(error) => layer_log!(Warn, "{reason} save failed: {error}"),
         }
     }
 
-    /// Final save, then destroys the cache. Called once, at `vkDestroyDevice`, before calling
-    /// down (a layer below, such as validation, must not see a device destroyed with a live
-    /// cache).
+    /// Final save (if the cache grew since the last one), then destroys the cache. Called once,
+    /// at `vkDestroyDevice`, before calling down (a layer below, such as validation, must not
+    /// see a device destroyed with a live cache).
     ///
     /// # Safety
     /// The device must be live and no other thread may use this cache any more.
     pub unsafe fn close(&self) {
-        self.save("final");
+        self.save_if_grown("final");
         // SAFETY: the cache belongs to this live device; nobody uses it any more (caller).
         unsafe { (self.destroy_pipeline_cache)(self.device, self.cache, std::ptr::null()) };
     }

@@ -9,6 +9,8 @@
  *     cache really was used: the layer's, since the application passes none);
  *   - the first pipeline through a fresh cache of the application's own (a miss unless that
  *     cache was swapped for one holding it), whose data size it prints.
+ * APP_SHARED_CACHE=1 makes those pipelines (and the repeat below) use one cache the application
+ * creates at start instead of VK_NULL_HANDLE, so every cache it uses is its own.
  * APP_REPEAT creates each thread's pipelines that many times over (default 1); APP_FEEDBACK=1
  * chains the application's own creation feedback on the threads' pipelines too and prints how
  * many of them report a cache hit (worker_hits) and how many report valid feedback
@@ -66,6 +68,8 @@ static int env_int(const char *name, int fallback) {
 static VkDevice device;
 static VkShaderModule module;
 static VkPipelineLayout layout;
+/* The cache the threads' pipelines and the repeat use: VK_NULL_HANDLE unless APP_SHARED_CACHE=1. */
+static VkPipelineCache shared_cache = VK_NULL_HANDLE;
 
 static unsigned create_infos_changed;
 
@@ -117,7 +121,7 @@ static void *work(void *arg) {
         for (int i = 0; i < w->count; i++) {
             VkPipeline pipeline = VK_NULL_HANDLE;
             VkPipelineCreationFeedback feedback = {0};
-            if (create_pipeline(VK_NULL_HANDLE, w->first_seed + (uint32_t)i, &pipeline,
+            if (create_pipeline(shared_cache, w->first_seed + (uint32_t)i, &pipeline,
                                 w->with_feedback ? &feedback : NULL) == VK_SUCCESS &&
                 pipeline != VK_NULL_HANDLE) {
                 w->created++;
@@ -229,6 +233,10 @@ int main(int argc, char **argv) {
     VkPipelineLayoutCreateInfo layout_info = {VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO};
     CHECK(vkCreatePipelineLayout(device, &layout_info, NULL, &layout));
 
+    VkPipelineCacheCreateInfo shared_info = {VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
+    if (env_int("APP_SHARED_CACHE", 0))
+        CHECK(vkCreatePipelineCache(device, &shared_info, NULL, &shared_cache));
+
     struct worker workers[64];
     memset(workers, 0, sizeof workers);
     for (int t = 0; t < threads; t++) {
@@ -248,7 +256,7 @@ int main(int argc, char **argv) {
 
     VkPipelineCreationFeedback feedback = {0};
     VkPipeline again;
-    CHECK(create_pipeline(VK_NULL_HANDLE, 1, &again, &feedback));
+    CHECK(create_pipeline(shared_cache, 1, &again, &feedback));
     vkDestroyPipeline(device, again, NULL);
     int feedback_valid = (feedback.flags & VK_PIPELINE_CREATION_FEEDBACK_VALID_BIT) != 0;
     int cache_hit =
@@ -276,6 +284,7 @@ int main(int argc, char **argv) {
         nanosleep(&pause, NULL);
     }
 
+    if (shared_cache) vkDestroyPipelineCache(device, shared_cache, NULL);
     vkDestroyPipelineLayout(device, layout, NULL);
     vkDestroyShaderModule(device, module, NULL);
     long long destroy_started = now_us();

@@ -35,16 +35,9 @@ pub(super) fn command(name: &CStr, device: Option<&DeviceData>) -> vk::PFN_vkVoi
     }
 }
 
-/// The cache to pass down: the application's own, or the layer's for `VK_NULL_HANDLE`.
-fn chosen_cache(data: &DeviceData, requested: vk::PipelineCache) -> vk::PipelineCache {
-    match (data.cache.get(), requested.is_null()) {
-        (Some(cache), true) => cache.substitute(),
-        _ => requested,
-    }
-}
-
 /// The shared body of the pipeline-creation intercepts: finds the device's data, picks the
-/// cache to pass down ([`chosen_cache`]) and calls `create` with both, panics caught.
+/// cache to pass down (the layer's marked as grown once the creation returned) and calls
+/// `create` with both, panics caught.
 ///
 /// # Safety
 /// `device` is null or a live device (Vulkan's rule for the application's arguments).
@@ -58,8 +51,15 @@ unsafe fn with_chosen_cache(
         let Some(data) = (unsafe { DEVICES.of(device) }) else {
             return vk::Result::ERROR_OUT_OF_HOST_MEMORY;
         };
-        let cache = chosen_cache(&data, requested);
-        create(&data, cache)
+        // The application's own cache, or the layer's for `VK_NULL_HANDLE`.
+        match data.cache.get() {
+            Some(layer_cache) if requested.is_null() => {
+                let result = create(&data, layer_cache.substitute());
+                layer_cache.grew();
+                result
+            }
+            _ => create(&data, requested),
+        }
     })
 }
 
