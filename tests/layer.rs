@@ -118,7 +118,7 @@ fn checks() -> Vec<(String, Check, Option<usize>)> {
             None,
         ),
     ];
-    let per_driver: [(&str, Check); 19] = [
+    let per_driver: [(&str, Check); 20] = [
         ("explicit-above-validation", explicit_above_validation),
         ("explicit-below-validation", explicit_below_validation),
         ("implicit", implicit),
@@ -127,6 +127,7 @@ fn checks() -> Vec<(String, Check, Option<usize>)> {
         ("rust-app", rust_app_runs),
         ("creation-feedback", creation_feedback),
         ("unused-cache-not-saved", unused_cache_not_saved),
+        ("configurations-apart", configurations_apart),
         ("unwritable-dir", unwritable_dir),
         ("corrupt-entry", corrupt_entry),
         ("tiny-max-size", tiny_max_size),
@@ -807,6 +808,28 @@ fn feedback_counts(run: &Run) -> (u64, u64) {
             .unwrap_or_else(|_| panic!("{word:?} before {unit:?} in {report:?}"))
     };
     (number_before(" pipelines"), number_before(" cache hits"))
+}
+
+/// Two device configurations of one application (robustBufferAccess off and on) keep a blob
+/// each: the second configuration misses instead of loading the first one's, and each finds its
+/// own again afterwards.
+fn configurations_apart(setup: &Setup, driver: &Driver) -> String {
+    let store = fresh_store(setup, driver, "configurations");
+    let run = |robust: &str| {
+        let mut command = app_command(setup, driver, Mode::ExplicitValidationBelow, &store, false);
+        command.env("APP_ROBUST", robust);
+        let run = run_app(command);
+        run.assert_ok("a device configuration");
+        run
+    };
+    let expect = |run: &Run, load: &str, what: &str| {
+        assert!(run.logged(load), "{what}: {:?}", run.layer_log());
+    };
+    expect(&run("0"), "load Miss", "plain, first");
+    expect(&run("1"), "load Miss", "robust, first: not the plain blob");
+    expect(&run("0"), "load Hit", "plain, again");
+    expect(&run("1"), "load Hit", "robust, again");
+    "one blob per device configuration".into()
 }
 
 /// An application that passes only caches of its own never uses the layer's: the layer neither

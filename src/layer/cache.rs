@@ -91,6 +91,7 @@ impl DeviceCache {
         instance: &InstanceData,
         physical_device: vk::PhysicalDevice,
         device_name: &str,
+        configuration: &[u8; 32],
         device: vk::Device,
         get_instance_proc_addr: vk::PFN_vkGetInstanceProcAddr,
         destroy_pipeline_cache: vk::PFN_vkDestroyPipelineCache,
@@ -100,6 +101,9 @@ impl DeviceCache {
         // lavapipe's identity is weak at API 1.0 (fixed UUID, driverVersion 1): the device name
         // carries its LLVM version.
         namespace.extend_from_slice(device_name.as_bytes());
+        // Two configurations of one application compile different pipelines: separate blobs.
+        namespace.push(0);
+        namespace.extend_from_slice(configuration);
         let device_info = DeviceInfo {
             instance: instance.instance,
             physical_device,

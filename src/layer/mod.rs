@@ -17,6 +17,7 @@
 //! - device.rs: the device record (the next link's commands, the cache, the saver, the
 //!   creation statistics);
 //! - feedback.rs: driver-verified hits (creation feedback chained, read and added up);
+//! - configuration.rs: the enabled extensions and features, digested into the cache's key;
 //! - saver.rs: the background saver; cache.rs: the layer cache and the shared store;
 //! - instance.rs: the instance record; registry.rs: records by dispatch key, generic;
 //! - config.rs: the settings (read by [`crate::config`]) and the log; abi.rs: the `vk_layer.h`
@@ -26,6 +27,7 @@ pub mod abi;
 mod cache;
 mod chain;
 mod config;
+mod configuration;
 mod device;
 mod entry;
 mod feedback;

@@ -11,6 +11,8 @@
  *     cache was swapped for one holding it), whose data size it prints.
  * APP_SHARED_CACHE=1 makes those pipelines (and the repeat below) use one cache the application
  * creates at start instead of VK_NULL_HANDLE, so every cache it uses is its own.
+ * APP_ROBUST=1 enables the robustBufferAccess feature (every implementation has it), another
+ * device configuration of the same application.
  * APP_REPEAT creates each thread's pipelines that many times over (default 1); APP_FEEDBACK=1
  * chains the application's own creation feedback on the threads' pipelines too and prints how
  * many of them report a cache hit (worker_hits) and how many report valid feedback
@@ -220,6 +222,11 @@ int main(int argc, char **argv) {
     VkDeviceCreateInfo device_info = {VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
     device_info.queueCreateInfoCount = 1;
     device_info.pQueueCreateInfos = &queue;
+    VkPhysicalDeviceFeatures features = {0};
+    if (env_int("APP_ROBUST", 0)) {
+        features.robustBufferAccess = VK_TRUE;
+        device_info.pEnabledFeatures = &features;
+    }
     long long create_started = now_us();
     CHECK(vkCreateDevice(physical_device, &device_info, NULL, &device));
     long long create_device_us = now_us() - create_started;

@@ -12,6 +12,7 @@ use crate::layer::abi::{find_link_info, guarded, LayerDeviceCreateInfo};
 use crate::layer::cache::DeviceCache;
 use crate::layer::chain::next_instance_proc_addr;
 use crate::layer::config::{config, layer_log};
+use crate::layer::configuration;
 use crate::layer::device::{DeviceData, NextDeviceFns, DEVICES};
 use crate::layer::feedback::{self, FeedbackSupport};
 use crate::layer::instance::{InstanceData, INSTANCES};
@@ -115,6 +116,9 @@ unsafe fn create_device_body(
         // SAFETY: as above.
         unsafe { offers_extension(&instance, physical_device, feedback::EXTENSION) }
     });
+    // What the application enabled (before the layer adds anything): part of the cache's key.
+    // SAFETY: the application's valid create info.
+    let configuration = unsafe { configuration::digest(&*create_info, &requested) };
     // The layer's own copy of the create info when it adds the extension: the application's
     // structures are never written.
     let mut extended = Vec::new();
@@ -181,6 +185,7 @@ unsafe fn create_device_body(
             &instance,
             physical_device,
             &data.name,
+            &configuration,
             device,
             next_instance_proc_addr,
             fns.destroy_pipeline_cache,
