@@ -1,5 +1,5 @@
 //! The Vulkan layer's own variables: `PCSTORE_LOG`, `PCSTORE_LOG_FILE`,
-//! `PCSTORE_SAVE_INTERVAL_MS`.
+//! `PCSTORE_SAVE_INTERVAL_MS`, `PCSTORE_LAYER_APP_CACHES`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,6 +12,8 @@ const LOG: &str = "PCSTORE_LOG";
 const LOG_FILE: &str = "PCSTORE_LOG_FILE";
 /// `PCSTORE_SAVE_INTERVAL_MS`.
 const SAVE_INTERVAL_MS: &str = "PCSTORE_SAVE_INTERVAL_MS";
+/// `PCSTORE_LAYER_APP_CACHES`.
+const APP_CACHES: &str = "PCSTORE_LAYER_APP_CACHES";
 
 /// The Vulkan layer's own variables.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +24,9 @@ pub(crate) struct LayerSettings {
     pub log_file: Option<PathBuf>,
     /// `PCSTORE_SAVE_INTERVAL_MS`, raised to [`MIN_SAVE_INTERVAL`].
     pub save_interval: Duration,
+    /// `PCSTORE_LAYER_APP_CACHES` (default on): seed the application's own empty caches and
+    /// keep what they gathered.
+    pub app_caches: bool,
 }
 
 /// Default of `PCSTORE_SAVE_INTERVAL_MS`.
@@ -45,6 +50,7 @@ impl LayerSettings {
                 .parsed(SAVE_INTERVAL_MS, grammar::whole_number)
                 .map_or(DEFAULT_SAVE_INTERVAL, Duration::from_millis)
                 .max(MIN_SAVE_INTERVAL),
+            app_caches: reader.parsed(APP_CACHES, grammar::boolean).unwrap_or(true),
         };
         (settings, reader.errors)
     }
@@ -65,6 +71,7 @@ mod tests {
                 log: false,
                 log_file: None,
                 save_interval: Duration::from_secs(10),
+                app_caches: true,
             }
         );
         let (layer, errors) = LayerSettings::from_vars_lenient(&vars(&[
@@ -93,11 +100,15 @@ mod tests {
                 log: false,
                 log_file: None,
                 save_interval: Duration::from_secs(10),
+                app_caches: true,
             }
         );
         let (layer, _) =
             LayerSettings::from_vars_lenient(&vars(&[("PCSTORE_SAVE_INTERVAL_MS", "1")]));
         assert_eq!(layer.save_interval, Duration::from_millis(50));
+        let (layer, errors) =
+            LayerSettings::from_vars_lenient(&vars(&[("PCSTORE_LAYER_APP_CACHES", "0")]));
+        assert_eq!((layer.app_caches, errors.len()), (false, 0));
     }
 
     #[test]

@@ -63,10 +63,25 @@ pub(super) struct DeviceCache {
     context: VulkanContext,
     device: vk::Device,
     cache: vk::PipelineCache,
-    destroy_pipeline_cache: vk::PFN_vkDestroyPipelineCache,
+    commands: CacheCommands,
     /// Pipelines were created through `cache` since the last save. Set by a load-then-store
     /// so creating threads only read the shared cache line once it is set.
     grown: AtomicBool,
+    /// What the application's own caches gathered, merged in as each is destroyed (with
+    /// `PCSTORE_LAYER_APP_CACHES`): a cache of the layer's alone, because `cache` cannot be
+    /// merged into while application threads create pipelines with it (a merge's destination
+    /// must be externally synchronized). The lock is that synchronization.
+    collector: Option<parking_lot::Mutex<vk::PipelineCache>>,
+    /// Something was merged into `collector` since the last save.
+    collected: AtomicBool,
+}
+
+/// The next link's cache commands for the device (never this layer's intercepts).
+#[derive(Clone, Copy)]
+pub(super) struct CacheCommands {
+    pub create: vk::PFN_vkCreatePipelineCache,
+    pub destroy: vk::PFN_vkDestroyPipelineCache,
+    pub merge: vk::PFN_vkMergePipelineCaches,
 }
 
 impl DeviceCache {
@@ -86,7 +101,7 @@ impl DeviceCache {
     /// `device_name`), `device` must be a
     /// live device just created from it through `instance.next_get_instance_proc_addr`,
     /// `get_instance_proc_addr` must be valid for `instance` and `device` as said above, and
-    /// `destroy_pipeline_cache` must be the next layer's `vkDestroyPipelineCache` for `device`.
+    /// `commands` must be the next layer's for `device`.
     pub unsafe fn open(
         instance: &InstanceData,
         physical_device: vk::PhysicalDevice,
@@ -94,7 +109,7 @@ impl DeviceCache {
         configuration: &[u8; 32],
         device: vk::Device,
         get_instance_proc_addr: vk::PFN_vkGetInstanceProcAddr,
-        destroy_pipeline_cache: vk::PFN_vkDestroyPipelineCache,
+        commands: CacheCommands,
     ) -> Result<Self, VulkanError> {
         let mut namespace = instance.application.clone();
         namespace.push(0);
@@ -129,13 +144,67 @@ impl DeviceCache {
             info.rejection,
             info.elapsed_ns / 1000
         );
+        let collector = if config().app_caches {
+            // SAFETY: live device; the next link's command (caller).
+            match unsafe { create_empty(&commands, device) } {
+                Ok(collector) => Some(parking_lot::Mutex::new(collector)),
+                Err(error) => {
+                    layer_log!(Warn, "application caches not collected: {error:?}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         Ok(Self {
             context,
             device,
             cache,
-            destroy_pipeline_cache,
+            commands,
             grown: AtomicBool::new(false),
+            collector,
+            collected: AtomicBool::new(false),
         })
+    }
+
+    /// Whether the application's own caches are seeded and collected on this device.
+    pub fn collects(&self) -> bool {
+        self.collector.is_some()
+    }
+
+    /// Seeds an application cache just created without initial data with the layer's cache
+    /// (whose data passed the adapter's checks when it was loaded). A merge's sources need no
+    /// external synchronization, so creations through the layer's cache may run meanwhile.
+    ///
+    /// # Safety
+    /// `app_cache` is a live cache of this device that no other thread has seen yet.
+    pub unsafe fn seed(&self, app_cache: vk::PipelineCache) {
+        // SAFETY: both caches live on this device; the destination is not shared yet (caller).
+        let merged = unsafe { (self.commands.merge)(self.device, app_cache, 1, &self.cache) };
+        if merged == vk::Result::SUCCESS {
+            layer_log!(Info, "application cache seeded from the layer's cache");
+        } else {
+            layer_log!(Warn, "seeding an application cache failed: {merged:?}");
+        }
+    }
+
+    /// Collects what an application cache the layer seeded gathered, before it is destroyed.
+    ///
+    /// # Safety
+    /// `app_cache` is a live cache of this device being destroyed: no other thread uses it.
+    pub unsafe fn collect(&self, app_cache: vk::PipelineCache) {
+        let Some(collector) = &self.collector else {
+            return;
+        };
+        let collector = collector.lock();
+        // SAFETY: live caches of this device; the destination is the layer's, under its lock.
+        let merged = unsafe { (self.commands.merge)(self.device, *collector, 1, &app_cache) };
+        drop(collector);
+        if merged == vk::Result::SUCCESS {
+            self.collected.store(true, Ordering::Release);
+        } else {
+            layer_log!(Warn, "collecting an application cache failed: {merged:?}");
+        }
     }
 
     /// The cache to substitute for `VK_NULL_HANDLE`.
@@ -152,10 +221,12 @@ impl DeviceCache {
         }
     }
 
-    /// Saves if pipelines were created through the cache since the last save: a cache nobody
-    /// used is never written nor flushed.
+    /// Saves if pipelines were created through the cache, or application caches were collected,
+    /// since the last save: a cache nobody used is never written nor flushed.
     pub fn save_if_grown(&self, reason: &str) {
-        if self.grown.swap(false, Ordering::AcqRel) {
+        let grown = self.grown.swap(false, Ordering::AcqRel);
+        let collected = self.collected.swap(false, Ordering::AcqRel);
+        if grown || collected {
             self.save(reason);
         }
     }
@@ -165,11 +236,28 @@ impl DeviceCache {
     /// unchanged blob is not written, so nothing is flushed. Failures are logged only: losing a
     /// save must never disturb the application.
     fn save(&self, reason: &str) {
-        // SAFETY: the cache is live until `close`, which runs after the saver has stopped.
-        match unsafe {
-            self.context
-                .save_pipeline_cache(&layer_cache_key(), self.cache)
-        } {
+        // With collected data: the layer's cache and the collector combined in a cache of the
+        // save's own (neither of the two may be merged into here).
+        let combined = match &self.collector {
+            // SAFETY: live caches of this live device.
+            Some(collector) => match unsafe { self.combine(collector) } {
+                Ok(combined) => Some(combined),
+                Err(error) => {
+                    layer_log!(Warn, "{reason} save failed: combining caches: {error:?}");
+                    return;
+                }
+            },
+            None => None,
+        };
+        let saved = combined.unwrap_or(self.cache);
+        // SAFETY: the caches are live until `close`, which runs after the saver has stopped;
+        // `combined` is this call's own.
+        let result = unsafe { self.context.save_pipeline_cache(&layer_cache_key(), saved) };
+        if let Some(combined) = combined {
+            // SAFETY: this call's own cache, no longer used.
+            unsafe { (self.commands.destroy)(self.device, combined, std::ptr::null()) };
+        }
+        match result {
             Ok(info) => {
                 let flush = if info.outcome == SaveOutcome::Stored {
                     match self.context.store().flush() {
@@ -199,7 +287,56 @@ impl DeviceCache {
     /// The device must be live and no other thread may use this cache any more.
     pub unsafe fn close(&self) {
         self.save_if_grown("final");
-        // SAFETY: the cache belongs to this live device; nobody uses it any more (caller).
-        unsafe { (self.destroy_pipeline_cache)(self.device, self.cache, std::ptr::null()) };
+        // SAFETY: the caches belong to this live device; nobody uses them any more (caller).
+        unsafe {
+            (self.commands.destroy)(self.device, self.cache, std::ptr::null());
+            if let Some(collector) = &self.collector {
+                (self.commands.destroy)(self.device, *collector.lock(), std::ptr::null());
+            }
+        }
+    }
+}
+
+impl DeviceCache {
+    /// A new cache holding the layer's cache and the collector merged.
+    ///
+    /// # Safety
+    /// The device and both caches are live.
+    unsafe fn combine(
+        &self,
+        collector: &parking_lot::Mutex<vk::PipelineCache>,
+    ) -> Result<vk::PipelineCache, vk::Result> {
+        // SAFETY: live device (caller).
+        let combined = unsafe { create_empty(&self.commands, self.device)? };
+        let collector = collector.lock();
+        let sources = [self.cache, *collector];
+        // SAFETY: live caches; the destination is this call's own, the collector is held.
+        let merged = unsafe { (self.commands.merge)(self.device, combined, 2, sources.as_ptr()) };
+        drop(collector);
+        if merged != vk::Result::SUCCESS {
+            // SAFETY: this call's own cache.
+            unsafe { (self.commands.destroy)(self.device, combined, std::ptr::null()) };
+            return Err(merged);
+        }
+        Ok(combined)
+    }
+}
+
+/// A new empty pipeline cache of `device`.
+///
+/// # Safety
+/// `device` is live and `commands` are its next link's.
+unsafe fn create_empty(
+    commands: &CacheCommands,
+    device: vk::Device,
+) -> Result<vk::PipelineCache, vk::Result> {
+    let info = vk::PipelineCacheCreateInfo::default();
+    let mut cache = vk::PipelineCache::null();
+    // SAFETY: live device, valid create info, no allocator, one output handle.
+    let result = unsafe { (commands.create)(device, &info, std::ptr::null(), &mut cache) };
+    if result == vk::Result::SUCCESS {
+        Ok(cache)
+    } else {
+        Err(result)
     }
 }

@@ -29,6 +29,9 @@ pub(super) struct LayerConfig {
     pub log_file: Option<PathBuf>,
     /// Cadence of background saves.
     pub save_interval: Duration,
+    /// Seed the application's own empty caches and keep what they gathered
+    /// (`PCSTORE_LAYER_APP_CACHES`).
+    pub app_caches: bool,
 }
 
 impl LayerConfig {
@@ -43,6 +46,7 @@ impl LayerConfig {
             log: layer.log,
             log_file: layer.log_file,
             save_interval: layer.save_interval,
+            app_caches: layer.app_caches,
         };
         (config, errors)
     }

@@ -1,6 +1,7 @@
 //! What the layer keeps per device, found by the dispatch key of the device or of any of its
 //! queues and command buffers: the next link's commands and the layer's per-device state.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use ash::vk;
@@ -23,7 +24,9 @@ pub(super) struct NextDeviceFns {
     pub create_compute_pipelines: vk::PFN_vkCreateComputePipelines,
     /// Present only when the device has `VK_KHR_ray_tracing_pipeline` enabled.
     pub create_ray_tracing_pipelines: Option<vk::PFN_vkCreateRayTracingPipelinesKHR>,
+    pub create_pipeline_cache: vk::PFN_vkCreatePipelineCache,
     pub destroy_pipeline_cache: vk::PFN_vkDestroyPipelineCache,
+    pub merge_pipeline_caches: vk::PFN_vkMergePipelineCaches,
 }
 
 impl NextDeviceFns {
@@ -50,7 +53,9 @@ impl NextDeviceFns {
                     device,
                     c"vkCreateRayTracingPipelinesKHR",
                 ),
+                create_pipeline_cache: resolve(gdpa, device, c"vkCreatePipelineCache")?,
                 destroy_pipeline_cache: resolve(gdpa, device, c"vkDestroyPipelineCache")?,
+                merge_pipeline_caches: resolve(gdpa, device, c"vkMergePipelineCaches")?,
             })
         }
     }
@@ -74,6 +79,9 @@ pub(super) struct DeviceData {
     pub feedback: FeedbackSupport,
     /// What they reported, added up (logged at `vkDestroyDevice`).
     pub creation: CreationStats,
+    /// The application's caches the layer seeded (created without initial data), whose
+    /// contents it collects when they are destroyed.
+    pub seeded_caches: parking_lot::Mutex<HashSet<vk::PipelineCache>>,
 }
 
 /// Devices by dispatch key.

@@ -7,8 +7,9 @@
 //! [`vkNegotiateLoaderLayerInterfaceVersion`]. At `vkCreateDevice` the layer creates one
 //! `VkPipelineCache` through the adapter ([`crate::vulkan::VulkanContext`]), keyed by the device
 //! identity and the application, and substitutes it wherever the application passes
-//! `VK_NULL_HANDLE`; the application's own caches pass through untouched. A background thread
-//! saves it while it grows; `vkDestroyDevice` saves it once more before calling down.
+//! `VK_NULL_HANDLE`; the application's own empty caches are seeded from it and collected when
+//! destroyed (intercept/cache.rs). A background thread saves it while it grows;
+//! `vkDestroyDevice` saves it once more before calling down.
 //!
 //! Files, each importing only those below it:
 //! - entry.rs: negotiation and the layer's two resolvers;

@@ -9,7 +9,7 @@ use ash::vk::{self, Handle};
 use once_cell::sync::OnceCell;
 
 use crate::layer::abi::{find_link_info, guarded, LayerDeviceCreateInfo};
-use crate::layer::cache::DeviceCache;
+use crate::layer::cache::{CacheCommands, DeviceCache};
 use crate::layer::chain::next_instance_proc_addr;
 use crate::layer::config::{config, layer_log};
 use crate::layer::configuration;
@@ -175,11 +175,12 @@ unsafe fn create_device_body(
         name,
         feedback,
         creation: feedback::CreationStats::default(),
+        seeded_caches: parking_lot::Mutex::default(),
     });
     // SAFETY: live device just created.
     DEVICES.insert(unsafe { dispatch_key(device) }, Arc::clone(&data));
     // SAFETY: the device was just created from this instance's physical device and is
-    // registered, so the chain's resolvers answer for it; the next link's vkDestroyPipelineCache.
+    // registered, so the chain's resolvers answer for it; the next link's cache commands.
     match unsafe {
         DeviceCache::open(
             &instance,
@@ -188,7 +189,11 @@ unsafe fn create_device_body(
             &configuration,
             device,
             next_instance_proc_addr,
-            fns.destroy_pipeline_cache,
+            CacheCommands {
+                create: fns.create_pipeline_cache,
+                destroy: fns.destroy_pipeline_cache,
+                merge: fns.merge_pipeline_caches,
+            },
         )
     } {
         Ok(cache) => {

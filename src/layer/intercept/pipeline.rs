@@ -1,7 +1,8 @@
 //! `vkCreateGraphicsPipelines`, `vkCreateComputePipelines` and
 //! `vkCreateRayTracingPipelinesKHR`: the layer's cache wherever the application passes
-//! `VK_NULL_HANDLE`, its own caches passed through untouched; graphics and compute pipelines
-//! with creation feedback where the device has it (feedback.rs).
+//! `VK_NULL_HANDLE`, its own caches passed through (seeded at creation, see cache.rs);
+//! graphics and compute pipelines with creation feedback where the device has it
+//! (feedback.rs).
 
 use std::ffi::CStr;
 
