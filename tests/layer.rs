@@ -7,8 +7,9 @@
 //! builds the unmodified C application (tests/layer/app.c, linked with `-lvulkan`) and writes
 //! layer manifests pointing at the freshly built `libpcstore.so`; the checks run the
 //! applications in child processes (the loader reads its environment once per process). The
-//! Rust application is this binary re-executed with `--pcstore-layer-app`. A missing driver,
-//! compiler or library FAILS the checks. `PCSTORE_SKIP_VULKAN_TESTS=1` is the explicit opt-out
+//! Rust application is this binary re-executed with `--pcstore-layer-app`; `*/vkcube` runs
+//! vkcube and vkcubepp (vulkan-tools) under a virtual X server (Xvfb). A missing driver,
+//! compiler, library or program FAILS the checks. `PCSTORE_SKIP_VULKAN_TESTS=1` is the explicit opt-out
 //! for machines without the packages (CI never sets it).
 
 #[path = "support/trials.rs"]
@@ -118,7 +119,7 @@ fn checks() -> Vec<(String, Check, Option<usize>)> {
             None,
         ),
     ];
-    let per_driver: [(&str, Check); 21] = [
+    let per_driver: [(&str, Check); 22] = [
         ("explicit-above-validation", explicit_above_validation),
         ("explicit-below-validation", explicit_below_validation),
         ("implicit", implicit),
@@ -129,6 +130,7 @@ fn checks() -> Vec<(String, Check, Option<usize>)> {
         ("unused-cache-not-saved", unused_cache_not_saved),
         ("configurations-apart", configurations_apart),
         ("app-caches", app_caches),
+        ("vkcube", vkcube),
         ("unwritable-dir", unwritable_dir),
         ("corrupt-entry", corrupt_entry),
         ("tiny-max-size", tiny_max_size),
@@ -286,7 +288,7 @@ impl Run {
 
 /// The command for the C app (or the Rust one) under `mode`, storing in `store`.
 fn app_command(setup: &Setup, driver: &Driver, mode: Mode, store: &Path, rust: bool) -> Command {
-    let mut command = if rust {
+    let command = if rust {
         let mut command = Command::new(std::env::current_exe().expect("own path"));
         command.arg(APP_FLAG);
         command
@@ -295,6 +297,17 @@ fn app_command(setup: &Setup, driver: &Driver, mode: Mode, store: &Path, rust: b
         command.arg(&setup.shader);
         command
     };
+    in_environment(command, setup, driver, mode, store)
+}
+
+/// `command` (any application) with the environment of a run under `mode`, storing in `store`.
+fn in_environment(
+    mut command: Command,
+    setup: &Setup,
+    driver: &Driver,
+    mode: Mode,
+    store: &Path,
+) -> Command {
     command
         .env("VK_DRIVER_FILES", &driver.icd)
         .env("VK_ICD_FILENAMES", &driver.icd)
@@ -874,6 +887,108 @@ fn app_caches(setup: &Setup, driver: &Driver) -> String {
     assert!(!off.logged(" save "), "{:?}", off.layer_log());
     assert_eq!(off.value("own_cache_hit"), "0", "left alone");
     "own caches seeded and collected, stored and loaded again; off with =0".into()
+}
+
+/// An X server of its own for the windowed applications: `Xvfb -displayfd` picks a free
+/// display and writes its number once it accepts connections; killed on drop.
+struct VirtualDisplay {
+    server: Child,
+    display: String,
+}
+
+impl VirtualDisplay {
+    fn start() -> Self {
+        let mut server = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "640x480x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb (install xvfb: scripts/install-deps.sh)");
+        let mut line = String::new();
+        // Blocks until the server is ready (or gone: an empty line).
+        BufReader::new(server.stdout.take().expect("piped"))
+            .read_line(&mut line)
+            .expect("Xvfb's display number");
+        let number = line.trim();
+        assert!(!number.is_empty(), "Xvfb exited without a display");
+        Self {
+            display: format!(":{number}"),
+            server,
+        }
+    }
+}
+
+impl Drop for VirtualDisplay {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+/// Real applications that create a pipeline cache of their own and never persist it (vkcube,
+/// vkcubepp from vulkan-tools), under Xvfb with their own validation on: the second run seeds
+/// their cache from the store; no validation errors, normal exit. A run with `--force_errors`
+/// first shows that their validation errors would be seen.
+fn vkcube(setup: &Setup, driver: &Driver) -> String {
+    let display = VirtualDisplay::start();
+    let run = |program: &str, store: &Path, mode: Mode, extra: &[&str]| {
+        let mut command = Command::new(program);
+        command.args(["--c", "30", "--validate"]).args(extra);
+        let mut command = in_environment(command, setup, driver, mode, store);
+        command.env("DISPLAY", &display.display);
+        run_app(command)
+    };
+    const VALIDATION_ERROR: &str = "ERROR : ";
+    let control = run(
+        "vkcube",
+        &fresh_store(setup, driver, "vkcube-control"),
+        Mode::Without,
+        &["--force_errors"],
+    );
+    assert!(
+        control.stdout.contains(VALIDATION_ERROR) || control.stderr.contains(VALIDATION_ERROR),
+        "forced errors not seen:\n{}\n{}",
+        control.stdout,
+        control.stderr
+    );
+    for program in ["vkcube", "vkcubepp"] {
+        let store = fresh_store(setup, driver, program);
+        let mode = Mode::ExplicitValidationBelow;
+        let first = run(program, &store, mode, &[]);
+        let second = run(program, &store, mode, &[]);
+        for (round, run) in [(1, &first), (2, &second)] {
+            run.assert_ok(program);
+            assert!(
+                !run.stdout.contains(VALIDATION_ERROR) && !run.stderr.contains(VALIDATION_ERROR),
+                "{program} run {round}: validation errors:\n{}",
+                run.stderr
+            );
+            assert!(
+                run.logged("application cache seeded from the layer's cache"),
+                "{program} run {round}: {:?}",
+                run.layer_log()
+            );
+        }
+        assert!(
+            first.logged("final save Stored"),
+            "{program}: {:?}",
+            first.layer_log()
+        );
+        assert!(
+            second.logged("load Hit"),
+            "{program}: {:?}",
+            second.layer_log()
+        );
+    }
+    "vkcube and vkcubepp: their own cache seeded from the store, no validation errors".into()
 }
 
 /// An application that passes only caches of its own never uses the layer's: with the
