@@ -253,7 +253,7 @@ fn child(phase: &str) {
 
 /// Stores a 1 MiB blob (valid header, then padding) under the key the layer uses for this
 /// application and device: the layer's namespace is the executable name, the application and
-/// engine names and versions, and the device name.
+/// engine names and versions, the device name and the digest of the device's configuration.
 fn seed(plain: &Instance) {
     let device = plain.device();
     // SAFETY: live physical device.
@@ -282,6 +282,12 @@ fn seed(plain: &Instance) {
             .expect("device name")
             .to_bytes(),
     );
+    // The device's configuration: `Instance::device` enables no extension and no feature.
+    namespace.push(0);
+    // SAFETY: a valid create info without extensions, features or pNext chain.
+    namespace.extend_from_slice(&unsafe {
+        pcstore::layer::device_configuration_digest(&vk::DeviceCreateInfo::default(), &[])
+    });
     let store: Arc<dyn PipelineCacheStore> = Arc::new(DiskCache::in_user_cache().expect("store"));
     let info = DeviceInfo {
         instance: plain.instance.handle(),

@@ -16,15 +16,15 @@ use std::mem::{offset_of, size_of};
 
 use ash::vk;
 
-/// The digest of what `create_info` enables (see the module documentation).
+/// The digest of what `create_info` enables (see the module documentation), with `extensions`
+/// its enabled extension names: part of the namespace the layer keys a device's cache with (after
+/// the application and the device name, each behind a NUL), for tools that seed the layer's
+/// store ahead of a launch.
 ///
 /// # Safety
 /// `create_info` is a valid `VkDeviceCreateInfo` (the application's, by Vulkan's rules): its
 /// extension names NUL-terminated, its feature pointers null or valid, its `pNext` chain valid.
-pub(super) unsafe fn digest(
-    create_info: &vk::DeviceCreateInfo<'_>,
-    extensions: &[&CStr],
-) -> [u8; 32] {
+pub unsafe fn digest(create_info: &vk::DeviceCreateInfo<'_>, extensions: &[&CStr]) -> [u8; 32] {
     let mut hasher = blake3::Hasher::new();
     hasher.update(b"pcstore.layer.device-configuration.v1\0");
     let mut names: Vec<&[u8]> = extensions.iter().map(|name| name.to_bytes()).collect();

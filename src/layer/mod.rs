@@ -39,4 +39,5 @@ mod saver;
 
 #[cfg(test)]
 pub(crate) use config::store_plan;
+pub use configuration::digest as device_configuration_digest;
 pub use entry::vkNegotiateLoaderLayerInterfaceVersion;
