@@ -55,12 +55,18 @@ pub unsafe fn digest(create_info: &vk::DeviceCreateInfo<'_>, extensions: &[&CStr
         }
         // SAFETY: every structure of a valid chain starts with sType and pNext (caller).
         let header = unsafe { &*current };
+        current = header.p_next.cast();
+        // The loader's own entries (the layer links) are not the application's configuration,
+        // and how many there are depends on the layers enabled.
+        if header.s_type == vk::StructureType::LOADER_DEVICE_CREATE_INFO {
+            continue;
+        }
         hasher.update(&header.s_type.as_raw().to_le_bytes());
         if let Some((first, count)) = known_feature_words(header.s_type) {
+            let structure = std::ptr::from_ref(header).cast::<u8>();
             // SAFETY: a structure of this sType has this layout: `count` VkBool32 from `first`.
-            unsafe { hash_bool32s(&mut hasher, current.cast::<u8>().add(first).cast(), count) };
+            unsafe { hash_bool32s(&mut hasher, structure.add(first).cast(), count) };
         }
-        current = header.p_next.cast();
     }
     *hasher.finalize().as_bytes()
 }
@@ -149,6 +155,28 @@ mod tests {
         assert_eq!(a, b, "order and duplicates mean nothing");
         assert_ne!(a, of(&info, &[c"VK_KHR_swapchain"]));
         assert_ne!(of(&info, &[]), a);
+    }
+
+    #[test]
+    fn the_loaders_entries_are_not_configuration() {
+        use crate::layer::abi::{LayerDeviceCreateInfo, LayerDeviceCreateInfoUnion};
+        let link = LayerDeviceCreateInfo {
+            s_type: vk::StructureType::LOADER_DEVICE_CREATE_INFO,
+            p_next: std::ptr::null(),
+            function: 0,
+            u: LayerDeviceCreateInfoUnion {
+                set_device_loader_data: std::ptr::null(),
+            },
+        };
+        let through_loader = vk::DeviceCreateInfo {
+            p_next: std::ptr::from_ref(&link).cast(),
+            ..Default::default()
+        };
+        assert_eq!(
+            of(&through_loader, &[]),
+            of(&vk::DeviceCreateInfo::default(), &[]),
+            "what a tool computes for the application's create info is what the layer sees"
+        );
     }
 
     #[test]
