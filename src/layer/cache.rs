@@ -74,6 +74,8 @@ pub(super) struct DeviceCache {
     collector: Option<parking_lot::Mutex<vk::PipelineCache>>,
     /// Something was merged into `collector` since the last save.
     collected: AtomicBool,
+    /// Something was ever merged into `collector`: saves combine it with `cache` from then on.
+    ever_collected: AtomicBool,
 }
 
 /// The next link's cache commands for the device (never this layer's intercepts).
@@ -164,6 +166,7 @@ impl DeviceCache {
             grown: AtomicBool::new(false),
             collector,
             collected: AtomicBool::new(false),
+            ever_collected: AtomicBool::new(false),
         })
     }
 
@@ -201,6 +204,7 @@ impl DeviceCache {
         let merged = unsafe { (self.commands.merge)(self.device, *collector, 1, &app_cache) };
         drop(collector);
         if merged == vk::Result::SUCCESS {
+            self.ever_collected.store(true, Ordering::Release);
             self.collected.store(true, Ordering::Release);
         } else {
             layer_log!(Warn, "collecting an application cache failed: {merged:?}");
@@ -237,8 +241,14 @@ impl DeviceCache {
     /// save must never disturb the application.
     fn save(&self, reason: &str) {
         // With collected data: the layer's cache and the collector combined in a cache of the
-        // save's own (neither of the two may be merged into here).
-        let combined = match &self.collector {
+        // save's own (neither of the two may be merged into here). Without, the layer's cache
+        // as it is: a merge keeps the pipelines, but a driver may drop what it held only as
+        // initial data (SwiftShader does).
+        let collector = self
+            .collector
+            .as_ref()
+            .filter(|_| self.ever_collected.load(Ordering::Acquire));
+        let combined = match collector {
             // SAFETY: live caches of this live device.
             Some(collector) => match unsafe { self.combine(collector) } {
                 Ok(combined) => Some(combined),

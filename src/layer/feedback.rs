@@ -18,6 +18,13 @@ use std::ffi::{c_char, c_void, CStr};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ash::vk;
+use smallvec::SmallVec;
+
+/// Pipelines per call kept on the stack (more spill to the heap): engines create one or a few
+/// at a time.
+const INLINE: usize = 4;
+/// Stage feedback entries kept on the stack: a few graphics pipelines' stages.
+const INLINE_STAGES: usize = 8;
 
 /// Whether, and how, a device can report creation feedback.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,26 +230,28 @@ pub(super) unsafe fn create_with_feedback<T: PipelineCreateInfo>(
     // SAFETY: `count` valid create infos (caller).
     let originals = unsafe { std::slice::from_raw_parts(infos, count) };
     // SAFETY: each create info's pNext starts a valid chain (caller).
-    let theirs: Vec<_> = originals
+    let theirs: SmallVec<[_; INLINE]> = originals
         .iter()
         .map(|info| unsafe { own_feedback(info.p_next()) })
         .collect();
     let missing = theirs.iter().filter(|own| own.is_none()).count();
     // Every buffer is sized before any pointer into it is taken: none of them moves after.
-    let mut copies: Vec<T> = Vec::new();
-    let mut feedback = vec![vk::PipelineCreationFeedback::default(); count];
-    let stage_total: usize = originals
-        .iter()
-        .zip(&theirs)
-        .filter(|(_, own)| own.is_none())
-        .map(|(info, _)| info.stage_count() as usize)
-        .sum();
-    let mut stages = vec![vk::PipelineCreationFeedback::default(); stage_total];
-    let mut chained = Vec::with_capacity(missing);
+    let mut feedback: SmallVec<[vk::PipelineCreationFeedback; INLINE]> =
+        smallvec::smallvec![vk::PipelineCreationFeedback::default(); count];
     let result = if missing == 0 {
         create(infos)
     } else {
-        copies.extend_from_slice(originals);
+        let stage_total: usize = originals
+            .iter()
+            .zip(&theirs)
+            .filter(|(_, own)| own.is_none())
+            .map(|(info, _)| info.stage_count() as usize)
+            .sum();
+        let mut stages: SmallVec<[vk::PipelineCreationFeedback; INLINE_STAGES]> =
+            smallvec::smallvec![vk::PipelineCreationFeedback::default(); stage_total];
+        let mut chained: SmallVec<[vk::PipelineCreationFeedbackCreateInfo<'_>; INLINE]> =
+            SmallVec::with_capacity(missing);
+        let mut copies: SmallVec<[T; INLINE]> = SmallVec::from_slice(originals);
         let mut stage_at = 0;
         for ((copy, own), slot) in copies.iter_mut().zip(&theirs).zip(feedback.iter_mut()) {
             if own.is_some() {
@@ -258,7 +267,8 @@ pub(super) unsafe fn create_with_feedback<T: PipelineCreateInfo>(
                 p_pipeline_stage_creation_feedbacks: stage_slots.as_mut_ptr(),
                 ..Default::default()
             });
-            // `chained` never reallocates (its capacity is `missing`).
+            // `chained` never reallocates or moves (its capacity is `missing`, reserved above,
+            // and it is not moved before the call).
             let own_info: *const vk::PipelineCreationFeedbackCreateInfo<'_> =
                 chained.last().expect("just pushed");
             copy.set_p_next(own_info.cast());
