@@ -9,7 +9,9 @@
 //! - [`bundle`]: read-only, single-file, optionally signed stores a game ships;
 //! - [`compression`]: how the disk tier and bundles store values compressed;
 //! - `remote` (feature `remote`): a studio-wide shared tier over HTTP;
-//! - [`config`]: every `PCSTORE_*` environment variable, parsed once, and the default store.
+//! - [`config`]: every `PCSTORE_*` environment variable, parsed once, and the default store;
+//! - diagnostics: every message is a [`log`] record with a `pcstore::…` target (a Rust host's
+//!   logger receives them; a C host's callback through `pcs_set_log_callback`).
 //!
 //! [`vulkan`] (feature `vulkan`, default) turns stored blobs into validated `VkPipelineCache`s;
 //! [`recipe`] (same feature) describes the objects a pipeline is built from, driver-independently,
@@ -87,6 +89,7 @@ pub mod bundle;
 mod codec;
 pub mod compression;
 pub mod config;
+mod diagnostics;
 pub mod disk;
 pub mod ffi;
 pub mod fingerprint;
@@ -100,6 +103,8 @@ mod platform;
 pub mod recipe;
 #[cfg(feature = "remote")]
 pub mod remote;
+#[cfg(test)]
+mod scratch;
 pub mod store;
 mod sync;
 mod thread_slot;
@@ -123,4 +128,4 @@ pub use layered::{
 };
 pub use memory::{EvictionReason, EvictionReport, InMemoryPipelineCache};
 pub use metrics::{LatencySummary, PipelineCacheMetrics};
-pub use store::{PipelineCacheStore, PutError};
+pub use store::{Lookup, PipelineCacheStore, PutError};

@@ -736,6 +736,17 @@ pub fn open_owned_file(path: &Path, create: bool) -> io::Result<File> {
     Ok(file)
 }
 
+/// Opens `path` for appending, creating it (mode 0600: logs name paths and keys) if missing:
+/// for a log file the user named.
+#[cfg(feature = "layer")]
+pub fn open_append_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(FILE_MODE)
+        .open(path)
+}
+
 /// Opens an existing regular file read-only, following symlinks (a shipped file may be linked
 /// into place by a package or a launcher); anything else (a FIFO, a device, a directory) is
 /// refused without blocking on it.

@@ -12,7 +12,9 @@ use crate::metrics::PipelineCacheMetrics;
 /// Contract shared by every implementation:
 /// - thread-safe: every method may be called from any thread at any time;
 /// - `get`/`get_arc` return exactly the bytes that were put under that key, or `None`, never
-///   other bytes (tiers that can see corruption verify and count it as a miss);
+///   other bytes (tiers that can see corruption verify it, drop a damaged entry, count it in
+///   [`PipelineCacheMetrics::corrupt_dropped`] and answer a miss; [`Self::lookup`] tells the two
+///   kinds of miss apart);
 /// - `put` never blocks on slow I/O for long (no fsync per put, no network wait); it may drop a
 ///   put it cannot take (too large, full queue, I/O error), which `try_put` reports and
 ///   [`PipelineCacheMetrics::rejected_puts`] counts;
@@ -28,6 +30,20 @@ pub trait PipelineCacheStore: Send + Sync {
     /// Looks a blob up without copying where the tier holds it in memory. The hot path.
     fn get_arc(&self, fp: &PipelineFingerprint) -> Option<Arc<Vec<u8>>> {
         self.get(fp).map(Arc::new)
+    }
+
+    /// Looks a blob up as `get_arc` does, and says whether a miss found nothing or found a
+    /// damaged entry (dropped, as `get_arc` drops it). The default answers from `get_arc`: tiers
+    /// that cannot see corruption (memory) never report it.
+    ///
+    /// Tiers that verify what they read (disk, bundle, remote) and stacks of tiers override
+    /// this, so that the Vulkan adapter can report a damaged entry as corrupt rather than as a
+    /// plain miss. `Corrupt` is about this lookup: the damaged entry is dropped from what the tier
+    /// serves, but a later lookup may find it again until the tier removes it (a bundle never
+    /// does; the disk tier may until compaction removes the record, after re-reading its
+    /// directory; the remote tier once its miss memory expires), and a new put replaces it.
+    fn lookup(&self, fp: &PipelineFingerprint) -> Lookup {
+        self.get_arc(fp).map_or(Lookup::Miss, Lookup::Hit)
     }
 
     /// Stores a blob and says whether the store accepted it.
@@ -66,6 +82,28 @@ pub trait PipelineCacheStore: Send + Sync {
     /// A snapshot of this store's counters and latency figures.
     fn metrics(&self) -> PipelineCacheMetrics {
         PipelineCacheMetrics::default()
+    }
+}
+
+/// What [`PipelineCacheStore::lookup`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// The bytes put under the key, verified where the tier can.
+    Hit(Arc<Vec<u8>>),
+    /// Nothing stored under the key.
+    Miss,
+    /// An entry was stored under the key but failed the tier's verification (a checksum, a
+    /// length, an envelope): it was dropped and counted, and is never returned.
+    Corrupt,
+}
+
+impl Lookup {
+    /// The blob on a hit; `None` on a miss of either kind (what `get_arc` returns).
+    pub fn hit(self) -> Option<Arc<Vec<u8>>> {
+        match self {
+            Self::Hit(blob) => Some(blob),
+            Self::Miss | Self::Corrupt => None,
+        }
     }
 }
 
@@ -128,6 +166,9 @@ impl<S: PipelineCacheStore + ?Sized> PipelineCacheStore for Arc<S> {
     }
     fn get_arc(&self, fp: &PipelineFingerprint) -> Option<Arc<Vec<u8>>> {
         (**self).get_arc(fp)
+    }
+    fn lookup(&self, fp: &PipelineFingerprint) -> Lookup {
+        (**self).lookup(fp)
     }
     fn try_put(&self, fp: PipelineFingerprint, artifact: Vec<u8>) -> Result<(), PutError> {
         (**self).try_put(fp, artifact)

@@ -11,7 +11,7 @@ use bundle_support::{
     entries, key, payload, signing_key, write_bundle, RawBundle, ScratchDir, ENTRY_LEN, HEADER_LEN,
 };
 use pcstore::bundle::{BundleError, BundleOptions, BundleStore, BundleWriter};
-use pcstore::{PipelineCacheStore, PipelineFingerprint, PutError};
+use pcstore::{Lookup, PipelineCacheStore, PipelineFingerprint, PutError};
 use proptest::prelude::*;
 
 fn with_key(public_key: [u8; 32]) -> BundleOptions {
@@ -440,8 +440,14 @@ fn a_payload_changed_or_cut_underneath_is_a_miss_counted_once() {
     let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
     file.write_all_at(&[0xAA], victim.offset).unwrap();
     let before = store.metrics();
+    assert_eq!(store.lookup(&victim.key), Lookup::Corrupt);
     assert_eq!(store.get(&victim.key), None);
     assert_eq!(store.get(&victim.key), None, "never served later either");
+    assert_eq!(
+        store.lookup(&victim.key),
+        Lookup::Miss,
+        "a bundle drops a damaged entry for good: reported once"
+    );
     let after = store.metrics();
     assert_eq!(after.corrupt_dropped, 1);
     assert_eq!(after.entries, before.entries - 1);

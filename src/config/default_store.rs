@@ -3,11 +3,12 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use super::{BundleSettings, RemoteSettings, Settings};
 use crate::bundle::{BundleOptions, BundleStore};
+use crate::diagnostics;
 use crate::disk::{DiskCache, DiskCacheOptions};
 use crate::layered::{
     BackgroundLayers, LayeredOptions, LayeredPipelineCache, PromotePolicy, WritePolicy,
@@ -134,8 +135,10 @@ impl StorePlan {
 
     /// Opens the store. The remote URL is checked first (that makes no request and touches
     /// nothing), so a bad one is refused before any disk work; a disk tier that cannot be used is
-    /// left out and reported once on stderr (`pcstore: ...`), and the store works from memory
-    /// (and the remote tier).
+    /// left out, and the store works from memory (and the remote tier). That is an error record
+    /// (target `pcstore::config`) at every open, and, while no logger listens, one
+    /// `pcstore: ...` line on stderr per process: a fallback is worth one line, not one per store
+    /// opened, and a silent one would leave a user wondering why nothing persists.
     ///
     /// The remote tier is a background layer ([`BackgroundLayers`]): no caller waits on the
     /// network for more than its small bounds, and it shares its breaker's state with other
@@ -177,10 +180,15 @@ impl StorePlan {
             },
         };
         if let DiskOutcome::Unavailable(why) = &disk {
-            report_once(&format!(
-                "the disk store cannot be used ({why}); this process caches without it, nothing \
-                 is kept on this machine"
-            ));
+            static PRINTED: AtomicBool = AtomicBool::new(false);
+            diagnostics::error_or_stderr_once(
+                "pcstore::config",
+                &PRINTED,
+                &format!(
+                    "the disk store cannot be used ({why}); this process caches without it, \
+                     nothing is kept on this machine"
+                ),
+            );
         }
         let writable = tiers.len();
         tiers.extend(open_bundles(&self.bundles));
@@ -231,13 +239,14 @@ fn open_bundles(settings: &BundleSettings) -> Vec<Arc<dyn PipelineCacheStore>> {
             |path| match BundleStore::open_with_options(path, options.clone()) {
                 Ok(bundle) => Some(Arc::new(bundle) as Arc<dyn PipelineCacheStore>),
                 Err(error) => {
-                    static REPORTED: AtomicBool = AtomicBool::new(false);
-                    if !REPORTED.swap(true, Ordering::Relaxed) {
-                        eprintln!(
-                            "pcstore: PCSTORE_BUNDLES: {} is left out: {error}",
-                            path.display()
-                        );
-                    }
+                    // In the engine's log when it installed one; otherwise the first refusal
+                    // of the process on stderr.
+                    static PRINTED: AtomicBool = AtomicBool::new(false);
+                    diagnostics::error_or_stderr_once(
+                        "pcstore::config",
+                        &PRINTED,
+                        &format!("PCSTORE_BUNDLES: {} is left out: {error}", path.display()),
+                    );
                     None
                 }
             },
@@ -306,21 +315,13 @@ fn open_remote(
     Err(DefaultStoreError::RemoteNotBuilt)
 }
 
-/// Prints `pcstore: <message>` on stderr, the first time only in this process: a fallback is
-/// worth one line, not one per store opened. (A log callback for engines comes later.)
-fn report_once(message: &str) {
-    static REPORTED: AtomicBool = AtomicBool::new(false);
-    if !REPORTED.swap(true, Ordering::Relaxed) {
-        eprintln!("pcstore: {message}");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
 
     use super::super::tests::vars;
     use super::*;
+    use crate::scratch::Scratch;
 
     fn plan(pairs: &[(&str, &str)]) -> StorePlan {
         StorePlan::new(&Settings::from_vars(&vars(pairs)).expect("valid settings"))
@@ -371,27 +372,6 @@ mod tests {
                 "PCSTORE_DISABLE={off}"
             );
             assert!(enabled.remote.is_some(), "{off}");
-        }
-    }
-
-    /// A fresh directory under the system's temporary directory, removed on drop.
-    struct Scratch(PathBuf);
-
-    impl Scratch {
-        fn new(name: &str) -> Self {
-            let path = std::env::temp_dir().join(format!(
-                "pcstore-default-store-{name}-{}",
-                std::process::id()
-            ));
-            let _ = std::fs::remove_dir_all(&path);
-            std::fs::create_dir_all(&path).expect("scratch directory");
-            Self(path)
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 
@@ -500,7 +480,7 @@ mod tests {
 
     #[test]
     fn a_disabled_store_persists_nothing() {
-        let scratch = Scratch::new("disabled");
+        let scratch = Scratch::new("default-store-disabled");
         let dir = scratch.0.join("store");
         let dir = dir.to_str().expect("UTF-8");
         let key = crate::PipelineFingerprint::of(b"k");
@@ -521,7 +501,7 @@ mod tests {
 
     #[test]
     fn an_unusable_disk_leaves_a_working_memory_store() {
-        let scratch = Scratch::new("unusable");
+        let scratch = Scratch::new("default-store-unusable");
         let blocker = scratch.0.join("a-file");
         std::fs::write(&blocker, b"not a directory").expect("blocker");
         let dir = blocker.join("store");
@@ -543,7 +523,7 @@ mod tests {
 
     #[test]
     fn the_disk_store_persists_between_opens() {
-        let scratch = Scratch::new("persists");
+        let scratch = Scratch::new("default-store-persists");
         let dir = scratch.0.join("store");
         let pairs = [("PCSTORE_DIR", dir.to_str().expect("UTF-8"))];
         let key = crate::PipelineFingerprint::of(b"k");
@@ -558,7 +538,7 @@ mod tests {
     #[cfg(feature = "remote")]
     #[test]
     fn a_bad_remote_url_is_refused_before_the_disk_is_touched() {
-        let scratch = Scratch::new("bad-url");
+        let scratch = Scratch::new("default-store-bad-url");
         let dir = scratch.0.join("store");
         let refused = plan(&[
             ("PCSTORE_DIR", dir.to_str().expect("UTF-8")),

@@ -14,7 +14,7 @@ use super::writer::into_put_error;
 use crate::fingerprint::PipelineFingerprint;
 use crate::metrics::PipelineCacheMetrics;
 use crate::platform;
-use crate::store::{PipelineCacheStore, PutError};
+use crate::store::{Lookup, PipelineCacheStore, PutError};
 
 /// A multi-process, crash-safe, size-bounded store of blobs in one directory.
 ///
@@ -196,7 +196,7 @@ impl DiskCache {
     /// inspection, not a use: its recency is left alone, so a tool reading every entry does not
     /// make them all look hot to eviction, and no lookup is counted.
     pub fn peek(&self, key: &PipelineFingerprint) -> Option<Vec<u8>> {
-        self.current().ok()?.read(key, false)
+        self.current().ok()?.read(key, false, &mut false)
     }
 }
 
@@ -223,11 +223,23 @@ impl Drop for DiskCache {
 
 impl PipelineCacheStore for DiskCache {
     fn get(&self, fp: &PipelineFingerprint) -> Option<Vec<u8>> {
-        self.current().ok()?.get(fp)
+        self.current().ok()?.get(fp, &mut false)
     }
 
     fn get_arc(&self, fp: &PipelineFingerprint) -> Option<Arc<Vec<u8>>> {
-        self.current().ok()?.get(fp).map(Arc::new)
+        self.current().ok()?.get(fp, &mut false).map(Arc::new)
+    }
+
+    fn lookup(&self, fp: &PipelineFingerprint) -> Lookup {
+        let Ok(store) = self.current() else {
+            return Lookup::Miss;
+        };
+        let mut damaged = false;
+        match store.get(fp, &mut damaged) {
+            Some(blob) => Lookup::Hit(Arc::new(blob)),
+            None if damaged => Lookup::Corrupt,
+            None => Lookup::Miss,
+        }
     }
 
     fn put(&self, fp: PipelineFingerprint, artifact: Vec<u8>) {

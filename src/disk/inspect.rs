@@ -147,7 +147,7 @@ impl DiskCache {
         for entry in entries {
             report.checked += 1;
             // A key put again since the listing reads its newer record: that one is checked.
-            let intact = store.read(&entry.key, false).is_some();
+            let intact = store.read(&entry.key, false, &mut false).is_some();
             if intact {
                 report.intact_bytes += entry.len;
             }

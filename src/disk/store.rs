@@ -20,6 +20,7 @@ use super::segment;
 use super::view::{Refreshed, View};
 use super::writer::Writer;
 use crate::compression;
+use crate::diagnostics::Throttle;
 use crate::fingerprint::PipelineFingerprint;
 use crate::metrics::{Counter, Op, PipelineCacheMetrics};
 use crate::platform;
@@ -57,6 +58,13 @@ impl Store {
             maintenance_running: AtomicBool::new(false),
         });
         store.view.open(&store.writer)?;
+        log::debug!(
+            target: "pcstore::disk",
+            "{}: opened{}, {} entries",
+            store.path().display(),
+            if store.cx.read_only() { " read-only" } else { "" },
+            store.view.totals().1
+        );
         if !store.cx.read_only() && (store.over_budget() || store.crowded()) {
             store.start_maintenance();
         }
@@ -81,8 +89,14 @@ impl Store {
     }
 
     /// Reads and verifies the newest known record of `key`; `touch`: count it as a use for
-    /// eviction.
-    pub fn read(&self, key: &PipelineFingerprint, touch: bool) -> Option<Vec<u8>> {
+    /// eviction. Sets `damaged` when a record was found and dropped because it failed
+    /// verification (what [`crate::store::Lookup::Corrupt`] reports).
+    pub fn read(
+        &self,
+        key: &PipelineFingerprint,
+        touch: bool,
+        damaged: &mut bool,
+    ) -> Option<Vec<u8>> {
         // Recency only: wall-clock time is enough.
         let found = self.view.lookup(key, touch.then(wall_clock_ns))?;
         if found.payload_len > self.cx.limits().max_entry_bytes {
@@ -121,18 +135,26 @@ impl Store {
         if verified.is_some() {
             return verified;
         }
+        *damaged = true;
+        log::warn!(
+            target: "pcstore::disk",
+            "{}: dropped a damaged entry ({key}) in segment {}",
+            self.path().display(),
+            found.segment.name
+        );
         self.cx.metrics().inc(Counter::CorruptDropped);
         self.view.drop_corrupt(key, &found.segment, found.offset);
         None
     }
 
-    /// A lookup: a read, and on a miss a cheap look for what other processes wrote.
-    pub fn get(self: &Arc<Self>, key: &PipelineFingerprint) -> Option<Vec<u8>> {
+    /// A lookup: a read, and on a miss a cheap look for what other processes wrote; `damaged`
+    /// as in [`Self::read`] (a newer record another process flushed still wins).
+    pub fn get(self: &Arc<Self>, key: &PipelineFingerprint, damaged: &mut bool) -> Option<Vec<u8>> {
         // Every disk lookup is timed: next to a pread and a hash pass the clock costs little.
         let probe = self.cx.metrics().start_get_timed();
-        let mut found = self.read(key, true);
+        let mut found = self.read(key, true, damaged);
         if found.is_none() && self.refresh(true) {
-            found = self.read(key, true);
+            found = self.read(key, true, damaged);
         }
         self.cx
             .metrics()
@@ -174,6 +196,15 @@ impl Store {
         if self.view.disk_bytes() + RECORD_HEADER_LEN as u64 + stored_len > limits.hard_limit {
             // Compaction has fallen behind the writers: dropping a cache entry costs a
             // recompile later; growing past the budget would break the promise to the user.
+            static OVER_BUDGET: Throttle = Throttle::new();
+            if let Some(unreported) = OVER_BUDGET.permit() {
+                log::warn!(
+                    target: "pcstore::disk",
+                    "{}: puts dropped until compaction brings the store under its budget \
+                     ({unreported} more since the last report)",
+                    self.path().display()
+                );
+            }
             self.start_maintenance();
             return Err(PutError::Dropped("over budget until compaction catches up"));
         }

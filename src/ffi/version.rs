@@ -30,10 +30,14 @@ pub const PCS_VERSION_PATCH: u32 = 0;
 ///   `pcs_vk_context_release`, `pcs_vk_stored_key`, `pcs_vk_load_pipeline_cache`,
 ///   `pcs_vk_save_pipeline_cache`, `pcs_vk_merge_pipeline_caches`, `pcs_vk_context_metrics`);
 ///   bundles (`pcs_store_open_bundle`).
+/// - 2, messages and durability: `pcs_api` appends `pcs_set_log_callback`; `pcs_vk_api`
+///   appends `pcs_vk_load_outcome_str`, `pcs_vk_rejection_str`, `pcs_vk_save_outcome_str`,
+///   `pcs_vk_context_flush`; `pcs_vk_rejection` appends `PCS_VK_REJECT_STORE_CORRUPT`; the
+///   constant `PCS_VK_ENVELOPE_HEADER_LEN`.
 ///
 /// The layer's `vkNegotiateLoaderLayerInterfaceVersion` follows the Vulkan loader's interface
 /// version, not this one.
-pub const PCS_ABI_VERSION: u32 = 1;
+pub const PCS_ABI_VERSION: u32 = 2;
 
 /// The ABI version of the loaded library (`PCS_ABI_VERSION` as it was built). A caller built
 /// against header version N may use everything of version N when this returns >= N.

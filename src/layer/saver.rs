@@ -26,7 +26,10 @@ impl Saver {
         match thread {
             Ok(thread) => Some(Self { stop, thread }),
             Err(error) => {
-                layer_log!("no background saver ({error}); saving at vkDestroyDevice only");
+                layer_log!(
+                    Warn,
+                    "no background saver ({error}); saving at vkDestroyDevice only"
+                );
                 None
             }
         }

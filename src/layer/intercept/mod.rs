@@ -5,7 +5,9 @@
 //! - instance.rs: `vkCreateInstance`, `vkDestroyInstance`;
 //! - device.rs: `vkCreateDevice`, `vkDestroyDevice` (the layer cache and its saver);
 //! - pipeline.rs: the pipeline-creation commands (the layer cache substituted for
-//!   `VK_NULL_HANDLE`).
+//!   `VK_NULL_HANDLE`);
+//! - cache.rs: `vkCreatePipelineCache`, `vkDestroyPipelineCache` (the application's empty
+//!   caches seeded, and collected when destroyed).
 
 use std::ffi::CStr;
 
@@ -13,6 +15,7 @@ use ash::vk;
 
 use super::device::DeviceData;
 
+mod cache;
 mod device;
 mod instance;
 mod pipeline;
@@ -25,4 +28,5 @@ pub(super) fn intercepted(name: &CStr, device: Option<&DeviceData>) -> vk::PFN_v
     instance::command(name)
         .or_else(|| device::command(name))
         .or_else(|| pipeline::command(name, device))
+        .or_else(|| cache::command(name))
 }
