@@ -5,12 +5,13 @@
 //! Input layout: byte 0 holds flags (bit 0: require the signature of the test studio key, the
 //! one that signed the seeds' signed bundle); the rest is the bundle file. Oracle: opening
 //! either refuses the file or gives a store whose every lookup returns nothing or exactly the
-//! bytes its index entry locates in the file, with a matching BLAKE3, never other bytes; and
-//! nothing panics, whatever the file claims.
+//! bytes its index entry locates in the file (decompressed, if the entry says so), with a
+//! matching BLAKE3, never other bytes; and nothing panics, whatever the file claims.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use pcstore::bundle::{BundleOptions, BundleSigningKey, BundleStore};
+use pcstore::compression::{self, Encoding};
 use pcstore::PipelineCacheStore;
 
 pub fn open_bundle_from_bytes(data: &[u8]) {
@@ -36,9 +37,16 @@ pub fn open_bundle_from_bytes(data: &[u8]) {
     for entry in store.entries() {
         if let Some(bytes) = store.get(&entry.key) {
             let start = entry.offset as usize;
+            let located = file.get(start..start + entry.len as usize);
+            let value = match entry.encoding {
+                Encoding::Stored => located.map(<[u8]>::to_vec),
+                Encoding::Zstd => {
+                    located.and_then(|stored| compression::decompress(stored, bytes.len() as u64))
+                }
+            };
             assert_eq!(
-                Some(&bytes[..]),
-                file.get(start..start + entry.len as usize),
+                Some(bytes.clone()),
+                value,
                 "returned bytes the index does not locate"
             );
             assert_eq!(blake3::hash(&bytes).as_bytes(), &entry.hash);

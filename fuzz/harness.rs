@@ -11,10 +11,13 @@
 //! - bit 4: every record header found in the segment bytes (by its magic) gets a valid check, so
 //!   fuzzed kinds, keys and (oversize) payload lengths reach the code behind the check;
 //! - bit 5: the index gets a valid header for the segment as written (id, length, entry count,
-//!   entries hash), so fuzzed entries reach the code behind those checks.
+//!   entries hash), so fuzzed entries reach the code behind those checks;
+//! - bit 6: the headers of bits 0 and 5 say format version 1 (whose records are never
+//!   compressed) instead of version 2.
 //!
-//! Oracle: the store opens, and every blob it returns for a key is the payload of a record in
-//! the input with that key and a matching BLAKE3 (hole bytes read as zeros), never other bytes;
+//! Oracle: the store opens, and every blob it returns for a key is the value of a record in
+//! the input with that key and a matching BLAKE3 (its payload, hole bytes read as zeros, or
+//! that payload decompressed if the record says it is compressed), never other bytes;
 //! it still accepts, flushes and returns a new put (after compacting away what the claims made
 //! it think it holds, if need be), and opens again. Memory sized by a claim aborts the process:
 //! the test runs in one process, and `scripts/fuzz-disk.sh` caps single allocations.
@@ -37,10 +40,11 @@ fn check_of(bytes: &[u8]) -> [u8; 8] {
         .expect("8 bytes")
 }
 
-/// A valid version-1 segment header (written here from FORMAT.md, so it also pins the format).
-fn segment_header(id: u64) -> Vec<u8> {
+/// A valid segment header of `version` (1 or 2; written here from FORMAT.md, so it also pins
+/// the format).
+fn segment_header(version: u32, id: u64) -> Vec<u8> {
     let mut header = b"PCSTSEG\0".to_vec();
-    header.extend_from_slice(&1u32.to_le_bytes());
+    header.extend_from_slice(&version.to_le_bytes());
     header.extend_from_slice(&32u32.to_le_bytes());
     header.extend_from_slice(&id.to_le_bytes());
     let check = check_of(&header);
@@ -63,15 +67,15 @@ fn fix_record_checks(segment: &mut [u8]) {
     }
 }
 
-/// Makes `index` a valid index header for segment 1 of `segment_len` bytes, over the whole
-/// entries it has.
-fn fix_index_header(index: &mut Vec<u8>, segment_len: u64) {
+/// Makes `index` a valid index header of `version` for segment 1 of `segment_len` bytes, over
+/// the whole entries it has.
+fn fix_index_header(index: &mut Vec<u8>, version: u32, segment_len: u64) {
     index.resize(index.len().max(INDEX_HEADER), 0);
     let count = (index.len() - INDEX_HEADER) / INDEX_ENTRY;
     index.truncate(INDEX_HEADER + count * INDEX_ENTRY);
     let hash = *blake3::hash(&index[INDEX_HEADER..]).as_bytes();
     index[..8].copy_from_slice(b"PCSTIDX\0");
-    index[8..12].copy_from_slice(&1u32.to_le_bytes());
+    index[8..12].copy_from_slice(&version.to_le_bytes());
     index[12..16].copy_from_slice(&(INDEX_ENTRY as u32).to_le_bytes());
     index[16..24].copy_from_slice(&segment_len.to_le_bytes());
     index[24..32].copy_from_slice(&(count as u64).to_le_bytes());
@@ -90,8 +94,9 @@ fn candidate_keys(segment: &[u8]) -> Vec<PipelineFingerprint> {
         .collect()
 }
 
-/// Whether `bytes` is the payload of some record for `key` in `segment` (its written bytes,
-/// then zeros up to `file_len`), with a matching hash.
+/// Whether `bytes` is the value of some record for `key` in `segment` (its payload: the written
+/// bytes, then zeros up to `file_len`; decompressed if its encoding byte says zstd), with a
+/// matching hash.
 fn is_recorded_payload(
     segment: &[u8],
     file_len: u64,
@@ -99,14 +104,26 @@ fn is_recorded_payload(
     bytes: &[u8],
 ) -> bool {
     let hash = blake3::hash(bytes);
+    let file_len = file_len.max(segment.len() as u64);
     record_magics(segment).any(|offset| {
         let header = &segment[offset..offset + RECORD_HEADER];
         let start = offset + RECORD_HEADER;
-        let end = start as u64 + bytes.len() as u64;
         let written = &segment[start.min(segment.len())..];
-        header[16..48] == key.0
-            && header[48..80] == hash.as_bytes()[..]
-            && end <= file_len.max(segment.len() as u64)
+        if header[16..48] != key.0 || header[48..80] != hash.as_bytes()[..] {
+            return false;
+        }
+        if header[5] == 1 {
+            // A compressed payload: no store returns one longer than its largest entry.
+            let stored_len = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
+            if stored_len > 64 << 20 || start as u64 + stored_len > file_len {
+                return false;
+            }
+            let mut stored = written[..written.len().min(stored_len as usize)].to_vec();
+            stored.resize(stored_len as usize, 0);
+            return pcstore::compression::decompress(&stored, bytes.len() as u64).as_deref()
+                == Some(bytes);
+        }
+        start as u64 + bytes.len() as u64 <= file_len
             && bytes
                 .iter()
                 .enumerate()
@@ -170,8 +187,9 @@ fn run(dir: &PathBuf, data: &[u8]) {
     } else {
         (rest, None)
     };
+    let version = if flags & 64 != 0 { 1 } else { 2 };
     let mut segment = if flags & 1 != 0 {
-        segment_header(1)
+        segment_header(version, 1)
     } else {
         Vec::new()
     };
@@ -183,7 +201,7 @@ fn run(dir: &PathBuf, data: &[u8]) {
     if let Some(index) = index_part {
         let mut index = index.to_vec();
         if flags & 32 != 0 {
-            fix_index_header(&mut index, segment_len);
+            fix_index_header(&mut index, version, segment_len);
         }
         write_file(&dir.join(INDEX), &index, index_extension);
     }

@@ -55,7 +55,11 @@ struct pcs_vk_api;
  *   `pcs_vk_context_release`, `pcs_vk_stored_key`, `pcs_vk_load_pipeline_cache`,
  *   `pcs_vk_save_pipeline_cache`, `pcs_vk_merge_pipeline_caches`, `pcs_vk_context_metrics`);
  *   bundles (`pcs_store_open_bundle`).
- * - 2: recipes, appended to the `pcs_vk_api` table: recording an engine's objects
+ * - 2, messages and durability: `pcs_api` appends `pcs_set_log_callback`; `pcs_vk_api`
+ *   appends `pcs_vk_load_outcome_str`, `pcs_vk_rejection_str`, `pcs_vk_save_outcome_str`,
+ *   `pcs_vk_context_flush`; `pcs_vk_rejection` appends `PCS_VK_REJECT_STORE_CORRUPT`; the
+ *   constant `PCS_VK_ENVELOPE_HEADER_LEN`. Recipes, appended to the `pcs_vk_api` table after
+ *   those: recording an engine's objects
  *   (`pcs_vk_recipe_recorder_create`, `pcs_vk_recipe_recorder_release`,
  *   `pcs_vk_recipe_record_shader_module`, `pcs_vk_recipe_record_sampler`,
  *   `pcs_vk_recipe_record_descriptor_set_layout`, `pcs_vk_recipe_record_pipeline_layout`,
@@ -136,6 +140,44 @@ enum pcs_result
 typedef enum pcs_result pcs_result;
 #else
 typedef int32_t pcs_result;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Severity of a message given to a `pcs_log_callback`, most severe first (the values are
+ * fixed; a level is delivered when it is at most the `min_level` given to
+ * `pcs_set_log_callback`).
+ */
+enum pcs_log_level
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * pcstore cannot do its job: the disk store cannot be used, so nothing this process
+   * compiles persists.
+   */
+  PCS_LOG_ERROR = 1,
+  /**
+   * Something went wrong and was handled: a damaged entry dropped, puts dropped, an I/O
+   * error, the remote cache unreachable (its requests stop for a while).
+   */
+  PCS_LOG_WARN = 2,
+  /**
+   * A repair or a recovery: a crashed writer's torn tail cut, the remote cache answering
+   * again.
+   */
+  PCS_LOG_INFO = 3,
+  /**
+   * Details for investigating: stores opened and what they hold.
+   */
+  PCS_LOG_DEBUG = 4,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum pcs_log_level pcs_log_level;
+#else
+typedef int32_t pcs_log_level;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -477,6 +519,22 @@ typedef struct pcs_bundle_options {
 } pcs_bundle_options;
 
 /**
+ * Receives one pcstore message: `user_data` as given to `pcs_set_log_callback`, the
+ * `pcs_log_level` as an `int32_t`, the part of pcstore it comes from (`"pcstore::disk"`,
+ * `"pcstore::remote"`, `"pcstore::bundle"`, `"pcstore::config"`, `"pcstore::layer"`...), and the
+ * message, one line without a trailing newline. Both strings are NUL-terminated UTF-8 valid
+ * only during the call (copy what you keep). Messages never contain credentials (the remote
+ * cache is named by its URL without user and password; tokens and keys are never shown).
+ *
+ * Called on whichever thread logs, several at once: it must be thread-safe, should return
+ * quickly, and must not unwind (no C++ exception may leave it). The thread may be inside a
+ * store operation, holding that store's locks: the callback must not call pcstore's store
+ * functions (copy the message and act on it later), nor `pcs_set_log_callback` (refused from
+ * inside a callback); anything pcstore would log on that thread meanwhile is dropped.
+ */
+typedef void (*pcs_log_callback)(void *user_data, int32_t level, const char *target, const char *message);
+
+/**
  * Every public function of the ABI, one pointer each, same names without the `pcs_` prefix.
  *
  * Append-only: entries are never removed, reordered or retyped; new ABI versions add entries
@@ -604,6 +662,10 @@ typedef struct pcs_api {
    * `pcs_store_open_bundle`.
    */
   pcs_result (*store_open_bundle)(const char*, const struct pcs_bundle_options*, struct pcs_store**);
+  /**
+   * `pcs_set_log_callback` (ABI 2).
+   */
+  pcs_result (*set_log_callback)(int32_t, pcs_log_callback, void*);
 } pcs_api;
 
 #ifdef __cplusplus
@@ -814,6 +876,29 @@ void pcs_hasher_free(struct pcs_hasher *hasher);
  * byte fields for their lengths); `out` is valid for a write.
  */
 pcs_result pcs_fingerprint_scoped(const struct pcs_fingerprint *key, const struct pcs_device_identity *identity, struct pcs_fingerprint *out);
+
+/**
+ * Routes pcstore's messages at `min_level` and more severe (a `pcs_log_level`) to `callback`
+ * with `user_data`, replacing any callback set before; a NULL `callback` removes it (then
+ * `min_level` and `user_data` are ignored). Without a callback pcstore's messages go nowhere,
+ * except the few a user must not miss (an unusable disk store), which are printed once on
+ * stderr as `pcstore: ...` while no callback (or other logger) is installed.
+ *
+ * Callable at any time from any thread, also while other threads log. When it returns, the
+ * callback it replaced or removed is never called again: it waits for calls of it in flight on
+ * other threads. (So do not call it while holding a lock your callback takes.)
+ *
+ * Returns `PCS_OK`; `PCS_ERR_INVALID_ARGUMENT` for a `min_level` that is not a
+ * `pcs_log_level`, or a call from inside a log callback (it would wait for itself);
+ * `PCS_ERR_UNSUPPORTED` when pcstore is linked into a Rust program that installed its own
+ * `log` logger (pcstore's records go to that logger). Nothing changes on an error.
+ *
+ * # Safety
+ * `callback`, when not NULL, must be safe to call as described in `pcs_log_callback` with
+ * `user_data`, from any thread, until this function has returned from replacing or removing
+ * it.
+ */
+pcs_result pcs_set_log_callback(int32_t min_level, pcs_log_callback callback, void *user_data);
 
 /**
  * Writes a snapshot of `store`'s counters to `*out` (see `pcs_cache_metrics` for

@@ -22,6 +22,18 @@
 #include "pcstore.h"
 
 /**
+ * Bytes of pcstore's envelope in front of the driver's blob in every entry the Vulkan adapter
+ * stores under `pcs_vk_stored_key`: an entry is `PCS_VK_ENVELOPE_HEADER_LEN` bytes of envelope
+ * and then the driver's `vkGetPipelineCacheData` bytes, so tools that inspect or import
+ * entries with `pcs_get` / `pcs_put` find the driver's blob at this offset. The envelope,
+ * little-endian: magic `"pcsVKpc\0"` (8 bytes), format version 1 (u32), this length (u32), the
+ * blob's length (u64), its BLAKE3 (32), the stored key (32), vendorID, deviceID,
+ * driverVersion, driverID (u32 each), pipelineCacheUUID (16), the writer's pointer size (1),
+ * zeros (7).
+ */
+#define PCS_VK_ENVELOPE_HEADER_LEN 128
+
+/**
  * How a load ended (`pcs_vk_load_info::outcome`). Every outcome comes with a usable cache;
  * only `PCS_VK_LOAD_HIT` has stored data in it.
  */
@@ -135,6 +147,13 @@ enum pcs_vk_rejection
    * `vkCreatePipelineCache` failed with the data (`driver_result`).
    */
   PCS_VK_REJECT_DRIVER_ERROR = 15,
+  /**
+   * The store's own check of its copy failed (the disk tier's or a bundle's BLAKE3, the
+   * remote tier's envelope): the entry was dropped and counted in `pcs_cache_metrics`'
+   * `corrupt_dropped`. A later load misses or, until the tier removes the entry, reports it
+   * again; the next save replaces it.
+   */
+  PCS_VK_REJECT_STORE_CORRUPT = 16,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -485,6 +504,22 @@ typedef struct pcs_vk_api {
    */
   pcs_result (*context_metrics)(const struct pcs_vk_context*, struct pcs_vk_metrics*);
   /**
+   * `pcs_vk_load_outcome_str` (ABI 2).
+   */
+  const char *(*load_outcome_str)(int32_t);
+  /**
+   * `pcs_vk_rejection_str` (ABI 2).
+   */
+  const char *(*rejection_str)(int32_t);
+  /**
+   * `pcs_vk_save_outcome_str` (ABI 2).
+   */
+  const char *(*save_outcome_str)(int32_t);
+  /**
+   * `pcs_vk_context_flush` (ABI 2).
+   */
+  pcs_result (*context_flush)(const struct pcs_vk_context*);
+  /**
    * `pcs_vk_recipe_recorder_create` (ABI 2).
    */
   pcs_result (*recipe_recorder_create)(pcs_store*, const struct pcs_vk_recipe_recorder_info*, struct pcs_vk_recipe_recorder**);
@@ -567,12 +602,56 @@ pcs_result pcs_vk_context_create(pcs_store *store, const struct pcs_vk_device_in
 /**
  * Releases the context (and its reference to the store). Pipeline caches it handed out stay
  * the caller's. Call it before `vkDestroyDevice`, when no other thread uses the context. NULL
- * is a no-op.
+ * is a no-op. Releasing does not flush: saves not yet flushed (`pcs_vk_context_flush` or
+ * `pcs_flush`) may be lost in a crash or power cut.
  *
  * # Safety
  * `ctx` is NULL or came from `pcs_vk_context_create`, is released once and never used again.
  */
 void pcs_vk_context_release(struct pcs_vk_context *ctx);
+
+/**
+ * Makes every save stored through `ctx` so far durable: flushes the store the context holds
+ * (its own reference, so this works after the caller released its store handle), exactly as
+ * `pcs_flush` on that store would (what else was put into the store is flushed too).
+ *
+ * Two patterns are right, pick by who owns the store: keep your `pcs_store` handle and call
+ * `pcs_flush(store)` (one flush for everything the engine puts, Vulkan or not; several contexts
+ * on one store need only one); or release the handle after `pcs_vk_context_create` and call
+ * `pcs_vk_context_flush(ctx)`. Either way flush at the points that matter (after building a
+ * level's pipelines, before exit), not after every save: a flush waits for the disk.
+ * Releasing the context never flushes: a flush can fail, and only a call can report that.
+ *
+ * Returns `PCS_OK`; `PCS_ERR_IO` when the store could not make every save durable
+ * (`pcs_last_error` says why); `PCS_ERR_NULL_ARGUMENT`. Thread-safe; may block on the disk.
+ *
+ * # Safety
+ * `ctx` is a live context.
+ */
+pcs_result pcs_vk_context_flush(const struct pcs_vk_context *ctx);
+
+/**
+ * A static, NUL-terminated, English description of a `pcs_vk_load_outcome` (`outcome` of
+ * `pcs_vk_load_info`), starting with its name (e.g. `"PCS_VK_LOAD_MISS: ..."`), for an
+ * engine's log. Any `int32_t` is accepted: an unknown value gives
+ * `"unknown pcs_vk_load_outcome"`. Never returns NULL; the string lives as long as the library
+ * is loaded; do not free it. Thread-safe.
+ */
+const char *pcs_vk_load_outcome_str(int32_t outcome);
+
+/**
+ * A static, NUL-terminated, English description of a `pcs_vk_rejection` (`rejection` of
+ * `pcs_vk_load_info`), starting with its name; `"unknown pcs_vk_rejection"` for an unknown
+ * value. Never returns NULL; do not free it. Thread-safe.
+ */
+const char *pcs_vk_rejection_str(int32_t rejection);
+
+/**
+ * A static, NUL-terminated, English description of a `pcs_vk_save_outcome` (`outcome` of
+ * `pcs_vk_save_info`), starting with its name; `"unknown pcs_vk_save_outcome"` for an unknown
+ * value. Never returns NULL; do not free it. Thread-safe.
+ */
+const char *pcs_vk_save_outcome_str(int32_t outcome);
 
 /**
  * Writes to `*out` the key a blob for the engine's `*key` is stored under on this context's

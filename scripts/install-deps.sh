@@ -26,6 +26,10 @@ packages=(
   libvulkan-dev
   mesa-vulkan-drivers
   vulkan-validationlayers
+  # The layer with real applications that keep their own pipeline cache: vkcube and vkcubepp
+  # (vulkan-tools), windowed, under a virtual X server (xvfb).
+  vulkan-tools
+  xvfb
   # Disk tier: the ENOSPC/EROFS tests mount a tmpfs; the coarse-timestamp test makes an ext2
   # image (mkfs.ext2) and loop-mounts it; the other-user tests create a user (useradd) whose
   # processes hold a lock (flock).

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Builds libpcstore and installs it under PREFIX:
+#   PREFIX/bin/pcstore, the command-line tool (cli/)
 #   PREFIX/lib/libpcstore.so.<version> (+ libpcstore.so.0, libpcstore.so links), libpcstore.a
 #   PREFIX/include/pcstore.h, pcstore_vulkan.h, pcstore_loader.h, pcstore.hpp
 #   PREFIX/lib/pkgconfig/pcstore.pc, PREFIX/lib/cmake/pcstore/pcstoreConfig*.cmake
@@ -14,10 +15,12 @@ profile=release
 [ "${2:-}" = "--debug" ] && profile=debug
 
 if [ "$profile" = release ]; then cargo build --lib --release; else cargo build --lib; fi
+if [ "$profile" = release ]; then cargo build -p pcstore-cli --release; else cargo build -p pcstore-cli; fi
 version=$(grep -m1 '^version' Cargo.toml | cut -d'"' -f2)
 built=target/$profile
 
-mkdir -p "$prefix/lib/pkgconfig" "$prefix/lib/cmake/pcstore" "$prefix/include"
+mkdir -p "$prefix/bin" "$prefix/lib/pkgconfig" "$prefix/lib/cmake/pcstore" "$prefix/include"
+install -m 0755 "$built/pcstore" "$prefix/bin/pcstore"
 install -m 0755 "$built/libpcstore.so" "$prefix/lib/libpcstore.so.$version"
 ln -sf "libpcstore.so.$version" "$prefix/lib/libpcstore.so.0"
 ln -sf "libpcstore.so.0" "$prefix/lib/libpcstore.so"

@@ -68,12 +68,14 @@ header_compiles() {
 }
 step header_compiles_c99_and_cxx17 header_compiles
 header_is_prefixed() {
-  # Every macro, type and function the header declares is pcs_/PCS_-prefixed, and it needs
-  # no Vulkan header.
+  # Every macro, type (function-pointer types included) and function the header declares is
+  # pcs_/PCS_-prefixed, and it needs no Vulkan header.
   ! grep -i 'vulkan/\|#include <vk' include/pcstore.h &&
     ! grep -E '^#define ' include/pcstore.h | grep -vE '^#define (PCS_|PCSTORE_H)' &&
-    ! grep -E '^typedef ' include/pcstore.h | grep -vE '(pcs_[a-z_]+;|struct pcs_[a-z_]+ \{)$' &&
-    ! grep -E '^[a-z].*\(' include/pcstore.h | grep -vE '^(const )?[a-z0-9_]+ \*?pcs_[a-z_]+\('
+    ! grep -E '^typedef ' include/pcstore.h |
+      grep -vE '(pcs_[a-z_]+;|struct pcs_[a-z_]+ \{|^typedef [a-z0-9_]+ \(\*pcs_[a-z_]+\)\(.*\);)$' &&
+    ! grep -E '^[a-z].*\(' include/pcstore.h |
+      grep -vE '^(const )?[a-z0-9_]+ \*?pcs_[a-z_]+\(|^typedef [a-z0-9_]+ \(\*pcs_[a-z_]+\)\('
 }
 step header_names_are_prefixed header_is_prefixed
 step soname_is_libpcstore_so_0 sh -c "readelf -d '$so' | grep -q 'SONAME.*\[libpcstore.so.0\]'"
@@ -140,6 +142,13 @@ step cpp_run_valgrind $valgrind "$out/cpp"
 # ---- packaging: an install tree, used through pkg-config and CMake
 prefix=$out/prefix
 step install scripts/install.sh "$prefix" --debug
+# The installed tool runs and finds the store PCSTORE_DIR names.
+installed_tool() {
+  local store=$out/tool-store
+  rm -rf "$store" && mkdir -m 0700 "$store" &&
+    PCSTORE_DIR=$store "$prefix/bin/pcstore" info --json | grep -q '"entries": 0'
+}
+step installed_tool_runs installed_tool
 pkg_config_example() {
   export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
   [ "$(pkg-config --modversion pcstore)" = "$(grep -m1 '^version' Cargo.toml | cut -d'"' -f2)" ] &&
@@ -175,12 +184,23 @@ default_reports_once() {
   [ "$(grep -c '^pcstore: ' "$errors")" = 1 ] ||
     { echo "default: expected exactly one 'pcstore:' line on stderr" >&2; return 1; }
 }
+# log_stays_off_stderr COMMAND DIR: the log mode, whose messages go to its callback: no
+# "pcstore:" line on stderr while a callback listened, one after it was removed.
+log_stays_off_stderr() {
+  local run=$1 dir=$2 errors=$2.log-stderr status=0
+  $run log "$dir" 2>"$errors" || status=$?
+  cat "$errors" >&2
+  [ "$status" = 0 ] || return 1
+  [ "$(grep -c '^pcstore: ' "$errors")" = 1 ] &&
+    [ "$(sed -n '/^log: callback removed$/,$p' "$errors" | grep -c '^pcstore: ')" = 1 ] ||
+    { echo "log: expected one 'pcstore:' line, after the callback was removed" >&2; return 1; }
+}
 # disk_two_processes COMMAND: each mode is a separate process on one directory.
 disk_two_processes() {
   local run=$1 dir=$out/disk-store
   rm -rf "$dir"
   $run write "$dir" && $run read "$dir" && $run misuse "$dir" &&
-    default_reports_once "$run" "$dir" && $run remote "$dir"
+    default_reports_once "$run" "$dir" && $run remote "$dir" && log_stays_off_stderr "$run" "$dir"
 }
 step disk_persists_across_processes disk_two_processes "$out/disk"
 step disk_persists_across_processes_asan_ubsan disk_two_processes "$out/disk_asan"
@@ -203,8 +223,9 @@ step bundle_run_asan_ubsan bundle_run "$out/bundle_asan"
 step bundle_run_valgrind bundle_run $valgrind "$out/bundle"
 
 # ---- the Vulkan C ABI (include/pcstore_vulkan.h, tests/c/test_vulkan.c) on both CPU drivers
-# Each driver runs four processes: save, load (a FRESH process loading what save stored in a disk
-# store and flushed), reject, threads; with VK_LAYER_KHRONOS_validation on, any validation error fails. Needs
+# Each driver runs five processes: save, load (a FRESH process loading what save stored in a disk
+# store and flushed), corrupt (a FRESH process finding those entries damaged on disk), reject,
+# threads; with VK_LAYER_KHRONOS_validation on, any validation error fails. Needs
 # libvulkan-dev, vulkan-validationlayers, mesa-vulkan-drivers (install-deps.sh) and SwiftShader
 # (scripts/vulkan-drivers.sh, run here when test.sh has not exported the ICD paths). A missing
 # driver or layer FAILS. Linked, under ASan+UBSan, through the dlopen loader, and under valgrind.
@@ -248,15 +269,15 @@ spv=$root/tests/shaders/fill.comp.spv
 step vulkan_build gcc $strict_c $inc tests/c/test_vulkan.c -o "$out/vulkan" $link_so $vulkan_flags
 step vulkan_build_asan_ubsan gcc $strict_c $inc $sanitize tests/c/test_vulkan.c -o "$out/vulkan_asan" $link_so $vulkan_flags
 step vulkan_build_dlopen gcc $strict_c $inc -DPCS_TEST_DLOPEN tests/c/test_vulkan.c -o "$out/vulkan_dlopen" -ldl $vulkan_flags
-# vulkan_modes DRIVER ICD LIBRARY COMMAND...: the four modes, each a separate process, on one
+# vulkan_modes DRIVER ICD LIBRARY COMMAND...: the five modes, each a separate process, on one
 # driver; LIBRARY (the dlopen build's last argument) may be "".
 vulkan_modes() {
   local driver=$1 icd=$2 library=$3 mode
   shift 3
   [ -f "$icd" ] || { echo "no ICD file for $driver: '$icd'"; return 1; }
   local state=$out/vulkan-state-$driver
-  rm -rf "$state"
-  for mode in save load reject threads; do
+  rm -rf "$state" "$state"-flush "$state"-flush-moved
+  for mode in save load corrupt reject threads; do
     echo "== $driver: $mode"
     # Mesa's and the validation layer's own disk caches stay out of $HOME.
     VK_DRIVER_FILES=$icd MESA_SHADER_CACHE_DISABLE=true XDG_CACHE_HOME=$out/xdg \

@@ -64,4 +64,29 @@ bash scripts/fuzz-disk.sh 20 parse_recipe
 # both drivers (needs the ICD variables exported above; ~10 s). Nothing else to run here.
 # ----------------------------------------------------------------------------------------------
 
+# == Loom models (issue 11, src/sync.rs): the memory tier's lock-free read path
+# (src/memory/read_mostly.rs: a reader against a writer, a reader claiming a new thread slot
+# during a writer's scan, and a deliberately broken writer the models must catch) and the metrics
+# stripes (src/metrics/recorder.rs), explored over every interleaving within a preemption bound per model.
+# The real code, built with `--cfg loom` (loom's primitives swapped in), in its own target dir so
+# the normal build stays warm. About 3 min to build the first time, 10 s to run.
+section "loom models"
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --lib loom
+
+# == Miri (issue 11): undefined behaviour (Stacked Borrows) and data races in the memory tier,
+# the metrics and the C ABI's pure-Rust tests (`ffi::`, src/ffi/tests.rs), and tests/memory.rs.
+# Long tests are scaled down under `cfg!(miri)` or marked `#[cfg_attr(miri, ignore)]` (a 5000-put
+# policy test, the proptest model). Not here: tests reading files or spawning processes (Miri
+# isolates the program); the C side has ASan/UBSan and valgrind in the C ABI section above.
+# parking_lot casts integers to pointers; permissive provenance only silences Miri's warning.
+# First run: about 1 min for Miri's sysroot, 1 min to build, 1 min to run.
+section "Miri"
+toolchains=$(rustup toolchain list)
+[[ $toolchains == *nightly-* ]] || rustup toolchain install nightly --profile minimal
+rustup component add --toolchain nightly miri rust-src
+cargo +nightly miri setup
+MIRIFLAGS=-Zmiri-permissive-provenance \
+  cargo +nightly miri test --lib -- ffi:: metrics:: memory::read_mostly::
+MIRIFLAGS=-Zmiri-permissive-provenance cargo +nightly miri test --test memory
+
 echo "test.sh: $sections passed, 0 failed"

@@ -26,11 +26,13 @@ pub struct PipelineFingerprint(pub [u8; 32]);
 
 impl PipelineFingerprint {
     /// The BLAKE3 hash of `bytes` (plain BLAKE3: `b3sum` of the same bytes gives the same value).
+    #[must_use]
     pub fn of(bytes: &[u8]) -> Self {
         Self(*blake3::hash(bytes).as_bytes())
     }
 
     /// Starts an incremental fingerprint over several length-prefixed parts.
+    #[must_use]
     pub fn builder() -> FingerprintBuilder {
         FingerprintBuilder::new()
     }
@@ -42,16 +44,22 @@ impl PipelineFingerprint {
     /// entry miss instead of handing a stale blob to the new driver.
     ///
     /// Deriving many keys for one identity: [`ScopedKeyDeriver`] gives the same keys faster.
+    #[must_use]
     pub fn scoped(&self, identity: &DeviceIdentity) -> Self {
         ScopedKeyDeriver::new(identity).scope(self)
     }
 
     /// The 64 lowercase hex digits of this key.
+    #[must_use]
     pub fn to_hex(&self) -> String {
         self.to_string()
     }
 
     /// Parses 64 hex digits (either case).
+    ///
+    /// # Errors
+    /// [`ParseFingerprintError::Length`] unless `hex` is 64 bytes long,
+    /// [`ParseFingerprintError::Digit`] at the first byte that is not a hex digit.
     pub fn from_hex(hex: &str) -> Result<Self, ParseFingerprintError> {
         let digits = hex.as_bytes();
         if digits.len() != 64 {
@@ -69,6 +77,7 @@ impl PipelineFingerprint {
     /// The first eight bytes as an integer. Uniform only for keys that are hash outputs over
     /// all 32 bytes; for sharding and hash tables use [`Self::hash_u64`].
     #[inline]
+    #[must_use]
     pub fn prefix_u64(&self) -> u64 {
         self.word(0)
     }
@@ -79,6 +88,7 @@ impl PipelineFingerprint {
     /// 64 × 64 → 128-bit multiply); not a cryptographic hash, and not stable across releases
     /// (never persisted).
     #[inline]
+    #[must_use]
     pub fn hash_u64(&self) -> u64 {
         // Fold the four words into two so that entropy in any one of them reaches a factor,
         // then a folded multiply (the mixing step of wyhash and foldhash) spreads every input
@@ -207,6 +217,7 @@ pub struct ScopedKeyDeriver {
 
 impl ScopedKeyDeriver {
     /// Hashes `identity` (every field) once.
+    #[must_use]
     pub fn new(identity: &DeviceIdentity) -> Self {
         let mut hasher = blake3::Hasher::new_derive_key(SCOPED_CONTEXT);
         hasher.update(&identity.vendor_id.to_le_bytes());
@@ -221,6 +232,7 @@ impl ScopedKeyDeriver {
     }
 
     /// The key stored for the engine's `key` on this identity.
+    #[must_use]
     pub fn scope(&self, key: &PipelineFingerprint) -> PipelineFingerprint {
         let mut hasher = self.prepared.clone();
         hasher.update(&key.0);
@@ -245,6 +257,7 @@ pub struct FingerprintBuilder {
 
 impl FingerprintBuilder {
     /// An empty builder.
+    #[must_use]
     pub fn new() -> Self {
         Self {
             hasher: blake3::Hasher::new_derive_key(BUILDER_CONTEXT),
@@ -258,12 +271,14 @@ impl FingerprintBuilder {
     }
 
     /// Feeds one part, by value (for chaining).
+    #[must_use]
     pub fn with(mut self, bytes: &[u8]) -> Self {
         self.part(bytes);
         self
     }
 
     /// The fingerprint of all parts fed so far (the builder may go on afterwards).
+    #[must_use]
     pub fn finish(&self) -> PipelineFingerprint {
         PipelineFingerprint(*self.hasher.finalize().as_bytes())
     }

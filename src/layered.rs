@@ -1,6 +1,7 @@
 //! Tiers stacked fastest first: memory over disk over remote.
 //!
-//! A lookup asks each layer in order; a hit in a slower layer is promoted into the faster ones
+//! A lookup asks each layer in order (`lookup`, so a layer that found a damaged entry is told
+//! from one that found nothing); a hit in a slower layer is promoted into the faster ones
 //! its [`PromotePolicy`] names, every faster one by default (the same `Arc`: a memory layer
 //! keeps it without copying). A put writes through to the layers its [`WritePolicy`] names, so
 //! new results reach the durable tiers, not just memory.
@@ -20,7 +21,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::fingerprint::PipelineFingerprint;
 use crate::metrics::{Counter, MetricsRecorder, Op, PipelineCacheMetrics};
-use crate::store::{PipelineCacheStore, PutError};
+use crate::store::{Lookup, PipelineCacheStore, PutError};
 
 /// Which layers a put goes to.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -106,6 +107,7 @@ pub struct BackgroundLayers {
 
 impl BackgroundLayers {
     /// Layers from index `from` on, with the default waits.
+    #[must_use]
     pub fn starting_at(from: usize) -> Self {
         Self {
             from,
@@ -215,9 +217,9 @@ struct Work {
 
 #[derive(Default)]
 struct WorkState {
-    queue: VecDeque<Arc<Lookup>>,
+    queue: VecDeque<Arc<PendingLookup>>,
     /// Lookups queued or in flight, by key, so that callers asking for one key share one.
-    pending: HashMap<PipelineFingerprint, Arc<Lookup>>,
+    pending: HashMap<PipelineFingerprint, Arc<PendingLookup>>,
     flushes_requested: u64,
     flushes_done: u64,
     running: bool,
@@ -225,21 +227,52 @@ struct WorkState {
 }
 
 /// One background lookup.
-struct Lookup {
+struct PendingLookup {
     fp: PipelineFingerprint,
     outcome: Mutex<LookupOutcome>,
     answered: Condvar,
 }
 
 struct LookupOutcome {
-    /// `Some` once answered: the blob and the layer it was found in, or a miss.
-    answer: Option<Option<(Arc<Vec<u8>>, usize)>>,
+    /// `Some` once answered.
+    answer: Option<Answer>,
     /// Callers still waiting (a hit that finds none is late).
     waiting: usize,
 }
 
+/// What a stack's layers (or some of them) found for one key.
+#[derive(Clone)]
+enum Answer {
+    /// The blob and the index of the layer it was found in.
+    Hit(Arc<Vec<u8>>, usize),
+    /// Nothing.
+    Miss,
+    /// No layer had it intact, and at least one found a damaged entry (and dropped it).
+    Corrupt,
+}
+
+impl Answer {
+    /// Asks `layers` (starting at index `first`) in order; the first hit wins.
+    fn ask(layers: &[Arc<dyn PipelineCacheStore>], first: usize, fp: &PipelineFingerprint) -> Self {
+        let mut corrupt = false;
+        for (offset, layer) in layers.iter().enumerate() {
+            match layer.lookup(fp) {
+                Lookup::Hit(blob) => return Self::Hit(blob, first + offset),
+                Lookup::Corrupt => corrupt = true,
+                Lookup::Miss => {}
+            }
+        }
+        if corrupt {
+            Self::Corrupt
+        } else {
+            Self::Miss
+        }
+    }
+}
+
 impl LayeredPipelineCache {
     /// Layers fastest first, writing through to all of them and promoting hits.
+    #[must_use]
     pub fn new(layers: Vec<Arc<dyn PipelineCacheStore>>) -> Self {
         Self::with_options(layers, LayeredOptions::default())
     }
@@ -247,6 +280,7 @@ impl LayeredPipelineCache {
     /// Layers fastest first with the given policies. Indexes in [`WritePolicy::Layers`] beyond
     /// the last layer, in [`PromotePolicy::PerLayer`] not faster than their layer, and a
     /// [`BackgroundLayers::from`] beyond the last layer are ignored.
+    #[must_use]
     pub fn with_options(layers: Vec<Arc<dyn PipelineCacheStore>>, options: LayeredOptions) -> Self {
         let count = layers.len();
         let writes_to = (0..count)
@@ -296,7 +330,10 @@ impl LayeredPipelineCache {
 
     /// Each layer's own metrics, fastest first.
     pub fn layer_metrics(&self) -> Vec<PipelineCacheMetrics> {
-        self.layers.iter().map(|layer| layer.metrics()).collect()
+        self.layers
+            .iter()
+            .map(PipelineCacheStore::metrics)
+            .collect()
     }
 
     /// Where hits came from and what promotion did.
@@ -321,12 +358,8 @@ impl LayeredPipelineCache {
         }
     }
 
-    /// Asks the background layers for `fp`, waiting at most `lookup_wait`.
-    fn background_get(
-        &self,
-        background: &Background,
-        fp: &PipelineFingerprint,
-    ) -> Option<(Arc<Vec<u8>>, usize)> {
+    /// Asks the background layers for `fp`, waiting at most `lookup_wait` (a miss after that).
+    fn background_get(&self, background: &Background, fp: &PipelineFingerprint) -> Answer {
         let lookup = {
             let mut state = background.work.state.lock();
             if let Some(lookup) = state.pending.get(fp) {
@@ -336,9 +369,9 @@ impl LayeredPipelineCache {
             } else if state.queue.len() >= MAX_BACKGROUND_LOOKUPS || !self.start_thread(&mut state)
             {
                 self.tally.dropped.fetch_add(1, Ordering::Relaxed);
-                return None;
+                return Answer::Miss;
             } else {
-                let lookup = Arc::new(Lookup {
+                let lookup = Arc::new(PendingLookup {
                     fp: *fp,
                     outcome: Mutex::new(LookupOutcome {
                         answer: None,
@@ -366,10 +399,10 @@ impl LayeredPipelineCache {
         outcome.waiting -= 1;
         let answer = outcome.answer.clone();
         drop(outcome);
-        if answer.is_none() {
+        answer.unwrap_or_else(|| {
             self.tally.waits_ended.fetch_add(1, Ordering::Relaxed);
-        }
-        answer.flatten()
+            Answer::Miss
+        })
     }
 
     /// Flushes the background layers on their thread, waiting at most `flush_wait`.
@@ -453,23 +486,16 @@ impl Worker {
         }
     }
 
-    fn look_up(&self, lookup: &Lookup) {
-        let found = self.layers[self.from..]
-            .iter()
-            .enumerate()
-            .find_map(|(offset, layer)| {
-                layer
-                    .get_arc(&lookup.fp)
-                    .map(|blob| (blob, self.from + offset))
-            });
-        if let Some((blob, index)) = &found {
+    fn look_up(&self, lookup: &PendingLookup) {
+        let found = Answer::ask(&self.layers[self.from..], self.from, &lookup.fp);
+        if let Answer::Hit(blob, index) = &found {
             if self.promote {
                 self.tally
                     .promote(&self.layers, &self.promote_to[*index], &lookup.fp, blob);
             }
         }
         let mut outcome = lookup.outcome.lock();
-        let late = outcome.waiting == 0 && found.is_some();
+        let late = outcome.waiting == 0 && matches!(found, Answer::Hit(..));
         outcome.answer = Some(found);
         drop(outcome);
         lookup.answered.notify_all();
@@ -512,32 +538,43 @@ impl PipelineCacheStore for LayeredPipelineCache {
 
     #[inline]
     fn get_arc(&self, fp: &PipelineFingerprint) -> Option<Arc<Vec<u8>>> {
+        self.lookup(fp).hit()
+    }
+
+    /// A hit in any layer wins; otherwise `Corrupt` when any layer (a background one within its
+    /// wait included) found a damaged entry, else `Miss`.
+    fn lookup(&self, fp: &PipelineFingerprint) -> Lookup {
         let probe = self.metrics.start_get();
-        let mut found = None;
-        for (index, layer) in self.layers[..self.foreground].iter().enumerate() {
-            if let Some(blob) = layer.get_arc(fp) {
-                if index > 0 {
-                    self.tally.slow_hits[index].fetch_add(1, Ordering::Relaxed);
-                    if self.promote {
-                        self.tally
-                            .promote(&self.layers, &self.promote_to[index], fp, &blob);
-                    }
-                }
-                found = Some(blob);
-                break;
-            }
-        }
-        if found.is_none() {
-            if let Some(background) = &self.background {
-                // Promoted by the background thread before it answered.
-                if let Some((blob, index)) = self.background_get(background, fp) {
-                    self.tally.slow_hits[index].fetch_add(1, Ordering::Relaxed);
-                    found = Some(blob);
+        let mut answer = Answer::ask(&self.layers[..self.foreground], 0, fp);
+        if let Answer::Hit(blob, index) = &answer {
+            if *index > 0 {
+                self.tally.slow_hits[*index].fetch_add(1, Ordering::Relaxed);
+                if self.promote {
+                    self.tally
+                        .promote(&self.layers, &self.promote_to[*index], fp, blob);
                 }
             }
+        } else if let Some(background) = &self.background {
+            // Promoted by the background thread before it answered.
+            match self.background_get(background, fp) {
+                Answer::Hit(blob, index) => {
+                    self.tally.slow_hits[index].fetch_add(1, Ordering::Relaxed);
+                    answer = Answer::Hit(blob, index);
+                }
+                Answer::Corrupt => answer = Answer::Corrupt,
+                Answer::Miss => {}
+            }
         }
-        self.metrics
-            .record_lookup(probe, found.as_ref().map(|blob| blob.len()));
+        let found = match answer {
+            Answer::Hit(blob, _) => Lookup::Hit(blob),
+            Answer::Miss => Lookup::Miss,
+            Answer::Corrupt => Lookup::Corrupt,
+        };
+        let hit_len = match &found {
+            Lookup::Hit(blob) => Some(blob.len()),
+            Lookup::Miss | Lookup::Corrupt => None,
+        };
+        self.metrics.record_lookup(probe, hit_len);
         found
     }
 

@@ -495,7 +495,7 @@ impl Directory {
 
     /// Owner, mode and identity of the opened directory itself.
     pub fn status(&self) -> io::Result<DirStatus> {
-        let meta = self.borrow_file(|file| file.metadata())?;
+        let meta = self.borrow_file(File::metadata)?;
         Ok(DirStatus {
             owner: meta.uid(),
             mode: meta.mode() & 0o7777,
@@ -620,7 +620,7 @@ impl Directory {
 
     /// `fsync` of the directory, so names created, renamed or removed in it survive power loss.
     pub fn sync(&self) -> io::Result<()> {
-        self.borrow_file(|file| file.sync_all())
+        self.borrow_file(File::sync_all)
     }
 
     /// The names in the directory (without `.` and `..`), in no particular order.
@@ -734,6 +734,17 @@ pub fn open_owned_file(path: &Path, create: bool) -> io::Result<File> {
         ));
     }
     Ok(file)
+}
+
+/// Opens `path` for appending, creating it (mode 0600: logs name paths and keys) if missing:
+/// for a log file the user named.
+#[cfg(feature = "layer")]
+pub fn open_append_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(FILE_MODE)
+        .open(path)
 }
 
 /// Opens an existing regular file read-only, following symlinks (a shipped file may be linked

@@ -12,7 +12,9 @@ use crate::metrics::PipelineCacheMetrics;
 /// Contract shared by every implementation:
 /// - thread-safe: every method may be called from any thread at any time;
 /// - `get`/`get_arc` return exactly the bytes that were put under that key, or `None`, never
-///   other bytes (tiers that can see corruption verify and count it as a miss);
+///   other bytes (tiers that can see corruption verify it, drop a damaged entry, count it in
+///   [`PipelineCacheMetrics::corrupt_dropped`] and answer a miss; [`Self::lookup`] tells the two
+///   kinds of miss apart);
 /// - `put` never blocks on slow I/O for long (no fsync per put, no network wait); it may drop a
 ///   put it cannot take (too large, full queue, I/O error), which `try_put` reports and
 ///   [`PipelineCacheMetrics::rejected_puts`] counts;
@@ -30,10 +32,29 @@ pub trait PipelineCacheStore: Send + Sync {
         self.get(fp).map(Arc::new)
     }
 
+    /// Looks a blob up as `get_arc` does, and says whether a miss found nothing or found a
+    /// damaged entry (dropped, as `get_arc` drops it). The default answers from `get_arc`: tiers
+    /// that cannot see corruption (memory) never report it.
+    ///
+    /// Tiers that verify what they read (disk, bundle, remote) and stacks of tiers override
+    /// this, so that the Vulkan adapter can report a damaged entry as corrupt rather than as a
+    /// plain miss. `Corrupt` is about this lookup: the damaged entry is dropped from what the tier
+    /// serves, but a later lookup may find it again until the tier removes it (a bundle never
+    /// does; the disk tier may until compaction removes the record, after re-reading its
+    /// directory; the remote tier once its miss memory expires), and a new put replaces it.
+    fn lookup(&self, fp: &PipelineFingerprint) -> Lookup {
+        self.get_arc(fp).map_or(Lookup::Miss, Lookup::Hit)
+    }
+
     /// Stores a blob and says whether the store accepted it.
     ///
     /// `Ok` means accepted: visible to `get` from now on (within this process) and made durable
     /// by the next successful `flush`. It does not mean durable yet.
+    ///
+    /// # Errors
+    /// The [`PutError`] saying why the store did not take the blob: too large for it, a
+    /// read-only store, dropped for now (a full queue, a disabled store) or a failed write. The
+    /// default implementation forwards to `put` and never errs.
     fn try_put(&self, fp: PipelineFingerprint, artifact: Vec<u8>) -> Result<(), PutError> {
         self.put(fp, artifact);
         Ok(())
@@ -41,11 +62,19 @@ pub trait PipelineCacheStore: Send + Sync {
 
     /// Like `try_put`, for a blob that is already shared: memory tiers keep the `Arc` itself,
     /// so a blob written through several layers is held in memory once.
+    ///
+    /// # Errors
+    /// As `try_put`.
     fn try_put_arc(&self, fp: PipelineFingerprint, artifact: Arc<Vec<u8>>) -> Result<(), PutError> {
         self.try_put(fp, Arc::unwrap_or_clone(artifact))
     }
 
     /// Makes every put accepted before this call durable.
+    ///
+    /// # Errors
+    /// The I/O error that kept some accepted put from becoming durable (or, for a remote tier,
+    /// from being uploaded within its flush deadline). The default implementation, for tiers
+    /// with nothing durable, never errs.
     fn flush(&self) -> io::Result<()> {
         Ok(())
     }
@@ -53,6 +82,28 @@ pub trait PipelineCacheStore: Send + Sync {
     /// A snapshot of this store's counters and latency figures.
     fn metrics(&self) -> PipelineCacheMetrics {
         PipelineCacheMetrics::default()
+    }
+}
+
+/// What [`PipelineCacheStore::lookup`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// The bytes put under the key, verified where the tier can.
+    Hit(Arc<Vec<u8>>),
+    /// Nothing stored under the key.
+    Miss,
+    /// An entry was stored under the key but failed the tier's verification (a checksum, a
+    /// length, an envelope): it was dropped and counted, and is never returned.
+    Corrupt,
+}
+
+impl Lookup {
+    /// The blob on a hit; `None` on a miss of either kind (what `get_arc` returns).
+    pub fn hit(self) -> Option<Arc<Vec<u8>>> {
+        match self {
+            Self::Hit(blob) => Some(blob),
+            Self::Miss | Self::Corrupt => None,
+        }
     }
 }
 
@@ -111,10 +162,13 @@ impl<S: PipelineCacheStore + ?Sized> PipelineCacheStore for Arc<S> {
         (**self).get(fp)
     }
     fn put(&self, fp: PipelineFingerprint, artifact: Vec<u8>) {
-        (**self).put(fp, artifact)
+        (**self).put(fp, artifact);
     }
     fn get_arc(&self, fp: &PipelineFingerprint) -> Option<Arc<Vec<u8>>> {
         (**self).get_arc(fp)
+    }
+    fn lookup(&self, fp: &PipelineFingerprint) -> Lookup {
+        (**self).lookup(fp)
     }
     fn try_put(&self, fp: PipelineFingerprint, artifact: Vec<u8>) -> Result<(), PutError> {
         (**self).try_put(fp, artifact)

@@ -2,7 +2,9 @@
 //! test_bundle.c`, and the fuzzer's seeds) are what the writer makes today, and today's reader
 //! opens them: a format change that would strand shipped bundles fails here.
 //!
-//! After an intended format change (with a new format version), rewrite them with
+//! After an intended format change (with a new format version), keep the old ones under a
+//! versioned name (as `v1-*.pcsb`, written by the version-1 writer, are kept: games ship them,
+//! and they must keep opening) and rewrite the current ones with
 //! `PCSTORE_WRITE_BUNDLE_FIXTURES=1 cargo test --test bundle_fixtures`.
 
 use std::path::{Path, PathBuf};
@@ -89,5 +91,34 @@ fn committed_fixtures_are_what_the_writer_makes_and_open() {
     for (key, payload) in fixture_entries() {
         assert_eq!(signed.get(&key), Some(payload.clone()));
         assert_eq!(unsigned.get(&key), Some(payload));
+    }
+    // The longest entry is stored compressed (format version 2).
+    let compressed = unsigned
+        .entries()
+        .iter()
+        .filter(|entry| entry.encoding == pcstore::compression::Encoding::Zstd)
+        .count();
+    assert_eq!(compressed, 1);
+}
+
+/// Bundles the version-1 writer made (before compressed payloads) open and read as before.
+#[test]
+fn version_1_fixtures_still_open() {
+    let studio = BundleSigningKey::from_secret_bytes(&STUDIO_SECRET);
+    let signed = BundleStore::open_with_options(
+        fixtures().join("v1-signed.pcsb"),
+        BundleOptions {
+            public_key: Some(studio.public_key()),
+            ..Default::default()
+        },
+    )
+    .expect("the version-1 signed fixture opens with its key");
+    let unsigned = BundleStore::open(fixtures().join("v1-unsigned.pcsb")).expect("open");
+    for bundle in [&signed, &unsigned] {
+        let bytes = std::fs::read(bundle.path()).expect("read");
+        assert_eq!(bytes[8..12], 1u32.to_le_bytes(), "a version-1 file");
+        for (key, payload) in fixture_entries() {
+            assert_eq!(bundle.get(&key), Some(payload));
+        }
     }
 }

@@ -11,7 +11,7 @@ use bundle_support::{
     entries, key, payload, signing_key, write_bundle, RawBundle, ScratchDir, ENTRY_LEN, HEADER_LEN,
 };
 use pcstore::bundle::{BundleError, BundleOptions, BundleStore, BundleWriter};
-use pcstore::{PipelineCacheStore, PipelineFingerprint, PutError};
+use pcstore::{Lookup, PipelineCacheStore, PipelineFingerprint, PutError};
 use proptest::prelude::*;
 
 fn with_key(public_key: [u8; 32]) -> BundleOptions {
@@ -308,12 +308,34 @@ fn foreign_files_and_newer_versions_are_refused() {
     let dir = ScratchDir::new("foreign");
     let path = dir.path().join("b.pcsb");
     let mut raw = RawBundle::of(&entries(3));
-    raw.version = 2;
+    raw.version = 3;
     std::fs::write(&path, raw.encode()).unwrap();
     assert!(matches!(
         open_err(&path, BundleOptions::default()),
-        BundleError::UnsupportedVersion { found: 2 }
+        BundleError::UnsupportedVersion { found: 3 }
     ));
+    // Version 1 (before compressed payloads) is read; a compressed entry in it is refused.
+    let compressible: Vec<_> = (0..3)
+        .map(|k| (key(k), b"a compressible payload ".repeat(20)))
+        .collect();
+    let mut raw = RawBundle::of(&compressible);
+    assert!(raw.entries.iter().all(|entry| entry.encoding == 1));
+    raw.version = 1;
+    std::fs::write(&path, raw.encode()).unwrap();
+    assert!(matches!(
+        open_err(&path, BundleOptions::default()),
+        BundleError::BadEntry {
+            reason: "unknown encoding",
+            ..
+        }
+    ));
+    let mut raw = RawBundle::of(&entries(3));
+    raw.version = 1;
+    std::fs::write(&path, raw.encode()).unwrap();
+    let v1 = BundleStore::open(&path).expect("a version-1 bundle opens");
+    for (key, value) in entries(3) {
+        assert_eq!(v1.get(&key), Some(value));
+    }
     std::fs::write(&path, b"\x7fELF and then some more bytes than a header holds, surely enough to be long, longer, longest").unwrap();
     assert!(matches!(
         open_err(&path, BundleOptions::default()),
@@ -418,8 +440,14 @@ fn a_payload_changed_or_cut_underneath_is_a_miss_counted_once() {
     let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
     file.write_all_at(&[0xAA], victim.offset).unwrap();
     let before = store.metrics();
+    assert_eq!(store.lookup(&victim.key), Lookup::Corrupt);
     assert_eq!(store.get(&victim.key), None);
     assert_eq!(store.get(&victim.key), None, "never served later either");
+    assert_eq!(
+        store.lookup(&victim.key),
+        Lookup::Miss,
+        "a bundle drops a damaged entry for good: reported once"
+    );
     let after = store.metrics();
     assert_eq!(after.corrupt_dropped, 1);
     assert_eq!(after.entries, before.entries - 1);
@@ -616,4 +644,63 @@ fn threads_share_one_store_and_a_damaged_payload_is_counted_once() {
     assert_eq!(metrics.corrupt_dropped, 1);
     assert_eq!(metrics.lookups, 4 * 5 * 64);
     assert_eq!(metrics.misses, 4 * 5);
+}
+
+/// Compressed payloads (format version 2) are checked like stored ones, after decompression:
+/// a flipped byte is a counted miss, and a declared value length beyond `max_entry_bytes` is
+/// refused before anything is allocated for it, even when the stored bytes are within it.
+#[test]
+fn compressed_payloads_are_checked_and_bounded() {
+    let dir = ScratchDir::new("compressed");
+    let path = dir.path().join("c.pcsb");
+    let values: Vec<_> = (0..4)
+        .map(|k| (key(k), format!("pipeline {k} ").repeat(200).into_bytes()))
+        .collect();
+    write_bundle(&path, &values, None);
+    let store = BundleStore::open(&path).unwrap();
+    let located: Vec<_> = store.entries().to_vec();
+    assert!(located
+        .iter()
+        .all(|entry| entry.encoding == pcstore::compression::Encoding::Zstd));
+    for (key, value) in &values {
+        assert_eq!(store.get(key).as_ref(), Some(value));
+    }
+    let value_len = values[0].1.len() as u64;
+    let stored_len = located.iter().map(|entry| entry.len).max().unwrap();
+    assert!(stored_len * 5 < value_len, "{stored_len} of {value_len}");
+    drop(store);
+
+    // A reader whose largest entry is below the values, above what is stored.
+    let small = BundleStore::open_with_options(
+        &path,
+        BundleOptions {
+            max_entry_bytes: value_len - 1,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for (key, _) in &values {
+        assert_eq!(small.get(key), None);
+    }
+
+    let bytes = std::fs::read(&path).unwrap();
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    // Entry 0: the declared value length made huge. Entry 1: a byte of its frame flipped.
+    let first = &located[0];
+    file.write_all_at(&u64::MAX.to_le_bytes(), first.offset)
+        .unwrap();
+    let second = &located[1];
+    let at = second.offset + second.len / 2;
+    file.write_all_at(&[bytes[at as usize] ^ 0x5a], at).unwrap();
+    drop(file);
+    let damaged = BundleStore::open(&path).unwrap();
+    let mut misses = 0;
+    for (key, value) in &values {
+        match damaged.get(key) {
+            Some(got) => assert_eq!(&got, value),
+            None => misses += 1,
+        }
+    }
+    assert_eq!(misses, 2);
+    assert_eq!(damaged.metrics().corrupt_dropped, 2);
 }

@@ -5,9 +5,14 @@
 mod disk_support;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use disk_support::{key, payload, Rng, ScratchDir};
-use pcstore::{DiskCache, PipelineCacheStore};
+use pcstore::{
+    BackgroundLayers, DiskCache, InMemoryPipelineCache, LayeredOptions, LayeredPipelineCache,
+    Lookup, PipelineCacheStore,
+};
 
 const ENTRIES: u64 = 30;
 
@@ -195,4 +200,78 @@ fn a_damaged_header_mid_segment_loses_only_its_record() {
             assert_eq!(cache.metrics().corrupt_dropped, 1);
         }
     }
+}
+
+/// Byte offset of record `k`'s payload in the segment `build` writes (header 32 bytes, record
+/// headers 104).
+fn payload_offset(k: u64) -> usize {
+    32 + (0..k).map(|j| 104 + len_of(j)).sum::<usize>() + 104
+}
+
+#[test]
+fn lookup_tells_a_damaged_entry_from_an_absent_one_alone_and_in_stacks() {
+    let pristine = ScratchDir::new("lookup-src");
+    let (segment, _) = build(pristine.path());
+    let mut bytes = std::fs::read(&segment).expect("read");
+    bytes[payload_offset(7) + 3] ^= 0x40; // record 7's payload: only its BLAKE3 check fails
+    std::fs::write(&segment, &bytes).expect("write");
+    let work = ScratchDir::new("lookup");
+    let damaged = |name: &str| {
+        let dir = work.path().join(name);
+        copy_dir(pristine.path(), &dir);
+        Arc::new(DiskCache::new(&dir).expect("open"))
+    };
+
+    let disk = damaged("alone");
+    assert_eq!(disk.lookup(&key(7)), Lookup::Corrupt);
+    assert_eq!(disk.metrics().corrupt_dropped, 1);
+    let again = disk.lookup(&key(7));
+    assert!(
+        matches!(again, Lookup::Miss | Lookup::Corrupt),
+        "never the damaged bytes: {again:?}"
+    );
+    assert_eq!(disk.lookup(&key(ENTRIES)), Lookup::Miss, "never stored");
+    assert_eq!(
+        disk.lookup(&key(3)),
+        Lookup::Hit(Arc::new(payload(3, 1, len_of(3))))
+    );
+    let disk = damaged("get");
+    assert_eq!(disk.get(&key(7)), None, "get still answers a plain miss");
+
+    // Memory over the damaged disk, the disk asked on the caller's thread or in the background.
+    for background in [None, Some(1)] {
+        let disk = damaged(&format!("stack-{background:?}"));
+        let options = LayeredOptions {
+            background: background.map(|from| BackgroundLayers {
+                lookup_wait: Duration::from_secs(30), // ends as soon as the disk answers
+                ..BackgroundLayers::starting_at(from)
+            }),
+            ..LayeredOptions::default()
+        };
+        let stack = LayeredPipelineCache::with_options(
+            vec![Arc::new(InMemoryPipelineCache::new()), disk],
+            options,
+        );
+        assert_eq!(stack.lookup(&key(7)), Lookup::Corrupt, "{background:?}");
+        assert!(stack.get(&key(7)).is_none(), "{background:?}");
+        assert_eq!(stack.metrics().misses, 2, "a corrupt lookup is a miss");
+    }
+
+    // Damaged in two layers: corrupt. Damaged above, intact below: the hit below wins.
+    let both = LayeredPipelineCache::new(vec![damaged("upper"), damaged("lower")]);
+    assert_eq!(both.lookup(&key(7)), Lookup::Corrupt);
+    let intact = Arc::new(InMemoryPipelineCache::new());
+    intact
+        .try_put(key(7), payload(7, 1, len_of(7)))
+        .expect("put");
+    let healed = LayeredPipelineCache::new(vec![damaged("over-intact"), intact]);
+    assert_eq!(
+        healed.lookup(&key(7)),
+        Lookup::Hit(Arc::new(payload(7, 1, len_of(7))))
+    );
+    assert_eq!(
+        healed.layers()[0].lookup(&key(7)),
+        Lookup::Hit(Arc::new(payload(7, 1, len_of(7)))),
+        "promoted into the damaged layer, which now holds it intact"
+    );
 }

@@ -9,15 +9,24 @@ mod harness;
 use disk_support::{key, payload, Rng, ScratchDir};
 use pcstore::{DiskCache, PipelineCacheStore};
 
-/// A real segment (without its 32-byte header) and its index.
+/// A compressible value: `payload(k, 1, 16)` repeated up to `len` bytes.
+fn repetitive(k: u64, len: usize) -> Vec<u8> {
+    payload(k, 1, 16).into_iter().cycle().take(len).collect()
+}
+
+/// A real segment (without its 32-byte header) and its index; a third of its puts compressed.
 fn seed_files() -> (Vec<u8>, Vec<u8>) {
     let dir = ScratchDir::new("fuzz-seed");
     {
         let cache = DiskCache::new(dir.path()).expect("open");
         for k in 0..12u64 {
-            cache
-                .try_put(key(k), payload(k, 1, 16 + (k as usize * 53) % 400))
-                .expect("put");
+            let len = 16 + (k as usize * 53) % 400;
+            let value = if k % 3 == 1 {
+                repetitive(k, len + 200)
+            } else {
+                payload(k, 1, len)
+            };
+            cache.try_put(key(k), value).expect("put");
         }
         for k in 0..3u64 {
             assert!(cache.get(&key(k)).is_some());
@@ -35,7 +44,12 @@ fn seed_files() -> (Vec<u8>, Vec<u8>) {
         }
     }
     assert!(segment.len() > 32 && !index.is_empty());
-    (segment[32..].to_vec(), index)
+    let body = segment[32..].to_vec();
+    assert!(
+        record_offsets(&body).iter().any(|&at| body[at + 5] == 1),
+        "compressed records in the seed"
+    );
+    (body, index)
 }
 
 fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>) {
@@ -88,6 +102,8 @@ struct Input {
     fix_records: bool,
     /// Give the index a valid header (flag bit 5).
     fix_index: bool,
+    /// The headers of flags 0 and 5 say version 1 (flag bit 6).
+    version_1: bool,
     segment: Vec<u8>,
     index: Option<Vec<u8>>,
 }
@@ -100,6 +116,7 @@ impl Input {
             index_hole: None,
             fix_records: false,
             fix_index: false,
+            version_1: false,
             segment,
             index,
         }
@@ -115,7 +132,8 @@ impl Input {
             | u8::from(self.segment_hole.is_some()) << 2
             | u8::from(self.index_hole.is_some()) << 3
             | u8::from(self.fix_records) << 4
-            | u8::from(self.fix_index) << 5;
+            | u8::from(self.fix_index) << 5
+            | u8::from(self.version_1) << 6;
         let mut out = vec![flags];
         out.extend(self.segment_hole);
         out.extend(self.index_hole);
@@ -161,6 +179,8 @@ fn the_fuzz_harness_holds_on_mutated_real_files() {
         }
         let mut input = Input::plain(segment, (round % 3 != 0).then_some(index));
         input.with_header = round % 8 != 0;
+        // Version 1 refuses the compressed records of the seed as damage.
+        input.version_1 = round % 5 == 0;
         harness::open_store_from_bytes(&input.encode());
     }
     // Pure noise, too.
@@ -198,6 +218,11 @@ fn the_fuzz_harness_holds_on_oversize_claims() {
                 if rng.below(2) == 0 {
                     segment[at + 4] = 3 - segment[at + 4];
                 }
+                // Stored taken for compressed and the other way round: a compressed payload's
+                // value length is a claim too.
+                if rng.below(3) == 0 {
+                    segment[at + 5] ^= 1;
+                }
             }
         }
         let input = Input {
@@ -206,6 +231,7 @@ fn the_fuzz_harness_holds_on_oversize_claims() {
             index_hole: (rng.below(4) == 0).then(|| 20 + rng.below(21) as u8),
             fix_records: !with_index,
             fix_index: with_index && round % 3 != 0,
+            version_1: round % 7 == 0,
             segment,
             index: with_index.then_some(index),
         };

@@ -21,7 +21,7 @@ fn options() -> DiskCacheOptions {
 }
 
 /// A file of format `version` under `magic`: the 12 bytes every version of the family starts
-/// with, then `len` bytes that version 1 cannot make sense of.
+/// with, then `len` bytes that this build cannot make sense of.
 fn other_version_file(magic: &[u8; 8], version: u32, len: usize, seed: u8) -> Vec<u8> {
     let mut bytes = magic.to_vec();
     bytes.extend_from_slice(&version.to_le_bytes());
@@ -29,23 +29,24 @@ fn other_version_file(magic: &[u8; 8], version: u32, len: usize, seed: u8) -> Ve
     bytes
 }
 
-/// Writes the files of versions 2 and 99 into `dir` (aged past every grace period) and
+/// Writes the files of versions 3 and 99 (versions this build does not read: it reads 1 and 2)
+/// into `dir` (aged past every grace period) and
 /// returns their names and contents.
 fn plant_other_versions(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let files = vec![
-        // A version-2 segment bigger than this store's whole budget, and its index.
+        // A version-3 segment bigger than this store's whole budget, and its index.
         (
             "seg-1000000000000001-00000002.log",
-            other_version_file(b"PCSTSEG\0", 2, 3 * BUDGET as usize, 1),
+            other_version_file(b"PCSTSEG\0", 3, 3 * BUDGET as usize, 1),
         ),
         (
             "seg-1000000000000001-00000002.idx",
-            other_version_file(b"PCSTIDX\0", 2, 500, 2),
+            other_version_file(b"PCSTIDX\0", 3, 500, 2),
         ),
-        // Version 2 may use a header shorter than version 1's 32 bytes.
+        // Version 3 may use a header shorter than versions 1 and 2's 32 bytes.
         (
             "seg-1000000000000002-00000002.log",
-            other_version_file(b"PCSTSEG\0", 2, 4, 3),
+            other_version_file(b"PCSTSEG\0", 3, 4, 3),
         ),
         // Version 99, with an index.
         (
@@ -56,10 +57,10 @@ fn plant_other_versions(dir: &Path) -> Vec<(String, Vec<u8>)> {
             "seg-1000000000000003-00000063.idx",
             other_version_file(b"PCSTIDX\0", 99, 72, 5),
         ),
-        // A version-2 index whose segment is gone: still not version 1's to delete.
+        // A version-3 index whose segment is gone: still not this build's to delete.
         (
             "seg-1000000000000004-00000002.idx",
-            other_version_file(b"PCSTIDX\0", 2, 144, 6),
+            other_version_file(b"PCSTIDX\0", 3, 144, 6),
         ),
     ];
     files
@@ -93,7 +94,7 @@ fn other_versions_survive_opens_and_compactions_and_v1_keeps_working() {
     for round in 0..4u64 {
         let cache = DiskCache::with_options(dir.path(), options()).expect("open");
         // Version 1's own entries are all there (nothing evicted them yet) or were evicted by
-        // version 1's own budget; never wrong bytes.
+        // this version's own budget; never wrong bytes.
         for k in 0..20u64 {
             if let Some(bytes) = cache.get(&key(k)) {
                 assert!(bytes == payload(k, 1, 2000), "round {round}: key {k}");
@@ -103,7 +104,7 @@ fn other_versions_survive_opens_and_compactions_and_v1_keeps_working() {
             for k in 0..20u64 {
                 assert!(
                     cache.get(&key(k)).is_some(),
-                    "key {k} readable next to v2 data"
+                    "key {k} readable next to other versions' data"
                 );
             }
         }
@@ -173,6 +174,9 @@ fn a_damaged_segment_of_this_version_is_still_removed() {
     let mut v1_bad_check = b"PCSTSEG\0".to_vec();
     v1_bad_check.extend_from_slice(&1u32.to_le_bytes());
     v1_bad_check.extend_from_slice(&[0xEE; 200]);
+    // The same for version 2, this build's own.
+    let mut v2_bad_check = v1_bad_check.clone();
+    v2_bad_check[8] = 2;
     let damaged = [
         ("seg-2000000000000001-00000001.log", v1_bad_check),
         (
@@ -180,6 +184,7 @@ fn a_damaged_segment_of_this_version_is_still_removed() {
             b"PCSTSEG\0\x02".to_vec(),
         ),
         ("seg-2000000000000003-00000001.log", vec![0u8; 4096]),
+        ("seg-2000000000000004-00000001.log", v2_bad_check),
     ];
     for (name, bytes) in &damaged {
         std::fs::write(dir.path().join(name), bytes).expect("write");
@@ -189,5 +194,5 @@ fn a_damaged_segment_of_this_version_is_still_removed() {
     for (name, _) in &damaged {
         assert!(!dir.path().join(name).exists(), "{name} removed");
     }
-    assert_eq!(cache.metrics().corrupt_dropped, 3);
+    assert_eq!(cache.metrics().corrupt_dropped, 4);
 }

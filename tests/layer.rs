@@ -7,8 +7,9 @@
 //! builds the unmodified C application (tests/layer/app.c, linked with `-lvulkan`) and writes
 //! layer manifests pointing at the freshly built `libpcstore.so`; the checks run the
 //! applications in child processes (the loader reads its environment once per process). The
-//! Rust application is this binary re-executed with `--pcstore-layer-app`. A missing driver,
-//! compiler or library FAILS the checks. `PCSTORE_SKIP_VULKAN_TESTS=1` is the explicit opt-out
+//! Rust application is this binary re-executed with `--pcstore-layer-app`; `*/vkcube` runs
+//! vkcube and vkcubepp (vulkan-tools) under a virtual X server (Xvfb). A missing driver,
+//! compiler, library or program FAILS the checks. `PCSTORE_SKIP_VULKAN_TESTS=1` is the explicit opt-out
 //! for machines without the packages (CI never sets it).
 
 #[path = "support/trials.rs"]
@@ -132,17 +133,25 @@ fn checks() -> Vec<(String, Check, Option<usize>)> {
             None,
         ),
     ];
-    let per_driver: [(&str, Check); 17] = [
+    let per_driver: [(&str, Check); 25] = [
         ("explicit-above-validation", explicit_above_validation),
         ("explicit-below-validation", explicit_below_validation),
         ("implicit", implicit),
         ("add-layer-path", add_layer_path),
         ("implicit-switches", implicit_switches),
         ("rust-app", rust_app_runs),
+        ("creation-feedback", creation_feedback),
+        ("unused-cache-not-saved", unused_cache_not_saved),
+        ("configurations-apart", configurations_apart),
+        ("app-caches", app_caches),
+        ("vkcube", vkcube),
         ("unwritable-dir", unwritable_dir),
         ("corrupt-entry", corrupt_entry),
         ("tiny-max-size", tiny_max_size),
+        ("bundle-warms-first-launch", bundle_warms_first_launch),
+        ("label-names-the-device", label_names_the_device),
         ("environment-grammar", environment_grammar),
+        ("log-file", log_file),
         ("two-apps-at-once", two_apps_at_once),
         ("killed-after-periodic-save", killed_after_periodic_save),
         ("many-threads", many_threads),
@@ -296,7 +305,7 @@ impl Run {
 
 /// The command for the C app (or the Rust one) under `mode`, storing in `store`.
 fn app_command(setup: &Setup, driver: &Driver, mode: Mode, store: &Path, rust: bool) -> Command {
-    let mut command = if rust {
+    let command = if rust {
         let mut command = Command::new(std::env::current_exe().expect("own path"));
         command.arg(APP_FLAG);
         command
@@ -305,6 +314,17 @@ fn app_command(setup: &Setup, driver: &Driver, mode: Mode, store: &Path, rust: b
         command.arg(&setup.shader);
         command
     };
+    in_environment(command, setup, driver, mode, store)
+}
+
+/// `command` (any application) with the environment of a run under `mode`, storing in `store`.
+fn in_environment(
+    mut command: Command,
+    setup: &Setup,
+    driver: &Driver,
+    mode: Mode,
+    store: &Path,
+) -> Command {
     command
         .env("VK_DRIVER_FILES", &driver.icd)
         .env("VK_ICD_FILENAMES", &driver.icd)
@@ -327,7 +347,9 @@ fn app_command(setup: &Setup, driver: &Driver, mode: Mode, store: &Path, rust: b
         .env_remove("PCSTORE_REMOTE_URL")
         .env_remove("PCSTORE_REMOTE_TOKEN")
         .env_remove("PCSTORE_REMOTE_KEY")
-        .env_remove("PCSTORE_REMOTE_READ_ONLY");
+        .env_remove("PCSTORE_REMOTE_READ_ONLY")
+        .env_remove("PCSTORE_BUNDLES")
+        .env_remove("PCSTORE_BUNDLE_KEY");
     let explicit_path =
         |first: &Path, second: &Path| std::env::join_paths([first, second]).expect("layer path");
     match mode {
@@ -384,8 +406,10 @@ fn fresh_store(setup: &Setup, driver: &Driver, name: &str) -> PathBuf {
 /// The application's results that must not depend on the layer.
 fn results(run: &Run) -> BTreeMap<String, String> {
     let mut values = run.values();
-    // Cache hits are what the layer changes, on purpose; timings change with every run.
+    // Cache hits are what the layer changes, on purpose (the application's own empty cache is
+    // seeded from the layer's); timings change with every run.
     values.remove("cache_hit");
+    values.remove("own_cache_hit");
     values.remove("create_device_us");
     values.remove("destroy_device_us");
     values
@@ -446,11 +470,12 @@ fn persistence(setup: &Setup, driver: &Driver, mode: Mode, name: &str) -> (Run, 
             "substituted cache unused"
         );
         assert_eq!(run.value("validation_errors"), "0");
-        // Compared with the baseline above too; explicit because it is the pass-through proof.
+        // The application's own empty cache was seeded with the layer's (SwiftShader shows the
+        // pipelines it received in-process); `*/app-caches` turns that off.
         assert_eq!(
             run.value("own_cache_hit"),
-            "0",
-            "the application's cache was replaced"
+            expected_hit(driver),
+            "the application's own cache seeded"
         );
     }
     (first, second)
@@ -779,10 +804,278 @@ fn rust_app_runs(setup: &Setup, driver: &Driver) -> String {
     assert!(second.logged("load Hit"), "{:?}", second.layer_log());
     assert_eq!(first.values(), baseline.values());
     assert_eq!(second.values(), baseline.values());
+    // A Vulkan 1.2 application that did not enable VK_EXT_pipeline_creation_feedback: the
+    // layer enables it (validation would report the chained structure otherwise) and counts
+    // every pipeline: 4 compute, 2 graphics, 1 through the application's own cache.
+    for run in [&first, &second] {
+        assert_eq!(
+            feedback_counts(run).0,
+            7,
+            "pipelines counted: {:?}",
+            run.layer_log()
+        );
+    }
     format!(
-        "{} pipelines, stored then hit",
+        "{} pipelines, stored then hit; creation feedback on a 1.2 application",
         baseline.value("pipelines_created")
     )
+}
+
+/// The layer's creation-feedback report at vkDestroyDevice: (pipelines, cache hits).
+fn feedback_counts(run: &Run) -> (u64, u64) {
+    let lines = run.layer_log();
+    let reports: Vec<&str> = lines
+        .iter()
+        .filter_map(|line| line.split_once("creation feedback: ").map(|(_, rest)| rest))
+        .collect();
+    let [report] = reports[..] else {
+        panic!("not one creation feedback report: {lines:?}");
+    };
+    let number_before = |unit: &str| -> u64 {
+        let (before, _) = report
+            .split_once(unit)
+            .unwrap_or_else(|| panic!("no {unit:?} in {report:?}"));
+        let word = before
+            .trim_end()
+            .rsplit([' ', ','])
+            .next()
+            .unwrap_or_default();
+        word.parse()
+            .unwrap_or_else(|_| panic!("{word:?} before {unit:?} in {report:?}"))
+    };
+    (number_before(" pipelines"), number_before(" cache hits"))
+}
+
+/// Two device configurations of one application (robustBufferAccess off and on) keep a blob
+/// each: the second configuration misses instead of loading the first one's, and each finds its
+/// own again afterwards.
+fn configurations_apart(setup: &Setup, driver: &Driver) -> String {
+    let store = fresh_store(setup, driver, "configurations");
+    let run = |robust: &str| {
+        let mut command = app_command(setup, driver, Mode::ExplicitValidationBelow, &store, false);
+        command.env("APP_ROBUST", robust);
+        let run = run_app(command);
+        run.assert_ok("a device configuration");
+        run
+    };
+    let expect = |run: &Run, load: &str, what: &str| {
+        assert!(run.logged(load), "{what}: {:?}", run.layer_log());
+    };
+    expect(&run("0"), "load Miss", "plain, first");
+    expect(&run("1"), "load Miss", "robust, first: not the plain blob");
+    expect(&run("0"), "load Hit", "plain, again");
+    expect(&run("1"), "load Hit", "robust, again");
+    "one blob per device configuration".into()
+}
+
+/// The application's own caches: an application that uses only caches of its own (both created
+/// without initial data) gets them seeded from the layer's and what they gathered persists, so
+/// the next run loads it and seeds them again; `PCSTORE_LAYER_APP_CACHES=0` leaves them alone
+/// (nothing seeded, the own cache misses, nothing stored).
+fn app_caches(setup: &Setup, driver: &Driver) -> String {
+    let store = fresh_store(setup, driver, "app-caches");
+    let run = |store: &Path, app_caches: &str| {
+        let mut command = app_command(setup, driver, Mode::ExplicitValidationBelow, store, false);
+        command
+            .env("APP_SHARED_CACHE", "1")
+            .env("PCSTORE_LAYER_APP_CACHES", app_caches);
+        let run = run_app(command);
+        run.assert_ok("the application's own caches");
+        run
+    };
+    let seeded = |run: &Run| {
+        run.layer_log()
+            .iter()
+            .filter(|line| line.contains("application cache seeded from the layer's cache"))
+            .count()
+    };
+    let first = run(&store, "1");
+    assert_eq!(seeded(&first), 2, "{:?}", first.layer_log());
+    assert!(
+        first.logged("load Miss") && first.logged("final save Stored"),
+        "what the application's caches gathered is stored: {:?}",
+        first.layer_log()
+    );
+    let second = run(&store, "1");
+    assert_eq!(seeded(&second), 2, "{:?}", second.layer_log());
+    assert!(second.logged("load Hit"), "{:?}", second.layer_log());
+    assert_eq!(second.value("validation_errors"), "0");
+
+    let off = run(&fresh_store(setup, driver, "app-caches-off"), "0");
+    assert_eq!(seeded(&off), 0, "{:?}", off.layer_log());
+    assert!(!off.logged(" save "), "{:?}", off.layer_log());
+    assert_eq!(off.value("own_cache_hit"), "0", "left alone");
+    "own caches seeded and collected, stored and loaded again; off with =0".into()
+}
+
+/// An X server of its own for the windowed applications: `Xvfb -displayfd` picks a free
+/// display and writes its number once it accepts connections; killed on drop.
+struct VirtualDisplay {
+    server: Child,
+    display: String,
+}
+
+impl VirtualDisplay {
+    fn start() -> Self {
+        let mut server = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "640x480x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb (install xvfb: scripts/install-deps.sh)");
+        let mut line = String::new();
+        // Blocks until the server is ready (or gone: an empty line).
+        BufReader::new(server.stdout.take().expect("piped"))
+            .read_line(&mut line)
+            .expect("Xvfb's display number");
+        let number = line.trim();
+        assert!(!number.is_empty(), "Xvfb exited without a display");
+        Self {
+            display: format!(":{number}"),
+            server,
+        }
+    }
+}
+
+impl Drop for VirtualDisplay {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+/// Real applications that create a pipeline cache of their own and never persist it (vkcube,
+/// vkcubepp from vulkan-tools), under Xvfb with their own validation on: the second run seeds
+/// their cache from the store; no validation errors, normal exit. A run with `--force_errors`
+/// first shows that their validation errors would be seen.
+fn vkcube(setup: &Setup, driver: &Driver) -> String {
+    let display = VirtualDisplay::start();
+    let run = |program: &str, store: &Path, mode: Mode, extra: &[&str]| {
+        let mut command = Command::new(program);
+        command.args(["--c", "30", "--validate"]).args(extra);
+        let mut command = in_environment(command, setup, driver, mode, store);
+        command.env("DISPLAY", &display.display);
+        run_app(command)
+    };
+    const VALIDATION_ERROR: &str = "ERROR : ";
+    let control = run(
+        "vkcube",
+        &fresh_store(setup, driver, "vkcube-control"),
+        Mode::Without,
+        &["--force_errors"],
+    );
+    assert!(
+        control.stdout.contains(VALIDATION_ERROR) || control.stderr.contains(VALIDATION_ERROR),
+        "forced errors not seen:\n{}\n{}",
+        control.stdout,
+        control.stderr
+    );
+    for program in ["vkcube", "vkcubepp"] {
+        let store = fresh_store(setup, driver, program);
+        let mode = Mode::ExplicitValidationBelow;
+        let first = run(program, &store, mode, &[]);
+        let second = run(program, &store, mode, &[]);
+        for (round, run) in [(1, &first), (2, &second)] {
+            run.assert_ok(program);
+            assert!(
+                !run.stdout.contains(VALIDATION_ERROR) && !run.stderr.contains(VALIDATION_ERROR),
+                "{program} run {round}: validation errors:\n{}",
+                run.stderr
+            );
+            assert!(
+                run.logged("application cache seeded from the layer's cache"),
+                "{program} run {round}: {:?}",
+                run.layer_log()
+            );
+        }
+        assert!(
+            first.logged("final save Stored"),
+            "{program}: {:?}",
+            first.layer_log()
+        );
+        assert!(
+            second.logged("load Hit"),
+            "{program}: {:?}",
+            second.layer_log()
+        );
+    }
+    "vkcube and vkcubepp: their own cache seeded from the store, no validation errors".into()
+}
+
+/// An application that passes only caches of its own never uses the layer's: with the
+/// application caches left alone (`PCSTORE_LAYER_APP_CACHES=0`) the layer neither stores nor
+/// flushes anything for it, so the next run still misses.
+fn unused_cache_not_saved(setup: &Setup, driver: &Driver) -> String {
+    let store = fresh_store(setup, driver, "unused");
+    for round in 0..2 {
+        let mut command = app_command(setup, driver, Mode::ExplicitValidationBelow, &store, false);
+        command
+            .env("APP_SHARED_CACHE", "1")
+            .env("PCSTORE_LAYER_APP_CACHES", "0");
+        let run = run_app(command);
+        run.assert_ok("only the application's own caches");
+        assert!(
+            run.logged("load Miss") && !run.logged(" save "),
+            "round {round}: {:?}",
+            run.layer_log()
+        );
+    }
+    "the layer's unused cache was neither saved nor flushed".into()
+}
+
+/// Driver-verified hits: the layer's per-device count matches the application's own creation
+/// feedback, pipeline for pipeline (the application chains its own on every pipeline: the
+/// layer reads it), and the layer's own chained feedback (the application chains none on its
+/// threads' pipelines) measures the same; validation stays silent and the application's create
+/// infos are unchanged either way (the application checks and fails otherwise).
+fn creation_feedback(setup: &Setup, driver: &Driver) -> String {
+    let store = fresh_store(setup, driver, "feedback");
+    let run = |application_feedback: &str| {
+        let mut command = app_command(setup, driver, Mode::ExplicitValidationBelow, &store, false);
+        command
+            .env("APP_REPEAT", "2")
+            .env("APP_FEEDBACK", application_feedback);
+        let run = run_app(command);
+        run.assert_ok("creation feedback");
+        assert_eq!(run.value("create_infos_changed"), "0");
+        assert_eq!(run.value("validation_errors"), "0");
+        run
+    };
+    let own = run("1");
+    // 4 threads x 8 pipelines x 2 rounds, the first pipeline again, one through its own cache.
+    let total = 4 * 8 * 2 + 2;
+    let (counted, hits) = feedback_counts(&own);
+    assert_eq!(counted, total, "{:?}", own.layer_log());
+    assert_eq!(own.value("worker_feedback_valid"), "64");
+    let number = |key: &str| -> u64 { own.value(key).parse().expect("a number") };
+    let application_hits = number("worker_hits") + number("cache_hit") + number("own_cache_hit");
+    assert_eq!(
+        hits, application_hits,
+        "the layer's count against the application's own feedback"
+    );
+    if driver.name == "swiftshader" {
+        // Its second round and the repeat of the first pipeline hit the layer's cache, and the
+        // pipeline through the application's own cache hits what seeding gave it.
+        assert_eq!(hits, 4 * 8 + 2, "SwiftShader reports in-process hits");
+    } else {
+        assert_eq!(hits, 0, "lavapipe never sets the hit bit");
+    }
+    let layer_chained = run("0");
+    assert_eq!(
+        feedback_counts(&layer_chained),
+        (counted, hits),
+        "the layer's own feedback: {:?}",
+        layer_chained.layer_log()
+    );
+    format!("{counted} pipelines, {hits} driver-reported hits, as the application's own feedback")
 }
 
 fn unwritable_dir(setup: &Setup, driver: &Driver) -> String {
@@ -849,6 +1142,110 @@ fn corrupt_entry(setup: &Setup, driver: &Driver) -> String {
     format!("{damaged} files damaged: no load, application fine, entry re-stored")
 }
 
+/// A bundle exported from one machine's store (the farm) and named by `PCSTORE_BUNDLES` makes
+/// the first launch with a fresh store warm; signed by another key than `PCSTORE_BUNDLE_KEY`,
+/// it is left out (said on stderr) and the launch is cold.
+fn bundle_warms_first_launch(setup: &Setup, driver: &Driver) -> String {
+    let mode = Mode::ExplicitValidationBelow;
+    let farm = fresh_store(setup, driver, "bundle-farm");
+    run_app(app_command(setup, driver, mode, &farm, false)).assert_ok("farm run");
+    let bundle = setup.base.join(format!("pipelines-{}.pcsb", driver.name));
+    let studio = pcstore::bundle::BundleSigningKey::from_secret_bytes(&[0x5a; 32]);
+    let exported = pcstore::bundle::export_disk_cache(
+        &pcstore::DiskCache::new(&farm).expect("farm store"),
+        &bundle,
+        |_| true,
+        Some(&studio),
+    )
+    .expect("export");
+    assert!(exported.bundle.entries > 0, "the farm run stored nothing");
+    let hex = |key: [u8; 32]| pcstore::PipelineFingerprint(key).to_hex();
+    let other = pcstore::bundle::BundleSigningKey::from_secret_bytes(&[0x11; 32]);
+
+    let player = fresh_store(setup, driver, "bundle-player");
+    let mut command = app_command(setup, driver, mode, &player, false);
+    command
+        .env("PCSTORE_BUNDLES", &bundle)
+        .env("PCSTORE_BUNDLE_KEY", hex(studio.public_key()));
+    let warm = run_app(command);
+    warm.assert_ok("first launch with the bundle");
+    assert!(warm.logged("load Hit"), "{:?}", warm.layer_log());
+    assert_eq!(warm.value("cache_hit"), expected_hit(driver));
+    assert_eq!(warm.value("validation_errors"), "0");
+
+    let refused_store = fresh_store(setup, driver, "bundle-refused");
+    let mut command = app_command(setup, driver, mode, &refused_store, false);
+    command
+        .env("PCSTORE_BUNDLES", &bundle)
+        .env("PCSTORE_BUNDLE_KEY", hex(other.public_key()));
+    let cold = run_app(command);
+    cold.assert_ok("first launch with a bundle signed by another key");
+    assert!(cold.logged("load Miss"), "{:?}", cold.layer_log());
+    assert!(
+        cold.stderr.contains("PCSTORE_BUNDLES") && cold.stderr.contains("is left out"),
+        "{}",
+        cold.stderr
+    );
+    format!(
+        "{} bundle entries: first launch warm; another key's bundle left out",
+        exported.bundle.entries
+    )
+}
+
+/// The layer writes one label for the device and application it loads a cache for: driver,
+/// device and application in words, the key of the cache entry, first and last time seen; a
+/// second launch within the hour leaves it as it is.
+fn label_names_the_device(setup: &Setup, driver: &Driver) -> String {
+    let mode = Mode::ExplicitValidationBelow;
+    let store = fresh_store(setup, driver, "label");
+    let labels = || {
+        let disk = pcstore::DiskCache::new(&store).expect("store");
+        let mut labels = Vec::new();
+        let mut keys = Vec::new();
+        for key in disk.keys() {
+            let bytes = disk.peek(&key).expect("readable entry");
+            match pcstore::vulkan::Label::from_bytes(&bytes) {
+                Some(label) => labels.push(label),
+                None => keys.push(key),
+            }
+        }
+        (labels, keys)
+    };
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after the epoch")
+        .as_nanos() as u64;
+    run_app(app_command(setup, driver, mode, &store, false)).assert_ok("first launch");
+    let (first, keys) = labels();
+    assert_eq!(
+        first.len(),
+        1,
+        "one label per device and application: {first:?}"
+    );
+    let label = &first[0];
+    assert_eq!(label.application, "app (pcstore-layer-test-app)");
+    let device_name = if driver.name == "swiftshader" {
+        "SwiftShader"
+    } else {
+        "llvmpipe"
+    };
+    assert!(label.device_name.contains(device_name), "{label:?}");
+    assert!(
+        keys.contains(&label.cache_key),
+        "names the cache entry: {label:?}"
+    );
+    assert!(started <= label.first_seen_ns && label.first_seen_ns == label.last_seen_ns);
+    run_app(app_command(setup, driver, mode, &store, false)).assert_ok("second launch");
+    let (second, _) = labels();
+    assert_eq!(second, first, "rewritten within the hour");
+    format!(
+        "{} · {} · {}",
+        label.driver(),
+        label.device_name,
+        label.application
+    )
+}
+
 fn tiny_max_size(setup: &Setup, driver: &Driver) -> String {
     let store = fresh_store(setup, driver, "tiny");
     for round in 0..2 {
@@ -869,6 +1266,50 @@ fn tiny_max_size(setup: &Setup, driver: &Driver) -> String {
         assert_eq!(run.value("cache_hit"), expected_hit(driver));
     }
     "nothing stored over budget; application fine".into()
+}
+
+/// `PCSTORE_LOG_FILE` alone turns the layer's lines on and sends them to that file, appended
+/// after what two runs of two processes wrote (whole lines), and never to stderr.
+fn log_file(setup: &Setup, driver: &Driver) -> String {
+    let store = fresh_store(setup, driver, "log-file");
+    let log = setup.base.join(format!("layer-{}.log", driver.name));
+    let _ = std::fs::remove_file(&log);
+    std::fs::write(&log, "an earlier line\n").expect("seed the log");
+    for round in 0..2 {
+        let mut command = app_command(setup, driver, Mode::ExplicitValidationBelow, &store, false);
+        command
+            .env_remove("PCSTORE_LOG")
+            .env("PCSTORE_LOG_FILE", &log);
+        let run = run_app(command);
+        run.assert_ok("PCSTORE_LOG_FILE");
+        assert_eq!(
+            run.layer_log(),
+            Vec::<&str>::new(),
+            "round {round}: lines on stderr"
+        );
+    }
+    let text = std::fs::read_to_string(&log).expect("the log file");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0], "an earlier line",
+        "appended, not replaced:\n{text}"
+    );
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|line| line.starts_with("pcstore-layer: ")),
+        "whole lines only:\n{text}"
+    );
+    let count = |what: &str| lines.iter().filter(|line| line.contains(what)).count();
+    assert_eq!(
+        (count("load Miss"), count("load Hit"), count("final save ")),
+        (1, 1, 2),
+        "a miss, then a hit, and a final save each:\n{text}"
+    );
+    format!(
+        "{} lines appended to PCSTORE_LOG_FILE, none on stderr",
+        lines.len() - 1
+    )
 }
 
 /// The layer reads the environment with the C default store's grammar and meaning.

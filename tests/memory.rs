@@ -155,6 +155,7 @@ fn hot_entries_surviving_a_scan(key: impl Fn(u64) -> PipelineFingerprint) -> usi
 }
 
 #[test]
+#[cfg_attr(miri, ignore)] // 5000 puts: minutes under Miri, on paths the other tests take too
 fn a_one_off_scan_does_not_flush_the_working_set() {
     let survivors = hot_entries_surviving_a_scan(key);
     // Plain LRU or FIFO would keep none of them: the scan is 5x the cache.
@@ -187,6 +188,7 @@ fn engine_key_padded_before(n: u64) -> PipelineFingerprint {
 }
 
 #[test]
+#[cfg_attr(miri, ignore)] // 2 x 5000 puts: minutes under Miri, on paths the other tests take too
 fn the_working_set_survives_a_scan_with_zero_padded_engine_keys() {
     for (layout, key) in [
         (
@@ -206,8 +208,13 @@ fn the_working_set_survives_a_scan_with_zero_padded_engine_keys() {
 #[test]
 fn concurrent_get_and_put_keep_contents_and_budgets() {
     let cache = Arc::new(InMemoryPipelineCache::with_limits(300, 64 * 1024));
-    let threads = 8;
-    let operations = 20_000u64;
+    // Miri interprets every instruction: fewer threads, operations and keys still let it check
+    // every access the concurrent paths make.
+    let (threads, operations, keys) = if cfg!(miri) {
+        (3, 100, 100)
+    } else {
+        (8, 20_000u64, 1000)
+    };
     std::thread::scope(|scope| {
         for t in 0..threads {
             let cache = Arc::clone(&cache);
@@ -217,7 +224,7 @@ fn concurrent_get_and_put_keep_contents_and_budgets() {
                     state ^= state << 13;
                     state ^= state >> 7;
                     state ^= state << 17;
-                    let n = state % 1000;
+                    let n = state % keys;
                     let len = 16 + (n as usize * 37) % 500;
                     if state % 4 == 0 {
                         cache.put(key(n), blob(n, 0, len));
@@ -237,7 +244,7 @@ fn concurrent_get_and_put_keep_contents_and_budgets() {
     );
     // The gauges agree with what the cache really holds.
     let (mut entries, mut bytes) = (0u64, 0u64);
-    for n in 0..1000 {
+    for n in 0..keys {
         if let Some(found) = cache.get_arc(&key(n)) {
             entries += 1;
             bytes += found.len() as u64;
@@ -265,6 +272,7 @@ proptest! {
     /// Against a model of the last value put per key: the cache answers either nothing or
     /// exactly that value, never exceeds either budget, and its gauges match its contents.
     #[test]
+    #[cfg_attr(miri, ignore)] // minutes per few cases under Miri; the tests above take its paths
     fn never_wrong_never_over_budget(
         max_entries in 1usize..40,
         max_bytes in 1u64..4000,

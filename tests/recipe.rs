@@ -887,6 +887,26 @@ fn application_records_grow_by_union_and_round_trip() {
         [&identity[..], b"\0llvmpipe"].concat()
     );
     assert_eq!(engine.namespace_for(b"llvmpipe"), identity);
+    // The layer's device cache: the device name, then the configuration digest, as
+    // src/layer/cache.rs forms the namespace it loads under.
+    let mut layer = target();
+    layer.scheme = NamespaceScheme::WithDeviceNameAndConfiguration([7; 32]);
+    assert_eq!(
+        layer.namespace_for(b"llvmpipe"),
+        [&identity[..], b"\0llvmpipe\0", &[7; 32]].concat()
+    );
+    let mut layer_record = ApplicationRecord::new(identity.clone(), layer.clone());
+    layer_record.insert(device, pipelines[0]);
+    let layer_bytes = layer_record.to_bytes();
+    assert_eq!(
+        ApplicationRecord::from_bytes(&layer_bytes).expect("parses"),
+        layer_record
+    );
+    assert_ne!(
+        ApplicationRecord::store_key_for(&identity, &layer),
+        first_run.store_key(),
+        "another configuration, another record"
+    );
 
     let mut catalog = Catalog::default();
     catalog.applications.insert(first_run.store_key());

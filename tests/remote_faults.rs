@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 use pcstore::remote::{
     Clock, RemoteAuth, RemoteCache, RemoteOptions, RequestFailure, ENVELOPE_OVERHEAD,
 };
-use pcstore::{PipelineCacheStore, PipelineFingerprint, PutError};
+use pcstore::{Lookup, PipelineCacheStore, PipelineFingerprint, PutError};
 
 /// Upper bound for anything a test server does, so a broken test cannot hang CI.
 const SERVER_LIFETIME: Duration = Duration::from_secs(30);
@@ -396,7 +396,12 @@ fn damaged_bodies_are_misses_and_counted() {
     ] {
         server.set_mode(mode);
         let reader = RemoteCache::with_options(&server.server.url(), test_options()).unwrap();
-        assert_eq!(reader.get(&key), None, "{mode:?}");
+        let expected = if corrupt == 1 {
+            Lookup::Corrupt
+        } else {
+            Lookup::Miss // a broken exchange says nothing about the entry
+        };
+        assert_eq!(reader.lookup(&key), expected, "{mode:?}");
         let metrics = reader.metrics();
         assert_eq!(metrics.misses, 1, "{mode:?}");
         assert_eq!(metrics.hits, 0, "{mode:?}");

@@ -95,7 +95,9 @@ impl fmt::Display for BundleError {
             Self::NotABundle => f.write_str("bundle: not a pcstore bundle (wrong magic)"),
             Self::UnsupportedVersion { found } => write!(
                 f,
-                "bundle: format version {found} is not supported (this library reads version {})",
+                "bundle: format version {found} is not supported (this library reads versions {} \
+                 and {})",
+                super::format::VERSION_1,
                 super::format::VERSION
             ),
             Self::Truncated { expected, actual } => write!(

@@ -1,14 +1,22 @@
-//! The bundle file layout (FORMAT.md, "Bundle format, version 1"): encoding and checking, no
-//! I/O. Every field goes through [`crate::codec`], in the order of FORMAT.md's tables.
+//! The bundle file layout (FORMAT.md, "Bundle format, version 2", which also says what this
+//! code reads of version 1): encoding and checking, no I/O. Every field goes through
+//! [`crate::codec`], in the order of FORMAT.md's tables.
+//!
+//! Version 2 adds compressed payloads (the disk tier's scheme, [`crate::compression`]): an
+//! index entry's byte 33, zero in version 1, names the payload's encoding. Nothing else
+//! changed, so version-1 bundles (already shipped with games) are read as they are.
 
 use super::BundleError;
 use crate::codec::{Reader, Writer};
+pub use crate::compression::Encoding;
 use crate::fingerprint::PipelineFingerprint;
 
 /// First eight bytes of every bundle.
 pub const MAGIC: [u8; 8] = *b"PCSTBDL\0";
-/// The format version this library writes and reads.
-pub const VERSION: u32 = 1;
+/// The format version this library writes.
+pub const VERSION: u32 = 2;
+/// The version before compressed payloads: still read.
+pub const VERSION_1: u32 = 1;
 /// Bytes of the header.
 pub const HEADER_LEN: usize = 88;
 /// Bytes of one index entry.
@@ -26,24 +34,28 @@ const SIGNATURE_CONTEXT: &[u8] = b"pcstore bundle signature v1\0";
 /// Entry kind of a blob put into a store under its key (the only kind of version 1).
 pub const KIND_BLOB: u8 = 1;
 
-/// One index entry: where a key's payload lies and what it must hash to.
+/// One index entry: where a key's payload lies and what its value must hash to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BundleEntry {
     /// The key the payload is stored under.
     pub key: PipelineFingerprint,
     /// What the payload is ([`KIND_BLOB`]).
     pub kind: u8,
+    /// How the payload holds the value (always stored in version 1).
+    pub encoding: Encoding,
     /// Offset of the payload from the start of the file.
     pub offset: u64,
-    /// Payload bytes.
+    /// Payload bytes, as stored (compressed or not).
     pub len: u64,
-    /// BLAKE3 of the payload.
+    /// BLAKE3 of the value: the payload once decoded, the bytes a lookup returns.
     pub hash: [u8; 32],
 }
 
 /// The fixed header at offset 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
+    /// The format version ([`VERSION`], or [`VERSION_1`] for a bundle read).
+    pub version: u32,
     /// A signature block follows the index.
     pub signed: bool,
     /// Index entries.
@@ -67,7 +79,7 @@ impl Header {
         let mut writer = Writer::with_capacity(HEADER_LEN);
         writer
             .bytes(&MAGIC)
-            .u32(VERSION)
+            .u32(self.version)
             .u32(HEADER_LEN as u32)
             .u32(ENTRY_LEN as u32)
             .u32(if self.signed { FLAG_SIGNED } else { 0 })
@@ -111,7 +123,7 @@ impl Header {
         let Some(version) = reader.u32() else {
             return Err(truncated);
         };
-        if version != VERSION {
+        if version != VERSION && version != VERSION_1 {
             return Err(BundleError::UnsupportedVersion { found: version });
         }
         if bytes.len() < HEADER_LEN {
@@ -141,6 +153,7 @@ impl Header {
             return Err(BundleError::HeaderCorrupt("unknown flags"));
         }
         let header = Self {
+            version,
             signed: flags & FLAG_SIGNED != 0,
             entry_count,
             index_offset,
@@ -178,20 +191,23 @@ pub fn encode_entry(writer: &mut Writer, entry: &BundleEntry) {
     writer
         .bytes(&entry.key.0)
         .u8(entry.kind)
-        .zeros(7)
+        .u8(entry.encoding as u8)
+        .zeros(6)
         .u64(entry.offset)
         .u64(entry.len)
         .bytes(&entry.hash);
 }
 
-/// Decodes `count` index entries (`bytes` is exactly the index) whose payloads must lie in
-/// `records` (offsets from the start of the file).
+/// Decodes `count` index entries (`bytes` is exactly the index) of a bundle of `version` whose
+/// payloads must lie in `records` (offsets from the start of the file).
 ///
 /// # Errors
 /// [`BundleError::BadEntry`]: bytes left over or missing, a non-zero reserved byte, an unknown
-/// kind, keys not strictly ascending (so also no key twice), or a payload outside `records`.
+/// kind or encoding (version 1 has none but stored), keys not strictly ascending (so also no
+/// key twice), or a payload outside `records`.
 pub fn decode_index(
     bytes: &[u8],
+    version: u32,
     count: u64,
     records: std::ops::Range<u64>,
 ) -> Result<Vec<BundleEntry>, BundleError> {
@@ -209,17 +225,26 @@ pub fn decode_index(
         let entry = (|| {
             let key = PipelineFingerprint(reader.array()?);
             let kind = reader.u8()?;
-            let reserved_zero = reader.zeros(7).is_some();
+            let encoding = reader.u8()?;
+            let reserved_zero = reader.zeros(6).is_some();
             let entry = BundleEntry {
                 key,
                 kind,
+                encoding: match Encoding::from_byte(encoding) {
+                    Some(encoding) if version != VERSION_1 || encoding == Encoding::Stored => {
+                        encoding
+                    }
+                    _ => return Some(Err(encoding)),
+                },
                 offset: reader.u64()?,
                 len: reader.u64()?,
                 hash: reader.array()?,
             };
-            Some((entry, reserved_zero))
+            Some(Ok((entry, reserved_zero)))
         })();
-        let (entry, reserved_zero) = entry.expect("count_within checked the length");
+        let Ok((entry, reserved_zero)) = entry.expect("count_within checked the length") else {
+            return Err(bad(position, "unknown encoding"));
+        };
         if !reserved_zero {
             return Err(bad(position, "reserved bytes are not zero"));
         }
@@ -299,6 +324,7 @@ mod tests {
 
     fn header() -> Header {
         Header {
+            version: VERSION,
             signed: true,
             entry_count: 2,
             index_offset: HEADER_LEN as u64 + 10,
@@ -346,10 +372,10 @@ mod tests {
             Err(BundleError::NotABundle)
         ));
         let mut bytes = header().encode();
-        bytes[8] = 2;
+        bytes[8] = 3;
         assert!(matches!(
             Header::decode(&bytes),
-            Err(BundleError::UnsupportedVersion { found: 2 })
+            Err(BundleError::UnsupportedVersion { found: 3 })
         ));
     }
 
@@ -357,6 +383,7 @@ mod tests {
         BundleEntry {
             key: PipelineFingerprint([key; 32]),
             kind: KIND_BLOB,
+            encoding: Encoding::Stored,
             offset,
             len,
             hash: [0; 32],
@@ -376,11 +403,12 @@ mod tests {
         let good = [entry(1, 100, 5), entry(2, 105, 0), entry(3, 105, 7)];
         let bytes = index(&good);
         assert_eq!(bytes.len(), 3 * ENTRY_LEN);
-        assert_eq!(decode_index(&bytes, 3, 100..112).unwrap(), good);
+        assert_eq!(decode_index(&bytes, VERSION, 3, 100..112).unwrap(), good);
         check_tiling(&good, 100..112).unwrap();
 
         let reason = |entries: &[BundleEntry], count: u64| match decode_index(
             &index(entries),
+            VERSION,
             count,
             100..112,
         ) {
@@ -411,10 +439,32 @@ mod tests {
         let mut odd = entry(1, 100, 1);
         odd.kind = 9;
         assert_eq!(reason(&[odd], 1), "unknown kind");
+        // The encoding byte (33): compressed is an encoding of version 2 only; 2 is none.
+        let compressed = BundleEntry {
+            encoding: Encoding::Zstd,
+            ..entry(1, 100, 1)
+        };
+        let bytes = index(&[compressed]);
+        assert_eq!(bytes[32..40], [1, 1, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            decode_index(&bytes, VERSION, 1, 100..112).unwrap(),
+            [compressed]
+        );
+        for (version, byte) in [(VERSION_1, 1), (VERSION, 2)] {
+            let mut bytes = index(&[entry(1, 100, 1)]);
+            bytes[33] = byte;
+            assert!(matches!(
+                decode_index(&bytes, version, 1, 100..112),
+                Err(BundleError::BadEntry {
+                    reason: "unknown encoding",
+                    ..
+                })
+            ));
+        }
         let mut reserved = index(&[entry(1, 100, 1)]);
         reserved[35] = 1;
         assert!(matches!(
-            decode_index(&reserved, 1, 100..112),
+            decode_index(&reserved, VERSION, 1, 100..112),
             Err(BundleError::BadEntry {
                 reason: "reserved bytes are not zero",
                 ..

@@ -11,10 +11,11 @@ use ed25519_dalek::{Signature, VerifyingKey};
 
 use super::format::{self, BundleEntry, Header, HEADER_LEN};
 use super::BundleError;
+use crate::compression;
 use crate::fingerprint::PipelineFingerprint;
 use crate::metrics::{Counter, MetricsRecorder, PipelineCacheMetrics};
 use crate::platform;
-use crate::store::{PipelineCacheStore, PutError};
+use crate::store::{Lookup, PipelineCacheStore, PutError};
 
 /// How a [`BundleStore`] opens its file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -146,7 +147,8 @@ impl BundleStore {
             return Err(BundleError::IndexCorrupt);
         }
         let records = HEADER_LEN as u64..header.index_offset;
-        let entries = format::decode_index(index, header.entry_count, records.clone())?;
+        let entries =
+            format::decode_index(index, header.version, header.entry_count, records.clone())?;
         format::check_tiling(&entries, records)?;
         drop(tail);
 
@@ -184,13 +186,25 @@ impl BundleStore {
         &self.info
     }
 
+    /// A lookup as `get` counts it; `damaged` as in [`Self::read`].
+    fn counted_read(&self, fp: &PipelineFingerprint, damaged: &mut bool) -> Option<Vec<u8>> {
+        // Every lookup is timed, as the disk tier's: next to a pread and a hash pass the clock
+        // costs little.
+        let probe = self.metrics.start_get_timed();
+        let found = self.read(fp, damaged);
+        self.metrics
+            .record_lookup(probe, found.as_ref().map(Vec::len));
+        found
+    }
+
     /// Every index entry, sorted by key (for tools: listing, verifying, exporting).
     pub fn entries(&self) -> &[BundleEntry] {
         &self.entries
     }
 
-    /// Reads and verifies the payload of `key`, without counting a lookup.
-    fn read(&self, key: &PipelineFingerprint) -> Option<Vec<u8>> {
+    /// Reads and verifies the payload of `key`, without counting a lookup. Sets `damaged` when
+    /// this read found the entry damaged (and dropped it for good).
+    fn read(&self, key: &PipelineFingerprint, damaged: &mut bool) -> Option<Vec<u8>> {
         let position = self
             .entries
             .binary_search_by(|entry| entry.key.cmp(key))
@@ -201,13 +215,22 @@ impl BundleStore {
         }
         // Bounded by max_entry_bytes and, at open, by the file's size.
         let mut payload = vec![0u8; usize::try_from(entry.len).ok()?];
-        let intact = platform::read_exact_at(&self.file, &mut payload, entry.offset).is_ok()
-            && blake3::hash(&payload).as_bytes() == &entry.hash;
-        if intact {
-            return Some(payload);
+        let value = platform::read_exact_at(&self.file, &mut payload, entry.offset)
+            .ok()
+            // A compressed value may not claim more than the largest entry either.
+            .and_then(|()| compression::decode(entry.encoding, payload, self.max_entry_bytes))
+            .filter(|value| blake3::hash(value).as_bytes() == &entry.hash);
+        if value.is_some() {
+            return value;
         }
         // Changed or cut underneath (or unreadable): the bytes are never trusted again.
         if !self.dropped[position].swap(true, Ordering::Relaxed) {
+            *damaged = true;
+            log::warn!(
+                target: "pcstore::bundle",
+                "{}: entry {key} is damaged (changed or cut since it was opened); never served",
+                self.path.display()
+            );
             self.metrics.inc(Counter::CorruptDropped);
             self.served_entries.fetch_sub(1, Ordering::Relaxed);
             self.served_bytes.fetch_sub(entry.len, Ordering::Relaxed);
@@ -268,17 +291,20 @@ impl std::fmt::Debug for BundleStore {
 
 impl PipelineCacheStore for BundleStore {
     fn get(&self, fp: &PipelineFingerprint) -> Option<Vec<u8>> {
-        // Every lookup is timed, as the disk tier's: next to a pread and a hash pass the clock
-        // costs little.
-        let probe = self.metrics.start_get_timed();
-        let found = self.read(fp);
-        self.metrics
-            .record_lookup(probe, found.as_ref().map(Vec::len));
-        found
+        self.counted_read(fp, &mut false)
     }
 
     fn get_arc(&self, fp: &PipelineFingerprint) -> Option<Arc<Vec<u8>>> {
         self.get(fp).map(Arc::new)
+    }
+
+    fn lookup(&self, fp: &PipelineFingerprint) -> Lookup {
+        let mut damaged = false;
+        match self.counted_read(fp, &mut damaged) {
+            Some(blob) => Lookup::Hit(Arc::new(blob)),
+            None if damaged => Lookup::Corrupt,
+            None => Lookup::Miss,
+        }
     }
 
     fn put(&self, fp: PipelineFingerprint, artifact: Vec<u8>) {

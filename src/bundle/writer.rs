@@ -12,6 +12,7 @@ use super::format::{self, BundleEntry, Header, ENTRY_LEN, HEADER_LEN, KIND_BLOB}
 use super::store::BundleInfo;
 use super::BundleError;
 use crate::codec::Writer;
+use crate::compression;
 use crate::fingerprint::PipelineFingerprint;
 use crate::platform;
 
@@ -23,12 +24,14 @@ pub struct BundleSigningKey(SigningKey);
 
 impl BundleSigningKey {
     /// The key whose 32-byte secret (the Ed25519 seed, RFC 8032) is `secret`.
+    #[must_use]
     pub fn from_secret_bytes(secret: &[u8; 32]) -> Self {
         Self(SigningKey::from_bytes(secret))
     }
 
     /// The public key clients configure to accept this key's bundles
     /// ([`super::BundleOptions::public_key`]).
+    #[must_use]
     pub fn public_key(&self) -> [u8; 32] {
         self.0.verifying_key().to_bytes()
     }
@@ -96,11 +99,13 @@ impl BundleWriter {
     }
 
     /// Entries added so far.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether nothing was added yet.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -115,12 +120,15 @@ impl BundleWriter {
             return Err(BundleError::DuplicateKey(key));
         }
         let offset = self.end;
-        self.append(payload, "write payload")?;
+        // Compressed when that saves a tenth, as the disk tier stores it.
+        let (encoding, stored) = compression::encode(payload);
+        self.append(&stored, "write payload")?;
         self.entries.push(BundleEntry {
             key,
             kind: KIND_BLOB,
+            encoding,
             offset,
-            len: payload.len() as u64,
+            len: stored.len() as u64,
             hash: *blake3::hash(payload).as_bytes(),
         });
         Ok(())
@@ -157,6 +165,7 @@ impl BundleWriter {
             0
         };
         let header = Header {
+            version: format::VERSION,
             signed: key.is_some(),
             entry_count: self.entries.len() as u64,
             index_offset,

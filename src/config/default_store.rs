@@ -3,12 +3,16 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use super::{RemoteSettings, Settings};
+use super::{BundleSettings, RemoteSettings, Settings};
+use crate::bundle::{BundleOptions, BundleStore};
+use crate::diagnostics;
 use crate::disk::{DiskCache, DiskCacheOptions};
-use crate::layered::{BackgroundLayers, LayeredOptions, LayeredPipelineCache};
+use crate::layered::{
+    BackgroundLayers, LayeredOptions, LayeredPipelineCache, PromotePolicy, WritePolicy,
+};
 use crate::memory::{InMemoryPipelineCache, DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES};
 use crate::store::PipelineCacheStore;
 
@@ -30,6 +34,9 @@ pub(crate) struct StorePlan {
     pub disk: DiskPlan,
     /// The remote tier, if one is named (never with `PCSTORE_DISABLE`).
     pub remote: Option<RemoteSettings>,
+    /// Read-only bundles under the disk tier (`PCSTORE_BUNDLES`; none with `PCSTORE_DISABLE`,
+    /// which means memory only).
+    pub bundles: BundleSettings,
 }
 
 /// The disk tier of a [`StorePlan`].
@@ -118,13 +125,20 @@ impl StorePlan {
             memory_max_bytes,
             disk,
             remote: settings.remote.clone().filter(|_| !settings.disable),
+            bundles: if settings.disable {
+                BundleSettings::default()
+            } else {
+                settings.bundles.clone()
+            },
         }
     }
 
     /// Opens the store. The remote URL is checked first (that makes no request and touches
     /// nothing), so a bad one is refused before any disk work; a disk tier that cannot be used is
-    /// left out and reported once on stderr (`pcstore: ...`), and the store works from memory
-    /// (and the remote tier).
+    /// left out, and the store works from memory (and the remote tier). That is an error record
+    /// (target `pcstore::config`) at every open, and, while no logger listens, one
+    /// `pcstore: ...` line on stderr per process: a fallback is worth one line, not one per store
+    /// opened, and a silent one would leave a user wondering why nothing persists.
     ///
     /// The remote tier is a background layer ([`BackgroundLayers`]): no caller waits on the
     /// network for more than its small bounds, and it shares its breaker's state with other
@@ -166,11 +180,18 @@ impl StorePlan {
             },
         };
         if let DiskOutcome::Unavailable(why) = &disk {
-            report_once(&format!(
-                "the disk store cannot be used ({why}); this process caches without it, nothing \
-                 is kept on this machine"
-            ));
+            static PRINTED: AtomicBool = AtomicBool::new(false);
+            diagnostics::error_or_stderr_once(
+                "pcstore::config",
+                &PRINTED,
+                &format!(
+                    "the disk store cannot be used ({why}); this process caches without it, \
+                     nothing is kept on this machine"
+                ),
+            );
         }
+        let writable = tiers.len();
+        tiers.extend(open_bundles(&self.bundles));
         let local_tiers = tiers.len();
         // The breaker's shared state goes only into a directory the disk tier accepted as ours.
         let state_dir = match &disk {
@@ -186,10 +207,14 @@ impl StorePlan {
         let store: Arc<dyn PipelineCacheStore> = if tiers.len() == 1 {
             tiers.remove(0)
         } else {
-            let options = LayeredOptions {
+            let mut options = LayeredOptions {
                 background: with_remote.then(|| BackgroundLayers::starting_at(local_tiers)),
                 ..LayeredOptions::default()
             };
+            if local_tiers > writable {
+                (options.write, options.promote_into) =
+                    around_bundles(writable, local_tiers, tiers.len());
+            }
             Arc::new(LayeredPipelineCache::with_options(tiers, options))
         };
         Ok(DefaultStore {
@@ -198,6 +223,55 @@ impl StorePlan {
             remote: with_remote,
         })
     }
+}
+
+/// Opens the bundles `settings` names, in order; a bundle refused (missing, damaged, unsigned
+/// or signed by another key when a key is configured) is left out with one line on stderr.
+fn open_bundles(settings: &BundleSettings) -> Vec<Arc<dyn PipelineCacheStore>> {
+    let options = BundleOptions {
+        public_key: settings.public_key,
+        ..BundleOptions::default()
+    };
+    settings
+        .paths
+        .iter()
+        .filter_map(
+            |path| match BundleStore::open_with_options(path, options.clone()) {
+                Ok(bundle) => Some(Arc::new(bundle) as Arc<dyn PipelineCacheStore>),
+                Err(error) => {
+                    // In the engine's log when it installed one; otherwise the first refusal
+                    // of the process on stderr.
+                    static PRINTED: AtomicBool = AtomicBool::new(false);
+                    diagnostics::error_or_stderr_once(
+                        "pcstore::config",
+                        &PRINTED,
+                        &format!("PCSTORE_BUNDLES: {} is left out: {error}", path.display()),
+                    );
+                    None
+                }
+            },
+        )
+        .collect()
+}
+
+/// Write and promotion policies for tiers `[0, writable)` (memory, disk) over bundles
+/// `[writable, bundles_end)` over a remote tier (if `len` is past them): puts go to every tier
+/// but the bundles; a bundle hit is copied into memory only (the bundle already is on local
+/// disk: a copy would only spend the disk budget); a disk hit into memory; a remote hit into
+/// memory and disk, not into the read-only bundles.
+fn around_bundles(writable: usize, bundles_end: usize, len: usize) -> (WritePolicy, PromotePolicy) {
+    let written: Vec<usize> = (0..writable).chain(bundles_end..len).collect();
+    let promote = (0..len)
+        .map(|tier| match tier {
+            0 => Vec::new(),
+            _ if tier < bundles_end => vec![0],
+            _ => (0..writable).collect(),
+        })
+        .collect();
+    (
+        WritePolicy::Layers(written),
+        PromotePolicy::PerLayer(promote),
+    )
 }
 
 #[cfg(feature = "remote")]
@@ -241,21 +315,13 @@ fn open_remote(
     Err(DefaultStoreError::RemoteNotBuilt)
 }
 
-/// Prints `pcstore: <message>` on stderr, the first time only in this process: a fallback is
-/// worth one line, not one per store opened. (A log callback for engines comes later.)
-fn report_once(message: &str) {
-    static REPORTED: AtomicBool = AtomicBool::new(false);
-    if !REPORTED.swap(true, Ordering::Relaxed) {
-        eprintln!("pcstore: {message}");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
 
     use super::super::tests::vars;
     use super::*;
+    use crate::scratch::Scratch;
 
     fn plan(pairs: &[(&str, &str)]) -> StorePlan {
         StorePlan::new(&Settings::from_vars(&vars(pairs)).expect("valid settings"))
@@ -274,6 +340,7 @@ mod tests {
                     options: DiskCacheOptions::default(),
                 },
                 remote: None,
+                bundles: BundleSettings::default(),
             }
         );
         let small = plan(&[("PCSTORE_DIR", "/d"), ("PCSTORE_MAX_SIZE", "64 MiB")]);
@@ -308,27 +375,6 @@ mod tests {
         }
     }
 
-    /// A fresh directory under the system's temporary directory, removed on drop.
-    struct Scratch(PathBuf);
-
-    impl Scratch {
-        fn new(name: &str) -> Self {
-            let path = std::env::temp_dir().join(format!(
-                "pcstore-default-store-{name}-{}",
-                std::process::id()
-            ));
-            let _ = std::fs::remove_dir_all(&path);
-            std::fs::create_dir_all(&path).expect("scratch directory");
-            Self(path)
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
     fn open(pairs: &[(&str, &str)]) -> DefaultStore {
         plan(pairs)
             .open()
@@ -336,9 +382,105 @@ mod tests {
             .expect("a store")
     }
 
+    /// A bundle at `path` holding `entries`, signed with the secret `[seed; 32]`; returns the
+    /// public key as hex.
+    fn bundle(path: &Path, entries: &[(crate::PipelineFingerprint, &[u8])], seed: u8) -> String {
+        let key = crate::bundle::BundleSigningKey::from_secret_bytes(&[seed; 32]);
+        let mut writer = crate::bundle::BundleWriter::create(path).expect("create bundle");
+        for (fp, payload) in entries {
+            writer.add(*fp, payload).expect("add");
+        }
+        writer.finish_signed(&key).expect("finish");
+        crate::PipelineFingerprint(key.public_key()).to_hex()
+    }
+
+    #[test]
+    fn bundles_are_searched_in_order_under_the_disk_and_promoted_into_memory_only() {
+        let scratch = Scratch::new("bundles");
+        let (a, b, c) = (
+            crate::PipelineFingerprint::of(b"a"),
+            crate::PipelineFingerprint::of(b"b"),
+            crate::PipelineFingerprint::of(b"c"),
+        );
+        let first = scratch.0.join("first.pcsb");
+        let second = scratch.0.join("second.pcsb");
+        let public = bundle(&first, &[(a, b"first a"), (b, b"first b")], 5);
+        assert_eq!(
+            bundle(&second, &[(b, b"second b"), (c, b"second c")], 5),
+            public
+        );
+        let dir = scratch.0.join("store");
+        let list = format!("{}:{}", first.display(), second.display());
+        let vars = [
+            ("PCSTORE_DIR", dir.to_str().expect("UTF-8")),
+            ("PCSTORE_BUNDLES", list.as_str()),
+            ("PCSTORE_BUNDLE_KEY", public.as_str()),
+        ];
+        let opened = open(&vars);
+        assert_eq!(opened.store.get(&a), Some(b"first a".to_vec()));
+        assert_eq!(
+            opened.store.get(&b),
+            Some(b"first b".to_vec()),
+            "first listed wins"
+        );
+        assert_eq!(opened.store.get(&c), Some(b"second c".to_vec()));
+        let fresh = crate::PipelineFingerprint::of(b"fresh");
+        opened.store.try_put(fresh, b"new".to_vec()).expect("put");
+        opened.store.flush().expect("flush");
+        drop(opened);
+        let disk = DiskCache::new(&dir).expect("disk");
+        assert_eq!(
+            disk.get(&fresh),
+            Some(b"new".to_vec()),
+            "puts reach the disk"
+        );
+        assert_eq!(disk.get(&a), None, "bundle hits are not copied to disk");
+        assert_eq!(disk.get(&c), None);
+        // The disk tier is searched before the bundles.
+        disk.try_put(a, b"disk a".to_vec()).expect("put");
+        disk.flush().expect("flush");
+        drop(disk);
+        assert_eq!(open(&vars).store.get(&a), Some(b"disk a".to_vec()));
+    }
+
+    #[test]
+    fn a_bundle_signed_by_another_key_or_missing_is_left_out() {
+        let scratch = Scratch::new("foreign-bundle");
+        let a = crate::PipelineFingerprint::of(b"a");
+        let foreign = scratch.0.join("foreign.pcsb");
+        bundle(&foreign, &[(a, b"foreign a")], 6);
+        let studio = crate::bundle::BundleSigningKey::from_secret_bytes(&[5; 32]).public_key();
+        let studio = crate::PipelineFingerprint(studio).to_hex();
+        let dir = scratch.0.join("store");
+        let list = format!(
+            "{}:{}",
+            scratch.0.join("missing.pcsb").display(),
+            foreign.display()
+        );
+        let opened = open(&[
+            ("PCSTORE_DIR", dir.to_str().expect("UTF-8")),
+            ("PCSTORE_BUNDLES", list.as_str()),
+            ("PCSTORE_BUNDLE_KEY", studio.as_str()),
+        ]);
+        assert_eq!(opened.disk, DiskOutcome::Open(dir.clone()));
+        assert_eq!(opened.store.get(&a), None);
+        // Without a key, the same bundle serves (its signature still has to verify).
+        let opened = open(&[
+            ("PCSTORE_DIR", dir.to_str().expect("UTF-8")),
+            ("PCSTORE_BUNDLES", foreign.to_str().expect("UTF-8")),
+        ]);
+        assert_eq!(opened.store.get(&a), Some(b"foreign a".to_vec()));
+        // PCSTORE_DISABLE: memory only, no bundle either.
+        let disabled = plan(&[
+            ("PCSTORE_DISABLE", "1"),
+            ("PCSTORE_BUNDLES", foreign.to_str().expect("UTF-8")),
+        ]);
+        assert_eq!(disabled.bundles, BundleSettings::default());
+    }
+
     #[test]
     fn a_disabled_store_persists_nothing() {
-        let scratch = Scratch::new("disabled");
+        let scratch = Scratch::new("default-store-disabled");
         let dir = scratch.0.join("store");
         let dir = dir.to_str().expect("UTF-8");
         let key = crate::PipelineFingerprint::of(b"k");
@@ -359,7 +501,7 @@ mod tests {
 
     #[test]
     fn an_unusable_disk_leaves_a_working_memory_store() {
-        let scratch = Scratch::new("unusable");
+        let scratch = Scratch::new("default-store-unusable");
         let blocker = scratch.0.join("a-file");
         std::fs::write(&blocker, b"not a directory").expect("blocker");
         let dir = blocker.join("store");
@@ -381,7 +523,7 @@ mod tests {
 
     #[test]
     fn the_disk_store_persists_between_opens() {
-        let scratch = Scratch::new("persists");
+        let scratch = Scratch::new("default-store-persists");
         let dir = scratch.0.join("store");
         let pairs = [("PCSTORE_DIR", dir.to_str().expect("UTF-8"))];
         let key = crate::PipelineFingerprint::of(b"k");
@@ -396,7 +538,7 @@ mod tests {
     #[cfg(feature = "remote")]
     #[test]
     fn a_bad_remote_url_is_refused_before_the_disk_is_touched() {
-        let scratch = Scratch::new("bad-url");
+        let scratch = Scratch::new("default-store-bad-url");
         let dir = scratch.0.join("store");
         let refused = plan(&[
             ("PCSTORE_DIR", dir.to_str().expect("UTF-8")),

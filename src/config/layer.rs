@@ -1,24 +1,34 @@
-//! The Vulkan layer's own variables: `PCSTORE_LOG`, `PCSTORE_SAVE_INTERVAL_MS`,
-//! `PCSTORE_RECORD`.
+//! The Vulkan layer's own variables: `PCSTORE_LOG`, `PCSTORE_LOG_FILE`,
+//! `PCSTORE_SAVE_INTERVAL_MS`, `PCSTORE_LAYER_APP_CACHES`, `PCSTORE_RECORD`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{grammar, ConfigError, Reader, Vars};
 
 /// `PCSTORE_LOG`.
 const LOG: &str = "PCSTORE_LOG";
+/// `PCSTORE_LOG_FILE`.
+const LOG_FILE: &str = "PCSTORE_LOG_FILE";
 /// `PCSTORE_SAVE_INTERVAL_MS`.
 const SAVE_INTERVAL_MS: &str = "PCSTORE_SAVE_INTERVAL_MS";
+/// `PCSTORE_LAYER_APP_CACHES`.
+const APP_CACHES: &str = "PCSTORE_LAYER_APP_CACHES";
 /// `PCSTORE_RECORD`.
 const RECORD: &str = "PCSTORE_RECORD";
 
 /// The Vulkan layer's own variables.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct LayerSettings {
-    /// `PCSTORE_LOG`.
+    /// Write the layer's log lines (`PCSTORE_LOG`; when unset, on if `PCSTORE_LOG_FILE` is set).
     pub log: bool,
+    /// `PCSTORE_LOG_FILE`: where the lines go (appended); stderr when unset.
+    pub log_file: Option<PathBuf>,
     /// `PCSTORE_SAVE_INTERVAL_MS`, raised to [`MIN_SAVE_INTERVAL`].
     pub save_interval: Duration,
+    /// `PCSTORE_LAYER_APP_CACHES` (default on): seed the application's own empty caches and
+    /// keep what they gathered.
+    pub app_caches: bool,
     /// `PCSTORE_RECORD`: record recipes of the pipelines applications create. Off by default
     /// until its cost per pipeline creation is measured (issue 13's goal: under 1 µs for a
     /// pipeline already recorded); a boolean like `PCSTORE_LOG`.
@@ -35,12 +45,18 @@ impl LayerSettings {
     /// reporting.
     pub fn from_vars_lenient(vars: Vars) -> (Self, Vec<ConfigError>) {
         let mut reader = Reader::new(vars);
+        let log_file = reader.raw(LOG_FILE).map(PathBuf::from);
         let settings = Self {
-            log: reader.parsed(LOG, grammar::boolean).unwrap_or(false),
+            // Naming a file asks for the lines; `PCSTORE_LOG=0` still turns them off.
+            log: reader
+                .parsed(LOG, grammar::boolean)
+                .unwrap_or(log_file.is_some()),
+            log_file,
             save_interval: reader
                 .parsed(SAVE_INTERVAL_MS, grammar::whole_number)
                 .map_or(DEFAULT_SAVE_INTERVAL, Duration::from_millis)
                 .max(MIN_SAVE_INTERVAL),
+            app_caches: reader.parsed(APP_CACHES, grammar::boolean).unwrap_or(true),
             record: reader.parsed(RECORD, grammar::boolean).unwrap_or(false),
         };
         (settings, reader.errors)
@@ -60,7 +76,9 @@ mod tests {
             layer,
             LayerSettings {
                 log: false,
+                log_file: None,
                 save_interval: Duration::from_secs(10),
+                app_caches: true,
                 record: false,
             }
         );
@@ -89,12 +107,44 @@ mod tests {
             layer,
             LayerSettings {
                 log: false,
+                log_file: None,
                 save_interval: Duration::from_secs(10),
+                app_caches: true,
                 record: false,
             }
         );
         let (layer, _) =
             LayerSettings::from_vars_lenient(&vars(&[("PCSTORE_SAVE_INTERVAL_MS", "1")]));
         assert_eq!(layer.save_interval, Duration::from_millis(50));
+        let (layer, errors) =
+            LayerSettings::from_vars_lenient(&vars(&[("PCSTORE_LAYER_APP_CACHES", "0")]));
+        assert_eq!((layer.app_caches, errors.len()), (false, 0));
+    }
+
+    #[test]
+    fn a_log_file_turns_the_lines_on_unless_pcstore_log_says_off() {
+        let file = ("PCSTORE_LOG_FILE", "/tmp/pcstore layer.log");
+        for (pairs, log) in [
+            (vec![file], true),
+            (vec![file, ("PCSTORE_LOG", "0")], false),
+            (vec![file, ("PCSTORE_LOG", "yes")], true),
+            (vec![("PCSTORE_LOG_FILE", "  "), ("PCSTORE_LOG", "1")], true),
+        ] {
+            let (layer, errors) = LayerSettings::from_vars_lenient(&vars(&pairs));
+            assert_eq!(errors, [], "{pairs:?}");
+            assert_eq!(layer.log, log, "{pairs:?}");
+        }
+        let (layer, _) = LayerSettings::from_vars_lenient(&vars(&[file]));
+        assert_eq!(
+            layer.log_file,
+            Some(PathBuf::from("/tmp/pcstore layer.log"))
+        );
+        let (blank, _) = LayerSettings::from_vars_lenient(&vars(&[("PCSTORE_LOG_FILE", "  ")]));
+        assert_eq!((blank.log, blank.log_file), (false, None), "blank is unset");
+        // A bad PCSTORE_LOG is reported and falls back to what the file implies.
+        let (layer, errors) =
+            LayerSettings::from_vars_lenient(&vars(&[file, ("PCSTORE_LOG", "loud")]));
+        assert_eq!(errors.len(), 1);
+        assert!(layer.log);
     }
 }

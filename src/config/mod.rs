@@ -5,9 +5,10 @@
 //! README.md ("Configuration") has the table of every variable: meaning, grammar, default and
 //! who reads it. In short: `PCSTORE_DIR`, `PCSTORE_MAX_SIZE` (a size above 0),
 //! `PCSTORE_DISABLE` (a boolean), `PCSTORE_REMOTE_URL`, `PCSTORE_REMOTE_TOKEN`,
-//! `PCSTORE_REMOTE_KEY`, `PCSTORE_REMOTE_READ_ONLY` (a boolean) for the default store, plus the
-//! layer's `PCSTORE_LOG` (a boolean), `PCSTORE_SAVE_INTERVAL_MS` and `PCSTORE_RECORD` (a
-//! boolean); `XDG_CACHE_HOME` and
+//! `PCSTORE_REMOTE_KEY`, `PCSTORE_REMOTE_READ_ONLY` (a boolean), `PCSTORE_BUNDLES` (up to 8
+//! paths separated by `:`), `PCSTORE_BUNDLE_KEY` (64 hex digits) for the default store, plus the
+//! layer's `PCSTORE_LOG` (a boolean), `PCSTORE_LOG_FILE` (a path), `PCSTORE_SAVE_INTERVAL_MS`,
+//! `PCSTORE_LAYER_APP_CACHES` (a boolean) and `PCSTORE_RECORD` (a boolean); `XDG_CACHE_HOME` and
 //! `HOME` for the default directory.
 //!
 //! Grammar (`grammar`): sizes are a whole number with an optional `K`, `M`, `G` or `T`
@@ -18,6 +19,7 @@
 //! never shown): `pcs_store_open_default` refuses to open with it, the Vulkan layer reports it
 //! once on stderr and uses the default (an application must keep running).
 
+mod bundles;
 mod default_store;
 mod grammar;
 #[cfg(feature = "layer")]
@@ -27,6 +29,8 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
 
+pub(crate) use bundles::BundleSettings;
+pub use bundles::MAX_BUNDLES;
 #[cfg(feature = "layer")]
 pub(crate) use default_store::DiskOutcome;
 pub(crate) use default_store::{DefaultStoreError, StorePlan};
@@ -70,6 +74,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     /// The variable's name, e.g. `PCSTORE_MAX_SIZE`.
+    #[must_use]
     pub fn variable(&self) -> &'static str {
         self.variable
     }
@@ -95,8 +100,32 @@ impl std::error::Error for ConfigError {}
 /// The directory of the per-user disk store: `$PCSTORE_DIR`, else `$XDG_CACHE_HOME/pcstore`
 /// (a relative `XDG_CACHE_HOME` is ignored, as the XDG specification says), else
 /// `$HOME/.cache/pcstore`; `None` when none of them is set.
+#[must_use]
 pub fn user_cache_dir() -> Option<PathBuf> {
     cache_dir(&process_env)
+}
+
+/// The disk budget the default store uses: `PCSTORE_MAX_SIZE`, else the disk tier's default
+/// (1 GiB). For tools that report a store's size against its budget.
+///
+/// # Errors
+/// `PCSTORE_MAX_SIZE` is set but not a usable size.
+pub fn disk_budget() -> Result<u64, ConfigError> {
+    let mut reader = Reader::new(&process_env);
+    let max_size = reader.parsed(MAX_SIZE, budget);
+    match reader.errors.into_iter().next() {
+        Some(error) => Err(error),
+        None => Ok(max_size.unwrap_or(crate::disk::DiskCacheOptions::default().max_bytes)),
+    }
+}
+
+/// Parses a size in the grammar of `PCSTORE_MAX_SIZE` (`512M`, `2 GiB`, `1048576`), for tools
+/// that take sizes as arguments.
+///
+/// # Errors
+/// What is wrong with `text` ("is not a size: a whole number of bytes with ...").
+pub fn parse_size(text: &str) -> Result<u64, &'static str> {
+    grammar::size(text)
 }
 
 fn cache_dir(vars: Vars) -> Option<PathBuf> {
@@ -125,6 +154,8 @@ pub(crate) struct Settings {
     pub disable: bool,
     /// The remote tier, when `PCSTORE_REMOTE_URL` is set.
     pub remote: Option<RemoteSettings>,
+    /// `PCSTORE_BUNDLES` and `PCSTORE_BUNDLE_KEY`.
+    pub bundles: BundleSettings,
 }
 
 impl Settings {
@@ -144,11 +175,13 @@ impl Settings {
         let max_size = reader.parsed(MAX_SIZE, budget);
         let disable = reader.parsed(DISABLE, grammar::boolean).unwrap_or(false);
         let remote = RemoteSettings::read(&mut reader);
+        let bundles = BundleSettings::read(&mut reader);
         let settings = Self {
             dir: cache_dir(vars),
             max_size,
             disable,
             remote,
+            bundles,
         };
         (settings, reader.errors)
     }
@@ -272,12 +305,8 @@ impl<'a> Reader<'a> {
 
     /// The value, unless unset, empty or only whitespace.
     fn raw(&self, name: &str) -> Option<OsString> {
-        (self.vars)(name).filter(|value| {
-            !value
-                .as_encoded_bytes()
-                .iter()
-                .all(|byte| byte.is_ascii_whitespace())
-        })
+        (self.vars)(name)
+            .filter(|value| !value.as_encoded_bytes().iter().all(u8::is_ascii_whitespace))
     }
 
     /// The value as UTF-8 text; otherwise an error.
@@ -345,6 +374,7 @@ pub(crate) mod tests {
                 max_size: None,
                 disable: false,
                 remote: None,
+                bundles: BundleSettings::default(),
             }
         );
     }

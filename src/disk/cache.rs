@@ -14,14 +14,16 @@ use super::writer::into_put_error;
 use crate::fingerprint::PipelineFingerprint;
 use crate::metrics::PipelineCacheMetrics;
 use crate::platform;
-use crate::store::{PipelineCacheStore, PutError};
+use crate::store::{Lookup, PipelineCacheStore, PutError};
 
 /// A multi-process, crash-safe, size-bounded store of blobs in one directory.
 ///
 /// Thread-safe (`Send + Sync`); any number of processes may open the same directory. `put`
 /// appends without syncing (one `pwritev`; errors are returned by `try_put` and counted);
 /// `flush` makes every put accepted before it durable; `get` returns exactly the bytes put,
-/// verified against their BLAKE3, or `None`. Entries flushed by another process become visible
+/// verified against their BLAKE3, or `None`. Values are stored zstd-compressed when that saves
+/// at least a tenth (format version 2, FORMAT.md); the budget, `metrics().cached_bytes` and the
+/// durability report count bytes as stored. Entries flushed by another process become visible
 /// to `get` here: a miss re-checks the directory (a `stat`, plus a scan of whatever other
 /// writers appended).
 ///
@@ -45,7 +47,7 @@ pub struct DiskCache {
 }
 
 /// The state a handle works on in this process.
-enum Current<'a> {
+pub(super) enum Current<'a> {
     /// The one it was opened with.
     Opened(&'a Arc<Store>),
     /// The one opened anew after a fork.
@@ -105,7 +107,7 @@ impl DiskCache {
     /// through descriptors shared with this one (appending, unlocking or probing through them
     /// would overwrite its records or drop its locks), and its other threads may have held this
     /// handle's mutexes at the instant of the fork (they would never be released here).
-    fn current(&self) -> Result<Current<'_>, DiskCacheError> {
+    pub(super) fn current(&self) -> Result<Current<'_>, DiskCacheError> {
         let generation = platform::fork_generation();
         if generation == self.generation {
             return Ok(Current::Opened(&self.store));
@@ -194,7 +196,7 @@ impl DiskCache {
     /// inspection, not a use: its recency is left alone, so a tool reading every entry does not
     /// make them all look hot to eviction, and no lookup is counted.
     pub fn peek(&self, key: &PipelineFingerprint) -> Option<Vec<u8>> {
-        self.current().ok()?.read(key, false)
+        self.current().ok()?.read(key, false, &mut false)
     }
 }
 
@@ -221,11 +223,23 @@ impl Drop for DiskCache {
 
 impl PipelineCacheStore for DiskCache {
     fn get(&self, fp: &PipelineFingerprint) -> Option<Vec<u8>> {
-        self.current().ok()?.get(fp)
+        self.current().ok()?.get(fp, &mut false)
     }
 
     fn get_arc(&self, fp: &PipelineFingerprint) -> Option<Arc<Vec<u8>>> {
-        self.current().ok()?.get(fp).map(Arc::new)
+        self.current().ok()?.get(fp, &mut false).map(Arc::new)
+    }
+
+    fn lookup(&self, fp: &PipelineFingerprint) -> Lookup {
+        let Ok(store) = self.current() else {
+            return Lookup::Miss;
+        };
+        let mut damaged = false;
+        match store.get(fp, &mut damaged) {
+            Some(blob) => Lookup::Hit(Arc::new(blob)),
+            None if damaged => Lookup::Corrupt,
+            None => Lookup::Miss,
+        }
     }
 
     fn put(&self, fp: PipelineFingerprint, artifact: Vec<u8>) {

@@ -24,16 +24,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::context::StoreContext;
+use super::dir::StoreDir;
 use super::error::DiskCacheError;
 use super::format::{
-    IndexEntry, RecordHeader, RecordKind, INDEX_ENTRY_LEN, INDEX_HEADER_LEN, RECORD_HEADER_LEN,
-    SEGMENT_HEADER_LEN,
+    Encoding, IndexEntry, RecordHeader, RecordKind, FORMAT_VERSION, INDEX_ENTRY_LEN,
+    INDEX_HEADER_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
 use super::names::LOCK_FILE;
 use super::options::MAX_FINISHED_SEGMENTS;
 use super::segment::{self, Segment};
 use super::view::View;
 use super::writer::Writer;
+use crate::compression;
 use crate::fingerprint::PipelineFingerprint;
 use crate::metrics::Counter;
 use crate::platform;
@@ -77,6 +79,22 @@ impl<'a> Compactor<'a> {
     /// [`DiskCacheError::ReadOnly`], the lock file is another user's or cannot be opened, or
     /// the I/O error that stopped the compaction (nothing is lost).
     pub fn run(&self, force: bool) -> Result<(), DiskCacheError> {
+        self.run_dropping(force, &HashSet::new())
+    }
+
+    /// As [`Self::run`], and the records named in `drop` (key and version stamp) are not
+    /// copied: a compaction that also removes chosen entries (`DiskCache::remove`). A named
+    /// record is kept all the same where dropping it would bring back an older version of its
+    /// key that a live or pinned segment holds, and records in segments another process still
+    /// appends to or pins are not touched at all: the caller checks what remains.
+    ///
+    /// # Errors
+    /// As [`Self::run`].
+    pub fn run_dropping(
+        &self,
+        force: bool,
+        drop: &HashSet<(PipelineFingerprint, u64)>,
+    ) -> Result<(), DiskCacheError> {
         if self.cx.read_only() {
             return Err(DiskCacheError::ReadOnly);
         }
@@ -91,15 +109,24 @@ impl<'a> Compactor<'a> {
         {
             return Ok(()); // another process is compacting right now
         }
-        let result = self.compact_locked(force);
+        let result = self.compact_locked(force, drop);
+        if let Ok(true) = result {
+            // For tools (`pcstore info`); a store that cannot record it compacted all the same.
+            let now = super::clock::wall_clock_ns().to_le_bytes();
+            let _ = platform::write_all_at(&lock, &now, 0);
+        }
         // Explicitly, not by closing: a forked child may share this descriptor, and closing ours
         // alone would leave the lock held for the child's lifetime.
         let _ = platform::unlock(&lock);
-        result
+        result.map(|_| ())
     }
 
-    /// The compaction itself, under `compact.lock`.
-    fn compact_locked(&self, force: bool) -> Result<(), DiskCacheError> {
+    /// The compaction itself, under `compact.lock`; whether there was anything to compact.
+    fn compact_locked(
+        &self,
+        force: bool,
+        drop: &HashSet<(PipelineFingerprint, u64)>,
+    ) -> Result<bool, DiskCacheError> {
         let start = Instant::now();
         // Finish our own segment so its records can be compacted too, write its index, and
         // hand over our pins: a flush here then accepts a finished segment gone (copied).
@@ -108,8 +135,8 @@ impl<'a> Compactor<'a> {
         self.writer.hand_over_pins();
         self.view.rebuild(true, self.writer)?;
         let held = self.held_elsewhere();
-        let Some(plan) = self.plan(force, &held) else {
-            return Ok(());
+        let Some(plan) = self.plan(force, &held, drop) else {
+            return Ok(false);
         };
         self.execute(&plan)?;
         self.view.rebuild(false, self.writer)?;
@@ -117,7 +144,7 @@ impl<'a> Compactor<'a> {
         metrics.add(Counter::Evictions, plan.evicted);
         metrics.add(Counter::EvictedBytes, plan.evicted_bytes);
         self.cx.stats().compaction_completed(start.elapsed());
-        Ok(())
+        Ok(true)
     }
 
     /// Finished segments a writer elsewhere still pins (not yet flushed): they stay, like live
@@ -151,7 +178,12 @@ impl<'a> Compactor<'a> {
 
     /// Which segments to take and which entries to keep. The candidates are gathered from the
     /// view shard by shard; ranking and choosing them holds no lock.
-    fn plan(&self, force: bool, held: &Held) -> Option<Plan> {
+    fn plan(
+        &self,
+        force: bool,
+        held: &Held,
+        drop: &HashSet<(PipelineFingerprint, u64)>,
+    ) -> Option<Plan> {
         let limits = self.cx.limits();
         let (over, pinned, victims, mut candidates, live_keys) = self.view.frozen(|known| {
             let total: u64 = known
@@ -218,6 +250,13 @@ impl<'a> Compactor<'a> {
             evicted_bytes: 0,
         };
         for candidate in candidates {
+            let resurrects =
+                live_keys.contains(&candidate.key) || held.keys.contains(&candidate.key);
+            if !resurrects && drop.contains(&(candidate.key, candidate.stamp)) {
+                plan.evicted += 1;
+                plan.evicted_bytes += candidate.payload_len;
+                continue;
+            }
             let cost = RECORD_HEADER_LEN as u64 + candidate.payload_len + INDEX_ENTRY_LEN as u64;
             if candidate.payload_len > limits.max_entry_bytes {
                 // Larger than this store accepts (a larger limit wrote it, or a crafted header
@@ -227,7 +266,7 @@ impl<'a> Compactor<'a> {
             } else if cost <= room {
                 room -= cost;
                 plan.survivors.push(candidate);
-            } else if live_keys.contains(&candidate.key) || held.keys.contains(&candidate.key) {
+            } else if resurrects {
                 // Evicting this newest version would resurrect the older one a live (or
                 // pinned) segment holds: keep it, over the low-water mark if need be (bounded
                 // by that writer's segments).
@@ -256,7 +295,7 @@ impl<'a> Compactor<'a> {
                 .iter()
                 .filter(|survivor| Arc::ptr_eq(&survivor.segment, victim));
             for survivor in survivors {
-                let Some((header, body)) = self.read_survivor(survivor, &mut head) else {
+                let Some((header, payload)) = self.read_survivor(survivor, &mut head) else {
                     self.cx.metrics().inc(Counter::CorruptDropped);
                     continue;
                 };
@@ -268,7 +307,7 @@ impl<'a> Compactor<'a> {
                     Some(out) => out,
                     None => output.insert(self.start_output()?),
                 };
-                out.append(header, &body)?;
+                out.append(header, &payload)?;
             }
             if let Some(out) = &output {
                 platform::sync_data(&out.segment.file)
@@ -312,30 +351,61 @@ impl<'a> Compactor<'a> {
         })
     }
 
-    /// Reads and verifies one survivor's record.
+    /// Reads and verifies one survivor's record (its value decoded and checked), returning the
+    /// header and payload to write in this version: a record of a version-1 segment is
+    /// compressed now if that saves a tenth; one of this version is copied as it is (it was
+    /// compressed, or found not worth it, when put).
     fn read_survivor(
         &self,
         survivor: &Survivor,
         head: &mut [u8; RECORD_HEADER_LEN],
     ) -> Option<(RecordHeader, Vec<u8>)> {
-        if survivor.payload_len > self.cx.limits().max_entry_bytes {
+        let max_entry_bytes = self.cx.limits().max_entry_bytes;
+        if survivor.payload_len > max_entry_bytes {
             return None; // `plan` evicts these; never an allocation sized by a file's claim
         }
         let mut body = segment::payload_buffer(survivor.payload_len)?;
         platform::read_two_exact_at(&survivor.segment.file, head, &mut body, survivor.offset)
             .ok()?;
-        let mut header = RecordHeader::decode(head)?;
-        let intact = header.kind == RecordKind::Put
-            && header.key == survivor.key
-            && header.payload_len == survivor.payload_len
-            && blake3::hash(&body).as_bytes() == &header.payload_hash;
-        if !intact {
+        let mut header = RecordHeader::decode(head, survivor.segment.version)?;
+        if header.kind != RecordKind::Put
+            || header.key != survivor.key
+            || header.payload_len != survivor.payload_len
+        {
             return None;
         }
+        let payload = if header.encoding == Encoding::Stored {
+            if blake3::hash(&body).as_bytes() != &header.payload_hash {
+                return None;
+            }
+            if survivor.segment.version == FORMAT_VERSION {
+                body
+            } else {
+                let (encoding, payload) = compression::encode(&body);
+                header.encoding = encoding;
+                payload.into_owned()
+            }
+        } else {
+            let value = compression::decompress(&body, max_entry_bytes)?;
+            if blake3::hash(&value).as_bytes() != &header.payload_hash {
+                return None;
+            }
+            body
+        };
+        header.payload_len = payload.len() as u64;
         header.access = header.access.max(survivor.access);
         header.stamp = survivor.stamp;
-        Some((header, body))
+        Some((header, payload))
     }
+}
+
+/// When the last compaction of the store in `dir` completed (ns since the epoch, as its
+/// compactor's clock said), from `compact.lock`; `None` if none is recorded (no compaction yet,
+/// or a store of an earlier release). Opens the lock file read-only and never creates it.
+pub fn last_completed(dir: &StoreDir) -> Option<u64> {
+    let file = dir.open_owned(LOCK_FILE, false).ok()?;
+    let mut bytes = [0u8; 8];
+    (platform::read_at_most(&file, &mut bytes, 0).ok()? == 8).then(|| u64::from_le_bytes(bytes))
 }
 
 /// Finished segments another process still pins, and the keys of their puts.

@@ -69,6 +69,7 @@ impl StoreContext {
 
     /// Counts an I/O error in the report (see [`Stats::record_error`]).
     pub fn record_error(&self, err: &dyn std::fmt::Display) {
+        log::warn!(target: "pcstore::disk", "{}: {err}", self.path().display());
         self.stats.record_error(err);
     }
 }

@@ -425,10 +425,9 @@ impl StoreRoot {
 
 /// Refuses a path with a symlink owned by anyone but this user and root.
 fn check_symlinks(path: &Path, uid: u32) -> Result<(), Refusal> {
-    let links = match platform::symlinks_on_path(path) {
-        Ok(links) => links,
-        // Unresolvable (a loop, no permission): opening it reports the error itself.
-        Err(_) => return Ok(()),
+    // Unresolvable (a loop, no permission): opening it reports the error itself.
+    let Ok(links) = platform::symlinks_on_path(path) else {
+        return Ok(());
     };
     match links
         .into_iter()

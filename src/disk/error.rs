@@ -135,6 +135,7 @@ impl DiskCacheError {
     }
 
     /// The [`io::ErrorKind`] this error corresponds to.
+    #[must_use]
     pub fn kind(&self) -> io::ErrorKind {
         match self {
             Self::Io { source, .. } => source.kind(),
@@ -144,6 +145,7 @@ impl DiskCacheError {
     }
 
     /// The raw OS error number, if this came from the OS (e.g. `ENOSPC`, `EROFS`, `EACCES`).
+    #[must_use]
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
             Self::Io { source, .. } => source.raw_os_error(),

@@ -1,4 +1,5 @@
-//! The on-disk format, version 1 (FORMAT.md describes it for humans; this file is the truth).
+//! The on-disk format, version 2, and what it reads of version 1 (FORMAT.md describes both for
+//! humans; this file is the truth).
 //!
 //! All integers are little-endian. A store directory holds segment files `seg-*.log`, each
 //! optionally with a sealed index `seg-*.idx`, a `compact.lock`, the marker `pcstore.tag` and
@@ -12,14 +13,19 @@
 //! Segment header (32 bytes): magic `PCSTSEG\0` | version u32 | header length u32 |
 //! segment id u64 | check u64 (first 8 bytes of BLAKE3 over bytes 0..24).
 //!
-//! Record (104-byte header + payload): magic `PCR1` | kind u8 | 3 zero bytes | payload length u64 |
-//! key [32] | BLAKE3(payload) [32] | stamp u64 | access u64 | check u64 (BLAKE3 over bytes 0..96).
+//! Record (104-byte header + payload): magic `PCR1` | kind u8 | encoding u8 | 2 zero bytes |
+//! payload length u64 | key [32] | BLAKE3(value) [32] | stamp u64 | access u64 | check u64 (BLAKE3
+//! over bytes 0..96). The encoding ([`Encoding`]) says whether the payload is the value or holds
+//! it compressed; version 1 has none (the byte is zero), which is the only difference between
+//! the two versions' records, so a version-2 build reads version-1 segments as they are and
+//! rewrites them as version 2 when it compacts them.
 //!
 //! Index (72-byte header + 72-byte entries): magic `PCSTIDX\0` | version u32 | entry length u32 |
 //! segment length u64 | entry count u64 | segment id u64 | BLAKE3(entries) [32]; each entry:
 //! kind u8 | 7 zero bytes | key [32] | record offset u64 | payload length u64 | stamp u64 | access u64.
 
 use crate::codec::{Reader, Writer};
+pub use crate::compression::Encoding;
 use crate::fingerprint::PipelineFingerprint;
 
 /// Magic at the start of every segment file.
@@ -28,8 +34,16 @@ pub const SEGMENT_MAGIC: [u8; 8] = *b"PCSTSEG\0";
 pub const INDEX_MAGIC: [u8; 8] = *b"PCSTIDX\0";
 /// Magic at the start of every record.
 pub const RECORD_MAGIC: [u8; 4] = *b"PCR1";
-/// The only format version this code reads or writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this code writes.
+pub const FORMAT_VERSION: u32 = 2;
+/// The version before record compression: read, compacted into [`FORMAT_VERSION`], never
+/// written (an index of one of its segments excepted: that repeats its segment's version).
+pub const FORMAT_VERSION_1: u32 = 1;
+
+/// Whether this code reads (and so may index, compact and remove) files of `version`.
+pub fn is_readable(version: u32) -> bool {
+    version == FORMAT_VERSION || version == FORMAT_VERSION_1
+}
 
 /// Bytes in a segment header.
 pub const SEGMENT_HEADER_LEN: usize = 32;
@@ -88,18 +102,23 @@ pub fn declared_version(bytes: &[u8], magic: &[u8; 8]) -> Option<u32> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HeaderError {
     /// Damaged: it does not start with the family's magic and a version (every version writes
-    /// them before the segment gets its name), or it says version 1 and fails version 1's
-    /// checks.
+    /// them before the segment gets its name), or it says a version this code reads and fails
+    /// that version's checks.
     Garbage,
     /// A segment of another format version: another build's, not this one's to judge.
     OtherVersion(u32),
 }
 
-/// Encodes a segment header for segment `id`.
+/// Encodes a segment header for segment `id` of this code's version.
 pub fn encode_segment_header(id: u64) -> [u8; SEGMENT_HEADER_LEN] {
+    encode_segment_header_of(FORMAT_VERSION, id)
+}
+
+/// Encodes a segment header of `version` (both versions share the layout).
+fn encode_segment_header_of(version: u32, id: u64) -> [u8; SEGMENT_HEADER_LEN] {
     let mut out = Writer::with_capacity(SEGMENT_HEADER_LEN);
     out.bytes(&SEGMENT_MAGIC)
-        .u32(FORMAT_VERSION)
+        .u32(version)
         .u32(SEGMENT_HEADER_LEN as u32)
         .u64(id);
     let check = check_of(out.as_slice());
@@ -110,16 +129,17 @@ pub fn encode_segment_header(id: u64) -> [u8; SEGMENT_HEADER_LEN] {
 }
 
 /// Decodes a segment header from the first bytes of a segment (up to [`SEGMENT_HEADER_LEN`],
-/// fewer if the file is shorter), returning the segment id.
+/// fewer if the file is shorter), returning the segment id and version.
 ///
-/// A version-1 header is fully determined by its id, so it is accepted only if it is exactly
-/// what [`encode_segment_header`] writes for that id (header length and check included).
-pub fn decode_segment_header(bytes: &[u8]) -> Result<u64, HeaderError> {
-    match declared_version(bytes, &SEGMENT_MAGIC) {
+/// A header of either readable version is fully determined by its version and id, so it is
+/// accepted only if it is exactly what the encoder writes for them (header length and check
+/// included).
+pub fn decode_segment_header(bytes: &[u8]) -> Result<(u64, u32), HeaderError> {
+    let version = match declared_version(bytes, &SEGMENT_MAGIC) {
         None => return Err(HeaderError::Garbage),
-        Some(FORMAT_VERSION) => {}
+        Some(version) if is_readable(version) => version,
         Some(other) => return Err(HeaderError::OtherVersion(other)),
-    }
+    };
     let mut fields = Reader::new(bytes);
     let id = (|| {
         fields.take(FAMILY_PREFIX_LEN)?; // magic and version, read above
@@ -127,10 +147,10 @@ pub fn decode_segment_header(bytes: &[u8]) -> Result<u64, HeaderError> {
         fields.u64()
     })()
     .ok_or(HeaderError::Garbage)?;
-    if bytes.get(..SEGMENT_HEADER_LEN) != Some(&encode_segment_header(id)[..]) {
+    if bytes.get(..SEGMENT_HEADER_LEN) != Some(&encode_segment_header_of(version, id)[..]) {
         return Err(HeaderError::Garbage);
     }
-    Ok(id)
+    Ok((id, version))
 }
 
 /// A decoded record header.
@@ -138,11 +158,14 @@ pub fn decode_segment_header(bytes: &[u8]) -> Result<u64, HeaderError> {
 pub struct RecordHeader {
     /// What the record holds.
     pub kind: RecordKind,
-    /// Payload bytes following the header.
+    /// How the payload holds the value: always [`Encoding::Stored`] for touches and in
+    /// version-1 segments.
+    pub encoding: Encoding,
+    /// Payload bytes following the header (as stored, compressed or not).
     pub payload_len: u64,
     /// The key (all zero for touch records).
     pub key: PipelineFingerprint,
-    /// BLAKE3 of the payload.
+    /// BLAKE3 of the value: the payload once decoded, the bytes a read hands back.
     pub payload_hash: [u8; 32],
     /// Version order: of two records for one key, the larger stamp wins.
     pub stamp: u64,
@@ -156,7 +179,8 @@ impl RecordHeader {
         let mut out = Writer::with_capacity(RECORD_HEADER_LEN);
         out.bytes(&RECORD_MAGIC)
             .u8(self.kind as u8)
-            .zeros(3)
+            .u8(self.encoding as u8)
+            .zeros(2)
             .u64(self.payload_len)
             .bytes(&self.key.0)
             .bytes(&self.payload_hash)
@@ -169,25 +193,34 @@ impl RecordHeader {
             .expect("a record header is 104 bytes")
     }
 
-    /// Decodes a header; `None` if the magic, kind, padding or check is wrong (it must be
-    /// exactly what [`RecordHeader::encode`] writes for its fields).
-    pub fn decode(bytes: &[u8; RECORD_HEADER_LEN]) -> Option<Self> {
-        Self::decode_unchecked(bytes).filter(|header| header.encode() == *bytes)
+    /// Decodes a header of a segment of `version`; `None` if the magic, kind, encoding, padding
+    /// or check is wrong (it must be exactly what [`RecordHeader::encode`] writes for its
+    /// fields, and only puts of version 2 may be compressed).
+    pub fn decode(bytes: &[u8; RECORD_HEADER_LEN], version: u32) -> Option<Self> {
+        Self::decode_unchecked(bytes, version).filter(|header| header.encode() == *bytes)
     }
 
     /// Decodes a header without its check, for the read path only: there the caller compares
-    /// the key and length with the index (which came from checked headers) and the payload's
-    /// BLAKE3 with the hash field, and damage cannot make a payload match a 256-bit hash, so the
-    /// check would only repeat what that comparison proves.
-    pub fn decode_unchecked(bytes: &[u8; RECORD_HEADER_LEN]) -> Option<Self> {
+    /// the key and length with the index (which came from checked headers) and the value's
+    /// BLAKE3 with the hash field, and damage cannot make a value match a 256-bit hash, so the
+    /// check would only repeat what that comparison proves. (A damaged encoding byte at worst
+    /// makes the reader decompress a stored payload, bounded by its largest entry like any
+    /// compressed one, and miss.)
+    pub fn decode_unchecked(bytes: &[u8; RECORD_HEADER_LEN], version: u32) -> Option<Self> {
         let mut fields = Reader::new(bytes);
         if fields.array::<4>()? != RECORD_MAGIC {
             return None;
         }
         let kind = RecordKind::from_byte(fields.u8()?)?;
-        fields.zeros(3)?;
+        let encoding = Encoding::from_byte(fields.u8()?)?;
+        let may_compress = kind == RecordKind::Put && version != FORMAT_VERSION_1;
+        if encoding != Encoding::Stored && !may_compress {
+            return None;
+        }
+        fields.zeros(2)?;
         Some(Self {
             kind,
+            encoding,
             payload_len: fields.u64()?,
             key: PipelineFingerprint(fields.array()?),
             payload_hash: fields.array()?,
@@ -273,8 +306,11 @@ pub fn index_len(entries: usize) -> u64 {
     (INDEX_HEADER_LEN + INDEX_ENTRY_LEN * entries) as u64
 }
 
-/// Encodes an index for a segment of `segment_len` bytes whose header names `segment_id`.
+/// Encodes an index for a segment of `version` and `segment_len` bytes whose header names
+/// `segment_id` (an index repeats its segment's version: a version-1 build reads the index of a
+/// version-1 segment this code rewrote).
 pub fn encode_index<'a>(
+    version: u32,
     segment_id: u64,
     segment_len: u64,
     entries: impl IntoIterator<Item = &'a IndexEntry>,
@@ -295,7 +331,7 @@ pub fn encode_index<'a>(
     let body = body.finish();
     let mut out = Writer::with_capacity(INDEX_HEADER_LEN + body.len());
     out.bytes(&INDEX_MAGIC)
-        .u32(FORMAT_VERSION)
+        .u32(version)
         .u32(INDEX_ENTRY_LEN as u32)
         .u64(segment_len)
         .u64(count)
@@ -330,25 +366,27 @@ pub fn max_index_entries(segment_len: u64) -> u64 {
     entries.min(u64::MAX / INDEX_ENTRY_LEN as u64)
 }
 
-/// Decodes an index header, checking it belongs to segment `segment_id` of `segment_len` bytes
-/// and counts no more entries than such a segment can hold. `None` if anything is off (the
-/// caller then scans the segment instead), decided before a single entry is read.
+/// Decodes an index header, checking it belongs to segment `segment_id` of `version` and
+/// `segment_len` bytes and counts no more entries than such a segment can hold. `None` if
+/// anything is off (the caller then scans the segment instead), decided before a single entry
+/// is read.
 pub fn decode_index_header(
     bytes: &[u8; INDEX_HEADER_LEN],
+    version: u32,
     segment_id: u64,
     segment_len: u64,
 ) -> Option<IndexHeader> {
     let mut fields = Reader::new(bytes);
     let field = "72 bytes hold every field";
     let magic = fields.array::<8>().expect(field);
-    let version = fields.u32().expect(field);
+    let described_version = fields.u32().expect(field);
     let entry_len = fields.u32().expect(field);
     let described_len = fields.u64().expect(field);
     let entry_count = fields.u64().expect(field);
     let described_id = fields.u64().expect(field);
     let entries_hash = fields.array::<32>().expect(field);
     if magic != INDEX_MAGIC
-        || version != FORMAT_VERSION
+        || described_version != version
         || entry_len as usize != INDEX_ENTRY_LEN
         || described_len != segment_len
         || described_id != segment_id
@@ -396,6 +434,7 @@ mod tests {
     fn record_headers_round_trip_and_reject_any_flipped_bit() {
         let header = RecordHeader {
             kind: RecordKind::Put,
+            encoding: Encoding::Zstd,
             payload_len: 1234,
             key: PipelineFingerprint::of(b"k"),
             payload_hash: *blake3::hash(b"payload").as_bytes(),
@@ -403,12 +442,55 @@ mod tests {
             access: 43,
         };
         let bytes = header.encode();
-        assert_eq!(RecordHeader::decode(&bytes), Some(header));
+        assert_eq!(RecordHeader::decode(&bytes, FORMAT_VERSION), Some(header));
         for bit in 0..RECORD_HEADER_LEN * 8 {
             let mut flipped = bytes;
             flipped[bit / 8] ^= 1 << (bit % 8);
-            assert_eq!(RecordHeader::decode(&flipped), None, "bit {bit}");
+            assert_eq!(
+                RecordHeader::decode(&flipped, FORMAT_VERSION),
+                None,
+                "bit {bit}"
+            );
         }
+    }
+
+    /// Version 1 had no encoding byte (it was zero): a compressed record in a version-1
+    /// segment, or a compressed touch, is damage, not data.
+    #[test]
+    fn only_version_2_puts_may_be_compressed() {
+        let put = RecordHeader {
+            kind: RecordKind::Put,
+            encoding: Encoding::Zstd,
+            payload_len: 20,
+            key: PipelineFingerprint::of(b"k"),
+            payload_hash: [1; 32],
+            stamp: 1,
+            access: 1,
+        };
+        assert_eq!(RecordHeader::decode(&put.encode(), FORMAT_VERSION_1), None);
+        assert_eq!(
+            RecordHeader::decode_unchecked(&put.encode(), FORMAT_VERSION_1),
+            None
+        );
+        let stored = RecordHeader {
+            encoding: Encoding::Stored,
+            ..put
+        };
+        assert_eq!(
+            RecordHeader::decode(&stored.encode(), FORMAT_VERSION_1),
+            Some(stored)
+        );
+        let touch = RecordHeader {
+            kind: RecordKind::Touch,
+            ..put
+        };
+        assert_eq!(RecordHeader::decode(&touch.encode(), FORMAT_VERSION), None);
+        let mut unknown = put.encode();
+        unknown[5] = 2;
+        assert_eq!(
+            RecordHeader::decode_unchecked(&unknown, FORMAT_VERSION),
+            None
+        );
     }
 
     /// The layouts as FORMAT.md's tables give them, offset by offset.
@@ -416,7 +498,7 @@ mod tests {
     fn headers_are_laid_out_as_format_md_says() {
         let segment = encode_segment_header(0x0123_4567_89ab_cdef);
         assert_eq!(&segment[0..8], b"PCSTSEG\0");
-        assert_eq!(segment[8..12], 1u32.to_le_bytes());
+        assert_eq!(segment[8..12], 2u32.to_le_bytes());
         assert_eq!(segment[12..16], 32u32.to_le_bytes());
         assert_eq!(segment[16..24], 0x0123_4567_89ab_cdefu64.to_le_bytes());
         assert_eq!(
@@ -426,6 +508,7 @@ mod tests {
 
         let header = RecordHeader {
             kind: RecordKind::Touch,
+            encoding: Encoding::Stored,
             payload_len: 0x1122,
             key: PipelineFingerprint([7; 32]),
             payload_hash: [9; 32],
@@ -436,6 +519,13 @@ mod tests {
         assert_eq!(&record[0..4], b"PCR1");
         assert_eq!(record[4], 2);
         assert_eq!(record[5..8], [0, 0, 0]);
+        let compressed = RecordHeader {
+            kind: RecordKind::Put,
+            encoding: Encoding::Zstd,
+            ..header
+        }
+        .encode();
+        assert_eq!(compressed[4..8], [1, 1, 0, 0]);
         assert_eq!(record[8..16], 0x1122u64.to_le_bytes());
         assert_eq!(record[16..48], [7; 32]);
         assert_eq!(record[48..80], [9; 32]);
@@ -448,9 +538,9 @@ mod tests {
             ..header
         };
         let entry = IndexEntry::put(&put, 0x7788);
-        let index = encode_index(5, 0x99, &[entry]);
+        let index = encode_index(FORMAT_VERSION, 5, 0x99, &[entry]);
         assert_eq!(&index[0..8], b"PCSTIDX\0");
-        assert_eq!(index[8..12], 1u32.to_le_bytes());
+        assert_eq!(index[8..12], 2u32.to_le_bytes());
         assert_eq!(index[12..16], 72u32.to_le_bytes());
         assert_eq!(index[16..24], 0x99u64.to_le_bytes());
         assert_eq!(index[24..32], 1u64.to_le_bytes());
@@ -469,8 +559,11 @@ mod tests {
     #[test]
     fn segment_headers_of_other_versions_are_told_from_damage() {
         let mut bytes = encode_segment_header(7);
-        assert_eq!(decode_segment_header(&bytes), Ok(7));
-        // Version 1 cut short or failing its check: damaged.
+        assert_eq!(decode_segment_header(&bytes), Ok((7, 2)));
+        let v1 = encode_segment_header_of(1, 7);
+        assert_eq!(&v1[8..12], &1u32.to_le_bytes());
+        assert_eq!(decode_segment_header(&v1), Ok((7, 1)));
+        // A readable version cut short or failing its check: damaged.
         assert_eq!(
             decode_segment_header(&bytes[..20]),
             Err(HeaderError::Garbage)
@@ -478,15 +571,21 @@ mod tests {
         let mut flipped = bytes;
         flipped[20] ^= 1;
         assert_eq!(decode_segment_header(&flipped), Err(HeaderError::Garbage));
+        let mut v1_flipped = v1;
+        v1_flipped[20] ^= 1;
+        assert_eq!(
+            decode_segment_header(&v1_flipped),
+            Err(HeaderError::Garbage)
+        );
         // Another version, whatever follows its first 12 bytes (even nothing): not ours.
-        bytes[8] = 2;
+        bytes[8] = 3;
         assert_eq!(
             decode_segment_header(&bytes),
-            Err(HeaderError::OtherVersion(2))
+            Err(HeaderError::OtherVersion(3))
         );
         assert_eq!(
             decode_segment_header(&bytes[..12]),
-            Err(HeaderError::OtherVersion(2))
+            Err(HeaderError::OtherVersion(3))
         );
         let mut v0 = bytes;
         v0[8] = 0;
@@ -503,8 +602,8 @@ mod tests {
         renamed[0] = b'X';
         assert_eq!(decode_segment_header(&renamed), Err(HeaderError::Garbage));
         assert_eq!(
-            declared_version(&encode_index(1, 0, &[]), &INDEX_MAGIC),
-            Some(1)
+            declared_version(&encode_index(FORMAT_VERSION, 1, 0, &[]), &INDEX_MAGIC),
+            Some(2)
         );
     }
 
@@ -512,6 +611,7 @@ mod tests {
     fn decode_index(bytes: &[u8], segment_id: u64, segment_len: u64) -> Option<Vec<IndexEntry>> {
         let header = decode_index_header(
             bytes.get(..INDEX_HEADER_LEN)?.try_into().ok()?,
+            FORMAT_VERSION,
             segment_id,
             segment_len,
         )?;
@@ -537,8 +637,14 @@ mod tests {
             access: 2,
         }];
         let len = (SEGMENT_HEADER_LEN + RECORD_HEADER_LEN + 10) as u64;
-        let bytes = encode_index(9, len, &entries);
-        assert_eq!(decode_index(&bytes, 9, len), Some(entries));
+        let bytes = encode_index(FORMAT_VERSION, 9, len, &entries);
+        assert_eq!(decode_index(&bytes, 9, len), Some(entries.clone()));
+        // An index repeats its segment's version: one of the other version does not match.
+        let header: [u8; INDEX_HEADER_LEN] = bytes[..INDEX_HEADER_LEN].try_into().expect("72");
+        assert_eq!(decode_index_header(&header, FORMAT_VERSION_1, 9, len), None);
+        let v1 = encode_index(FORMAT_VERSION_1, 9, len, &entries);
+        let header: [u8; INDEX_HEADER_LEN] = v1[..INDEX_HEADER_LEN].try_into().expect("72");
+        assert!(decode_index_header(&header, FORMAT_VERSION_1, 9, len).is_some());
         assert_eq!(decode_index(&bytes, 8, len), None);
         assert_eq!(decode_index(&bytes, 9, len + 1), None);
         let mut corrupt = bytes.clone();
@@ -559,16 +665,16 @@ mod tests {
                 access: at,
             })
             .collect();
-        let mut bytes = encode_index(3, len, &entries);
+        let mut bytes = encode_index(FORMAT_VERSION, 3, len, &entries);
         let header: [u8; INDEX_HEADER_LEN] = bytes[..INDEX_HEADER_LEN].try_into().expect("72");
         assert_eq!(
-            decode_index_header(&header, 3, len).map(|h| h.entry_count),
+            decode_index_header(&header, FORMAT_VERSION, 3, len).map(|h| h.entry_count),
             Some(1000)
         );
         // One more entry than 40 bytes per entry allows is refused from the header alone.
         bytes[24..32].copy_from_slice(&1001u64.to_le_bytes());
         let header: [u8; INDEX_HEADER_LEN] = bytes[..INDEX_HEADER_LEN].try_into().expect("72");
-        assert_eq!(decode_index_header(&header, 3, len), None);
+        assert_eq!(decode_index_header(&header, FORMAT_VERSION, 3, len), None);
         // However long a segment claims to be, the body length cannot overflow.
         assert!(max_index_entries(u64::MAX)
             .checked_mul(INDEX_ENTRY_LEN as u64)

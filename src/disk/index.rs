@@ -3,7 +3,7 @@
 //! Split into shards, each behind its own read-write lock, so that no operation holds a lock over
 //! more than a shard's worth of entries: a put or a lookup locks one shard for one entry, and a
 //! walk over every entry (planning a compaction, collecting recency for a flush, carrying access
-//! times into a rebuilt index) locks one shard at a time. With parking_lot's fair locks a reader
+//! times into a rebuilt index) locks one shard at a time. With `parking_lot`'s fair locks a reader
 //! queues behind a waiting writer, so one long hold anywhere would stall every lookup of that
 //! shard; with shards a hold is bounded by 1/1024 of the index (and so is the rehash of a shard
 //! that grows, which a put pays: 1024 shards keep it near 0.1 ms at a million entries).
@@ -74,7 +74,12 @@ impl Index {
         let per_shard = entries.div_ceil(SHARDS) + entries.div_ceil(SHARDS) / 8;
         Self {
             shards: (0..SHARDS)
-                .map(|_| RwLock::new(Map::with_capacity_and_hasher(per_shard, Default::default())))
+                .map(|_| {
+                    RwLock::new(Map::with_capacity_and_hasher(
+                        per_shard,
+                        BuildHasherDefault::default(),
+                    ))
+                })
                 .collect(),
             entries: AtomicUsize::new(0),
             payload_bytes: AtomicU64::new(0),
@@ -83,7 +88,7 @@ impl Index {
     }
 
     fn shard(&self, key: &PipelineFingerprint) -> &RwLock<Map> {
-        &self.shards[(key.hash_u64() >> 32) as usize % SHARDS]
+        &self.shards[shard_of(key)]
     }
 
     /// Where the newest known record of `key` is. `touch_at`: a use at that time (ns since the
@@ -125,37 +130,41 @@ impl Index {
     /// location if its stamp is newer.
     pub fn apply_put(&self, segment: &Arc<Segment>, entry: &IndexEntry) {
         self.max_stamp.fetch_max(entry.stamp, Ordering::Relaxed);
-        let location = Location {
-            segment: Arc::clone(segment),
-            offset: entry.offset,
-            payload_len: entry.payload_len,
-            stamp: entry.stamp,
-            access: AtomicU64::new(entry.access),
-            persisted_access: AtomicU64::new(entry.access),
-        };
-        let mut shard = self.shard(&entry.key).write();
-        match shard.get_mut(&entry.key) {
-            // Ties go to the record applied last (this process's own puts, applied last when
-            // rebuilding); stamps only tie when the clock saturates.
-            Some(current) if current.stamp > entry.stamp => {
-                current.access.fetch_max(entry.access, Ordering::Relaxed);
+        let change = put_into(&mut self.shard(&entry.key).write(), segment, entry);
+        self.record(change); // after the shard's guard, a temporary of the line above, is gone
+    }
+
+    /// [`Self::apply_put`] on an index nobody else holds yet (a rebuild): no shard lock taken,
+    /// no atomic read-modify-write, a third of an open's time at 100k entries.
+    pub fn apply_put_unshared(&mut self, segment: &Arc<Segment>, entry: &IndexEntry) {
+        let max_stamp = self.max_stamp.get_mut();
+        *max_stamp = (*max_stamp).max(entry.stamp);
+        let shard = &mut self.shards[shard_of(&entry.key)];
+        let change = put_into(shard.get_mut(), segment, entry);
+        match change {
+            PutChange::Older => {}
+            PutChange::Replaced { added, replaced } => {
+                let bytes = self.payload_bytes.get_mut();
+                *bytes = (*bytes + added).saturating_sub(replaced.payload_len);
             }
-            Some(current) => {
-                let access = current.access.load(Ordering::Relaxed).max(entry.access);
-                location.access.store(access, Ordering::Relaxed);
-                let replaced = std::mem::replace(current, location);
-                drop(shard);
-                self.payload_bytes
-                    .fetch_add(entry.payload_len, Ordering::Relaxed);
+            PutChange::Inserted { added } => {
+                *self.entries.get_mut() += 1;
+                *self.payload_bytes.get_mut() += added;
+            }
+        }
+    }
+
+    fn record(&self, change: PutChange) {
+        match change {
+            PutChange::Older => {}
+            PutChange::Replaced { added, replaced } => {
+                self.payload_bytes.fetch_add(added, Ordering::Relaxed);
                 self.payload_bytes
                     .fetch_sub(replaced.payload_len, Ordering::Relaxed);
             }
-            None => {
-                shard.insert(entry.key, location);
-                drop(shard);
+            PutChange::Inserted { added } => {
                 self.entries.fetch_add(1, Ordering::Relaxed);
-                self.payload_bytes
-                    .fetch_add(entry.payload_len, Ordering::Relaxed);
+                self.payload_bytes.fetch_add(added, Ordering::Relaxed);
             }
         }
     }
@@ -190,7 +199,7 @@ impl Index {
     /// Calls `visit` with every (key, location), one shard at a time under that shard's read
     /// lock (entries put meanwhile in shards already visited are not seen).
     pub fn for_each(&self, mut visit: impl FnMut(&PipelineFingerprint, &Location)) {
-        for shard in self.shards.iter() {
+        for shard in &self.shards {
             for (key, location) in shard.read().iter() {
                 visit(key, location);
             }
@@ -226,6 +235,60 @@ impl Index {
                         Ordering::Relaxed,
                     );
                 }
+            }
+        }
+    }
+}
+
+/// Which shard holds `key`.
+fn shard_of(key: &PipelineFingerprint) -> usize {
+    (key.hash_u64() >> 32) as usize % SHARDS
+}
+
+/// What applying a put did to a shard (its totals are the caller's to update).
+enum PutChange {
+    /// The shard holds a newer record; only its access time was raised.
+    Older,
+    /// `replaced` is handed back so that it is dropped (perhaps closing its segment's last
+    /// descriptor) after the shard's lock is released.
+    Replaced {
+        added: u64,
+        replaced: Location,
+    },
+    Inserted {
+        added: u64,
+    },
+}
+
+/// Applies a put to one shard's map: the newer stamp wins. Ties go to the record applied last
+/// (this process's own puts, applied last when rebuilding); stamps only tie when the clock
+/// saturates.
+fn put_into(map: &mut Map, segment: &Arc<Segment>, entry: &IndexEntry) -> PutChange {
+    let location = Location {
+        segment: Arc::clone(segment),
+        offset: entry.offset,
+        payload_len: entry.payload_len,
+        stamp: entry.stamp,
+        access: AtomicU64::new(entry.access),
+        persisted_access: AtomicU64::new(entry.access),
+    };
+    match map.get_mut(&entry.key) {
+        Some(current) if current.stamp > entry.stamp => {
+            current.access.fetch_max(entry.access, Ordering::Relaxed);
+            PutChange::Older
+        }
+        Some(current) => {
+            let access = current.access.load(Ordering::Relaxed).max(entry.access);
+            location.access.store(access, Ordering::Relaxed);
+            PutChange::Replaced {
+                added: entry.payload_len,
+                replaced: std::mem::replace(current, location),
+            }
+        }
+        None => {
+            map.insert(entry.key, location);
+            PutChange::Inserted {
+                added: entry.payload_len,
             }
         }
     }

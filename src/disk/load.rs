@@ -146,12 +146,26 @@ pub fn load_segment(
         }
         let scan = segment::scan(&segment, 0, size)?;
         cx.metrics().add(Counter::CorruptDropped, scan.corrupt);
+        if scan.corrupt > 0 {
+            log::warn!(
+                target: "pcstore::disk",
+                "{}: dropped {} damaged records in segment {name}",
+                cx.path().display(),
+                scan.corrupt
+            );
+        }
         let mut index_bytes = 0;
         if !live && repair && !cx.read_only() {
             if scan.valid_end < size {
                 // A torn tail left by a writer that died mid-append.
                 let file = segment.dir.open_owned(&segment.name, true)?;
                 file.set_len(scan.valid_end)?;
+                log::info!(
+                    target: "pcstore::disk",
+                    "{}: cut the torn tail of segment {name} ({} bytes a crashed writer left)",
+                    cx.path().display(),
+                    size - scan.valid_end
+                );
                 size = scan.valid_end;
             }
             index_bytes = segment::write_index(&segment, size, &scan.entries)?;
@@ -187,6 +201,11 @@ fn set_aside(cx: &StoreContext, name: &str) {
     };
     if platform::try_lock_exclusive(&file).unwrap_or(false) {
         cx.metrics().inc(Counter::CorruptDropped);
+        log::warn!(
+            target: "pcstore::disk",
+            "{}: removed segment {name}, whose header is damaged",
+            cx.path().display()
+        );
         let _ = segment::remove_files(&dir, name);
     }
 }

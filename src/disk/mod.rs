@@ -40,7 +40,9 @@
 //! - `writer.rs` (`Writer`): appends, rotation, flushes and pins;
 //! - `compaction.rs` (`Compactor`): eviction and compaction;
 //! - `store.rs` (`Store`): one process's open store, and its maintenance thread;
-//! - `cache.rs` ([`DiskCache`]): the public handle, and what it does across `fork()`.
+//! - `cache.rs` ([`DiskCache`]): the public handle, and what it does across `fork()`;
+//! - `inspect.rs`: for tools, every entry with its metadata, a check of every entry, and
+//!   removal of chosen entries through a compaction.
 
 mod cache;
 mod clock;
@@ -51,6 +53,7 @@ mod entries;
 mod error;
 mod format;
 mod index;
+mod inspect;
 mod listing;
 mod load;
 mod names;
@@ -68,5 +71,8 @@ mod writer;
 pub use crate::config::user_cache_dir;
 pub use cache::DiskCache;
 pub use error::{DiskCacheError, Refusal};
+/// The disk format version this build writes (FORMAT.md), for tools that report it.
+pub use format::FORMAT_VERSION;
+pub use inspect::{DiskEntry, RemovalReport, VerifyReport, MAX_ENTRY_HEAD};
 pub use options::DiskCacheOptions;
 pub use report::DurabilityReport;

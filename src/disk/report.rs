@@ -13,7 +13,7 @@ use crate::metrics::{LatencyHistogram, LatencySummary};
 pub struct DurabilityReport {
     /// Puts accepted and not yet covered by a successful flush.
     pub unflushed_puts: u64,
-    /// Payload bytes of those puts.
+    /// Payload bytes of those puts, as written (compressed or not: what the flush has to sync).
     pub unflushed_bytes: u64,
     /// Flushes that succeeded.
     pub flushes_ok: u64,

@@ -6,8 +6,10 @@
 //! it as immutable. Readers never trust a record until its header check passes and the whole
 //! record lies within the file; payloads are verified against their BLAKE3 on every read.
 //!
-//! A segment or index of another format version is never read, rewritten or removed here
-//! (only its first 12 bytes are looked at: see `format::declared_version`).
+//! A segment or index of a format version this code does not read is never read, rewritten or
+//! removed here (only its first 12 bytes are looked at: see `format::declared_version`).
+//! Version-1 segments are read like this version's (their records differ only in never being
+//! compressed); this code creates only segments of its own version.
 
 use std::fs::File;
 use std::io;
@@ -36,6 +38,9 @@ pub struct Segment {
     pub file: File,
     /// The id in the header, which its index must repeat.
     pub id: u64,
+    /// The format version in the header (this code's, or version 1), which its index and the
+    /// decoding of its records follow.
+    pub version: u32,
     /// For segments this process created: device and inode of the directory it was created in
     /// (to tell "compacted away" from "directory deleted or replaced").
     pub dir_identity: Option<(u64, u64)>,
@@ -80,6 +85,7 @@ pub fn create(dir: &Arc<StoreDir>, id: u64) -> io::Result<Segment> {
             dir: Arc::clone(dir),
             file,
             id,
+            version: FORMAT_VERSION,
             dir_identity: Some(dir_identity),
         })
     })();
@@ -106,8 +112,8 @@ pub fn open(dir: &Arc<StoreDir>, name: &str, writable: bool) -> Result<Segment, 
     platform::skip_access_time(&file);
     let mut header = [0u8; SEGMENT_HEADER_LEN];
     let read = platform::read_at_most(&file, &mut header, 0).map_err(OpenError::Io)?;
-    let id = match decode_segment_header(&header[..read]) {
-        Ok(id) => id,
+    let (id, version) = match decode_segment_header(&header[..read]) {
+        Ok(found) => found,
         Err(HeaderError::Garbage) => return Err(OpenError::Damaged),
         Err(HeaderError::OtherVersion(_)) => return Err(OpenError::OtherVersion),
     };
@@ -117,13 +123,14 @@ pub fn open(dir: &Arc<StoreDir>, name: &str, writable: bool) -> Result<Segment, 
         dir: Arc::clone(dir),
         file,
         id,
+        version,
         dir_identity: None,
     })
 }
 
 /// Whether this version may replace or remove the file `name` (whose format starts with
-/// `magic`): it is absent, or it belongs to this user and does not declare another format
-/// version.
+/// `magic`): it is absent, or it belongs to this user and does not declare a format version
+/// this code does not read.
 pub fn replaceable(dir: &StoreDir, name: &str, magic: &[u8; 8]) -> bool {
     let file = match dir.open_owned(name, false) {
         Ok(file) => file,
@@ -133,11 +140,11 @@ pub fn replaceable(dir: &StoreDir, name: &str, magic: &[u8; 8]) -> bool {
     let Ok(read) = platform::read_at_most(&file, &mut head, 0) else {
         return false;
     };
-    declared_version(&head[..read], magic).map_or(true, |version| version == FORMAT_VERSION)
+    declared_version(&head[..read], magic).map_or(true, format::is_readable)
 }
 
-/// Removes the segment `segment_name` (one of this version, or a damaged one) and its index,
-/// unless the index is another version's or another user's.
+/// Removes the segment `segment_name` (one of a version this code reads, or a damaged one) and
+/// its index, unless the index is of a version this code does not read or another user's.
 pub fn remove_files(dir: &StoreDir, segment_name: &str) -> io::Result<()> {
     let index = names::index_of(segment_name);
     if replaceable(dir, &index, &INDEX_MAGIC) {
@@ -208,11 +215,13 @@ fn read_header(segment: &Segment, offset: u64, end: u64) -> io::Result<Option<Re
         Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(err) => return Err(err),
     }
-    Ok(RecordHeader::decode(&bytes).filter(|header| {
-        offset
-            .checked_add(header.record_len())
-            .is_some_and(|record_end| record_end <= end)
-    }))
+    Ok(
+        RecordHeader::decode(&bytes, segment.version).filter(|header| {
+            offset
+                .checked_add(header.record_len())
+                .is_some_and(|record_end| record_end <= end)
+        }),
+    )
 }
 
 /// The offset of the next well-formed record at or after `from`, searching for its magic in
@@ -310,7 +319,7 @@ pub fn write_index<'a>(
     if !replaceable(dir, &index_name, &INDEX_MAGIC) {
         return Ok(0);
     }
-    let bytes = format::encode_index(segment.id, segment_len, entries);
+    let bytes = format::encode_index(segment.version, segment.id, segment_len, entries);
     let temp = names::index_temp(segment.id ^ u64::from(platform::process_id()));
     let _ = dir.remove_owned(&temp);
     let file = dir.create_new(&temp)?;
@@ -339,7 +348,7 @@ pub fn read_index(segment: &Segment, segment_len: u64) -> Option<Vec<IndexEntry>
     let file = segment.dir.open_owned(&segment.index_name(), false).ok()?;
     let mut head = [0u8; INDEX_HEADER_LEN];
     platform::read_exact_at(&file, &mut head, 0).ok()?;
-    let header = format::decode_index_header(&head, segment.id, segment_len)?;
+    let header = format::decode_index_header(&head, segment.version, segment.id, segment_len)?;
     let end = INDEX_HEADER_LEN as u64 + header.body_len();
     if file.metadata().ok()?.len() != end {
         return None;

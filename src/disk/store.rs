@@ -2,13 +2,14 @@
 //! and the maintenance thread that writes finished segments' indexes, picks up other processes'
 //! changes and compacts when the directory is over budget.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::clock::wall_clock_ns;
-use super::compaction::Compactor;
+use super::compaction::{self, Compactor};
 use super::context::StoreContext;
 use super::dir::{Access, StoreDir, StoreRoot};
 use super::error::DiskCacheError;
@@ -18,6 +19,8 @@ use super::report::DurabilityReport;
 use super::segment;
 use super::view::{Refreshed, View};
 use super::writer::Writer;
+use crate::compression;
+use crate::diagnostics::Throttle;
 use crate::fingerprint::PipelineFingerprint;
 use crate::metrics::{Counter, Op, PipelineCacheMetrics};
 use crate::platform;
@@ -55,6 +58,13 @@ impl Store {
             maintenance_running: AtomicBool::new(false),
         });
         store.view.open(&store.writer)?;
+        log::debug!(
+            target: "pcstore::disk",
+            "{}: opened{}, {} entries",
+            store.path().display(),
+            if store.cx.read_only() { " read-only" } else { "" },
+            store.view.totals().1
+        );
         if !store.cx.read_only() && (store.over_budget() || store.crowded()) {
             store.start_maintenance();
         }
@@ -79,8 +89,14 @@ impl Store {
     }
 
     /// Reads and verifies the newest known record of `key`; `touch`: count it as a use for
-    /// eviction.
-    pub fn read(&self, key: &PipelineFingerprint, touch: bool) -> Option<Vec<u8>> {
+    /// eviction. Sets `damaged` when a record was found and dropped because it failed
+    /// verification (what [`crate::store::Lookup::Corrupt`] reports).
+    pub fn read(
+        &self,
+        key: &PipelineFingerprint,
+        touch: bool,
+        damaged: &mut bool,
+    ) -> Option<Vec<u8>> {
         // Recency only: wall-clock time is enough.
         let found = self.view.lookup(key, touch.then(wall_clock_ns))?;
         if found.payload_len > self.cx.limits().max_entry_bytes {
@@ -96,32 +112,49 @@ impl Store {
             &mut body,
             found.offset,
         ) {
-            Ok(()) => RecordHeader::decode_unchecked(&head).is_some_and(|header| {
-                header.kind == RecordKind::Put
-                    && header.key == *key
-                    && header.payload_len == found.payload_len
-                    && blake3::hash(&body).as_bytes() == &header.payload_hash
-            }),
+            Ok(()) => RecordHeader::decode_unchecked(&head, found.segment.version)
+                .filter(|header| {
+                    header.kind == RecordKind::Put
+                        && header.key == *key
+                        && header.payload_len == found.payload_len
+                })
+                .and_then(|header| {
+                    // A compressed value may not claim more than the largest entry either.
+                    let value = compression::decode(
+                        header.encoding,
+                        body,
+                        self.cx.limits().max_entry_bytes,
+                    )?;
+                    (blake3::hash(&value).as_bytes() == &header.payload_hash).then_some(value)
+                }),
             Err(err) => {
                 self.cx.record_error(&err);
-                false
+                None
             }
         };
-        if verified {
-            return Some(body);
+        if verified.is_some() {
+            return verified;
         }
+        *damaged = true;
+        log::warn!(
+            target: "pcstore::disk",
+            "{}: dropped a damaged entry ({key}) in segment {}",
+            self.path().display(),
+            found.segment.name
+        );
         self.cx.metrics().inc(Counter::CorruptDropped);
         self.view.drop_corrupt(key, &found.segment, found.offset);
         None
     }
 
-    /// A lookup: a read, and on a miss a cheap look for what other processes wrote.
-    pub fn get(self: &Arc<Self>, key: &PipelineFingerprint) -> Option<Vec<u8>> {
+    /// A lookup: a read, and on a miss a cheap look for what other processes wrote; `damaged`
+    /// as in [`Self::read`] (a newer record another process flushed still wins).
+    pub fn get(self: &Arc<Self>, key: &PipelineFingerprint, damaged: &mut bool) -> Option<Vec<u8>> {
         // Every disk lookup is timed: next to a pread and a hash pass the clock costs little.
         let probe = self.cx.metrics().start_get_timed();
-        let mut found = self.read(key, true);
+        let mut found = self.read(key, true, damaged);
         if found.is_none() && self.refresh(true) {
-            found = self.read(key, true);
+            found = self.read(key, true, damaged);
         }
         self.cx
             .metrics()
@@ -157,14 +190,29 @@ impl Store {
                 max: limits.max_entry_bytes,
             });
         }
-        if self.view.disk_bytes() + RECORD_HEADER_LEN as u64 + len > limits.hard_limit {
+        // Compressed (when that saves a tenth) before the writer's lock is taken.
+        let (encoding, payload) = compression::encode(bytes);
+        let stored_len = payload.len() as u64;
+        if self.view.disk_bytes() + RECORD_HEADER_LEN as u64 + stored_len > limits.hard_limit {
             // Compaction has fallen behind the writers: dropping a cache entry costs a
             // recompile later; growing past the budget would break the promise to the user.
+            static OVER_BUDGET: Throttle = Throttle::new();
+            if let Some(unreported) = OVER_BUDGET.permit() {
+                log::warn!(
+                    target: "pcstore::disk",
+                    "{}: puts dropped until compaction brings the store under its budget \
+                     ({unreported} more since the last report)",
+                    self.path().display()
+                );
+            }
             self.start_maintenance();
             return Err(PutError::Dropped("over budget until compaction catches up"));
         }
-        let payload_hash = *blake3::hash(bytes).as_bytes();
-        match self.writer.append_put(&self.view, key, bytes, payload_hash) {
+        let value_hash = *blake3::hash(bytes).as_bytes();
+        match self
+            .writer
+            .append_put(&self.view, key, encoding, &payload, value_hash)
+        {
             Ok(maintenance_due) => {
                 if maintenance_due {
                     self.start_maintenance();
@@ -207,6 +255,30 @@ impl Store {
     /// As [`Compactor::run`].
     pub fn compact(&self, force: bool) -> Result<(), DiskCacheError> {
         Compactor::new(&self.cx, &self.view, &self.writer).run(force)
+    }
+
+    /// Compacts on this thread now, not copying the records named in `drop` (see
+    /// [`Compactor::run_dropping`]).
+    ///
+    /// # Errors
+    /// As [`Compactor::run`].
+    pub fn compact_dropping(
+        &self,
+        drop: &HashSet<(PipelineFingerprint, u64)>,
+    ) -> Result<(), DiskCacheError> {
+        Compactor::new(&self.cx, &self.view, &self.writer).run_dropping(true, drop)
+    }
+
+    /// When the store's last compaction completed (see [`compaction::last_completed`]).
+    pub fn last_compaction_ns(&self) -> Option<u64> {
+        compaction::last_completed(&self.cx.root().dir())
+    }
+
+    /// The view, after picking up what other processes flushed since the last look (for tools
+    /// that walk every entry: `inspect.rs`).
+    pub fn refreshed_view(self: &Arc<Self>) -> &View {
+        self.refresh(false);
+        &self.view
     }
 
     /// Every key indexed, after picking up what other processes flushed since the last look.

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use super::format::{RecordHeader, RecordKind};
+use super::format::{Encoding, RecordHeader, RecordKind};
 use super::listing::Listing;
 use super::segment::payload_buffer;
 use super::test_hooks::{self, Pause};
@@ -44,9 +44,17 @@ fn key(k: u64) -> PipelineFingerprint {
     PipelineFingerprint::of(&k.to_le_bytes())
 }
 
+/// `len` bytes that do not compress (so records are as long as the sizes these tests reckon
+/// with), different for every `k`.
 fn blob(k: u64, len: usize) -> Vec<u8> {
+    let mut state = k.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..len)
-        .map(|at| (k as usize * 31 + at * 7) as u8)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
         .collect()
 }
 
@@ -126,6 +134,7 @@ fn a_victim_that_grew_after_the_plan_is_not_deleted() {
     let late = blob(200, 300);
     let record = RecordHeader {
         kind: RecordKind::Put,
+        encoding: Encoding::Stored,
         payload_len: late.len() as u64,
         key: key(200),
         payload_hash: *blake3::hash(&late).as_bytes(),

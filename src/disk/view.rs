@@ -518,8 +518,7 @@ impl View {
             match part {
                 Part::Disk(loaded) => {
                     apply(
-                        &rebuilt.index,
-                        &loaded.segment,
+                        |entry| rebuilt.index.apply_put_unshared(&loaded.segment, entry),
                         &loaded.entries,
                         &mut touches,
                     );
@@ -538,8 +537,7 @@ impl View {
                 }
                 Part::Memory(finished, entries) => {
                     apply(
-                        &rebuilt.index,
-                        &finished.segment,
+                        |entry| rebuilt.index.apply_put_unshared(&finished.segment, entry),
                         entries.iter(),
                         &mut touches,
                     );
@@ -561,8 +559,7 @@ impl View {
         // wins.
         if let Some(active) = &own.active {
             apply(
-                &rebuilt.index,
-                &active.segment,
+                |entry| rebuilt.index.apply_put_unshared(&active.segment, entry),
                 active.entries.iter(),
                 &mut touches,
             );
@@ -584,8 +581,12 @@ impl View {
             mut views,
             live_keys,
         } = rebuilt;
-        // Access times read so far, while both indexes are readable.
-        index.carry_access_from(&self.current_index());
+        // Access times read so far, while both indexes are readable (nothing to carry on the
+        // first load, whose walk over every entry would be a fifth of an open's time).
+        let current = self.current_index();
+        if current.len() > 0 {
+            index.carry_access_from(&current);
+        }
         // Catch up with the journal outside the swap's locks while it is long.
         loop {
             let batch = {
@@ -664,7 +665,11 @@ impl View {
                 let mut touches = Vec::new();
                 for loaded in &loaded {
                     changed |= !loaded.entries.is_empty();
-                    apply(&index, &loaded.segment, &loaded.entries, &mut touches);
+                    apply(
+                        |entry| index.apply_put(&loaded.segment, entry),
+                        &loaded.entries,
+                        &mut touches,
+                    );
                 }
                 apply_touches(&index, &touches);
                 self.cx.clock().observe(index.max_stamp());
@@ -717,7 +722,11 @@ impl View {
                 changed |= !scan.entries.is_empty();
                 let index = self.index.read();
                 let mut touches = Vec::new();
-                apply(&index, &segment, &scan.entries, &mut touches);
+                apply(
+                    |entry| index.apply_put(&segment, entry),
+                    &scan.entries,
+                    &mut touches,
+                );
                 apply_touches(&index, &touches);
                 self.cx.clock().observe(index.max_stamp());
             }
@@ -746,7 +755,11 @@ fn replay(index: &Index, views: &mut HashMap<String, SegmentView>, changes: Vec<
                 entries,
                 end,
             } => {
-                apply(index, &segment, &entries, &mut touches);
+                apply(
+                    |entry| index.apply_put(&segment, entry),
+                    &entries,
+                    &mut touches,
+                );
                 if let Some(view) = views.get_mut(&segment.name) {
                     view.size = end;
                     view.scanned_to = end;
@@ -775,14 +788,13 @@ fn replay(index: &Index, views: &mut HashMap<String, SegmentView>, changes: Vec<
 
 /// Applies the puts of `entries` (records of `segment`) and sets their touches aside.
 fn apply<'a>(
-    index: &Index,
-    segment: &Arc<Segment>,
+    mut apply_put: impl FnMut(&IndexEntry),
     entries: impl IntoIterator<Item = &'a IndexEntry>,
     touches: &mut Vec<IndexEntry>,
 ) {
     for entry in entries {
         match entry.kind {
-            RecordKind::Put => index.apply_put(segment, entry),
+            RecordKind::Put => apply_put(entry),
             RecordKind::Touch => touches.push(*entry),
         }
     }

@@ -24,7 +24,7 @@ use parking_lot::Mutex;
 use super::context::StoreContext;
 use super::entries::{Entries, EntryLog};
 use super::error::DiskCacheError;
-use super::format::{self, IndexEntry, RecordHeader, RecordKind};
+use super::format::{self, Encoding, IndexEntry, RecordHeader, RecordKind};
 use super::segment::{self, Segment};
 use super::view::{OwnActive, OwnFinished, OwnSegmentSource, OwnSegments, View};
 use crate::fingerprint::PipelineFingerprint;
@@ -98,7 +98,8 @@ impl Writer {
         }
     }
 
-    /// Appends a put of `bytes` (whose BLAKE3 is `payload_hash`) under `key`. Returns whether
+    /// Appends a put under `key` of `payload`, which holds a value whose BLAKE3 is
+    /// `value_hash` as `encoding` says (the caller compressed it). Returns whether
     /// maintenance is due: a segment was finished (its index is to be written), the directory
     /// is over budget, or the writer appended a check interval's worth since the last check.
     ///
@@ -108,8 +109,9 @@ impl Writer {
         &self,
         view: &View,
         key: PipelineFingerprint,
-        bytes: &[u8],
-        payload_hash: [u8; 32],
+        encoding: Encoding,
+        payload: &[u8],
+        value_hash: [u8; 32],
     ) -> Result<bool, PutError> {
         let mut state = self.state.lock();
         let rotated = match self.ensure_active(&mut state, view) {
@@ -122,16 +124,17 @@ impl Writer {
         let stamp = self.cx.clock().tick();
         let header = RecordHeader {
             kind: RecordKind::Put,
-            payload_len: bytes.len() as u64,
+            encoding,
+            payload_len: payload.len() as u64,
             key,
-            payload_hash,
+            payload_hash: value_hash,
             stamp,
             access: stamp,
         };
         let active = state.active.as_mut().expect("ensure_active made one");
         let offset = active.end;
         if let Err(err) =
-            platform::write_two_all_at(&active.segment.file, &header.encode(), bytes, offset)
+            platform::write_two_all_at(&active.segment.file, &header.encode(), payload, offset)
         {
             // Cut the partial record off; if even that fails, stop appending to this file.
             if active.segment.file.set_len(offset).is_err() {
@@ -428,6 +431,7 @@ impl Writer {
         let payload = format::encode_touches(touches);
         let header = RecordHeader {
             kind: RecordKind::Touch,
+            encoding: Encoding::Stored,
             payload_len: payload.len() as u64,
             key: PipelineFingerprint::default(),
             payload_hash: *blake3::hash(&payload).as_bytes(),

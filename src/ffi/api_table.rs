@@ -11,6 +11,7 @@ use super::fingerprint::{
     pcs_hasher_finish, pcs_hasher_free, pcs_hasher_new, pcs_hasher_part,
 };
 use super::handles::arg_out;
+use super::logging::{pcs_log_callback, pcs_set_log_callback};
 use super::metrics::{pcs_cache_metrics, pcs_metrics};
 use super::remote::{pcs_remote_options, pcs_store_open_remote};
 use super::result::{pcs_last_error, pcs_result, pcs_result_str, FfiResult};
@@ -123,6 +124,8 @@ pub struct pcs_api {
         *const pcs_bundle_options,
         *mut *mut pcs_store,
     ) -> pcs_result,
+    /// `pcs_set_log_callback` (ABI 2).
+    pub set_log_callback: unsafe extern "C" fn(i32, pcs_log_callback, *mut c_void) -> pcs_result,
 }
 
 static API: pcs_api = pcs_api {
@@ -155,6 +158,7 @@ static API: pcs_api = pcs_api {
     store_open_remote: pcs_store_open_remote,
     get_vk_api: pcs_get_vk_api,
     store_open_bundle: pcs_store_open_bundle,
+    set_log_callback: pcs_set_log_callback,
 };
 
 /// Writes to `*out` the static function table for ABI version `abi_version` (pass

@@ -27,7 +27,7 @@ impl ArcHandle for pcs_blob {
 pub unsafe extern "C" fn pcs_blob_data(blob: *const pcs_blob) -> *const u8 {
     super::ffi_boundary!("pcs_blob_data", || -> *const u8 {
         // SAFETY: forwarded contract.
-        unsafe { pcs_blob::borrow(blob) }.map_or(std::ptr::null(), |bytes| bytes.as_ptr())
+        unsafe { pcs_blob::borrow(blob) }.map_or(std::ptr::null(), Vec::as_ptr)
     })
 }
 
@@ -39,7 +39,7 @@ pub unsafe extern "C" fn pcs_blob_data(blob: *const pcs_blob) -> *const u8 {
 pub unsafe extern "C" fn pcs_blob_size(blob: *const pcs_blob) -> usize {
     super::ffi_boundary!("pcs_blob_size", || -> usize {
         // SAFETY: forwarded contract.
-        unsafe { pcs_blob::borrow(blob) }.map_or(0, |bytes| bytes.len())
+        unsafe { pcs_blob::borrow(blob) }.map_or(0, Vec::len)
     })
 }
 
@@ -53,7 +53,7 @@ pub unsafe extern "C" fn pcs_blob_retain(blob: *mut pcs_blob) {
     super::ffi_boundary!("pcs_blob_retain", || -> () {
         // SAFETY: forwarded contract.
         unsafe { pcs_blob::retain(blob) }
-    })
+    });
 }
 
 /// Gives back one blob reference; after the last one the bytes are freed. NULL is a no-op.
@@ -66,5 +66,5 @@ pub unsafe extern "C" fn pcs_blob_release(blob: *mut pcs_blob) {
     super::ffi_boundary!("pcs_blob_release", || -> () {
         // SAFETY: forwarded contract.
         unsafe { pcs_blob::release(blob) }
-    })
+    });
 }

@@ -34,6 +34,9 @@ impl From<PipelineFingerprint> for pcs_fingerprint {
 /// Borrows a required key argument in place (no copy: a copied key reassembled on the stack
 /// cost the hit path ~15 ns of store-forwarding stalls).
 ///
+/// # Errors
+/// `PCS_ERR_NULL_ARGUMENT` when `key` is NULL.
+///
 /// # Safety
 /// `key` is NULL or valid for reads of a `pcs_fingerprint`, not written during `'a`.
 pub(crate) unsafe fn arg_key<'a>(
@@ -65,7 +68,7 @@ pub unsafe extern "C" fn pcs_fingerprint_of(
         // SAFETY: `out` is non-NULL and valid for a write (contract).
         unsafe { out.write(PipelineFingerprint::of(bytes).into()) };
         Ok(())
-    })
+    });
 }
 
 /// An incremental key builder over several parts (engine key, shader bytes, state...).
@@ -158,7 +161,7 @@ pub unsafe extern "C" fn pcs_hasher_free(hasher: *mut pcs_hasher) {
     super::ffi_boundary!("pcs_hasher_free", || -> () {
         // SAFETY: forwarded contract.
         unsafe { pcs_hasher::free(hasher) }
-    })
+    });
 }
 
 /// What a pipeline-cache blob is valid for: one driver build on one device, plus an

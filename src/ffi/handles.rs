@@ -114,6 +114,9 @@ pub(crate) trait BoxHandle: Sized {
 
 /// Borrows a required pointer argument.
 ///
+/// # Errors
+/// `PCS_ERR_NULL_ARGUMENT` naming `name` when `ptr` is NULL.
+///
 /// # Safety
 /// `ptr` is NULL or valid for reads of a `T` for `'a`.
 pub(crate) unsafe fn arg_ref<'a, T>(ptr: *const T, name: &'static str) -> Result<&'a T, FfiError> {
@@ -122,6 +125,9 @@ pub(crate) unsafe fn arg_ref<'a, T>(ptr: *const T, name: &'static str) -> Result
 }
 
 /// Checks a required out-pointer before any work is done, so nothing is written on failure.
+///
+/// # Errors
+/// `PCS_ERR_NULL_ARGUMENT` naming `name` when `ptr` is NULL.
 pub(crate) fn arg_out<T>(ptr: *mut T, name: &'static str) -> Result<*mut T, FfiError> {
     if ptr.is_null() {
         Err(FfiError::null(name))
@@ -131,6 +137,9 @@ pub(crate) fn arg_out<T>(ptr: *mut T, name: &'static str) -> Result<*mut T, FfiE
 }
 
 /// Borrows a `(pointer, length)` byte range. A zero length needs no pointer (NULL is fine).
+///
+/// # Errors
+/// `PCS_ERR_NULL_ARGUMENT` when `data` is NULL with a non-zero `len`.
 ///
 /// # Safety
 /// When `len > 0` and `data` is not NULL, `data` is valid for reads of `len` bytes for `'a`.
@@ -233,6 +242,11 @@ fn checked_struct_size<T: Extensible>(
 
 /// Reads an extensible input struct (see [`Extensible`]).
 ///
+/// # Errors
+/// `PCS_ERR_NULL_ARGUMENT` when `ptr` is NULL; `PCS_ERR_INVALID_ARGUMENT` when its
+/// `struct_size` is below the first version's size or above `MAX_STRUCT_SIZE`;
+/// `PCS_ERR_ABI_MISMATCH` when it sets (non-zero) fields beyond those this library knows.
+///
 /// # Safety
 /// `ptr` is NULL or valid for reads of its own `struct_size` bytes.
 pub(crate) unsafe fn read_extensible<T: Extensible>(
@@ -272,6 +286,10 @@ pub(crate) unsafe fn read_extensible<T: Extensible>(
 /// Checks an extensible output struct's `struct_size` without writing, for functions that must
 /// refuse a bad one before doing work they could not undo.
 ///
+/// # Errors
+/// `PCS_ERR_NULL_ARGUMENT` when `out` is NULL; `PCS_ERR_INVALID_ARGUMENT` when its
+/// `struct_size` is below the first version's size or above `MAX_STRUCT_SIZE`.
+///
 /// # Safety
 /// `out` is NULL or valid for reads of its first field.
 #[cfg_attr(not(feature = "vulkan"), allow(dead_code))] // only the Vulkan functions need it
@@ -291,6 +309,9 @@ pub(crate) unsafe fn check_extensible_out<T: Extensible>(
 /// set to that count, so an older caller's shorter struct is filled without overrun and a newer
 /// caller can tell which of its fields this library filled.
 ///
+/// # Errors
+/// As [`check_extensible_out`]; nothing is written then.
+///
 /// # Safety
 /// `out` is NULL or valid for reads and writes of its own `struct_size` bytes.
 pub(crate) unsafe fn write_extensible<T: Extensible>(
@@ -307,7 +328,11 @@ pub(crate) unsafe fn write_extensible<T: Extensible>(
     // SAFETY: `filled` bytes fit both in `value` and in the caller's struct; `copy` is untyped,
     // so padding bytes are copied as they are. `struct_size` sits at offset 0.
     unsafe {
-        std::ptr::copy_nonoverlapping((value as *const T).cast::<u8>(), out.cast::<u8>(), filled);
+        std::ptr::copy_nonoverlapping(
+            std::ptr::from_ref::<T>(value).cast::<u8>(),
+            out.cast::<u8>(),
+            filled,
+        );
         out.cast::<usize>().write(filled);
     }
     Ok(())

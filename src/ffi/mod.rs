@@ -8,7 +8,8 @@
 //! - a failure leaves a detail message in this thread's last-error slot ([`pcs_last_error`]).
 //!
 //! Files by concept: `result` (codes and the last error), `handles` (how Rust values become C
-//! pointers and back), then one file per public concept. `include/pcstore.h` is generated from
+//! pointers and back), `logging` (pcstore's messages to a C callback), then one file per public
+//! concept. `include/pcstore.h` is generated from
 //! these files by `scripts/gen-header.sh`; the doc comments here are the header's comments.
 
 /// Runs an exported function's body with panics caught, so none unwinds across the C boundary.
@@ -37,6 +38,7 @@ mod bundle;
 mod disk;
 mod fingerprint;
 mod handles;
+mod logging;
 mod metrics;
 mod remote;
 mod result;
@@ -62,6 +64,7 @@ pub use fingerprint::{
     pcs_device_identity, pcs_fingerprint, pcs_fingerprint_of, pcs_fingerprint_scoped, pcs_hasher,
     pcs_hasher_finish, pcs_hasher_free, pcs_hasher_new, pcs_hasher_part,
 };
+pub use logging::{pcs_log_callback, pcs_log_level, pcs_set_log_callback};
 pub use metrics::{pcs_cache_metrics, pcs_latency_summary, pcs_metrics};
 pub use remote::{pcs_remote_options, pcs_store_open_remote};
 pub use result::{pcs_last_error, pcs_result, pcs_result_str};
@@ -76,10 +79,12 @@ pub use version::{
 pub use vulkan::{pcs_get_vk_api, pcs_vk_api};
 #[cfg(feature = "vulkan")]
 pub use vulkan::{
-    pcs_vk_context, pcs_vk_context_create, pcs_vk_context_metrics, pcs_vk_context_release,
-    pcs_vk_device_info, pcs_vk_load_info, pcs_vk_load_outcome, pcs_vk_load_pipeline_cache,
-    pcs_vk_merge_pipeline_caches, pcs_vk_metrics, pcs_vk_rejection, pcs_vk_save_info,
-    pcs_vk_save_outcome, pcs_vk_save_pipeline_cache, pcs_vk_stored_key,
+    pcs_vk_context, pcs_vk_context_create, pcs_vk_context_flush, pcs_vk_context_metrics,
+    pcs_vk_context_release, pcs_vk_device_info, pcs_vk_load_info, pcs_vk_load_outcome,
+    pcs_vk_load_outcome_str, pcs_vk_load_pipeline_cache, pcs_vk_merge_pipeline_caches,
+    pcs_vk_metrics, pcs_vk_rejection, pcs_vk_rejection_str, pcs_vk_save_info, pcs_vk_save_outcome,
+    pcs_vk_save_outcome_str, pcs_vk_save_pipeline_cache, pcs_vk_stored_key,
+    PCS_VK_ENVELOPE_HEADER_LEN,
 };
 #[cfg(feature = "vulkan")]
 pub use vulkan::{

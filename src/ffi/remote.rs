@@ -103,6 +103,12 @@ unsafe fn utf8<'a>(text: *const c_char, name: &str) -> Result<&'a str, FfiError>
         .map_err(|error| FfiError::invalid(format!("`{name}` is not UTF-8: {error}")))
 }
 
+/// Opens the remote store `opts` (or the environment, without `opts`) configures and hands it
+/// to `out`.
+///
+/// # Safety
+/// `out` is non-NULL and valid for a write; every non-NULL string field of `opts` is
+/// NUL-terminated.
 #[cfg(feature = "remote")]
 unsafe fn open(
     base_url: &str,
@@ -166,6 +172,10 @@ unsafe fn open(
     unsafe { super::store::give_store(out, Arc::new(remote)) }
 }
 
+/// Refuses: this build has no remote tier.
+///
+/// # Safety
+/// None needed (nothing is dereferenced); `unsafe` only to match the remote build's `open`.
 #[cfg(not(feature = "remote"))]
 unsafe fn open(
     _base_url: &str,

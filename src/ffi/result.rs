@@ -94,12 +94,33 @@ impl pcs_result {
 #[no_mangle]
 pub extern "C" fn pcs_result_str(result: i32) -> *const c_char {
     crate::ffi::ffi_boundary!("pcs_result_str", || -> *const c_char {
-        let text = pcs_result::ALL
-            .into_iter()
-            .find(|code| *code as i32 == result)
-            .map_or("unknown pcs_result\0", pcs_result::description);
-        text.as_ptr().cast()
+        static_description(
+            result,
+            &pcs_result::ALL,
+            |code| code as i32,
+            pcs_result::description,
+            "unknown pcs_result\0",
+        )
     })
+}
+
+/// The static NUL-terminated description of the C enum value `value` among `all` (matched by
+/// `code`), or `unknown` (NUL-terminated too) for a value none of them has: what every
+/// `pcs_*_str` function returns.
+pub(crate) fn static_description<T: Copy>(
+    value: i32,
+    all: &[T],
+    code: fn(T) -> i32,
+    description: fn(T) -> &'static str,
+    unknown: &'static str,
+) -> *const c_char {
+    let text = all
+        .iter()
+        .copied()
+        .find(|known| code(*known) == value)
+        .map_or(unknown, description);
+    debug_assert!(text.ends_with('\0'), "{text:?} is not NUL-terminated");
+    text.as_ptr().cast()
 }
 
 /// Copies this thread's last error message into `buf` and returns its full length in bytes

@@ -162,7 +162,7 @@ pub unsafe extern "C" fn pcs_store_retain(store: *mut pcs_store) {
     super::ffi_boundary!("pcs_store_retain", || -> () {
         // SAFETY: forwarded contract.
         unsafe { pcs_store::retain(store) }
-    })
+    });
 }
 
 /// Gives back one reference to `store`; the last one closes the store (pending disk writes
@@ -176,7 +176,7 @@ pub unsafe extern "C" fn pcs_store_release(store: *mut pcs_store) {
     super::ffi_boundary!("pcs_store_release", || -> () {
         // SAFETY: forwarded contract.
         unsafe { pcs_store::release(store) }
-    })
+    });
 }
 
 /// Stores a copy of the `len` bytes at `data` under `*key` (replacing any blob stored there).
@@ -337,6 +337,9 @@ pub unsafe extern "C" fn pcs_flush(store: *mut pcs_store) -> pcs_result {
 }
 
 /// Borrows the store behind a handle for the other ffi files.
+///
+/// # Errors
+/// `PCS_ERR_NULL_ARGUMENT` when `store` is NULL.
 ///
 /// # Safety
 /// `store` is NULL or a live store handle for `'a`.

@@ -197,13 +197,13 @@ fn extensible_structs_accept_zero_tails_and_refuse_unknown_settings() {
     // SAFETY: each pointer is valid for reads of its declared struct_size.
     unsafe {
         let zero_tail = NewerOptions { known, unknown: 0 };
-        let result = pcs_store_open_memory(ptr::addr_of!(zero_tail).cast(), &mut store);
+        let result = pcs_store_open_memory(ptr::from_ref(&zero_tail).cast(), &mut store);
         assert_eq!(result, pcs_result::PCS_OK);
         pcs_store_release(store);
         store = ptr::null_mut();
 
         let set_tail = NewerOptions { known, unknown: 1 };
-        let result = pcs_store_open_memory(ptr::addr_of!(set_tail).cast(), &mut store);
+        let result = pcs_store_open_memory(ptr::from_ref(&set_tail).cast(), &mut store);
         assert_eq!(result, pcs_result::PCS_ERR_ABI_MISMATCH);
         assert!(store.is_null());
         assert!(last_error().contains("does not know"));
@@ -395,7 +395,11 @@ fn metrics_fill_only_the_callers_struct() {
             },
             future: 0xdead,
         };
-        assert_eq!(pcs_metrics(store, &mut newer.known), pcs_result::PCS_OK);
+        // A pointer to the whole struct, as a C caller's `&newer.known` is (see above).
+        assert_eq!(
+            pcs_metrics(store, ptr::from_mut(&mut newer).cast()),
+            pcs_result::PCS_OK
+        );
         assert_eq!(
             newer.known.struct_size,
             std::mem::size_of::<pcs_cache_metrics>()

@@ -30,7 +30,11 @@ pub const PCS_VERSION_PATCH: u32 = 0;
 ///   `pcs_vk_context_release`, `pcs_vk_stored_key`, `pcs_vk_load_pipeline_cache`,
 ///   `pcs_vk_save_pipeline_cache`, `pcs_vk_merge_pipeline_caches`, `pcs_vk_context_metrics`);
 ///   bundles (`pcs_store_open_bundle`).
-/// - 2: recipes, appended to the `pcs_vk_api` table: recording an engine's objects
+/// - 2, messages and durability: `pcs_api` appends `pcs_set_log_callback`; `pcs_vk_api`
+///   appends `pcs_vk_load_outcome_str`, `pcs_vk_rejection_str`, `pcs_vk_save_outcome_str`,
+///   `pcs_vk_context_flush`; `pcs_vk_rejection` appends `PCS_VK_REJECT_STORE_CORRUPT`; the
+///   constant `PCS_VK_ENVELOPE_HEADER_LEN`. Recipes, appended to the `pcs_vk_api` table after
+///   those: recording an engine's objects
 ///   (`pcs_vk_recipe_recorder_create`, `pcs_vk_recipe_recorder_release`,
 ///   `pcs_vk_recipe_record_shader_module`, `pcs_vk_recipe_record_sampler`,
 ///   `pcs_vk_recipe_record_descriptor_set_layout`, `pcs_vk_recipe_record_pipeline_layout`,
@@ -62,6 +66,9 @@ pub extern "C" fn pcs_version() -> *const c_char {
 
 /// Checks a caller's requested ABI version (what the `pcs_get_*api` functions take): 0 is
 /// invalid, newer than this library is an ABI mismatch naming both versions.
+///
+/// # Errors
+/// `PCS_ERR_INVALID_ARGUMENT` for 0; `PCS_ERR_ABI_MISMATCH` above [`PCS_ABI_VERSION`].
 pub(crate) fn check_requested_abi(abi_version: u32) -> Result<(), FfiError> {
     if abi_version == 0 {
         return Err(FfiError::invalid(

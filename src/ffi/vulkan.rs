@@ -5,7 +5,7 @@
 //! the main `pcs_api` table reaches these functions through its `get_vk_api` entry. The Vulkan
 //! handle types are ash's, which are `repr(transparent)` over the C handles.
 
-use std::ffi::c_void;
+use std::ffi::{c_char, c_void};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ use super::handles::{
     write_extensible, ArcHandle, Extensible,
 };
 use super::metrics::pcs_latency_summary;
-use super::result::{pcs_result, FfiError, FfiResult};
+use super::result::{pcs_result, static_description, FfiError, FfiResult};
 use super::store::{arg_store, pcs_store};
 use crate::fingerprint::PipelineFingerprint;
 use crate::recipe::replay::{
@@ -28,8 +28,20 @@ use crate::recipe::{
 };
 use crate::vulkan::{
     DeviceInfo, LoadInfo, LoadOutcome, Rejection, SaveInfo, SaveOutcome, VulkanContext,
-    VulkanError, VulkanMetrics, VulkanOptions,
+    VulkanError, VulkanMetrics, VulkanOptions, ENVELOPE_HEADER_LEN,
 };
+
+/// Bytes of pcstore's envelope in front of the driver's blob in every entry the Vulkan adapter
+/// stores under `pcs_vk_stored_key`: an entry is `PCS_VK_ENVELOPE_HEADER_LEN` bytes of envelope
+/// and then the driver's `vkGetPipelineCacheData` bytes, so tools that inspect or import
+/// entries with `pcs_get` / `pcs_put` find the driver's blob at this offset. The envelope,
+/// little-endian: magic `"pcsVKpc\0"` (8 bytes), format version 1 (u32), this length (u32), the
+/// blob's length (u64), its BLAKE3 (32), the stored key (32), vendorID, deviceID,
+/// driverVersion, driverID (u32 each), pipelineCacheUUID (16), the writer's pointer size (1),
+/// zeros (7).
+pub const PCS_VK_ENVELOPE_HEADER_LEN: usize = 128;
+
+const _: () = assert!(PCS_VK_ENVELOPE_HEADER_LEN == ENVELOPE_HEADER_LEN);
 
 /// One `VkDevice`'s view of a store: created once per device with `pcs_vk_context_create`,
 /// shared by every thread.
@@ -105,6 +117,29 @@ pub enum pcs_vk_load_outcome {
     PCS_VK_LOAD_TOO_LARGE = 5,
 }
 
+impl pcs_vk_load_outcome {
+    /// Every value, for the string table.
+    const ALL: [Self; 6] = [
+        Self::PCS_VK_LOAD_HIT,
+        Self::PCS_VK_LOAD_MISS,
+        Self::PCS_VK_LOAD_CORRUPT,
+        Self::PCS_VK_LOAD_DEVICE_MISMATCH,
+        Self::PCS_VK_LOAD_DRIVER_REFUSED,
+        Self::PCS_VK_LOAD_TOO_LARGE,
+    ];
+
+    fn description(self) -> &'static str {
+        match self {
+            Self::PCS_VK_LOAD_HIT => "PCS_VK_LOAD_HIT: the stored blob passed every check and seeds the cache\0",
+            Self::PCS_VK_LOAD_MISS => "PCS_VK_LOAD_MISS: nothing stored under this key for this device\0",
+            Self::PCS_VK_LOAD_CORRUPT => "PCS_VK_LOAD_CORRUPT: the stored entry was damaged; an empty cache\0",
+            Self::PCS_VK_LOAD_DEVICE_MISMATCH => "PCS_VK_LOAD_DEVICE_MISMATCH: the stored blob was made for another device or driver build; an empty cache\0",
+            Self::PCS_VK_LOAD_DRIVER_REFUSED => "PCS_VK_LOAD_DRIVER_REFUSED: the driver failed with the checked data; an empty cache\0",
+            Self::PCS_VK_LOAD_TOO_LARGE => "PCS_VK_LOAD_TOO_LARGE: the stored blob is larger than max_blob_bytes; an empty cache\0",
+        }
+    }
+}
+
 impl From<LoadOutcome> for pcs_vk_load_outcome {
     fn from(outcome: LoadOutcome) -> Self {
         match outcome {
@@ -155,6 +190,56 @@ pub enum pcs_vk_rejection {
     PCS_VK_REJECT_TOO_LARGE = 14,
     /// `vkCreatePipelineCache` failed with the data (`driver_result`).
     PCS_VK_REJECT_DRIVER_ERROR = 15,
+    /// The store's own check of its copy failed (the disk tier's or a bundle's BLAKE3, the
+    /// remote tier's envelope): the entry was dropped and counted in `pcs_cache_metrics`'
+    /// `corrupt_dropped`. A later load misses or, until the tier removes the entry, reports it
+    /// again; the next save replaces it.
+    PCS_VK_REJECT_STORE_CORRUPT = 16,
+}
+
+impl pcs_vk_rejection {
+    /// Every value, for the string table.
+    const ALL: [Self; 17] = [
+        Self::PCS_VK_REJECT_NONE,
+        Self::PCS_VK_REJECT_ENVELOPE_TRUNCATED,
+        Self::PCS_VK_REJECT_ENVELOPE_MAGIC,
+        Self::PCS_VK_REJECT_ENVELOPE_VERSION,
+        Self::PCS_VK_REJECT_ENVELOPE_LENGTH,
+        Self::PCS_VK_REJECT_ENVELOPE_HASH,
+        Self::PCS_VK_REJECT_ENVELOPE_KEY,
+        Self::PCS_VK_REJECT_ENVELOPE_IDENTITY,
+        Self::PCS_VK_REJECT_HEADER_TRUNCATED,
+        Self::PCS_VK_REJECT_HEADER_SIZE,
+        Self::PCS_VK_REJECT_HEADER_VERSION,
+        Self::PCS_VK_REJECT_HEADER_VENDOR,
+        Self::PCS_VK_REJECT_HEADER_DEVICE,
+        Self::PCS_VK_REJECT_HEADER_UUID,
+        Self::PCS_VK_REJECT_TOO_LARGE,
+        Self::PCS_VK_REJECT_DRIVER_ERROR,
+        Self::PCS_VK_REJECT_STORE_CORRUPT,
+    ];
+
+    fn description(self) -> &'static str {
+        match self {
+            Self::PCS_VK_REJECT_NONE => "PCS_VK_REJECT_NONE: nothing was rejected\0",
+            Self::PCS_VK_REJECT_ENVELOPE_TRUNCATED => "PCS_VK_REJECT_ENVELOPE_TRUNCATED: shorter than pcstore's envelope header\0",
+            Self::PCS_VK_REJECT_ENVELOPE_MAGIC => "PCS_VK_REJECT_ENVELOPE_MAGIC: not pcstore's envelope magic\0",
+            Self::PCS_VK_REJECT_ENVELOPE_VERSION => "PCS_VK_REJECT_ENVELOPE_VERSION: an envelope format this library does not read\0",
+            Self::PCS_VK_REJECT_ENVELOPE_LENGTH => "PCS_VK_REJECT_ENVELOPE_LENGTH: the envelope's payload length disagrees with the bytes present\0",
+            Self::PCS_VK_REJECT_ENVELOPE_HASH => "PCS_VK_REJECT_ENVELOPE_HASH: the payload does not match the envelope's BLAKE3\0",
+            Self::PCS_VK_REJECT_ENVELOPE_KEY => "PCS_VK_REJECT_ENVELOPE_KEY: the envelope names another key\0",
+            Self::PCS_VK_REJECT_ENVELOPE_IDENTITY => "PCS_VK_REJECT_ENVELOPE_IDENTITY: the envelope names another device, driver or process bitness\0",
+            Self::PCS_VK_REJECT_HEADER_TRUNCATED => "PCS_VK_REJECT_HEADER_TRUNCATED: the payload is shorter than VkPipelineCacheHeaderVersionOne\0",
+            Self::PCS_VK_REJECT_HEADER_SIZE => "PCS_VK_REJECT_HEADER_SIZE: headerSize below 32 or beyond the payload\0",
+            Self::PCS_VK_REJECT_HEADER_VERSION => "PCS_VK_REJECT_HEADER_VERSION: headerVersion is not VK_PIPELINE_CACHE_HEADER_VERSION_ONE\0",
+            Self::PCS_VK_REJECT_HEADER_VENDOR => "PCS_VK_REJECT_HEADER_VENDOR: the header's vendorID is not the device's\0",
+            Self::PCS_VK_REJECT_HEADER_DEVICE => "PCS_VK_REJECT_HEADER_DEVICE: the header's deviceID is not the device's\0",
+            Self::PCS_VK_REJECT_HEADER_UUID => "PCS_VK_REJECT_HEADER_UUID: the header's pipelineCacheUUID is not the device's\0",
+            Self::PCS_VK_REJECT_TOO_LARGE => "PCS_VK_REJECT_TOO_LARGE: larger than max_blob_bytes\0",
+            Self::PCS_VK_REJECT_DRIVER_ERROR => "PCS_VK_REJECT_DRIVER_ERROR: vkCreatePipelineCache failed with the data\0",
+            Self::PCS_VK_REJECT_STORE_CORRUPT => "PCS_VK_REJECT_STORE_CORRUPT: the store found its copy damaged and dropped it\0",
+        }
+    }
 }
 
 impl From<Rejection> for pcs_vk_rejection {
@@ -176,6 +261,7 @@ impl From<Rejection> for pcs_vk_rejection {
             Rejection::HeaderUuid => Self::PCS_VK_REJECT_HEADER_UUID,
             Rejection::TooLarge => Self::PCS_VK_REJECT_TOO_LARGE,
             Rejection::DriverError => Self::PCS_VK_REJECT_DRIVER_ERROR,
+            Rejection::StoreCorrupt => Self::PCS_VK_REJECT_STORE_CORRUPT,
         }
     }
 }
@@ -195,6 +281,27 @@ pub enum pcs_vk_save_outcome {
     PCS_VK_SAVE_TOO_LARGE = 3,
     /// The store refused the put (see `pcs_metrics`): not stored.
     PCS_VK_SAVE_STORE_REJECTED = 4,
+}
+
+impl pcs_vk_save_outcome {
+    /// Every value, for the string table.
+    const ALL: [Self; 5] = [
+        Self::PCS_VK_SAVE_STORED,
+        Self::PCS_VK_SAVE_UNCHANGED,
+        Self::PCS_VK_SAVE_DRIVER_BLOB_INVALID,
+        Self::PCS_VK_SAVE_TOO_LARGE,
+        Self::PCS_VK_SAVE_STORE_REJECTED,
+    ];
+
+    fn description(self) -> &'static str {
+        match self {
+            Self::PCS_VK_SAVE_STORED => "PCS_VK_SAVE_STORED: the driver's blob was checked, sealed and accepted by the store\0",
+            Self::PCS_VK_SAVE_UNCHANGED => "PCS_VK_SAVE_UNCHANGED: the blob equals the one last loaded or saved for the key; no write\0",
+            Self::PCS_VK_SAVE_DRIVER_BLOB_INVALID => "PCS_VK_SAVE_DRIVER_BLOB_INVALID: the driver's blob failed the header check against its own device; not stored\0",
+            Self::PCS_VK_SAVE_TOO_LARGE => "PCS_VK_SAVE_TOO_LARGE: the driver's blob is larger than max_blob_bytes; not stored\0",
+            Self::PCS_VK_SAVE_STORE_REJECTED => "PCS_VK_SAVE_STORE_REJECTED: the store refused the put; not stored\0",
+        }
+    }
 }
 
 impl From<SaveOutcome> for pcs_vk_save_outcome {
@@ -430,7 +537,8 @@ pub unsafe extern "C" fn pcs_vk_context_create(
 
 /// Releases the context (and its reference to the store). Pipeline caches it handed out stay
 /// the caller's. Call it before `vkDestroyDevice`, when no other thread uses the context. NULL
-/// is a no-op.
+/// is a no-op. Releasing does not flush: saves not yet flushed (`pcs_vk_context_flush` or
+/// `pcs_flush`) may be lost in a crash or power cut.
 ///
 /// # Safety
 /// `ctx` is NULL or came from `pcs_vk_context_create`, is released once and never used again.
@@ -439,6 +547,83 @@ pub unsafe extern "C" fn pcs_vk_context_release(ctx: *mut pcs_vk_context) {
     super::ffi_boundary!("pcs_vk_context_release", || -> () {
         // SAFETY: forwarded contract.
         unsafe { pcs_vk_context::release(ctx) }
+    });
+}
+
+/// Makes every save stored through `ctx` so far durable: flushes the store the context holds
+/// (its own reference, so this works after the caller released its store handle), exactly as
+/// `pcs_flush` on that store would (what else was put into the store is flushed too).
+///
+/// Two patterns are right, pick by who owns the store: keep your `pcs_store` handle and call
+/// `pcs_flush(store)` (one flush for everything the engine puts, Vulkan or not; several contexts
+/// on one store need only one); or release the handle after `pcs_vk_context_create` and call
+/// `pcs_vk_context_flush(ctx)`. Either way flush at the points that matter (after building a
+/// level's pipelines, before exit), not after every save: a flush waits for the disk.
+/// Releasing the context never flushes: a flush can fail, and only a call can report that.
+///
+/// Returns `PCS_OK`; `PCS_ERR_IO` when the store could not make every save durable
+/// (`pcs_last_error` says why); `PCS_ERR_NULL_ARGUMENT`. Thread-safe; may block on the disk.
+///
+/// # Safety
+/// `ctx` is a live context.
+#[no_mangle]
+pub unsafe extern "C" fn pcs_vk_context_flush(ctx: *const pcs_vk_context) -> pcs_result {
+    super::ffi_boundary!("pcs_vk_context_flush", || -> FfiResult {
+        // SAFETY: forwarded contract.
+        let ctx = unsafe { pcs_vk_context::arg(ctx, "ctx") }?;
+        ctx.flush()
+            .map_err(|error| FfiError::new(pcs_result::PCS_ERR_IO, error.to_string()))?;
+        Ok(pcs_result::PCS_OK)
+    })
+}
+
+/// A static, NUL-terminated, English description of a `pcs_vk_load_outcome` (`outcome` of
+/// `pcs_vk_load_info`), starting with its name (e.g. `"PCS_VK_LOAD_MISS: ..."`), for an
+/// engine's log. Any `int32_t` is accepted: an unknown value gives
+/// `"unknown pcs_vk_load_outcome"`. Never returns NULL; the string lives as long as the library
+/// is loaded; do not free it. Thread-safe.
+#[no_mangle]
+pub extern "C" fn pcs_vk_load_outcome_str(outcome: i32) -> *const c_char {
+    super::ffi_boundary!("pcs_vk_load_outcome_str", || -> *const c_char {
+        static_description(
+            outcome,
+            &pcs_vk_load_outcome::ALL,
+            |known| known as i32,
+            pcs_vk_load_outcome::description,
+            "unknown pcs_vk_load_outcome\0",
+        )
+    })
+}
+
+/// A static, NUL-terminated, English description of a `pcs_vk_rejection` (`rejection` of
+/// `pcs_vk_load_info`), starting with its name; `"unknown pcs_vk_rejection"` for an unknown
+/// value. Never returns NULL; do not free it. Thread-safe.
+#[no_mangle]
+pub extern "C" fn pcs_vk_rejection_str(rejection: i32) -> *const c_char {
+    super::ffi_boundary!("pcs_vk_rejection_str", || -> *const c_char {
+        static_description(
+            rejection,
+            &pcs_vk_rejection::ALL,
+            |known| known as i32,
+            pcs_vk_rejection::description,
+            "unknown pcs_vk_rejection\0",
+        )
+    })
+}
+
+/// A static, NUL-terminated, English description of a `pcs_vk_save_outcome` (`outcome` of
+/// `pcs_vk_save_info`), starting with its name; `"unknown pcs_vk_save_outcome"` for an unknown
+/// value. Never returns NULL; do not free it. Thread-safe.
+#[no_mangle]
+pub extern "C" fn pcs_vk_save_outcome_str(outcome: i32) -> *const c_char {
+    super::ffi_boundary!("pcs_vk_save_outcome_str", || -> *const c_char {
+        static_description(
+            outcome,
+            &pcs_vk_save_outcome::ALL,
+            |known| known as i32,
+            pcs_vk_save_outcome::description,
+            "unknown pcs_vk_save_outcome\0",
+        )
     })
 }
 
@@ -1246,6 +1431,14 @@ pub struct pcs_vk_api {
     /// `pcs_vk_context_metrics`.
     pub context_metrics:
         unsafe extern "C" fn(*const pcs_vk_context, *mut pcs_vk_metrics) -> pcs_result,
+    /// `pcs_vk_load_outcome_str` (ABI 2).
+    pub load_outcome_str: extern "C" fn(i32) -> *const c_char,
+    /// `pcs_vk_rejection_str` (ABI 2).
+    pub rejection_str: extern "C" fn(i32) -> *const c_char,
+    /// `pcs_vk_save_outcome_str` (ABI 2).
+    pub save_outcome_str: extern "C" fn(i32) -> *const c_char,
+    /// `pcs_vk_context_flush` (ABI 2).
+    pub context_flush: unsafe extern "C" fn(*const pcs_vk_context) -> pcs_result,
     /// `pcs_vk_recipe_recorder_create` (ABI 2).
     pub recipe_recorder_create: unsafe extern "C" fn(
         *mut pcs_store,
@@ -1329,6 +1522,10 @@ static VK_API: pcs_vk_api = pcs_vk_api {
     save_pipeline_cache: pcs_vk_save_pipeline_cache,
     merge_pipeline_caches: pcs_vk_merge_pipeline_caches,
     context_metrics: pcs_vk_context_metrics,
+    load_outcome_str: pcs_vk_load_outcome_str,
+    rejection_str: pcs_vk_rejection_str,
+    save_outcome_str: pcs_vk_save_outcome_str,
+    context_flush: pcs_vk_context_flush,
     recipe_recorder_create: pcs_vk_recipe_recorder_create,
     recipe_recorder_release: pcs_vk_recipe_recorder_release,
     recipe_record_shader_module: pcs_vk_recipe_record_shader_module,
@@ -1397,7 +1594,10 @@ const _: () = {
     assert!(offset_of!(pcs_vk_metrics, driver_refusals) == 96);
     assert!(offset_of!(pcs_vk_metrics, load_latency) == 120);
     assert!(size_of::<pcs_vk_metrics>() == 184);
-    assert!(size_of::<pcs_vk_api>() == 168);
+    // Version 2 appends adapter-log's four functions, then the recipe functions.
+    assert!(offset_of!(pcs_vk_api, load_outcome_str) == 64);
+    assert!(offset_of!(pcs_vk_api, recipe_recorder_create) == 96);
+    assert!(size_of::<pcs_vk_api>() == 200);
     assert!(offset_of!(pcs_vk_recipe_recorder_info, api_version) == 16);
     assert!(offset_of!(pcs_vk_recipe_recorder_info, cache_key) == 20);
     assert!(offset_of!(pcs_vk_recipe_recorder_info, engine_namespace) == 56);
@@ -1427,7 +1627,7 @@ mod tests {
             assert_eq!(pcs_vk_load_outcome::from(outcome) as i32, outcome as i32);
             assert_eq!(outcome as i32, value);
         }
-        for value in 0..=15 {
+        for value in 0..=16 {
             let rejection = [
                 Rejection::None,
                 Rejection::EnvelopeTruncated,
@@ -1445,6 +1645,7 @@ mod tests {
                 Rejection::HeaderUuid,
                 Rejection::TooLarge,
                 Rejection::DriverError,
+                Rejection::StoreCorrupt,
             ][value as usize];
             assert_eq!(pcs_vk_rejection::from(rejection) as i32, value);
             assert_eq!(rejection as i32, value);
@@ -1458,6 +1659,71 @@ mod tests {
         ] {
             assert_eq!(pcs_vk_save_outcome::from(outcome) as i32, outcome as i32);
         }
+    }
+
+    /// Every known value's description starts with its own name; anything else is "unknown".
+    #[test]
+    fn every_outcome_and_rejection_has_a_static_string() {
+        fn text(described: *const c_char) -> &'static str {
+            assert!(!described.is_null());
+            // SAFETY: the functions return static NUL-terminated strings.
+            unsafe { std::ffi::CStr::from_ptr(described) }
+                .to_str()
+                .expect("UTF-8")
+        }
+        fn check<T: Copy + std::fmt::Debug>(
+            all: &[T],
+            code: fn(T) -> i32,
+            describe: extern "C" fn(i32) -> *const c_char,
+            unknown: &str,
+        ) {
+            for (index, value) in all.iter().enumerate() {
+                assert_eq!(
+                    code(*value),
+                    index as i32,
+                    "{value:?}: values are 0, 1, 2..."
+                );
+                let described = text(describe(code(*value)));
+                assert!(
+                    described.starts_with(&format!("{value:?}: ")),
+                    "{value:?}: {described}"
+                );
+            }
+            for value in [-1, all.len() as i32, i32::MAX, i32::MIN] {
+                assert_eq!(text(describe(value)), unknown, "{value}");
+            }
+        }
+        check(
+            &pcs_vk_load_outcome::ALL,
+            |v| v as i32,
+            pcs_vk_load_outcome_str,
+            "unknown pcs_vk_load_outcome",
+        );
+        check(
+            &pcs_vk_rejection::ALL,
+            |v| v as i32,
+            pcs_vk_rejection_str,
+            "unknown pcs_vk_rejection",
+        );
+        check(
+            &pcs_vk_save_outcome::ALL,
+            |v| v as i32,
+            pcs_vk_save_outcome_str,
+            "unknown pcs_vk_save_outcome",
+        );
+        // Every adapter value is in the tables.
+        assert_eq!(
+            pcs_vk_load_outcome::ALL.len(),
+            LoadOutcome::TooLarge as usize + 1
+        );
+        assert_eq!(
+            pcs_vk_rejection::ALL.len(),
+            Rejection::StoreCorrupt as usize + 1
+        );
+        assert_eq!(
+            pcs_vk_save_outcome::ALL.len(),
+            SaveOutcome::StoreRejected as usize + 1
+        );
     }
 
     #[test]
@@ -1541,6 +1807,10 @@ mod tests {
             let mut metrics = pcs_vk_metrics::default();
             assert_eq!(
                 pcs_vk_context_metrics(ptr::null(), &mut metrics),
+                pcs_result::PCS_ERR_NULL_ARGUMENT
+            );
+            assert_eq!(
+                pcs_vk_context_flush(ptr::null()),
                 pcs_result::PCS_ERR_NULL_ARGUMENT
             );
             pcs_vk_context_release(ptr::null_mut());

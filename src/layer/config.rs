@@ -1,28 +1,37 @@
 //! The layer's settings, read once per process from the environment by [`crate::config`] (the
 //! variables and their grammar are documented there and in README.md): the default store's
 //! (`PCSTORE_DIR`, `PCSTORE_MAX_SIZE`, `PCSTORE_DISABLE`, `PCSTORE_REMOTE_*`), exactly as
-//! `pcs_store_open_default` reads them, plus the layer's own `PCSTORE_LOG`,
-//! `PCSTORE_SAVE_INTERVAL_MS` and `PCSTORE_RECORD`.
+//! `pcs_store_open_default` reads them, plus the layer's own `PCSTORE_LOG`, `PCSTORE_LOG_FILE`,
+//! `PCSTORE_SAVE_INTERVAL_MS`, `PCSTORE_LAYER_APP_CACHES` and `PCSTORE_RECORD`.
 //!
 //! A value that does not parse is reported once on stderr and replaced by its default: a typo
-//! must never break the application. [`layer_log!`] prints the log lines `PCSTORE_LOG` asks for. (`PCSTORE_LAYER_ENABLE` / `PCSTORE_LAYER_DISABLE` are read
-//! by the loader from the implicit manifest, not here.)
+//! must never break the application. [`layer_log!`] writes the layer's messages through one
+//! process-wide [`LineSink`]: `log` records for a host that listens, and the lines `PCSTORE_LOG`
+//! asks for on stderr or in `PCSTORE_LOG_FILE`. (`PCSTORE_LAYER_ENABLE` /
+//! `PCSTORE_LAYER_DISABLE` are read by the loader from the implicit manifest, not here.)
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use once_cell::sync::Lazy;
 
 use crate::config::{self, ConfigError, LayerSettings, Settings, StorePlan, Vars};
+use crate::diagnostics::line_sink::LineSink;
 
 /// The process's layer settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct LayerConfig {
     /// What the shared store is made of.
     pub store: StorePlan,
-    /// Log loads and saves to stderr.
+    /// Write the layer's log lines (`PCSTORE_LOG`).
     pub log: bool,
+    /// Where they go (`PCSTORE_LOG_FILE`, appended); stderr when `None`.
+    pub log_file: Option<PathBuf>,
     /// Cadence of background saves.
     pub save_interval: Duration,
+    /// Seed the application's own empty caches and keep what they gathered
+    /// (`PCSTORE_LAYER_APP_CACHES`).
+    pub app_caches: bool,
     /// Record recipes (`PCSTORE_RECORD`).
     pub record: bool,
 }
@@ -37,7 +46,9 @@ impl LayerConfig {
         let config = Self {
             store: StorePlan::new(&store),
             log: layer.log,
+            log_file: layer.log_file,
             save_interval: layer.save_interval,
+            app_caches: layer.app_caches,
             record: layer.record,
         };
         (config, errors)
@@ -56,12 +67,21 @@ pub(super) fn config() -> &'static LayerConfig {
     &CONFIG
 }
 
-/// Prints one layer log line when `PCSTORE_LOG` asks for it.
+/// The layer's log of this process, opened on first use as the settings say (a log file is
+/// opened once and shared by every instance and device).
+pub(super) fn sink() -> &'static LineSink {
+    static SINK: Lazy<LineSink> = Lazy::new(|| {
+        let config = config();
+        LineSink::open(config.log, config.log_file.as_deref())
+    });
+    &SINK
+}
+
+/// Logs one layer message at a `log::Level` (`Info` for what the layer did, `Warn` for what it
+/// could not do): `layer_log!(Warn, "save failed: {error}")`.
 macro_rules! layer_log {
-    ($($arg:tt)*) => {
-        if $crate::layer::config::config().log {
-            eprintln!("pcstore-layer: {}", format_args!($($arg)*));
-        }
+    ($level:ident, $($arg:tt)*) => {
+        $crate::layer::config::sink().line(log::Level::$level, format_args!($($arg)*))
     };
 }
 pub(super) use layer_log;

@@ -1,12 +1,14 @@
 //! What the layer keeps per device, found by the dispatch key of the device or of any of its
 //! queues and command buffers: the next link's commands and the layer's per-device state.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use ash::vk;
 use once_cell::sync::OnceCell;
 
 use super::cache::DeviceCache;
+use super::feedback::{CreationStats, FeedbackSupport};
 use super::registry::Registry;
 use super::saver::Saver;
 use crate::recipe::RecipeRecorder;
@@ -23,7 +25,9 @@ pub(super) struct NextDeviceFns {
     pub create_compute_pipelines: vk::PFN_vkCreateComputePipelines,
     /// Present only when the device has `VK_KHR_ray_tracing_pipeline` enabled.
     pub create_ray_tracing_pipelines: Option<vk::PFN_vkCreateRayTracingPipelinesKHR>,
+    pub create_pipeline_cache: vk::PFN_vkCreatePipelineCache,
     pub destroy_pipeline_cache: vk::PFN_vkDestroyPipelineCache,
+    pub merge_pipeline_caches: vk::PFN_vkMergePipelineCaches,
     /// The object creations recording intercepts (`PCSTORE_RECORD`, intercept/record.rs).
     pub create_shader_module: vk::PFN_vkCreateShaderModule,
     pub create_sampler: vk::PFN_vkCreateSampler,
@@ -46,7 +50,7 @@ impl NextDeviceFns {
         device: vk::Device,
     ) -> Option<Self> {
         let gdpa = next_get_device_proc_addr;
-        // SAFETY (every `resolve`): the link's resolver with its live device (caller); each PFN
+        // SAFETY: (every `resolve`) the link's resolver with its live device (caller); each PFN
         // type is that of its name.
         unsafe {
             Some(Self {
@@ -58,7 +62,9 @@ impl NextDeviceFns {
                     device,
                     c"vkCreateRayTracingPipelinesKHR",
                 ),
+                create_pipeline_cache: resolve(gdpa, device, c"vkCreatePipelineCache")?,
                 destroy_pipeline_cache: resolve(gdpa, device, c"vkDestroyPipelineCache")?,
+                merge_pipeline_caches: resolve(gdpa, device, c"vkMergePipelineCaches")?,
                 create_shader_module: resolve(gdpa, device, c"vkCreateShaderModule")?,
                 create_sampler: resolve(gdpa, device, c"vkCreateSampler")?,
                 create_descriptor_set_layout: resolve(
@@ -89,6 +95,15 @@ pub(super) struct DeviceData {
     pub saver: parking_lot::Mutex<Option<Saver>>,
     /// Recipes of what the device creates (`PCSTORE_RECORD`, record.rs).
     pub recorder: Option<RecipeRecorder>,
+    /// The physical device's name, for the log.
+    pub name: String,
+    /// Whether pipeline creations report feedback on this device.
+    pub feedback: FeedbackSupport,
+    /// What they reported, added up (logged at `vkDestroyDevice`).
+    pub creation: CreationStats,
+    /// The application's caches the layer seeded (created without initial data), whose
+    /// contents it collects when they are destroyed.
+    pub seeded_caches: parking_lot::Mutex<HashSet<vk::PipelineCache>>,
 }
 
 /// Devices by dispatch key.

@@ -96,7 +96,7 @@ unsafe extern "system" fn get_device_proc_addr(
 
 /// The layer's two resolvers by name.
 fn resolver(name: &CStr) -> vk::PFN_vkVoidFunction {
-    // SAFETY (every cast): each function is erased to PFN_vkVoidFunction under its own Vulkan
+    // SAFETY: (every cast) each function is erased to PFN_vkVoidFunction under its own Vulkan
     // name; the caller casts it back to that name's signature.
     unsafe {
         Some(match name.to_bytes() {

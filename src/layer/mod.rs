@@ -7,8 +7,9 @@
 //! [`vkNegotiateLoaderLayerInterfaceVersion`]. At `vkCreateDevice` the layer creates one
 //! `VkPipelineCache` through the adapter ([`crate::vulkan::VulkanContext`]), keyed by the device
 //! identity and the application, and substitutes it wherever the application passes
-//! `VK_NULL_HANDLE`; the application's own caches pass through untouched. A background thread
-//! saves it while it grows; `vkDestroyDevice` saves it once more before calling down.
+//! `VK_NULL_HANDLE`; the application's own empty caches are seeded from it and collected when
+//! destroyed (intercept/cache.rs). A background thread saves it while it grows;
+//! `vkDestroyDevice` saves it once more before calling down.
 //!
 //! Files, each importing only those below it:
 //! - entry.rs: negotiation and the layer's two resolvers;
@@ -16,7 +17,9 @@
 //! - chain.rs: resolvers for the chain below the layer (what the layer's cache is driven through);
 //! - record.rs: recording recipes (`PCSTORE_RECORD=1`) for `pcstore replay`;
 //! - device.rs: the device record (the next link's commands, the cache, the saver, the
-//!   recorder);
+//!   creation statistics, the recorder);
+//! - feedback.rs: driver-verified hits (creation feedback chained, read and added up);
+//! - configuration.rs: the enabled extensions and features, digested into the cache's key;
 //! - saver.rs: the background saver; cache.rs: the layer cache and the shared store;
 //! - instance.rs: the instance record; registry.rs: records by dispatch key, generic;
 //! - config.rs: the settings (read by [`crate::config`]) and the log; abi.rs: the `vk_layer.h`
@@ -26,8 +29,10 @@ pub mod abi;
 mod cache;
 mod chain;
 mod config;
+mod configuration;
 mod device;
 mod entry;
+mod feedback;
 mod instance;
 mod intercept;
 mod record;
@@ -36,4 +41,5 @@ mod saver;
 
 #[cfg(test)]
 pub(crate) use config::store_plan;
+pub use configuration::digest as device_configuration_digest;
 pub use entry::vkNegotiateLoaderLayerInterfaceVersion;

@@ -18,13 +18,15 @@ use super::device::DeviceData;
 use super::instance::InstanceData;
 use crate::recipe::{CacheTarget, DeviceRecipe, NamespaceScheme, RecipeRecorder};
 
-/// A recorder for a device just created from `create_info`; `None` when recording is off.
+/// A recorder for a device just created from `create_info`, whose configuration digest (part
+/// of the layer cache's namespace) is `configuration`; `None` when recording is off.
 ///
 /// # Safety
 /// `create_info` is the application's valid create-info of a device of `instance`.
 pub(super) unsafe fn start(
     instance: &InstanceData,
     create_info: &vk::DeviceCreateInfo<'_>,
+    configuration: &[u8; 32],
 ) -> Option<RecipeRecorder> {
     if !config().record {
         return None;
@@ -33,18 +35,21 @@ pub(super) unsafe fn start(
     let device = match unsafe { DeviceRecipe::capture(create_info, instance.api_version) } {
         Ok(recipe) => recipe,
         Err(why) => {
-            layer_log!("not recording this device: {why}");
+            layer_log!(Warn, "not recording this device: {why}");
             return None;
         }
     };
     let cache = CacheTarget {
         key: layer_cache_key(),
         namespace: instance.application.clone(),
-        scheme: NamespaceScheme::WithDeviceName,
+        // The namespace the layer cache is loaded under (cache.rs), so a replay's result is
+        // what the next launch of this configuration loads.
+        scheme: NamespaceScheme::WithDeviceNameAndConfiguration(*configuration),
     };
     let recorder =
         RecipeRecorder::new(shared_store(), instance.application.clone(), cache, &device);
     layer_log!(
+        Info,
         "recording recipes (application record {})",
         recorder.application_key()
     );

@@ -1,7 +1,7 @@
 //! A device's background saver: saves the layer cache at a bounded cadence while it grows, so
 //! a crash or kill loses at most one interval, and pipeline creation never waits for a save.
 
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -26,7 +26,10 @@ impl Saver {
         match thread {
             Ok(thread) => Some(Self { stop, thread }),
             Err(error) => {
-                layer_log!("no background saver ({error}); saving at vkDestroyDevice only");
+                layer_log!(
+                    Warn,
+                    "no background saver ({error}); saving at vkDestroyDevice only"
+                );
                 None
             }
         }
@@ -35,9 +38,7 @@ impl Saver {
     /// Stops the thread and waits for it.
     pub fn stop(self) {
         let (stopped, wake) = &*self.stop;
-        *stopped
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = true;
+        *stopped.lock().unwrap_or_else(PoisonError::into_inner) = true;
         wake.notify_all();
         let _ = self.thread.join();
     }
@@ -46,9 +47,7 @@ impl Saver {
 fn run(cache: &DeviceCache, signal: &(Mutex<bool>, Condvar), interval: Duration) {
     let (stopped, wake) = signal;
     let mut deadline = Instant::now() + interval;
-    let mut guard = stopped
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut guard = stopped.lock().unwrap_or_else(PoisonError::into_inner);
     loop {
         if *guard {
             return;
@@ -57,7 +56,7 @@ fn run(cache: &DeviceCache, signal: &(Mutex<bool>, Condvar), interval: Duration)
         if now < deadline {
             guard = wake
                 .wait_timeout(guard, deadline - now)
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .unwrap_or_else(PoisonError::into_inner)
                 .0;
             continue;
         }
@@ -67,8 +66,6 @@ fn run(cache: &DeviceCache, signal: &(Mutex<bool>, Condvar), interval: Duration)
             cache.save_if_grown("periodic");
         }));
         deadline = Instant::now() + interval;
-        guard = stopped
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        guard = stopped.lock().unwrap_or_else(PoisonError::into_inner);
     }
 }

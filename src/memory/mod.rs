@@ -91,6 +91,7 @@ struct Shard {
 
 impl InMemoryPipelineCache {
     /// A cache with the default budgets ([`DEFAULT_MAX_ENTRIES`], [`DEFAULT_MAX_BYTES`]).
+    #[must_use]
     pub fn new() -> Self {
         Self::with_limits(DEFAULT_MAX_ENTRIES, DEFAULT_MAX_BYTES)
     }
@@ -98,6 +99,7 @@ impl InMemoryPipelineCache {
     /// A cache holding at most `max_entries` blobs and `max_bytes` blob bytes in total.
     /// A blob larger than `max_bytes` is rejected at `put`. Zero budgets make a cache that
     /// holds nothing.
+    #[must_use]
     pub fn with_limits(max_entries: usize, max_bytes: u64) -> Self {
         Self {
             shards: (0..shard_count(max_entries, max_bytes))

@@ -1,7 +1,7 @@
 //! A log-linear histogram of nanosecond latencies, updated with atomics only, and the
 //! saturating counter add it shares with the recorder.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::{AtomicU64, Ordering};
 
 use super::snapshot::LatencySummary;
 
@@ -28,6 +28,7 @@ pub struct LatencyHistogram {
 
 impl LatencyHistogram {
     /// Empty.
+    #[must_use]
     pub fn new() -> Self {
         Self {
             buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
@@ -83,7 +84,7 @@ fn bucket_of(ns: u64) -> usize {
     if ns < SUB as u64 {
         return ns as usize;
     }
-    let exponent = 63 - ns.leading_zeros(); // >= SUB_BITS
+    let exponent = ns.ilog2(); // >= SUB_BITS
     let shift = exponent - SUB_BITS;
     let sub = ((ns >> shift) as usize) & (SUB - 1);
     (shift as usize + 1) * SUB + sub

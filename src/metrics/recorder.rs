@@ -1,11 +1,12 @@
 //! The live recorder behind a store's metrics: per-thread counter stripes and three latency
-//! histograms (get, put, flush).
+//! histograms (get, put, flush). The loom model at the end of this file checks that no count is
+//! lost, also when a thread inherits a finished thread's stripe.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::histogram::{saturating_add, LatencyHistogram};
 use super::snapshot::PipelineCacheMetrics;
+use crate::sync::{AtomicU64, Ordering};
 use crate::thread_slot;
 
 /// One memory-tier `get` in this many is timed, per thread. Timing costs two clock reads and
@@ -88,6 +89,7 @@ pub struct MetricsRecorder {
 
 impl MetricsRecorder {
     /// All counters at zero.
+    #[must_use]
     pub fn new() -> Self {
         Self {
             stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
@@ -303,5 +305,62 @@ mod tests {
         assert_eq!(snapshot.bytes_read, 40_000);
         assert_eq!((snapshot.cached_bytes, snapshot.entries), (7, 3));
         assert_eq!(snapshot.hit_rate_ppm(), 500_000);
+    }
+}
+
+/// Models of the striped counters, run by loom (`--cfg loom`, see `crate::sync`): every
+/// interleaving and every value each atomic load may return, within a preemption bound.
+#[cfg(all(test, loom))]
+mod loom_models {
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+    use loom::sync::Arc;
+    use loom::thread;
+
+    use super::*;
+
+    /// (c) Four threads count one hit each while another takes snapshots. Under loom there are
+    /// two thread slots, so each thread owns a stripe (perhaps one a finished thread left, whose
+    /// count it must carry on from) or adds atomically to the shared overflow stripe.
+    #[test]
+    fn loom_counts_are_never_lost_and_snapshots_never_run_ahead() {
+        static OVERFLOWED: AtomicUsize = AtomicUsize::new(0);
+        static REUSED: AtomicUsize = AtomicUsize::new(0);
+        static OVERFLOWED_TOGETHER: AtomicUsize = AtomicUsize::new(0);
+        crate::sync::model(2, || {
+            let recorder = Arc::new(MetricsRecorder::new());
+            let counters: Vec<_> = (0..4)
+                .map(|_| {
+                    let recorder = Arc::clone(&recorder);
+                    thread::spawn(move || {
+                        recorder.inc(Counter::Hits);
+                        thread_slot::current()
+                    })
+                })
+                .collect();
+            let first = recorder.value(Counter::Hits);
+            let second = recorder.value(Counter::Hits);
+            assert!(first <= second && second <= 4, "{first} then {second}");
+            let slots: Vec<_> = counters.into_iter().map(|t| t.join().unwrap()).collect();
+            assert_eq!(recorder.value(Counter::Hits), 4, "slots {slots:?}");
+            match slots.iter().filter(|slot| slot.is_none()).count() {
+                0 => {}
+                1 => _ = OVERFLOWED.fetch_add(1, Relaxed),
+                _ => _ = OVERFLOWED_TOGETHER.fetch_add(1, Relaxed),
+            }
+            if slots.iter().flatten().filter(|slot| **slot == 0).count() > 1 {
+                REUSED.fetch_add(1, Relaxed);
+            }
+        });
+        // The model reached every case worth checking.
+        assert!(
+            OVERFLOWED.load(Relaxed) > 0,
+            "no execution used the overflow stripe"
+        );
+        assert!(
+            OVERFLOWED_TOGETHER.load(Relaxed) > 0,
+            "no execution shared the overflow stripe"
+        );
+        assert!(REUSED.load(Relaxed) > 0, "no execution reused a stripe");
     }
 }

@@ -45,11 +45,16 @@ pub struct PipelineCacheMetrics {
 
 impl PipelineCacheMetrics {
     /// Hits per million lookups, 0 when there were no lookups.
+    #[must_use]
     pub fn hit_rate_ppm(&self) -> u32 {
         self.try_hit_rate_ppm().unwrap_or(0)
     }
 
     /// Hits per million lookups, or why there is no such figure.
+    ///
+    /// # Errors
+    /// [`HitRateError::NoLookups`] before the first lookup; [`HitRateError::Inconsistent`] when
+    /// the snapshot counts more hits than lookups.
     pub fn try_hit_rate_ppm(&self) -> Result<u32, HitRateError> {
         if self.lookups == 0 {
             return Err(HitRateError::NoLookups);

@@ -66,6 +66,7 @@ impl AnyRecipe {
     }
 
     /// The recipe's bytes.
+    #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
         match self {
             Self::ShaderModule(recipe) => recipe.to_bytes(),
@@ -83,6 +84,7 @@ impl AnyRecipe {
     }
 
     /// The recipe's kind.
+    #[must_use]
     pub fn kind(&self) -> RecipeKind {
         match self {
             Self::ShaderModule(_) => RecipeKind::ShaderModule,
@@ -100,6 +102,7 @@ impl AnyRecipe {
     }
 
     /// The keys of the recipes this one refers to (what must be fetched and created first).
+    #[must_use]
     pub fn references(&self) -> Vec<RecipeKey> {
         match self {
             // A replay record's keys name pipelines, not what must exist first.

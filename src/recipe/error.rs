@@ -34,6 +34,7 @@ pub enum NotRecorded {
 
 impl NotRecorded {
     /// The unknown `sType`, for counting and logging once per type.
+    #[must_use]
     pub fn structure_type(&self) -> Option<vk::StructureType> {
         match self {
             Self::UnknownStructure { s_type, .. } => Some(*s_type),

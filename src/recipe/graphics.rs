@@ -1,4 +1,4 @@
-//! Graphics pipeline recipes: the model and recording (rebuilding is in graphics_build.rs).
+//! Graphics pipeline recipes: the model and recording (rebuilding is in `graphics_build.rs`).
 //!
 //! Vulkan lets an application leave a state pointer dangling where the state is ignored, so
 //! the recorder reads a state only where Vulkan uses it, and records `None` where it is

@@ -28,6 +28,7 @@ pub struct RecipeKey(pub PipelineFingerprint);
 
 impl RecipeKey {
     /// The key of a recipe whose full bytes (header included) are `recipe_bytes`.
+    #[must_use]
     pub fn of(recipe_bytes: &[u8]) -> Self {
         Self(
             PipelineFingerprint::builder()
@@ -48,6 +49,7 @@ impl RecipeKey {
     }
 
     /// The store key (the same 32 bytes).
+    #[must_use]
     pub fn fingerprint(&self) -> PipelineFingerprint {
         self.0
     }
@@ -121,6 +123,7 @@ impl RecipeKind {
     ];
 
     /// The kind with this header byte.
+    #[must_use]
     pub fn from_byte(byte: u8) -> Option<Self> {
         Self::ALL.into_iter().find(|kind| *kind as u8 == byte)
     }

@@ -234,6 +234,7 @@ unsafe fn reference_v2(
 
 impl RenderPassRecipe {
     /// What subpass `index` uses, `None` past the last subpass.
+    #[must_use]
     pub fn subpass_use(&self, index: u32) -> Option<SubpassUse> {
         let subpass = self.subpasses.get(index as usize)?;
         Some(SubpassUse {

@@ -41,6 +41,7 @@ pub struct KeyMap {
 
 impl KeyMap {
     /// An empty map.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }

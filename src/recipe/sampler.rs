@@ -134,6 +134,7 @@ impl SamplerRecipe {
     }
 
     /// The create-info to recreate this sampler.
+    #[must_use]
     pub fn build(&self) -> SamplerBuild {
         let custom: Vec<_> = self
             .custom_border_color

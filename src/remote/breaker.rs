@@ -26,6 +26,18 @@ pub(crate) enum Health {
     Failed,
 }
 
+/// A change of the breaker's state, for the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BreakerChange {
+    /// Requests stop for `cooldown` (from closed, or again after a failed probe).
+    Opened {
+        /// How long no request is made.
+        cooldown: Duration,
+    },
+    /// The server answered: requests resume.
+    Closed,
+}
+
 #[derive(Debug)]
 enum State {
     Closed,
@@ -90,26 +102,26 @@ impl CircuitBreaker {
         }
     }
 
-    /// Reports the outcome of an allowed request. Returns `true` if this opened the breaker
-    /// (from closed, or again after a failed probe).
-    pub(crate) fn record(&self, health: Health) -> bool {
+    /// Reports the outcome of an allowed request. Returns the change it caused, if any: opened
+    /// (from closed, or again after a failed probe) or closed.
+    pub(crate) fn record(&self, health: Health) -> Option<BreakerChange> {
         let mut state = self.state.lock();
         let opened_for = match (health, &*state) {
-            (Health::Answered, State::Closed) => return false,
+            (Health::Answered, State::Closed) => return None,
             (Health::Answered, _) => {
                 *state = State::Closed;
                 drop(state);
                 if let Some(file) = &self.shared {
                     file.clear();
                 }
-                return false;
+                return Some(BreakerChange::Closed);
             }
             (Health::Failed, State::Closed) => self.initial_cooldown,
             (Health::Failed, State::Probing { cooldown }) => {
                 cooldown.saturating_mul(2).min(self.max_cooldown)
             }
             // A request allowed before the breaker opened failed too: already open, keep it.
-            (Health::Failed, State::Open { .. }) => return false,
+            (Health::Failed, State::Open { .. }) => return None,
         };
         *state = State::Open {
             until: self.clock.now() + opened_for,
@@ -119,7 +131,9 @@ impl CircuitBreaker {
         if let Some(file) = &self.shared {
             file.record_open(self.clock.wall(), opened_for);
         }
-        true
+        Some(BreakerChange::Opened {
+            cooldown: opened_for,
+        })
     }
 
     /// Whether requests are being held back now.
@@ -132,6 +146,12 @@ impl CircuitBreaker {
 mod tests {
     use super::super::clock::ManualClock;
     use super::*;
+
+    fn opened(ms: u64) -> Option<BreakerChange> {
+        Some(BreakerChange::Opened {
+            cooldown: Duration::from_millis(ms),
+        })
+    }
 
     fn breaker(initial_ms: u64, max_ms: u64) -> (CircuitBreaker, Arc<ManualClock>) {
         let clock = Arc::new(ManualClock::new());
@@ -148,9 +168,9 @@ mod tests {
     fn opens_on_failure_probes_once_and_backs_off() {
         let (breaker, clock) = breaker(30_000, 100_000);
         assert!(breaker.allow());
-        assert!(!breaker.record(Health::Answered));
+        assert_eq!(breaker.record(Health::Answered), None);
         assert!(breaker.allow());
-        assert!(breaker.record(Health::Failed));
+        assert_eq!(breaker.record(Health::Failed), opened(30_000));
         assert!(breaker.is_open());
         assert!(!breaker.allow(), "open: no request during the cooldown");
         clock.advance(Duration::from_millis(29_999));
@@ -162,18 +182,27 @@ mod tests {
             "the first caller after the cooldown probes"
         );
         assert!(!breaker.allow(), "only one probe at a time");
-        assert!(breaker.record(Health::Failed), "a failed probe reopens");
+        assert_eq!(
+            breaker.record(Health::Failed),
+            opened(60_000),
+            "a failed probe reopens for twice as long"
+        );
 
         // The cooldown doubled to 60 s.
         clock.advance(Duration::from_millis(59_999));
         assert!(!breaker.allow());
         clock.advance(Duration::from_millis(1));
         assert!(breaker.allow());
-        assert!(!breaker.record(Health::Answered), "a good probe closes");
+        assert_eq!(
+            breaker.record(Health::Answered),
+            Some(BreakerChange::Closed),
+            "a good probe closes"
+        );
         assert!(!breaker.is_open());
         assert!(breaker.allow());
-        assert!(
+        assert_eq!(
             breaker.record(Health::Failed),
+            opened(30_000),
             "after closing, the next failure opens it again"
         );
         clock.advance(Duration::from_millis(29_999));
@@ -211,7 +240,7 @@ mod tests {
         };
         let first = open(&clock);
         assert!(first.allow());
-        assert!(first.record(Health::Failed));
+        assert_eq!(first.record(Health::Failed), opened(30_000));
 
         // A process started 10 s later holds requests back for the remaining 20 s.
         clock.advance(Duration::from_secs(10));
@@ -222,19 +251,27 @@ mod tests {
         assert!(!second.allow());
         clock.advance(Duration::from_millis(1));
         assert!(second.allow(), "then it probes");
-        assert!(second.record(Health::Failed), "the probe failed: 60 s more");
+        assert_eq!(
+            second.record(Health::Failed),
+            opened(60_000),
+            "the probe failed: 60 s more"
+        );
 
         clock.advance(Duration::from_secs(59));
         let third = open(&clock);
         assert!(!third.allow(), "the doubled cooldown is shared too");
         clock.advance(Duration::from_secs(1));
         assert!(third.allow());
-        assert!(!third.record(Health::Answered), "the server is back");
+        assert_eq!(
+            third.record(Health::Answered),
+            Some(BreakerChange::Closed),
+            "the server is back"
+        );
         assert!(!open(&clock).is_open(), "and later processes know it");
 
         // A wall clock set back an hour: the file is not believed (requests are tried).
         assert!(third.allow());
-        assert!(third.record(Health::Failed));
+        assert_eq!(third.record(Health::Failed), opened(30_000));
         clock.skew_wall(-3_600_000);
         assert!(!open(&clock).is_open());
         let _ = std::fs::remove_dir_all(&dir);

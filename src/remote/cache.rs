@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::breaker::{CircuitBreaker, Health};
+use super::breaker::{BreakerChange, CircuitBreaker, Health};
 use super::breaker_file::BreakerFile;
 use super::clock::{Clock, SystemClock};
 use super::envelope;
@@ -16,9 +16,10 @@ use super::miss_memory::MissMemory;
 use super::options::RemoteOptions;
 use super::upload::{run_worker, FlushReport, Job, QueueFull, UploadQueue};
 use crate::config::{self, RemoteSettings};
+use crate::diagnostics::Throttle;
 use crate::fingerprint::PipelineFingerprint;
 use crate::metrics::{Counter, MetricsRecorder, Op, PipelineCacheMetrics};
-use crate::store::{PipelineCacheStore, PutError};
+use crate::store::{Lookup, PipelineCacheStore, PutError};
 
 /// A pipeline cache on an HTTP server speaking the Bazel remote-cache layout
 /// (`GET`/`PUT {base_url}/ac/{64 hex digits}`): bazel-remote, nginx WebDAV, ccache's servers.
@@ -33,7 +34,9 @@ use crate::store::{PipelineCacheStore, PutError};
 ///   other processes learn of it too.
 ///
 /// Thread-safe. Dropping it stops the worker after its current upload; uploads still queued are
-/// abandoned, so call `flush` first if they matter. Credentials are never logged or displayed.
+/// abandoned, so call `flush` first if they matter. Credentials are never logged or displayed:
+/// its log records (target `pcstore::remote`: the breaker opening and closing, failed requests,
+/// damaged entries, dropped uploads) name the server by its URL without user or password.
 pub struct RemoteCache {
     inner: Arc<Inner>,
 }
@@ -99,6 +102,14 @@ impl RemoteCache {
             counters: RemoteCounters::default(),
             options,
         });
+        if inner.breaker.is_open() {
+            log::info!(
+                target: "pcstore::remote",
+                "remote cache {}: another process found it unreachable; no requests until its \
+                 cooldown ends",
+                inner.http.base()
+            );
+        }
         if !inner.options.read_only {
             let worker = Arc::clone(&inner);
             thread::Builder::new()
@@ -134,12 +145,14 @@ impl RemoteCache {
     }
 
     /// The options this cache was opened with.
+    #[must_use]
     pub fn options(&self) -> &RemoteOptions {
         &self.inner.options
     }
 
     /// Waits up to `deadline` for the uploads queued before this call and reports failures
     /// since the previous report. Counted in `flushes` / `flush_errors` like `flush`.
+    #[must_use]
     pub fn flush_within(&self, deadline: Duration) -> FlushReport {
         let started = Instant::now();
         let report = self.inner.queue.wait_for_queued(started + deadline);
@@ -166,15 +179,14 @@ impl RemoteCache {
         }
         let outcome = inner.http.head(fp);
         match outcome {
-            Ok(_) => {
-                inner.breaker.record(Health::Answered);
-            }
+            Ok(_) => inner.record_health(Health::Answered, None),
             Err(failure) => inner.note_failure(failure),
         }
         outcome
     }
 
     /// The remote tier's own figures: failures by kind, breaker, queue, wire bytes.
+    #[must_use]
     pub fn remote_metrics(&self) -> RemoteMetrics {
         let inner = &self.inner;
         inner
@@ -184,8 +196,19 @@ impl RemoteCache {
 }
 
 impl Inner {
-    /// One lookup; every failure is a miss.
-    fn fetch(&self, fp: &PipelineFingerprint) -> Option<Vec<u8>> {
+    /// A lookup as `get` counts it; `damaged` as in [`Self::fetch`].
+    fn counted_fetch(&self, fp: &PipelineFingerprint, damaged: &mut bool) -> Option<Vec<u8>> {
+        // Every lookup is timed: next to a network request the clock costs nothing.
+        let probe = self.metrics.start_get_timed();
+        let found = self.fetch(fp, damaged);
+        self.metrics
+            .record_lookup(probe, found.as_ref().map(Vec::len));
+        found
+    }
+
+    /// One lookup; every failure is a miss. Sets `damaged` when the server's entry failed its
+    /// check (then it is remembered as a miss, so it is not downloaded again for a while).
+    fn fetch(&self, fp: &PipelineFingerprint, damaged: &mut bool) -> Option<Vec<u8>> {
         if self.misses.recently_missed(fp) {
             bump(&self.counters.remembered_misses, 1);
             return None;
@@ -201,13 +224,13 @@ impl Inner {
                 return None;
             }
         };
-        self.breaker.record(Health::Answered);
+        self.record_health(Health::Answered, None);
         let body = match download {
             Download::Missing => {
                 self.misses.remember(*fp);
                 return None;
             }
-            Download::Oversized => Err(()),
+            Download::Oversized => Err(envelope::EnvelopeError::TooLarge),
             Download::Body(body) => {
                 bump(&self.counters.bytes_downloaded, body.len() as u64);
                 envelope::open(
@@ -216,10 +239,15 @@ impl Inner {
                     self.options.secret_key.as_ref(),
                     self.options.max_blob_bytes,
                 )
-                .map_err(|_| ())
             }
         };
-        if body.is_err() {
+        if let Err(err) = &body {
+            *damaged = true;
+            log::warn!(
+                target: "pcstore::remote",
+                "remote cache {}: entry {fp} failed its envelope check ({err:?}); dropped",
+                self.http.base()
+            );
             self.metrics.inc(Counter::CorruptDropped);
             // Do not download the same bad entry again on the next frame.
             self.misses.remember(*fp);
@@ -249,7 +277,7 @@ impl Inner {
         self.counters.upload_latency.record(ns);
         match outcome {
             Ok(()) => {
-                self.breaker.record(Health::Answered);
+                self.record_health(Health::Answered, None);
                 bump(&self.counters.bytes_uploaded, body.len() as u64);
             }
             Err(failure) => self.note_failure(failure),
@@ -265,8 +293,40 @@ impl Inner {
         } else {
             Health::Answered
         };
-        if self.breaker.record(health) {
-            bump(&self.counters.breaker_openings, 1);
+        self.record_health(health, Some(failure));
+    }
+
+    /// Tells the breaker how a request went, and logs what that changed: an opening or a
+    /// closing always, other failures at most every few seconds (a misconfigured server
+    /// answering 403 to every request must not flood the engine's log).
+    fn record_health(&self, health: Health, failure: Option<RequestFailure>) {
+        static FAILURES: Throttle = Throttle::new();
+        let base = self.http.base();
+        match self.breaker.record(health) {
+            Some(BreakerChange::Opened { cooldown }) => {
+                bump(&self.counters.breaker_openings, 1);
+                let why = failure.map_or_else(String::new, |failure| format!("{failure}; "));
+                log::warn!(
+                    target: "pcstore::remote",
+                    "remote cache {base}: {why}no requests for {} s",
+                    cooldown.as_secs()
+                );
+            }
+            Some(BreakerChange::Closed) => log::info!(
+                target: "pcstore::remote",
+                "remote cache {base} answers again; requests resume"
+            ),
+            None => {
+                if let Some(failure) = failure {
+                    if let Some(unreported) = FAILURES.permit() {
+                        log::warn!(
+                            target: "pcstore::remote",
+                            "remote cache {base}: {failure} ({unreported} more failures since \
+                             the last report)"
+                        );
+                    }
+                }
+            }
         }
     }
 }
@@ -287,13 +347,16 @@ impl std::fmt::Debug for RemoteCache {
 
 impl PipelineCacheStore for RemoteCache {
     fn get(&self, fp: &PipelineFingerprint) -> Option<Vec<u8>> {
-        // Every lookup is timed: next to a network request the clock costs nothing.
-        let probe = self.inner.metrics.start_get_timed();
-        let found = self.inner.fetch(fp);
-        self.inner
-            .metrics
-            .record_lookup(probe, found.as_ref().map(Vec::len));
-        found
+        self.inner.counted_fetch(fp, &mut false)
+    }
+
+    fn lookup(&self, fp: &PipelineFingerprint) -> Lookup {
+        let mut damaged = false;
+        match self.inner.counted_fetch(fp, &mut damaged) {
+            Some(blob) => Lookup::Hit(Arc::new(blob)),
+            None if damaged => Lookup::Corrupt,
+            None => Lookup::Miss,
+        }
     }
 
     fn put(&self, fp: PipelineFingerprint, artifact: Vec<u8>) {
@@ -319,10 +382,20 @@ impl PipelineCacheStore for RemoteCache {
         } else {
             inner.queue.push(fp, artifact).map_err(|full| {
                 bump(&inner.counters.queue_drops, 1);
-                PutError::Dropped(match full {
+                let why = match full {
                     QueueFull::Entries => "upload queue full (entries)",
                     QueueFull::Bytes => "upload queue full (bytes)",
-                })
+                };
+                static DROPS: Throttle = Throttle::new();
+                if let Some(unreported) = DROPS.permit() {
+                    log::warn!(
+                        target: "pcstore::remote",
+                        "remote cache {}: {why}, upload dropped ({unreported} more since the \
+                         last report)",
+                        inner.http.base()
+                    );
+                }
+                PutError::Dropped(why)
             })
         };
         if outcome.is_ok() {

@@ -156,6 +156,7 @@ impl RemoteOptions {
 
     /// Derives the 32-byte envelope secret from any text (a passphrase or a hex string) with
     /// BLAKE3's key derivation, so every machine given the same text gets the same key.
+    #[must_use]
     pub fn secret_from_text(text: &str) -> [u8; 32] {
         blake3::derive_key(KEY_DERIVATION_CONTEXT, text.as_bytes())
     }

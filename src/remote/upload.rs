@@ -47,6 +47,7 @@ pub struct FlushReport {
 
 impl FlushReport {
     /// Everything queued before the flush reached the server.
+    #[must_use]
     pub fn is_complete(&self) -> bool {
         self.failed == 0 && self.unfinished == 0
     }

@@ -12,11 +12,13 @@ use super::dispatch::DeviceFns;
 use super::envelope::{self, ENVELOPE_HEADER_LEN};
 use super::error::VulkanError;
 use super::header::{check_cache_header, CacheHeaderExpectation};
-use super::identity::{device_identity_from_properties, device_name, query_properties};
+use super::identity::{
+    device_identity_from_properties, device_name, query_properties, DriverProperties,
+};
 use super::metrics::{VulkanMetrics, VulkanMetricsRecorder};
 use super::outcome::{LoadInfo, LoadOutcome, Rejection, SaveInfo, SaveOutcome};
 use crate::fingerprint::{DeviceIdentity, PipelineFingerprint, ScopedKeyDeriver};
-use crate::store::PipelineCacheStore;
+use crate::store::{Lookup, PipelineCacheStore};
 
 /// The engine's Vulkan objects a [`VulkanContext`] works with. pcstore borrows them: it never
 /// creates or destroys an instance or device and never loads libvulkan.
@@ -143,7 +145,7 @@ impl VulkanContext {
         // SAFETY: `fns` belongs to the physical device's instance; version checked by caller.
         let (properties, driver) =
             unsafe { query_properties(&fns, device_info.physical_device, api_version) };
-        let vulkan12 = driver.as_ref().map(|d| d.as_vulkan12());
+        let vulkan12 = driver.as_ref().map(DriverProperties::as_vulkan12);
         let identity =
             device_identity_from_properties(&properties, vulkan12.as_ref(), &options.namespace);
         Ok(Self {
@@ -189,6 +191,16 @@ impl VulkanContext {
         self.metrics.snapshot()
     }
 
+    /// Makes every save this context stored so far durable: flushes the context's store (the
+    /// same as `self.store().flush()`), for callers that handed the store over and kept no
+    /// handle of their own.
+    ///
+    /// # Errors
+    /// The store's flush error: some saves may not survive a crash.
+    pub fn flush(&self) -> std::io::Result<()> {
+        self.store.flush()
+    }
+
     /// Creates a `VkPipelineCache` seeded from the store when the stored blob passes every
     /// check, empty otherwise; `LoadInfo` says which and why.
     ///
@@ -212,11 +224,15 @@ impl VulkanContext {
     ) -> Result<(vk::PipelineCache, LoadInfo), VulkanError> {
         let started = Instant::now();
         let scoped = self.stored_key(key);
-        let stored = self.store.get_arc(&scoped);
-        let stored_bytes = stored.as_ref().map_or(0, |blob| blob.len() as u64);
+        let stored = self.store.lookup(&scoped);
+        let stored_bytes = match &stored {
+            Lookup::Hit(blob) => blob.len() as u64,
+            Lookup::Miss | Lookup::Corrupt => 0,
+        };
         let checked = match &stored {
-            None => Err(None),
-            Some(blob) => self.check_stored(blob, &scoped).map_err(Some),
+            Lookup::Miss => Err(None),
+            Lookup::Corrupt => Err(Some(Rejection::StoreCorrupt)),
+            Lookup::Hit(blob) => self.check_stored(blob, &scoped).map_err(Some),
         };
         let mut info = LoadInfo {
             outcome: LoadOutcome::Miss,
@@ -277,8 +293,8 @@ impl VulkanContext {
     /// it. The cache stays the caller's.
     ///
     /// A driver blob that fails the header check (some drivers report fewer bytes than their
-    /// own header claims) is counted and not stored. The store's `flush` makes a `Stored` save
-    /// durable.
+    /// own header claims) is counted and not stored. The store's `flush` (or [`Self::flush`])
+    /// makes a `Stored` save durable.
     ///
     /// # Errors
     /// [`VulkanError::Call`] when `vkGetPipelineCacheData` fails.

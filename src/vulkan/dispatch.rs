@@ -43,7 +43,7 @@ impl DeviceFns {
         device: vk::Device,
         api_version: u32,
     ) -> Result<Self, VulkanError> {
-        // SAFETY (every `required` below): a valid GIPA with its live instance (caller), and
+        // SAFETY: (every `required` below) a valid GIPA with its live instance (caller), and
         // the vkGetDeviceProcAddr it gave with one of that instance's live devices; each PFN
         // type is that of the name it is resolved by.
         let get_device_proc_addr: vk::PFN_vkGetDeviceProcAddr =

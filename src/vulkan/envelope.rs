@@ -49,6 +49,7 @@ pub enum EnvelopeError {
 
 impl EnvelopeError {
     /// True when the bytes are intact but belong to another device or driver build.
+    #[must_use]
     pub fn is_device_mismatch(&self) -> bool {
         matches!(self, Self::IdentityMismatch)
     }
@@ -78,6 +79,7 @@ impl std::error::Error for EnvelopeError {}
 /// Wraps a driver blob for storage under `stored_key` (see
 /// [`VulkanContext::stored_key`](super::VulkanContext::stored_key)) on the device `identity`
 /// describes: the bytes a save writes. For tools that import blobs, and tests.
+#[must_use]
 pub fn seal_envelope(
     payload: &[u8],
     stored_key: &PipelineFingerprint,
@@ -106,6 +108,48 @@ pub fn open_envelope<'a>(
     identity: &DeviceIdentity,
 ) -> Result<&'a [u8], EnvelopeError> {
     open(stored, stored_key, identity).map(|(payload, _)| payload)
+}
+
+/// The device fields an envelope header records (FORMAT.md, bytes 88 to 121).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct EnvelopeDevice {
+    /// `vendorID`.
+    pub vendor_id: u32,
+    /// `deviceID`.
+    pub device_id: u32,
+    /// `driverVersion`.
+    pub driver_version: u32,
+    /// `VkDriverId`, 0 when the driver reports none.
+    pub driver_id: u32,
+    /// `pipelineCacheUUID`.
+    pub pipeline_cache_uuid: [u8; 16],
+    /// Pointer size of the writing process.
+    pub pointer_size: u8,
+}
+
+/// The device fields of the envelope `stored` begins with (at least its 128-byte header), read
+/// without checking the payload: for tools that group a store's entries by device. `None` when
+/// the bytes do not begin with an envelope header of this format version.
+pub fn envelope_device(stored: &[u8]) -> Option<EnvelopeDevice> {
+    let header = stored.get(..ENVELOPE_HEADER_LEN)?;
+    let mut fields = Reader::new(header);
+    let reserved_clear = header[RESERVED_AT..].iter().all(|&b| b == 0);
+    if fields.array::<8>()? != MAGIC
+        || fields.u32()? != FORMAT_VERSION
+        || fields.u32()? as usize != ENVELOPE_HEADER_LEN
+        || !reserved_clear
+    {
+        return None;
+    }
+    let mut fields = Reader::new(&header[IDENTITY_AT..RESERVED_AT]);
+    Some(EnvelopeDevice {
+        vendor_id: fields.u32()?,
+        device_id: fields.u32()?,
+        driver_version: fields.u32()?,
+        driver_id: fields.u32()?,
+        pipeline_cache_uuid: fields.array::<16>()?,
+        pointer_size: fields.u8()?,
+    })
 }
 
 /// Writes the envelope header into `buffer[..ENVELOPE_HEADER_LEN]`; the rest of `buffer` is the
@@ -235,6 +279,32 @@ mod tests {
             assert_eq!(opened, payload);
             assert_eq!(hash, *blake3::hash(payload).as_bytes());
         }
+    }
+
+    #[test]
+    fn envelope_device_reads_the_identity_fields_of_a_header_only() {
+        let (stored, _) = sealed(b"driver blob");
+        let id = identity();
+        let expected = EnvelopeDevice {
+            vendor_id: id.vendor_id,
+            device_id: id.device_id,
+            driver_version: id.driver_version,
+            driver_id: id.driver_id,
+            pipeline_cache_uuid: id.pipeline_cache_uuid,
+            pointer_size: id.pointer_size,
+        };
+        // The header alone is enough: tools read only the head of each entry.
+        assert_eq!(
+            envelope_device(&stored[..ENVELOPE_HEADER_LEN]),
+            Some(expected)
+        );
+        assert_eq!(envelope_device(&stored[..ENVELOPE_HEADER_LEN - 1]), None);
+        let mut foreign = stored.clone();
+        foreign[0] ^= 1;
+        assert_eq!(envelope_device(&foreign), None);
+        let mut later = stored;
+        later[RESERVED_AT] = 1;
+        assert_eq!(envelope_device(&later), None);
     }
 
     #[test]

@@ -45,6 +45,7 @@ pub enum HeaderError {
 
 impl HeaderError {
     /// True when the blob is well-formed but made for another device or driver build.
+    #[must_use]
     pub fn is_device_mismatch(&self) -> bool {
         matches!(
             self,
@@ -95,6 +96,11 @@ impl HeaderV1 {
 ///
 /// Structural faults are reported before identity faults, so a truncated or garbage blob is
 /// never called a device mismatch.
+///
+/// # Errors
+/// The first [`HeaderError`] found: a blob shorter than the header, a `headerSize` below the
+/// header's or beyond the blob, a `headerVersion` other than one, then a vendor, device or
+/// pipeline-cache UUID other than `expected`'s.
 pub fn check_cache_header(
     blob: &[u8],
     expected: &CacheHeaderExpectation,
@@ -129,6 +135,7 @@ pub fn check_cache_header(
 
 /// Writes a version-one header for `expected`'s device (tests and benchmarks synthesize blobs
 /// with it; pcstore itself only ever stores what a driver produced).
+#[must_use]
 pub fn write_cache_header(expected: &CacheHeaderExpectation) -> [u8; HEADER_V1_LEN] {
     let mut header = Writer::with_capacity(HEADER_V1_LEN);
     header

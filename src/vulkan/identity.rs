@@ -12,6 +12,7 @@ use crate::fingerprint::DeviceIdentity;
 /// `vulkan12` supplies driverID, driverName and driverInfo where Vulkan 1.2 is available
 /// (`driver_info` = driverName, a NUL, driverInfo); without it those stay zero and empty. The
 /// pointer size is this process's. Pure: usable by engines that already queried properties.
+#[must_use]
 pub fn device_identity_from_properties(
     properties: &vk::PhysicalDeviceProperties,
     vulkan12: Option<&vk::PhysicalDeviceVulkan12Properties<'_>>,

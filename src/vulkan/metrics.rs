@@ -29,11 +29,13 @@ pub struct VulkanMetrics {
 
 impl VulkanMetrics {
     /// Loads that ended with `outcome`.
+    #[must_use]
     pub fn loads_with(&self, outcome: LoadOutcome) -> u64 {
         self.loads[outcome as usize]
     }
 
     /// Saves that ended with `outcome`.
+    #[must_use]
     pub fn saves_with(&self, outcome: SaveOutcome) -> u64 {
         self.saves[outcome as usize]
     }

@@ -4,6 +4,8 @@
 //! - [`VulkanContext`] (context.rs): one per `VkDevice`; load, save, merge;
 //! - identity.rs: the device identity every stored key is scoped to;
 //! - envelope.rs: pcstore's wrapper around stored blobs (magic, length, BLAKE3, identity);
+//! - label.rs: [`Label`] records naming a device identity and application in words, and
+//!   [`VulkanContext::record_label`];
 //! - header.rs: the `VkPipelineCacheHeaderVersionOne` check;
 //! - dispatch.rs: the few entry points resolved through the engine's `vkGetInstanceProcAddr`,
 //!   and the one typed resolve-and-cast (the layer, `crate::layer`, resolves through it too);
@@ -18,16 +20,21 @@ mod envelope;
 mod error;
 mod header;
 mod identity;
+mod label;
 mod metrics;
 mod outcome;
 
 pub use ash;
 pub use context::{DeviceInfo, VulkanContext, VulkanOptions};
-pub use envelope::{open_envelope, seal_envelope, EnvelopeError, ENVELOPE_HEADER_LEN};
+pub use envelope::{
+    envelope_device, open_envelope, seal_envelope, EnvelopeDevice, EnvelopeError,
+    ENVELOPE_HEADER_LEN,
+};
 pub use error::VulkanError;
 pub use header::{
     check_cache_header, write_cache_header, CacheHeaderExpectation, HeaderError, HEADER_V1_LEN,
 };
 pub use identity::device_identity_from_properties;
+pub use label::{Label, LABEL_NAMESPACE, LABEL_REFRESH_NS, MAX_LABEL_TEXT};
 pub use metrics::VulkanMetrics;
 pub use outcome::{LoadInfo, LoadOutcome, Rejection, SaveInfo, SaveOutcome};

@@ -14,7 +14,8 @@ pub enum LoadOutcome {
     Hit = 0,
     /// Nothing stored under this key for this device: an empty cache.
     Miss = 1,
-    /// The stored bytes were damaged (envelope, hash, length or cache header): an empty cache.
+    /// The stored bytes were damaged (envelope, hash, length or cache header), or the store
+    /// found its copy damaged and dropped it ([`Rejection::StoreCorrupt`]): an empty cache.
     Corrupt = 2,
     /// The stored blob is intact but made for another device or driver build: an empty cache.
     DeviceMismatch = 3,
@@ -61,10 +62,16 @@ pub enum Rejection {
     TooLarge = 14,
     /// `vkCreatePipelineCache` failed with the data (see [`LoadInfo::driver_result`]).
     DriverError = 15,
+    /// The store held an entry under this key but its own check (the disk tier's or a bundle's
+    /// BLAKE3, the remote tier's envelope) failed: it was dropped and counted in the store's
+    /// `corrupt_dropped`. A later load misses or, until the tier removes the entry, reports it
+    /// again; the next save replaces it.
+    StoreCorrupt = 16,
 }
 
 impl Rejection {
     /// The load outcome this rejection leads to.
+    #[must_use]
     pub fn outcome(self) -> LoadOutcome {
         match self {
             Self::None => LoadOutcome::Hit,
@@ -112,7 +119,8 @@ pub struct LoadInfo {
     pub outcome: LoadOutcome,
     /// The check that failed, `Rejection::None` on a hit or miss.
     pub rejection: Rejection,
-    /// Size of the stored entry found (envelope included), 0 on a miss.
+    /// Size of the stored entry found (envelope included); 0 on a miss, and when the store
+    /// dropped a damaged entry ([`Rejection::StoreCorrupt`]).
     pub stored_bytes: u64,
     /// Bytes handed to the driver as `initialDataSize` in the cache returned (0 unless a hit).
     pub initial_data_bytes: u64,
@@ -198,6 +206,7 @@ mod tests {
             assert_eq!(Rejection::from(err).outcome(), expected, "{err:?}");
         }
         assert_eq!(Rejection::TooLarge.outcome(), LoadOutcome::TooLarge);
+        assert_eq!(Rejection::StoreCorrupt.outcome(), LoadOutcome::Corrupt);
         assert_eq!(Rejection::DriverError.outcome(), LoadOutcome::DriverRefused);
     }
 
@@ -207,5 +216,6 @@ mod tests {
         assert_eq!(SaveOutcome::StoreRejected as i32, 4);
         assert_eq!(Rejection::None as i32, 0);
         assert_eq!(Rejection::DriverError as i32, 15);
+        assert_eq!(Rejection::StoreCorrupt as i32, 16);
     }
 }

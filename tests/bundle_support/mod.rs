@@ -65,6 +65,8 @@ pub fn write_bundle(
 pub struct RawEntry {
     pub key: [u8; 32],
     pub kind: u8,
+    /// 0: the payload is the value; 1: zstd-compressed (version 2 only).
+    pub encoding: u8,
     pub offset: u64,
     pub len: u64,
     pub hash: [u8; 32],
@@ -84,24 +86,27 @@ pub struct RawBundle {
 }
 
 impl RawBundle {
-    /// A consistent bundle of `entries`, payloads in the given order.
+    /// A consistent bundle (format version 2) of `entries`, payloads in key order, each
+    /// compressed as the library's writer decides.
     pub fn of(entries: &[(PipelineFingerprint, Vec<u8>)]) -> Self {
         let mut sorted: Vec<_> = entries.to_vec();
         sorted.sort_by_key(|(key, _)| *key);
         let mut records = Vec::new();
         let mut raw = Vec::new();
-        for (key, payload) in &sorted {
+        for (key, value) in &sorted {
+            let (encoding, payload) = pcstore::compression::encode(value);
             raw.push(RawEntry {
                 key: key.0,
                 kind: 1,
+                encoding: encoding as u8,
                 offset: (HEADER_LEN + records.len()) as u64,
                 len: payload.len() as u64,
-                hash: *blake3::hash(payload).as_bytes(),
+                hash: *blake3::hash(value).as_bytes(),
             });
-            records.extend_from_slice(payload);
+            records.extend_from_slice(&payload);
         }
         let mut bundle = Self {
-            version: 1,
+            version: 2,
             entry_count: 0,
             index_offset: 0,
             file_len: 0,
@@ -131,7 +136,8 @@ impl RawBundle {
         for entry in &self.entries {
             index.extend_from_slice(&entry.key);
             index.push(entry.kind);
-            index.extend_from_slice(&[0; 7]);
+            index.push(entry.encoding);
+            index.extend_from_slice(&[0; 6]);
             index.extend_from_slice(&entry.offset.to_le_bytes());
             index.extend_from_slice(&entry.len.to_le_bytes());
             index.extend_from_slice(&entry.hash);

@@ -406,6 +406,8 @@ static void test_last_error_and_api(void) {
     snprintf(provides, sizeof provides, "provides %u", (unsigned)PCS_ABI_VERSION);
     CHECK(strstr(last_error(), provides) != NULL);
   }
+  CHECK_RESULT(pcs_get_api(1, &table), PCS_OK); /* a caller built against ABI 1 is still served */
+  table = NULL;
   CHECK_RESULT(pcs_get_api(PCS_ABI_VERSION, NULL), PCS_ERR_NULL_ARGUMENT);
   CHECK_RESULT(pcs_get_api(PCS_ABI_VERSION, &table), PCS_OK);
   CHECK(table != NULL && table->struct_size == sizeof(pcs_api));

@@ -5,7 +5,8 @@
  * against the writer by tests/bundle_fixtures.rs) and SCRATCH a fresh directory for damaged
  * copies. Checks: every entry byte for byte, signed with the right key, refused with another
  * key or unsigned when a key is required, truncated and damaged copies, puts refused, a
- * layered stack over memory, misuse, and the pcs_api table entry.
+ * layered stack over memory, misuse, the pcs_api table entry, and the default store with
+ * PCSTORE_BUNDLES (and PCSTORE_BUNDLE_KEY).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,10 +154,10 @@ static void damage(const char *fixtures, const char *scratch) {
   bytes[24] ^= 1;
 
   /* A newer format version: refused as unsupported. */
-  bytes[8] = 2;
+  bytes[8] = 3;
   write_file(path, bytes, len);
   CHECK_RESULT(pcs_store_open_bundle(path, NULL, &untouched), PCS_ERR_UNSUPPORTED);
-  bytes[8] = 1;
+  bytes[8] = 2;
   CHECK(untouched == (pcs_store *)&failures);
 
   /* A changed payload byte (the first payload starts right after the 88-byte header): the
@@ -247,6 +248,52 @@ static void misuse(const char *fixtures, const char *scratch) {
         api->store_open_bundle == pcs_store_open_bundle);
 }
 
+/* pcs_store_open_default layers PCSTORE_BUNDLES under its disk tier: every bundle entry is
+ * served, a hit is promoted into memory but not copied to disk; a bundle signed by another key
+ * than PCSTORE_BUNDLE_KEY is left out, and the store still works. */
+static void default_store_with_bundles(const char *fixtures, const char *scratch) {
+  char bundle[4096], dir[4096], buf[256];
+  pcs_store *store = NULL, *disk = NULL;
+  pcs_fingerprint key;
+  size_t got;
+  snprintf(bundle, sizeof bundle, "%s/signed.pcsb", fixtures);
+  snprintf(dir, sizeof dir, "%s/default-store", scratch);
+  setenv("PCSTORE_DIR", dir, 1);
+  setenv("PCSTORE_BUNDLES", bundle, 1);
+  setenv("PCSTORE_BUNDLE_KEY", STUDIO_KEY, 1);
+  CHECK_RESULT(pcs_store_open_default(&store), PCS_OK);
+  if (store == NULL) return;
+  check_serves_every_entry(store);
+  check_serves_every_entry(store); /* from memory now */
+  CHECK_RESULT(pcs_flush(store), PCS_OK);
+  pcs_store_release(store);
+
+  CHECK_RESULT(pcs_store_open_disk(dir, NULL, &disk), PCS_OK);
+  fixture_entry(1, &key, buf);
+  got = sizeof buf;
+  CHECK_RESULT(pcs_get(disk, &key, buf, &got), PCS_MISS); /* not copied to disk */
+  pcs_store_release(disk);
+
+  setenv("PCSTORE_BUNDLE_KEY", OTHER_KEY, 1);
+  CHECK_RESULT(pcs_store_open_default(&store), PCS_OK);
+  got = sizeof buf;
+  CHECK_RESULT(pcs_get(store, &key, buf, &got), PCS_MISS); /* refused, left out */
+  CHECK_RESULT(pcs_put(store, &key, "local", 5), PCS_OK);
+  got = sizeof buf;
+  CHECK_RESULT(pcs_get(store, &key, buf, &got), PCS_OK);
+  CHECK(got == 5 && memcmp(buf, "local", 5) == 0);
+  pcs_store_release(store);
+
+  /* A key that is not one: refused like every unusable variable, naming it. */
+  setenv("PCSTORE_BUNDLE_KEY", "not hex", 1);
+  store = (pcs_store *)&failures;
+  CHECK_RESULT(pcs_store_open_default(&store), PCS_ERR_INVALID_ARGUMENT);
+  CHECK(store == (pcs_store *)&failures);
+  unsetenv("PCSTORE_BUNDLE_KEY");
+  unsetenv("PCSTORE_BUNDLES");
+  unsetenv("PCSTORE_DIR");
+}
+
 int main(int argc, char **argv) {
   if (argc != 3) {
     fprintf(stderr, "usage: %s FIXTURES_DIR SCRATCH_DIR\n", argv[0]);
@@ -256,6 +303,7 @@ int main(int argc, char **argv) {
   damage(argv[1], argv[2]);
   read_only_and_layered(argv[1]);
   misuse(argv[1], argv[2]);
+  default_store_with_bundles(argv[1], argv[2]);
   if (failures != 0) {
     fprintf(stderr, "bundle: %d check(s) failed\n", failures);
     return 1;

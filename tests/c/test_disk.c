@@ -8,8 +8,18 @@
  *                PCSTORE_REMOTE_URL, PCSTORE_REMOTE_READ_ONLY: the grammar shared with the
  *                layer, bad values refused, an unusable disk leaving a memory store;
  *   remote DIR   pcs_store_open_remote misuse, and a server that is down: misses, queued puts,
- *                a flush that reports the failed upload, read-only refusals.
+ *                a flush that reports the failed upload, read-only refusals;
+ *   log DIR      pcs_set_log_callback: a real refusal (the default store's unusable disk) and a
+ *                real repair (a damaged entry dropped) reach the callback, levels filter, NULL
+ *                removes, no credential ever appears, misuse is refused, and a callback is never
+ *                called after the call that replaced or removed it returned, while four threads
+ *                log; it prints "log: callback removed" on stderr before its one `pcstore:`
+ *                line (scripts/test-c.sh checks that nothing reached stderr while a callback
+ *                listened).
  */
+#include <dirent.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +139,18 @@ static void check_last_error_names(const char *text) {
   }
 }
 
+/* Points PCSTORE_DIR below the regular file `dir/name`: a disk store that cannot be used. */
+static void point_at_unusable_dir(const char *dir, const char *name) {
+  char path[4096];
+  FILE *blocker;
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  blocker = fopen(path, "w");
+  CHECK(blocker != NULL);
+  if (blocker != NULL) fclose(blocker);
+  snprintf(path, sizeof path, "%s/%s/store", dir, name);
+  setenv("PCSTORE_DIR", path, 1);
+}
+
 static void default_mode(const char *dir) {
   char path[4096];
   pcs_store *store = NULL;
@@ -206,14 +228,7 @@ static void default_mode(const char *dir) {
 
   /* A disk store that cannot be used leaves a working memory store (and one stderr line for
    * the whole process, which scripts/test-c.sh counts): a game keeps running. */
-  snprintf(path, sizeof path, "%s/not-a-directory", dir);
-  {
-    FILE *blocker = fopen(path, "w");
-    CHECK(blocker != NULL);
-    if (blocker != NULL) fclose(blocker);
-  }
-  snprintf(path, sizeof path, "%s/not-a-directory/store", dir);
-  setenv("PCSTORE_DIR", path, 1);
+  point_at_unusable_dir(dir, "not-a-directory");
   CHECK_RESULT(pcs_store_open_default(&store), PCS_OK);
   CHECK_RESULT(pcs_put(store, &other, "memory", 6), PCS_OK);
   CHECK_RESULT(pcs_get(store, &other, NULL, &len), PCS_OK);
@@ -229,10 +244,29 @@ static void default_mode(const char *dir) {
   pcs_store_release(store);
 }
 
-static void remote_mode(void) {
+/* A remote store on a server that is down: lookups miss, puts queue, flush reports the failed
+ * upload. */
+static void use_dead_remote(const char *url, const char *token, const char *secret) {
   pcs_store *store = NULL;
   pcs_remote_options opts;
   size_t len = 0;
+  pcs_fingerprint key = key_of("remote");
+  memset(&opts, 0, sizeof opts);
+  opts.struct_size = sizeof opts;
+  opts.connect_timeout_ms = 100;
+  opts.flush_deadline_ms = 2000;
+  opts.bearer_token = token;
+  opts.secret = secret;
+  CHECK_RESULT(pcs_store_open_remote(url, &opts, &store), PCS_OK);
+  CHECK_RESULT(pcs_get(store, &key, NULL, &len), PCS_MISS);
+  CHECK_RESULT(pcs_put(store, &key, "blob", 4), PCS_OK);
+  CHECK_RESULT(pcs_flush(store), PCS_ERR_IO);
+  pcs_store_release(store);
+}
+
+static void remote_mode(void) {
+  pcs_store *store = NULL;
+  pcs_remote_options opts;
   pcs_fingerprint key = key_of("remote");
 
   CHECK_RESULT(pcs_store_open_remote(NULL, NULL, &store), PCS_ERR_NULL_ARGUMENT);
@@ -248,18 +282,9 @@ static void remote_mode(void) {
   CHECK_RESULT(pcs_store_open_remote("http://127.0.0.1:1", &opts, &store), PCS_ERR_INVALID_ARGUMENT);
   CHECK(store == NULL);
 
-  /* A server that is down: lookups miss, puts queue, flush reports the failed upload. */
-  opts.struct_size = sizeof opts;
-  opts.connect_timeout_ms = 100;
-  opts.flush_deadline_ms = 2000;
-  opts.bearer_token = "token";
-  opts.secret = "studio secret";
-  CHECK_RESULT(pcs_store_open_remote("http://127.0.0.1:1", &opts, &store), PCS_OK);
-  CHECK_RESULT(pcs_get(store, &key, NULL, &len), PCS_MISS);
-  CHECK_RESULT(pcs_put(store, &key, "blob", 4), PCS_OK);
-  CHECK_RESULT(pcs_flush(store), PCS_ERR_IO);
-  pcs_store_release(store);
+  use_dead_remote("http://127.0.0.1:1", "token", "studio secret");
 
+  opts.struct_size = sizeof opts;
   opts.read_only = 1;
   CHECK_RESULT(pcs_store_open_remote("http://127.0.0.1:1", &opts, &store), PCS_OK);
   CHECK_RESULT(pcs_put(store, &key, "blob", 4), PCS_ERR_UNSUPPORTED);
@@ -267,9 +292,277 @@ static void remote_mode(void) {
   pcs_store_release(store);
 }
 
+/* ---- log mode: messages through pcs_set_log_callback */
+
+#define MAX_MESSAGES 256
+typedef struct message {
+  int32_t level;
+  char target[32];
+  char text[512];
+} message;
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static message messages[MAX_MESSAGES];
+static int message_count; /* may exceed MAX_MESSAGES: only the first are kept */
+static int wrong_user_data;
+
+/* Called on any thread: everything it touches is under log_lock. */
+static void collect(void *user_data, int32_t level, const char *target, const char *text) {
+  pthread_mutex_lock(&log_lock);
+  if (user_data != (void *)messages) wrong_user_data++;
+  if (message_count < MAX_MESSAGES) {
+    message *m = &messages[message_count];
+    m->level = level;
+    snprintf(m->target, sizeof m->target, "%s", target);
+    snprintf(m->text, sizeof m->text, "%s", text);
+  }
+  message_count++;
+  pthread_mutex_unlock(&log_lock);
+}
+
+static void forget_messages(void) {
+  pthread_mutex_lock(&log_lock);
+  message_count = 0;
+  pthread_mutex_unlock(&log_lock);
+}
+
+/* How many kept messages come from `target` at `level` (0: any) and contain `text`. */
+static int count_messages(const char *target, int32_t level, const char *text) {
+  int i, found = 0;
+  pthread_mutex_lock(&log_lock);
+  for (i = 0; i < message_count && i < MAX_MESSAGES; i++) {
+    if (strcmp(messages[i].target, target) == 0 && (level == 0 || messages[i].level == level) &&
+        strstr(messages[i].text, text) != NULL) {
+      found++;
+    }
+  }
+  pthread_mutex_unlock(&log_lock);
+  return found;
+}
+
+/* Flips the first byte of `needle` in every file of `dir` that holds it; returns how many. */
+static int damage_files(const char *dir, const char *needle) {
+  DIR *listing = opendir(dir);
+  struct dirent *entry;
+  int damaged = 0;
+  size_t needle_len = strlen(needle);
+  if (listing == NULL) return 0;
+  while ((entry = readdir(listing)) != NULL) {
+    char path[4096];
+    FILE *file;
+    long size;
+    unsigned char *bytes;
+    size_t i;
+    snprintf(path, sizeof path, "%s/%s", dir, entry->d_name);
+    file = fopen(path, "r+b");
+    if (file == NULL) continue; /* "." and "..", which are directories */
+    if (fseek(file, 0, SEEK_END) != 0 || (size = ftell(file)) <= 0 || fseek(file, 0, SEEK_SET) != 0) {
+      fclose(file);
+      continue;
+    }
+    bytes = (unsigned char *)malloc((size_t)size);
+    if (bytes != NULL && fread(bytes, 1, (size_t)size, file) == (size_t)size) {
+      for (i = 0; i + needle_len <= (size_t)size; i++) {
+        if (memcmp(bytes + i, needle, needle_len) == 0) {
+          unsigned char flipped = (unsigned char)(bytes[i] ^ 1);
+          fseek(file, (long)i, SEEK_SET);
+          fwrite(&flipped, 1, 1, file);
+          damaged++;
+          break;
+        }
+      }
+    }
+    free(bytes);
+    fclose(file);
+  }
+  closedir(listing);
+  return damaged;
+}
+
+/* Stores `payload` under `key` in the disk store at `dir`, damages it on disk, forgets the
+ * messages so far, and reads it back in a store opened anew: a miss (and a damaged entry
+ * dropped). */
+static void damage_and_read(const char *dir, const pcs_fingerprint *key, const char *payload) {
+  pcs_store *store = NULL;
+  size_t len = 0;
+  CHECK_RESULT(pcs_store_open_disk(dir, NULL, &store), PCS_OK);
+  CHECK_RESULT(pcs_put(store, key, payload, strlen(payload)), PCS_OK);
+  CHECK_RESULT(pcs_flush(store), PCS_OK);
+  pcs_store_release(store);
+  CHECK(damage_files(dir, payload) == 1);
+  forget_messages();
+  CHECK_RESULT(pcs_store_open_disk(dir, NULL, &store), PCS_OK);
+  CHECK_RESULT(pcs_get(store, key, NULL, &len), PCS_MISS);
+  pcs_store_release(store);
+}
+
+/* Callbacks that must never run after the pcs_set_log_callback that retired them returned. */
+static int retired[2];
+static int late_calls;
+static int calls[2];
+
+static void watched(int which) {
+  int i, late;
+  pthread_mutex_lock(&log_lock);
+  calls[which]++;
+  late = retired[which];
+  pthread_mutex_unlock(&log_lock);
+  for (i = 0; i < 1000; i++) sched_yield(); /* a long call: a replacement must wait for it */
+  pthread_mutex_lock(&log_lock);
+  if (late || retired[which]) late_calls++;
+  pthread_mutex_unlock(&log_lock);
+}
+static void watch_a(void *user_data, int32_t level, const char *target, const char *text) {
+  (void)user_data;
+  (void)level;
+  (void)target;
+  (void)text;
+  watched(0);
+}
+static void watch_b(void *user_data, int32_t level, const char *target, const char *text) {
+  (void)user_data;
+  (void)level;
+  (void)target;
+  (void)text;
+  watched(1);
+}
+
+static int stop_logging;
+static const char *busy_dir;
+
+/* Logs by opening a disk store again and again (a debug message each time). */
+static void *keep_logging(void *arg) {
+  (void)arg;
+  for (;;) {
+    pcs_store *store = NULL;
+    int stop;
+    pthread_mutex_lock(&log_lock);
+    stop = stop_logging;
+    pthread_mutex_unlock(&log_lock);
+    if (stop) return NULL;
+    if (pcs_store_open_disk(busy_dir, NULL, &store) == PCS_OK) pcs_store_release(store);
+  }
+}
+
+static int calls_of(int which) {
+  int n;
+  pthread_mutex_lock(&log_lock);
+  n = calls[which];
+  pthread_mutex_unlock(&log_lock);
+  return n;
+}
+
+static void log_mode(const char *dir) {
+  char repair_dir[4096], busy[4096];
+  pcs_store *store = NULL;
+  pcs_fingerprint damaged_key = key_of("to be damaged");
+  pthread_t threads[4];
+  int i, round;
+
+  /* Misuse: refused, nothing installed. */
+  CHECK_RESULT(pcs_set_log_callback(0, collect, messages), PCS_ERR_INVALID_ARGUMENT);
+  CHECK_RESULT(pcs_set_log_callback(PCS_LOG_DEBUG + 1, collect, messages), PCS_ERR_INVALID_ARGUMENT);
+  CHECK_RESULT(pcs_set_log_callback(0, NULL, NULL), PCS_OK); /* removing nothing is fine */
+
+  /* A real refusal: the default store's disk cannot be used. To the callback, not stderr. */
+  CHECK_RESULT(pcs_set_log_callback(PCS_LOG_WARN, collect, messages), PCS_OK);
+  point_at_unusable_dir(dir, "log-blocker");
+  CHECK_RESULT(pcs_store_open_default(&store), PCS_OK);
+  pcs_store_release(store);
+  CHECK(count_messages("pcstore::config", PCS_LOG_ERROR, "the disk store cannot be used (") == 1);
+  CHECK(count_messages("pcstore::config", PCS_LOG_ERROR, "log-blocker") == 1);
+
+  /* A real repair: an entry damaged on disk is dropped, and said so. */
+  snprintf(repair_dir, sizeof repair_dir, "%s/log-repair", dir);
+  damage_and_read(repair_dir, &damaged_key, "log-mode payload that will be damaged");
+  CHECK(count_messages("pcstore::disk", PCS_LOG_WARN, "dropped a damaged entry") == 1);
+  CHECK(count_messages("pcstore::disk", PCS_LOG_DEBUG, "opened") == 0); /* below WARN */
+
+  /* Levels: ERROR hears the unusable disk again but no damaged entry; DEBUG hears the stores
+   * opening. */
+  CHECK_RESULT(pcs_set_log_callback(PCS_LOG_ERROR, collect, messages), PCS_OK);
+  damage_and_read(repair_dir, &damaged_key, "another log-mode payload to damage");
+  CHECK_RESULT(pcs_store_open_default(&store), PCS_OK);
+  pcs_store_release(store);
+  CHECK(count_messages("pcstore::disk", 0, "") == 0);
+  CHECK(count_messages("pcstore::config", PCS_LOG_ERROR, "the disk store cannot be used") == 1);
+  CHECK_RESULT(pcs_set_log_callback(PCS_LOG_DEBUG, collect, messages), PCS_OK);
+  CHECK_RESULT(pcs_store_open_disk(repair_dir, NULL, &store), PCS_OK);
+  pcs_store_release(store);
+  CHECK(count_messages("pcstore::disk", PCS_LOG_DEBUG, ": opened, ") == 1);
+
+  /* Credentials never appear: in the URL, as a bearer token, as the studio secret. */
+  forget_messages();
+  use_dead_remote("http://ci:hunter2@127.0.0.1:1/cache", "tok-s3cret", "studio sesame");
+  CHECK(count_messages("pcstore::remote", PCS_LOG_WARN,
+                       "remote cache http://127.0.0.1:1/cache: could not connect") == 1);
+  {
+    static const char *const secrets[] = {"hunter2", "ci:", "tok-s3cret", "sesame"};
+    size_t s;
+    pthread_mutex_lock(&log_lock);
+    for (i = 0; i < message_count && i < MAX_MESSAGES; i++) {
+      for (s = 0; s < sizeof secrets / sizeof secrets[0]; s++) {
+        if (strstr(messages[i].text, secrets[s]) != NULL) {
+          fprintf(stderr, "a credential in a message: %s\n", messages[i].text);
+          failures++;
+        }
+      }
+    }
+    pthread_mutex_unlock(&log_lock);
+  }
+
+  /* NULL removes: nothing more arrives. */
+  CHECK_RESULT(pcs_set_log_callback(PCS_LOG_DEBUG, NULL, messages), PCS_OK);
+  forget_messages();
+  CHECK_RESULT(pcs_store_open_disk(repair_dir, NULL, &store), PCS_OK);
+  pcs_store_release(store);
+  CHECK(count_messages("pcstore::disk", 0, "") == 0);
+
+  /* Replaced and removed while four threads log: never called once retired. */
+  snprintf(busy, sizeof busy, "%s/log-busy", dir);
+  busy_dir = busy;
+  for (i = 0; i < 4; i++) {
+    if (pthread_create(&threads[i], NULL, keep_logging, NULL) != 0) {
+      fprintf(stderr, "pthread_create failed\n");
+      exit(1);
+    }
+  }
+  for (round = 0; round < 40; round++) {
+    int which = round % 2, before = calls_of(which);
+    pthread_mutex_lock(&log_lock);
+    retired[which] = 0;
+    pthread_mutex_unlock(&log_lock);
+    CHECK_RESULT(pcs_set_log_callback(PCS_LOG_DEBUG, which ? watch_b : watch_a, NULL), PCS_OK);
+    pthread_mutex_lock(&log_lock);
+    retired[1 - which] = 1; /* replaced */
+    pthread_mutex_unlock(&log_lock);
+    while (calls_of(which) < before + 2) sched_yield(); /* it is being called */
+    if (round % 8 == 7) {
+      CHECK_RESULT(pcs_set_log_callback(0, NULL, NULL), PCS_OK);
+      pthread_mutex_lock(&log_lock);
+      retired[which] = 1; /* removed */
+      pthread_mutex_unlock(&log_lock);
+    }
+  }
+  CHECK_RESULT(pcs_set_log_callback(0, NULL, NULL), PCS_OK);
+  pthread_mutex_lock(&log_lock);
+  retired[0] = retired[1] = 1;
+  stop_logging = 1;
+  pthread_mutex_unlock(&log_lock);
+  for (i = 0; i < 4; i++) pthread_join(threads[i], NULL);
+  CHECK(late_calls == 0);
+  CHECK(wrong_user_data == 0);
+
+  /* Nobody listens any more: the warning that must not be missed goes to stderr (once). */
+  fprintf(stderr, "log: callback removed\n");
+  CHECK_RESULT(pcs_store_open_default(&store), PCS_OK);
+  pcs_store_release(store);
+  unsetenv("PCSTORE_DIR");
+}
+
 int main(int argc, char **argv) {
   if (argc != 3) {
-    fprintf(stderr, "usage: %s write|read|misuse|default|remote DIR\n", argv[0]);
+    fprintf(stderr, "usage: %s write|read|misuse|default|remote|log DIR\n", argv[0]);
     return 2;
   }
   if (strcmp(argv[1], "write") == 0) {
@@ -282,6 +575,8 @@ int main(int argc, char **argv) {
     default_mode(argv[2]);
   } else if (strcmp(argv[1], "remote") == 0) {
     remote_mode();
+  } else if (strcmp(argv[1], "log") == 0) {
+    log_mode(argv[2]);
   } else {
     fprintf(stderr, "unknown mode %s\n", argv[1]);
     return 2;

@@ -8,7 +8,12 @@
  *           load    a FRESH process loads what `save` stored (must HIT with exactly those bytes
  *                   reaching the driver, under the key it derives itself), checks the cache's
  *                   header against the device, creates pipelines with it
- *   save and load share a disk store (pcs_store_open_disk on STATE, flushed by save).
+ *   save and load share a disk store (pcs_store_open_disk on STATE, flushed by save; a second
+ *                   pipeline set is saved after the caller released its store handle and made
+ *                   durable through pcs_vk_context_flush, whose failure is reported too)
+ *           corrupt a FRESH process finds the entries `save` stored damaged on disk (a byte of each
+ *                   driver blob flipped in STATE's files): PCS_VK_LOAD_CORRUPT with
+ *                   PCS_VK_REJECT_STORE_CORRUPT, the driver given nothing, again or a miss
  *           reject  every rejection path gives an empty cache and the right reason, and the
  *                   driver never sees a byte of it; a driver failing with the data gets an empty
  *                   cache next; a changed namespace or driver identity misses
@@ -27,6 +32,7 @@
  * Every validation error fails the test; at start-up one deliberate error proves the messenger
  * counts. Exits non-zero on any failed check, validation error, or missing driver/layer.
  */
+#include <dirent.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -80,7 +86,11 @@ LAYOUT(metrics_saves, offsetof(pcs_vk_metrics, saves) == 56);
 LAYOUT(metrics_refusals, offsetof(pcs_vk_metrics, driver_refusals) == 96);
 LAYOUT(metrics_load_latency, offsetof(pcs_vk_metrics, load_latency) == 120);
 LAYOUT(metrics_size, sizeof(pcs_vk_metrics) == 184);
-LAYOUT(api_size, sizeof(pcs_vk_api) == 168);
+/* Version 2 appends adapter-log's four functions, then the recipe functions. */
+LAYOUT(api_load_outcome_str, offsetof(pcs_vk_api, load_outcome_str) == 64);
+LAYOUT(api_recipe_recorder_create, offsetof(pcs_vk_api, recipe_recorder_create) == 96);
+LAYOUT(api_size, sizeof(pcs_vk_api) == 200);
+LAYOUT(envelope_len, PCS_VK_ENVELOPE_HEADER_LEN == 128);
 LAYOUT(recorder_api_version, offsetof(pcs_vk_recipe_recorder_info, api_version) == 16);
 LAYOUT(recorder_cache_key, offsetof(pcs_vk_recipe_recorder_info, cache_key) == 20);
 LAYOUT(recorder_namespace, offsetof(pcs_vk_recipe_recorder_info, engine_namespace) == 56);
@@ -511,8 +521,8 @@ static void put64(unsigned char *p, uint64_t v) {
 
 /* pcstore's envelope (src/vulkan/envelope.rs): magic, version, header length, payload length,
  * BLAKE3 of the payload, scoped key, vendor/device/driverVersion/driverID, UUID, pointer size;
- * 128 bytes, then the driver's blob. */
-#define ENVELOPE 128
+ * PCS_VK_ENVELOPE_HEADER_LEN (128) bytes, then the driver's blob. */
+#define ENVELOPE PCS_VK_ENVELOPE_HEADER_LEN
 
 /* Checks a stored entry against the device: envelope identity and the blob's Vulkan header. */
 static void check_entry_identity(const unsigned char *entry, size_t len,
@@ -574,6 +584,37 @@ static unsigned char *establish(pcs_store *store, pcs_vk_context *ctx, const pcs
   CHECK_RESULT(PCSVK(stored_key)(ctx, key, &stored_key), PCS_OK);
   check_entry_identity(entry, *len, &stored_key);
   return entry;
+}
+
+/* Every outcome and rejection has a static description starting with its name; anything else
+ * a fixed "unknown" one. */
+static void check_string(const char *got, const char *prefix) {
+  if (got == NULL || strncmp(got, prefix, strlen(prefix)) != 0) {
+    fprintf(stderr, "description \"%s\" does not start with \"%s\"\n", got ? got : "(NULL)",
+            prefix);
+    failures++;
+  }
+}
+
+static void test_strings(void) {
+  static const char *const loads[] = {"PCS_VK_LOAD_HIT: ", "PCS_VK_LOAD_MISS: ",
+                                      "PCS_VK_LOAD_CORRUPT: ", "PCS_VK_LOAD_DEVICE_MISMATCH: ",
+                                      "PCS_VK_LOAD_DRIVER_REFUSED: ", "PCS_VK_LOAD_TOO_LARGE: "};
+  static const char *const saves[] = {"PCS_VK_SAVE_STORED: ", "PCS_VK_SAVE_UNCHANGED: ",
+                                      "PCS_VK_SAVE_DRIVER_BLOB_INVALID: ", "PCS_VK_SAVE_TOO_LARGE: ",
+                                      "PCS_VK_SAVE_STORE_REJECTED: "};
+  int32_t i;
+  for (i = 0; i <= PCS_VK_LOAD_TOO_LARGE; i++) check_string(PCSVK(load_outcome_str)(i), loads[i]);
+  for (i = 0; i <= PCS_VK_SAVE_STORE_REJECTED; i++) check_string(PCSVK(save_outcome_str)(i), saves[i]);
+  for (i = 0; i <= PCS_VK_REJECT_STORE_CORRUPT; i++) {
+    check_string(PCSVK(rejection_str)(i), "PCS_VK_REJECT_");
+  }
+  check_string(PCSVK(rejection_str)(PCS_VK_REJECT_HEADER_UUID), "PCS_VK_REJECT_HEADER_UUID: ");
+  check_string(PCSVK(rejection_str)(PCS_VK_REJECT_STORE_CORRUPT), "PCS_VK_REJECT_STORE_CORRUPT: ");
+  CHECK(strcmp(PCSVK(load_outcome_str)(PCS_VK_LOAD_TOO_LARGE + 1), "unknown pcs_vk_load_outcome") == 0);
+  CHECK(strcmp(PCSVK(load_outcome_str)(-1), "unknown pcs_vk_load_outcome") == 0);
+  CHECK(strcmp(PCSVK(rejection_str)(PCS_VK_REJECT_STORE_CORRUPT + 1), "unknown pcs_vk_rejection") == 0);
+  CHECK(strcmp(PCSVK(save_outcome_str)(INT32_MIN), "unknown pcs_vk_save_outcome") == 0);
 }
 
 /* ---- mode save: the first process */
@@ -647,6 +688,8 @@ static void test_misuse(pcs_store *store, pcs_vk_context *ctx) {
   CHECK_RESULT(PCSVK(context_metrics)(ctx, &metrics), PCS_ERR_INVALID_ARGUMENT);
   CHECK_RESULT(PCSVK(context_metrics)(ctx, NULL), PCS_ERR_NULL_ARGUMENT);
   CHECK_RESULT(PCSVK(stored_key)(ctx, NULL, &key), PCS_ERR_NULL_ARGUMENT);
+  CHECK_RESULT(PCSVK(context_flush)(NULL), PCS_ERR_NULL_ARGUMENT);
+  test_strings();
 
   /* The table: through pcs_api and directly, the same static table. */
   CHECK_RESULT(PCS(get_vk_api)(0, &table), PCS_ERR_INVALID_ARGUMENT);
@@ -670,6 +713,33 @@ static pcs_store *open_persistent_store(const char *state_path) {
   CHECK_RESULT(PCS(store_open_disk)(state_path, NULL, &store), PCS_OK);
   if (store == NULL) fatal("no disk store");
   return store;
+}
+
+/* A context's flush reaches its disk store: with the store's directory moved away after a save,
+ * the flush fails and says so (a flush that did nothing would return PCS_OK). */
+static void test_failing_context_flush(const char *state_path) {
+  char dir[4096], moved[4096];
+  pcs_store *store;
+  pcs_vk_context *ctx;
+  pcs_fingerprint key = key_of("flush failure");
+  VkPipelineCache cache;
+  snprintf(dir, sizeof dir, "%s-flush", state_path);
+  snprintf(moved, sizeof moved, "%s-flush-moved", state_path);
+  store = open_persistent_store(dir);
+  ctx = open_context(store, "test_vulkan", 0);
+  PCS(store_release)(store);
+  cache = load_expecting(ctx, &key, PCS_VK_LOAD_MISS, PCS_VK_REJECT_NONE, "flush failure");
+  create_pipelines(cache, 50, 1);
+  CHECK(save(ctx, &key, cache).outcome == PCS_VK_SAVE_STORED);
+  vkDestroyPipelineCache(device, cache, NULL);
+  CHECK(rename(dir, moved) == 0);
+  CHECK_RESULT(PCSVK(context_flush)(ctx), PCS_ERR_IO);
+  {
+    char why[512];
+    PCS(last_error)(why, sizeof why);
+    CHECK(strncmp(why, "pcs_vk_context_flush: ", 22) == 0);
+  }
+  PCSVK(context_release)(ctx);
 }
 
 static int mode_save(const char *state_path) {
@@ -703,15 +773,30 @@ static int mode_save(const char *state_path) {
 
   CHECK_RESULT(PCS(flush)(store), PCS_OK); /* the durability point */
   free(entry);
-  /* The context holds its own reference to the store: still a hit after the caller's is gone. */
+  /* The context holds its own reference to the store: still a hit after the caller's is gone,
+   * and saves made now are made durable through the context (`load` finds this one). */
   PCS(store_release)(store);
   {
     VkPipelineCache cache =
         load_expecting(ctx, &key, PCS_VK_LOAD_HIT, PCS_VK_REJECT_NONE, "after store release");
+    pcs_fingerprint late_key = key_of("engine pipeline set F");
     vkDestroyPipelineCache(device, cache, NULL);
+    cache = load_expecting(ctx, &late_key, PCS_VK_LOAD_MISS, PCS_VK_REJECT_NONE, "set F");
+    create_pipelines(cache, 40, 2);
+    CHECK(save(ctx, &late_key, cache).outcome == PCS_VK_SAVE_STORED);
+    vkDestroyPipelineCache(device, cache, NULL);
+    CHECK_RESULT(PCSVK(context_flush)(ctx), PCS_OK);
   }
   PCSVK(context_release)(ctx);
+  test_failing_context_flush(state_path);
   return 0;
+}
+
+/* Loads set F, which `save` stored after releasing its store handle, expecting `outcome`. */
+static void load_set_f(pcs_vk_context *ctx, int32_t outcome, int32_t rejection, const char *what) {
+  pcs_fingerprint key = key_of("engine pipeline set F");
+  VkPipelineCache cache = load_expecting(ctx, &key, outcome, rejection, what);
+  vkDestroyPipelineCache(device, cache, NULL);
 }
 
 /* ---- mode load: a fresh process with new handles */
@@ -741,6 +826,79 @@ static int mode_load(const char *state_path) {
   CHECK(saved.outcome == PCS_VK_SAVE_UNCHANGED || saved.outcome == PCS_VK_SAVE_STORED);
   vkDestroyPipelineCache(device, cache, NULL);
   free(entry);
+  /* Saved after `save` released its store handle, flushed through its context. */
+  load_set_f(ctx, PCS_VK_LOAD_HIT, PCS_VK_REJECT_NONE, "set F, fresh process");
+  PCSVK(context_release)(ctx);
+  PCS(store_release)(store);
+  return 0;
+}
+
+/* ---- mode corrupt: entries damaged on disk are reported as such */
+
+/* Flips one byte inside the driver blob of every adapter entry in the files of `dir` (found by
+ * the envelope's magic); returns how many. The disk tier's own BLAKE3 then fails. */
+static int damage_entries(const char *dir) {
+  static const char magic[8] = "pcsVKpc"; /* with its NUL */
+  DIR *listing = opendir(dir);
+  struct dirent *entry;
+  int damaged = 0;
+  if (listing == NULL) fatal("cannot list the state directory");
+  while ((entry = readdir(listing)) != NULL) {
+    char path[4096];
+    size_t len = 0, i;
+    unsigned char *bytes;
+    FILE *file;
+    int changed = 0;
+    if (entry->d_name[0] == '.') continue; /* "." and "..": pcstore's names never start so */
+    snprintf(path, sizeof path, "%s/%s", dir, entry->d_name);
+    bytes = (unsigned char *)read_file(path, &len);
+    if (bytes == NULL) fatal("cannot read a file of the store");
+    for (i = 0; i + ENVELOPE + 32 <= len; i++) {
+      if (memcmp(bytes + i, magic, sizeof magic) == 0) {
+        bytes[i + ENVELOPE + 20] ^= 0x5a; /* inside the driver's cache header */
+        changed++;
+      }
+    }
+    if (changed > 0) {
+      file = fopen(path, "r+b");
+      if (file == NULL || fwrite(bytes, 1, len, file) != len) fatal("cannot damage a file");
+      fclose(file);
+      damaged += changed;
+    }
+    free(bytes);
+  }
+  closedir(listing);
+  return damaged;
+}
+
+static int mode_corrupt(const char *state_path) {
+  int damaged = damage_entries(state_path); /* before the store is opened: as on a later launch */
+  pcs_store *store = open_persistent_store(state_path);
+  pcs_vk_context *ctx = open_context(store, "test_vulkan", 0);
+  pcs_fingerprint key = key_of("engine pipeline set A");
+  pcs_vk_load_info info;
+  pcs_cache_metrics metrics;
+  VkPipelineCache cache;
+
+  CHECK(damaged >= 2); /* sets A and F at least */
+  cache = load_expecting(ctx, &key, PCS_VK_LOAD_CORRUPT, PCS_VK_REJECT_STORE_CORRUPT, "damaged");
+  vkDestroyPipelineCache(device, cache, NULL);
+  memset(&metrics, 0, sizeof metrics);
+  metrics.struct_size = sizeof metrics;
+  CHECK_RESULT(PCS(metrics)(store, &metrics), PCS_OK);
+  CHECK(metrics.corrupt_dropped == 1);
+  /* What an engine logs. */
+  memset(&info, 0, sizeof info);
+  info.struct_size = sizeof info;
+  CHECK_RESULT(PCSVK(load_pipeline_cache)(ctx, &key, NULL, &cache, &info), PCS_OK);
+  vkDestroyPipelineCache(device, cache, NULL);
+  /* Dropped by the store: a miss, or damaged again until the store removes the record. */
+  CHECK((info.outcome == PCS_VK_LOAD_MISS && info.rejection == PCS_VK_REJECT_NONE) ||
+        (info.outcome == PCS_VK_LOAD_CORRUPT && info.rejection == PCS_VK_REJECT_STORE_CORRUPT));
+  CHECK(info.initial_data_bytes == 0);
+  printf("then: %s; %s\n", PCSVK(load_outcome_str)(info.outcome),
+         PCSVK(rejection_str)(info.rejection));
+  load_set_f(ctx, PCS_VK_LOAD_CORRUPT, PCS_VK_REJECT_STORE_CORRUPT, "damaged set F");
   PCSVK(context_release)(ctx);
   PCS(store_release)(store);
   return 0;
@@ -1032,12 +1190,14 @@ int main(int argc, char **argv) {
     mode_save(state);
   } else if (strcmp(mode, "load") == 0) {
     mode_load(state);
+  } else if (strcmp(mode, "corrupt") == 0) {
+    mode_corrupt(state);
   } else if (strcmp(mode, "reject") == 0) {
     mode_reject();
   } else if (strcmp(mode, "threads") == 0) {
     mode_threads();
   } else {
-    fatal("MODE must be save, load, reject or threads");
+    fatal("MODE must be save, load, corrupt, reject or threads");
   }
   vulkan_down();
 #ifdef PCS_TEST_DLOPEN

@@ -9,6 +9,15 @@
  *     cache really was used: the layer's, since the application passes none);
  *   - the first pipeline through a fresh cache of the application's own (a miss unless that
  *     cache was swapped for one holding it), whose data size it prints.
+ * APP_SHARED_CACHE=1 makes those pipelines (and the repeat below) use one cache the application
+ * creates at start instead of VK_NULL_HANDLE, so every cache it uses is its own.
+ * APP_ROBUST=1 enables the robustBufferAccess feature (every implementation has it), another
+ * device configuration of the same application.
+ * APP_REPEAT creates each thread's pipelines that many times over (default 1); APP_FEEDBACK=1
+ * chains the application's own creation feedback on the threads' pipelines too and prints how
+ * many of them report a cache hit (worker_hits) and how many report valid feedback
+ * (worker_feedback_valid). Every creation checks that its create info and the structures it
+ * chains are unchanged by the call (create_infos_changed: the layer may only read them).
  * APP_HOLD_MS keeps the device alive that long before destroying it (for kill tests).
  * Prints key=value lines (create_device_us and destroy_device_us: how long vkCreateDevice and
  * vkDestroyDevice took, in microseconds); exits non-zero on any Vulkan failure or validation
@@ -61,6 +70,10 @@ static int env_int(const char *name, int fallback) {
 static VkDevice device;
 static VkShaderModule module;
 static VkPipelineLayout layout;
+/* The cache the threads' pipelines and the repeat use: VK_NULL_HANDLE unless APP_SHARED_CACHE=1. */
+static VkPipelineCache shared_cache = VK_NULL_HANDLE;
+
+static unsigned create_infos_changed;
 
 static VkResult create_pipeline(VkPipelineCache cache, uint32_t seed, VkPipeline *pipeline,
                                 VkPipelineCreationFeedback *feedback) {
@@ -78,26 +91,48 @@ static VkResult create_pipeline(VkPipelineCache cache, uint32_t seed, VkPipeline
     info.stage.pName = "main";
     info.stage.pSpecializationInfo = &specialization;
     info.layout = layout;
-    return vkCreateComputePipelines(device, cache, 1, &info, NULL, pipeline);
+    /* Byte copies (padding included), compared byte for byte after the call. */
+    VkComputePipelineCreateInfo info_before;
+    VkPipelineCreationFeedbackCreateInfo feedback_info_before;
+    memcpy(&info_before, &info, sizeof info);
+    memcpy(&feedback_info_before, &feedback_info, sizeof feedback_info);
+    VkResult result = vkCreateComputePipelines(device, cache, 1, &info, NULL, pipeline);
+    if (memcmp(&info, &info_before, sizeof info) != 0 ||
+        memcmp(&feedback_info, &feedback_info_before, sizeof feedback_info) != 0) {
+        pthread_mutex_lock(&errors_lock);
+        create_infos_changed++;
+        pthread_mutex_unlock(&errors_lock);
+    }
+    return result;
 }
 
 struct worker {
     pthread_t thread;
     uint32_t first_seed;
     int count;
+    int repeat;
+    int with_feedback;
     int created;
+    int hits;
+    int feedback_valid;
 };
 
 static void *work(void *arg) {
     struct worker *w = arg;
-    for (int i = 0; i < w->count; i++) {
-        VkPipeline pipeline = VK_NULL_HANDLE;
-        if (create_pipeline(VK_NULL_HANDLE, w->first_seed + (uint32_t)i, &pipeline, NULL) ==
-                VK_SUCCESS &&
-            pipeline != VK_NULL_HANDLE) {
-            w->created++;
+    for (int round = 0; round < w->repeat; round++) {
+        for (int i = 0; i < w->count; i++) {
+            VkPipeline pipeline = VK_NULL_HANDLE;
+            VkPipelineCreationFeedback feedback = {0};
+            if (create_pipeline(shared_cache, w->first_seed + (uint32_t)i, &pipeline,
+                                w->with_feedback ? &feedback : NULL) == VK_SUCCESS &&
+                pipeline != VK_NULL_HANDLE) {
+                w->created++;
+            }
+            if (feedback.flags & VK_PIPELINE_CREATION_FEEDBACK_VALID_BIT) w->feedback_valid++;
+            if (feedback.flags & VK_PIPELINE_CREATION_FEEDBACK_APPLICATION_PIPELINE_CACHE_HIT_BIT)
+                w->hits++;
+            vkDestroyPipeline(device, pipeline, NULL);
         }
-        vkDestroyPipeline(device, pipeline, NULL);
     }
     return NULL;
 }
@@ -127,6 +162,9 @@ int main(int argc, char **argv) {
     int threads = env_int("APP_THREADS", 4);
     int per_thread = env_int("APP_PIPELINES", 8);
     int hold_ms = env_int("APP_HOLD_MS", 0);
+    int repeat = env_int("APP_REPEAT", 1);
+    int with_feedback = env_int("APP_FEEDBACK", 0);
+    if (repeat < 1 || repeat > 16) repeat = 1;
     if (threads < 1 || threads > 64) threads = 4;
 
     VkApplicationInfo app = {VK_STRUCTURE_TYPE_APPLICATION_INFO};
@@ -184,6 +222,11 @@ int main(int argc, char **argv) {
     VkDeviceCreateInfo device_info = {VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
     device_info.queueCreateInfoCount = 1;
     device_info.pQueueCreateInfos = &queue;
+    VkPhysicalDeviceFeatures features = {0};
+    if (env_int("APP_ROBUST", 0)) {
+        features.robustBufferAccess = VK_TRUE;
+        device_info.pEnabledFeatures = &features;
+    }
     long long create_started = now_us();
     CHECK(vkCreateDevice(physical_device, &device_info, NULL, &device));
     long long create_device_us = now_us() - create_started;
@@ -197,22 +240,30 @@ int main(int argc, char **argv) {
     VkPipelineLayoutCreateInfo layout_info = {VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO};
     CHECK(vkCreatePipelineLayout(device, &layout_info, NULL, &layout));
 
+    VkPipelineCacheCreateInfo shared_info = {VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
+    if (env_int("APP_SHARED_CACHE", 0))
+        CHECK(vkCreatePipelineCache(device, &shared_info, NULL, &shared_cache));
+
     struct worker workers[64];
     memset(workers, 0, sizeof workers);
     for (int t = 0; t < threads; t++) {
         workers[t].first_seed = 1 + (uint32_t)(t * per_thread);
         workers[t].count = per_thread;
+        workers[t].repeat = repeat;
+        workers[t].with_feedback = with_feedback;
         if (pthread_create(&workers[t].thread, NULL, work, &workers[t]) != 0) return 2;
     }
-    int created = 0;
+    int created = 0, worker_hits = 0, worker_feedback_valid = 0;
     for (int t = 0; t < threads; t++) {
         pthread_join(workers[t].thread, NULL);
         created += workers[t].created;
+        worker_hits += workers[t].hits;
+        worker_feedback_valid += workers[t].feedback_valid;
     }
 
     VkPipelineCreationFeedback feedback = {0};
     VkPipeline again;
-    CHECK(create_pipeline(VK_NULL_HANDLE, 1, &again, &feedback));
+    CHECK(create_pipeline(shared_cache, 1, &again, &feedback));
     vkDestroyPipeline(device, again, NULL);
     int feedback_valid = (feedback.flags & VK_PIPELINE_CREATION_FEEDBACK_VALID_BIT) != 0;
     int cache_hit =
@@ -240,6 +291,7 @@ int main(int argc, char **argv) {
         nanosleep(&pause, NULL);
     }
 
+    if (shared_cache) vkDestroyPipelineCache(device, shared_cache, NULL);
     vkDestroyPipelineLayout(device, layout, NULL);
     vkDestroyShaderModule(device, module, NULL);
     long long destroy_started = now_us();
@@ -250,7 +302,12 @@ int main(int argc, char **argv) {
     free(code);
 
     printf("device=%s\n", properties.deviceName);
-    printf("pipelines_created=%d of %d\n", created, threads * per_thread);
+    printf("pipelines_created=%d of %d\n", created, threads * per_thread * repeat);
+    if (with_feedback) {
+        printf("worker_hits=%d\n", worker_hits);
+        printf("worker_feedback_valid=%d\n", worker_feedback_valid);
+    }
+    printf("create_infos_changed=%u\n", create_infos_changed);
     printf("feedback_valid=%d\n", feedback_valid);
     printf("cache_hit=%d\n", cache_hit);
     printf("own_cache_bytes=%zu\n", own_bytes);
@@ -258,5 +315,8 @@ int main(int argc, char **argv) {
     printf("validation_errors=%u\n", validation_errors);
     printf("create_device_us=%lld\n", create_device_us);
     printf("destroy_device_us=%lld\n", destroy_device_us);
-    return created == threads * per_thread && validation_errors == 0 ? 0 : 1;
+    return created == threads * per_thread * repeat && validation_errors == 0 &&
+                   create_infos_changed == 0
+               ? 0
+               : 1;
 }

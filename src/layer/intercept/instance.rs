@@ -13,7 +13,7 @@ use crate::vulkan::dispatch::{cast_fn, resolve};
 
 /// This family's commands by name.
 pub(super) fn command(name: &CStr) -> vk::PFN_vkVoidFunction {
-    // SAFETY (every cast): each function is erased to PFN_vkVoidFunction under its own Vulkan
+    // SAFETY: (every cast) each function is erased to PFN_vkVoidFunction under its own Vulkan
     // name; the caller casts it back to that name's signature.
     unsafe {
         Some(match name.to_bytes() {

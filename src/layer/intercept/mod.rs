@@ -6,6 +6,8 @@
 //! - device.rs: `vkCreateDevice`, `vkDestroyDevice` (the layer cache and its saver);
 //! - pipeline.rs: the pipeline-creation commands (the layer cache substituted for
 //!   `VK_NULL_HANDLE`);
+//! - cache.rs: `vkCreatePipelineCache`, `vkDestroyPipelineCache` (the application's empty
+//!   caches seeded, and collected when destroyed);
 //! - record.rs: the object creations recorded as recipes (`PCSTORE_RECORD=1`).
 
 use std::ffi::CStr;
@@ -14,6 +16,7 @@ use ash::vk;
 
 use super::device::DeviceData;
 
+mod cache;
 mod device;
 mod instance;
 mod pipeline;
@@ -27,5 +30,6 @@ pub(super) fn intercepted(name: &CStr, device: Option<&DeviceData>) -> vk::PFN_v
     instance::command(name)
         .or_else(|| device::command(name))
         .or_else(|| pipeline::command(name, device))
+        .or_else(|| cache::command(name))
         .or_else(|| record::command(name, device))
 }

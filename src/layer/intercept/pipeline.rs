@@ -1,6 +1,8 @@
 //! `vkCreateGraphicsPipelines`, `vkCreateComputePipelines` and
 //! `vkCreateRayTracingPipelinesKHR`: the layer's cache wherever the application passes
-//! `VK_NULL_HANDLE`, its own caches passed through untouched.
+//! `VK_NULL_HANDLE`, its own caches passed through (seeded at creation, see cache.rs);
+//! graphics and compute pipelines with creation feedback where the device has it
+//! (feedback.rs), and recorded as recipes with `PCSTORE_RECORD=1` (record.rs).
 
 use std::ffi::CStr;
 
@@ -8,13 +10,14 @@ use ash::vk::{self, Handle};
 
 use crate::layer::abi::guarded;
 use crate::layer::device::{DeviceData, DEVICES};
+use crate::layer::feedback::{create_with_feedback, PipelineCreateInfo};
 use crate::layer::record;
 use crate::vulkan::dispatch::cast_fn;
 
 /// This family's commands by name; ray tracing only for a device that has the extension
 /// (otherwise the name must stay unknown).
 pub(super) fn command(name: &CStr, device: Option<&DeviceData>) -> vk::PFN_vkVoidFunction {
-    // SAFETY (every cast): each function is erased to PFN_vkVoidFunction under its own Vulkan
+    // SAFETY: (every cast) each function is erased to PFN_vkVoidFunction under its own Vulkan
     // name; the caller casts it back to that name's signature.
     unsafe {
         Some(match name.to_bytes() {
@@ -34,16 +37,9 @@ pub(super) fn command(name: &CStr, device: Option<&DeviceData>) -> vk::PFN_vkVoi
     }
 }
 
-/// The cache to pass down: the application's own, or the layer's for `VK_NULL_HANDLE`.
-fn chosen_cache(data: &DeviceData, requested: vk::PipelineCache) -> vk::PipelineCache {
-    match (data.cache.get(), requested.is_null()) {
-        (Some(cache), true) => cache.substitute(),
-        _ => requested,
-    }
-}
-
 /// The shared body of the pipeline-creation intercepts: finds the device's data, picks the
-/// cache to pass down ([`chosen_cache`]) and calls `create` with both, panics caught.
+/// cache to pass down (the layer's marked as grown once the creation returned) and calls
+/// `create` with both, panics caught.
 ///
 /// # Safety
 /// `device` is null or a live device (Vulkan's rule for the application's arguments).
@@ -57,9 +53,36 @@ unsafe fn with_chosen_cache(
         let Some(data) = (unsafe { DEVICES.of(device) }) else {
             return vk::Result::ERROR_OUT_OF_HOST_MEMORY;
         };
-        let cache = chosen_cache(&data, requested);
-        create(&data, cache)
+        // The application's own cache, or the layer's for `VK_NULL_HANDLE`.
+        match data.cache.get() {
+            Some(layer_cache) if requested.is_null() => {
+                let result = create(&data, layer_cache.substitute());
+                layer_cache.grew();
+                result
+            }
+            _ => create(&data, requested),
+        }
     })
+}
+
+/// Calls `create` with creation feedback on every pipeline when the device has it (counted in
+/// the device's statistics), else with the application's create infos as they are.
+///
+/// # Safety
+/// `infos` and `pipelines` are the application's valid arguments for `count` pipelines.
+unsafe fn with_feedback<T: PipelineCreateInfo>(
+    data: &DeviceData,
+    count: u32,
+    infos: *const T,
+    pipelines: *mut vk::Pipeline,
+    create: impl FnOnce(*const T) -> vk::Result,
+) -> vk::Result {
+    if data.feedback.available() {
+        // SAFETY: the application's valid arguments (caller); the device has feedback.
+        unsafe { create_with_feedback(&data.creation, count, infos, pipelines, create) }
+    } else {
+        create(infos)
+    }
 }
 
 /// `vkCreateGraphicsPipelines` with the layer cache substituted for `VK_NULL_HANDLE`.
@@ -74,17 +97,17 @@ unsafe extern "system" fn create_graphics_pipelines(
     allocator: *const vk::AllocationCallbacks<'_>,
     pipelines: *mut vk::Pipeline,
 ) -> vk::Result {
-    // SAFETY: the application's arguments (live device), with a cache of the same device.
+    // SAFETY: the application's arguments (live device), with a cache of the same device and
+    // create infos that are the application's or the layer's copies of them.
     unsafe {
         with_chosen_cache(device, pipeline_cache, |data, cache| {
-            let result = (data.fns.create_graphics_pipelines)(
-                device,
-                cache,
-                count,
-                create_infos,
-                allocator,
-                pipelines,
-            );
+            let result = with_feedback(data, count, create_infos, pipelines, |infos| {
+                (data.fns.create_graphics_pipelines)(
+                    device, cache, count, infos, allocator, pipelines,
+                )
+            });
+            // The application's create infos, not the layer's copies with feedback chained:
+            // the recipe is what the application asked for.
             record::graphics_pipelines(data, count, create_infos, pipelines);
             result
         })
@@ -103,17 +126,17 @@ unsafe extern "system" fn create_compute_pipelines(
     allocator: *const vk::AllocationCallbacks<'_>,
     pipelines: *mut vk::Pipeline,
 ) -> vk::Result {
-    // SAFETY: the application's arguments (live device), with a cache of the same device.
+    // SAFETY: the application's arguments (live device), with a cache of the same device and
+    // create infos that are the application's or the layer's copies of them.
     unsafe {
         with_chosen_cache(device, pipeline_cache, |data, cache| {
-            let result = (data.fns.create_compute_pipelines)(
-                device,
-                cache,
-                count,
-                create_infos,
-                allocator,
-                pipelines,
-            );
+            let result = with_feedback(data, count, create_infos, pipelines, |infos| {
+                (data.fns.create_compute_pipelines)(
+                    device, cache, count, infos, allocator, pipelines,
+                )
+            });
+            // The application's create infos, not the layer's copies with feedback chained:
+            // the recipe is what the application asked for.
             record::compute_pipelines(data, count, create_infos, pipelines);
             result
         })

@@ -18,7 +18,7 @@ pub(super) fn command(name: &CStr, device: Option<&DeviceData>) -> vk::PFN_vkVoi
     if !config().record {
         return None;
     }
-    // SAFETY (every cast): each function is erased to PFN_vkVoidFunction under its own Vulkan
+    // SAFETY: (every cast) each function is erased to PFN_vkVoidFunction under its own Vulkan
     // name; the caller casts it back to that name's signature.
     unsafe {
         Some(match name.to_bytes() {

@@ -1,0 +1,190 @@
+//! `pcstore info`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::Outcome;
+use crate::output::{age, bytes, now_ns, Output};
+use crate::store::{self, describe_all, stale_devices, Access, Device, Kind};
+
+/// A device is stale when not seen for this long (as `prune --stale-after` defaults to).
+pub const STALE_AFTER_NS: u64 = 30 * 86_400 * 1_000_000_000;
+
+#[derive(Serialize)]
+struct Info {
+    dir: PathBuf,
+    format_version: u32,
+    disk_bytes: u64,
+    budget_bytes: u64,
+    segments: u64,
+    /// When the last compaction (by any process) completed, ns since the epoch; null if none
+    /// is recorded.
+    last_compaction_ns: Option<u64>,
+    entries: u64,
+    payload_bytes: u64,
+    /// By kind name: entries and payload bytes.
+    kinds: BTreeMap<&'static str, Usage>,
+    /// Devices of the pipeline-cache entries and labels, most recently used first.
+    identities: Vec<DeviceUsage>,
+    /// Devices whose labels say they were not seen for 30 days (a driver updated away): what
+    /// `pcstore prune` removes first.
+    stale_identities: Vec<String>,
+}
+
+#[derive(Clone, Copy, Default, Serialize)]
+struct Usage {
+    entries: u64,
+    bytes: u64,
+}
+
+#[derive(Serialize)]
+struct DeviceUsage {
+    #[serde(flatten)]
+    device: Device,
+    /// Its pipeline-cache entries and their payload bytes.
+    entries: u64,
+    bytes: u64,
+    last_used_ns: u64,
+    /// What its labels say, one per application.
+    labels: Vec<LabelInfo>,
+    stale: bool,
+}
+
+#[derive(Serialize)]
+struct LabelInfo {
+    application: String,
+    driver: String,
+    device_name: String,
+    first_seen_ns: u64,
+    last_seen_ns: u64,
+}
+
+pub fn run(out: &Output, dir: Option<PathBuf>) -> anyhow::Result<Outcome> {
+    let dir = store::directory(dir)?;
+    let store = store::open(Some(dir.clone()), Access::Look)?;
+    let described = describe_all(&store);
+    let report = store.durability_report();
+    let mut kinds: BTreeMap<&'static str, Usage> = BTreeMap::new();
+    let mut devices: BTreeMap<String, DeviceUsage> = BTreeMap::new();
+    let stale = stale_devices(&described, now_ns(), STALE_AFTER_NS);
+    for item in &described {
+        let usage = kinds.entry(item.kind.name()).or_default();
+        usage.entries += 1;
+        usage.bytes += item.entry.len;
+        if let Some(device) = &item.device {
+            let usage = devices
+                .entry(device.id.clone())
+                .or_insert_with(|| DeviceUsage {
+                    device: device.clone(),
+                    entries: 0,
+                    bytes: 0,
+                    last_used_ns: 0,
+                    labels: Vec::new(),
+                    stale: stale.contains(&device.id),
+                });
+            usage.last_used_ns = usage.last_used_ns.max(item.entry.last_used_ns);
+            match (&item.label, item.kind) {
+                (Some(label), Kind::Label) => {
+                    usage.last_used_ns = usage.last_used_ns.max(label.last_seen_ns);
+                    usage.labels.push(LabelInfo {
+                        application: label.application.clone(),
+                        driver: label.driver(),
+                        device_name: label.device_name.clone(),
+                        first_seen_ns: label.first_seen_ns,
+                        last_seen_ns: label.last_seen_ns,
+                    });
+                }
+                _ => {
+                    usage.entries += 1;
+                    usage.bytes += item.entry.len;
+                }
+            }
+        }
+    }
+    let mut stale_identities: Vec<String> = stale.into_iter().collect();
+    stale_identities.sort();
+    let mut identities: Vec<DeviceUsage> = devices.into_values().collect();
+    identities.sort_by_key(|usage| std::cmp::Reverse(usage.last_used_ns));
+    let info = Info {
+        dir,
+        format_version: pcstore::disk::FORMAT_VERSION,
+        disk_bytes: report.disk_bytes,
+        budget_bytes: pcstore::config::disk_budget()?,
+        segments: report.segments,
+        last_compaction_ns: store.last_compaction_ns(),
+        entries: described.len() as u64,
+        payload_bytes: described.iter().map(|item| item.entry.len).sum(),
+        kinds,
+        identities,
+        stale_identities,
+    };
+    out.emit(&info, || text(&info));
+    Ok(Outcome::Done)
+}
+
+fn text(info: &Info) -> String {
+    let now = now_ns();
+    let mut text = String::new();
+    let _ = writeln!(text, "store       {}", info.dir.display());
+    let _ = writeln!(text, "format      version {}", info.format_version);
+    let _ = writeln!(
+        text,
+        "size        {} of {} budget ({} segments)",
+        bytes(info.disk_bytes),
+        bytes(info.budget_bytes),
+        info.segments
+    );
+    let _ = writeln!(
+        text,
+        "compacted   {}",
+        info.last_compaction_ns
+            .map_or_else(|| "never (none recorded)".to_owned(), |at| age(at, now))
+    );
+    let _ = writeln!(
+        text,
+        "entries     {} ({} of payload)",
+        info.entries,
+        bytes(info.payload_bytes)
+    );
+    for (kind, usage) in &info.kinds {
+        let _ = writeln!(
+            text,
+            "  {kind:<16} {:>8} entries {:>12}",
+            usage.entries,
+            bytes(usage.bytes)
+        );
+    }
+    if !info.identities.is_empty() {
+        let _ = writeln!(text, "devices");
+        for usage in &info.identities {
+            let _ = writeln!(
+                text,
+                "  {}: {} entries, {}, last used {}{}",
+                usage.device.describe(),
+                usage.entries,
+                bytes(usage.bytes),
+                age(usage.last_used_ns, now),
+                if usage.stale {
+                    " (stale: prune removes it)"
+                } else {
+                    ""
+                }
+            );
+            for label in &usage.labels {
+                let _ = writeln!(
+                    text,
+                    "    {} · {} · {}: first seen {}, last seen {}",
+                    label.driver,
+                    label.device_name,
+                    label.application,
+                    age(label.first_seen_ns, now),
+                    age(label.last_seen_ns, now)
+                );
+            }
+        }
+    }
+    text
+}

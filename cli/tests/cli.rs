@@ -1,0 +1,817 @@
+//! The `pcstore` binary, spawned for real, on stores written by several other processes (this
+//! test binary re-run as a writer), one of them still writing while the commands run.
+//!
+//! Writers put pipeline-cache blobs in pcstore's Vulkan envelope for a device (told apart by
+//! its vendor ID) and recipe-shaped entries; every payload says which writer and which entry
+//! it is, so a byte-for-byte check needs no record of what was written.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use pcstore::vulkan::{seal_envelope, EnvelopeDevice, Label};
+use pcstore::{DeviceIdentity, DiskCache, PipelineCacheStore, PipelineFingerprint};
+use serde_json::Value;
+
+const CHILD_ENV: &str = "PCSTORE_CLI_TEST_WRITER";
+
+/// A scratch directory (mode 0700: a store refuses one others may write in), removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "pcstore-cli-{tag}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).unwrap();
+        Self(path)
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+// ---- What writers write
+
+fn device(vendor: u32) -> DeviceIdentity {
+    DeviceIdentity {
+        vendor_id: vendor,
+        device_id: 0xc0de,
+        driver_version: 7,
+        driver_id: 10,
+        pipeline_cache_uuid: [vendor as u8; 16],
+        pointer_size: 8,
+        driver_info: b"test driver".to_vec(),
+        namespace: b"cli test".to_vec(),
+    }
+}
+
+/// Entry `k` of writer `w`: for a vendor (`w` < 100), a pipeline-cache blob in its envelope
+/// under the key scoped to that device; otherwise a recipe-shaped entry.
+fn entry(w: u32, k: u32) -> (PipelineFingerprint, Vec<u8>) {
+    let engine_key = PipelineFingerprint::of(format!("writer {w} entry {k}").as_bytes());
+    // Incompressible filler: stored as it is, so sizes on disk are the values' sizes and a
+    // value's bytes can be found in its segment (compressed heads are the library's tests').
+    let mut payload = format!("payload of writer {w} entry {k} ").into_bytes();
+    let start = payload.len();
+    payload.resize(200 + (k as usize % 7) * 300, 0);
+    blake3::Hasher::new()
+        .update(&payload[..start])
+        .finalize_xof()
+        .fill(&mut payload[start..]);
+    if w < 100 {
+        let identity = device(0x1000 + w);
+        let key = engine_key.scoped(&identity);
+        (key, seal_envelope(&payload, &key, &identity))
+    } else {
+        let mut recipe = b"PCRC\x01\x01\0\0".to_vec();
+        recipe.extend_from_slice(&payload);
+        (engine_key, recipe)
+    }
+}
+
+fn keys(w: u32, count: u32) -> BTreeSet<String> {
+    (0..count).map(|k| entry(w, k).0.to_hex()).collect()
+}
+
+/// The writer process: `once:DIR:W:COUNT` puts entries 0..COUNT of writer W and flushes;
+/// `live:DIR:W:STOP` puts and flushes entries of writer W until the file STOP exists, printing
+/// after each flush how many entries are durable.
+fn run_writer(spec: &str) -> ! {
+    let mut parts = spec.split(':');
+    let (mode, dir, w) = (
+        parts.next().unwrap(),
+        PathBuf::from(parts.next().unwrap()),
+        parts.next().unwrap().parse::<u32>().unwrap(),
+    );
+    let store = DiskCache::new(&dir).unwrap();
+    match mode {
+        "once" => {
+            let count: u32 = parts.next().unwrap().parse().unwrap();
+            for k in 0..count {
+                let (key, bytes) = entry(w, k);
+                store.try_put(key, bytes).unwrap();
+            }
+            store.flush().unwrap();
+        }
+        "live" => {
+            let stop = PathBuf::from(parts.next().unwrap());
+            let mut k = 0;
+            while !stop.exists() {
+                for _ in 0..10 {
+                    let (key, bytes) = entry(w, k);
+                    store.try_put(key, bytes).unwrap();
+                    k += 1;
+                }
+                store.flush().unwrap();
+                println!("durable {k}");
+            }
+        }
+        other => panic!("unknown writer mode {other}"),
+    }
+    drop(store);
+    std::process::exit(0);
+}
+
+fn spawn_writer(test: &str, spec: String) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "--nocapture", "--test-threads=1", test])
+        .env(CHILD_ENV, spec)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+/// Writers `ws` (`COUNT` entries each), each in a process of its own, run to completion.
+fn write_all(test: &str, dir: &Path, ws: &[u32], count: u32) {
+    let children: Vec<Child> = ws
+        .iter()
+        .map(|w| spawn_writer(test, format!("once:{}:{w}:{count}", dir.display())))
+        .collect();
+    for child in children {
+        assert!(child.wait_with_output().unwrap().status.success());
+    }
+}
+
+/// A writer that keeps writing until stopped.
+struct LiveWriter {
+    child: Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+    stop: PathBuf,
+    w: u32,
+}
+
+impl LiveWriter {
+    fn start(test: &str, dir: &Path, scratch: &Scratch, w: u32) -> Self {
+        let stop = scratch.join(&format!("stop-{w}"));
+        let mut child = spawn_writer(
+            test,
+            format!("live:{}:{w}:{}", dir.display(), stop.display()),
+        );
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut writer = Self {
+            child,
+            lines,
+            stop,
+            w,
+        };
+        writer.wait_durable(1);
+        writer
+    }
+
+    /// Waits until at least `count` entries are durable; returns how many are.
+    fn wait_durable(&mut self, count: u32) -> u32 {
+        loop {
+            let line = self.lines.next().expect("writer alive").unwrap();
+            if let Some(durable) = durable(&line) {
+                if durable >= count {
+                    return durable;
+                }
+            }
+        }
+    }
+
+    /// Stops it; returns how many entries it made durable.
+    fn stop(mut self) -> u32 {
+        std::fs::write(&self.stop, b"").unwrap();
+        let mut durable = 0;
+        for line in self.lines.by_ref() {
+            durable = self::durable(&line.unwrap()).unwrap_or(durable);
+        }
+        assert!(self.child.wait().unwrap().success());
+        durable
+    }
+}
+
+/// The count in a writer's `durable N` line (the test harness prints other lines too).
+fn durable(line: &str) -> Option<u32> {
+    line.strip_prefix("durable ")?.trim().parse().ok()
+}
+
+// ---- Running the tool
+
+fn pcstore(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pcstore"))
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("PCSTORE_DIR")
+        .env_remove("PCSTORE_MAX_SIZE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Runs a command that must succeed with `--json`; returns its JSON.
+fn json(dir: &Path, args: &[&str]) -> Value {
+    let out = pcstore(dir, &[args, &["--json"]].concat());
+    assert!(
+        out.status.success(),
+        "pcstore {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("valid JSON")
+}
+
+/// Runs a command that must fail: exit 1 and one line on stderr, which is returned.
+fn failure(dir: &Path, args: &[&str]) -> String {
+    let out = pcstore(dir, args);
+    assert_eq!(out.status.code(), Some(1), "pcstore {args:?} must fail");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr:?}");
+    assert!(stderr.starts_with("pcstore: "), "{stderr:?}");
+    stderr
+}
+
+/// `ls --json`: key → entry.
+fn listing(dir: &Path, extra: &[&str]) -> BTreeMap<String, Value> {
+    let listed = json(dir, &[&["ls"], extra].concat());
+    listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| (item["key"].as_str().unwrap().to_owned(), item.clone()))
+        .collect()
+}
+
+fn key_set(listed: &BTreeMap<String, Value>) -> BTreeSet<String> {
+    listed.keys().cloned().collect()
+}
+
+/// Every entry of writers `ws` (`count` each) is in the store at `dir`, byte for byte.
+fn assert_intact(dir: &Path, ws: &[u32], count: u32) {
+    let store = DiskCache::new(dir).unwrap();
+    for &w in ws {
+        for k in 0..count {
+            let (key, bytes) = entry(w, k);
+            assert_eq!(store.peek(&key), Some(bytes), "writer {w} entry {k}");
+        }
+    }
+}
+
+/// The device id `info` shows for vendor `0x1000 + w`.
+fn device_id(info: &Value, w: u32) -> String {
+    info["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|device| device["vendor_id"] == 0x1000 + w)
+        .unwrap_or_else(|| panic!("device of writer {w} in {info}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn child_mode() {
+    if let Ok(spec) = std::env::var(CHILD_ENV) {
+        run_writer(&spec);
+    }
+}
+
+// ---- Tests
+
+const EVERY_COMMAND: &str =
+    "every_command_works_on_a_store_written_by_several_processes_while_another_writes";
+
+#[test]
+fn every_command_works_on_a_store_written_by_several_processes_while_another_writes() {
+    child_mode();
+    let scratch = Scratch::new("all");
+    let dir = scratch.join("store");
+    write_all(EVERY_COMMAND, &dir, &[1, 2, 100], 40);
+    let mut live = LiveWriter::start(EVERY_COMMAND, &dir, &scratch, 3);
+
+    // info: kinds and devices of what the finished writers wrote (the live one adds more).
+    let info = json(&dir, &["info"]);
+    assert_eq!(info["format_version"], pcstore::disk::FORMAT_VERSION);
+    assert_eq!(
+        info["last_compaction_ns"],
+        Value::Null,
+        "nothing compacted yet"
+    );
+    assert_eq!(info["budget_bytes"], 1u64 << 30);
+    assert!(info["entries"].as_u64().unwrap() >= 120);
+    assert_eq!(info["kinds"]["recipe"]["entries"], 40);
+    assert!(info["kinds"]["pipeline-cache"]["entries"].as_u64().unwrap() >= 80);
+    let (one, two) = (device_id(&info, 1), device_id(&info, 2));
+    let device_one = info["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == one.as_str())
+        .unwrap();
+    assert_eq!(device_one["entries"], 40);
+    let expected_bytes: usize = (0..40).map(|k| entry(1, k).1.len()).sum();
+    assert_eq!(device_one["bytes"], expected_bytes as u64);
+    let human = pcstore(&dir, &["info"]);
+    assert!(human.status.success());
+    let human = String::from_utf8(human.stdout).unwrap();
+    assert!(human.contains(&format!("id {one}")), "{human}");
+
+    // ls: every entry with its kind and size; --identity narrows to one device.
+    let listed = listing(&dir, &[]);
+    for (w, kind) in [
+        (1, "pipeline-cache"),
+        (2, "pipeline-cache"),
+        (100, "recipe:ShaderModule"),
+    ] {
+        for k in 0..40 {
+            let (key, bytes) = entry(w, k);
+            let item = &listed[&key.to_hex()];
+            assert_eq!(item["kind"], kind);
+            assert_eq!(item["len"], bytes.len() as u64);
+            assert!(item["last_used_ns"].as_u64().unwrap() > 0);
+        }
+    }
+    assert_eq!(key_set(&listing(&dir, &["--identity", &one])), keys(1, 40));
+    assert_eq!(
+        key_set(&listing(&dir, &["--identity", &two[..6].to_uppercase()])),
+        keys(2, 40)
+    );
+
+    // verify: every entry intact, the live writer's included.
+    let verified = json(&dir, &["verify"]);
+    assert!(verified["checked"].as_u64().unwrap() >= 120);
+    assert_eq!(verified["corrupt"], Value::Array(vec![]));
+
+    // export → import into an empty store: byte for byte.
+    let bundle = scratch.join("all.pcsb");
+    let exported = json(&dir, &["export", bundle.to_str().unwrap()]);
+    let exported_count = exported["entries"].as_u64().unwrap();
+    assert!(exported_count >= 120);
+    let described = json(&dir, &["bundle", "info", bundle.to_str().unwrap()]);
+    assert_eq!(described["entries"], exported_count);
+    assert_eq!(described["signer"], Value::Null);
+    let checked = json(&dir, &["bundle", "verify", bundle.to_str().unwrap()]);
+    assert_eq!(checked["intact"], exported_count);
+    let copy = scratch.join("copy");
+    let imported = json(&copy, &["import", bundle.to_str().unwrap()]);
+    assert_eq!(imported["imported"], exported_count);
+    assert_intact(&copy, &[1, 2, 100], 40);
+    assert_eq!(listing(&copy, &[]).len() as u64, exported_count);
+
+    // prune --identity: exactly that device's entries go; a dry run first removes nothing.
+    let dry = json(&dir, &["prune", "--identity", &one, "--dry-run"]);
+    assert_eq!(
+        (dry["chosen"].as_u64(), dry["removed"].as_u64()),
+        (Some(40), Some(0))
+    );
+    assert_eq!(key_set(&listing(&dir, &["--identity", &one])), keys(1, 40));
+    let pruned = json(&dir, &["prune", "--identity", &one]);
+    assert_eq!(pruned["removed"], 40);
+    assert!(listing(&dir, &["--identity", &one]).is_empty());
+    assert_intact(&dir, &[2, 100], 40);
+    assert!(json(&dir, &["info"])["last_compaction_ns"]
+        .as_u64()
+        .is_some());
+
+    // The live writer went on throughout: everything it made durable is there, intact.
+    let so_far = live.wait_durable(0);
+    live.wait_durable(so_far + 10);
+    let w = live.w;
+    let durable = live.stop();
+    assert_intact(&dir, &[w], durable);
+    assert_eq!(json(&dir, &["verify"])["corrupt"], Value::Array(vec![]));
+
+    // clear: nothing left once nobody writes.
+    let cleared = json(&dir, &["clear"]);
+    assert_eq!(cleared["remaining"], Value::Array(vec![]));
+    assert!(listing(&dir, &[]).is_empty());
+}
+
+const CLEAR_LIVE: &str = "clear_leaves_the_segment_a_running_process_writes_and_says_so";
+
+#[test]
+fn clear_leaves_the_segment_a_running_process_writes_and_says_so() {
+    child_mode();
+    let scratch = Scratch::new("clear-live");
+    let dir = scratch.join("store");
+    write_all(CLEAR_LIVE, &dir, &[1], 20);
+    let live = LiveWriter::start(CLEAR_LIVE, &dir, &scratch, 2);
+    let cleared = json(&dir, &["clear"]);
+    assert!(cleared["removed"].as_u64().unwrap() >= 20);
+    let remaining: BTreeSet<String> = cleared["remaining"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|key| key.as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        !remaining.is_empty(),
+        "the live writer's segment holds flushed entries"
+    );
+    assert!(keys(1, 20).is_disjoint(&key_set(&listing(&dir, &[]))));
+    let w = live.w;
+    let durable = live.stop();
+    assert!(
+        remaining.is_subset(&keys(w, durable)),
+        "only the live writer's entries remain"
+    );
+    // Entries it flushed after the listing are there; none is corrupt.
+    assert_eq!(json(&dir, &["verify"])["corrupt"], Value::Array(vec![]));
+    let left = key_set(&listing(&dir, &[]));
+    assert!(left.is_subset(&keys(w, durable)));
+}
+
+const SIGNED: &str = "a_signed_bundle_is_accepted_with_its_key_and_refused_with_another";
+
+#[test]
+fn a_signed_bundle_is_accepted_with_its_key_and_refused_with_another() {
+    child_mode();
+    let scratch = Scratch::new("signed");
+    let dir = scratch.join("store");
+    write_all(SIGNED, &dir, &[1, 100], 10);
+    let studio = scratch.join("studio.key");
+    std::fs::write(&studio, [7u8; 32]).unwrap();
+    let other = scratch.join("other.key");
+    std::fs::write(&other, format!("{}\n", "42".repeat(32))).unwrap();
+    let public = |key: &Path| {
+        json(&dir, &["bundle", "public-key", key.to_str().unwrap()])["public_key"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (studio_public, other_public) = (public(&studio), public(&other));
+    assert_ne!(studio_public, other_public);
+
+    let bundle = scratch.join("signed.pcsb");
+    let bundle_path = bundle.to_str().unwrap();
+    let exported = json(
+        &dir,
+        &["export", bundle_path, "--sign", studio.to_str().unwrap()],
+    );
+    assert_eq!(exported["signer"], studio_public.as_str());
+    assert_eq!(exported["entries"], 20);
+
+    let with_key = ["--public-key", studio_public.as_str()];
+    let info = json(
+        &dir,
+        &[&["bundle", "info", bundle_path][..], &with_key].concat(),
+    );
+    assert_eq!(info["signer"], studio_public.as_str());
+    let verified = json(
+        &dir,
+        &[&["bundle", "verify", bundle_path][..], &with_key].concat(),
+    );
+    assert_eq!(verified["intact"], 20);
+
+    let with_other = ["--public-key", other_public.as_str()];
+    let refused = failure(
+        &dir,
+        &[&["bundle", "verify", bundle_path][..], &with_other].concat(),
+    );
+    assert!(refused.contains("refused"), "{refused}");
+    let copy = scratch.join("copy");
+    failure(&copy, &[&["import", bundle_path][..], &with_other].concat());
+    assert!(
+        !copy.exists() || listing(&copy, &[]).is_empty(),
+        "nothing imported from a refused bundle"
+    );
+    let imported = json(&copy, &[&["import", bundle_path][..], &with_key].concat());
+    assert_eq!(imported["imported"], 20);
+    assert_intact(&copy, &[1, 100], 10);
+
+    // An unsigned bundle is refused where a key is required.
+    let unsigned = scratch.join("unsigned.pcsb");
+    json(&dir, &["export", unsigned.to_str().unwrap()]);
+    failure(
+        &dir,
+        &[
+            &["bundle", "verify", unsigned.to_str().unwrap()][..],
+            &with_key,
+        ]
+        .concat(),
+    );
+}
+
+const FLIPPED: &str = "verify_finds_a_flipped_byte_and_repair_drops_that_entry_and_nothing_else";
+
+#[test]
+fn verify_finds_a_flipped_byte_and_repair_drops_that_entry_and_nothing_else() {
+    child_mode();
+    let scratch = Scratch::new("flip");
+    let dir = scratch.join("store");
+    write_all(FLIPPED, &dir, &[1, 2], 30);
+    let (victim_key, victim_bytes) = entry(2, 17);
+    let victim = victim_key.to_hex();
+    let listed = listing(&dir, &[]);
+    let segment = dir.join(listed[&victim]["segment"].as_str().unwrap());
+    let contents = std::fs::read(&segment).unwrap();
+    let at = contents
+        .windows(victim_bytes.len())
+        .position(|window| window == victim_bytes.as_slice())
+        .expect("payload in its segment")
+        + victim_bytes.len() / 2;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&segment)
+        .unwrap();
+    file.write_all_at(&[contents[at] ^ 0x10], at as u64)
+        .unwrap();
+
+    let out = pcstore(&dir, &["verify", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["checked"], 60);
+    let corrupt: Vec<&str> = report["corrupt"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(corrupt, [victim.as_str()]);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    // Looking changed nothing.
+    assert_eq!(listing(&dir, &[]).len(), 60);
+
+    let repaired = json(&dir, &["verify", "--repair"]);
+    assert_eq!(repaired["repair"]["removed"], 1);
+    assert_eq!(repaired["repair"]["remaining"], Value::Array(vec![]));
+    let after = json(&dir, &["verify"]);
+    assert_eq!(
+        (after["checked"].as_u64(), after["corrupt"].clone()),
+        (Some(59), Value::Array(vec![]))
+    );
+    let mut expected = keys(1, 30);
+    expected.extend(keys(2, 30));
+    expected.remove(&victim);
+    assert_eq!(key_set(&listing(&dir, &[])), expected);
+    let store = DiskCache::new(&dir).unwrap();
+    for key in &expected {
+        let (w, k) = (1..=2)
+            .flat_map(|w| (0..30).map(move |k| (w, k)))
+            .find(|&(w, k)| entry(w, k).0.to_hex() == *key)
+            .unwrap();
+        assert_eq!(store.peek(&entry(w, k).0), Some(entry(w, k).1));
+    }
+}
+
+const STALE: &str = "prune_older_than_removes_exactly_the_stale_device";
+
+#[test]
+fn prune_older_than_removes_exactly_the_stale_device() {
+    child_mode();
+    let scratch = Scratch::new("stale");
+    let dir = scratch.join("store");
+    // Device 1 is written (and last used) before device 2: a driver updated away.
+    write_all(STALE, &dir, &[1], 25);
+    write_all(STALE, &dir, &[2], 25);
+    let listed = listing(&dir, &[]);
+    let last_used = |w: u32| -> Vec<u64> {
+        keys(w, 25)
+            .iter()
+            .map(|key| listed[key]["last_used_ns"].as_u64().unwrap())
+            .collect()
+    };
+    let old_newest = *last_used(1).iter().max().unwrap();
+    assert!(*last_used(2).iter().min().unwrap() > old_newest);
+    // "Now" is 30 days after device 1 was last used, a nanosecond later than its newest use.
+    let thirty_days = 30 * 86_400 * 1_000_000_000u64;
+    let now = (old_newest + 1 + thirty_days).to_string();
+
+    let pruned = json(&dir, &["prune", "--older-than", "30d", "--now-ns", &now]);
+    assert_eq!(pruned["removed"], 25);
+    assert_eq!(key_set(&listing(&dir, &[])), keys(2, 25));
+    assert_intact(&dir, &[2], 25);
+}
+
+const MAX_SIZE: &str = "prune_max_size_keeps_the_most_recently_used_within_the_size";
+
+#[test]
+fn prune_max_size_keeps_the_most_recently_used_within_the_size() {
+    child_mode();
+    let scratch = Scratch::new("size");
+    let dir = scratch.join("store");
+    write_all(MAX_SIZE, &dir, &[1], 20);
+    write_all(MAX_SIZE, &dir, &[2], 20);
+    let device_two: u64 = (0..20).map(|k| entry(2, k).1.len() as u64).sum();
+    let pruned = json(&dir, &["prune", "--max-size", &device_two.to_string()]);
+    assert_eq!(pruned["removed"], 20);
+    assert_eq!(key_set(&listing(&dir, &[])), keys(2, 20));
+}
+
+#[test]
+fn failures_exit_1_with_one_line() {
+    let scratch = Scratch::new("fail");
+    let missing = scratch.join("missing");
+    assert!(failure(&missing, &["info"]).contains("no store at"));
+    assert!(failure(&missing, &["clear"]).contains("no store at"));
+    assert!(failure(&missing, &["prune", "--older-than", "1d"]).contains("no store at"));
+    assert!(!missing.exists(), "looking and removing create nothing");
+    let dir = scratch.join("store");
+    DiskCache::new(&dir).unwrap();
+    assert!(failure(&dir, &["ls", "--identity", "xyz"]).contains("--identity"));
+    // prune alone removes stale devices only: none here.
+    assert_eq!(json(&dir, &["prune"])["chosen"], 0);
+    let not_a_bundle = scratch.join("not.pcsb");
+    std::fs::write(&not_a_bundle, b"hello").unwrap();
+    let refused = failure(&dir, &["bundle", "info", not_a_bundle.to_str().unwrap()]);
+    assert!(refused.contains("refused"), "{refused}");
+    // Usage errors are clap's (exit 2).
+    assert_eq!(
+        pcstore(&dir, &["prune", "--max-size", "lots"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+const DAY_NS: u64 = 86_400 * 1_000_000_000;
+
+/// Puts the label of writer `w`'s device (as the layer writes it) for `app`, naming entry 0 as
+/// its cache, last seen at `last_seen_ns`.
+fn put_label(store: &DiskCache, w: u32, app: &str, last_seen_ns: u64) -> PipelineFingerprint {
+    let identity = device(0x1000 + w);
+    let label = Label {
+        device: EnvelopeDevice {
+            vendor_id: identity.vendor_id,
+            device_id: identity.device_id,
+            driver_version: identity.driver_version,
+            driver_id: identity.driver_id,
+            pipeline_cache_uuid: identity.pipeline_cache_uuid,
+            pointer_size: identity.pointer_size,
+        },
+        driver_info: format!("testdrv\0Test {w}.0").into_bytes(),
+        device_name: format!("Test GPU {w}"),
+        application: app.to_owned(),
+        cache_key: entry(w, 0).0,
+        first_seen_ns: last_seen_ns - DAY_NS,
+        last_seen_ns,
+    };
+    let key = Label::key(&identity, app);
+    store.try_put(key, label.to_bytes()).unwrap();
+    store.flush().unwrap();
+    key
+}
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+const LABELS: &str = "labels_name_devices_and_applications_and_stale_devices_go_first";
+
+#[test]
+fn labels_name_devices_and_applications_and_stale_devices_go_first() {
+    child_mode();
+    let scratch = Scratch::new("labels");
+    let dir = scratch.join("store");
+    write_all(LABELS, &dir, &[1, 2, 100], 10);
+    // "Now" is 40 days ahead: device 1 was last seen 35 days before it, device 2 yesterday.
+    let now = now_ns() + 40 * DAY_NS;
+    let (label_one, label_two) = {
+        let store = DiskCache::new(&dir).unwrap();
+        (
+            put_label(&store, 1, "oldgame (Old Game)", now - 35 * DAY_NS),
+            put_label(&store, 2, "newgame", now - DAY_NS),
+        )
+    };
+
+    let info = json(&dir, &["info"]);
+    assert_eq!(info["kinds"]["label"]["entries"], 2);
+    let one = device_id(&info, 1);
+    let device_one = info["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == one.as_str())
+        .unwrap();
+    assert_eq!(
+        device_one["entries"], 10,
+        "labels are not counted as cache entries"
+    );
+    assert_eq!(device_one["labels"][0]["application"], "oldgame (Old Game)");
+    assert_eq!(device_one["labels"][0]["driver"], "testdrv · Test 1.0");
+    let human = String::from_utf8(pcstore(&dir, &["info"]).stdout).unwrap();
+    assert!(
+        human.contains("testdrv · Test 2.0 · Test GPU 2 · newgame"),
+        "{human}"
+    );
+
+    // ls shows the label next to the entry it names; --app selects a label and that entry, by
+    // the whole name, the executable or the application name.
+    let listed = listing(&dir, &[]);
+    assert_eq!(
+        listed[&entry(1, 0).0.to_hex()]["label"],
+        "testdrv · Test 1.0 · Test GPU 1 · oldgame (Old Game)"
+    );
+    assert_eq!(listed[&label_one.to_hex()]["kind"], "label");
+    let expected: BTreeSet<String> = [label_one.to_hex(), entry(1, 0).0.to_hex()].into();
+    for app in ["oldgame (Old Game)", "oldgame", "Old Game"] {
+        assert_eq!(key_set(&listing(&dir, &["--app", app])), expected, "{app}");
+    }
+    assert!(listing(&dir, &["--app", "game"]).is_empty());
+
+    // info, 40 days ahead, calls device 1 stale; prune alone removes exactly it and its label.
+    let now_text = now.to_string();
+    let dry = json(&dir, &["prune", "--dry-run", "--now-ns", &now_text]);
+    assert_eq!(dry["chosen"], 11);
+    let pruned = json(&dir, &["prune", "--now-ns", &now_text]);
+    assert_eq!(pruned["removed"], 11);
+    let mut left = keys(2, 10);
+    left.extend(keys(100, 10));
+    left.insert(label_two.to_hex());
+    assert_eq!(key_set(&listing(&dir, &[])), left);
+    // A longer --stale-after keeps device 2 (seen a day before "now").
+    let kept = json(
+        &dir,
+        &["prune", "--stale-after", "2d", "--now-ns", &now_text],
+    );
+    assert_eq!(kept["chosen"], 0);
+}
+
+const STALE_FIRST: &str = "max_size_takes_stale_devices_before_recently_used_ones";
+
+#[test]
+fn max_size_takes_stale_devices_before_recently_used_ones() {
+    child_mode();
+    let scratch = Scratch::new("stale-first");
+    let dir = scratch.join("store");
+    write_all(STALE_FIRST, &dir, &[1], 10);
+    write_all(STALE_FIRST, &dir, &[2], 10);
+    let now = now_ns() + 40 * DAY_NS;
+    {
+        let store = DiskCache::new(&dir).unwrap();
+        put_label(&store, 1, "newgame", now - DAY_NS);
+        // Device 2 was written later (more recently used), but its driver is gone.
+        put_label(&store, 2, "oldgame", now - 35 * DAY_NS);
+    }
+    let device_one: u64 = (0..10).map(|k| entry(1, k).1.len() as u64).sum();
+    let budget = (device_one + 1000).to_string();
+    let pruned = json(
+        &dir,
+        &[
+            "prune",
+            "--max-size",
+            &budget,
+            "--stale-after",
+            "30d",
+            "--now-ns",
+            &now.to_string(),
+        ],
+    );
+    assert_eq!(pruned["removed"], 11, "device 2 and its label");
+    let left = key_set(&listing(&dir, &[]));
+    assert!(keys(1, 10).is_subset(&left));
+    assert!(keys(2, 10).is_disjoint(&left));
+}
+
+/// An application may raise its entry limit above the library's default (64 MiB): the tool
+/// neither calls such an entry corrupt nor evicts it when removing others.
+#[test]
+fn an_entry_above_the_default_limit_is_neither_corrupt_nor_evicted() {
+    let scratch = Scratch::new("large");
+    let dir = scratch.join("store");
+    let (small, large) = (
+        PipelineFingerprint::of(b"small"),
+        PipelineFingerprint::of(b"large"),
+    );
+    let mut large_bytes = vec![0u8; 65 << 20];
+    blake3::Hasher::new().finalize_xof().fill(&mut large_bytes); // incompressible
+    {
+        let options = pcstore::DiskCacheOptions {
+            max_entry_bytes: 80 << 20,
+            ..pcstore::DiskCacheOptions::default()
+        };
+        let store = DiskCache::with_options(&dir, options).unwrap();
+        store.try_put(small, vec![1; 1000]).unwrap();
+        store.flush().unwrap();
+        store.try_put(large, large_bytes.clone()).unwrap();
+        store.flush().unwrap();
+    }
+    let verified = json(&dir, &["verify"]);
+    assert_eq!(verified["checked"], 2);
+    assert_eq!(verified["corrupt"], Value::Array(vec![]));
+    let budget = (large_bytes.len() + 10).to_string();
+    let pruned = json(&dir, &["prune", "--max-size", &budget]);
+    assert_eq!(pruned["removed"], 1, "the least recently used, small one");
+    let options = pcstore::DiskCacheOptions {
+        max_entry_bytes: 80 << 20,
+        ..pcstore::DiskCacheOptions::default()
+    };
+    let store = DiskCache::with_options(&dir, options).unwrap();
+    assert_eq!(store.peek(&small), None);
+    assert!(
+        store.peek(&large) == Some(large_bytes),
+        "the large entry survives intact"
+    );
+}
