@@ -7,8 +7,9 @@
 //! `PCSTORE_DISABLE` (a boolean), `PCSTORE_REMOTE_URL`, `PCSTORE_REMOTE_TOKEN`,
 //! `PCSTORE_REMOTE_KEY`, `PCSTORE_REMOTE_READ_ONLY` (a boolean), `PCSTORE_BUNDLES` (up to 8
 //! paths separated by `:`), `PCSTORE_BUNDLE_KEY` (64 hex digits) for the default store, plus the
-//! layer's `PCSTORE_LOG` (a boolean), `PCSTORE_LOG_FILE` (a path), `PCSTORE_SAVE_INTERVAL_MS` and
-//! `PCSTORE_LAYER_APP_CACHES` (a boolean); `XDG_CACHE_HOME` and `HOME` for the default directory.
+//! layer's `PCSTORE_LOG` (a boolean), `PCSTORE_LOG_FILE` (a path), `PCSTORE_SAVE_INTERVAL_MS`,
+//! `PCSTORE_LAYER_APP_CACHES` (a boolean) and `PCSTORE_RECORD` (a boolean); `XDG_CACHE_HOME` and
+//! `HOME` for the default directory.
 //!
 //! Grammar (`grammar`): sizes are a whole number with an optional `K`, `M`, `G` or `T`
 //! (binary units; `KB`, `KiB` mean the same), case-insensitive, spaces allowed before the unit
