@@ -58,6 +58,7 @@ impl pcs_disk_options {
                 self.max_entry_bytes
             },
             read_only,
+            ..defaults
         })
     }
 }
