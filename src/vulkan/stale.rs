@@ -10,7 +10,7 @@
 //! use). With several labels (one per application), the most recently seen decides.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::envelope::{envelope_device, EnvelopeDevice, ENVELOPE_HEADER_LEN};
@@ -27,9 +27,11 @@ const MAX_LABEL_LEN: usize = 92 + 3 * (2 + MAX_LABEL_TEXT);
 pub struct StaleIdentities;
 
 impl StaleIdentities {
-    /// As a hook for [`DiskCacheOptions::stale_entries`](crate::disk::DiskCacheOptions).
+    /// As a hook for [`DiskCacheOptions::stale_entries`](crate::disk::DiskCacheOptions): one
+    /// per process, so options (and the front ends' store plans) holding it compare equal.
     pub fn hook() -> StaleHook {
-        StaleHook(Arc::new(Self))
+        static HOOK: OnceLock<StaleHook> = OnceLock::new();
+        HOOK.get_or_init(|| StaleHook(Arc::new(Self))).clone()
     }
 }
 
