@@ -33,7 +33,7 @@ use super::format::{
 use super::names::LOCK_FILE;
 use super::options::MAX_FINISHED_SEGMENTS;
 use super::segment::{self, Segment};
-use super::stale::MAX_STALE_HEAD;
+use super::stale::{EntryHead, MAX_STALE_HEAD};
 use super::view::View;
 use super::writer::Writer;
 use crate::compression;
@@ -296,9 +296,15 @@ impl<'a> Compactor<'a> {
             return HashSet::new();
         };
         let head_len = hook.0.head_len().min(MAX_STALE_HEAD);
-        let heads: Vec<(PipelineFingerprint, Vec<u8>)> = candidates
+        let heads: Vec<EntryHead> = candidates
             .iter()
-            .filter_map(|candidate| Some((candidate.key, self.read_head(candidate, head_len)?)))
+            .filter_map(|candidate| {
+                Some(EntryHead {
+                    key: candidate.key,
+                    last_used_ns: candidate.access,
+                    head: self.read_head(candidate, head_len)?,
+                })
+            })
             .collect();
         hook.0
             .stale_keys(&heads, super::clock::wall_clock_ns(), stale_after)

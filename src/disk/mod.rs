@@ -78,4 +78,4 @@ pub use format::FORMAT_VERSION;
 pub use inspect::{DiskEntry, RemovalReport, VerifyReport, MAX_ENTRY_HEAD};
 pub use options::DiskCacheOptions;
 pub use report::DurabilityReport;
-pub use stale::{StaleEntries, StaleHook, DEFAULT_STALE_AFTER, MAX_STALE_HEAD};
+pub use stale::{EntryHead, StaleEntries, StaleHook, DEFAULT_STALE_AFTER, MAX_STALE_HEAD};

@@ -28,8 +28,8 @@ pub struct DiskCacheOptions {
     /// Never write: no files are created (not even the marker), locked for writing, repaired or
     /// deleted; puts are refused with [`crate::PutError::ReadOnly`].
     pub read_only: bool,
-    /// How long an identity may go unseen before its entries are stale (default 30 days;
-    /// `PCSTORE_STALE_AFTER` for the default store); `None`: nothing is ever stale. Only
+    /// How long an identity may go unseen and unused before its entries are stale (default 30
+    /// days; `PCSTORE_STALE_AFTER` for the default store); `None`: nothing is ever stale. Only
     /// matters with [`Self::stale_entries`].
     pub stale_after: Option<Duration>,
     /// What tells stale entries (see [`super::StaleEntries`]): when a compaction must evict,

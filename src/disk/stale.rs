@@ -35,17 +35,29 @@ pub trait StaleEntries: Send + Sync {
     /// whole, and then verified against its hash.
     fn head_len(&self) -> usize;
 
-    /// Among `heads` (each entry's key and the first [`Self::head_len`] bytes of its value;
-    /// entries whose record cannot be read are left out), the keys of entries to evict before
-    /// any other: those of an identity not seen for `stale_after` before `now_ns` (ns since the
-    /// epoch). The bytes are untrusted: anything not understood must be left out, never made
-    /// stale.
+    /// Among `heads` (each entry's key, last use and first [`Self::head_len`] bytes of its
+    /// value; entries whose record cannot be read are left out), the keys of entries to evict
+    /// before any other: those of an identity not seen for `stale_after` before `now_ns` (ns
+    /// since the epoch). The bytes are untrusted: anything not understood must be left out,
+    /// never made stale.
     fn stale_keys(
         &self,
-        heads: &[(PipelineFingerprint, Vec<u8>)],
+        heads: &[EntryHead],
         now_ns: u64,
         stale_after: Duration,
     ) -> HashSet<PipelineFingerprint>;
+}
+
+/// What [`StaleEntries::stale_keys`] is told of one entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryHead {
+    /// The key.
+    pub key: PipelineFingerprint,
+    /// Its last use known to the compacting process (ns since the epoch): a use says its
+    /// identity was seen.
+    pub last_used_ns: u64,
+    /// The first bytes of its value.
+    pub head: Vec<u8>,
 }
 
 /// A [`StaleEntries`] in [`DiskCacheOptions`](super::DiskCacheOptions): options stay comparable,

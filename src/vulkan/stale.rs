@@ -4,10 +4,12 @@
 //!
 //! An identity is the device fields an envelope and a label share ([`EnvelopeDevice`]), as
 //! `pcstore info` and `prune` match them. Its entries are its pipeline caches and its labels.
-//! Only a label's "last seen" makes an identity stale: an identity without a readable label is
-//! never stale (nothing says it was updated away; its entries age out by LRU), nor is one with a
-//! label seen within the period or in the future (a clock set back must not evict what is in
-//! use). With several labels (one per application), the most recently seen decides.
+//! It is stale, as `pcstore prune` says, when it has a label and its labels' "last seen" and its
+//! entries' last use are all older than the period: an identity without a readable label is
+//! never stale (nothing says it was updated away; its entries age out by LRU), nor is one
+//! with a label seen, or an entry used, within the period or in the future (a clock set back
+//! must not evict what is in use). Entries' use counts because an engine using the adapter
+//! may write its label once and then only read: a driver whose blobs are read is in use.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
@@ -15,7 +17,7 @@ use std::time::Duration;
 
 use super::envelope::{envelope_device, EnvelopeDevice, ENVELOPE_HEADER_LEN};
 use super::label::{Label, MAX_LABEL_TEXT};
-use crate::disk::{StaleEntries, StaleHook};
+use crate::disk::{EntryHead, StaleEntries, StaleHook};
 use crate::fingerprint::PipelineFingerprint;
 
 /// Longest label record: 92 bytes of fields and three texts of a u16 length and at most
@@ -42,20 +44,25 @@ impl StaleEntries for StaleIdentities {
 
     fn stale_keys(
         &self,
-        heads: &[(PipelineFingerprint, Vec<u8>)],
+        heads: &[EntryHead],
         now_ns: u64,
         stale_after: Duration,
     ) -> HashSet<PipelineFingerprint> {
+        // Per identity: whether it has a label, and when it was last seen or used.
+        let mut seen: HashMap<EnvelopeDevice, (bool, u64)> = HashMap::new();
         let mut entries: Vec<(PipelineFingerprint, EnvelopeDevice)> = Vec::new();
-        let mut last_seen: HashMap<EnvelopeDevice, u64> = HashMap::new();
-        for (key, head) in heads {
-            if let Some(device) = envelope_device(head) {
-                entries.push((*key, device));
-            } else if let Some(label) = Label::from_bytes(head) {
-                let seen = last_seen.entry(label.device).or_default();
-                *seen = (*seen).max(label.last_seen_ns);
-                entries.push((*key, label.device));
-            }
+        for entry in heads {
+            let (device, label_seen) = if let Some(device) = envelope_device(&entry.head) {
+                (device, None)
+            } else if let Some(label) = Label::from_bytes(&entry.head) {
+                (label.device, Some(label.last_seen_ns))
+            } else {
+                continue;
+            };
+            let (labelled, last) = seen.entry(device).or_default();
+            *labelled |= label_seen.is_some();
+            *last = (*last).max(entry.last_used_ns).max(label_seen.unwrap_or(0));
+            entries.push((entry.key, device));
         }
         let stale_after_ns = u64::try_from(stale_after.as_nanos()).unwrap_or(u64::MAX);
         // Before the epoch plus the period nothing can be stale (a clock far behind).
@@ -64,7 +71,10 @@ impl StaleEntries for StaleIdentities {
         };
         entries
             .into_iter()
-            .filter(|(_, device)| last_seen.get(device).is_some_and(|&seen| seen < cutoff))
+            .filter(|(_, device)| {
+                seen.get(device)
+                    .is_some_and(|&(labelled, last)| labelled && last < cutoff)
+            })
             .map(|(key, _)| key)
             .collect()
     }
@@ -124,14 +134,30 @@ mod tests {
         PipelineFingerprint::of(&[n])
     }
 
-    fn stale(heads: &[(PipelineFingerprint, Vec<u8>)]) -> HashSet<PipelineFingerprint> {
-        StaleIdentities.stale_keys(heads, NOW_NS, PERIOD)
+    /// Entries last used 31 days before [`NOW_NS`] (or `used_ns` ago with [`used`]).
+    fn heads(entries: &[(PipelineFingerprint, Vec<u8>)]) -> Vec<EntryHead> {
+        used(entries, 31 * DAY_NS)
+    }
+
+    fn used(entries: &[(PipelineFingerprint, Vec<u8>)], ago_ns: u64) -> Vec<EntryHead> {
+        entries
+            .iter()
+            .map(|(key, head)| EntryHead {
+                key: *key,
+                last_used_ns: NOW_NS - ago_ns,
+                head: head.clone(),
+            })
+            .collect()
+    }
+
+    fn stale(entries: &[(PipelineFingerprint, Vec<u8>)]) -> HashSet<PipelineFingerprint> {
+        StaleIdentities.stale_keys(&heads(entries), NOW_NS, PERIOD)
     }
 
     #[test]
-    fn an_identity_whose_labels_are_all_older_than_the_period_is_stale_with_its_labels() {
+    fn an_identity_not_seen_nor_used_for_the_period_is_stale_with_its_labels() {
         let (old, fresh) = (device(1), device(2));
-        let heads = vec![
+        let entries = vec![
             (key(1), label(old, "game", NOW_NS - 31 * DAY_NS)),
             (key(2), label(old, "tool", NOW_NS - 40 * DAY_NS)),
             (key(3), entry(old)),
@@ -139,14 +165,30 @@ mod tests {
             (key(5), label(fresh, "game", NOW_NS - DAY_NS)),
             (key(6), entry(fresh)),
         ];
+        let all_old = HashSet::from([key(1), key(2), key(3), key(4)]);
+        assert_eq!(stale(&entries), all_old);
+        // Entries used more recently than the fresh identity's, still before the period.
+        let mut newer_use = used(&entries, 31 * DAY_NS);
+        newer_use[5].last_used_ns = NOW_NS - 60 * DAY_NS;
         assert_eq!(
-            stale(&heads),
-            HashSet::from([key(1), key(2), key(3), key(4)])
+            StaleIdentities.stale_keys(&newer_use, NOW_NS, PERIOD),
+            all_old
         );
         // Any label seen within the period keeps the whole identity.
-        let mut seen_again = heads.clone();
+        let mut seen_again = entries.clone();
         seen_again.push((key(7), label(old, "other", NOW_NS - 29 * DAY_NS)));
         assert_eq!(stale(&seen_again), HashSet::new());
+        // So does any entry used within it (or in the future: a clock set back since), as
+        // `pcstore prune` says: a driver whose blobs are read is in use, though an engine may
+        // have written its label once.
+        for last_used_ns in [NOW_NS - 29 * DAY_NS, NOW_NS + 400 * DAY_NS] {
+            let mut in_use = heads(&entries);
+            in_use[2].last_used_ns = last_used_ns;
+            assert_eq!(
+                StaleIdentities.stale_keys(&in_use, NOW_NS, PERIOD),
+                HashSet::new()
+            );
+        }
     }
 
     #[test]
@@ -176,9 +218,13 @@ mod tests {
             );
         }
         // A clock before the epoch plus the period: nothing is stale.
-        let heads = [(key(1), bytes), (key(2), entry(old))];
+        let entries = [(key(1), bytes), (key(2), entry(old))];
+        let mut early = heads(&entries);
+        for head in &mut early {
+            head.last_used_ns = 0;
+        }
         assert_eq!(
-            StaleIdentities.stale_keys(&heads, 29 * DAY_NS, PERIOD),
+            StaleIdentities.stale_keys(&early, 29 * DAY_NS, PERIOD),
             HashSet::new()
         );
     }
