@@ -44,7 +44,9 @@ impl LayerConfig {
         let (layer, layer_errors) = LayerSettings::from_vars_lenient(vars);
         errors.extend(layer_errors);
         let config = Self {
-            store: StorePlan::new(&store),
+            // Compaction evicts the entries of a driver updated away first.
+            store: StorePlan::new(&store)
+                .with_stale_entries(crate::vulkan::StaleIdentities::hook()),
             log: layer.log,
             log_file: layer.log_file,
             save_interval: layer.save_interval,

@@ -6,6 +6,8 @@
 //! - envelope.rs: pcstore's wrapper around stored blobs (magic, length, BLAKE3, identity);
 //! - label.rs: [`Label`] records naming a device identity and application in words, and
 //!   [`VulkanContext::record_label`];
+//! - stale.rs: [`StaleIdentities`], the disk tier's hook naming the entries of identities whose
+//!   labels say they were last seen longer ago than the stale period, to evict first;
 //! - header.rs: the `VkPipelineCacheHeaderVersionOne` check;
 //! - dispatch.rs: the few entry points resolved through the engine's `vkGetInstanceProcAddr`,
 //!   and the one typed resolve-and-cast (the layer, `crate::layer`, resolves through it too);
@@ -23,6 +25,7 @@ mod identity;
 mod label;
 mod metrics;
 mod outcome;
+mod stale;
 
 pub use ash;
 pub use context::{DeviceInfo, VulkanContext, VulkanOptions};
@@ -38,3 +41,4 @@ pub use identity::device_identity_from_properties;
 pub use label::{Label, LABEL_NAMESPACE, LABEL_REFRESH_NS, MAX_LABEL_TEXT};
 pub use metrics::VulkanMetrics;
 pub use outcome::{LoadInfo, LoadOutcome, Rejection, SaveInfo, SaveOutcome};
+pub use stale::StaleIdentities;
