@@ -1,5 +1,5 @@
-//! `pcstore`: see what a pipeline-cache store holds, check it, make it smaller, and move its
-//! entries into and out of shippable bundles.
+//! `pcstore`: see what a pipeline-cache store holds, check it, make it smaller, move its
+//! entries into and out of shippable bundles, and replay recorded pipelines for this driver.
 //!
 //! Every command works on the default store (`PCSTORE_DIR`, else `$XDG_CACHE_HOME/pcstore`,
 //! else `~/.cache/pcstore`) or `--dir`, prints for people by default and JSON with `--json`,
@@ -51,12 +51,18 @@ enum Command {
     Export(commands::transfer::ExportArgs),
     /// Copy every entry of a bundle into the store.
     Import(commands::transfer::ImportArgs),
+    /// Rebuild recorded applications' pipeline caches for this machine's driver.
+    Replay(commands::replay::Args),
     /// Look at a bundle file.
     #[command(subcommand)]
     Bundle(commands::bundle::Command),
 }
 
 fn main() -> ExitCode {
+    // A replay's worker processes are this program again: they must not reach clap.
+    if std::env::args_os().any(|arg| arg == pcstore::recipe::replay::WORKER_ARG) {
+        return commands::replay::worker();
+    }
     let cli = Cli::parse();
     let out = output::Output::new(cli.json);
     let result = match cli.command {
@@ -67,6 +73,7 @@ fn main() -> ExitCode {
         Command::Clear(args) => commands::prune::clear(&out, cli.dir, args),
         Command::Export(args) => commands::transfer::export(&out, cli.dir, args),
         Command::Import(args) => commands::transfer::import(&out, cli.dir, args),
+        Command::Replay(args) => commands::replay::run(&out, cli.dir, args),
         Command::Bundle(command) => commands::bundle::run(&out, command),
     };
     match result {

@@ -16,27 +16,25 @@ impl Output {
         Self { json }
     }
 
-    /// Prints `value` as JSON (in JSON mode) or `text()` (otherwise). A reader that went away
-    /// (`pcstore ls | head`) ends the output quietly, as it would for any Unix tool; another
-    /// write error is reported and fails the command.
+    /// Prints `value` as JSON (in JSON mode) or `text()` (otherwise), as [`write_stdout`]
+    /// writes.
     pub fn emit<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) {
         let output = if self.json {
             serde_json::to_string_pretty(value).expect("plain data serializes") + "\n"
         } else {
             text()
         };
-        let mut stdout = std::io::stdout().lock();
-        match stdout
-            .write_all(output.as_bytes())
-            .and_then(|()| stdout.flush())
-        {
-            Ok(()) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => {}
-            Err(err) => {
-                eprintln!("pcstore: writing the output failed: {err}");
-                std::process::exit(1);
-            }
-        }
+        write_stdout(&output);
+    }
+
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
+    /// Prints `value` as one line of JSON (JSON Lines: what a launcher reads step by step),
+    /// as [`Output::emit`] prints.
+    pub fn line<T: Serialize>(&self, value: &T) {
+        write_stdout(&(serde_json::to_string(value).expect("plain data serializes") + "\n"));
     }
 
     /// A progress bar over `total` steps, drawn on stderr when it is a terminal and the output
@@ -55,6 +53,24 @@ impl Output {
         );
         bar.set_message(what);
         bar
+    }
+}
+
+/// Writes `output` to stdout. A reader that went away (`pcstore ls | head`) ends the output
+/// quietly, as it would for any Unix tool; another write error is reported and fails the
+/// command.
+fn write_stdout(output: &str) {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(output.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(err) => {
+            eprintln!("pcstore: writing the output failed: {err}");
+            std::process::exit(1);
+        }
     }
 }
 

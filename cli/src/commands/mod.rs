@@ -4,6 +4,7 @@ pub mod bundle;
 pub mod info;
 pub mod ls;
 pub mod prune;
+pub mod replay;
 pub mod transfer;
 pub mod verify;
 
