@@ -200,8 +200,8 @@ impl Store {
             if let Some(unreported) = OVER_BUDGET.permit() {
                 log::warn!(
                     target: "pcstore::disk",
-                    "{}: puts dropped until compaction brings the store under its budget \
-                     ({unreported} more since the last report)",
+                    "{}: puts dropped until compaction brings the store under its \
+                     budget{unreported}",
                     self.path().display()
                 );
             }

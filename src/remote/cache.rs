@@ -321,8 +321,7 @@ impl Inner {
                     if let Some(unreported) = FAILURES.permit() {
                         log::warn!(
                             target: "pcstore::remote",
-                            "remote cache {base}: {failure} ({unreported} more failures since \
-                             the last report)"
+                            "remote cache {base}: {failure}{unreported}"
                         );
                     }
                 }
@@ -390,8 +389,7 @@ impl PipelineCacheStore for RemoteCache {
                 if let Some(unreported) = DROPS.permit() {
                     log::warn!(
                         target: "pcstore::remote",
-                        "remote cache {}: {why}, upload dropped ({unreported} more since the \
-                         last report)",
+                        "remote cache {}: {why}, upload dropped{unreported}",
                         inner.http.base()
                     );
                 }
