@@ -75,6 +75,8 @@ fn open_store(plan: &StorePlan) -> Arc<dyn PipelineCacheStore> {
 /// cache externally synchronized).
 pub(super) struct DeviceCache {
     context: VulkanContext,
+    /// The application as its label and history name it.
+    application: String,
     device: vk::Device,
     cache: vk::PipelineCache,
     commands: CacheCommands,
@@ -182,6 +184,7 @@ impl DeviceCache {
         };
         Ok(Self {
             context,
+            application,
             device,
             cache,
             commands,
@@ -190,6 +193,16 @@ impl DeviceCache {
             collected: AtomicBool::new(false),
             ever_collected: AtomicBool::new(false),
         })
+    }
+
+    /// The adapter context the cache is loaded and saved through (for the history record).
+    pub fn context(&self) -> &VulkanContext {
+        &self.context
+    }
+
+    /// The application as its label and history name it.
+    pub fn application(&self) -> &str {
+        &self.application
     }
 
     /// Whether the application's own caches are seeded and collected on this device.

@@ -6,6 +6,8 @@
 //! - envelope.rs: pcstore's wrapper around stored blobs (magic, length, BLAKE3, identity);
 //! - label.rs: [`Label`] records naming a device identity and application in words, and
 //!   [`VulkanContext::record_label`];
+//! - history.rs: [`History`] records of an application's last runs (driver-reported hits), and
+//!   [`VulkanContext::record_run`];
 //! - header.rs: the `VkPipelineCacheHeaderVersionOne` check;
 //! - dispatch.rs: the few entry points resolved through the engine's `vkGetInstanceProcAddr`,
 //!   and the one typed resolve-and-cast (the layer, `crate::layer`, resolves through it too);
@@ -19,6 +21,7 @@ pub(crate) mod dispatch;
 mod envelope;
 mod error;
 mod header;
+mod history;
 mod identity;
 mod label;
 mod metrics;
@@ -34,6 +37,7 @@ pub use error::VulkanError;
 pub use header::{
     check_cache_header, write_cache_header, CacheHeaderExpectation, HeaderError, HEADER_V1_LEN,
 };
+pub use history::{History, Run, HISTORY_NAMESPACE, MAX_HISTORY_TEXT, MAX_RUNS};
 pub use identity::device_identity_from_properties;
 pub use label::{Label, LABEL_NAMESPACE, LABEL_REFRESH_NS, MAX_LABEL_TEXT};
 pub use metrics::VulkanMetrics;

@@ -15,6 +15,7 @@ use crate::layer::config::{config, layer_log};
 use crate::layer::configuration;
 use crate::layer::device::{DeviceData, NextDeviceFns, DEVICES};
 use crate::layer::feedback::{self, FeedbackSupport};
+use crate::layer::history;
 use crate::layer::instance::{InstanceData, INSTANCES};
 use crate::layer::registry::dispatch_key;
 use crate::layer::saver::Saver;
@@ -230,6 +231,7 @@ unsafe extern "system" fn destroy_device(
             // SAFETY: the device is live; the saver has stopped and the device is out of the
             // map, so no thread uses the cache any more.
             unsafe { cache.close() };
+            history::record(&data, cache);
         }
         if data.feedback.available() {
             layer_log!(
