@@ -322,6 +322,30 @@ mod tests {
         assert!(with(text_len, &u16::MAX.to_le_bytes()).is_none());
     }
 
+    proptest::proptest! {
+        /// Whatever a damaged store holds: the parser never panics, and what it accepts is a
+        /// record it would write and read back itself (so nothing it returns claims what cannot
+        /// be true).
+        #[test]
+        fn any_damage_is_refused_or_is_a_record(
+            runs in 0u64..40,
+            flips in proptest::collection::vec((0usize..2000, 0u8..=255), 0..4),
+            cut in 0usize..2000,
+        ) {
+            let mut bytes = history(runs).to_bytes();
+            for (at, value) in flips {
+                let len = bytes.len();
+                bytes[at % len] = value;
+            }
+            bytes.truncate(cut.max(bytes.len() / 2));
+            if let Some(parsed) = History::from_bytes(&bytes) {
+                proptest::prop_assert!(parsed.runs.len() <= MAX_RUNS);
+                proptest::prop_assert!(parsed.runs.len() as u64 <= parsed.last_run);
+                proptest::prop_assert_eq!(History::from_bytes(&parsed.to_bytes()), Some(parsed));
+            }
+        }
+    }
+
     #[test]
     fn long_names_are_cut() {
         let mut long = history(1);
