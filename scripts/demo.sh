@@ -14,9 +14,9 @@ cargo run --release --example vulkan_demo
 echo
 echo "== The layer under an unmodified application, on SwiftShader =="
 eval "$(bash scripts/vulkan-drivers.sh)"
-cargo build --release -p pcstore-cli
-# Last: the cdylib the layer manifest names, with the default features (the layer included).
-cargo build --release -p pcstore --lib
+# The tool and the cdylib the layer manifest names, in one build (one set of features, the
+# default ones, the layer included).
+cargo build --release -p pcstore -p pcstore-cli
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp target/release/libpcstore.so "$work/"
@@ -35,6 +35,16 @@ for launch in 1 2; do
   echo "launch $launch:"
   grep -E 'pcstore-layer: device .*(: load |creation feedback|history)' "$work/log.$launch" |
     sed 's/^pcstore-layer: /  /'
+  rate=$(sed -nE 's/.*history: run ([0-9]+) recorded \(([0-9]+) of ([0-9]+) pipelines.*/\1 \2 \3/p' \
+    "$work/log.$launch")
+  if [ -z "$rate" ]; then
+    echo "the layer recorded no run (no creation feedback?): see $work/log.$launch" >&2
+    trap - EXIT
+    exit 1
+  fi
+  read -r run hits total <<<"$rate"
+  awk -v run="$run" -v hits="$hits" -v total="$total" 'BEGIN {
+    printf "  driver-reported hit rate, run %d: %d of %d pipelines (%.0f %%)\n", run, hits, total, 100 * hits / total }'
 done
 
 echo
@@ -46,7 +56,9 @@ cat <<'EOF'
 What this shows: every pipeline the application created reported, through
 VK_EXT_pipeline_creation_feedback, whether the driver served it from the pipeline cache the
 layer gave it. The hits above are real driver-reported hits, but within one process:
-SwiftShader sets the hit bit when a pipeline is created a second time with the same cache.
+SwiftShader sets the hit bit when a pipeline is created a second time with the same cache (the
+application's second round, and its repeat of the first pipeline); each pipeline's first
+creation is a miss, in the first launch and in the second alike.
 
 What it cannot show: a hit across launches. Neither CPU driver here (SwiftShader, lavapipe)
 keeps compiled code in the data vkGetPipelineCacheData returns, so what the first launch saved
