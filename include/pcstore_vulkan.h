@@ -211,6 +211,16 @@ typedef int32_t pcs_vk_save_outcome;
 typedef struct pcs_vk_context pcs_vk_context;
 
 /**
+ * Records an engine's Vulkan objects as recipes in a store (`pcs_vk_recipe_recorder_create`),
+ * so `pcstore replay` or `pcs_vk_recipe_replay` can rebuild its pipelines on another driver.
+ *
+ * Opaque. Thread-safe: every function taking a `pcs_vk_recipe_recorder *` may run
+ * concurrently from any threads, except `pcs_vk_recipe_recorder_release`, which must not
+ * overlap any other use. The recorder keeps its own reference to the store.
+ */
+typedef struct pcs_vk_recipe_recorder pcs_vk_recipe_recorder;
+
+/**
  * The engine's Vulkan objects and the context's settings, for `pcs_vk_context_create`.
  * Extensible: zero it, set `struct_size = sizeof(pcs_vk_device_info)`, then fill it; 0 in an
  * optional field means its default. pcstore borrows the handles: it never creates or destroys
@@ -363,6 +373,97 @@ typedef struct pcs_vk_metrics {
 } pcs_vk_metrics;
 
 /**
+ * What a recorder records for, for `pcs_vk_recipe_recorder_create`. Extensible: zero it, set
+ * `struct_size = sizeof(pcs_vk_recipe_recorder_info)`, then fill it.
+ */
+typedef struct pcs_vk_recipe_recorder_info {
+  /**
+   * `sizeof(pcs_vk_recipe_recorder_info)` as the caller was compiled.
+   */
+  size_t struct_size;
+  /**
+   * The `VkDeviceCreateInfo` the engine created its device with (read during the call):
+   * its extensions and features are what a replay enables.
+   */
+  const VkDeviceCreateInfo *device_create_info;
+  /**
+   * `VkApplicationInfo::apiVersion` of the engine's instance; 0 = Vulkan 1.0.
+   */
+  uint32_t api_version;
+  /**
+   * The key the engine passes to `pcs_vk_load_pipeline_cache` / `pcs_vk_save_pipeline_cache`
+   * for the cache these pipelines feed: a replay saves its result there.
+   */
+  pcs_fingerprint cache_key;
+  /**
+   * The engine namespace of its `pcs_vk_context` (`pcs_vk_device_info::engine_namespace`);
+   * may be NULL when `engine_namespace_len` is 0. Copied during the call.
+   */
+  const uint8_t *engine_namespace;
+  /**
+   * Bytes at `engine_namespace`.
+   */
+  size_t engine_namespace_len;
+  /**
+   * What tells this application apart from others recording into the same store (e.g.
+   * the engine and game names and versions); may be NULL when `identity_len` is 0.
+   */
+  const uint8_t *identity;
+  /**
+   * Bytes at `identity`.
+   */
+  size_t identity_len;
+} pcs_vk_recipe_recorder_info;
+
+/**
+ * Called by `pcs_vk_recipe_replay` after each pipeline, on the calling thread: pipelines
+ * finished so far and the total.
+ */
+typedef void (*pcs_vk_replay_progress_fn)(void *user_data, uint64_t done, uint64_t total);
+
+/**
+ * What `pcs_vk_recipe_replay` did. Extensible output: set `struct_size` before the call.
+ */
+typedef struct pcs_vk_replay_summary {
+  /**
+   * `sizeof(pcs_vk_replay_summary)` as the caller was compiled.
+   */
+  size_t struct_size;
+  /**
+   * Pipelines in the application record.
+   */
+  uint64_t recorded;
+  /**
+   * Created into the saved cache.
+   */
+  uint64_t created;
+  /**
+   * Skipped: this driver already has them (`if_needed`).
+   */
+  uint64_t already_replayed;
+  /**
+   * Skipped: they failed on this driver before.
+   */
+  uint64_t skipped_bad;
+  /**
+   * The driver refused them (recorded as bad for this driver).
+   */
+  uint64_t failed;
+  /**
+   * Their recipes are missing, damaged or cannot be built.
+   */
+  uint64_t unbuildable;
+  /**
+   * The driver cannot create the recorded device (missing extensions or features).
+   */
+  uint64_t unsupported;
+  /**
+   * Not tried: cancelled first.
+   */
+  uint64_t cancelled;
+} pcs_vk_replay_summary;
+
+/**
  * Every Vulkan function of the ABI, one pointer each, same names without the `pcs_vk_` prefix;
  * reached from `pcs_api::get_vk_api` or `pcs_get_vk_api`. Append-only, like `pcs_api`:
  * `struct_size` is `sizeof(pcs_vk_api)` of the loaded library and an entry exists iff its
@@ -418,6 +519,58 @@ typedef struct pcs_vk_api {
    * `pcs_vk_context_flush` (ABI 2).
    */
   pcs_result (*context_flush)(const struct pcs_vk_context*);
+  /**
+   * `pcs_vk_recipe_recorder_create` (ABI 2).
+   */
+  pcs_result (*recipe_recorder_create)(pcs_store*, const struct pcs_vk_recipe_recorder_info*, struct pcs_vk_recipe_recorder**);
+  /**
+   * `pcs_vk_recipe_recorder_release` (ABI 2).
+   */
+  void (*recipe_recorder_release)(struct pcs_vk_recipe_recorder*);
+  /**
+   * `pcs_vk_recipe_record_shader_module` (ABI 2).
+   */
+  pcs_result (*recipe_record_shader_module)(const struct pcs_vk_recipe_recorder*, VkShaderModule, const VkShaderModuleCreateInfo*);
+  /**
+   * `pcs_vk_recipe_record_sampler` (ABI 2).
+   */
+  pcs_result (*recipe_record_sampler)(const struct pcs_vk_recipe_recorder*, VkSampler, const VkSamplerCreateInfo*);
+  /**
+   * `pcs_vk_recipe_record_descriptor_set_layout` (ABI 2).
+   */
+  pcs_result (*recipe_record_descriptor_set_layout)(const struct pcs_vk_recipe_recorder*, VkDescriptorSetLayout, const VkDescriptorSetLayoutCreateInfo*);
+  /**
+   * `pcs_vk_recipe_record_pipeline_layout` (ABI 2).
+   */
+  pcs_result (*recipe_record_pipeline_layout)(const struct pcs_vk_recipe_recorder*, VkPipelineLayout, const VkPipelineLayoutCreateInfo*);
+  /**
+   * `pcs_vk_recipe_record_render_pass` (ABI 2).
+   */
+  pcs_result (*recipe_record_render_pass)(const struct pcs_vk_recipe_recorder*, VkRenderPass, const VkRenderPassCreateInfo*);
+  /**
+   * `pcs_vk_recipe_record_render_pass2` (ABI 2).
+   */
+  pcs_result (*recipe_record_render_pass2)(const struct pcs_vk_recipe_recorder*, VkRenderPass, const VkRenderPassCreateInfo2*);
+  /**
+   * `pcs_vk_recipe_record_compute_pipelines` (ABI 2).
+   */
+  pcs_result (*recipe_record_compute_pipelines)(const struct pcs_vk_recipe_recorder*, uint32_t, const VkComputePipelineCreateInfo*);
+  /**
+   * `pcs_vk_recipe_record_graphics_pipelines` (ABI 2).
+   */
+  pcs_result (*recipe_record_graphics_pipelines)(const struct pcs_vk_recipe_recorder*, uint32_t, const VkGraphicsPipelineCreateInfo*);
+  /**
+   * `pcs_vk_recipe_recorder_flush` (ABI 2).
+   */
+  pcs_result (*recipe_recorder_flush)(const struct pcs_vk_recipe_recorder*);
+  /**
+   * `pcs_vk_recipe_application_key` (ABI 2).
+   */
+  pcs_result (*recipe_application_key)(const struct pcs_vk_recipe_recorder*, pcs_fingerprint*);
+  /**
+   * `pcs_vk_recipe_replay` (ABI 2).
+   */
+  pcs_result (*recipe_replay)(pcs_store*, PFN_vkGetInstanceProcAddr, const pcs_fingerprint*, uint32_t, pcs_vk_replay_progress_fn, void*, const uint32_t*, struct pcs_vk_replay_summary*);
 } pcs_vk_api;
 
 #ifdef __cplusplus
@@ -584,6 +737,163 @@ pcs_result pcs_vk_merge_pipeline_caches(const struct pcs_vk_context *ctx, VkPipe
  * `ctx` is a live context; `out` is valid for reads and writes of its `struct_size` bytes.
  */
 pcs_result pcs_vk_context_metrics(const struct pcs_vk_context *ctx, struct pcs_vk_metrics *out);
+
+/**
+ * Creates a recorder for one engine device and its pipeline cache; puts the device's recipe.
+ *
+ * Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT`; `PCS_ERR_INVALID_ARGUMENT` for a bad
+ * `struct_size` or a device create-info that cannot be read. `*out` is written only on
+ * success. Thread-safe.
+ *
+ * # Safety
+ * `store` is a live store; `info` is valid for reads of its `struct_size` bytes and its
+ * pointers as documented; `info->device_create_info` is valid by Vulkan's rules for
+ * `vkCreateDevice`; `out` is valid for a write.
+ */
+pcs_result pcs_vk_recipe_recorder_create(pcs_store *store, const struct pcs_vk_recipe_recorder_info *info, struct pcs_vk_recipe_recorder **out);
+
+/**
+ * Publishes what was recorded (`pcs_vk_recipe_recorder_flush`) and releases the recorder
+ * (and its reference to the store). NULL is a no-op.
+ *
+ * # Safety
+ * `recorder` is NULL or came from `pcs_vk_recipe_recorder_create`, is released once and
+ * never used again.
+ */
+void pcs_vk_recipe_recorder_release(struct pcs_vk_recipe_recorder *recorder);
+
+/**
+ * Records the shader module `handle` the driver just created from `*info` (`vkCreateShaderModule`).
+ *
+ * Returns `PCS_OK`; `PCS_ERR_UNSUPPORTED` when it cannot be recorded completely (an unknown
+ * pNext structure, or an object it refers to that was not recorded: the last error says
+ * which; pipelines using it are not recorded either); `PCS_ERR_NULL_ARGUMENT`. Every creation
+ * of each kind the engine's pipelines use must be recorded: a handle the driver reuses must
+ * not keep an old recipe. Thread-safe. The other `pcs_vk_recipe_record_*` object functions
+ * behave the same.
+ *
+ * # Safety
+ * `recorder` is a live recorder; `info` is valid by Vulkan's rules for `vkCreateShaderModule`.
+ */
+pcs_result pcs_vk_recipe_record_shader_module(const struct pcs_vk_recipe_recorder *recorder, VkShaderModule handle, const VkShaderModuleCreateInfo *info);
+
+/**
+ * Records the sampler `handle` the driver just created from `*info` (`vkCreateSampler`), as
+ * `pcs_vk_recipe_record_shader_module` does.
+ *
+ * # Safety
+ * `recorder` is a live recorder; `info` is valid by Vulkan's rules for `vkCreateSampler`.
+ */
+pcs_result pcs_vk_recipe_record_sampler(const struct pcs_vk_recipe_recorder *recorder, VkSampler handle, const VkSamplerCreateInfo *info);
+
+/**
+ * Records the descriptor set layout `handle` the driver just created from `*info` (`vkCreateDescriptorSetLayout`), as
+ * `pcs_vk_recipe_record_shader_module` does.
+ *
+ * # Safety
+ * `recorder` is a live recorder; `info` is valid by Vulkan's rules for `vkCreateDescriptorSetLayout`.
+ */
+pcs_result pcs_vk_recipe_record_descriptor_set_layout(const struct pcs_vk_recipe_recorder *recorder, VkDescriptorSetLayout handle, const VkDescriptorSetLayoutCreateInfo *info);
+
+/**
+ * Records the pipeline layout `handle` the driver just created from `*info` (`vkCreatePipelineLayout`), as
+ * `pcs_vk_recipe_record_shader_module` does.
+ *
+ * # Safety
+ * `recorder` is a live recorder; `info` is valid by Vulkan's rules for `vkCreatePipelineLayout`.
+ */
+pcs_result pcs_vk_recipe_record_pipeline_layout(const struct pcs_vk_recipe_recorder *recorder, VkPipelineLayout handle, const VkPipelineLayoutCreateInfo *info);
+
+/**
+ * Records the render pass `handle` the driver just created from `*info` (`vkCreateRenderPass`), as
+ * `pcs_vk_recipe_record_shader_module` does.
+ *
+ * # Safety
+ * `recorder` is a live recorder; `info` is valid by Vulkan's rules for `vkCreateRenderPass`.
+ */
+pcs_result pcs_vk_recipe_record_render_pass(const struct pcs_vk_recipe_recorder *recorder, VkRenderPass handle, const VkRenderPassCreateInfo *info);
+
+/**
+ * Records the render pass `handle` the driver just created from `*info` (`vkCreateRenderPass2`), as
+ * `pcs_vk_recipe_record_shader_module` does.
+ *
+ * # Safety
+ * `recorder` is a live recorder; `info` is valid by Vulkan's rules for `vkCreateRenderPass2`.
+ */
+pcs_result pcs_vk_recipe_record_render_pass2(const struct pcs_vk_recipe_recorder *recorder, VkRenderPass handle, const VkRenderPassCreateInfo2 *info);
+
+/**
+ * Records pipelines the driver created from `infos` (each one whose creation succeeded).
+ *
+ * Returns `PCS_OK` when every one was recorded; `PCS_ERR_UNSUPPORTED` when one or more could
+ * not be (the others are recorded; the last error names the first refusal);
+ * `PCS_ERR_NULL_ARGUMENT`. Thread-safe.
+ *
+ * # Safety
+ * `recorder` is a live recorder; `infos` is valid for reads of `count` create-infos, each
+ * valid by Vulkan's rules for `vkCreateComputePipelines`.
+ */
+pcs_result pcs_vk_recipe_record_compute_pipelines(const struct pcs_vk_recipe_recorder *recorder, uint32_t count, const VkComputePipelineCreateInfo *infos);
+
+/**
+ * Records pipelines the driver created from `infos`, as
+ * `pcs_vk_recipe_record_compute_pipelines` does.
+ *
+ * # Safety
+ * `recorder` is a live recorder; `infos` is valid for reads of `count` create-infos, each
+ * valid by Vulkan's rules for `vkCreateGraphicsPipelines`.
+ */
+pcs_result pcs_vk_recipe_record_graphics_pipelines(const struct pcs_vk_recipe_recorder *recorder, uint32_t count, const VkGraphicsPipelineCreateInfo *infos);
+
+/**
+ * Publishes the pipelines recorded since the last flush in the store (the application's
+ * record and the catalog a replay starts from). Call it when the engine saves its pipeline
+ * cache; `pcs_flush` on the store then makes it durable.
+ *
+ * Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT`. Thread-safe.
+ *
+ * # Safety
+ * `recorder` is a live recorder.
+ */
+pcs_result pcs_vk_recipe_recorder_flush(const struct pcs_vk_recipe_recorder *recorder);
+
+/**
+ * Writes to `*out` the key of the recorder's application record: what
+ * `pcs_vk_recipe_replay` (or `pcstore replay`) is given.
+ *
+ * Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT`. Thread-safe.
+ *
+ * # Safety
+ * `recorder` is a live recorder; `out` is valid for a write.
+ */
+pcs_result pcs_vk_recipe_application_key(const struct pcs_vk_recipe_recorder *recorder, pcs_fingerprint *out);
+
+/**
+ * Replays the application recorded at `*application_key` in this process, for an engine
+ * filling its cache during a loading screen: creates its own instance (through
+ * `get_instance_proc_addr`) and the recorded device on physical device `device_index`,
+ * rebuilds every recorded pipeline this driver does not have yet into the cache stored
+ * under the recorder's `cache_key`, and saves it, so the next `pcs_vk_load_pipeline_cache`
+ * with that key is warm. NOT crash-isolated: a driver crash in a pipeline ends the process
+ * (`pcstore replay` runs pipelines in worker processes instead).
+ *
+ * `progress` (may be NULL) is called after each pipeline with `user_data`. `cancel` (may be
+ * NULL) is read between pipelines; once another thread stores a non-zero value there
+ * (atomically: C11 `atomic_store` or `_Atomic uint32_t`), the replay stops, saves what it
+ * created and returns `PCS_OK` with the rest counted in `cancelled`. `out` (may be NULL)
+ * receives the summary.
+ *
+ * Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT`; `PCS_ERR_INVALID_ARGUMENT` for a bad
+ * `out->struct_size`; `PCS_ERR_CORRUPT` when the application record or a device recipe is
+ * missing or damaged; `PCS_ERR_VULKAN` when the instance or a cache cannot be created;
+ * `PCS_ERR_IO` when the store's flush fails. Blocks for as long as the compiles take.
+ *
+ * # Safety
+ * `store` is a live store; `get_instance_proc_addr` a valid loader entry point;
+ * `application_key` valid for reads; `cancel` NULL or valid for atomic reads for the whole
+ * call; `out` NULL or valid for reads and writes of its `struct_size` bytes.
+ */
+pcs_result pcs_vk_recipe_replay(pcs_store *store, PFN_vkGetInstanceProcAddr get_instance_proc_addr, const pcs_fingerprint *application_key, uint32_t device_index, pcs_vk_replay_progress_fn progress, void *user_data, const uint32_t *cancel, struct pcs_vk_replay_summary *out);
 
 /**
  * Writes to `*out` the static table of the Vulkan functions for ABI version `abi_version`

@@ -240,10 +240,13 @@ vulkan_header_compiles() {
 }
 step vulkan_header_compiles_c99_and_cxx17 vulkan_header_compiles
 vulkan_header_is_prefixed() {
-  # Everything it declares is pcs_vk_/PCS_VK_-prefixed (or pcs_get_vk_api), and only it names
-  # Vulkan types: pcstore.h's declarations (comments aside) have none.
-  ! grep -E '^typedef ' include/pcstore_vulkan.h | grep -vE '(pcs_vk_[a-z_]+;|struct pcs_vk_[a-z_]+ \{)$' &&
-    ! grep -E '^[a-z].*\(' include/pcstore_vulkan.h | grep -vE '^(const )?[a-z0-9_]+ \*?pcs_(vk_[a-z_]+|get_vk_api)\(' &&
+  # Everything it declares (function-pointer types too) is pcs_vk_/PCS_VK_-prefixed (or
+  # pcs_get_vk_api), and only it names Vulkan types: pcstore.h's declarations (comments aside)
+  # have none.
+  ! grep -E '^typedef ' include/pcstore_vulkan.h |
+    grep -vE '(pcs_vk_[a-z0-9_]+;|struct pcs_vk_[a-z0-9_]+ \{|\(\*pcs_vk_[a-z0-9_]+\)\(.*\);)$' &&
+    ! grep -E '^[a-z].*\(' include/pcstore_vulkan.h | grep -v '^typedef ' |
+    grep -vE '^(const )?[a-z0-9_]+ \*?pcs_(vk_[a-z0-9_]+|get_vk_api)\(' &&
     ! grep -E '^  PCS_' include/pcstore_vulkan.h | grep -v '^  PCS_VK_' &&
     ! grep -vE '^ *(\*|/\*)' include/pcstore.h | grep -E '\bVk[A-Z]|PFN_vk'
 }

@@ -775,3 +775,36 @@ pub fn create_new_shared_file(path: &Path) -> io::Result<File> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
 }
+
+/// Takes this process's standard output for a private protocol: returns a file on the original
+/// stdout and points descriptor 1 at stderr, so whatever else writes to stdout (a driver or a
+/// layer printing diagnostics) lands on stderr instead of corrupting the protocol.
+pub fn take_stdout_for_protocol() -> io::Result<File> {
+    // SAFETY: dup only reads its integer argument; the new descriptor is owned below.
+    let duplicate = unsafe { libc::fcntl(libc::STDOUT_FILENO, libc::F_DUPFD_CLOEXEC, 3) };
+    if duplicate < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `duplicate` is a descriptor this call just created and nobody else owns.
+    let protocol = File::from(unsafe { OwnedFd::from_raw_fd(duplicate) });
+    // SAFETY: dup2 only reads its integer arguments; both are open descriptors of this process.
+    if unsafe { libc::dup2(libc::STDERR_FILENO, libc::STDOUT_FILENO) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(protocol)
+}
+
+/// Lowers this process's scheduling priority by `steps` nice levels (background work such as
+/// replay workers must not take the CPU from a game or a desktop). Best effort: a failure
+/// leaves the priority as it was.
+pub fn lower_priority(steps: i32) {
+    // SAFETY: getpriority/setpriority read only their integer arguments; `who` 0 is this process.
+    unsafe {
+        *errno_location() = 0;
+        let current = libc::getpriority(libc::PRIO_PROCESS, 0);
+        if current == -1 && *errno_location() != 0 {
+            return;
+        }
+        libc::setpriority(libc::PRIO_PROCESS, 0, (current + steps).min(19));
+    }
+}

@@ -29,12 +29,18 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use pcstore::layer::abi;
+use pcstore::recipe::replay::{
+    replay_application, run_worker, RecipeSet, ReplayOptions, WorkerCommand, WORKER_ARG,
+};
+use pcstore::recipe::{ApplicationRecord, Catalog, Recipe, RecipeKey};
 use pcstore::vulkan::ash::vk;
 use pcstore::PipelineCacheStore;
 use trials::Trials;
 use vk_harness::{drivers, Driver, Harness, DRIVER_NAMES};
 
 const APP_FLAG: &str = "--pcstore-layer-app";
+/// This binary as `pcstore replay` would run: `--pcstore-replay STORE`.
+const REPLAY_FLAG: &str = "--pcstore-replay";
 const LAYER: &str = "VK_LAYER_PCSTORE_pipeline_cache";
 const VALIDATION: &str = "VK_LAYER_KHRONOS_validation";
 const SYSTEM_LAYERS: &str = "/usr/share/vulkan/explicit_layer.d";
@@ -43,6 +49,14 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == APP_FLAG) {
         rust_app();
+        return;
+    }
+    if args.iter().any(|a| a == WORKER_ARG) {
+        // SAFETY: the system loader's entry point.
+        std::process::exit(unsafe { run_worker(vk_harness::system_get_instance_proc_addr()) });
+    }
+    if let Some(at) = args.iter().position(|a| a == REPLAY_FLAG) {
+        replay_store(Path::new(args.get(at + 1).expect("store folder")));
         return;
     }
     let mut trials = Trials::from_args();
@@ -119,7 +133,7 @@ fn checks() -> Vec<(String, Check, Option<usize>)> {
             None,
         ),
     ];
-    let per_driver: [(&str, Check); 25] = [
+    let per_driver: [(&str, Check); 26] = [
         ("explicit-above-validation", explicit_above_validation),
         ("explicit-below-validation", explicit_below_validation),
         ("implicit", implicit),
@@ -154,6 +168,7 @@ fn checks() -> Vec<(String, Check, Option<usize>)> {
             "late-remote-hit-lands-locally",
             late_remote_hit_lands_locally,
         ),
+        ("record-then-replay", record_then_replay),
     ];
     for (index, driver) in DRIVER_NAMES.iter().enumerate() {
         for (name, check) in per_driver {
@@ -1909,4 +1924,126 @@ fn late_remote_hit_lands_locally(setup: &Setup, driver: &Driver) -> String {
     next.assert_ok("the next launch, without a remote");
     assert!(next.logged("load Hit"), "{:?}", next.layer_log());
     "missed at vkCreateDevice, landed on disk, hit locally on the next launch".into()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recording (PCSTORE_RECORD=1) and replay for another driver.
+
+/// The application records of the store at `dir`, through its catalog.
+fn recorded_applications(dir: &Path) -> Vec<(RecipeKey, ApplicationRecord)> {
+    let store = pcstore::DiskCache::new(dir).expect("disk store");
+    let catalog = Catalog::from_bytes(
+        &store
+            .get(&Catalog::store_key().fingerprint())
+            .expect("a catalog was recorded"),
+    )
+    .expect("catalog parses");
+    catalog
+        .applications
+        .iter()
+        .map(|key| {
+            let bytes = store.get(&key.fingerprint()).expect("application stored");
+            (*key, ApplicationRecord::from_bytes(&bytes).expect("parses"))
+        })
+        .collect()
+}
+
+/// The child `--pcstore-replay STORE`: replays every recorded application on this process's
+/// driver in worker processes (this binary again), as `pcstore replay` will.
+fn replay_store(dir: &Path) {
+    let applications = recorded_applications(dir);
+    let store: Arc<dyn PipelineCacheStore> =
+        Arc::new(pcstore::DiskCache::new(dir).expect("disk store"));
+    let options = ReplayOptions::new(WorkerCommand::current_exe().expect("own path"));
+    let mut created = 0;
+    for (key, _) in applications {
+        // SAFETY: the system loader's entry point; workers are this binary on the same loader.
+        let summary = unsafe {
+            replay_application(
+                &store,
+                vk_harness::system_get_instance_proc_addr(),
+                &key,
+                &options,
+                &mut |_| {},
+            )
+        }
+        .expect("replay");
+        assert!(
+            summary.crashed.is_empty()
+                && summary.timed_out.is_empty()
+                && summary.driver_failed.is_empty()
+                && summary.unbuildable.is_empty()
+                && summary.unsupported.is_empty(),
+            "{summary:?}"
+        );
+        created += summary.created;
+    }
+    println!("replayed={created}");
+}
+
+/// The C application recorded through the layer on this driver; its recipes replayed on the
+/// other driver in a separate process; then the application's first launch on the other
+/// driver loads a warm layer cache.
+fn record_then_replay(setup: &Setup, driver: &Driver) -> String {
+    let drivers = drivers();
+    let other = drivers
+        .iter()
+        .find(|d| d.name != driver.name)
+        .expect("two drivers");
+    let store = fresh_store(setup, driver, "record-replay");
+    let mut recording = app_command(setup, driver, Mode::ExplicitValidationBelow, &store, false);
+    recording.env("PCSTORE_RECORD", "1");
+    let recorded = run_app(recording);
+    recorded.assert_ok("recording run");
+    assert!(
+        recorded.logged("recording recipes"),
+        "{:?}",
+        recorded.layer_log()
+    );
+    assert_eq!(recorded.value("validation_errors"), "0");
+    let applications = recorded_applications(&store);
+    assert_eq!(applications.len(), 1, "one application recorded");
+    let pipelines: Vec<RecipeKey> = applications[0]
+        .1
+        .pipelines
+        .values()
+        .flatten()
+        .copied()
+        .collect();
+    assert!(!pipelines.is_empty(), "pipelines recorded");
+    let disk = pcstore::DiskCache::new(&store).expect("disk store");
+    let (_, unavailable) = RecipeSet::fetch(&disk, pipelines.iter().copied());
+    assert!(unavailable.is_empty(), "{unavailable:?}");
+    drop(disk);
+
+    let replay = Command::new(std::env::current_exe().expect("own path"))
+        .arg(REPLAY_FLAG)
+        .arg(&store)
+        .env("VK_DRIVER_FILES", &other.icd)
+        .env("VK_ICD_FILENAMES", &other.icd)
+        .env("MESA_SHADER_CACHE_DISABLE", "true")
+        .env("XDG_CACHE_HOME", setup.base.join("xdg-cache"))
+        .env_remove("VK_INSTANCE_LAYERS")
+        .output()
+        .expect("spawn the replay");
+    let replay = finish(replay);
+    replay.assert_ok("replay on the other driver");
+    assert_eq!(replay.value("replayed"), pipelines.len().to_string());
+
+    let launch = run_app(app_command(
+        setup,
+        other,
+        Mode::ExplicitValidationBelow,
+        &store,
+        false,
+    ));
+    launch.assert_ok("first launch on the other driver");
+    assert!(launch.logged("load Hit"), "{:?}", launch.layer_log());
+    assert_eq!(launch.value("validation_errors"), "0");
+    format!(
+        "{} pipelines recorded on {}, replayed on {}, whose first launch loads a warm cache",
+        pipelines.len(),
+        driver.name,
+        other.name
+    )
 }

@@ -7,18 +7,22 @@ mod recipe_harness;
 mod recipe_support;
 
 use std::collections::BTreeSet;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
+use pcstore::recipe::replay::RecipeSet;
 use pcstore::recipe::{
     AnyRecipe, ApplicationRecord, BuildError, CacheTarget, Catalog, ComputePipelineRecipe,
     DescriptorSetLayoutRecipe, DeviceRecipe, GraphicsPipelineRecipe, HandleMap, KeyMap,
     NamespaceScheme, NotRecorded, ParseError, PipelineLayoutRecipe, Recipe, RecipeKey, RecipeKind,
-    RenderPassApi, RenderPassBuild, RenderPassRecipe, SamplerRecipe, ShaderModuleRecipe,
+    RecipeRecorder, RenderPassApi, RenderPassBuild, RenderPassRecipe, SamplerRecipe,
+    ShaderModuleRecipe,
 };
 use pcstore::vulkan::ash::vk::{self, Handle};
-use pcstore::PipelineFingerprint;
+use pcstore::{InMemoryPipelineCache, PipelineCacheStore, PipelineFingerprint};
 use proptest::prelude::*;
-use recipe_support::{create_scene, scene_pipeline_count, words, RecordingOnly, SceneOptions};
+use recipe_support::{
+    create_scene, scene_pipeline_count, words, Creator, RecordingOnly, SceneOptions,
+};
 
 fn recorded_scene() -> RecordingOnly {
     let mut scene = RecordingOnly::default();
@@ -883,6 +887,26 @@ fn application_records_grow_by_union_and_round_trip() {
         [&identity[..], b"\0llvmpipe"].concat()
     );
     assert_eq!(engine.namespace_for(b"llvmpipe"), identity);
+    // The layer's device cache: the device name, then the configuration digest, as
+    // src/layer/cache.rs forms the namespace it loads under.
+    let mut layer = target();
+    layer.scheme = NamespaceScheme::WithDeviceNameAndConfiguration([7; 32]);
+    assert_eq!(
+        layer.namespace_for(b"llvmpipe"),
+        [&identity[..], b"\0llvmpipe\0", &[7; 32]].concat()
+    );
+    let mut layer_record = ApplicationRecord::new(identity.clone(), layer.clone());
+    layer_record.insert(device, pipelines[0]);
+    let layer_bytes = layer_record.to_bytes();
+    assert_eq!(
+        ApplicationRecord::from_bytes(&layer_bytes).expect("parses"),
+        layer_record
+    );
+    assert_ne!(
+        ApplicationRecord::store_key_for(&identity, &layer),
+        first_run.store_key(),
+        "another configuration, another record"
+    );
 
     let mut catalog = Catalog::default();
     catalog.applications.insert(first_run.store_key());
@@ -931,4 +955,197 @@ fn a_device_chain_of_a_hundred_structures_is_recorded() {
     // SAFETY: a valid chain of 100 structures.
     let recipe = unsafe { DeviceRecipe::capture(&info, 0) }.expect("recorded");
     assert_eq!(recipe.unrecognized.len(), 100);
+}
+
+/// The scene created with made-up handles, recorded by the library's `RecipeRecorder` into a
+/// store (as an engine or the layer records).
+struct IntoStore<'a> {
+    recorder: &'a RecipeRecorder,
+    next_handle: u64,
+}
+
+impl IntoStore<'_> {
+    fn handle<H: vk::Handle>(&mut self) -> H {
+        self.next_handle += 1;
+        H::from_raw(0x1000 + self.next_handle)
+    }
+}
+
+impl Creator for IntoStore<'_> {
+    fn shader_module(&mut self, info: &vk::ShaderModuleCreateInfo<'_>) -> vk::ShaderModule {
+        let handle = self.handle();
+        // SAFETY: a valid create-info built by the scene.
+        unsafe { self.recorder.shader_module(handle, info) }.expect("module recorded");
+        handle
+    }
+    fn sampler(&mut self, info: &vk::SamplerCreateInfo<'_>) -> vk::Sampler {
+        let handle = self.handle();
+        // SAFETY: as above.
+        unsafe { self.recorder.sampler(handle, info) }.expect("sampler recorded");
+        handle
+    }
+    fn descriptor_set_layout(
+        &mut self,
+        info: &vk::DescriptorSetLayoutCreateInfo<'_>,
+    ) -> vk::DescriptorSetLayout {
+        let handle = self.handle();
+        // SAFETY: as above.
+        unsafe { self.recorder.descriptor_set_layout(handle, info) }.expect("set layout recorded");
+        handle
+    }
+    fn pipeline_layout(&mut self, info: &vk::PipelineLayoutCreateInfo<'_>) -> vk::PipelineLayout {
+        let handle = self.handle();
+        // SAFETY: as above.
+        unsafe { self.recorder.pipeline_layout(handle, info) }.expect("layout recorded");
+        handle
+    }
+    fn render_pass(&mut self, info: &vk::RenderPassCreateInfo<'_>) -> vk::RenderPass {
+        let handle = self.handle();
+        // SAFETY: as above.
+        unsafe { self.recorder.render_pass(handle, info) }.expect("render pass recorded");
+        handle
+    }
+    fn render_pass2(&mut self, info: &vk::RenderPassCreateInfo2<'_>) -> vk::RenderPass {
+        let handle = self.handle();
+        // SAFETY: as above.
+        unsafe { self.recorder.render_pass2(handle, info) }.expect("render pass 2 recorded");
+        handle
+    }
+    fn compute_pipelines(&mut self, infos: &[vk::ComputePipelineCreateInfo<'_>]) {
+        for info in infos {
+            // SAFETY: as above.
+            unsafe { self.recorder.compute_pipeline(info) }.expect("compute pipeline recorded");
+        }
+    }
+    fn graphics_pipelines(&mut self, infos: &[vk::GraphicsPipelineCreateInfo<'_>]) {
+        for info in infos {
+            // SAFETY: as above.
+            unsafe { self.recorder.graphics_pipeline(info) }.expect("graphics pipeline recorded");
+        }
+    }
+}
+
+#[test]
+fn the_recorder_stores_every_recipe_and_publishes_the_application() {
+    let store: Arc<dyn PipelineCacheStore> = Arc::new(InMemoryPipelineCache::new());
+    let device = DeviceRecipe {
+        api_version: vk::API_VERSION_1_3,
+        extensions: vec![b"VK_EXT_custom_border_color".to_vec()],
+        features: Vec::new(),
+        unrecognized: Vec::new(),
+    };
+    let recorder = RecipeRecorder::new(Arc::clone(&store), b"game".to_vec(), target(), &device);
+    create_scene(
+        &mut IntoStore {
+            recorder: &recorder,
+            next_handle: 0,
+        },
+        &SceneOptions::everything(),
+    );
+    let application_key = ApplicationRecord::store_key_for(b"game", &target());
+    assert_eq!(recorder.application_key(), application_key);
+    assert!(
+        store.get(&application_key.fingerprint()).is_none(),
+        "published by flush only"
+    );
+    recorder.flush();
+
+    let expected = recorded_scene().recorder;
+    let expected_pipelines: BTreeSet<RecipeKey> = expected.pipelines.iter().copied().collect();
+    let stored = store
+        .get(&application_key.fingerprint())
+        .expect("application record");
+    let record = ApplicationRecord::from_bytes(&stored).expect("parses");
+    assert_eq!(record.identity, b"game");
+    assert_eq!(record.pipelines.len(), 1);
+    assert_eq!(record.pipelines[&device.key()], expected_pipelines);
+    let catalog = Catalog::from_bytes(
+        &store
+            .get(&Catalog::store_key().fingerprint())
+            .expect("catalog"),
+    )
+    .expect("parses");
+    assert!(catalog.applications.contains(&application_key));
+    assert_eq!(
+        store.get(&device.key().fingerprint()),
+        Some(device.to_bytes())
+    );
+    // Every recipe of the plain recorder is stored, and a replay finds all it needs.
+    for (key, bytes) in &expected.recipes {
+        assert_eq!(store.get(&key.fingerprint()).as_ref(), Some(bytes));
+    }
+    let (set, unavailable) = RecipeSet::fetch(store.as_ref(), expected_pipelines.iter().copied());
+    assert!(unavailable.is_empty());
+    assert!(set.len() > expected_pipelines.len());
+
+    // A later run adds to the stored record instead of replacing it.
+    let later = RecipeRecorder::new(Arc::clone(&store), b"game".to_vec(), target(), &device);
+    let (_, layout, module) = layout_keys();
+    // SAFETY: valid create-infos.
+    unsafe {
+        let code = [0x0723_0203u32, 0x0001_0000, 0, 1, 0];
+        later
+            .shader_module(module, &vk::ShaderModuleCreateInfo::default().code(&code))
+            .expect("module");
+        later
+            .pipeline_layout(layout, &vk::PipelineLayoutCreateInfo::default())
+            .expect("layout");
+    }
+    let stage = vk::PipelineShaderStageCreateInfo::default()
+        .stage(vk::ShaderStageFlags::COMPUTE)
+        .module(module)
+        .name(c"main");
+    let info = vk::ComputePipelineCreateInfo::default()
+        .stage(stage)
+        .layout(layout);
+    // SAFETY: a valid create-info.
+    let added = unsafe { later.compute_pipeline(&info) }.expect("pipeline");
+    later.flush();
+    let record = ApplicationRecord::from_bytes(
+        &store
+            .get(&application_key.fingerprint())
+            .expect("application record"),
+    )
+    .expect("parses");
+    assert_eq!(
+        record.pipelines[&device.key()].len(),
+        expected_pipelines.len() + 1
+    );
+    assert!(record.pipelines[&device.key()].contains(&added));
+
+    // A handle the driver reuses for an object that is not recorded no longer names the old
+    // recipe: the pipeline using it is not recorded, and the refusal is counted by sType.
+    let mut unknown = vk::ShaderModuleValidationCacheCreateInfoEXT::default();
+    let code = [0x0723_0203u32, 0x0001_0000, 0, 2, 0];
+    let reused = vk::ShaderModuleCreateInfo::default()
+        .code(&code)
+        .push_next(&mut unknown);
+    // SAFETY: a valid create-info.
+    let refused = unsafe { later.shader_module(module, &reused) }.expect_err("not recorded");
+    assert_eq!(
+        refused.structure_type(),
+        Some(vk::StructureType::SHADER_MODULE_VALIDATION_CACHE_CREATE_INFO_EXT)
+    );
+    // SAFETY: a valid create-info.
+    let error = unsafe { later.compute_pipeline(&info) }.expect_err("not recorded");
+    assert!(
+        matches!(
+            error,
+            NotRecorded::UnknownHandle {
+                kind: "VkShaderModule",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(
+        later.not_recorded(),
+        [
+            (None, 1),
+            (
+                Some(vk::StructureType::SHADER_MODULE_VALIDATION_CACHE_CREATE_INFO_EXT),
+                1
+            )
+        ]
+    );
 }

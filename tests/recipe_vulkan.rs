@@ -16,10 +16,17 @@
 //! descriptors): a driver missing a feature its scene uses fails the test, nothing is skipped.
 //! `PCSTORE_SKIP_VULKAN_TESTS=1` is the explicit opt-out (CI never sets it).
 //!
+//! Then the replayer (`pcstore::recipe::replay`): `replay-twice` (in process, twice into one
+//! cache: SwiftShader reports a hit for every pipeline the second time), `replay-isolated`
+//! (worker processes, under a test layer that aborts in one pipeline and hangs in another)
+//! and `replay-in-process` (cancelled, then finished by a second run).
+//!
 //! One trial per driver and step ("lavapipe/record", "lavapipe/replay"), with cargo's usual
 //! arguments (tests/support/trials.rs); a replay records first when the filter left its
 //! recording out.
 
+#[path = "support/break_hook.rs"]
+mod break_hook;
 #[path = "support/trials.rs"]
 mod trials;
 #[path = "support/vk_harness.rs"]
@@ -30,8 +37,15 @@ mod recipe_support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{c_void, CStr};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
+use pcstore::recipe::replay::{
+    replay_application, replay_application_in_process, run_worker, InProcessOptions,
+    PipelineReplayer, RecipeSet, ReplayInstance, ReplayOptions, ReplayProgress, WorkerCommand,
+    WORKER_ARG,
+};
 use pcstore::recipe::{
     AnyRecipe, ApplicationRecord, CacheTarget, Catalog, ComputePipelineRecipe,
     DescriptorSetLayoutRecipe, DeviceRecipe, GraphicsPipelineRecipe, HandleMap, KeyMap,
@@ -39,6 +53,7 @@ use pcstore::recipe::{
     RenderPassRecipe, SamplerRecipe, ShaderModuleRecipe,
 };
 use pcstore::vulkan::ash::{self, vk};
+use pcstore::vulkan::{LoadOutcome, SaveOutcome, VulkanContext, VulkanOptions};
 use pcstore::{DiskCache, PipelineCacheStore, PipelineFingerprint};
 use recipe_support::{create_scene, scene_pipeline_count, Creator, Recorder, SceneOptions};
 use trials::{ChildScenario, Trials};
@@ -51,12 +66,22 @@ static VALIDATION_ERRORS: AtomicU64 = AtomicU64::new(0);
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == WORKER_ARG) {
+        // A replay worker, below it the test layer that breaks chosen pipelines.
+        let get_instance_proc_addr =
+            break_hook::install(vk_harness::system_get_instance_proc_addr());
+        // SAFETY: the loader's entry point, wrapped by the test layer.
+        std::process::exit(unsafe { run_worker(get_instance_proc_addr) });
+    }
     if let Some(at) = args.iter().position(|a| a == CHILD_FLAG) {
         let scenario = args.get(at + 1).expect("scenario name");
         let dir = PathBuf::from(args.get(at + 2).expect("scenario folder"));
         let summary = match scenario.as_str() {
             "record" => record(&dir),
             "replay" => replay(&dir),
+            "replay-twice" => replay_twice(&dir),
+            "replay-isolated" => replay_isolated(&dir),
+            "replay-in-process" => replay_in_process(&dir),
             other => panic!("unknown scenario {other}"),
         };
         let errors = VALIDATION_ERRORS.load(Ordering::SeqCst);
@@ -75,6 +100,15 @@ fn main() {
     for driver in 0..DRIVER_NAMES.len() {
         plan.push((step(driver, "record"), None));
         plan.push((step(driver, "replay"), Some(step(driver, "record"))));
+        plan.push((step(driver, "replay-twice"), Some(step(driver, "record"))));
+        plan.push((
+            step(driver, "replay-isolated"),
+            Some(step(driver, "record")),
+        ));
+        plan.push((
+            step(driver, "replay-in-process"),
+            Some(step(driver, "record")),
+        ));
     }
     let mut trials = Trials::from_args();
     trials.add_child_scenarios(CHILD_FLAG, plan);
@@ -498,7 +532,7 @@ fn record(dir: &Path) -> String {
 // Replay: a fresh process rebuilds everything from the store.
 
 /// The recipe stored under `key`, checked against the key.
-fn fetch(store: &DiskCache, key: &RecipeKey) -> Vec<u8> {
+fn fetch(store: &dyn PipelineCacheStore, key: &RecipeKey) -> Vec<u8> {
     let bytes = store
         .get(&key.fingerprint())
         .expect("a referenced recipe is stored");
@@ -709,5 +743,256 @@ fn replay(dir: &Path) -> String {
         "{} recipes replayed ({pipelines} pipelines) on a device from its recipe; every rebuilt \
          create-info recorded the same key",
         recipes.len()
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// The replayer (pcstore::recipe::replay): in process, and in crash-isolated workers.
+
+/// The application record `record` stored, and its pipelines.
+fn recorded_application(store: &dyn PipelineCacheStore) -> (RecipeKey, ApplicationRecord) {
+    let key = ApplicationRecord::store_key_for(IDENTITY, &cache_target());
+    let bytes = store.get(&key.fingerprint()).expect("application stored");
+    (key, ApplicationRecord::from_bytes(&bytes).expect("parses"))
+}
+
+/// Every pipeline created twice into one cache, in process: the second time, SwiftShader's
+/// creation feedback must report a hit in the application cache for every one (the rebuilt
+/// state is identical each time, down to what the driver hashes). (The first pass may hit
+/// too: pipelines of the scene that differ only in state SwiftShader does not compile in.)
+fn replay_twice(dir: &Path) -> String {
+    let store = DiskCache::new(dir.join("store")).expect("disk store");
+    let (_, application) = recorded_application(&store);
+    let (device_key, pipelines) = application.pipelines.iter().next().expect("one device");
+    let device_recipe = DeviceRecipe::from_bytes(&fetch(&store, device_key)).expect("device");
+    let (recipes, unavailable) = RecipeSet::fetch(&store, pipelines.iter().copied());
+    assert!(unavailable.is_empty(), "{unavailable:?}");
+    // SAFETY: the loader's entry point.
+    let instance = unsafe {
+        ReplayInstance::new(
+            vk_harness::system_get_instance_proc_addr(),
+            device_recipe.api_version,
+            0,
+        )
+    }
+    .expect("instance");
+    let device = instance
+        .create_device(Some(&device_recipe))
+        .expect("the recorded device");
+    assert!(device.creation_feedback, "Vulkan 1.3 has creation feedback");
+    let cache = device.create_cache(&[]).expect("cache");
+    let mut replayer = PipelineReplayer::new(&device, &recipes);
+    let mut passes = Vec::new();
+    for _ in 0..2 {
+        let mut hits = 0;
+        for pipeline in pipelines {
+            // SAFETY: a live device and a cache only this thread uses.
+            let created = unsafe { replayer.create(pipeline, cache) }.expect("replayed");
+            assert_eq!(created.result, vk::Result::SUCCESS, "{pipeline}");
+            assert!(created.cache_hit.is_some(), "feedback is valid");
+            hits += usize::from(created.cache_hit == Some(true));
+        }
+        passes.push(hits);
+    }
+    // SAFETY: nothing is in use.
+    unsafe {
+        replayer.destroy();
+        device.device.destroy_pipeline_cache(cache, None);
+        device.destroy();
+    }
+    assert!(
+        passes[0] < pipelines.len(),
+        "the first pass compiled something"
+    );
+    // lavapipe (Mesa 22.3 up to 26.2) keeps no pipelines in its cache and never reports a hit;
+    // SwiftShader does, within one process.
+    if driver_name() == "swiftshader" {
+        assert_eq!(
+            passes[1],
+            pipelines.len(),
+            "the second replay into the same cache hits for every pipeline"
+        );
+    }
+    format!(
+        "{} pipelines replayed twice into one cache: {} hits, then {}",
+        pipelines.len(),
+        passes[0],
+        passes[1]
+    )
+}
+
+/// Workers of this binary under the test layer of tests/support/break_hook.rs, which aborts
+/// in one chosen pipeline and hangs in another: the replay completes every other pipeline,
+/// records the two as bad, saves the cache where the application's next launch loads it; a
+/// second replay skips the two, and one with `if_needed` has nothing left to do.
+fn replay_isolated(dir: &Path) -> String {
+    let store: Arc<dyn PipelineCacheStore> =
+        Arc::new(DiskCache::new(dir.join("store")).expect("disk store"));
+    let (application_key, application) = recorded_application(store.as_ref());
+    let (device_key, pipelines) = application.pipelines.iter().next().expect("one device");
+    let device_recipe =
+        DeviceRecipe::from_bytes(&fetch(store.as_ref(), device_key)).expect("device");
+    let all: Vec<RecipeKey> = pipelines.iter().copied().collect();
+    let (aborting, hanging) = (all[0], all[all.len() / 2]);
+    // Read by the test layer in the workers, which inherit the environment.
+    std::env::set_var("PCSTORE_TEST_ABORT_PIPELINE", aborting.to_string());
+    std::env::set_var("PCSTORE_TEST_HANG_PIPELINE", hanging.to_string());
+    let mut options = ReplayOptions::new(WorkerCommand::current_exe().expect("own path"));
+    options.workers = 2;
+    // The hang is only detected by this timeout; every real pipeline here takes milliseconds.
+    options.pipeline_timeout = Duration::from_secs(10);
+    let get_instance_proc_addr = vk_harness::system_get_instance_proc_addr();
+    let replay = |options: &ReplayOptions| {
+        let mut steps: Vec<ReplayProgress> = Vec::new();
+        // SAFETY: the loader's entry point; the workers (this binary) run on the same loader.
+        let summary = unsafe {
+            replay_application(
+                &store,
+                get_instance_proc_addr,
+                &application_key,
+                options,
+                &mut |step| steps.push(*step),
+            )
+        }
+        .expect("replay");
+        assert!(
+            summary.driver_failed.is_empty()
+                && summary.unbuildable.is_empty()
+                && summary.unsupported.is_empty(),
+            "{summary:?}"
+        );
+        (summary, steps)
+    };
+
+    let (first, steps) = replay(&options);
+    assert_eq!(first.recorded, all.len());
+    assert_eq!(first.crashed, [aborting], "{first:?}");
+    assert_eq!(first.timed_out, [hanging], "{first:?}");
+    assert_eq!(first.created, all.len() - 2, "{first:?}");
+    // Restarted only while pipelines were left, so one or two (which died last is timing).
+    assert!((1..=2).contains(&first.worker_restarts), "{first:?}");
+    assert_eq!(first.saves.len(), 1);
+    assert_eq!(first.saves[0].outcome, SaveOutcome::Stored);
+    assert!(steps.windows(2).all(|pair| pair[0].done <= pair[1].done));
+    let last = steps.last().expect("progress reported");
+    assert_eq!((last.done, last.total), (all.len(), all.len()));
+
+    let (second, _) = replay(&options);
+    assert_eq!(second.skipped_bad, 2, "{second:?}");
+    assert!(
+        second.crashed.is_empty() && second.timed_out.is_empty(),
+        "{second:?}"
+    );
+    assert_eq!(second.created, all.len() - 2);
+    assert_eq!(second.worker_restarts, 0);
+
+    options.if_needed = true;
+    let (third, steps) = replay(&options);
+    assert_eq!(third.already_replayed, all.len() - 2, "{third:?}");
+    assert_eq!(third.skipped_bad, 2);
+    assert_eq!(third.created, 0);
+    assert!(third.saves.is_empty() && steps.is_empty(), "{third:?}");
+
+    // The next launch: the application's cache key on this driver holds the replayed cache.
+    // SAFETY: the loader's entry point.
+    let instance =
+        unsafe { ReplayInstance::new(get_instance_proc_addr, device_recipe.api_version, 0) }
+            .expect("instance");
+    let device = instance.create_device(None).expect("device");
+    let target = cache_target();
+    // SAFETY: the device and instance outlive the context.
+    let context = unsafe {
+        VulkanContext::new(
+            Arc::clone(&store),
+            instance.device_info(&device),
+            VulkanOptions {
+                namespace: target.namespace_for(instance.device_name()),
+                ..VulkanOptions::default()
+            },
+        )
+    }
+    .expect("context");
+    // SAFETY: a live device.
+    let (cache, load) = unsafe { context.load_pipeline_cache(&target.key, None) }.expect("load");
+    assert_eq!(load.outcome, LoadOutcome::Hit, "{load:?}");
+    drop(context);
+    // SAFETY: nothing is in use.
+    unsafe {
+        device.device.destroy_pipeline_cache(cache, None);
+        device.destroy();
+    }
+    format!(
+        "{} pipelines: {} replayed by workers, 1 abort and 1 hang isolated and marked bad \
+         ({} worker restarts); then {} replayed with both skipped; then nothing to do; the \
+         next launch loads a warm cache",
+        all.len(),
+        first.created,
+        first.worker_restarts,
+        second.created
+    )
+}
+
+/// The in-process replay an engine runs during a loading screen: cancelled after two
+/// pipelines it saves those two; the next run (`if_needed`) does only the rest.
+fn replay_in_process(dir: &Path) -> String {
+    // A store of its own: replay-isolated replays into the recorded one.
+    let recorded = DiskCache::new(dir.join("store")).expect("disk store");
+    let store: Arc<dyn PipelineCacheStore> = Arc::new(pcstore::InMemoryPipelineCache::new());
+    let (application_key, application) = recorded_application(&recorded);
+    let (device_key, pipelines) = application.pipelines.iter().next().expect("one device");
+    // Copied with what they refer to, as a remote tier or a bundle would bring them.
+    let mut pending: Vec<RecipeKey> = vec![application_key, *device_key];
+    pending.extend(pipelines.iter().copied());
+    while let Some(key) = pending.pop() {
+        let bytes = recorded.get(&key.fingerprint()).expect("stored");
+        if let Ok(recipe) = AnyRecipe::from_bytes(&bytes) {
+            pending.extend(recipe.references());
+        }
+        store.put(key.fingerprint(), bytes);
+    }
+    let get_instance_proc_addr = vk_harness::system_get_instance_proc_addr();
+    let cancel = AtomicBool::new(false);
+    let options = InProcessOptions::default();
+    // SAFETY: the loader's entry point.
+    let first = unsafe {
+        replay_application_in_process(
+            &store,
+            get_instance_proc_addr,
+            &application_key,
+            &options,
+            &mut |step| {
+                if step.done == 2 {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+            },
+            &|| cancel.load(Ordering::Relaxed),
+        )
+    }
+    .expect("replay");
+    assert_eq!(first.created, 2, "{first:?}");
+    assert_eq!(first.cancelled, pipelines.len() - 2, "{first:?}");
+    assert_eq!(first.saves.len(), 1);
+    cancel.store(false, Ordering::Relaxed);
+    let mut steps = 0;
+    // SAFETY: as above.
+    let second = unsafe {
+        replay_application_in_process(
+            &store,
+            get_instance_proc_addr,
+            &application_key,
+            &options,
+            &mut |_| steps += 1,
+            &|| cancel.load(Ordering::Relaxed),
+        )
+    }
+    .expect("replay");
+    assert_eq!(second.already_replayed, 2, "{second:?}");
+    assert_eq!(second.created, pipelines.len() - 2, "{second:?}");
+    assert_eq!((second.cancelled, steps), (0, pipelines.len() - 2));
+    format!(
+        "in process: cancelled after {} of {} pipelines, the next run did the other {}",
+        first.created,
+        pipelines.len(),
+        second.created
     )
 }

@@ -1,5 +1,6 @@
 //! Printing: text for people or JSON, sizes and ages, progress bars.
 
+use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -15,15 +16,26 @@ impl Output {
         Self { json }
     }
 
-    /// Prints `value` as JSON (in JSON mode) or `text()` (otherwise).
+    /// Prints `value` as JSON (in JSON mode) or `text()` (otherwise). A reader that went away
+    /// (`pcstore ls | head`) ends the output quietly, as it would for any Unix tool; another
+    /// write error is reported and fails the command.
     pub fn emit<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) {
-        if self.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(value).expect("plain data serializes")
-            );
+        let output = if self.json {
+            serde_json::to_string_pretty(value).expect("plain data serializes") + "\n"
         } else {
-            print!("{}", text());
+            text()
+        };
+        let mut stdout = std::io::stdout().lock();
+        match stdout
+            .write_all(output.as_bytes())
+            .and_then(|()| stdout.flush())
+        {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => {}
+            Err(err) => {
+                eprintln!("pcstore: writing the output failed: {err}");
+                std::process::exit(1);
+            }
         }
     }
 

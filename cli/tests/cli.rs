@@ -901,3 +901,39 @@ fn an_entry_above_the_default_limit_is_neither_corrupt_nor_evicted() {
         "the large entry survives intact"
     );
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    let scratch = Scratch::new("pipe");
+    let dir = scratch.join("store");
+    {
+        let store = DiskCache::new(&dir).unwrap();
+        for k in 0..2000u64 {
+            store.put(
+                PipelineFingerprint::of(&k.to_le_bytes()),
+                vec![k as u8; 100],
+            );
+        }
+        store.flush().unwrap();
+    }
+    // `pcstore ls | head -1`: far more than a pipe holds, and the reader closes its end at once.
+    for args in [&["ls"][..], &["ls", "--json"][..]] {
+        let mut tool = Command::new(env!("CARGO_BIN_EXE_pcstore"))
+            .arg("--dir")
+            .arg(&dir)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(tool.stdout.take());
+        let output = tool.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(
+            output.status.success(),
+            "{args:?}: {:?} {stderr}",
+            output.status
+        );
+    }
+}

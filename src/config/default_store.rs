@@ -111,6 +111,7 @@ impl StorePlan {
         if let Some(max_size) = settings.max_size {
             disk_options.max_bytes = max_size;
         }
+        disk_options.stale_after = settings.stale_after;
         let memory_max_bytes = DEFAULT_MAX_BYTES.min(disk_options.max_bytes);
         let disk = match &settings.dir {
             _ if settings.disable => DiskPlan::Disabled,
@@ -131,6 +132,16 @@ impl StorePlan {
                 settings.bundles.clone()
             },
         }
+    }
+
+    /// The plan with `hook` naming the disk tier's stale entries (a front end gives the Vulkan
+    /// adapter's; the core cannot read identities out of values).
+    #[cfg(feature = "vulkan")]
+    pub fn with_stale_entries(mut self, hook: crate::disk::StaleHook) -> Self {
+        if let DiskPlan::Directory { options, .. } = &mut self.disk {
+            options.stale_entries = Some(hook);
+        }
+        self
     }
 
     /// Opens the store. The remote URL is checked first (that makes no request and touches
@@ -341,6 +352,17 @@ mod tests {
                 },
                 remote: None,
                 bundles: BundleSettings::default(),
+            }
+        );
+        let weekly = plan(&[("PCSTORE_DIR", "/d"), ("PCSTORE_STALE_AFTER", "7d")]);
+        assert_eq!(
+            weekly.disk,
+            DiskPlan::Directory {
+                dir: "/d".into(),
+                options: DiskCacheOptions {
+                    stale_after: Some(std::time::Duration::from_secs(7 * 86_400)),
+                    ..DiskCacheOptions::default()
+                },
             }
         );
         let small = plan(&[("PCSTORE_DIR", "/d"), ("PCSTORE_MAX_SIZE", "64 MiB")]);

@@ -1,7 +1,9 @@
-//! The one grammar of every `PCSTORE_*` value: sizes, booleans, whole numbers.
+//! The one grammar of every `PCSTORE_*` value: sizes, booleans, whole numbers, durations.
 //!
 //! Each parser takes the value with surrounding whitespace and says what is wrong in words a
 //! user can act on; [`super::ConfigError`] adds the variable's name and the value.
+
+use std::time::Duration;
 
 /// Parses a size: a whole number of bytes with an optional unit, `1073741824`, `512M`, `512 MiB`,
 /// `2g`, `2GB`, `1 T`. Units are binary (K = 2^10 ... T = 2^40) whatever their spelling (`KB`,
@@ -55,9 +57,64 @@ pub(super) fn whole_number(text: &str) -> Result<u64, &'static str> {
     text.parse().map_err(|_| "is larger than 2^64")
 }
 
+/// Parses a duration: a whole number and a unit, `s`, `m`, `h` or `d` (seconds, minutes, hours,
+/// days; `sec`, `min`, `hours`, `days` and other spellings of them too), case-insensitive,
+/// spaces allowed before the unit: `30d`, `12 h`, `90min`. The unit is required (a bare `30`
+/// could mean days as much as seconds); `30d` is also what `pcstore prune --stale-after` takes.
+pub(super) fn duration(text: &str) -> Result<Duration, &'static str> {
+    const EXPECTED: &str = "is not a duration: a whole number and a unit, s, m, h or d, e.g. 30d";
+    let text = text.trim();
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(digits_end);
+    let seconds: u64 = match unit.trim_start().to_ascii_lowercase().as_str() {
+        "s" | "sec" | "secs" | "second" | "seconds" => 1,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60,
+        "h" | "hr" | "hrs" | "hour" | "hours" => 3600,
+        "d" | "day" | "days" => 86_400,
+        _ => return Err(EXPECTED),
+    };
+    if digits.is_empty() {
+        return Err(EXPECTED);
+    }
+    const TOO_LONG: &str = "is longer than 2^64 seconds";
+    let count: u64 = digits.parse().map_err(|_| TOO_LONG)?;
+    Ok(Duration::from_secs(
+        count.checked_mul(seconds).ok_or(TOO_LONG)?,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_take_a_whole_number_and_a_unit() {
+        for (text, seconds) in [
+            ("30d", 30 * 86_400),
+            (" 12 h ", 12 * 3600),
+            ("90MIN", 90 * 60),
+            ("45s", 45),
+            ("2 days", 2 * 86_400),
+            ("0s", 0),
+        ] {
+            assert_eq!(duration(text), Ok(Duration::from_secs(seconds)), "{text:?}");
+        }
+        for text in [
+            "30",
+            "d",
+            "",
+            "1.5d",
+            "-1d",
+            "3w",
+            "1d2h",
+            "99999999999999999999d",
+        ] {
+            assert!(duration(text).is_err(), "{text:?} accepted");
+        }
+        assert!(duration(&format!("{}d", u64::MAX / 86_400 + 1)).is_err());
+    }
 
     #[test]
     fn sizes_take_binary_units_in_any_spelling_and_spacing() {

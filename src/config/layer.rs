@@ -1,5 +1,5 @@
 //! The Vulkan layer's own variables: `PCSTORE_LOG`, `PCSTORE_LOG_FILE`,
-//! `PCSTORE_SAVE_INTERVAL_MS`, `PCSTORE_LAYER_APP_CACHES`.
+//! `PCSTORE_SAVE_INTERVAL_MS`, `PCSTORE_LAYER_APP_CACHES`, `PCSTORE_RECORD`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,6 +14,8 @@ const LOG_FILE: &str = "PCSTORE_LOG_FILE";
 const SAVE_INTERVAL_MS: &str = "PCSTORE_SAVE_INTERVAL_MS";
 /// `PCSTORE_LAYER_APP_CACHES`.
 const APP_CACHES: &str = "PCSTORE_LAYER_APP_CACHES";
+/// `PCSTORE_RECORD`.
+const RECORD: &str = "PCSTORE_RECORD";
 
 /// The Vulkan layer's own variables.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +29,10 @@ pub(crate) struct LayerSettings {
     /// `PCSTORE_LAYER_APP_CACHES` (default on): seed the application's own empty caches and
     /// keep what they gathered.
     pub app_caches: bool,
+    /// `PCSTORE_RECORD`: record recipes of the pipelines applications create. Off by default
+    /// until its cost per pipeline creation is measured (issue 13's goal: under 1 µs for a
+    /// pipeline already recorded); a boolean like `PCSTORE_LOG`.
+    pub record: bool,
 }
 
 /// Default of `PCSTORE_SAVE_INTERVAL_MS`.
@@ -51,6 +57,7 @@ impl LayerSettings {
                 .map_or(DEFAULT_SAVE_INTERVAL, Duration::from_millis)
                 .max(MIN_SAVE_INTERVAL),
             app_caches: reader.parsed(APP_CACHES, grammar::boolean).unwrap_or(true),
+            record: reader.parsed(RECORD, grammar::boolean).unwrap_or(false),
         };
         (settings, reader.errors)
     }
@@ -72,14 +79,16 @@ mod tests {
                 log_file: None,
                 save_interval: Duration::from_secs(10),
                 app_caches: true,
+                record: false,
             }
         );
         let (layer, errors) = LayerSettings::from_vars_lenient(&vars(&[
             ("PCSTORE_LOG", "on"),
             ("PCSTORE_SAVE_INTERVAL_MS", "250"),
+            ("PCSTORE_RECORD", "1"),
         ]));
         assert_eq!(errors, []);
-        assert!(layer.log);
+        assert!(layer.log && layer.record);
         assert_eq!(layer.save_interval, Duration::from_millis(250));
 
         let (layer, errors) = LayerSettings::from_vars_lenient(&vars(&[
@@ -101,6 +110,7 @@ mod tests {
                 log_file: None,
                 save_interval: Duration::from_secs(10),
                 app_caches: true,
+                record: false,
             }
         );
         let (layer, _) =

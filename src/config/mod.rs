@@ -6,14 +6,17 @@
 //! who reads it. In short: `PCSTORE_DIR`, `PCSTORE_MAX_SIZE` (a size above 0),
 //! `PCSTORE_DISABLE` (a boolean), `PCSTORE_REMOTE_URL`, `PCSTORE_REMOTE_TOKEN`,
 //! `PCSTORE_REMOTE_KEY`, `PCSTORE_REMOTE_READ_ONLY` (a boolean), `PCSTORE_BUNDLES` (up to 8
-//! paths separated by `:`), `PCSTORE_BUNDLE_KEY` (64 hex digits) for the default store, plus the
-//! layer's `PCSTORE_LOG` (a boolean), `PCSTORE_LOG_FILE` (a path), `PCSTORE_SAVE_INTERVAL_MS` and
-//! `PCSTORE_LAYER_APP_CACHES` (a boolean); `XDG_CACHE_HOME` and `HOME` for the default directory.
+//! paths separated by `:`), `PCSTORE_BUNDLE_KEY` (64 hex digits), `PCSTORE_STALE_AFTER` (a
+//! duration above 0, or `never`) for the default store, plus the layer's `PCSTORE_LOG` (a
+//! boolean), `PCSTORE_LOG_FILE` (a path), `PCSTORE_SAVE_INTERVAL_MS`, `PCSTORE_LAYER_APP_CACHES`
+//! (a boolean) and `PCSTORE_RECORD` (a boolean); `XDG_CACHE_HOME` and `HOME` for the default
+//! directory.
 //!
 //! Grammar (`grammar`): sizes are a whole number with an optional `K`, `M`, `G` or `T`
 //! (binary units; `KB`, `KiB` mean the same), case-insensitive, spaces allowed before the unit
 //! (`1 G` = 1 GiB); booleans are `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`,
-//! case-insensitive. A variable that is unset, empty or only whitespace takes its default. A
+//! case-insensitive; durations are a whole number and a unit `s`, `m`, `h` or `d` (`30d`). A
+//! variable that is unset, empty or only whitespace takes its default. A
 //! value that does not parse is a [`ConfigError`] naming the variable and the value (secrets are
 //! never shown): `pcs_store_open_default` refuses to open with it, the Vulkan layer reports it
 //! once on stderr and uses the default (an application must keep running).
@@ -27,6 +30,9 @@ mod layer;
 use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::disk::DEFAULT_STALE_AFTER;
 
 pub(crate) use bundles::BundleSettings;
 pub use bundles::MAX_BUNDLES;
@@ -50,6 +56,8 @@ pub(crate) const REMOTE_TOKEN: &str = "PCSTORE_REMOTE_TOKEN";
 pub(crate) const REMOTE_KEY: &str = "PCSTORE_REMOTE_KEY";
 /// `PCSTORE_REMOTE_READ_ONLY`.
 pub(crate) const REMOTE_READ_ONLY: &str = "PCSTORE_REMOTE_READ_ONLY";
+/// `PCSTORE_STALE_AFTER`.
+pub(crate) const STALE_AFTER: &str = "PCSTORE_STALE_AFTER";
 
 /// Where values come from: [`process_env`] in the library, a fixed map in tests (no test ever
 /// races another over the process environment).
@@ -155,6 +163,9 @@ pub(crate) struct Settings {
     pub remote: Option<RemoteSettings>,
     /// `PCSTORE_BUNDLES` and `PCSTORE_BUNDLE_KEY`.
     pub bundles: BundleSettings,
+    /// `PCSTORE_STALE_AFTER`: how long an identity may go unseen before compaction evicts its
+    /// entries first (default 30 days); `None` (`never`): nothing is stale.
+    pub stale_after: Option<Duration>,
 }
 
 impl Settings {
@@ -175,12 +186,16 @@ impl Settings {
         let disable = reader.parsed(DISABLE, grammar::boolean).unwrap_or(false);
         let remote = RemoteSettings::read(&mut reader);
         let bundles = BundleSettings::read(&mut reader);
+        let stale_after = reader
+            .parsed(STALE_AFTER, stale_period)
+            .unwrap_or(Some(DEFAULT_STALE_AFTER));
         let settings = Self {
             dir: cache_dir(vars),
             max_size,
             disable,
             remote,
             bundles,
+            stale_after,
         };
         (settings, reader.errors)
     }
@@ -282,6 +297,21 @@ fn budget(text: &str) -> Result<u64, &'static str> {
     }
 }
 
+/// A stale period: a duration above 0 (0 would make every labelled identity stale at once), or
+/// `never` / `off` for none.
+fn stale_period(text: &str) -> Result<Option<Duration>, &'static str> {
+    if ["never", "off"].contains(&text.trim().to_ascii_lowercase().as_str()) {
+        return Ok(None);
+    }
+    match grammar::duration(text)? {
+        Duration::ZERO => Err(
+            "is not a usable stale period: 0 would make every identity stale \
+                               (use never to turn it off)",
+        ),
+        period => Ok(Some(period)),
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Secrecy {
     Shown,
@@ -374,6 +404,7 @@ pub(crate) mod tests {
                 disable: false,
                 remote: None,
                 bundles: BundleSettings::default(),
+                stale_after: Some(Duration::from_secs(30 * 86_400)),
             }
         );
     }
@@ -388,8 +419,10 @@ pub(crate) mod tests {
             ("PCSTORE_REMOTE_TOKEN", "hunter2"),
             ("PCSTORE_REMOTE_KEY", "open sesame"),
             ("PCSTORE_REMOTE_READ_ONLY", "TRUE"),
+            ("PCSTORE_STALE_AFTER", "12h"),
         ];
         let settings = Settings::from_vars(&vars(&pairs)).expect("valid");
+        assert_eq!(settings.stale_after, Some(Duration::from_secs(12 * 3600)));
         assert_eq!(settings.dir, Some(PathBuf::from("/tmp/x")));
         assert_eq!(settings.max_size, Some(1 << 30));
         assert!(!settings.disable, "PCSTORE_DISABLE=false must not disable");
@@ -412,6 +445,7 @@ pub(crate) mod tests {
             ("PCSTORE_DISABLE", "maybe"),
             ("PCSTORE_REMOTE_URL", "http://cache"),
             ("PCSTORE_REMOTE_READ_ONLY", "2"),
+            ("PCSTORE_STALE_AFTER", "0d"),
         ];
         let (settings, errors) = Settings::from_vars_lenient(&vars(&pairs));
         let texts: Vec<String> = errors.iter().map(ToString::to_string).collect();
@@ -424,13 +458,25 @@ pub(crate) mod tests {
                  no or off",
                 "PCSTORE_REMOTE_READ_ONLY=\"2\" is not a boolean: use 1, true, yes or on; 0, \
                  false, no or off",
+                "PCSTORE_STALE_AFTER=\"0d\" is not a usable stale period: 0 would make every \
+                 identity stale (use never to turn it off)",
             ]
         );
+        assert_eq!(settings.stale_after, Some(Duration::from_secs(30 * 86_400)));
         assert_eq!(settings.max_size, None);
         assert!(!settings.disable);
         assert!(!settings.remote.expect("remote").env.read_only);
         let strict = Settings::from_vars(&vars(&pairs)).expect_err("refused");
         assert_eq!(strict.variable(), "PCSTORE_MAX_SIZE");
+    }
+
+    #[test]
+    fn never_turns_the_stale_period_off() {
+        for never in ["never", " OFF "] {
+            let settings =
+                Settings::from_vars(&vars(&[("PCSTORE_STALE_AFTER", never)])).expect("valid");
+            assert_eq!(settings.stale_after, None, "{never:?}");
+        }
     }
 
     #[test]

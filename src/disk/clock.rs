@@ -28,9 +28,21 @@ impl Clock {
     }
 }
 
-/// Nanoseconds since the Unix epoch (0 if the clock is before it).
+/// Nanoseconds since the Unix epoch (0 if the clock is before it); in tests, less what the
+/// calling thread turned its clock back by.
 pub fn wall_clock_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_nanos() as u64)
+        .saturating_sub(set_back_ns())
+}
+
+#[cfg(test)]
+fn set_back_ns() -> u64 {
+    super::test_hooks::clock_set_back_ns()
+}
+
+#[cfg(not(test))]
+const fn set_back_ns() -> u64 {
+    0
 }

@@ -33,6 +33,7 @@ use super::format::{
 use super::names::LOCK_FILE;
 use super::options::MAX_FINISHED_SEGMENTS;
 use super::segment::{self, Segment};
+use super::stale::{EntryHead, MAX_STALE_HEAD};
 use super::view::View;
 use super::writer::Writer;
 use crate::compression;
@@ -234,8 +235,14 @@ impl<'a> Compactor<'a> {
         })?;
         #[cfg(test)]
         super::test_hooks::pause(super::test_hooks::Pause::Planning, "");
-        // Most recently used first; among equals, newest first.
-        candidates.sort_by_key(|c| std::cmp::Reverse((c.access, c.stamp)));
+        // Entries of a stale identity last (evicted first), only when something must go;
+        // otherwise most recently used first, among equals newest first.
+        let stale = if over {
+            self.stale_keys(&candidates)
+        } else {
+            HashSet::new()
+        };
+        candidates.sort_by_key(|c| std::cmp::Reverse((!stale.contains(&c.key), c.access, c.stamp)));
         let mut room = if over {
             limits
                 .low_water
@@ -278,6 +285,76 @@ impl<'a> Compactor<'a> {
             }
         }
         Some(plan)
+    }
+
+    /// The candidates the store's [`StaleEntries`](super::StaleEntries) hook names (none
+    /// without a hook or a period): it is given each candidate's first bytes, read without any
+    /// lock a put or a lookup takes.
+    fn stale_keys(&self, candidates: &[Survivor]) -> HashSet<PipelineFingerprint> {
+        let options = self.cx.options();
+        let (Some(hook), Some(stale_after)) = (&options.stale_entries, options.stale_after) else {
+            return HashSet::new();
+        };
+        let head_len = hook.0.head_len().min(MAX_STALE_HEAD);
+        let heads: Vec<EntryHead> = candidates
+            .iter()
+            .filter_map(|candidate| {
+                Some(EntryHead {
+                    key: candidate.key,
+                    last_used_ns: candidate.access,
+                    head: self.read_head(candidate, head_len)?,
+                })
+            })
+            .collect();
+        hook.0
+            .stale_keys(&heads, super::clock::wall_clock_ns(), stale_after)
+    }
+
+    /// The first `head_len` bytes of a candidate's value; `None` when its record cannot be
+    /// read or its header does not check. A value read whole (it is no longer than `head_len`,
+    /// or compressed) is verified against its hash; a longer one's head is not (that would
+    /// read all of it), so a damaged head costs at most an early eviction.
+    fn read_head(&self, candidate: &Survivor, head_len: usize) -> Option<Vec<u8>> {
+        let max_entry_bytes = self.cx.limits().max_entry_bytes;
+        if candidate.payload_len > max_entry_bytes {
+            return None; // `plan` evicts these; never an allocation sized by a file's claim
+        }
+        let mut head = [0u8; RECORD_HEADER_LEN];
+        let short = (head_len as u64).min(candidate.payload_len);
+        let mut body = segment::payload_buffer(short)?;
+        platform::read_two_exact_at(
+            &candidate.segment.file,
+            &mut head,
+            &mut body,
+            candidate.offset,
+        )
+        .ok()?;
+        let header = RecordHeader::decode(&head, candidate.segment.version)?;
+        if header.kind != RecordKind::Put
+            || header.key != candidate.key
+            || header.payload_len != candidate.payload_len
+        {
+            return None;
+        }
+        let mut value = match header.encoding {
+            Encoding::Stored if short < candidate.payload_len => return Some(body),
+            Encoding::Stored => body,
+            _ => {
+                let mut whole = segment::payload_buffer(candidate.payload_len)?;
+                platform::read_exact_at(
+                    &candidate.segment.file,
+                    &mut whole,
+                    candidate.offset + RECORD_HEADER_LEN as u64,
+                )
+                .ok()?;
+                compression::decompress(&whole, max_entry_bytes)?
+            }
+        };
+        if blake3::hash(&value).as_bytes() != &header.payload_hash {
+            return None;
+        }
+        value.truncate(head_len);
+        Some(value)
     }
 
     /// Copies survivors victim by victim: after each victim's survivors are synced in the

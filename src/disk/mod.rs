@@ -25,8 +25,9 @@
 //!   `writer.rs`, `index.rs`).
 //!
 //! Files, each depending only on those above it (no file imports one below it):
-//! - `error.rs`, `names.rs`, `format.rs`, `options.rs`, `clock.rs`, `listing.rs`: errors, file
-//!   names, byte layouts, tuning, time, when to re-list the directory;
+//! - `error.rs`, `names.rs`, `format.rs`, `stale.rs`, `options.rs`, `clock.rs`, `listing.rs`:
+//!   errors, file names, byte layouts, the hook naming stale entries, tuning, time, when to
+//!   re-list the directory;
 //! - `report.rs`: the durability report and its counters;
 //! - `dir.rs`: the store directory, opened and checked (ownership, marker);
 //! - `context.rs`: what all parts of one open store share (directory, options, clock, metrics,
@@ -60,6 +61,7 @@ mod names;
 mod options;
 mod report;
 mod segment;
+mod stale;
 mod store;
 #[cfg(test)]
 mod test_hooks;
@@ -76,3 +78,4 @@ pub use format::FORMAT_VERSION;
 pub use inspect::{DiskEntry, RemovalReport, VerifyReport, MAX_ENTRY_HEAD};
 pub use options::DiskCacheOptions;
 pub use report::DurabilityReport;
+pub use stale::{EntryHead, StaleEntries, StaleHook, DEFAULT_STALE_AFTER, MAX_STALE_HEAD};

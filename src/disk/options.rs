@@ -1,5 +1,9 @@
 //! How a store is tuned ([`DiskCacheOptions`]) and the sizes derived from that ([`Limits`]).
 
+use std::time::Duration;
+
+use super::stale::{StaleHook, DEFAULT_STALE_AFTER};
+
 /// Tuning of a [`DiskCache`](super::DiskCache).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DiskCacheOptions {
@@ -24,6 +28,16 @@ pub struct DiskCacheOptions {
     /// Never write: no files are created (not even the marker), locked for writing, repaired or
     /// deleted; puts are refused with [`crate::PutError::ReadOnly`].
     pub read_only: bool,
+    /// How long an identity may go unseen and unused before its entries are stale (default 30
+    /// days; `PCSTORE_STALE_AFTER` for the default store); `None`: nothing is ever stale. Only
+    /// matters with [`Self::stale_entries`].
+    pub stale_after: Option<Duration>,
+    /// What tells stale entries (see [`super::StaleEntries`]): when a compaction must evict,
+    /// the entries it names go before any other, least recently used first among them, then
+    /// the others by LRU as without it. `None` (the default): LRU alone. The disk tier cannot
+    /// tell identities apart itself (its values are opaque to it); the Vulkan adapter's
+    /// `StaleIdentities` can.
+    pub stale_entries: Option<StaleHook>,
 }
 
 impl Default for DiskCacheOptions {
@@ -32,6 +46,8 @@ impl Default for DiskCacheOptions {
             max_bytes: 1 << 30,
             max_entry_bytes: 64 << 20,
             read_only: false,
+            stale_after: Some(DEFAULT_STALE_AFTER),
+            stale_entries: None,
         }
     }
 }

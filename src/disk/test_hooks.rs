@@ -1,8 +1,9 @@
 //! Pause points for deterministic interleaving tests, compiled into test builds only: a test
 //! installs a hook on its own thread, and the store calls it at these points when that thread
-//! gets there (other threads, and other tests, never see it).
+//! gets there (other threads, and other tests, never see it). Likewise a thread's wall clock
+//! can be turned back, for entries written and used long ago.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 /// A point in the store's work where a test may act, as another process could.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +27,18 @@ type Hook = Box<dyn FnMut(Pause, &str)>;
 
 thread_local! {
     static HOOK: RefCell<Option<Hook>> = const { RefCell::new(None) };
+    static CLOCK_SET_BACK_NS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Turns this thread's wall clock (`clock::wall_clock_ns`: stamps, access times, a
+/// compaction's now) back by `ns` until set again (0: the real clock).
+pub fn set_clock_back(ns: u64) {
+    CLOCK_SET_BACK_NS.with(|set_back| set_back.set(ns));
+}
+
+/// How far this thread's wall clock is turned back.
+pub fn clock_set_back_ns() -> u64 {
+    CLOCK_SET_BACK_NS.with(Cell::get)
 }
 
 /// Calls `hook(point, segment_name)` at every pause point this thread reaches, until [`clear`].

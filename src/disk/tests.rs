@@ -494,3 +494,158 @@ fn a_compaction_holds_at_most_one_segments_worth_of_copies() {
         assert!(cache.get(&key(k)) == Some(blob(k, entry)), "key {k}");
     }
 }
+
+/// Issue 14: over budget, a compaction with the Vulkan adapter's `StaleIdentities` evicts the
+/// entries of an identity neither seen (its label) nor used (its entries) for the stale period
+/// first, though they were used more recently than the fresh identity's (seen today, its
+/// entries used longer ago); among the rest, LRU as ever.
+#[cfg(feature = "vulkan")]
+#[test]
+fn a_compaction_evicts_a_stale_identity_first() {
+    let (fresh_kept, old_kept) = compact_identities(
+        "stale-first",
+        Some(crate::vulkan::StaleIdentities::hook()),
+        DiskCacheOptions::default().stale_after,
+    );
+    assert_eq!(
+        fresh_kept.len() as u64,
+        STALE_TEST_FRESH,
+        "fresh entries evicted"
+    );
+    // The room left keeps the most recently used stale entries: LRU among them.
+    let old = STALE_TEST_OLD;
+    assert!(
+        (old_kept.len() as u64) < old / 2,
+        "{} stale entries kept",
+        old_kept.len()
+    );
+    assert_eq!(
+        old_kept,
+        ((old - old_kept.len() as u64)..old).collect::<Vec<_>>()
+    );
+}
+
+/// The same store without the hook, or without a stale period: LRU alone, so the entries used
+/// last (the stale identity's) stay and the fresh identity's go.
+#[cfg(feature = "vulkan")]
+#[test]
+fn without_a_hook_or_a_period_eviction_is_lru_alone() {
+    for (tag, hook, stale_after) in [
+        (
+            "stale-no-hook",
+            None,
+            DiskCacheOptions::default().stale_after,
+        ),
+        (
+            "stale-no-period",
+            Some(crate::vulkan::StaleIdentities::hook()),
+            None,
+        ),
+    ] {
+        let (fresh_kept, old_kept) = compact_identities(tag, hook, stale_after);
+        assert_eq!(fresh_kept, Vec::<u64>::new(), "{tag}");
+        assert!(old_kept.len() as u64 > STALE_TEST_OLD / 4, "{tag}");
+    }
+}
+
+#[cfg(feature = "vulkan")]
+const STALE_TEST_FRESH: u64 = 24;
+#[cfg(feature = "vulkan")]
+const STALE_TEST_OLD: u64 = 48;
+
+/// Writes a fresh identity (label seen today, [`STALE_TEST_FRESH`] entries used 40 days ago)
+/// and an old one (label and [`STALE_TEST_OLD`] entries seen and used 35 days ago), the
+/// writing thread's clock turned back for those uses (`test_hooks`), then reopens
+/// under a 1 MiB budget with `hook` and `stale_after`, compacts, and returns which of each
+/// identity's entries were kept.
+#[cfg(feature = "vulkan")]
+fn compact_identities(
+    tag: &str,
+    hook: Option<super::StaleHook>,
+    stale_after: Option<Duration>,
+) -> (Vec<u64>, Vec<u64>) {
+    use crate::fingerprint::DeviceIdentity;
+    use crate::vulkan::{seal_envelope, EnvelopeDevice, Label};
+
+    const DAY_NS: u64 = 86_400 * 1_000_000_000;
+    const BUDGET: u64 = 1 << 20;
+    const ENTRY: usize = 16 << 10;
+    let identity = |driver_version| DeviceIdentity {
+        vendor_id: 0x10005,
+        device_id: 0,
+        driver_version,
+        driver_id: 13,
+        pipeline_cache_uuid: *b"val-22.3.6\0\0\0\0\0\0",
+        pointer_size: 8,
+        driver_info: b"llvmpipe\0Mesa 22.3.6".to_vec(),
+        namespace: Vec::new(),
+    };
+    let label = |identity: &DeviceIdentity, last_seen_ns: u64| {
+        let label = Label {
+            device: EnvelopeDevice {
+                vendor_id: identity.vendor_id,
+                device_id: identity.device_id,
+                driver_version: identity.driver_version,
+                driver_id: identity.driver_id,
+                pipeline_cache_uuid: identity.pipeline_cache_uuid,
+                pointer_size: identity.pointer_size,
+            },
+            driver_info: identity.driver_info.clone(),
+            device_name: "llvmpipe".into(),
+            application: "vkcube".into(),
+            cache_key: PipelineFingerprint::default(),
+            first_seen_ns: last_seen_ns,
+            last_seen_ns,
+        };
+        (Label::key(identity, "vkcube"), label.to_bytes())
+    };
+    let entry_key =
+        |identity: &DeviceIdentity, n: u64| key(u64::from(identity.driver_version) << 32 | n);
+    let (fresh, old) = (identity(2), identity(1));
+    let dir = Scratch::new(tag);
+    let today = super::clock::wall_clock_ns();
+    {
+        let writer = DiskCache::with_options(
+            &dir.0,
+            DiskCacheOptions {
+                max_bytes: 1 << 40,
+                ..DiskCacheOptions::default()
+            },
+        )
+        .expect("open");
+        let put = |identity: &DeviceIdentity, count: u64| {
+            for n in 0..count {
+                let key = entry_key(identity, n);
+                let stored = seal_envelope(&blob(key.0[0].into(), ENTRY), &key, identity);
+                writer.try_put(key, stored).expect("put");
+            }
+        };
+        test_hooks::set_clock_back(40 * DAY_NS);
+        let (fresh_label, fresh_label_bytes) = label(&fresh, today);
+        writer.try_put(fresh_label, fresh_label_bytes).expect("put");
+        put(&fresh, STALE_TEST_FRESH);
+        test_hooks::set_clock_back(35 * DAY_NS);
+        let (old_label, old_label_bytes) = label(&old, today - 35 * DAY_NS);
+        writer.try_put(old_label, old_label_bytes).expect("put");
+        put(&old, STALE_TEST_OLD);
+        writer.flush().expect("flush");
+        test_hooks::set_clock_back(0);
+    }
+    let store = DiskCache::with_options(
+        &dir.0,
+        DiskCacheOptions {
+            max_bytes: BUDGET,
+            stale_entries: hook,
+            stale_after,
+            ..DiskCacheOptions::default()
+        },
+    )
+    .expect("reopen");
+    store.compact().expect("compact");
+    let kept = |identity: &DeviceIdentity, count: u64| -> Vec<u64> {
+        (0..count)
+            .filter(|&n| store.peek(&entry_key(identity, n)).is_some())
+            .collect()
+    };
+    (kept(&fresh, STALE_TEST_FRESH), kept(&old, STALE_TEST_OLD))
+}

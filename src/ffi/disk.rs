@@ -58,6 +58,7 @@ impl pcs_disk_options {
                 self.max_entry_bytes
             },
             read_only,
+            ..defaults
         })
     }
 }
@@ -170,7 +171,11 @@ pub unsafe extern "C" fn pcs_store_open_default(out: *mut *mut pcs_store) -> pcs
 pub(crate) fn default_store_plan(vars: Vars) -> Result<StorePlan, FfiError> {
     let settings =
         Settings::from_vars(vars).map_err(|error| FfiError::invalid(error.to_string()))?;
-    Ok(StorePlan::new(&settings))
+    let plan = StorePlan::new(&settings);
+    // A Vulkan store: compaction evicts the entries of a driver updated away first.
+    #[cfg(feature = "vulkan")]
+    let plan = plan.with_stale_entries(crate::vulkan::StaleIdentities::hook());
+    Ok(plan)
 }
 
 /// The result code and message of a default store that could not open.

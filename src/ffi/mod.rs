@@ -86,6 +86,16 @@ pub use vulkan::{
     pcs_vk_save_outcome_str, pcs_vk_save_pipeline_cache, pcs_vk_stored_key,
     PCS_VK_ENVELOPE_HEADER_LEN,
 };
+#[cfg(feature = "vulkan")]
+pub use vulkan::{
+    pcs_vk_recipe_application_key, pcs_vk_recipe_record_compute_pipelines,
+    pcs_vk_recipe_record_descriptor_set_layout, pcs_vk_recipe_record_graphics_pipelines,
+    pcs_vk_recipe_record_pipeline_layout, pcs_vk_recipe_record_render_pass,
+    pcs_vk_recipe_record_render_pass2, pcs_vk_recipe_record_sampler,
+    pcs_vk_recipe_record_shader_module, pcs_vk_recipe_recorder, pcs_vk_recipe_recorder_create,
+    pcs_vk_recipe_recorder_flush, pcs_vk_recipe_recorder_info, pcs_vk_recipe_recorder_release,
+    pcs_vk_recipe_replay, pcs_vk_replay_progress_fn, pcs_vk_replay_summary,
+};
 
 #[cfg(test)]
 mod tests;

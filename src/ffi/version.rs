@@ -33,7 +33,15 @@ pub const PCS_VERSION_PATCH: u32 = 0;
 /// - 2, messages and durability: `pcs_api` appends `pcs_set_log_callback`; `pcs_vk_api`
 ///   appends `pcs_vk_load_outcome_str`, `pcs_vk_rejection_str`, `pcs_vk_save_outcome_str`,
 ///   `pcs_vk_context_flush`; `pcs_vk_rejection` appends `PCS_VK_REJECT_STORE_CORRUPT`; the
-///   constant `PCS_VK_ENVELOPE_HEADER_LEN`.
+///   constant `PCS_VK_ENVELOPE_HEADER_LEN`. Recipes, appended to the `pcs_vk_api` table after
+///   those: recording an engine's objects
+///   (`pcs_vk_recipe_recorder_create`, `pcs_vk_recipe_recorder_release`,
+///   `pcs_vk_recipe_record_shader_module`, `pcs_vk_recipe_record_sampler`,
+///   `pcs_vk_recipe_record_descriptor_set_layout`, `pcs_vk_recipe_record_pipeline_layout`,
+///   `pcs_vk_recipe_record_render_pass`, `pcs_vk_recipe_record_render_pass2`,
+///   `pcs_vk_recipe_record_compute_pipelines`, `pcs_vk_recipe_record_graphics_pipelines`,
+///   `pcs_vk_recipe_recorder_flush`, `pcs_vk_recipe_application_key`) and replaying in
+///   process (`pcs_vk_recipe_replay`).
 ///
 /// The layer's `vkNegotiateLoaderLayerInterfaceVersion` follows the Vulkan loader's interface
 /// version, not this one.

@@ -5,19 +5,27 @@
 //! the main `pcs_api` table reaches these functions through its `get_vk_api` entry. The Vulkan
 //! handle types are ash's, which are `repr(transparent)` over the C handles.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use ash::vk;
 
 use super::fingerprint::{arg_key, pcs_fingerprint};
 use super::handles::{
-    arg_bytes, arg_out, check_extensible_out, read_extensible, version_1_size, write_extensible,
-    ArcHandle, Extensible,
+    arg_bytes, arg_out, arg_ref, check_extensible_out, read_extensible, version_1_size,
+    write_extensible, ArcHandle, Extensible,
 };
 use super::metrics::pcs_latency_summary;
 use super::result::{pcs_result, static_description, FfiError, FfiResult};
 use super::store::{arg_store, pcs_store};
+use crate::fingerprint::PipelineFingerprint;
+use crate::recipe::replay::{
+    replay_application_in_process, InProcessOptions, ReplayError, ReplayProgress, ReplaySummary,
+};
+use crate::recipe::{
+    CacheTarget, DeviceRecipe, NamespaceScheme, NotRecorded, RecipeKey, RecipeRecorder,
+};
 use crate::vulkan::{
     DeviceInfo, LoadInfo, LoadOutcome, Rejection, SaveInfo, SaveOutcome, VulkanContext,
     VulkanError, VulkanMetrics, VulkanOptions, ENVELOPE_HEADER_LEN,
@@ -813,6 +821,567 @@ pub unsafe extern "C" fn pcs_vk_context_metrics(
     })
 }
 
+// ---------------------------------------------------------------------------------------------
+// Recipes: an engine records what it builds pipelines from, and replays in process.
+
+/// Records an engine's Vulkan objects as recipes in a store (`pcs_vk_recipe_recorder_create`),
+/// so `pcstore replay` or `pcs_vk_recipe_replay` can rebuild its pipelines on another driver.
+///
+/// Opaque. Thread-safe: every function taking a `pcs_vk_recipe_recorder *` may run
+/// concurrently from any threads, except `pcs_vk_recipe_recorder_release`, which must not
+/// overlap any other use. The recorder keeps its own reference to the store.
+#[allow(non_camel_case_types)]
+pub struct pcs_vk_recipe_recorder {
+    _opaque: [u8; 0],
+}
+
+impl ArcHandle for pcs_vk_recipe_recorder {
+    type Rust = RecipeRecorder;
+}
+
+/// What a recorder records for, for `pcs_vk_recipe_recorder_create`. Extensible: zero it, set
+/// `struct_size = sizeof(pcs_vk_recipe_recorder_info)`, then fill it.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct pcs_vk_recipe_recorder_info {
+    /// `sizeof(pcs_vk_recipe_recorder_info)` as the caller was compiled.
+    pub struct_size: usize,
+    /// The `VkDeviceCreateInfo` the engine created its device with (read during the call):
+    /// its extensions and features are what a replay enables.
+    pub device_create_info: *const vk::DeviceCreateInfo<'static>,
+    /// `VkApplicationInfo::apiVersion` of the engine's instance; 0 = Vulkan 1.0.
+    pub api_version: u32,
+    /// The key the engine passes to `pcs_vk_load_pipeline_cache` / `pcs_vk_save_pipeline_cache`
+    /// for the cache these pipelines feed: a replay saves its result there.
+    pub cache_key: pcs_fingerprint,
+    /// The engine namespace of its `pcs_vk_context` (`pcs_vk_device_info::engine_namespace`);
+    /// may be NULL when `engine_namespace_len` is 0. Copied during the call.
+    pub engine_namespace: *const u8,
+    /// Bytes at `engine_namespace`.
+    pub engine_namespace_len: usize,
+    /// What tells this application apart from others recording into the same store (e.g.
+    /// the engine and game names and versions); may be NULL when `identity_len` is 0.
+    pub identity: *const u8,
+    /// Bytes at `identity`.
+    pub identity_len: usize,
+}
+
+// SAFETY: `#[repr(C)]`, `struct_size` first; the rest are raw pointers, integers and a byte
+// array, all valid as zeros.
+unsafe impl Extensible for pcs_vk_recipe_recorder_info {
+    const MIN_SIZE: usize = version_1_size!(pcs_vk_recipe_recorder_info, identity_len, lp64 = 88);
+}
+
+/// Creates a recorder for one engine device and its pipeline cache; puts the device's recipe.
+///
+/// Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT`; `PCS_ERR_INVALID_ARGUMENT` for a bad
+/// `struct_size` or a device create-info that cannot be read. `*out` is written only on
+/// success. Thread-safe.
+///
+/// # Safety
+/// `store` is a live store; `info` is valid for reads of its `struct_size` bytes and its
+/// pointers as documented; `info->device_create_info` is valid by Vulkan's rules for
+/// `vkCreateDevice`; `out` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn pcs_vk_recipe_recorder_create(
+    store: *mut pcs_store,
+    info: *const pcs_vk_recipe_recorder_info,
+    out: *mut *mut pcs_vk_recipe_recorder,
+) -> pcs_result {
+    super::ffi_boundary!("pcs_vk_recipe_recorder_create", || -> FfiResult {
+        // SAFETY: forwarded contracts.
+        let (store, info) = unsafe { (arg_store(store)?, read_extensible(info, "info")?) };
+        let out = arg_out(out, "out")?;
+        // SAFETY: NULL or a valid create-info (contract).
+        let device_info = unsafe { arg_ref(info.device_create_info, "info->device_create_info") }?;
+        // SAFETY: a valid create-info (contract).
+        let device = unsafe { DeviceRecipe::capture(device_info, info.api_version) }
+            .map_err(|why| FfiError::invalid(format!("info->device_create_info: {why}")))?;
+        // SAFETY: the caller vouches for both lengths.
+        let (namespace, identity) = unsafe {
+            (
+                arg_bytes(
+                    info.engine_namespace.cast(),
+                    info.engine_namespace_len,
+                    "info->engine_namespace",
+                )?,
+                arg_bytes(info.identity.cast(), info.identity_len, "info->identity")?,
+            )
+        };
+        let cache = CacheTarget {
+            key: info.cache_key.into(),
+            namespace: namespace.to_vec(),
+            scheme: NamespaceScheme::Exact,
+        };
+        let recorder = RecipeRecorder::new(Arc::clone(store), identity.to_vec(), cache, &device);
+        let handle = pcs_vk_recipe_recorder::into_handle(Arc::new(recorder)).cast_mut();
+        // SAFETY: `out` is non-NULL and valid for a write (contract).
+        unsafe { out.write(handle) };
+        Ok(pcs_result::PCS_OK)
+    })
+}
+
+/// Publishes what was recorded (`pcs_vk_recipe_recorder_flush`) and releases the recorder
+/// (and its reference to the store). NULL is a no-op.
+///
+/// # Safety
+/// `recorder` is NULL or came from `pcs_vk_recipe_recorder_create`, is released once and
+/// never used again.
+#[no_mangle]
+pub unsafe extern "C" fn pcs_vk_recipe_recorder_release(recorder: *mut pcs_vk_recipe_recorder) {
+    super::ffi_boundary!("pcs_vk_recipe_recorder_release", || -> () {
+        // SAFETY: NULL or a live recorder (contract).
+        if let Some(live) = unsafe { pcs_vk_recipe_recorder::borrow(recorder) } {
+            live.flush();
+        }
+        // SAFETY: forwarded contract.
+        unsafe { pcs_vk_recipe_recorder::release(recorder) }
+    })
+}
+
+/// The result of recording one object: `PCS_OK`, or `PCS_ERR_UNSUPPORTED` when it cannot be
+/// recorded completely (the last error says why).
+fn recorded(outcome: Result<RecipeKey, NotRecorded>) -> FfiResult {
+    outcome
+        .map(|_| pcs_result::PCS_OK)
+        .map_err(|why| FfiError::new(pcs_result::PCS_ERR_UNSUPPORTED, why.to_string()))
+}
+
+/// Records the shader module `handle` the driver just created from `*info` (`vkCreateShaderModule`).
+///
+/// Returns `PCS_OK`; `PCS_ERR_UNSUPPORTED` when it cannot be recorded completely (an unknown
+/// pNext structure, or an object it refers to that was not recorded: the last error says
+/// which; pipelines using it are not recorded either); `PCS_ERR_NULL_ARGUMENT`. Every creation
+/// of each kind the engine's pipelines use must be recorded: a handle the driver reuses must
+/// not keep an old recipe. Thread-safe. The other `pcs_vk_recipe_record_*` object functions
+/// behave the same.
+///
+/// # Safety
+/// `recorder` is a live recorder; `info` is valid by Vulkan's rules for `vkCreateShaderModule`.
+#[no_mangle]
+pub unsafe extern "C" fn pcs_vk_recipe_record_shader_module(
+    recorder: *const pcs_vk_recipe_recorder,
+    handle: vk::ShaderModule,
+    info: *const vk::ShaderModuleCreateInfo<'static>,
+) -> pcs_result {
+    super::ffi_boundary!("pcs_vk_recipe_record_shader_module", || -> FfiResult {
+        // SAFETY: forwarded contracts.
+        let (recorder, info) = unsafe {
+            (
+                pcs_vk_recipe_recorder::arg(recorder, "recorder")?,
+                arg_ref(info, "info")?,
+            )
+        };
+        // SAFETY: a valid create-info (contract).
+        recorded(unsafe { recorder.shader_module(handle, info) })
+    })
+}
+
+/// Records the sampler `handle` the driver just created from `*info` (`vkCreateSampler`), as
+/// `pcs_vk_recipe_record_shader_module` does.
+///
+/// # Safety
+/// `recorder` is a live recorder; `info` is valid by Vulkan's rules for `vkCreateSampler`.
+#[no_mangle]
+pub unsafe extern "C" fn pcs_vk_recipe_record_sampler(
+    recorder: *const pcs_vk_recipe_recorder,
+    handle: vk::Sampler,
+    info: *const vk::SamplerCreateInfo<'static>,
+) -> pcs_result {
+    super::ffi_boundary!("pcs_vk_recipe_record_sampler", || -> FfiResult {
+        // SAFETY: forwarded contracts.
+        let (recorder, info) = unsafe {
+            (
+                pcs_vk_recipe_recorder::arg(recorder, "recorder")?,
+                arg_ref(info, "info")?,
+            )
+        };
+        // SAFETY: a valid create-info (contract).
+        recorded(unsafe { recorder.sampler(handle, info) })
+    })
+}
+
+/// Records the descriptor set layout `handle` the driver just created from `*info` (`vkCreateDescriptorSetLayout`), as
+/// `pcs_vk_recipe_record_shader_module` does.
+///
+/// # Safety
+/// `recorder` is a live recorder; `info` is valid by Vulkan's rules for `vkCreateDescriptorSetLayout`.
+#[no_mangle]
+pub unsafe extern "C" fn pcs_vk_recipe_record_descriptor_set_layout(
+    recorder: *const pcs_vk_recipe_recorder,
+    handle: vk::DescriptorSetLayout,
+    info: *const vk::DescriptorSetLayoutCreateInfo<'static>,
+) -> pcs_result {
+    super::ffi_boundary!(
+        "pcs_vk_recipe_record_descriptor_set_layout",
+        || -> FfiResult {
+            // SAFETY: forwarded contracts.
+            let (recorder, info) = unsafe {
+                (
+                    pcs_vk_recipe_recorder::arg(recorder, "recorder")?,
+                    arg_ref(info, "info")?,
+                )
+            };
+            // SAFETY: a valid create-info (contract).
+            recorded(unsafe { recorder.descriptor_set_layout(handle, info) })
+        }
+    )
+}
+
+/// Records the pipeline layout `handle` the driver just created from `*info` (`vkCreatePipelineLayout`), as
+/// `pcs_vk_recipe_record_shader_module` does.
+///
+/// # Safety
+/// `recorder` is a live recorder; `info` is valid by Vulkan's rules for `vkCreatePipelineLayout`.
+#[no_mangle]
+pub unsafe extern "C" fn pcs_vk_recipe_record_pipeline_layout(
+    recorder: *const pcs_vk_recipe_recorder,
+    handle: vk::PipelineLayout,
+    info: *const vk::PipelineLayoutCreateInfo<'static>,
+) -> pcs_result {
+    super::ffi_boundary!("pcs_vk_recipe_record_pipeline_layout", || -> FfiResult {
+        // SAFETY: forwarded contracts.
+        let (recorder, info) = unsafe {
+            (
+                pcs_vk_recipe_recorder::arg(recorder, "recorder")?,
+                arg_ref(info, "info")?,
+            )
+        };
+        // SAFETY: a valid create-info (contract).
+        recorded(unsafe { recorder.pipeline_layout(handle, info) })
+    })
+}
+
+/// Records the render pass `handle` the driver just created from `*info` (`vkCreateRenderPass`), as
+/// `pcs_vk_recipe_record_shader_module` does.
+///
+/// # Safety
+/// `recorder` is a live recorder; `info` is valid by Vulkan's rules for `vkCreateRenderPass`.
+#[no_mangle]
+pub unsafe extern "C" fn pcs_vk_recipe_record_render_pass(
+    recorder: *const pcs_vk_recipe_recorder,
+    handle: vk::RenderPass,
+    info: *const vk::RenderPassCreateInfo<'static>,
+) -> pcs_result {
+    super::ffi_boundary!("pcs_vk_recipe_record_render_pass", || -> FfiResult {
+        // SAFETY: forwarded contracts.
+        let (recorder, info) = unsafe {
+            (
+                pcs_vk_recipe_recorder::arg(recorder, "recorder")?,
+                arg_ref(info, "info")?,
+            )
+        };
+        // SAFETY: a valid create-info (contract).
+        recorded(unsafe { recorder.render_pass(handle, info) })
+    })
+}
+
+/// Records the render pass `handle` the driver just created from `*info` (`vkCreateRenderPass2`), as
+/// `pcs_vk_recipe_record_shader_module` does.
+///
+/// # Safety
+/// `recorder` is a live recorder; `info` is valid by Vulkan's rules for `vkCreateRenderPass2`.
+#[no_mangle]
+pub unsafe extern "C" fn pcs_vk_recipe_record_render_pass2(
+    recorder: *const pcs_vk_recipe_recorder,
+    handle: vk::RenderPass,
+    info: *const vk::RenderPassCreateInfo2<'static>,
+) -> pcs_result {
+    super::ffi_boundary!("pcs_vk_recipe_record_render_pass2", || -> FfiResult {
+        // SAFETY: forwarded contracts.
+        let (recorder, info) = unsafe {
+            (
+                pcs_vk_recipe_recorder::arg(recorder, "recorder")?,
+                arg_ref(info, "info")?,
+            )
+        };
+        // SAFETY: a valid create-info (contract).
+        recorded(unsafe { recorder.render_pass2(handle, info) })
+    })
+}
+
+/// Records pipelines the driver created from `infos` (each one whose creation succeeded).
+///
+/// Returns `PCS_OK` when every one was recorded; `PCS_ERR_UNSUPPORTED` when one or more could
+/// not be (the others are recorded; the last error names the first refusal);
+/// `PCS_ERR_NULL_ARGUMENT`. Thread-safe.
+///
+/// # Safety
+/// `recorder` is a live recorder; `infos` is valid for reads of `count` create-infos, each
+/// valid by Vulkan's rules for `vkCreateComputePipelines`.
+#[no_mangle]
+pub unsafe extern "C" fn pcs_vk_recipe_record_compute_pipelines(
+    recorder: *const pcs_vk_recipe_recorder,
+    count: u32,
+    infos: *const vk::ComputePipelineCreateInfo<'static>,
+) -> pcs_result {
+    super::ffi_boundary!("pcs_vk_recipe_record_compute_pipelines", || -> FfiResult {
+        // SAFETY: forwarded contracts.
+        let (recorder, infos) = unsafe {
+            (
+                pcs_vk_recipe_recorder::arg(recorder, "recorder")?,
+                arg_array(infos, count, "infos")?,
+            )
+        };
+        // SAFETY: valid create-infos (contract).
+        record_all(
+            infos
+                .iter()
+                .map(|info| unsafe { recorder.compute_pipeline(info) }),
+        )
+    })
+}
+
+/// Records pipelines the driver created from `infos`, as
+/// `pcs_vk_recipe_record_compute_pipelines` does.
+///
+/// # Safety
+/// `recorder` is a live recorder; `infos` is valid for reads of `count` create-infos, each
+/// valid by Vulkan's rules for `vkCreateGraphicsPipelines`.
+#[no_mangle]
+pub unsafe extern "C" fn pcs_vk_recipe_record_graphics_pipelines(
+    recorder: *const pcs_vk_recipe_recorder,
+    count: u32,
+    infos: *const vk::GraphicsPipelineCreateInfo<'static>,
+) -> pcs_result {
+    super::ffi_boundary!(
+        "pcs_vk_recipe_record_graphics_pipelines",
+        || -> FfiResult {
+            // SAFETY: forwarded contracts.
+            let (recorder, infos) = unsafe {
+                (
+                    pcs_vk_recipe_recorder::arg(recorder, "recorder")?,
+                    arg_array(infos, count, "infos")?,
+                )
+            };
+            // SAFETY: valid create-infos (contract).
+            record_all(
+                infos
+                    .iter()
+                    .map(|info| unsafe { recorder.graphics_pipeline(info) }),
+            )
+        }
+    )
+}
+
+/// `count` elements at `items` (NULL is fine for none).
+///
+/// # Safety
+/// When `count > 0`, `items` is NULL or valid for reads of `count` elements.
+unsafe fn arg_array<'a, T>(
+    items: *const T,
+    count: u32,
+    name: &'static str,
+) -> Result<&'a [T], FfiError> {
+    if count == 0 {
+        return Ok(&[]);
+    }
+    if items.is_null() {
+        return Err(FfiError::null(name));
+    }
+    // SAFETY: non-NULL and valid for `count` elements (contract).
+    Ok(unsafe { std::slice::from_raw_parts(items, count as usize) })
+}
+
+/// `PCS_OK` when every outcome is a recorded object, else the first refusal.
+fn record_all(outcomes: impl Iterator<Item = Result<RecipeKey, NotRecorded>>) -> FfiResult {
+    let mut first_refusal = None;
+    for outcome in outcomes {
+        if let Err(why) = outcome {
+            first_refusal.get_or_insert(why);
+        }
+    }
+    match first_refusal {
+        None => Ok(pcs_result::PCS_OK),
+        Some(why) => recorded(Err(why)),
+    }
+}
+
+/// Publishes the pipelines recorded since the last flush in the store (the application's
+/// record and the catalog a replay starts from). Call it when the engine saves its pipeline
+/// cache; `pcs_flush` on the store then makes it durable.
+///
+/// Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT`. Thread-safe.
+///
+/// # Safety
+/// `recorder` is a live recorder.
+#[no_mangle]
+pub unsafe extern "C" fn pcs_vk_recipe_recorder_flush(
+    recorder: *const pcs_vk_recipe_recorder,
+) -> pcs_result {
+    super::ffi_boundary!("pcs_vk_recipe_recorder_flush", || -> FfiResult {
+        // SAFETY: forwarded contract.
+        unsafe { pcs_vk_recipe_recorder::arg(recorder, "recorder") }?.flush();
+        Ok(pcs_result::PCS_OK)
+    })
+}
+
+/// Writes to `*out` the key of the recorder's application record: what
+/// `pcs_vk_recipe_replay` (or `pcstore replay`) is given.
+///
+/// Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT`. Thread-safe.
+///
+/// # Safety
+/// `recorder` is a live recorder; `out` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn pcs_vk_recipe_application_key(
+    recorder: *const pcs_vk_recipe_recorder,
+    out: *mut pcs_fingerprint,
+) -> pcs_result {
+    super::ffi_boundary!("pcs_vk_recipe_application_key", || -> FfiResult {
+        // SAFETY: forwarded contract.
+        let recorder = unsafe { pcs_vk_recipe_recorder::arg(recorder, "recorder") }?;
+        let out = arg_out(out, "out")?;
+        let key: PipelineFingerprint = recorder.application_key().fingerprint();
+        // SAFETY: non-NULL and valid for a write (contract).
+        unsafe { out.write(pcs_fingerprint::from(key)) };
+        Ok(pcs_result::PCS_OK)
+    })
+}
+
+/// Called by `pcs_vk_recipe_replay` after each pipeline, on the calling thread: pipelines
+/// finished so far and the total.
+#[allow(non_camel_case_types)]
+pub type pcs_vk_replay_progress_fn =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, done: u64, total: u64)>;
+
+/// What `pcs_vk_recipe_replay` did. Extensible output: set `struct_size` before the call.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct pcs_vk_replay_summary {
+    /// `sizeof(pcs_vk_replay_summary)` as the caller was compiled.
+    pub struct_size: usize,
+    /// Pipelines in the application record.
+    pub recorded: u64,
+    /// Created into the saved cache.
+    pub created: u64,
+    /// Skipped: this driver already has them (`if_needed`).
+    pub already_replayed: u64,
+    /// Skipped: they failed on this driver before.
+    pub skipped_bad: u64,
+    /// The driver refused them (recorded as bad for this driver).
+    pub failed: u64,
+    /// Their recipes are missing, damaged or cannot be built.
+    pub unbuildable: u64,
+    /// The driver cannot create the recorded device (missing extensions or features).
+    pub unsupported: u64,
+    /// Not tried: cancelled first.
+    pub cancelled: u64,
+}
+
+// SAFETY: `#[repr(C)]`, `struct_size` first, then integers.
+unsafe impl Extensible for pcs_vk_replay_summary {
+    const MIN_SIZE: usize = version_1_size!(pcs_vk_replay_summary, cancelled, lp64 = 72);
+}
+
+impl From<&ReplaySummary> for pcs_vk_replay_summary {
+    fn from(summary: &ReplaySummary) -> Self {
+        let count = |n: usize| n as u64;
+        Self {
+            struct_size: std::mem::size_of::<Self>(),
+            recorded: count(summary.recorded),
+            created: count(summary.created),
+            already_replayed: count(summary.already_replayed),
+            skipped_bad: count(summary.skipped_bad),
+            failed: count(
+                summary.driver_failed.len() + summary.crashed.len() + summary.timed_out.len(),
+            ),
+            unbuildable: count(summary.unbuildable.len()),
+            unsupported: count(summary.unsupported.len()),
+            cancelled: count(summary.cancelled),
+        }
+    }
+}
+
+/// Replays the application recorded at `*application_key` in this process, for an engine
+/// filling its cache during a loading screen: creates its own instance (through
+/// `get_instance_proc_addr`) and the recorded device on physical device `device_index`,
+/// rebuilds every recorded pipeline this driver does not have yet into the cache stored
+/// under the recorder's `cache_key`, and saves it, so the next `pcs_vk_load_pipeline_cache`
+/// with that key is warm. NOT crash-isolated: a driver crash in a pipeline ends the process
+/// (`pcstore replay` runs pipelines in worker processes instead).
+///
+/// `progress` (may be NULL) is called after each pipeline with `user_data`. `cancel` (may be
+/// NULL) is read between pipelines; once another thread stores a non-zero value there
+/// (atomically: C11 `atomic_store` or `_Atomic uint32_t`), the replay stops, saves what it
+/// created and returns `PCS_OK` with the rest counted in `cancelled`. `out` (may be NULL)
+/// receives the summary.
+///
+/// Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT`; `PCS_ERR_INVALID_ARGUMENT` for a bad
+/// `out->struct_size`; `PCS_ERR_CORRUPT` when the application record or a device recipe is
+/// missing or damaged; `PCS_ERR_VULKAN` when the instance or a cache cannot be created;
+/// `PCS_ERR_IO` when the store's flush fails. Blocks for as long as the compiles take.
+///
+/// # Safety
+/// `store` is a live store; `get_instance_proc_addr` a valid loader entry point;
+/// `application_key` valid for reads; `cancel` NULL or valid for atomic reads for the whole
+/// call; `out` NULL or valid for reads and writes of its `struct_size` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn pcs_vk_recipe_replay(
+    store: *mut pcs_store,
+    get_instance_proc_addr: Option<vk::PFN_vkGetInstanceProcAddr>,
+    application_key: *const pcs_fingerprint,
+    device_index: u32,
+    progress: pcs_vk_replay_progress_fn,
+    user_data: *mut c_void,
+    cancel: *const u32,
+    out: *mut pcs_vk_replay_summary,
+) -> pcs_result {
+    super::ffi_boundary!("pcs_vk_recipe_replay", || -> FfiResult {
+        // SAFETY: forwarded contracts.
+        let (store, application_key) = unsafe { (arg_store(store)?, arg_key(application_key)?) };
+        let get_instance_proc_addr =
+            get_instance_proc_addr.ok_or_else(|| FfiError::null("get_instance_proc_addr"))?;
+        if !out.is_null() {
+            // SAFETY: non-NULL and valid (contract).
+            unsafe { check_extensible_out(out, "out") }?;
+        }
+        // SAFETY: NULL or valid for atomic reads for the whole call (contract).
+        let cancel = (!cancel.is_null()).then(|| unsafe { AtomicU32::from_ptr(cancel.cast_mut()) });
+        let options = InProcessOptions {
+            device_index: device_index as usize,
+            ..InProcessOptions::default()
+        };
+        let mut report = |step: &ReplayProgress| {
+            if let Some(progress) = progress {
+                // SAFETY: the caller's callback with the caller's user data (contract).
+                unsafe { progress(user_data, step.done as u64, step.total as u64) };
+            }
+        };
+        let cancelled = || cancel.is_some_and(|flag| flag.load(Ordering::Acquire) != 0);
+        // SAFETY: a valid entry point (contract).
+        let summary = unsafe {
+            replay_application_in_process(
+                store,
+                get_instance_proc_addr,
+                &RecipeKey(*application_key),
+                &options,
+                &mut report,
+                &cancelled,
+            )
+        }
+        .map_err(replay_error)?;
+        if !out.is_null() {
+            // SAFETY: checked above.
+            unsafe { write_extensible(out, &pcs_vk_replay_summary::from(&summary), "out") }?;
+        }
+        Ok(pcs_result::PCS_OK)
+    })
+}
+
+fn replay_error(error: ReplayError) -> FfiError {
+    let code = match &error {
+        ReplayError::MissingRecipe(_) | ReplayError::BadRecipe { .. } => {
+            pcs_result::PCS_ERR_CORRUPT
+        }
+        ReplayError::Io(_) => pcs_result::PCS_ERR_IO,
+        _ => pcs_result::PCS_ERR_VULKAN,
+    };
+    FfiError::new(code, error.to_string())
+}
+
 /// Every Vulkan function of the ABI, one pointer each, same names without the `pcs_vk_` prefix;
 /// reached from `pcs_api::get_vk_api` or `pcs_get_vk_api`. Append-only, like `pcs_api`:
 /// `struct_size` is `sizeof(pcs_vk_api)` of the loaded library and an entry exists iff its
@@ -870,6 +1439,78 @@ pub struct pcs_vk_api {
     pub save_outcome_str: extern "C" fn(i32) -> *const c_char,
     /// `pcs_vk_context_flush` (ABI 2).
     pub context_flush: unsafe extern "C" fn(*const pcs_vk_context) -> pcs_result,
+    /// `pcs_vk_recipe_recorder_create` (ABI 2).
+    pub recipe_recorder_create: unsafe extern "C" fn(
+        *mut pcs_store,
+        *const pcs_vk_recipe_recorder_info,
+        *mut *mut pcs_vk_recipe_recorder,
+    ) -> pcs_result,
+    /// `pcs_vk_recipe_recorder_release` (ABI 2).
+    pub recipe_recorder_release: unsafe extern "C" fn(*mut pcs_vk_recipe_recorder),
+    /// `pcs_vk_recipe_record_shader_module` (ABI 2).
+    pub recipe_record_shader_module: unsafe extern "C" fn(
+        *const pcs_vk_recipe_recorder,
+        vk::ShaderModule,
+        *const vk::ShaderModuleCreateInfo<'static>,
+    ) -> pcs_result,
+    /// `pcs_vk_recipe_record_sampler` (ABI 2).
+    pub recipe_record_sampler: unsafe extern "C" fn(
+        *const pcs_vk_recipe_recorder,
+        vk::Sampler,
+        *const vk::SamplerCreateInfo<'static>,
+    ) -> pcs_result,
+    /// `pcs_vk_recipe_record_descriptor_set_layout` (ABI 2).
+    pub recipe_record_descriptor_set_layout: unsafe extern "C" fn(
+        *const pcs_vk_recipe_recorder,
+        vk::DescriptorSetLayout,
+        *const vk::DescriptorSetLayoutCreateInfo<'static>,
+    ) -> pcs_result,
+    /// `pcs_vk_recipe_record_pipeline_layout` (ABI 2).
+    pub recipe_record_pipeline_layout: unsafe extern "C" fn(
+        *const pcs_vk_recipe_recorder,
+        vk::PipelineLayout,
+        *const vk::PipelineLayoutCreateInfo<'static>,
+    ) -> pcs_result,
+    /// `pcs_vk_recipe_record_render_pass` (ABI 2).
+    pub recipe_record_render_pass: unsafe extern "C" fn(
+        *const pcs_vk_recipe_recorder,
+        vk::RenderPass,
+        *const vk::RenderPassCreateInfo<'static>,
+    ) -> pcs_result,
+    /// `pcs_vk_recipe_record_render_pass2` (ABI 2).
+    pub recipe_record_render_pass2: unsafe extern "C" fn(
+        *const pcs_vk_recipe_recorder,
+        vk::RenderPass,
+        *const vk::RenderPassCreateInfo2<'static>,
+    ) -> pcs_result,
+    /// `pcs_vk_recipe_record_compute_pipelines` (ABI 2).
+    pub recipe_record_compute_pipelines: unsafe extern "C" fn(
+        *const pcs_vk_recipe_recorder,
+        u32,
+        *const vk::ComputePipelineCreateInfo<'static>,
+    ) -> pcs_result,
+    /// `pcs_vk_recipe_record_graphics_pipelines` (ABI 2).
+    pub recipe_record_graphics_pipelines: unsafe extern "C" fn(
+        *const pcs_vk_recipe_recorder,
+        u32,
+        *const vk::GraphicsPipelineCreateInfo<'static>,
+    ) -> pcs_result,
+    /// `pcs_vk_recipe_recorder_flush` (ABI 2).
+    pub recipe_recorder_flush: unsafe extern "C" fn(*const pcs_vk_recipe_recorder) -> pcs_result,
+    /// `pcs_vk_recipe_application_key` (ABI 2).
+    pub recipe_application_key:
+        unsafe extern "C" fn(*const pcs_vk_recipe_recorder, *mut pcs_fingerprint) -> pcs_result,
+    /// `pcs_vk_recipe_replay` (ABI 2).
+    pub recipe_replay: unsafe extern "C" fn(
+        *mut pcs_store,
+        Option<vk::PFN_vkGetInstanceProcAddr>,
+        *const pcs_fingerprint,
+        u32,
+        pcs_vk_replay_progress_fn,
+        *mut c_void,
+        *const u32,
+        *mut pcs_vk_replay_summary,
+    ) -> pcs_result,
 }
 
 static VK_API: pcs_vk_api = pcs_vk_api {
@@ -885,6 +1526,19 @@ static VK_API: pcs_vk_api = pcs_vk_api {
     rejection_str: pcs_vk_rejection_str,
     save_outcome_str: pcs_vk_save_outcome_str,
     context_flush: pcs_vk_context_flush,
+    recipe_recorder_create: pcs_vk_recipe_recorder_create,
+    recipe_recorder_release: pcs_vk_recipe_recorder_release,
+    recipe_record_shader_module: pcs_vk_recipe_record_shader_module,
+    recipe_record_sampler: pcs_vk_recipe_record_sampler,
+    recipe_record_descriptor_set_layout: pcs_vk_recipe_record_descriptor_set_layout,
+    recipe_record_pipeline_layout: pcs_vk_recipe_record_pipeline_layout,
+    recipe_record_render_pass: pcs_vk_recipe_record_render_pass,
+    recipe_record_render_pass2: pcs_vk_recipe_record_render_pass2,
+    recipe_record_compute_pipelines: pcs_vk_recipe_record_compute_pipelines,
+    recipe_record_graphics_pipelines: pcs_vk_recipe_record_graphics_pipelines,
+    recipe_recorder_flush: pcs_vk_recipe_recorder_flush,
+    recipe_application_key: pcs_vk_recipe_application_key,
+    recipe_replay: pcs_vk_recipe_replay,
 };
 
 /// Writes to `*out` the static table of the Vulkan functions for ABI version `abi_version`
@@ -940,7 +1594,16 @@ const _: () = {
     assert!(offset_of!(pcs_vk_metrics, driver_refusals) == 96);
     assert!(offset_of!(pcs_vk_metrics, load_latency) == 120);
     assert!(size_of::<pcs_vk_metrics>() == 184);
-    assert!(size_of::<pcs_vk_api>() == 96);
+    // Version 2 appends adapter-log's four functions, then the recipe functions.
+    assert!(offset_of!(pcs_vk_api, load_outcome_str) == 64);
+    assert!(offset_of!(pcs_vk_api, recipe_recorder_create) == 96);
+    assert!(size_of::<pcs_vk_api>() == 200);
+    assert!(offset_of!(pcs_vk_recipe_recorder_info, api_version) == 16);
+    assert!(offset_of!(pcs_vk_recipe_recorder_info, cache_key) == 20);
+    assert!(offset_of!(pcs_vk_recipe_recorder_info, engine_namespace) == 56);
+    assert!(offset_of!(pcs_vk_recipe_recorder_info, identity_len) == 80);
+    assert!(size_of::<pcs_vk_recipe_recorder_info>() == 88);
+    assert!(size_of::<pcs_vk_replay_summary>() == 72);
 };
 
 #[cfg(test)]
@@ -1151,6 +1814,150 @@ mod tests {
                 pcs_result::PCS_ERR_NULL_ARGUMENT
             );
             pcs_vk_context_release(ptr::null_mut());
+            crate::ffi::pcs_store_release(store);
+        }
+    }
+
+    #[test]
+    fn an_engine_records_through_the_c_functions_and_misuse_is_refused() {
+        use crate::recipe::{ApplicationRecord, Catalog, Recipe};
+        use ash::vk::Handle;
+
+        let mut store = ptr::null_mut();
+        let mut recorder = ptr::null_mut();
+        let queue_priorities = [1.0f32];
+        let queues = [vk::DeviceQueueCreateInfo::default().queue_priorities(&queue_priorities)];
+        let device_info = vk::DeviceCreateInfo::default().queue_create_infos(&queues);
+        let identity = b"engine\0game";
+        let namespace = b"engine 1.0";
+        let code = [0x0723_0203u32, 0x0001_0000, 0, 1, 0];
+        let module_info = vk::ShaderModuleCreateInfo::default().code(&code);
+        let module = vk::ShaderModule::from_raw(0x10);
+        let layout = vk::PipelineLayout::from_raw(0x20);
+        let stage = vk::PipelineShaderStageCreateInfo::default()
+            .stage(vk::ShaderStageFlags::COMPUTE)
+            .module(module)
+            .name(c"main");
+        let pipelines = [vk::ComputePipelineCreateInfo::default()
+            .stage(stage)
+            .layout(layout)];
+        // SAFETY: valid pointers and create-infos throughout; handles are made up and never
+        // reach a driver.
+        unsafe {
+            assert_eq!(
+                crate::ffi::pcs_store_open_memory(ptr::null(), &mut store),
+                pcs_result::PCS_OK
+            );
+            let mut info: pcs_vk_recipe_recorder_info = std::mem::zeroed();
+            info.struct_size = std::mem::size_of::<pcs_vk_recipe_recorder_info>();
+            assert_eq!(
+                pcs_vk_recipe_recorder_create(store, &info, &mut recorder),
+                pcs_result::PCS_ERR_NULL_ARGUMENT,
+                "no device create-info"
+            );
+            info.device_create_info = ptr::from_ref(&device_info).cast();
+            info.api_version = vk::API_VERSION_1_3;
+            info.cache_key = pcs_fingerprint { bytes: [3; 32] };
+            info.identity = identity.as_ptr();
+            info.identity_len = identity.len();
+            info.engine_namespace = namespace.as_ptr();
+            info.engine_namespace_len = namespace.len();
+            assert_eq!(
+                pcs_vk_recipe_recorder_create(store, &info, &mut recorder),
+                pcs_result::PCS_OK
+            );
+            // The pipeline refers to a layout never recorded: refused, the others not.
+            assert_eq!(
+                pcs_vk_recipe_record_shader_module(
+                    recorder,
+                    module,
+                    ptr::from_ref(&module_info).cast()
+                ),
+                pcs_result::PCS_OK
+            );
+            assert_eq!(
+                pcs_vk_recipe_record_compute_pipelines(recorder, 1, pipelines.as_ptr().cast()),
+                pcs_result::PCS_ERR_UNSUPPORTED
+            );
+            let layout_info = vk::PipelineLayoutCreateInfo::default();
+            assert_eq!(
+                pcs_vk_recipe_record_pipeline_layout(
+                    recorder,
+                    layout,
+                    ptr::from_ref(&layout_info).cast()
+                ),
+                pcs_result::PCS_OK
+            );
+            assert_eq!(
+                pcs_vk_recipe_record_compute_pipelines(recorder, 1, pipelines.as_ptr().cast()),
+                pcs_result::PCS_OK
+            );
+            assert_eq!(
+                pcs_vk_recipe_record_compute_pipelines(recorder, 1, ptr::null()),
+                pcs_result::PCS_ERR_NULL_ARGUMENT
+            );
+            assert_eq!(
+                pcs_vk_recipe_record_sampler(recorder, vk::Sampler::null(), ptr::null()),
+                pcs_result::PCS_ERR_NULL_ARGUMENT
+            );
+            assert_eq!(pcs_vk_recipe_recorder_flush(recorder), pcs_result::PCS_OK);
+            let mut application = pcs_fingerprint::default();
+            assert_eq!(
+                pcs_vk_recipe_application_key(recorder, &mut application),
+                pcs_result::PCS_OK
+            );
+            let rust_store = crate::ffi::store::arg_store(store).unwrap();
+            let record = ApplicationRecord::from_bytes(
+                &rust_store
+                    .get(&application.into())
+                    .expect("the application record is stored"),
+            )
+            .expect("parses");
+            assert_eq!(record.identity, identity);
+            assert_eq!(record.cache.namespace, namespace);
+            assert_eq!(record.cache.key, PipelineFingerprint([3; 32]));
+            assert_eq!(record.pipelines.values().map(|p| p.len()).sum::<usize>(), 1);
+            let catalog = Catalog::from_bytes(
+                &rust_store
+                    .get(&Catalog::store_key().fingerprint())
+                    .expect("catalog"),
+            )
+            .expect("parses");
+            assert!(catalog
+                .applications
+                .contains(&RecipeKey(application.into())));
+
+            // Replay refuses misuse before touching Vulkan; a missing record is corrupt.
+            unsafe extern "system" fn no_vulkan(
+                _: vk::Instance,
+                _: *const std::ffi::c_char,
+            ) -> vk::PFN_vkVoidFunction {
+                unreachable!("no Vulkan call before the record is found")
+            }
+            let missing = pcs_fingerprint { bytes: [9; 32] };
+            let replay = |gipa, key: *const pcs_fingerprint| {
+                pcs_vk_recipe_replay(
+                    store,
+                    gipa,
+                    key,
+                    0,
+                    None,
+                    ptr::null_mut(),
+                    ptr::null(),
+                    ptr::null_mut(),
+                )
+            };
+            assert_eq!(replay(None, &missing), pcs_result::PCS_ERR_NULL_ARGUMENT);
+            assert_eq!(
+                replay(Some(no_vulkan), ptr::null()),
+                pcs_result::PCS_ERR_NULL_ARGUMENT
+            );
+            assert_eq!(
+                replay(Some(no_vulkan), &missing),
+                pcs_result::PCS_ERR_CORRUPT
+            );
+            pcs_vk_recipe_recorder_release(recorder);
+            pcs_vk_recipe_recorder_release(ptr::null_mut());
             crate::ffi::pcs_store_release(store);
         }
     }

@@ -16,7 +16,7 @@ use crate::vulkan::{DeviceInfo, SaveOutcome, VulkanContext, VulkanError, VulkanO
 use crate::PipelineFingerprint;
 
 /// The key of a device's layer cache before it is scoped to the device and the application.
-fn layer_cache_key() -> PipelineFingerprint {
+pub(super) fn layer_cache_key() -> PipelineFingerprint {
     PipelineFingerprint::of(b"pcstore.vulkan-layer.device-cache.v1")
 }
 
@@ -42,7 +42,7 @@ fn application_label(application: &[u8]) -> String {
 /// network for more than its small bounds (a lookup at `vkCreateDevice`, a flush at a save), a
 /// remote hit that comes later lands in memory and on disk for the next launch, and a server
 /// found dead is remembered in the store's directory so that the processes after it skip it.
-fn shared_store() -> Arc<dyn PipelineCacheStore> {
+pub(super) fn shared_store() -> Arc<dyn PipelineCacheStore> {
     static STORE: OnceCell<Arc<dyn PipelineCacheStore>> = OnceCell::new();
     STORE.get_or_init(|| open_store(&config().store)).clone()
 }

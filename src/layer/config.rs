@@ -1,8 +1,8 @@
 //! The layer's settings, read once per process from the environment by [`crate::config`] (the
 //! variables and their grammar are documented there and in README.md): the default store's
 //! (`PCSTORE_DIR`, `PCSTORE_MAX_SIZE`, `PCSTORE_DISABLE`, `PCSTORE_REMOTE_*`), exactly as
-//! `pcs_store_open_default` reads them, plus the layer's own `PCSTORE_LOG`, `PCSTORE_LOG_FILE`
-//! and `PCSTORE_SAVE_INTERVAL_MS`.
+//! `pcs_store_open_default` reads them, plus the layer's own `PCSTORE_LOG`, `PCSTORE_LOG_FILE`,
+//! `PCSTORE_SAVE_INTERVAL_MS`, `PCSTORE_LAYER_APP_CACHES` and `PCSTORE_RECORD`.
 //!
 //! A value that does not parse is reported once on stderr and replaced by its default: a typo
 //! must never break the application. [`layer_log!`] writes the layer's messages through one
@@ -32,6 +32,8 @@ pub(super) struct LayerConfig {
     /// Seed the application's own empty caches and keep what they gathered
     /// (`PCSTORE_LAYER_APP_CACHES`).
     pub app_caches: bool,
+    /// Record recipes (`PCSTORE_RECORD`).
+    pub record: bool,
 }
 
 impl LayerConfig {
@@ -42,11 +44,14 @@ impl LayerConfig {
         let (layer, layer_errors) = LayerSettings::from_vars_lenient(vars);
         errors.extend(layer_errors);
         let config = Self {
-            store: StorePlan::new(&store),
+            // Compaction evicts the entries of a driver updated away first.
+            store: StorePlan::new(&store)
+                .with_stale_entries(crate::vulkan::StaleIdentities::hook()),
             log: layer.log,
             log_file: layer.log_file,
             save_interval: layer.save_interval,
             app_caches: layer.app_caches,
+            record: layer.record,
         };
         (config, errors)
     }

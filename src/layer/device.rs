@@ -11,6 +11,7 @@ use super::cache::DeviceCache;
 use super::feedback::{CreationStats, FeedbackSupport};
 use super::registry::Registry;
 use super::saver::Saver;
+use crate::recipe::RecipeRecorder;
 use crate::vulkan::dispatch::resolve;
 
 /// The next link's device commands the intercepts call down to. (Not the adapter's
@@ -27,6 +28,14 @@ pub(super) struct NextDeviceFns {
     pub create_pipeline_cache: vk::PFN_vkCreatePipelineCache,
     pub destroy_pipeline_cache: vk::PFN_vkDestroyPipelineCache,
     pub merge_pipeline_caches: vk::PFN_vkMergePipelineCaches,
+    /// The object creations recording intercepts (`PCSTORE_RECORD`, intercept/record.rs).
+    pub create_shader_module: vk::PFN_vkCreateShaderModule,
+    pub create_sampler: vk::PFN_vkCreateSampler,
+    pub create_descriptor_set_layout: vk::PFN_vkCreateDescriptorSetLayout,
+    pub create_pipeline_layout: vk::PFN_vkCreatePipelineLayout,
+    pub create_render_pass: vk::PFN_vkCreateRenderPass,
+    /// Present from Vulkan 1.2 or with `VK_KHR_create_renderpass2`.
+    pub create_render_pass2: Option<vk::PFN_vkCreateRenderPass2>,
 }
 
 impl NextDeviceFns {
@@ -56,6 +65,17 @@ impl NextDeviceFns {
                 create_pipeline_cache: resolve(gdpa, device, c"vkCreatePipelineCache")?,
                 destroy_pipeline_cache: resolve(gdpa, device, c"vkDestroyPipelineCache")?,
                 merge_pipeline_caches: resolve(gdpa, device, c"vkMergePipelineCaches")?,
+                create_shader_module: resolve(gdpa, device, c"vkCreateShaderModule")?,
+                create_sampler: resolve(gdpa, device, c"vkCreateSampler")?,
+                create_descriptor_set_layout: resolve(
+                    gdpa,
+                    device,
+                    c"vkCreateDescriptorSetLayout",
+                )?,
+                create_pipeline_layout: resolve(gdpa, device, c"vkCreatePipelineLayout")?,
+                create_render_pass: resolve(gdpa, device, c"vkCreateRenderPass")?,
+                create_render_pass2: resolve(gdpa, device, c"vkCreateRenderPass2")
+                    .or_else(|| resolve(gdpa, device, c"vkCreateRenderPass2KHR")),
             })
         }
     }
@@ -73,6 +93,8 @@ pub(super) struct DeviceData {
     pub cache: OnceCell<Arc<DeviceCache>>,
     /// The background saver of `cache`, taken at `vkDestroyDevice`.
     pub saver: parking_lot::Mutex<Option<Saver>>,
+    /// Recipes of what the device creates (`PCSTORE_RECORD`, record.rs).
+    pub recorder: Option<RecipeRecorder>,
     /// The physical device's name, for the log.
     pub name: String,
     /// Whether pipeline creations report feedback on this device.

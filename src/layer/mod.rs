@@ -15,8 +15,9 @@
 //! - entry.rs: negotiation and the layer's two resolvers;
 //! - intercept/: the intercepted commands, one file per command family;
 //! - chain.rs: resolvers for the chain below the layer (what the layer's cache is driven through);
+//! - record.rs: recording recipes (`PCSTORE_RECORD=1`) for `pcstore replay`;
 //! - device.rs: the device record (the next link's commands, the cache, the saver, the
-//!   creation statistics);
+//!   creation statistics, the recorder);
 //! - feedback.rs: driver-verified hits (creation feedback chained, read and added up);
 //! - history.rs: each run's hits appended to the application's history record at
 //!   `vkDestroyDevice`;
@@ -37,6 +38,7 @@ mod feedback;
 mod history;
 mod instance;
 mod intercept;
+mod record;
 mod registry;
 mod saver;
 

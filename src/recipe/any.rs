@@ -8,6 +8,7 @@ use super::graphics::GraphicsPipelineRecipe;
 use super::key::{recipe_kind, ParseError, Recipe, RecipeKey, RecipeKind};
 use super::layout::{DescriptorSetLayoutRecipe, PipelineLayoutRecipe};
 use super::render_pass::RenderPassRecipe;
+use super::replay::ReplayRecord;
 use super::sampler::SamplerRecipe;
 use super::shader::ShaderModuleRecipe;
 
@@ -35,6 +36,8 @@ pub enum AnyRecipe {
     Application(ApplicationRecord),
     /// [`RecipeKind::Catalog`].
     Catalog(Catalog),
+    /// [`RecipeKind::Replay`].
+    Replay(ReplayRecord),
 }
 
 impl AnyRecipe {
@@ -58,6 +61,7 @@ impl AnyRecipe {
             RecipeKind::Device => Self::Device(Recipe::from_bytes(bytes)?),
             RecipeKind::Application => Self::Application(Recipe::from_bytes(bytes)?),
             RecipeKind::Catalog => Self::Catalog(Recipe::from_bytes(bytes)?),
+            RecipeKind::Replay => Self::Replay(Recipe::from_bytes(bytes)?),
         })
     }
 
@@ -75,6 +79,7 @@ impl AnyRecipe {
             Self::Device(recipe) => recipe.to_bytes(),
             Self::Application(recipe) => recipe.to_bytes(),
             Self::Catalog(recipe) => recipe.to_bytes(),
+            Self::Replay(recipe) => recipe.to_bytes(),
         }
     }
 
@@ -92,6 +97,7 @@ impl AnyRecipe {
             Self::Device(_) => RecipeKind::Device,
             Self::Application(_) => RecipeKind::Application,
             Self::Catalog(_) => RecipeKind::Catalog,
+            Self::Replay(_) => RecipeKind::Replay,
         }
     }
 
@@ -99,9 +105,12 @@ impl AnyRecipe {
     #[must_use]
     pub fn references(&self) -> Vec<RecipeKey> {
         match self {
-            Self::ShaderModule(_) | Self::Sampler(_) | Self::RenderPass(_) | Self::Device(_) => {
-                Vec::new()
-            }
+            // A replay record's keys name pipelines, not what must exist first.
+            Self::ShaderModule(_)
+            | Self::Sampler(_)
+            | Self::RenderPass(_)
+            | Self::Device(_)
+            | Self::Replay(_) => Vec::new(),
             Self::DescriptorSetLayout(recipe) => recipe.references().copied().collect(),
             Self::PipelineLayout(recipe) => recipe.references().copied().collect(),
             Self::ComputePipeline(recipe) => recipe.references().copied().collect(),

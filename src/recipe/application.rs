@@ -23,21 +23,31 @@ use crate::fingerprint::PipelineFingerprint;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum NamespaceScheme {
     /// The namespace as given (an engine's `VulkanOptions::namespace`). Wire: 1.
-    Exact = 1,
-    /// The namespace, a NUL, then the device name (the layer's device cache: lavapipe's
-    /// identity is too weak without the name). Wire: 2.
-    WithDeviceName = 2,
+    Exact,
+    /// The namespace, a NUL, then the device name (lavapipe's identity is too weak without the
+    /// name). Wire: 2.
+    WithDeviceName,
+    /// The namespace, a NUL, the device name, a NUL, then this digest of the device's
+    /// configuration (the layer's device cache: two configurations of one application
+    /// compile different pipelines, see `layer::device_configuration_digest`). Wire: 3, then
+    /// the 32 bytes.
+    WithDeviceNameAndConfiguration([u8; 32]),
 }
 
 impl Wire for NamespaceScheme {
     const MIN_LEN: usize = 1;
     fn put(&self, out: &mut Writer) {
-        out.u8(*self as u8);
+        match self {
+            Self::Exact => out.u8(1),
+            Self::WithDeviceName => out.u8(2),
+            Self::WithDeviceNameAndConfiguration(configuration) => out.u8(3).bytes(configuration),
+        };
     }
     fn get(input: &mut Reader<'_>) -> Option<Self> {
         match input.u8()? {
             1 => Some(Self::Exact),
             2 => Some(Self::WithDeviceName),
+            3 => Some(Self::WithDeviceNameAndConfiguration(input.array()?)),
             _ => None,
         }
     }
@@ -62,9 +72,18 @@ impl CacheTarget {
     #[must_use]
     pub fn namespace_for(&self, device_name: &[u8]) -> Vec<u8> {
         let mut namespace = self.namespace.clone();
-        if self.scheme == NamespaceScheme::WithDeviceName {
-            namespace.push(0);
-            namespace.extend_from_slice(device_name);
+        match &self.scheme {
+            NamespaceScheme::Exact => {}
+            NamespaceScheme::WithDeviceName => {
+                namespace.push(0);
+                namespace.extend_from_slice(device_name);
+            }
+            NamespaceScheme::WithDeviceNameAndConfiguration(configuration) => {
+                namespace.push(0);
+                namespace.extend_from_slice(device_name);
+                namespace.push(0);
+                namespace.extend_from_slice(configuration);
+            }
         }
         namespace
     }

@@ -102,11 +102,13 @@ pub enum RecipeKind {
     Application = 9,
     /// The list of application records.
     Catalog = 10,
+    /// What replays did for one application on one driver: replayed and bad pipelines.
+    Replay = 11,
 }
 
 impl RecipeKind {
     /// Every kind, in number order.
-    pub const ALL: [RecipeKind; 10] = [
+    pub const ALL: [RecipeKind; 11] = [
         Self::ShaderModule,
         Self::Sampler,
         Self::DescriptorSetLayout,
@@ -117,6 +119,7 @@ impl RecipeKind {
         Self::Device,
         Self::Application,
         Self::Catalog,
+        Self::Replay,
     ];
 
     /// The kind with this header byte.
@@ -362,7 +365,7 @@ mod tests {
             assert_eq!(RecipeKind::from_byte(kind as u8), Some(kind));
         }
         assert_eq!(RecipeKind::from_byte(0), None);
-        assert_eq!(RecipeKind::from_byte(11), None);
+        assert_eq!(RecipeKind::from_byte(12), None);
     }
 
     #[test]

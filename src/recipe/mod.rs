@@ -12,7 +12,9 @@
 //! - **Recording**: `unsafe fn capture` reads an application's create-info (its pNext chain
 //!   read-only) and names other objects by [`RecipeKey`] through a [`RecipeKeys`] map. A
 //!   structure it does not know makes the object not recorded ([`NotRecorded`] names it);
-//!   nothing is recorded partially. Handles never appear in a recipe.
+//!   nothing is recorded partially. Handles never appear in a recipe. [`RecipeRecorder`]
+//!   does all of it into a store for an engine or the layer: recipes, the application record
+//!   and the catalog.
 //! - **Format**: [`Recipe::to_bytes`] / [`Recipe::from_bytes`]: an 8-byte header (magic, kind,
 //!   version) and a little-endian body (FORMAT.md, "Recipes"). Every accepted input
 //!   re-serializes to exactly its own bytes; the parser never panics and allocates only in
@@ -23,6 +25,8 @@
 //! - **Rebuilding**: `build` turns a recipe plus a [`RecipeHandles`] map (keys to the live
 //!   objects a replayer created) into ash create-info structures that point into storage the
 //!   returned value owns.
+//! - **Replay**: [`replay`] rebuilds recorded pipelines on this driver, in crash-isolated
+//!   worker processes, into the cache the application's next launch loads.
 //!
 //! The core never imports this module; it uses only `crate::codec` and
 //! [`crate::fingerprint`] from the core.
@@ -37,7 +41,9 @@ mod graphics_build;
 mod key;
 mod layout;
 mod raw;
+mod recorder;
 mod render_pass;
+pub mod replay;
 mod resolve;
 mod sampler;
 mod shader;
@@ -63,6 +69,7 @@ pub use layout::{
     DescriptorBinding, DescriptorSetLayoutBuild, DescriptorSetLayoutRecipe, PipelineLayoutBuild,
     PipelineLayoutRecipe, PushConstantRange,
 };
+pub use recorder::RecipeRecorder;
 pub use render_pass::{
     Attachment, AttachmentReference, DepthStencilResolve, RenderPassApi, RenderPassBuild,
     RenderPassBuildV1, RenderPassBuildV2, RenderPassRecipe, StencilLayout, StencilLayouts, Subpass,

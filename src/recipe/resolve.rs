@@ -80,6 +80,34 @@ impl KeyMap {
     }
 }
 
+impl KeyMap {
+    /// Forgets `module` (its object was not recorded: a handle the driver reuses must not
+    /// keep the key of the object it named before).
+    pub fn remove_shader_module(&mut self, module: vk::ShaderModule) {
+        self.shader_modules.remove(&module);
+    }
+
+    /// Forgets `sampler`.
+    pub fn remove_sampler(&mut self, sampler: vk::Sampler) {
+        self.samplers.remove(&sampler);
+    }
+
+    /// Forgets `layout`.
+    pub fn remove_descriptor_set_layout(&mut self, layout: vk::DescriptorSetLayout) {
+        self.descriptor_set_layouts.remove(&layout);
+    }
+
+    /// Forgets `layout`.
+    pub fn remove_pipeline_layout(&mut self, layout: vk::PipelineLayout) {
+        self.pipeline_layouts.remove(&layout);
+    }
+
+    /// Forgets `render_pass`.
+    pub fn remove_render_pass(&mut self, render_pass: vk::RenderPass) {
+        self.render_passes.remove(&render_pass);
+    }
+}
+
 impl RecipeKeys for KeyMap {
     fn shader_module(&self, module: vk::ShaderModule) -> Option<RecipeKey> {
         self.shader_modules.get(&module).copied()

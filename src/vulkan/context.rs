@@ -367,6 +367,24 @@ impl VulkanContext {
         }
     }
 
+    /// The driver's data of `cache` (`vkGetPipelineCacheData`), unchecked and not stored:
+    /// for handing a loaded cache's contents to another process on the same device (replay
+    /// workers seed their caches with it). `None` when larger than the context's size cap.
+    ///
+    /// # Errors
+    /// [`VulkanError::Call`] when `vkGetPipelineCacheData` fails.
+    ///
+    /// # Safety
+    /// `cache` must be a live pipeline cache of this context's (live) device.
+    pub unsafe fn pipeline_cache_data(
+        &self,
+        cache: vk::PipelineCache,
+    ) -> Result<Option<Vec<u8>>, VulkanError> {
+        // SAFETY: live cache of this device (caller).
+        let fetched = unsafe { self.cache_data(cache)? };
+        Ok(fetched.map(|mut buffer| buffer.split_off(ENVELOPE_HEADER_LEN)))
+    }
+
     /// Every check a stored entry must pass before its payload may reach the driver.
     fn check_stored<'a>(
         &self,

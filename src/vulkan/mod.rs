@@ -8,6 +8,8 @@
 //!   [`VulkanContext::record_label`];
 //! - history.rs: [`History`] records of an application's last runs (driver-reported hits), and
 //!   [`VulkanContext::record_run`];
+//! - stale.rs: [`StaleIdentities`], the disk tier's hook naming the entries of identities whose
+//!   labels say they were last seen longer ago than the stale period, to evict first;
 //! - header.rs: the `VkPipelineCacheHeaderVersionOne` check;
 //! - dispatch.rs: the few entry points resolved through the engine's `vkGetInstanceProcAddr`,
 //!   and the one typed resolve-and-cast (the layer, `crate::layer`, resolves through it too);
@@ -26,6 +28,7 @@ mod identity;
 mod label;
 mod metrics;
 mod outcome;
+mod stale;
 
 pub use ash;
 pub use context::{DeviceInfo, VulkanContext, VulkanOptions};
@@ -42,3 +45,4 @@ pub use identity::device_identity_from_properties;
 pub use label::{Label, LABEL_NAMESPACE, LABEL_REFRESH_NS, MAX_LABEL_TEXT};
 pub use metrics::VulkanMetrics;
 pub use outcome::{LoadInfo, LoadOutcome, Rejection, SaveInfo, SaveOutcome};
+pub use stale::StaleIdentities;

@@ -86,8 +86,17 @@ LAYOUT(metrics_saves, offsetof(pcs_vk_metrics, saves) == 56);
 LAYOUT(metrics_refusals, offsetof(pcs_vk_metrics, driver_refusals) == 96);
 LAYOUT(metrics_load_latency, offsetof(pcs_vk_metrics, load_latency) == 120);
 LAYOUT(metrics_size, sizeof(pcs_vk_metrics) == 184);
-LAYOUT(api_size, sizeof(pcs_vk_api) == 96);
+/* Version 2 appends adapter-log's four functions, then the recipe functions. */
+LAYOUT(api_load_outcome_str, offsetof(pcs_vk_api, load_outcome_str) == 64);
+LAYOUT(api_recipe_recorder_create, offsetof(pcs_vk_api, recipe_recorder_create) == 96);
+LAYOUT(api_size, sizeof(pcs_vk_api) == 200);
 LAYOUT(envelope_len, PCS_VK_ENVELOPE_HEADER_LEN == 128);
+LAYOUT(recorder_api_version, offsetof(pcs_vk_recipe_recorder_info, api_version) == 16);
+LAYOUT(recorder_cache_key, offsetof(pcs_vk_recipe_recorder_info, cache_key) == 20);
+LAYOUT(recorder_namespace, offsetof(pcs_vk_recipe_recorder_info, engine_namespace) == 56);
+LAYOUT(recorder_identity_len, offsetof(pcs_vk_recipe_recorder_info, identity_len) == 80);
+LAYOUT(recorder_size, sizeof(pcs_vk_recipe_recorder_info) == 88);
+LAYOUT(replay_summary_size, sizeof(pcs_vk_replay_summary) == 72);
 #endif
 
 #include "check.h"
@@ -827,9 +836,14 @@ static int mode_load(const char *state_path) {
 /* ---- mode corrupt: entries damaged on disk are reported as such */
 
 /* Flips one byte inside the driver blob of every adapter entry in the files of `dir` (found by
- * the envelope's magic); returns how many. The disk tier's own BLAKE3 then fails. */
+ * the envelope's magic) and the last byte of every compressed record's payload (FORMAT.md,
+ * "Record": SwiftShader's blob grows by what it was given, so a re-saved entry compresses and
+ * its envelope is not in the file as is); returns how many. The disk tier's own checks (the
+ * frame's decoding, the value's BLAKE3) then fail. */
 static int damage_entries(const char *dir) {
   static const char magic[8] = "pcsVKpc"; /* with its NUL */
+  static const char record_magic[4] = "PCR1";
+  const size_t record_header = 104;
   DIR *listing = opendir(dir);
   struct dirent *entry;
   int damaged = 0;
@@ -847,6 +861,15 @@ static int damage_entries(const char *dir) {
     for (i = 0; i + ENVELOPE + 32 <= len; i++) {
       if (memcmp(bytes + i, magic, sizeof magic) == 0) {
         bytes[i + ENVELOPE + 20] ^= 0x5a; /* inside the driver's cache header */
+        changed++;
+      }
+    }
+    for (i = 0; i + record_header <= len; i++) {
+      /* A put (kind 1) whose payload is compressed (encoding 1) and lies within the file. */
+      if (memcmp(bytes + i, record_magic, sizeof record_magic) == 0 && bytes[i + 4] == 1 &&
+          bytes[i + 5] == 1 && le64(bytes + i + 8) > 0 &&
+          le64(bytes + i + 8) <= len - i - record_header) {
+        bytes[i + record_header + le64(bytes + i + 8) - 1] ^= 0x5a;
         changed++;
       }
     }

@@ -17,6 +17,7 @@ use crate::layer::device::{DeviceData, NextDeviceFns, DEVICES};
 use crate::layer::feedback::{self, FeedbackSupport};
 use crate::layer::history;
 use crate::layer::instance::{InstanceData, INSTANCES};
+use crate::layer::record;
 use crate::layer::registry::dispatch_key;
 use crate::layer::saver::Saver;
 use crate::vulkan::dispatch::{cast_fn, resolve};
@@ -124,6 +125,7 @@ unsafe fn create_device_body(
     // structures are never written.
     let mut extended = Vec::new();
     let mut with_extension;
+    let application_create_info = create_info;
     let create_info = if feedback == FeedbackSupport::EnabledByLayer {
         extended.extend(requested.iter().map(|name| name.as_ptr()));
         extended.push(feedback::EXTENSION.as_ptr());
@@ -173,6 +175,9 @@ unsafe fn create_device_body(
         fns,
         cache: OnceCell::new(),
         saver: parking_lot::Mutex::new(None),
+        // SAFETY: the application's valid create-info of a device of this instance (its own,
+        // not the layer's copy: the recipe holds what the application enabled).
+        recorder: unsafe { record::start(&instance, &*application_create_info, &configuration) },
         name,
         feedback,
         creation: feedback::CreationStats::default(),
@@ -226,6 +231,10 @@ unsafe extern "system" fn destroy_device(
         };
         if let Some(saver) = data.saver.lock().take() {
             saver.stop();
+        }
+        // Published before the final save, whose flush makes it durable.
+        if let Some(recorder) = &data.recorder {
+            recorder.flush();
         }
         if let Some(cache) = data.cache.get() {
             // SAFETY: the device is live; the saver has stopped and the device is out of the

@@ -7,7 +7,8 @@
 //! - pipeline.rs: the pipeline-creation commands (the layer cache substituted for
 //!   `VK_NULL_HANDLE`);
 //! - cache.rs: `vkCreatePipelineCache`, `vkDestroyPipelineCache` (the application's empty
-//!   caches seeded, and collected when destroyed).
+//!   caches seeded, and collected when destroyed);
+//! - record.rs: the object creations recorded as recipes (`PCSTORE_RECORD=1`).
 
 use std::ffi::CStr;
 
@@ -19,6 +20,7 @@ mod cache;
 mod device;
 mod instance;
 mod pipeline;
+mod record;
 
 /// This layer's implementation of a command, by name (except the two resolvers, which
 /// entry.rs answers for): instance-level commands answer for any (even null) instance;
@@ -29,4 +31,5 @@ pub(super) fn intercepted(name: &CStr, device: Option<&DeviceData>) -> vk::PFN_v
         .or_else(|| device::command(name))
         .or_else(|| pipeline::command(name, device))
         .or_else(|| cache::command(name))
+        .or_else(|| record::command(name, device))
 }

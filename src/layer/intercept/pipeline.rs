@@ -2,7 +2,7 @@
 //! `vkCreateRayTracingPipelinesKHR`: the layer's cache wherever the application passes
 //! `VK_NULL_HANDLE`, its own caches passed through (seeded at creation, see cache.rs);
 //! graphics and compute pipelines with creation feedback where the device has it
-//! (feedback.rs).
+//! (feedback.rs), and recorded as recipes with `PCSTORE_RECORD=1` (record.rs).
 
 use std::ffi::CStr;
 
@@ -11,6 +11,7 @@ use ash::vk::{self, Handle};
 use crate::layer::abi::guarded;
 use crate::layer::device::{DeviceData, DEVICES};
 use crate::layer::feedback::{create_with_feedback, PipelineCreateInfo};
+use crate::layer::record;
 use crate::vulkan::dispatch::cast_fn;
 
 /// This family's commands by name; ray tracing only for a device that has the extension
@@ -100,11 +101,15 @@ unsafe extern "system" fn create_graphics_pipelines(
     // create infos that are the application's or the layer's copies of them.
     unsafe {
         with_chosen_cache(device, pipeline_cache, |data, cache| {
-            with_feedback(data, count, create_infos, pipelines, |infos| {
+            let result = with_feedback(data, count, create_infos, pipelines, |infos| {
                 (data.fns.create_graphics_pipelines)(
                     device, cache, count, infos, allocator, pipelines,
                 )
-            })
+            });
+            // The application's create infos, not the layer's copies with feedback chained:
+            // the recipe is what the application asked for.
+            record::graphics_pipelines(data, count, create_infos, pipelines);
+            result
         })
     }
 }
@@ -125,11 +130,15 @@ unsafe extern "system" fn create_compute_pipelines(
     // create infos that are the application's or the layer's copies of them.
     unsafe {
         with_chosen_cache(device, pipeline_cache, |data, cache| {
-            with_feedback(data, count, create_infos, pipelines, |infos| {
+            let result = with_feedback(data, count, create_infos, pipelines, |infos| {
                 (data.fns.create_compute_pipelines)(
                     device, cache, count, infos, allocator, pipelines,
                 )
-            })
+            });
+            // The application's create infos, not the layer's copies with feedback chained:
+            // the recipe is what the application asked for.
+            record::compute_pipelines(data, count, create_infos, pipelines);
+            result
         })
     }
 }

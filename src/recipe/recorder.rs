@@ -1,0 +1,366 @@
+//! Recording what an application or engine creates into a store: the recipes, the
+//! application record and the catalog, so a replay finds everything on any machine.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
+
+use ash::vk;
+use parking_lot::{Mutex, RwLock};
+
+use super::application::{ApplicationRecord, CacheTarget, Catalog};
+use super::compute::ComputePipelineRecipe;
+use super::device::DeviceRecipe;
+use super::error::NotRecorded;
+use super::graphics::GraphicsPipelineRecipe;
+use super::key::{Recipe, RecipeKey};
+use super::layout::{DescriptorSetLayoutRecipe, PipelineLayoutRecipe};
+use super::render_pass::RenderPassRecipe;
+use super::resolve::KeyMap;
+use super::sampler::SamplerRecipe;
+use super::shader::ShaderModuleRecipe;
+use super::stage::Captured;
+use crate::store::PipelineCacheStore;
+
+/// Records one application's (or engine's) objects on one device into a store.
+///
+/// Call the method for each object right after the driver created it (pipelines: for each
+/// create-info the driver accepted), then [`RecipeRecorder::flush`] from time to time (at a
+/// cache save, at shutdown) to publish the application record and catalog.
+///
+/// - Recipes go to the store through its non-blocking `put`, each once per recorder.
+/// - An object that cannot be recorded completely is not recorded at all: the method says why
+///   ([`NotRecorded`]), the reason is counted per unknown `sType`, and pipelines referring to
+///   it are not recorded either. Its handle is forgotten, so a handle the driver reuses never
+///   names the object it named before (every create of a kind must therefore go through the
+///   recorder; destroys need not).
+///
+/// Thread-safe: objects may be recorded from any threads at once.
+pub struct RecipeRecorder {
+    store: Arc<dyn PipelineCacheStore>,
+    identity: Vec<u8>,
+    cache: CacheTarget,
+    device: RecipeKey,
+    keys: RwLock<KeyMap>,
+    /// Recipes put by this recorder.
+    stored: Mutex<HashSet<RecipeKey>>,
+    /// Pipelines recorded since the last flush.
+    new_pipelines: Mutex<BTreeSet<RecipeKey>>,
+    /// Every pipeline this recorder recorded.
+    pipelines: Mutex<HashSet<RecipeKey>>,
+    /// Objects not recorded, by the unknown `sType` that stopped them (0: another reason).
+    not_recorded: Mutex<BTreeMap<i32, u64>>,
+}
+
+impl std::fmt::Debug for RecipeRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecipeRecorder")
+            .field("device", &self.device)
+            .field("cache", &self.cache)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RecipeRecorder {
+    /// A recorder for the application `identity` (the bytes that tell applications apart,
+    /// see [`ApplicationRecord::identity`]) whose pipelines feed `cache`, on a device
+    /// created as `device` says. Puts the device recipe.
+    pub fn new(
+        store: Arc<dyn PipelineCacheStore>,
+        identity: Vec<u8>,
+        cache: CacheTarget,
+        device: &DeviceRecipe,
+    ) -> Self {
+        let device_key = device.key();
+        store.put(device_key.fingerprint(), device.to_bytes());
+        Self {
+            store,
+            identity,
+            cache,
+            device: device_key,
+            keys: RwLock::new(KeyMap::new()),
+            stored: Mutex::new(HashSet::new()),
+            new_pipelines: Mutex::new(BTreeSet::new()),
+            pipelines: Mutex::new(HashSet::new()),
+            not_recorded: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Where this recorder's application record is stored (what a replay is given).
+    pub fn application_key(&self) -> RecipeKey {
+        ApplicationRecord::store_key_for(&self.identity, &self.cache)
+    }
+
+    /// Objects not recorded so far, by the unknown `sType` that stopped them (`None`: a
+    /// handle without a recipe or an unsupported create-info).
+    pub fn not_recorded(&self) -> Vec<(Option<vk::StructureType>, u64)> {
+        self.not_recorded
+            .lock()
+            .iter()
+            .map(|(raw, count)| {
+                (
+                    (*raw != 0).then(|| vk::StructureType::from_raw(*raw)),
+                    *count,
+                )
+            })
+            .collect()
+    }
+
+    /// Puts `bytes` unless this recorder did before; returns their key.
+    fn put(&self, bytes: Vec<u8>) -> RecipeKey {
+        let key = RecipeKey::of(&bytes);
+        if self.stored.lock().insert(key) {
+            self.store.put(key.fingerprint(), bytes);
+        }
+        key
+    }
+
+    /// Counts a refusal; logs the first of each `sType`.
+    fn refused(&self, why: NotRecorded) -> NotRecorded {
+        let raw = why.structure_type().map_or(0, vk::StructureType::as_raw);
+        let mut counts = self.not_recorded.lock();
+        let count = counts.entry(raw).or_default();
+        if *count == 0 && raw != 0 {
+            eprintln!("pcstore: not recording objects with {why}");
+        }
+        *count += 1;
+        why
+    }
+
+    /// Records a shader module.
+    ///
+    /// # Errors
+    /// [`NotRecorded`] when the create-info cannot be recorded completely.
+    ///
+    /// # Safety
+    /// `info` must be valid by Vulkan's rules for `vkCreateShaderModule`.
+    pub unsafe fn shader_module(
+        &self,
+        handle: vk::ShaderModule,
+        info: &vk::ShaderModuleCreateInfo<'_>,
+    ) -> Result<RecipeKey, NotRecorded> {
+        // SAFETY: a valid create-info (caller).
+        match unsafe { ShaderModuleRecipe::capture(info) } {
+            Ok(recipe) => {
+                let key = self.put(recipe.to_bytes());
+                self.keys.write().insert_shader_module(handle, key);
+                Ok(key)
+            }
+            Err(why) => {
+                self.keys.write().remove_shader_module(handle);
+                Err(self.refused(why))
+            }
+        }
+    }
+
+    /// Records a sampler.
+    ///
+    /// # Errors
+    /// [`NotRecorded`] when the create-info cannot be recorded completely.
+    ///
+    /// # Safety
+    /// `info` must be valid by Vulkan's rules for `vkCreateSampler`.
+    pub unsafe fn sampler(
+        &self,
+        handle: vk::Sampler,
+        info: &vk::SamplerCreateInfo<'_>,
+    ) -> Result<RecipeKey, NotRecorded> {
+        // SAFETY: a valid create-info (caller).
+        match unsafe { SamplerRecipe::capture(info) } {
+            Ok(recipe) => {
+                let key = self.put(recipe.to_bytes());
+                self.keys.write().insert_sampler(handle, key);
+                Ok(key)
+            }
+            Err(why) => {
+                self.keys.write().remove_sampler(handle);
+                Err(self.refused(why))
+            }
+        }
+    }
+
+    /// Records a descriptor set layout.
+    ///
+    /// # Errors
+    /// [`NotRecorded`] when the create-info cannot be recorded completely (including an
+    /// immutable sampler that was not recorded).
+    ///
+    /// # Safety
+    /// `info` must be valid by Vulkan's rules for `vkCreateDescriptorSetLayout`.
+    pub unsafe fn descriptor_set_layout(
+        &self,
+        handle: vk::DescriptorSetLayout,
+        info: &vk::DescriptorSetLayoutCreateInfo<'_>,
+    ) -> Result<RecipeKey, NotRecorded> {
+        // SAFETY: a valid create-info (caller).
+        let captured = unsafe { DescriptorSetLayoutRecipe::capture(info, &*self.keys.read()) };
+        match captured {
+            Ok(recipe) => {
+                let key = self.put(recipe.to_bytes());
+                self.keys.write().insert_descriptor_set_layout(handle, key);
+                Ok(key)
+            }
+            Err(why) => {
+                self.keys.write().remove_descriptor_set_layout(handle);
+                Err(self.refused(why))
+            }
+        }
+    }
+
+    /// Records a pipeline layout.
+    ///
+    /// # Errors
+    /// [`NotRecorded`] when the create-info cannot be recorded completely.
+    ///
+    /// # Safety
+    /// `info` must be valid by Vulkan's rules for `vkCreatePipelineLayout`.
+    pub unsafe fn pipeline_layout(
+        &self,
+        handle: vk::PipelineLayout,
+        info: &vk::PipelineLayoutCreateInfo<'_>,
+    ) -> Result<RecipeKey, NotRecorded> {
+        // SAFETY: a valid create-info (caller).
+        let captured = unsafe { PipelineLayoutRecipe::capture(info, &*self.keys.read()) };
+        match captured {
+            Ok(recipe) => {
+                let key = self.put(recipe.to_bytes());
+                self.keys.write().insert_pipeline_layout(handle, key);
+                Ok(key)
+            }
+            Err(why) => {
+                self.keys.write().remove_pipeline_layout(handle);
+                Err(self.refused(why))
+            }
+        }
+    }
+
+    /// Records a render pass created with `vkCreateRenderPass`.
+    ///
+    /// # Errors
+    /// [`NotRecorded`] when the create-info cannot be recorded completely.
+    ///
+    /// # Safety
+    /// `info` must be valid by Vulkan's rules for `vkCreateRenderPass`.
+    pub unsafe fn render_pass(
+        &self,
+        handle: vk::RenderPass,
+        info: &vk::RenderPassCreateInfo<'_>,
+    ) -> Result<RecipeKey, NotRecorded> {
+        // SAFETY: a valid create-info (caller).
+        let captured = unsafe { RenderPassRecipe::capture(info) };
+        self.record_render_pass(handle, captured)
+    }
+
+    /// Records a render pass created with `vkCreateRenderPass2`.
+    ///
+    /// # Errors
+    /// [`NotRecorded`] when the create-info cannot be recorded completely.
+    ///
+    /// # Safety
+    /// `info` must be valid by Vulkan's rules for `vkCreateRenderPass2`.
+    pub unsafe fn render_pass2(
+        &self,
+        handle: vk::RenderPass,
+        info: &vk::RenderPassCreateInfo2<'_>,
+    ) -> Result<RecipeKey, NotRecorded> {
+        // SAFETY: a valid create-info (caller).
+        let captured = unsafe { RenderPassRecipe::capture2(info) };
+        self.record_render_pass(handle, captured)
+    }
+
+    fn record_render_pass(
+        &self,
+        handle: vk::RenderPass,
+        captured: Result<RenderPassRecipe, NotRecorded>,
+    ) -> Result<RecipeKey, NotRecorded> {
+        match captured {
+            Ok(recipe) => {
+                let key = self.put(recipe.to_bytes());
+                self.keys.write().insert_render_pass(handle, &recipe);
+                Ok(key)
+            }
+            Err(why) => {
+                self.keys.write().remove_render_pass(handle);
+                Err(self.refused(why))
+            }
+        }
+    }
+
+    /// Records a compute pipeline the driver created from `info`.
+    ///
+    /// # Errors
+    /// [`NotRecorded`] when the create-info cannot be recorded completely.
+    ///
+    /// # Safety
+    /// `info` must be valid by Vulkan's rules for `vkCreateComputePipelines`.
+    pub unsafe fn compute_pipeline(
+        &self,
+        info: &vk::ComputePipelineCreateInfo<'_>,
+    ) -> Result<RecipeKey, NotRecorded> {
+        // SAFETY: a valid create-info (caller).
+        let captured = unsafe { ComputePipelineRecipe::capture(info, &*self.keys.read()) };
+        self.record_pipeline(captured)
+    }
+
+    /// Records a graphics pipeline the driver created from `info`.
+    ///
+    /// # Errors
+    /// [`NotRecorded`] when the create-info cannot be recorded completely.
+    ///
+    /// # Safety
+    /// `info` must be valid by Vulkan's rules for `vkCreateGraphicsPipelines`.
+    pub unsafe fn graphics_pipeline(
+        &self,
+        info: &vk::GraphicsPipelineCreateInfo<'_>,
+    ) -> Result<RecipeKey, NotRecorded> {
+        // SAFETY: a valid create-info (caller).
+        let captured = unsafe { GraphicsPipelineRecipe::capture(info, &*self.keys.read()) };
+        self.record_pipeline(captured)
+    }
+
+    fn record_pipeline<T: Recipe>(
+        &self,
+        captured: Result<Captured<T>, NotRecorded>,
+    ) -> Result<RecipeKey, NotRecorded> {
+        let captured = captured.map_err(|why| self.refused(why))?;
+        for module in &captured.inline_modules {
+            self.put(module.to_bytes());
+        }
+        let key = self.put(captured.recipe.to_bytes());
+        if self.pipelines.lock().insert(key) {
+            self.new_pipelines.lock().insert(key);
+        }
+        Ok(key)
+    }
+
+    /// Publishes the pipelines recorded since the last flush: reads the stored application
+    /// record (a miss or damaged copy counts as empty), adds them, puts it back, and adds the
+    /// application to the catalog the same way (both are grow-only sets, see
+    /// [`ApplicationRecord`]). Does nothing when nothing is new. The store's own `flush`
+    /// makes it durable.
+    pub fn flush(&self) {
+        let new: BTreeSet<RecipeKey> = std::mem::take(&mut *self.new_pipelines.lock());
+        if new.is_empty() {
+            return;
+        }
+        let key = self.application_key();
+        let mut record = self
+            .store
+            .get(&key.fingerprint())
+            .and_then(|bytes| ApplicationRecord::from_bytes(&bytes).ok())
+            .filter(|stored| stored.identity == self.identity && stored.cache == self.cache)
+            .unwrap_or_else(|| ApplicationRecord::new(self.identity.clone(), self.cache.clone()));
+        for pipeline in new {
+            record.insert(self.device, pipeline);
+        }
+        self.store.put(key.fingerprint(), record.to_bytes());
+        let mut catalog = self
+            .store
+            .get(&Catalog::store_key().fingerprint())
+            .and_then(|bytes| Catalog::from_bytes(&bytes).ok())
+            .unwrap_or_default();
+        if catalog.applications.insert(key) {
+            self.store
+                .put(Catalog::store_key().fingerprint(), catalog.to_bytes());
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! Replay in the calling process, for engines that fill their cache during a loading screen:
+//! no worker processes, so a driver crash in one pipeline takes the engine down with it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ash::vk;
+
+use super::driver::{PipelineReplayer, ReplayInstance};
+use super::error::ReplayError;
+use super::group::{fetch, Batch, Executed, Group};
+use super::outcome::{PipelineOutcome, ReplayProgress, ReplaySummary};
+use crate::recipe::application::ApplicationRecord;
+use crate::recipe::device::DeviceRecipe;
+use crate::recipe::key::RecipeKey;
+use crate::store::PipelineCacheStore;
+use crate::vulkan::VulkanOptions;
+
+/// How an in-process replay runs.
+#[derive(Clone, Debug)]
+pub struct InProcessOptions {
+    /// Skip pipelines this driver already has.
+    pub if_needed: bool,
+    /// Which physical device, in the loader's order.
+    pub device_index: usize,
+    /// Largest driver cache loaded or saved (the adapter's cap).
+    pub max_blob_bytes: u64,
+}
+
+impl Default for InProcessOptions {
+    fn default() -> Self {
+        Self {
+            if_needed: true,
+            device_index: 0,
+            max_blob_bytes: VulkanOptions::DEFAULT_MAX_BLOB_BYTES,
+        }
+    }
+}
+
+/// [`replay_application`](super::replay_application) on the calling thread: per device
+/// recipe, an instance and the recorded device of its own, the application's cache loaded
+/// from `store`, every pipeline created into it in turn, one save. `cancelled` is asked
+/// between pipelines: once it answers true, the rest is left (counted in
+/// [`ReplaySummary::cancelled`]) and what was created is still saved. A pipeline the driver
+/// refuses is recorded as bad like in a worker replay; a driver crash is not survived.
+///
+/// # Errors
+/// As [`replay_application`](super::replay_application), without the worker errors. A
+/// device the driver cannot create is not an error: its pipelines are counted as unsupported.
+///
+/// # Safety
+/// `get_instance_proc_addr` must be a loader's valid entry point.
+pub unsafe fn replay_application_in_process(
+    store: &Arc<dyn PipelineCacheStore>,
+    get_instance_proc_addr: vk::PFN_vkGetInstanceProcAddr,
+    application: &RecipeKey,
+    options: &InProcessOptions,
+    progress: &mut dyn FnMut(&ReplayProgress),
+    cancelled: &dyn Fn() -> bool,
+) -> Result<ReplaySummary, ReplayError> {
+    let record = fetch::<ApplicationRecord>(store.as_ref(), application, false)?;
+    let mut summary = ReplaySummary {
+        recorded: record
+            .pipelines
+            .values()
+            .map(|pipelines| pipelines.len())
+            .sum(),
+        ..ReplaySummary::default()
+    };
+    for (device_key, pipelines) in &record.pipelines {
+        let device_recipe = fetch::<DeviceRecipe>(store.as_ref(), device_key, true)?;
+        // SAFETY: a valid entry point (caller).
+        let instance = unsafe {
+            ReplayInstance::new(
+                get_instance_proc_addr,
+                device_recipe.api_version,
+                options.device_index,
+            )?
+        };
+        let device = match instance.create_device(Some(&device_recipe)) {
+            Ok(device) => device,
+            Err(error) => {
+                let reason = error.to_string();
+                summary
+                    .unsupported
+                    .extend(pipelines.iter().map(|pipeline| (*pipeline, reason.clone())));
+                continue;
+            }
+        };
+        let group = Group {
+            store,
+            instance: &instance,
+            device: &device,
+            application: *application,
+            record: &record,
+            device_key: *device_key,
+            pipelines,
+            if_needed: options.if_needed,
+            max_blob_bytes: options.max_blob_bytes,
+        };
+        let outcome = group.replay(
+            &mut summary,
+            progress,
+            &mut |batch: Batch<'_>, _: &mut ReplaySummary, progress| {
+                Ok(create_all(&device, batch, progress, cancelled))
+            },
+        );
+        // SAFETY: the replayer's objects and every cache were destroyed in `replay`.
+        unsafe { device.destroy() };
+        outcome?;
+    }
+    store.flush().map_err(ReplayError::Io)?;
+    Ok(summary)
+}
+
+/// Creates the batch's pipelines one after the other until done or cancelled.
+fn create_all(
+    device: &super::driver::ReplayDevice<'_>,
+    batch: Batch<'_>,
+    progress: &mut dyn FnMut(&ReplayProgress),
+    cancelled: &dyn Fn() -> bool,
+) -> Executed {
+    let mut replayer = PipelineReplayer::new(device, &batch.recipes);
+    let mut results = BTreeMap::new();
+    let mut queue = batch.queue;
+    let mut done = batch.done;
+    while let Some(pipeline) = queue.front().copied() {
+        if cancelled() {
+            break;
+        }
+        queue.pop_front();
+        // SAFETY: a live device; the batch's cache is used by this thread only.
+        let outcome = match unsafe { replayer.create(&pipeline, batch.cache) } {
+            Ok(created) if created.result == vk::Result::SUCCESS => PipelineOutcome::Created {
+                cache_hit: created.cache_hit,
+            },
+            Ok(created) => PipelineOutcome::DriverFailed(created.result),
+            Err(_) => PipelineOutcome::Unbuildable,
+        };
+        results.insert(pipeline, outcome);
+        done += 1;
+        progress(&ReplayProgress {
+            done,
+            total: batch.total,
+            pipeline,
+            outcome,
+        });
+    }
+    // SAFETY: no creation in flight.
+    unsafe { replayer.destroy() };
+    Executed {
+        results,
+        untried: queue.into_iter().collect(),
+        unsupported: None,
+    }
+}

@@ -1,0 +1,526 @@
+//! The replay of one application: per device recipe, worker processes create the pipelines,
+//! the replay merges their caches and saves once.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::ffi::OsString;
+use std::io::{self, BufReader, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ash::vk;
+
+use super::driver::ReplayInstance;
+use super::error::ReplayError;
+use super::group::{fetch, Batch, Executed, Group};
+use super::outcome::{PipelineOutcome, ReplayProgress, ReplaySummary};
+use super::protocol::{FromWorker, ToWorker};
+use super::worker::WORKER_ARG;
+use crate::recipe::application::ApplicationRecord;
+use crate::recipe::device::DeviceRecipe;
+use crate::recipe::key::{Recipe, RecipeKey};
+use crate::store::PipelineCacheStore;
+use crate::vulkan::VulkanOptions;
+
+/// How a replaying program starts its workers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerCommand {
+    /// The executable.
+    pub program: PathBuf,
+    /// Its arguments (the program must call [`run_worker`](super::run_worker) when it sees
+    /// them).
+    pub args: Vec<OsString>,
+}
+
+impl WorkerCommand {
+    /// This program again, with [`WORKER_ARG`].
+    ///
+    /// # Errors
+    /// When the running executable's path cannot be found.
+    pub fn current_exe() -> io::Result<Self> {
+        Ok(Self {
+            program: std::env::current_exe()?,
+            args: vec![WORKER_ARG.into()],
+        })
+    }
+}
+
+/// How a replay runs.
+#[derive(Clone, Debug)]
+pub struct ReplayOptions {
+    /// Worker processes at once (at least one is used).
+    pub workers: usize,
+    /// Longest one pipeline (or a worker's start or its final cache read) may take before the
+    /// worker is killed and the pipeline marked bad.
+    pub pipeline_timeout: Duration,
+    /// Skip pipelines this driver already has (recorded as replayed into the saved cache).
+    pub if_needed: bool,
+    /// Which physical device, in the loader's order.
+    pub device_index: usize,
+    /// How workers are started.
+    pub worker: WorkerCommand,
+    /// Largest driver cache loaded, handed to workers or saved (the adapter's cap).
+    pub max_blob_bytes: u64,
+}
+
+impl ReplayOptions {
+    /// A quarter of the cores, at least one (replay runs beside other work, as Steam's does),
+    /// a one-minute timeout per pipeline (drivers compile real pipelines in well under a
+    /// second; a minute tells a hang from a slow compile with a wide margin), device 0.
+    pub fn new(worker: WorkerCommand) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            workers: (cores / 4).max(1),
+            pipeline_timeout: Duration::from_secs(60),
+            if_needed: false,
+            device_index: 0,
+            worker,
+            max_blob_bytes: VulkanOptions::DEFAULT_MAX_BLOB_BYTES,
+        }
+    }
+}
+
+/// Replays the application whose record is stored at `application` into the caches its next
+/// launch on this machine's driver loads.
+///
+/// Per device recipe of the record: an instance of the recorded API version and a bare device
+/// on physical device `options.device_index`; the application's cache loaded from `store`
+/// (checked as every load is) and its contents handed to `options.workers` worker processes
+/// started with `options.worker`; each worker creates the recorded device and the pipelines
+/// it is sent, one at a time. A worker that dies or exceeds `options.pipeline_timeout` is
+/// killed and replaced; the pipeline it was on is recorded as bad for this driver and never
+/// tried again; pipelines it had finished since its last cache hand-over are redone by
+/// others, so no worker's death loses another's work. The workers' caches are merged into
+/// the loaded cache and saved once under the application's key, then the store is flushed.
+/// `progress` is called after every pipeline, on the calling thread.
+///
+/// # Errors
+/// [`ReplayError::MissingRecipe`] / [`ReplayError::BadRecipe`] for the application record
+/// itself or a device recipe; [`ReplayError::Vulkan`] / [`ReplayError::Adapter`] when this
+/// process's instance, bare device or cache fails; [`ReplayError::Worker`] when workers
+/// cannot be started or keep dying outside pipeline creation; [`ReplayError::Io`] when the
+/// store's flush fails. Pipelines that fail are counted in the summary, not errors.
+///
+/// # Safety
+/// `get_instance_proc_addr` must be a loader's valid entry point, and the workers
+/// `options.worker` starts must run [`run_worker`](super::run_worker) on the same loader.
+pub unsafe fn replay_application(
+    store: &Arc<dyn PipelineCacheStore>,
+    get_instance_proc_addr: vk::PFN_vkGetInstanceProcAddr,
+    application: &RecipeKey,
+    options: &ReplayOptions,
+    progress: &mut dyn FnMut(&ReplayProgress),
+) -> Result<ReplaySummary, ReplayError> {
+    let record = fetch::<ApplicationRecord>(store.as_ref(), application, false)?;
+    let mut summary = ReplaySummary {
+        recorded: record.pipelines.values().map(BTreeSet::len).sum(),
+        ..ReplaySummary::default()
+    };
+    for (device_key, pipelines) in &record.pipelines {
+        let device_recipe = fetch::<DeviceRecipe>(store.as_ref(), device_key, true)?;
+        // SAFETY: a valid entry point (caller).
+        let instance = unsafe {
+            ReplayInstance::new(
+                get_instance_proc_addr,
+                device_recipe.api_version,
+                options.device_index,
+            )?
+        };
+        let bare = instance.create_device(None)?;
+        let group = Group {
+            store,
+            instance: &instance,
+            device: &bare,
+            application: *application,
+            record: &record,
+            device_key: *device_key,
+            pipelines,
+            if_needed: options.if_needed,
+            max_blob_bytes: options.max_blob_bytes,
+        };
+        let outcome = group.replay(&mut summary, progress, &mut |batch, summary, progress| {
+            run_pool(&group, &device_recipe, options, batch, summary, progress)
+        });
+        // SAFETY: every cache of the bare device was destroyed in `replay`.
+        unsafe { bare.destroy() };
+        outcome?;
+    }
+    store.flush().map_err(ReplayError::Io)?;
+    Ok(summary)
+}
+
+/// Runs the workers over a group's batch and merges their caches into the batch's cache.
+fn run_pool(
+    group: &Group<'_>,
+    device_recipe: &DeviceRecipe,
+    options: &ReplayOptions,
+    batch: Batch<'_>,
+    summary: &mut ReplaySummary,
+    progress: &mut dyn FnMut(&ReplayProgress),
+) -> Result<Executed, ReplayError> {
+    // SAFETY: a live cache of the context's device.
+    let seed = unsafe { batch.context.pipeline_cache_data(batch.cache)? }.unwrap_or_default();
+    let job = ToWorker::Job {
+        api_version: device_recipe.api_version,
+        device_index: u32::try_from(options.device_index).unwrap_or(u32::MAX),
+        device: device_recipe.to_bytes(),
+        seed,
+        recipes: batch.recipes,
+    };
+    let mut job_bytes = Vec::new();
+    job.write(&mut job_bytes).map_err(worker_error)?;
+    let mut pool = Pool {
+        options,
+        job: job_bytes,
+        queue: batch.queue,
+        workers: HashMap::new(),
+        next_id: 0,
+        events: mpsc::channel(),
+        results: BTreeMap::new(),
+        reported: batch.done,
+        total: batch.total,
+        deaths_outside_pipelines: 0,
+        cache_data: Vec::new(),
+        handed_over: HashSet::new(),
+        unsupported: None,
+    };
+    let ran = pool.run(summary, progress);
+    pool.stop_all();
+    ran?;
+    if pool.unsupported.is_none() {
+        for data in &pool.cache_data {
+            if data.is_empty() || data.len() as u64 > options.max_blob_bytes {
+                continue;
+            }
+            // Data this driver wrote in a worker on the same physical device.
+            let worker_cache = group.device.create_cache(data)?;
+            // SAFETY: live caches of the context's device, the destination not a source.
+            let merged = unsafe {
+                batch
+                    .context
+                    .merge_pipeline_caches(batch.cache, &[worker_cache])
+            };
+            // SAFETY: merged (or not) and no longer used.
+            unsafe {
+                group
+                    .device
+                    .device
+                    .destroy_pipeline_cache(worker_cache, None)
+            };
+            merged?;
+        }
+    }
+    // Created counts only once in a merged cache; anything else would be lost work (never
+    // expected: a dead worker's pipelines are redone by the others).
+    let mut untried: Vec<RecipeKey> = pool.queue.into_iter().collect();
+    let handed_over = &pool.handed_over;
+    pool.results.retain(|pipeline, outcome| {
+        let kept =
+            !matches!(outcome, PipelineOutcome::Created { .. }) || handed_over.contains(pipeline);
+        if !kept {
+            untried.push(*pipeline);
+        }
+        kept
+    });
+    Ok(Executed {
+        results: pool.results,
+        untried,
+        unsupported: pool.unsupported,
+    })
+}
+
+fn worker_error(error: io::Error) -> ReplayError {
+    ReplayError::Worker(error.to_string())
+}
+
+/// How many times in a row workers may die outside pipeline creation (starting, or handing
+/// over their cache) before the replay gives up instead of restarting them forever.
+const MAX_DEATHS_OUTSIDE_PIPELINES: usize = 3;
+
+/// One worker process as the replay sees it.
+struct Worker {
+    child: Child,
+    input: BufWriter<ChildStdin>,
+    ready: bool,
+    /// The pipeline it was sent and has not answered.
+    current: Option<RecipeKey>,
+    /// When it must have answered (started, created its pipeline, sent its cache).
+    deadline: Option<Instant>,
+    /// Pipelines it created whose cache it has not handed over yet: redone if it dies.
+    unsaved: Vec<RecipeKey>,
+    finishing: bool,
+    handed_over: bool,
+    killed_for_time: bool,
+}
+
+enum Event {
+    Message(usize, FromWorker),
+    /// The worker's output ended (it exited, died or was killed), or broke the protocol.
+    Closed(usize),
+}
+
+struct Pool<'a> {
+    options: &'a ReplayOptions,
+    /// The encoded job frame every worker gets first.
+    job: Vec<u8>,
+    queue: VecDeque<RecipeKey>,
+    workers: HashMap<usize, Worker>,
+    next_id: usize,
+    events: (mpsc::Sender<Event>, mpsc::Receiver<Event>),
+    results: BTreeMap<RecipeKey, PipelineOutcome>,
+    reported: usize,
+    total: usize,
+    deaths_outside_pipelines: usize,
+    cache_data: Vec<Vec<u8>>,
+    /// Pipelines created by a worker that then handed over its cache.
+    handed_over: HashSet<RecipeKey>,
+    /// Why the driver cannot create the recorded device, once a worker said so.
+    unsupported: Option<String>,
+}
+
+impl Pool<'_> {
+    fn run(
+        &mut self,
+        summary: &mut ReplaySummary,
+        progress: &mut dyn FnMut(&ReplayProgress),
+    ) -> Result<(), ReplayError> {
+        let wanted = self.options.workers.max(1).min(self.queue.len());
+        for _ in 0..wanted {
+            self.spawn()?;
+        }
+        while !self.workers.is_empty() {
+            self.assign();
+            let now = Instant::now();
+            let next_deadline = self.workers.values().filter_map(|w| w.deadline).min();
+            let wait = next_deadline.map_or(self.options.pipeline_timeout, |deadline| {
+                deadline.saturating_duration_since(now)
+            });
+            match self.events.1.recv_timeout(wait) {
+                Ok(Event::Message(id, message)) => self.on_message(id, message, progress),
+                Ok(Event::Closed(id)) => {
+                    self.on_closed(id, summary, progress)?;
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => self.kill_late(),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    unreachable!("the pool holds a sender")
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn spawn(&mut self) -> Result<(), ReplayError> {
+        let mut child = Command::new(&self.options.worker.program)
+            .args(&self.options.worker.args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(worker_error)?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            unreachable!("both were piped")
+        };
+        let id = self.next_id;
+        self.next_id += 1;
+        let events = self.events.0.clone();
+        std::thread::Builder::new()
+            .name("pcstore-replay-reader".into())
+            .spawn(move || {
+                let mut output = BufReader::new(stdout);
+                while let Ok(Some(message)) = FromWorker::read(&mut output) {
+                    if events.send(Event::Message(id, message)).is_err() {
+                        return;
+                    }
+                }
+                let _ = events.send(Event::Closed(id));
+            })
+            .map_err(worker_error)?;
+        let mut input = BufWriter::new(stdin);
+        // A worker that cannot take its job dies and is seen closing.
+        let _ = input.write_all(&self.job).and_then(|()| input.flush());
+        self.workers.insert(
+            id,
+            Worker {
+                child,
+                input,
+                ready: false,
+                current: None,
+                deadline: Some(Instant::now() + self.options.pipeline_timeout),
+                unsaved: Vec::new(),
+                finishing: false,
+                handed_over: false,
+                killed_for_time: false,
+            },
+        );
+        Ok(())
+    }
+
+    /// Sends idle workers the next pipeline, or `Finish` when none is left.
+    fn assign(&mut self) {
+        for worker in self.workers.values_mut() {
+            if !worker.ready || worker.current.is_some() || worker.finishing {
+                continue;
+            }
+            let message = match self.queue.pop_front() {
+                Some(pipeline) => {
+                    worker.current = Some(pipeline);
+                    ToWorker::Pipeline(pipeline)
+                }
+                None => {
+                    worker.finishing = true;
+                    ToWorker::Finish
+                }
+            };
+            worker.deadline = Some(Instant::now() + self.options.pipeline_timeout);
+            // A write to a dead worker fails; its closing is handled when seen.
+            let _ = message.write(&mut worker.input);
+        }
+    }
+
+    fn on_message(
+        &mut self,
+        id: usize,
+        message: FromWorker,
+        progress: &mut dyn FnMut(&ReplayProgress),
+    ) {
+        let Some(worker) = self.workers.get_mut(&id) else {
+            return;
+        };
+        match message {
+            FromWorker::Ready => {
+                worker.ready = true;
+                worker.deadline = None;
+                self.deaths_outside_pipelines = 0;
+            }
+            FromWorker::Unsupported(reason) => {
+                // Every worker would say the same: stop them all, keep the queue as is.
+                self.unsupported = Some(reason);
+                self.stop_all();
+            }
+            FromWorker::Created {
+                pipeline,
+                result,
+                cache_hit,
+            } if worker.current == Some(pipeline) => {
+                worker.current = None;
+                worker.deadline = None;
+                let result = vk::Result::from_raw(result);
+                let outcome = if result == vk::Result::SUCCESS {
+                    worker.unsaved.push(pipeline);
+                    PipelineOutcome::Created {
+                        cache_hit: match cache_hit {
+                            0 => Some(false),
+                            1 => Some(true),
+                            _ => None,
+                        },
+                    }
+                } else {
+                    PipelineOutcome::DriverFailed(result)
+                };
+                self.finish(pipeline, outcome, progress);
+            }
+            FromWorker::Unbuildable { pipeline, reason } if worker.current == Some(pipeline) => {
+                worker.current = None;
+                worker.deadline = None;
+                eprintln!("pcstore replay: pipeline {pipeline} not built: {reason}");
+                self.finish(pipeline, PipelineOutcome::Unbuildable, progress);
+            }
+            FromWorker::CacheData(data) if worker.finishing => {
+                worker.deadline = None;
+                worker.handed_over = true;
+                self.handed_over.extend(worker.unsaved.drain(..));
+                self.cache_data.push(data);
+            }
+            // An answer to nothing asked: a broken worker; stop it (its close requeues).
+            _ => {
+                let _ = worker.child.kill();
+            }
+        }
+    }
+
+    /// Records a pipeline's outcome; progress is reported the first time only (a pipeline
+    /// redone after its worker died counts once).
+    fn finish(
+        &mut self,
+        pipeline: RecipeKey,
+        outcome: PipelineOutcome,
+        progress: &mut dyn FnMut(&ReplayProgress),
+    ) {
+        if self.results.insert(pipeline, outcome).is_none() {
+            self.reported += 1;
+        }
+        progress(&ReplayProgress {
+            done: self.reported,
+            total: self.total,
+            pipeline,
+            outcome,
+        });
+    }
+
+    fn on_closed(
+        &mut self,
+        id: usize,
+        summary: &mut ReplaySummary,
+        progress: &mut dyn FnMut(&ReplayProgress),
+    ) -> Result<(), ReplayError> {
+        let Some(mut worker) = self.workers.remove(&id) else {
+            return Ok(());
+        };
+        let _ = worker.child.kill();
+        let _ = worker.child.wait();
+        if worker.handed_over || self.unsupported.is_some() {
+            return Ok(());
+        }
+        // Died: what it created since its last hand-over is redone by the others.
+        self.queue.extend(worker.unsaved.drain(..));
+        match worker.current {
+            Some(pipeline) => {
+                let outcome = if worker.killed_for_time {
+                    PipelineOutcome::TimedOut
+                } else {
+                    PipelineOutcome::Crashed
+                };
+                self.finish(pipeline, outcome, progress);
+            }
+            None => {
+                self.deaths_outside_pipelines += 1;
+                if self.deaths_outside_pipelines > MAX_DEATHS_OUTSIDE_PIPELINES {
+                    return Err(ReplayError::Worker(format!(
+                        "{} workers in a row died while starting or saving",
+                        self.deaths_outside_pipelines
+                    )));
+                }
+            }
+        }
+        if !self.queue.is_empty() && self.workers.len() < self.options.workers.max(1) {
+            summary.worker_restarts += 1;
+            self.spawn()?;
+        }
+        Ok(())
+    }
+
+    /// Kills every worker past its deadline (its close then marks its pipeline timed out).
+    fn kill_late(&mut self) {
+        let now = Instant::now();
+        for worker in self.workers.values_mut() {
+            if worker.deadline.is_some_and(|deadline| deadline <= now) {
+                worker.killed_for_time = true;
+                worker.deadline = None;
+                let _ = worker.child.kill();
+            }
+        }
+    }
+
+    /// Kills every worker still running and reaps it.
+    fn stop_all(&mut self) {
+        for worker in self.workers.values_mut() {
+            let _ = worker.child.kill();
+            let _ = worker.child.wait();
+        }
+        if self.unsupported.is_some() {
+            self.workers.clear();
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! A replay worker: one process creating the pipelines its replay sends, so a driver that
+//! aborts or hangs takes down only this process.
+
+use std::io::{self, BufReader, BufWriter, Write};
+
+use ash::vk;
+
+use super::driver::{PipelineReplayer, ReplayDevice, ReplayInstance};
+use super::protocol::{FromWorker, ToWorker};
+use crate::recipe::device::DeviceRecipe;
+use crate::recipe::key::Recipe;
+
+/// The argument a replaying program is re-executed with to become a worker (see
+/// [`run_worker`]).
+pub const WORKER_ARG: &str = "--pcstore-replay-worker";
+
+/// Nice levels a worker lowers itself by: replay runs beside games and desktops.
+const WORKER_NICENESS: i32 = 10;
+
+/// Runs this process as a replay worker: call it first thing in `main` when the program was
+/// started with [`WORKER_ARG`] (the replay starts workers that way), and exit with what it
+/// returns. It reads the job and pipelines on stdin, creates each pipeline on its own device
+/// with a cache seeded by the replay, and answers on stdout; anything else printing to stdout
+/// (the driver, a layer) is sent to stderr instead.
+///
+/// Returns the process exit status: 0 after a finished job, 1 when the protocol broke.
+///
+/// # Safety
+/// `get_instance_proc_addr` must be a loader's (or a layer chain's) valid entry point.
+pub unsafe fn run_worker(get_instance_proc_addr: vk::PFN_vkGetInstanceProcAddr) -> i32 {
+    crate::platform::lower_priority(WORKER_NICENESS);
+    let output = match crate::platform::take_stdout_for_protocol() {
+        Ok(output) => output,
+        Err(error) => {
+            eprintln!("pcstore replay worker: {error}");
+            return 1;
+        }
+    };
+    let mut output = BufWriter::new(output);
+    let mut input = BufReader::new(io::stdin().lock());
+    // SAFETY: a valid entry point (caller).
+    match unsafe { serve(get_instance_proc_addr, &mut input, &mut output) } {
+        Ok(()) => 0,
+        Err(error) => {
+            eprintln!("pcstore replay worker: {error}");
+            1
+        }
+    }
+}
+
+/// The worker's whole conversation.
+///
+/// # Safety
+/// As [`run_worker`].
+unsafe fn serve(
+    get_instance_proc_addr: vk::PFN_vkGetInstanceProcAddr,
+    input: &mut impl io::Read,
+    output: &mut impl Write,
+) -> io::Result<()> {
+    let Some(ToWorker::Job {
+        api_version,
+        device_index,
+        device,
+        seed,
+        recipes,
+    }) = ToWorker::read(input)?
+    else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the first message is not a job",
+        ));
+    };
+    let unsupported =
+        |output: &mut _, reason: String| FromWorker::Unsupported(reason).write(output);
+    let device_recipe = match DeviceRecipe::from_bytes(&device) {
+        Ok(recipe) => recipe,
+        Err(error) => return unsupported(output, format!("device recipe: {error:?}")),
+    };
+    // SAFETY: a valid entry point (caller).
+    let instance = match unsafe {
+        ReplayInstance::new(get_instance_proc_addr, api_version, device_index as usize)
+    } {
+        Ok(instance) => instance,
+        Err(error) => return unsupported(output, error.to_string()),
+    };
+    let device = match instance.create_device(Some(&device_recipe)) {
+        Ok(device) => device,
+        Err(error) => return unsupported(output, error.to_string()),
+    };
+    let outcome = replay_on(&device, &recipes, &seed, input, output);
+    // SAFETY: the replayer's objects and the cache were destroyed in `replay_on`.
+    unsafe { device.destroy() };
+    outcome
+}
+
+fn replay_on(
+    device: &ReplayDevice<'_>,
+    recipes: &super::set::RecipeSet,
+    seed: &[u8],
+    input: &mut impl io::Read,
+    output: &mut impl Write,
+) -> io::Result<()> {
+    let cache = match device.create_cache(seed) {
+        Ok(cache) => cache,
+        // Seed data the driver refuses: an empty cache, as the adapter does.
+        Err(_) => device
+            .create_cache(&[])
+            .map_err(|error| io::Error::other(error.to_string()))?,
+    };
+    let mut replayer = PipelineReplayer::new(device, recipes);
+    let mut outcome = FromWorker::Ready.write(output);
+    while outcome.is_ok() {
+        outcome = match ToWorker::read(input) {
+            Ok(Some(ToWorker::Pipeline(pipeline))) => {
+                // SAFETY: a live device and a cache of it used by this thread only.
+                let answer = match unsafe { replayer.create(&pipeline, cache) } {
+                    Ok(created) => FromWorker::Created {
+                        pipeline,
+                        result: created.result.as_raw(),
+                        cache_hit: created.cache_hit.map_or(2, u8::from),
+                    },
+                    Err(error) => FromWorker::Unbuildable {
+                        pipeline,
+                        reason: error.to_string(),
+                    },
+                };
+                answer.write(output)
+            }
+            Ok(Some(ToWorker::Finish)) => {
+                // SAFETY: a live cache of this device.
+                outcome = unsafe { device.device.get_pipeline_cache_data(cache) }
+                    .map_err(|error| io::Error::other(error.to_string()))
+                    .and_then(|data| FromWorker::CacheData(data).write(output));
+                break;
+            }
+            Ok(Some(ToWorker::Job { .. })) => {
+                Err(io::Error::new(io::ErrorKind::InvalidData, "a second job"))
+            }
+            // The replay went away: nothing to answer.
+            Ok(None) => break,
+            Err(error) => Err(error),
+        };
+    }
+    // SAFETY: no creation in flight; objects of this live device.
+    unsafe {
+        replayer.destroy();
+        device.device.destroy_pipeline_cache(cache, None);
+    }
+    outcome
+}
