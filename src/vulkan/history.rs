@@ -177,6 +177,27 @@ impl History {
         })
     }
 
+    /// The device of a history from its first bytes (the fixed fields up to offset 44), for
+    /// readers that see only an entry's head (the disk tier's stale-identity eviction): `None`
+    /// for anything that does not begin like a history of this version.
+    pub fn device_of(head: &[u8]) -> Option<EnvelopeDevice> {
+        let mut input = Reader::new(head);
+        if input.array::<4>()? != MAGIC || input.u8()? != VERSION {
+            return None;
+        }
+        input.zeros(3)?;
+        let device = EnvelopeDevice {
+            vendor_id: input.u32()?,
+            device_id: input.u32()?,
+            driver_version: input.u32()?,
+            driver_id: input.u32()?,
+            pipeline_cache_uuid: input.array::<16>()?,
+            pointer_size: input.u8()?,
+        };
+        input.zeros(3)?;
+        Some(device)
+    }
+
     /// Whether `bytes` begin like a history (for telling kinds apart from a record's first
     /// bytes).
     pub fn is_history(bytes: &[u8]) -> bool {
