@@ -239,8 +239,7 @@ unsafe extern "system" fn destroy_device(
         if let Some(cache) = data.cache.get() {
             // SAFETY: the device is live; the saver has stopped and the device is out of the
             // map, so no thread uses the cache any more.
-            unsafe { cache.close() };
-            history::record(&data, cache);
+            unsafe { history::close_recording_run(&data, cache) };
         }
         if data.feedback.available() {
             layer_log!(
