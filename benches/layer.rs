@@ -18,6 +18,10 @@
 //!   layer (seeded by a first child through the adapter's public API, under the key the layer
 //!   derives; the measuring child checks the layer's log that it loaded those bytes). Goal:
 //!   <= 1 ms added at device creation.
+//! - the history record the layer appends at `vkDestroyDevice` of a device that created
+//!   pipelines: `VulkanContext::record_run` (read the record, append a run, put) and the flush
+//!   after it, on a disk store, 20 runs into one record: what such a destruction adds to the
+//!   destroy figures above (whose devices create no pipeline, so record nothing).
 
 #[path = "../tests/support/vk_harness.rs"]
 mod vk_harness;
@@ -268,7 +272,65 @@ fn child(phase: &str) {
     }
     let layered = Instance::new(&entry, true);
     pipeline_creation(&plain, &layered);
+    history_record(&plain);
     device_lifetime(&plain, &layered);
+}
+
+/// What the layer does at `vkDestroyDevice` for the history (src/layer/history.rs): one
+/// `record_run` and one flush, timed on a disk store in the bench's store folder.
+fn history_record(plain: &Instance) {
+    let device = plain.device();
+    let store: Arc<dyn PipelineCacheStore> = Arc::new(DiskCache::in_user_cache().expect("store"));
+    let info = DeviceInfo {
+        instance: plain.instance.handle(),
+        physical_device: plain.physical_device,
+        device: device.handle(),
+        get_instance_proc_addr: vk_harness::system_get_instance_proc_addr(),
+        api_version: vk::API_VERSION_1_3,
+    };
+    let options = VulkanOptions {
+        namespace: b"pcstore-layer-bench history".to_vec(),
+        ..VulkanOptions::default()
+    };
+    // SAFETY: live related handles; the context is dropped before the device.
+    let context = unsafe { VulkanContext::new(Arc::clone(&store), info, options) }.expect("ctx");
+    let run = pcstore::vulkan::Run {
+        ended_ns: 0,
+        pipelines: 415,
+        hits: 412,
+        hit_ns: 150_000_000,
+        miss_ns: 60_000_000,
+    };
+    let (mut record, mut flush) = (Vec::new(), Vec::new());
+    let mut last_run = 0;
+    for _ in 0..DEVICE_ROUNDS {
+        let started = Instant::now();
+        let history = context
+            .record_run("bench", run, std::time::SystemTime::now())
+            .expect("history stored");
+        record.push(started.elapsed());
+        let started = Instant::now();
+        store.flush().expect("flush");
+        flush.push(started.elapsed());
+        last_run = history.last_run;
+    }
+    assert_eq!(last_run, DEVICE_ROUNDS as u64, "every run appended");
+    println!("## history record at device destruction, {DEVICE_ROUNDS} runs into one record");
+    println!("| step | median | max |");
+    println!("|---|---|---|");
+    for (name, samples) in [
+        ("record_run (get, append, put)", &record),
+        ("flush", &flush),
+    ] {
+        println!(
+            "| {name} | {:.2?} | {:.2?} |",
+            median(samples.clone()),
+            samples.iter().max().expect("samples")
+        );
+    }
+    drop(context);
+    // SAFETY: nothing else uses the device.
+    unsafe { device.destroy_device(None) };
 }
 
 /// Stores a 1 MiB blob (valid header, then padding) under the key the layer uses for this

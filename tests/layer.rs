@@ -133,7 +133,7 @@ fn checks() -> Vec<(String, Check, Option<usize>)> {
             None,
         ),
     ];
-    let per_driver: [(&str, Check); 25] = [
+    let per_driver: [(&str, Check); 26] = [
         ("explicit-above-validation", explicit_above_validation),
         ("explicit-below-validation", explicit_below_validation),
         ("implicit", implicit),
@@ -150,6 +150,7 @@ fn checks() -> Vec<(String, Check, Option<usize>)> {
         ("tiny-max-size", tiny_max_size),
         ("bundle-warms-first-launch", bundle_warms_first_launch),
         ("label-names-the-device", label_names_the_device),
+        ("history-records-runs", history_records_runs),
         ("environment-grammar", environment_grammar),
         ("log-file", log_file),
         ("two-apps-at-once", two_apps_at_once),
@@ -1243,6 +1244,66 @@ fn label_names_the_device(setup: &Setup, driver: &Driver) -> String {
         label.driver(),
         label.device_name,
         label.application
+    )
+}
+
+/// Every run's driver-reported hits end up in the application's history record for the device:
+/// two launches, two runs numbered 1 and 2, each equal to what the layer logged from creation
+/// feedback (which `*/creation-feedback` checks against the application's own feedback); on
+/// SwiftShader, the hits it reports in-process.
+fn history_records_runs(setup: &Setup, driver: &Driver) -> String {
+    let mode = Mode::ExplicitValidationBelow;
+    let store = fresh_store(setup, driver, "history");
+    let histories = || {
+        let disk = pcstore::DiskCache::new(&store).expect("store");
+        disk.keys()
+            .into_iter()
+            .filter_map(|key| pcstore::vulkan::History::from_bytes(&disk.peek(&key)?))
+            .collect::<Vec<_>>()
+    };
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after the epoch")
+        .as_nanos() as u64;
+    let mut logged = Vec::new();
+    for launch in 1..=2u64 {
+        let mut command = app_command(setup, driver, mode, &store, false);
+        command.env("APP_REPEAT", "2");
+        let run = run_app(command);
+        run.assert_ok("launch");
+        assert_eq!(run.value("validation_errors"), "0");
+        assert!(
+            run.logged(&format!("history: run {launch} recorded")),
+            "{:?}",
+            run.layer_log()
+        );
+        logged.push(feedback_counts(&run));
+    }
+    let [history] = &histories()[..] else {
+        panic!("not one history: {:?}", histories());
+    };
+    assert_eq!(history.application, "app (pcstore-layer-test-app)");
+    assert_eq!(history.last_run, 2);
+    let recorded: Vec<(u64, u64)> = history
+        .runs
+        .iter()
+        .map(|run| (run.pipelines, run.hits))
+        .collect();
+    assert_eq!(recorded, logged, "the runs as the layer counted them");
+    assert!(history.runs[0].ended_ns >= started);
+    assert!(history.runs[1].ended_ns >= history.runs[0].ended_ns);
+    for run in &history.runs {
+        assert!(run.pipelines > 0 && run.creation_ns() > 0, "{run:?}");
+        if driver.name == "swiftshader" {
+            assert!(run.hits > 0, "SwiftShader reports in-process hits: {run:?}");
+        } else {
+            assert_eq!(run.hits, 0, "lavapipe never sets the hit bit");
+        }
+    }
+    let last = history.runs[1];
+    format!(
+        "run 2: {} of {} pipelines from cache",
+        last.hits, last.pipelines
     )
 }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{anyhow, bail, Context};
 use pcstore::disk::{DiskCacheOptions, DiskEntry};
 use pcstore::recipe::{recipe_kind, RecipeKind};
-use pcstore::vulkan::{envelope_device, EnvelopeDevice, Label, ENVELOPE_HEADER_LEN};
+use pcstore::vulkan::{envelope_device, EnvelopeDevice, History, Label, ENVELOPE_HEADER_LEN};
 use pcstore::DiskCache;
 use serde::Serialize;
 
@@ -77,6 +77,8 @@ pub enum Kind {
     Recipe(RecipeKind),
     /// A label record: who a device's entries belong to.
     Label,
+    /// A history record: an application's last runs on a device, with driver-reported hits.
+    History,
     /// Anything else an engine put.
     Other,
 }
@@ -87,6 +89,8 @@ impl Kind {
             Kind::PipelineCache
         } else if Label::is_label(head) {
             Kind::Label
+        } else if History::is_history(head) {
+            Kind::History
         } else if let Ok((kind, _)) = recipe_kind(head) {
             Kind::Recipe(kind)
         } else {
@@ -94,12 +98,13 @@ impl Kind {
         }
     }
 
-    /// `pipeline-cache`, `recipe`, `label` or `other`.
+    /// `pipeline-cache`, `recipe`, `label`, `history` or `other`.
     pub fn name(self) -> &'static str {
         match self {
             Kind::PipelineCache => "pipeline-cache",
             Kind::Recipe(_) => "recipe",
             Kind::Label => "label",
+            Kind::History => "history",
             Kind::Other => "other",
         }
     }
@@ -177,6 +182,8 @@ pub struct Described {
     /// A label: the record itself. A pipeline-cache entry: the label naming it (its cache
     /// key), else the most recently seen label of its device.
     pub label: Option<Label>,
+    /// A history: the record itself.
+    pub history: Option<History>,
 }
 
 impl Described {
@@ -188,8 +195,8 @@ impl Described {
     }
 }
 
-/// Every entry of `store`, described (one small read each, and a verified read of each label;
-/// entries whose record cannot be read are `Other`: `verify` says why).
+/// Every entry of `store`, described (one small read each, and a verified read of each label
+/// and history; entries whose record cannot be read are `Other`: `verify` says why).
 pub fn describe_all(store: &DiskCache) -> Vec<Described> {
     let mut described: Vec<Described> = store
         .entries()
@@ -202,15 +209,19 @@ pub fn describe_all(store: &DiskCache) -> Vec<Described> {
             let label = (kind == Kind::Label)
                 .then(|| store.peek(&entry.key).and_then(|b| Label::from_bytes(&b)))
                 .flatten();
-            let fields = envelope_device(&head).or(label.as_ref().map(|label| label.device));
+            let history = (kind == Kind::History)
+                .then(|| store.peek(&entry.key).and_then(|b| History::from_bytes(&b)))
+                .flatten();
+            let fields = envelope_device(&head)
+                .or(label.as_ref().map(|label| label.device))
+                .or(history.as_ref().map(|history| history.device));
+            let unreadable = (kind == Kind::Label && label.is_none())
+                || (kind == Kind::History && history.is_none());
             Described {
-                kind: if kind == Kind::Label && label.is_none() {
-                    Kind::Other
-                } else {
-                    kind
-                },
+                kind: if unreadable { Kind::Other } else { kind },
                 device: fields.map(|fields| Device::of(&fields)),
                 label,
+                history,
                 entry,
             }
         })
@@ -281,8 +292,8 @@ pub struct Filter {
     /// of at least 4 hex digits); its labels included.
     #[arg(long, value_name = "ID")]
     pub identity: Option<String>,
-    /// Only the labels of this application (as `pcstore info` names it, or its executable
-    /// name) and the pipeline caches they name.
+    /// Only the labels and histories of this application (as `pcstore info` names it, or its
+    /// executable name) and the pipeline caches its labels name.
     #[arg(long, value_name = "APP")]
     pub app: Option<String>,
 }
@@ -296,11 +307,15 @@ impl Filter {
         };
         let app = match &self.app {
             Some(app) => {
-                described.named_by_label()
+                (described.named_by_label()
                     && described
                         .label
                         .as_ref()
-                        .is_some_and(|label| app_matches(&label.application, app))
+                        .is_some_and(|label| app_matches(&label.application, app)))
+                    || described
+                        .history
+                        .as_ref()
+                        .is_some_and(|history| app_matches(&history.application, app))
             }
             None => true,
         };
@@ -323,7 +338,7 @@ impl Filter {
     }
 }
 
-/// Whether a label's application (`game.x86_64 (My Game)`) is the one asked for: the whole
+/// Whether a label's or history's application (`game.x86_64 (My Game)`) is the one asked for: the whole
 /// name, the executable or the name in parentheses.
 fn app_matches(application: &str, asked: &str) -> bool {
     if application == asked {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use pcstore::vulkan::{seal_envelope, EnvelopeDevice, Label};
+use pcstore::vulkan::{seal_envelope, EnvelopeDevice, History, Label, Run};
 use pcstore::{DeviceIdentity, DiskCache, PipelineCacheStore, PipelineFingerprint};
 use serde_json::Value;
 
@@ -737,6 +737,92 @@ fn labels_name_devices_and_applications_and_stale_devices_go_first() {
         &["prune", "--stale-after", "2d", "--now-ns", &now_text],
     );
     assert_eq!(kept["chosen"], 0);
+}
+
+const HISTORIES: &str = "histories_show_each_applications_runs_and_the_cold_run";
+
+/// Three runs of one application on writer 1's device (as the layer records them: a cold run,
+/// then two from the cache), and a record that begins like a history but is not one.
+#[test]
+fn histories_show_each_applications_runs_and_the_cold_run() {
+    child_mode();
+    let scratch = Scratch::new("histories");
+    let dir = scratch.join("store");
+    write_all(HISTORIES, &dir, &[1], 5);
+    let identity = device(0x1001);
+    let ended = now_ns() - 3 * 3600 * 1_000_000_000;
+    let mut history = History {
+        device: EnvelopeDevice {
+            vendor_id: identity.vendor_id,
+            device_id: identity.device_id,
+            driver_version: identity.driver_version,
+            driver_id: identity.driver_id,
+            pipeline_cache_uuid: identity.pipeline_cache_uuid,
+            pointer_size: identity.pointer_size,
+        },
+        application: "game.x86_64 (My Game)".into(),
+        last_run: 0,
+        runs: Vec::new(),
+    };
+    for (hits, hit_ns, miss_ns) in [
+        (0, 0, 9_800_000_000),
+        (400, 100_000_000, 1_000_000_000),
+        (412, 150_000_000, 60_000_000),
+    ] {
+        history.push(Run {
+            ended_ns: ended,
+            pipelines: 415,
+            hits,
+            hit_ns,
+            miss_ns,
+        });
+    }
+    let key = History::key(&identity, &history.application);
+    let damaged_key = PipelineFingerprint::of(b"damaged history");
+    {
+        let store = DiskCache::new(&dir).unwrap();
+        store.try_put(key, history.to_bytes()).unwrap();
+        let mut damaged = history.to_bytes();
+        damaged[79] = 0x01; // the first run's hits (bytes 72..80): more than its pipelines
+        store.try_put(damaged_key, damaged).unwrap();
+        store.flush().unwrap();
+    }
+
+    let info = json(&dir, &["info"]);
+    assert_eq!(info["kinds"]["history"]["entries"], 1);
+    assert_eq!(info["kinds"]["other"]["entries"], 1, "the damaged record");
+    let one = device_id(&info, 1);
+    let usage = info["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == one.as_str())
+        .unwrap();
+    assert_eq!(usage["entries"], 5, "histories are not cache entries");
+    let histories = usage["histories"].as_array().unwrap();
+    assert_eq!(histories.len(), 1);
+    assert_eq!(histories[0]["application"], "game.x86_64 (My Game)");
+    assert_eq!(histories[0]["last_run"], 3);
+    let runs = histories[0]["runs"].as_array().unwrap();
+    let numbers: Vec<u64> = runs.iter().map(|r| r["run"].as_u64().unwrap()).collect();
+    assert_eq!(numbers, [1, 2, 3]);
+    assert_eq!(runs[2]["hits"], 412);
+    assert_eq!(runs[2]["pipelines"], 415);
+    assert_eq!(runs[2]["creation_ns"], 210_000_000u64);
+    assert_eq!(runs[2]["ended_ns"], ended);
+
+    let human = String::from_utf8(pcstore(&dir, &["info"]).stdout).unwrap();
+    assert!(
+        human.contains(
+            "game.x86_64 (My Game): run 3: 412 of 415 pipelines from cache, creation 0.21 s \
+             (cold run 1: 9.80 s), 3 hours ago"
+        ),
+        "{human}"
+    );
+    // --app selects the history by the application's name.
+    let expected: BTreeSet<String> = [key.to_hex()].into();
+    assert_eq!(key_set(&listing(&dir, &["--app", "My Game"])), expected);
+    assert_eq!(listing(&dir, &[])[&key.to_hex()]["kind"], "history");
 }
 
 const STALE_FIRST: &str = "max_size_takes_stale_devices_before_recently_used_ones";

@@ -75,6 +75,8 @@ fn open_store(plan: &StorePlan) -> Arc<dyn PipelineCacheStore> {
 /// cache externally synchronized).
 pub(super) struct DeviceCache {
     context: VulkanContext,
+    /// The application as its label and history name it.
+    application: String,
     device: vk::Device,
     cache: vk::PipelineCache,
     commands: CacheCommands,
@@ -182,6 +184,7 @@ impl DeviceCache {
         };
         Ok(Self {
             context,
+            application,
             device,
             cache,
             commands,
@@ -190,6 +193,16 @@ impl DeviceCache {
             collected: AtomicBool::new(false),
             ever_collected: AtomicBool::new(false),
         })
+    }
+
+    /// The adapter context the cache is loaded and saved through (for the history record).
+    pub fn context(&self) -> &VulkanContext {
+        &self.context
+    }
+
+    /// The application as its label and history name it.
+    pub fn application(&self) -> &str {
+        &self.application
     }
 
     /// Whether the application's own caches are seeded and collected on this device.
@@ -248,20 +261,20 @@ impl DeviceCache {
     }
 
     /// Saves if pipelines were created through the cache, or application caches were collected,
-    /// since the last save: a cache nobody used is never written nor flushed.
-    pub fn save_if_grown(&self, reason: &str) {
+    /// since the last save: a cache nobody used is never written nor flushed. Returns whether
+    /// the store was flushed.
+    pub fn save_if_grown(&self, reason: &str) -> bool {
         let grown = self.grown.swap(false, Ordering::AcqRel);
         let collected = self.collected.swap(false, Ordering::AcqRel);
-        if grown || collected {
-            self.save(reason);
-        }
+        (grown || collected) && self.save(reason)
     }
 
     /// Saves the cache through the adapter and, when something was stored, flushes the store:
     /// the local tiers, with a bounded wait for the remote one (see [`shared_store`]). An
     /// unchanged blob is not written, so nothing is flushed. Failures are logged only: losing a
-    /// save must never disturb the application.
-    fn save(&self, reason: &str) {
+    /// save must never disturb the application. Returns whether the store was flushed (even if
+    /// the flush failed: another one now would wait as long again).
+    fn save(&self, reason: &str) -> bool {
         // With collected data: the layer's cache and the collector combined in a cache of the
         // save's own (neither of the two may be merged into here). Without, the layer's cache
         // as it is: a merge keeps the pipelines, but a driver may drop what it held only as
@@ -276,7 +289,7 @@ impl DeviceCache {
                 Ok(combined) => Some(combined),
                 Err(error) => {
                     layer_log!(Warn, "{reason} save failed: combining caches: {error:?}");
-                    return;
+                    return false;
                 }
             },
             None => None,
@@ -291,7 +304,8 @@ impl DeviceCache {
         }
         match result {
             Ok(info) => {
-                let flush = if info.outcome == SaveOutcome::Stored {
+                let flushed = info.outcome == SaveOutcome::Stored;
+                let flush = if flushed {
                     match self.context.store().flush() {
                         Ok(()) => "ok",
                         Err(_) => "failed",
@@ -306,19 +320,23 @@ impl DeviceCache {
                     info.driver_bytes,
                     info.stored_bytes
                 );
+                flushed
             }
-            Err(error) => layer_log!(Warn, "{reason} save failed: {error}"),
+            Err(error) => {
+                layer_log!(Warn, "{reason} save failed: {error}");
+                false
+            }
         }
     }
 
     /// Final save (if the cache grew since the last one), then destroys the cache. Called once,
     /// at `vkDestroyDevice`, before calling down (a layer below, such as validation, must not
-    /// see a device destroyed with a live cache).
+    /// see a device destroyed with a live cache). Returns whether the store was flushed.
     ///
     /// # Safety
     /// The device must be live and no other thread may use this cache any more.
-    pub unsafe fn close(&self) {
-        self.save_if_grown("final");
+    pub unsafe fn close(&self) -> bool {
+        let flushed = self.save_if_grown("final");
         // SAFETY: the caches belong to this live device; nobody uses them any more (caller).
         unsafe {
             (self.commands.destroy)(self.device, self.cache, std::ptr::null());
@@ -326,6 +344,7 @@ impl DeviceCache {
                 (self.commands.destroy)(self.device, *collector.lock(), std::ptr::null());
             }
         }
+        flushed
     }
 }
 

@@ -19,6 +19,8 @@
 //! - device.rs: the device record (the next link's commands, the cache, the saver, the
 //!   creation statistics, the recorder);
 //! - feedback.rs: driver-verified hits (creation feedback chained, read and added up);
+//! - history.rs: each run's hits appended to the application's history record at
+//!   `vkDestroyDevice`;
 //! - configuration.rs: the enabled extensions and features, digested into the cache's key;
 //! - saver.rs: the background saver; cache.rs: the layer cache and the shared store;
 //! - instance.rs: the instance record; registry.rs: records by dispatch key, generic;
@@ -33,6 +35,7 @@ mod configuration;
 mod device;
 mod entry;
 mod feedback;
+mod history;
 mod instance;
 mod intercept;
 mod record;

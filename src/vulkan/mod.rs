@@ -6,6 +6,8 @@
 //! - envelope.rs: pcstore's wrapper around stored blobs (magic, length, BLAKE3, identity);
 //! - label.rs: [`Label`] records naming a device identity and application in words, and
 //!   [`VulkanContext::record_label`];
+//! - history.rs: [`History`] records of an application's last runs (driver-reported hits), and
+//!   [`VulkanContext::record_run`];
 //! - stale.rs: [`StaleIdentities`], the disk tier's hook naming the entries of identities whose
 //!   labels say they were last seen longer ago than the stale period, to evict first;
 //! - header.rs: the `VkPipelineCacheHeaderVersionOne` check;
@@ -21,6 +23,7 @@ pub(crate) mod dispatch;
 mod envelope;
 mod error;
 mod header;
+mod history;
 mod identity;
 mod label;
 mod metrics;
@@ -37,6 +40,7 @@ pub use error::VulkanError;
 pub use header::{
     check_cache_header, write_cache_header, CacheHeaderExpectation, HeaderError, HEADER_V1_LEN,
 };
+pub use history::{History, Run, HISTORY_NAMESPACE, MAX_HISTORY_TEXT, MAX_RUNS};
 pub use identity::device_identity_from_properties;
 pub use label::{Label, LABEL_NAMESPACE, LABEL_REFRESH_NS, MAX_LABEL_TEXT};
 pub use metrics::VulkanMetrics;

@@ -16,6 +16,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::envelope::{envelope_device, EnvelopeDevice, ENVELOPE_HEADER_LEN};
+use super::history::History;
 use super::label::{Label, MAX_LABEL_TEXT};
 use crate::disk::{EntryHead, StaleEntries, StaleHook};
 use crate::fingerprint::PipelineFingerprint;
@@ -56,6 +57,10 @@ impl StaleEntries for StaleIdentities {
                 (device, None)
             } else if let Some(label) = Label::from_bytes(&entry.head) {
                 (label.device, Some(label.last_seen_ns))
+            } else if let Some(device) = History::device_of(&entry.head) {
+                // An identity's run history goes with it (and, like its entries, neither makes
+                // it stale nor keeps it).
+                (device, None)
             } else {
                 continue;
             };
@@ -114,6 +119,19 @@ mod tests {
         .to_bytes()
     }
 
+    fn history(device: EnvelopeDevice, runs: usize) -> Vec<u8> {
+        let mut history = History {
+            device,
+            application: "game".into(),
+            last_run: 0,
+            runs: Vec::new(),
+        };
+        for _ in 0..runs {
+            history.push(crate::vulkan::Run::default());
+        }
+        history.to_bytes()
+    }
+
     fn entry(device: EnvelopeDevice) -> Vec<u8> {
         let identity = DeviceIdentity {
             vendor_id: device.vendor_id,
@@ -167,6 +185,16 @@ mod tests {
         ];
         let all_old = HashSet::from([key(1), key(2), key(3), key(4)]);
         assert_eq!(stale(&entries), all_old);
+        // The identity's run history (longer than the head read: its device fields suffice)
+        // goes with it; the fresh identity's stays.
+        let mut with_histories = entries.clone();
+        let long = history(old, 32);
+        assert!(long.len() > StaleIdentities.head_len());
+        with_histories.push((key(8), long[..StaleIdentities.head_len()].to_vec()));
+        with_histories.push((key(9), history(fresh, 1)));
+        let mut old_and_history = all_old.clone();
+        old_and_history.insert(key(8));
+        assert_eq!(stale(&with_histories), old_and_history);
         // Entries used more recently than the fresh identity's, still before the period.
         let mut newer_use = used(&entries, 31 * DAY_NS);
         newer_use[5].last_used_ns = NOW_NS - 60 * DAY_NS;

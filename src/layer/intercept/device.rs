@@ -15,6 +15,7 @@ use crate::layer::config::{config, layer_log};
 use crate::layer::configuration;
 use crate::layer::device::{DeviceData, NextDeviceFns, DEVICES};
 use crate::layer::feedback::{self, FeedbackSupport};
+use crate::layer::history;
 use crate::layer::instance::{InstanceData, INSTANCES};
 use crate::layer::record;
 use crate::layer::registry::dispatch_key;
@@ -238,7 +239,7 @@ unsafe extern "system" fn destroy_device(
         if let Some(cache) = data.cache.get() {
             // SAFETY: the device is live; the saver has stopped and the device is out of the
             // map, so no thread uses the cache any more.
-            unsafe { cache.close() };
+            unsafe { history::close_recording_run(&data, cache) };
         }
         if data.feedback.available() {
             layer_log!(
