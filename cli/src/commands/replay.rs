@@ -3,7 +3,7 @@
 //! launch loads a warm cache (after a driver update, on a new GPU, from a launcher).
 //!
 //! The replay itself is the library's ([`replay_application`]): crash-isolated workers, which
-//! are this program re-executed with [`WORKER_ARG`] ([`worker`] is their `main`). Pipelines the
+//! are this program re-executed with [`WORKER_ARG`](pcstore::recipe::replay::WORKER_ARG) ([`worker`] is their `main`). Pipelines the
 //! driver crashed on, hung on or refused are counted and recorded as bad for this driver, not
 //! failures of the command: the replay did what this driver allows, and a launcher must not
 //! stop a game over a driver bug. The command fails (exit 1) when libvulkan cannot be loaded,
@@ -47,7 +47,7 @@ pub struct Args {
     timeout: humantime::Duration,
 }
 
-/// The `main` of a replay worker (the program started with [`WORKER_ARG`]).
+/// The `main` of a replay worker (the program started with [`WORKER_ARG`](pcstore::recipe::replay::WORKER_ARG)).
 pub fn worker() -> ExitCode {
     match load_vulkan() {
         Ok(entry) => {
