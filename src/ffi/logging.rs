@@ -386,6 +386,7 @@ pub(crate) mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore)] // files: Miri isolates the program
     fn a_damaged_disk_entry_is_reported_as_a_repair() {
         use crate::{DiskCache, PipelineCacheStore, PipelineFingerprint};
         let scratch = Scratch::new("logging-repair");
@@ -430,6 +431,7 @@ pub(crate) mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore)] // files: Miri isolates the program
     fn the_default_store_reports_a_refused_disk_to_the_callback() {
         use crate::config::tests::vars;
         use crate::config::{Settings, StorePlan};
@@ -462,6 +464,7 @@ pub(crate) mod tests {
 
     #[cfg(feature = "remote")]
     #[test]
+    #[cfg_attr(miri, ignore)] // sockets: Miri isolates the program
     fn remote_messages_never_show_credentials() {
         use std::time::Duration;
 
@@ -554,6 +557,7 @@ pub(crate) mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore)] // a 100-round race stress: hours under Miri
     fn a_replaced_callback_is_never_called_after_the_replacement_returned() {
         let _exclusive = EXCLUSIVE.lock();
         let stop = Arc::new(AtomicBool::new(false));
