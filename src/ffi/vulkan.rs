@@ -948,6 +948,49 @@ fn recorded(outcome: Result<RecipeKey, NotRecorded>) -> FfiResult {
         .map_err(|why| FfiError::new(pcs_result::PCS_ERR_UNSUPPORTED, why.to_string()))
 }
 
+/// The body of each `pcs_vk_recipe_record_<object>` function: checks the pointers, then records
+/// `*info` with `record` (the recorder's method for that kind of object).
+///
+/// # Safety
+/// `recorder` is NULL or a live recorder; `info` is NULL or a create-info that is valid by
+/// Vulkan's rules for the creation `record` records.
+unsafe fn record_object<I>(
+    recorder: *const pcs_vk_recipe_recorder,
+    info: *const I,
+    record: impl FnOnce(&RecipeRecorder, &I) -> Result<RecipeKey, NotRecorded>,
+) -> FfiResult {
+    // SAFETY: NULL or live / valid (this function's contract).
+    let (recorder, info) = unsafe {
+        (
+            pcs_vk_recipe_recorder::arg(recorder, "recorder")?,
+            arg_ref(info, "info")?,
+        )
+    };
+    recorded(record(recorder, info))
+}
+
+/// The body of each `pcs_vk_recipe_record_<kind>_pipelines` function: checks the pointers, then
+/// records every create-info with `record`; the first refusal is the result.
+///
+/// # Safety
+/// `recorder` is NULL or a live recorder; `infos` is NULL or valid for reads of `count`
+/// create-infos, each valid by Vulkan's rules for the creation `record` records.
+unsafe fn record_pipelines<I>(
+    recorder: *const pcs_vk_recipe_recorder,
+    count: u32,
+    infos: *const I,
+    record: impl Fn(&RecipeRecorder, &I) -> Result<RecipeKey, NotRecorded>,
+) -> FfiResult {
+    // SAFETY: NULL or live / valid (this function's contract).
+    let (recorder, infos) = unsafe {
+        (
+            pcs_vk_recipe_recorder::arg(recorder, "recorder")?,
+            arg_array(infos, count, "infos")?,
+        )
+    };
+    record_all(infos.iter().map(|info| record(recorder, info)))
+}
+
 /// Records the shader module `handle` the driver just created from `*info` (`vkCreateShaderModule`).
 ///
 /// Returns `PCS_OK`; `PCS_ERR_UNSUPPORTED` when it cannot be recorded completely (an unknown
@@ -967,14 +1010,11 @@ pub unsafe extern "C" fn pcs_vk_recipe_record_shader_module(
 ) -> pcs_result {
     super::ffi_boundary!("pcs_vk_recipe_record_shader_module", || -> FfiResult {
         // SAFETY: forwarded contracts.
-        let (recorder, info) = unsafe {
-            (
-                pcs_vk_recipe_recorder::arg(recorder, "recorder")?,
-                arg_ref(info, "info")?,
-            )
-        };
-        // SAFETY: a valid create-info (contract).
-        recorded(unsafe { recorder.shader_module(handle, info) })
+        unsafe {
+            record_object(recorder, info, |recorder, info| {
+                recorder.shader_module(handle, info)
+            })
+        }
     })
 }
 
@@ -991,14 +1031,11 @@ pub unsafe extern "C" fn pcs_vk_recipe_record_sampler(
 ) -> pcs_result {
     super::ffi_boundary!("pcs_vk_recipe_record_sampler", || -> FfiResult {
         // SAFETY: forwarded contracts.
-        let (recorder, info) = unsafe {
-            (
-                pcs_vk_recipe_recorder::arg(recorder, "recorder")?,
-                arg_ref(info, "info")?,
-            )
-        };
-        // SAFETY: a valid create-info (contract).
-        recorded(unsafe { recorder.sampler(handle, info) })
+        unsafe {
+            record_object(recorder, info, |recorder, info| {
+                recorder.sampler(handle, info)
+            })
+        }
     })
 }
 
@@ -1017,14 +1054,11 @@ pub unsafe extern "C" fn pcs_vk_recipe_record_descriptor_set_layout(
         "pcs_vk_recipe_record_descriptor_set_layout",
         || -> FfiResult {
             // SAFETY: forwarded contracts.
-            let (recorder, info) = unsafe {
-                (
-                    pcs_vk_recipe_recorder::arg(recorder, "recorder")?,
-                    arg_ref(info, "info")?,
-                )
-            };
-            // SAFETY: a valid create-info (contract).
-            recorded(unsafe { recorder.descriptor_set_layout(handle, info) })
+            unsafe {
+                record_object(recorder, info, |recorder, info| {
+                    recorder.descriptor_set_layout(handle, info)
+                })
+            }
         }
     )
 }
@@ -1042,14 +1076,11 @@ pub unsafe extern "C" fn pcs_vk_recipe_record_pipeline_layout(
 ) -> pcs_result {
     super::ffi_boundary!("pcs_vk_recipe_record_pipeline_layout", || -> FfiResult {
         // SAFETY: forwarded contracts.
-        let (recorder, info) = unsafe {
-            (
-                pcs_vk_recipe_recorder::arg(recorder, "recorder")?,
-                arg_ref(info, "info")?,
-            )
-        };
-        // SAFETY: a valid create-info (contract).
-        recorded(unsafe { recorder.pipeline_layout(handle, info) })
+        unsafe {
+            record_object(recorder, info, |recorder, info| {
+                recorder.pipeline_layout(handle, info)
+            })
+        }
     })
 }
 
@@ -1066,14 +1097,11 @@ pub unsafe extern "C" fn pcs_vk_recipe_record_render_pass(
 ) -> pcs_result {
     super::ffi_boundary!("pcs_vk_recipe_record_render_pass", || -> FfiResult {
         // SAFETY: forwarded contracts.
-        let (recorder, info) = unsafe {
-            (
-                pcs_vk_recipe_recorder::arg(recorder, "recorder")?,
-                arg_ref(info, "info")?,
-            )
-        };
-        // SAFETY: a valid create-info (contract).
-        recorded(unsafe { recorder.render_pass(handle, info) })
+        unsafe {
+            record_object(recorder, info, |recorder, info| {
+                recorder.render_pass(handle, info)
+            })
+        }
     })
 }
 
@@ -1090,14 +1118,11 @@ pub unsafe extern "C" fn pcs_vk_recipe_record_render_pass2(
 ) -> pcs_result {
     super::ffi_boundary!("pcs_vk_recipe_record_render_pass2", || -> FfiResult {
         // SAFETY: forwarded contracts.
-        let (recorder, info) = unsafe {
-            (
-                pcs_vk_recipe_recorder::arg(recorder, "recorder")?,
-                arg_ref(info, "info")?,
-            )
-        };
-        // SAFETY: a valid create-info (contract).
-        recorded(unsafe { recorder.render_pass2(handle, info) })
+        unsafe {
+            record_object(recorder, info, |recorder, info| {
+                recorder.render_pass2(handle, info)
+            })
+        }
     })
 }
 
@@ -1118,18 +1143,11 @@ pub unsafe extern "C" fn pcs_vk_recipe_record_compute_pipelines(
 ) -> pcs_result {
     super::ffi_boundary!("pcs_vk_recipe_record_compute_pipelines", || -> FfiResult {
         // SAFETY: forwarded contracts.
-        let (recorder, infos) = unsafe {
-            (
-                pcs_vk_recipe_recorder::arg(recorder, "recorder")?,
-                arg_array(infos, count, "infos")?,
-            )
-        };
-        // SAFETY: valid create-infos (contract).
-        record_all(
-            infos
-                .iter()
-                .map(|info| unsafe { recorder.compute_pipeline(info) }),
-        )
+        unsafe {
+            record_pipelines(recorder, count, infos, |recorder, info| {
+                recorder.compute_pipeline(info)
+            })
+        }
     })
 }
 
@@ -1149,18 +1167,11 @@ pub unsafe extern "C" fn pcs_vk_recipe_record_graphics_pipelines(
         "pcs_vk_recipe_record_graphics_pipelines",
         || -> FfiResult {
             // SAFETY: forwarded contracts.
-            let (recorder, infos) = unsafe {
-                (
-                    pcs_vk_recipe_recorder::arg(recorder, "recorder")?,
-                    arg_array(infos, count, "infos")?,
-                )
-            };
-            // SAFETY: valid create-infos (contract).
-            record_all(
-                infos
-                    .iter()
-                    .map(|info| unsafe { recorder.graphics_pipeline(info) }),
-            )
+            unsafe {
+                record_pipelines(recorder, count, infos, |recorder, info| {
+                    recorder.graphics_pipeline(info)
+                })
+            }
         }
     )
 }
