@@ -123,3 +123,29 @@ pub(crate) fn c_name(name: &[u8], what: &'static str) -> Result<Vec<u8>, BuildEr
 pub(crate) fn link<T>(single: &[T]) -> *const c_void {
     single.as_ptr().cast()
 }
+
+/// pNext links for a list of structures of which only some carry an extension structure:
+/// `extensions` holds those, in list order; [`OptionalLinks::next`] gives each structure's
+/// link in turn (null for one without).
+pub(crate) struct OptionalLinks<'a, T> {
+    extensions: &'a [T],
+    used: usize,
+}
+
+impl<'a, T> OptionalLinks<'a, T> {
+    pub(crate) fn new(extensions: &'a [T]) -> Self {
+        Self {
+            extensions,
+            used: 0,
+        }
+    }
+
+    /// The link of the next structure in the list, which has an extension when `has_one`.
+    pub(crate) fn next(&mut self, has_one: bool) -> *const c_void {
+        if !has_one {
+            return std::ptr::null();
+        }
+        self.used += 1;
+        link(&self.extensions[self.used - 1..])
+    }
+}

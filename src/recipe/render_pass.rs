@@ -778,17 +778,12 @@ impl RenderPassRecipe {
                 ..Default::default()
             })
             .collect();
-        let mut next_stencil = 0;
+        let mut stencil_links = raw::OptionalLinks::new(&attachment_stencils);
         let attachments: Vec<vk::AttachmentDescription2<'static>> = self
             .attachments
             .iter()
             .map(|attachment| vk::AttachmentDescription2 {
-                p_next: if attachment.stencil_layouts.is_some() {
-                    next_stencil += 1;
-                    raw::link(&attachment_stencils[next_stencil - 1..])
-                } else {
-                    std::ptr::null()
-                },
+                p_next: stencil_links.next(attachment.stencil_layouts.is_some()),
                 flags: attachment.flags,
                 format: attachment.format,
                 samples: attachment.samples,
@@ -810,17 +805,12 @@ impl RenderPassRecipe {
                 ..Default::default()
             })
             .collect();
-        let mut next_stencil = 0;
+        let mut stencil_links = raw::OptionalLinks::new(&reference_stencils);
         let references: Vec<vk::AttachmentReference2<'static>> = flat
             .references
             .iter()
             .map(|reference| vk::AttachmentReference2 {
-                p_next: if reference.stencil_layout.is_some() {
-                    next_stencil += 1;
-                    raw::link(&reference_stencils[next_stencil - 1..])
-                } else {
-                    std::ptr::null()
-                },
+                p_next: stencil_links.next(reference.stencil_layout.is_some()),
                 attachment: reference.attachment,
                 layout: reference.layout,
                 aspect_mask: reference.aspect_mask,
@@ -846,7 +836,7 @@ impl RenderPassRecipe {
             })
             .collect();
         let preserve = self.preserve_lists();
-        let mut next_resolve = 0;
+        let mut resolve_links = raw::OptionalLinks::new(&resolves);
         let subpasses: Vec<vk::SubpassDescription2<'static>> = self
             .subpasses
             .iter()
@@ -859,12 +849,7 @@ impl RenderPassRecipe {
                     raw::parts(&references[ranges.colors.clone()]);
                 let (preserve_attachment_count, p_preserve_attachments) = raw::parts(preserve);
                 vk::SubpassDescription2 {
-                    p_next: if subpass.depth_stencil_resolve.is_some() {
-                        next_resolve += 1;
-                        raw::link(&resolves[next_resolve - 1..])
-                    } else {
-                        std::ptr::null()
-                    },
+                    p_next: resolve_links.next(subpass.depth_stencil_resolve.is_some()),
                     flags: subpass.flags,
                     pipeline_bind_point: subpass.pipeline_bind_point,
                     view_mask: subpass.view_mask,
