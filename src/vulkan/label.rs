@@ -13,6 +13,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::context::VulkanContext;
 use super::envelope::EnvelopeDevice;
+use super::record_fields::{
+    device_fields, read_head, read_text, record_key, write_head, write_text,
+};
 use crate::codec::{Reader, Writer};
 use crate::fingerprint::{DeviceIdentity, PipelineFingerprint};
 use crate::store::PutError;
@@ -50,19 +53,7 @@ pub struct Label {
 impl Label {
     /// The key of the label of `identity` and `application`.
     pub fn key(identity: &DeviceIdentity, application: &str) -> PipelineFingerprint {
-        let mut builder = PipelineFingerprint::builder()
-            .with(LABEL_NAMESPACE)
-            .with(&identity.vendor_id.to_le_bytes())
-            .with(&identity.device_id.to_le_bytes())
-            .with(&identity.driver_version.to_le_bytes())
-            .with(&identity.driver_id.to_le_bytes())
-            .with(&identity.pipeline_cache_uuid)
-            .with(&[identity.pointer_size]);
-        builder = builder
-            .with(&identity.driver_info)
-            .with(&identity.namespace)
-            .with(application.as_bytes());
-        builder.finish()
+        record_key(LABEL_NAMESPACE, identity, application)
     }
 
     /// The driver's name and version as one line: `llvmpipe · Mesa 22.3.6 (LLVM 15.0.6)`.
@@ -79,17 +70,8 @@ impl Label {
     /// The record's bytes (FORMAT.md).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Writer::with_capacity(128);
-        out.bytes(&MAGIC)
-            .u8(VERSION)
-            .zeros(3)
-            .u32(self.device.vendor_id)
-            .u32(self.device.device_id)
-            .u32(self.device.driver_version)
-            .u32(self.device.driver_id)
-            .bytes(&self.device.pipeline_cache_uuid)
-            .u8(self.device.pointer_size)
-            .zeros(3)
-            .u64(self.first_seen_ns)
+        write_head(&mut out, MAGIC, VERSION, &self.device);
+        out.u64(self.first_seen_ns)
             .u64(self.last_seen_ns)
             .bytes(&self.cache_key.0);
         for text in [
@@ -97,8 +79,7 @@ impl Label {
             self.device_name.as_bytes(),
             self.application.as_bytes(),
         ] {
-            let text = &text[..text.len().min(MAX_LABEL_TEXT)];
-            out.u16(text.len() as u16).bytes(text);
+            write_text(&mut out, text, MAX_LABEL_TEXT);
         }
         out.finish()
     }
@@ -107,32 +88,15 @@ impl Label {
     /// malformed record). Never panics; allocates at most the bytes given.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
         let mut input = Reader::new(bytes);
-        if input.array::<4>()? != MAGIC || input.u8()? != VERSION {
-            return None;
-        }
-        input.zeros(3)?;
-        let device = EnvelopeDevice {
-            vendor_id: input.u32()?,
-            device_id: input.u32()?,
-            driver_version: input.u32()?,
-            driver_id: input.u32()?,
-            pipeline_cache_uuid: input.array::<16>()?,
-            pointer_size: input.u8()?,
-        };
-        input.zeros(3)?;
+        let device = read_head(&mut input, MAGIC, VERSION)?;
         let first_seen_ns = input.u64()?;
         let last_seen_ns = input.u64()?;
         let cache_key = PipelineFingerprint(input.array::<32>()?);
-        let mut text = || -> Option<&[u8]> {
-            let len = usize::from(input.u16()?);
-            if len > MAX_LABEL_TEXT {
-                return None;
-            }
-            input.take(len)
-        };
-        let driver_info = text()?.to_vec();
-        let device_name = String::from_utf8_lossy(text()?).into_owned();
-        let application = String::from_utf8_lossy(text()?).into_owned();
+        let driver_info = read_text(&mut input, MAX_LABEL_TEXT)?.to_vec();
+        let device_name =
+            String::from_utf8_lossy(read_text(&mut input, MAX_LABEL_TEXT)?).into_owned();
+        let application =
+            String::from_utf8_lossy(read_text(&mut input, MAX_LABEL_TEXT)?).into_owned();
         input.is_at_end().then_some(Self {
             device,
             driver_info,
@@ -169,14 +133,7 @@ impl VulkanContext {
         let key = Label::key(identity, application);
         let now_ns = epoch_ns(now);
         let mut label = Label {
-            device: EnvelopeDevice {
-                vendor_id: identity.vendor_id,
-                device_id: identity.device_id,
-                driver_version: identity.driver_version,
-                driver_id: identity.driver_id,
-                pipeline_cache_uuid: identity.pipeline_cache_uuid,
-                pointer_size: identity.pointer_size,
-            },
+            device: device_fields(identity),
             driver_info: identity.driver_info.clone(),
             device_name: self.device_name().to_owned(),
             application: application.to_owned(),

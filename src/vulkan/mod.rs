@@ -8,6 +8,7 @@
 //!   [`VulkanContext::record_label`];
 //! - history.rs: [`History`] records of an application's last runs (driver-reported hits), and
 //!   [`VulkanContext::record_run`];
+//! - record_fields.rs: the key, head (device fields) and texts labels and histories share;
 //! - stale.rs: [`StaleIdentities`], the disk tier's hook naming the entries of identities whose
 //!   labels say they were last seen longer ago than the stale period, to evict first;
 //! - header.rs: the `VkPipelineCacheHeaderVersionOne` check;
@@ -28,6 +29,7 @@ mod identity;
 mod label;
 mod metrics;
 mod outcome;
+mod record_fields;
 mod stale;
 
 pub use ash;
