@@ -9,6 +9,7 @@
 //! opaque entries. One label per device identity and application; rewriting it keeps its first
 //! time seen. FORMAT.md ("pcstore label record") has the layout.
 
+use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::context::VulkanContext;
@@ -29,6 +30,11 @@ pub const MAX_LABEL_TEXT: usize = 256;
 /// A label is rewritten when the one stored was last seen longer ago than this: "last seen"
 /// is kept to the hour, without a write on every launch.
 pub const LABEL_REFRESH_NS: u64 = 3600 * 1_000_000_000;
+/// The label a context writes by itself ([`VulkanContext::set_label_application`]) is
+/// rewritten when the one stored was last seen longer ago than this: a day is fine enough for a
+/// stale period of weeks, and an engine that creates a context per level or per device loss
+/// does not rewrite it each time.
+pub const OWN_LABEL_REFRESH_NS: u64 = 86_400 * 1_000_000_000;
 
 /// A label record (see the module documentation).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -121,6 +127,9 @@ impl VulkanContext {
     /// before, and writes nothing when that one says the same and was seen less than
     /// [`LABEL_REFRESH_NS`] before `now`. Like a save, it is durable at the store's next flush.
     ///
+    /// A caller that records labels itself (the layer does, naming its cache) keeps the
+    /// context from writing its own at its first save (see [`Self::set_label_application`]).
+    ///
     /// # Errors
     /// The store refused the put ([`PutError`]).
     pub fn record_label(
@@ -128,6 +137,51 @@ impl VulkanContext {
         application: &str,
         cache_key: Option<&PipelineFingerprint>,
         now: SystemTime,
+    ) -> Result<(), PutError> {
+        self.label_due.store(false, Ordering::Relaxed);
+        self.write_label(application, cache_key, now, LABEL_REFRESH_NS)
+    }
+
+    /// Names the application in the label the context writes by itself.
+    ///
+    /// Without a call to [`Self::record_label`], a context's first save writes (or refreshes)
+    /// the label of its device and application, so that every identity used through the
+    /// adapter is named in tools and can go stale (a driver updated away:
+    /// [`super::StaleIdentities`], `pcstore prune`). That label names the executable's file
+    /// name unless this names the application; it names no cache key, and is rewritten only
+    /// when the stored one says something else or was seen more than
+    /// [`OWN_LABEL_REFRESH_NS`] (a day) ago: one store read per context, rarely a write.
+    ///
+    /// Call it before the first save. Called later, the next save writes a label under this
+    /// name too, and the one under the former name stays (until its identity goes stale or a
+    /// prune removes it).
+    pub fn set_label_application(&self, application: &str) {
+        *self.label_application.lock() = Some(application.to_owned());
+        self.label_due.store(true, Ordering::Release);
+    }
+
+    /// Writes the context's own label if it is due (the first save): once, whichever thread
+    /// saves first. A label that cannot be stored is left out: the save matters, not its name.
+    pub(super) fn write_own_label(&self) {
+        if !self.label_due.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let application = self
+            .label_application
+            .lock()
+            .clone()
+            .unwrap_or_else(executable_name);
+        let _ = self.write_label(&application, None, SystemTime::now(), OWN_LABEL_REFRESH_NS);
+    }
+
+    /// [`Self::record_label`], rewriting a label that says the same only when it was seen
+    /// `refresh_ns` or longer before `now`.
+    fn write_label(
+        &self,
+        application: &str,
+        cache_key: Option<&PipelineFingerprint>,
+        now: SystemTime,
+        refresh_ns: u64,
     ) -> Result<(), PutError> {
         let identity = self.identity();
         let key = Label::key(identity, application);
@@ -149,12 +203,21 @@ impl VulkanContext {
                 last_seen_ns: stored.last_seen_ns,
                 ..label.clone()
             } == stored;
-            if same && now_ns.saturating_sub(stored.last_seen_ns) < LABEL_REFRESH_NS {
+            if same && now_ns.saturating_sub(stored.last_seen_ns) < refresh_ns {
                 return Ok(());
             }
         }
         self.store().try_put(key, label.to_bytes())
     }
+}
+
+/// The file name of this process's executable: how a label names an application that did not
+/// name itself (`"application"` when the platform cannot say).
+fn executable_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|path| Some(path.file_name()?.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "application".to_owned())
 }
 
 /// Nanoseconds since the epoch of `time` (0 before it).
