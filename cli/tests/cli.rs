@@ -3,7 +3,9 @@
 //!
 //! Writers put pipeline-cache blobs in pcstore's Vulkan envelope for a device (told apart by
 //! its vendor ID) and recipe-shaped entries; every payload says which writer and which entry
-//! it is, so a byte-for-byte check needs no record of what was written.
+//! it is, so a byte-for-byte check needs no record of what was written. One writer mode is an
+//! engine saving through the Vulkan adapter on lavapipe (a missing driver fails under
+//! `CI=true`, skips with a reason otherwise).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -122,10 +124,67 @@ fn run_writer(spec: &str) -> ! {
                 println!("durable {k}");
             }
         }
+        "adapter" => {
+            save_through_the_adapter(store);
+            std::process::exit(0);
+        }
         other => panic!("unknown writer mode {other}"),
     }
     drop(store);
     std::process::exit(0);
+}
+
+/// The writer mode `adapter:DIR:0`: an engine using the Vulkan adapter on the driver
+/// `VK_DRIVER_FILES` names: one pipeline cache loaded (a miss) and saved, nothing else, so the
+/// only label in the store for its device is the one the adapter writes by itself.
+fn save_through_the_adapter(store: DiskCache) {
+    use pcstore::vulkan::ash::vk;
+    use pcstore::vulkan::{DeviceInfo, SaveOutcome, VulkanContext, VulkanOptions};
+    // SAFETY: loading the system's Vulkan loader; the handles below are created, used and
+    // destroyed in order on this thread, the context dropped before the device.
+    unsafe {
+        let entry = ash::Entry::load().expect("libvulkan");
+        let app = vk::ApplicationInfo::default().api_version(vk::API_VERSION_1_0);
+        let instance = entry
+            .create_instance(
+                &vk::InstanceCreateInfo::default().application_info(&app),
+                None,
+            )
+            .expect("vkCreateInstance");
+        let physical_device = instance.enumerate_physical_devices().expect("devices")[0];
+        let priorities = [1.0f32];
+        let queues = [vk::DeviceQueueCreateInfo::default()
+            .queue_family_index(0)
+            .queue_priorities(&priorities)];
+        let device = instance
+            .create_device(
+                physical_device,
+                &vk::DeviceCreateInfo::default().queue_create_infos(&queues),
+                None,
+            )
+            .expect("vkCreateDevice");
+        let context = VulkanContext::new(
+            std::sync::Arc::new(store),
+            DeviceInfo {
+                instance: instance.handle(),
+                physical_device,
+                device: device.handle(),
+                get_instance_proc_addr: entry.static_fn().get_instance_proc_addr,
+                api_version: vk::API_VERSION_1_0,
+            },
+            VulkanOptions::default(),
+        )
+        .expect("context");
+        let key = PipelineFingerprint::of(b"an engine's pipeline cache");
+        let (cache, _) = context.load_pipeline_cache(&key, None).expect("load");
+        let saved = context.save_pipeline_cache(&key, cache).expect("save");
+        assert_eq!(saved.outcome, SaveOutcome::Stored);
+        context.flush().expect("flush");
+        device.destroy_pipeline_cache(cache, None);
+        drop(context);
+        device.destroy_device(None);
+        instance.destroy_instance(None);
+    }
 }
 
 fn spawn_writer(test: &str, spec: String) -> Child {
@@ -828,6 +887,98 @@ fn the_stale_period_is_pcstore_stale_after_as_for_the_library() {
         let refused = failure_with(&dir, args, &[("PCSTORE_STALE_AFTER", "0d")]);
         assert!(refused.contains("PCSTORE_STALE_AFTER=\"0d\""), "{refused}");
     }
+}
+
+const ADAPTER_ONLY: &str = "an_identity_saved_only_through_the_adapter_is_pruned_once_stale";
+
+/// Lavapipe's ICD manifest, or `None` (with the reason printed) outside CI when it is missing.
+fn lavapipe() -> Option<PathBuf> {
+    let icd = std::env::var_os("PCSTORE_TEST_LAVAPIPE_ICD").map_or_else(
+        || PathBuf::from("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json"),
+        PathBuf::from,
+    );
+    if icd.is_file() {
+        return Some(icd);
+    }
+    let reason = format!(
+        "lavapipe Vulkan driver not found at {} (set PCSTORE_TEST_LAVAPIPE_ICD, or run \
+         `eval \"$(bash scripts/vulkan-drivers.sh)\"` after scripts/install-deps.sh)",
+        icd.display()
+    );
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{reason}");
+    eprintln!("skipped: {reason}");
+    None
+}
+
+/// A device an engine used only through the Vulkan adapter (no layer, no label of its own) is
+/// named by the label the adapter wrote at its first save, so `pcstore prune` removes its
+/// entries once they and that label were not seen for the stale period, and not before; a
+/// device seen since stays.
+#[test]
+fn an_identity_saved_only_through_the_adapter_is_pruned_once_stale() {
+    child_mode();
+    let Some(icd) = lavapipe() else { return };
+    let (_scratch, dir) = written_store(ADAPTER_ONLY, "adapter-only", &[(&[1], 5)]);
+    let started = now_ns();
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "--nocapture", "--test-threads=1", ADAPTER_ONLY])
+        .env(CHILD_ENV, format!("adapter:{}:0", dir.display()))
+        .env("VK_DRIVER_FILES", &icd)
+        .env("VK_ICD_FILENAMES", &icd)
+        .env("MESA_SHADER_CACHE_DISABLE", "true")
+        .output()
+        .unwrap();
+    assert!(
+        child.status.success(),
+        "{}",
+        String::from_utf8_lossy(&child.stderr)
+    );
+    // Writer 1's device, labelled as seen 30 days from now.
+    put_label(&dir, 1, "game", started + 30 * DAY_NS);
+    let listed = listing(&dir, &[]);
+    let adapter: BTreeSet<String> = listed
+        .iter()
+        .filter(|(_, item)| item["kind"] == "label" || item["kind"] == "pipeline-cache")
+        .filter(|(key, _)| !keys(1, 5).contains(*key))
+        .filter(|(_, item)| {
+            !item["label"]
+                .as_str()
+                .is_some_and(|label| label.ends_with(" · game"))
+        })
+        .map(|(key, _)| key.clone())
+        .collect();
+    assert_eq!(
+        adapter.len(),
+        2,
+        "the adapter's blob and its label: {listed:?}"
+    );
+    let label = listed
+        .values()
+        .find(|item| item["kind"] == "label" && adapter.contains(item["key"].as_str().unwrap()))
+        .expect("the adapter's label");
+    let exe = std::env::current_exe().unwrap();
+    let exe = exe.file_name().unwrap().to_string_lossy();
+    assert!(
+        label["label"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!(" · {exe}")),
+        "{label}"
+    );
+
+    let prune_at = |days: u64| {
+        let now = (started + days * DAY_NS).to_string();
+        json(&dir, &["prune", "--now-ns", &now])
+    };
+    assert_eq!(prune_at(29)["chosen"], 0, "not stale 29 days on");
+    assert_eq!(
+        prune_at(31)["removed"],
+        2,
+        "stale 31 days on: its blob and its label"
+    );
+    let left = key_set(&listing(&dir, &[]));
+    assert!(left.is_disjoint(&adapter));
+    assert!(keys(1, 5).is_subset(&left), "the device seen since stays");
 }
 
 const HISTORIES: &str = "histories_show_each_applications_runs_and_the_cold_run";
