@@ -571,6 +571,10 @@ typedef struct pcs_vk_api {
    * `pcs_vk_recipe_replay` (ABI 2).
    */
   pcs_result (*recipe_replay)(pcs_store*, PFN_vkGetInstanceProcAddr, const pcs_fingerprint*, uint32_t, pcs_vk_replay_progress_fn, void*, const uint32_t*, struct pcs_vk_replay_summary*);
+  /**
+   * `pcs_vk_context_set_application` (ABI 2).
+   */
+  pcs_result (*context_set_application)(const struct pcs_vk_context*, const char*, size_t);
 } pcs_vk_api;
 
 #ifdef __cplusplus
@@ -909,6 +913,31 @@ pcs_result pcs_vk_recipe_replay(pcs_store *store, PFN_vkGetInstanceProcAddr get_
  * `out` is valid for a write.
  */
 pcs_result pcs_get_vk_api(uint32_t abi_version, const struct pcs_vk_api **out);
+
+/**
+ * Names the application in the label the context writes by itself: the label that lets
+ * tools name this device's entries ("llvmpipe · Mesa 22.3.6 · my-game") and tell a driver
+ * still in use from one updated away (`pcstore prune` removes a device's entries first once
+ * its labels say it was not seen for `PCSTORE_STALE_AFTER`, default 30 days).
+ *
+ * Every context writes that label at its first `pcs_vk_save_pipeline_cache` (whatever the
+ * save's outcome), naming the executable's file name unless this function named the
+ * application; it is rewritten only when it says something else or was last written more than
+ * a day before, so it costs one store read per context and rarely a write, and becomes durable
+ * with the next flush. `name` is `name_len` bytes of UTF-8 (no NUL needed; invalid sequences
+ * are shown as U+FFFD; more than 256 bytes are cut), copied during the call.
+ *
+ * Call it right after `pcs_vk_context_create`, before the first save. Called later, the next
+ * save writes a label under the new name too; the one under the former name stays until its
+ * device goes stale or a prune removes it.
+ *
+ * Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT` (`ctx`, or `name` with a length);
+ * `PCS_ERR_INVALID_ARGUMENT` for an empty name (the label would name nothing). Thread-safe.
+ *
+ * # Safety
+ * `ctx` is a live context; `name` is valid for reads of `name_len` bytes.
+ */
+pcs_result pcs_vk_context_set_application(const struct pcs_vk_context *ctx, const char *name, size_t name_len);
 
 #ifdef __cplusplus
 }  // extern "C"

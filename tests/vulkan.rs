@@ -26,8 +26,8 @@ use std::sync::Arc;
 use hook::CreateCall;
 use pcstore::vulkan::ash::vk;
 use pcstore::vulkan::{
-    check_cache_header, seal_envelope, write_cache_header, CacheHeaderExpectation, LoadOutcome,
-    Rejection, SaveOutcome, VulkanContext, VulkanOptions, ENVELOPE_HEADER_LEN,
+    check_cache_header, seal_envelope, write_cache_header, CacheHeaderExpectation, Label,
+    LoadOutcome, Rejection, SaveOutcome, VulkanContext, VulkanOptions, ENVELOPE_HEADER_LEN,
 };
 use pcstore::{DiskCache, PipelineCacheStore, PipelineFingerprint};
 use trials::{ChildScenario, Trials};
@@ -78,7 +78,7 @@ fn plan(base: &Path) -> Vec<(ChildScenario, Option<ChildScenario>)> {
             step(driver, "reload", &round_trip(driver)),
             Some(step(driver, "save", &round_trip(driver))),
         ));
-        for scenario in ["rejections", "save-edges", "concurrency"] {
+        for scenario in ["rejections", "save-edges", "concurrency", "own-label"] {
             plan.push((step(driver, scenario, &own(scenario)), None));
         }
     }
@@ -102,6 +102,7 @@ fn run_child(scenario: &str, dir: &Path) {
         "rejections" => rejections(dir),
         "save-edges" => save_edges(dir),
         "concurrency" => concurrency(dir),
+        "own-label" => own_label_makes_stale(dir),
         "other-driver" => other_driver(dir),
         "validation-live" => validation_live(),
         "allocator" => allocator(dir),
@@ -138,6 +139,18 @@ fn open_store(dir: &Path) -> Arc<DiskCache> {
 fn flush_before_exit(store: &DiskCache) {
     store.flush().expect("flush");
     assert_eq!(store.durability_report().unflushed_puts, 0);
+}
+
+/// The label a context writes by itself when not named otherwise: its device and this test
+/// binary's file name, no cache key.
+fn own_label(store: &DiskCache, context: &VulkanContext) -> Option<Label> {
+    let exe = std::env::current_exe().expect("the test binary");
+    let name = exe.file_name().expect("a file name").to_string_lossy();
+    let label = Label::from_bytes(&store.get(&Label::key(context.identity(), &name))?)?;
+    assert_eq!(label.application, name);
+    assert_eq!(label.device_name, context.device_name());
+    assert_eq!(label.cache_key, PipelineFingerprint::default());
+    Some(label)
 }
 
 fn engine_key(name: &str) -> PipelineFingerprint {
@@ -431,7 +444,9 @@ fn save(dir: &Path) -> String {
     check_cache_header(payload, &expectation(&context)).expect("stored header matches device");
     let again = save_cache(&context, &key, cache);
     assert_eq!(again.outcome, SaveOutcome::Unchanged);
-    assert_eq!(store.metrics().puts, 1);
+    // The blob, and the label the context's first save writes: nothing for the unchanged one.
+    assert_eq!(store.metrics().puts, 2);
+    assert!(own_label(&store, &context).is_some());
     harness.destroy_cache(cache);
 
     // Per-thread caches merged before saving.
@@ -544,9 +559,17 @@ fn other_driver(dir: &Path) -> String {
     assert_eq!(foreign.len(), 2, "the other driver saved two entries here");
     assert_eq!(
         store.metrics().entries,
-        2,
-        "the disk tier holds exactly those"
+        3,
+        "the disk tier holds exactly those and the label its first save wrote"
     );
+    let labels: Vec<Label> = store
+        .keys()
+        .into_iter()
+        .filter(|key| !foreign.contains(key))
+        .filter_map(|key| Label::from_bytes(&store.get(&key)?))
+        .collect();
+    assert_eq!(labels.len(), 1, "the third is the other driver's label");
+    assert_ne!(labels[0].device.vendor_id, context.identity().vendor_id);
     assert!(!foreign.contains(&context.stored_key(&key)));
     hook::take_create_calls();
     let (cache, info) = load(&context, &key);
@@ -820,6 +843,95 @@ fn rejections(dir: &Path) -> String {
     )
 }
 
+/// An identity used only through the adapter is named by the label the context's first save
+/// writes, and so can go stale like any other (a driver updated away): once neither that label
+/// nor its entries were seen for the stale period, its entries and label are the ones the disk
+/// tier's compaction evicts first (this hook decides which); a day before, nothing is; an
+/// identity seen since is not. "Now" is passed in, not waited for.
+fn own_label_makes_stale(dir: &Path) -> String {
+    use pcstore::disk::{EntryHead, StaleEntries};
+    use pcstore::vulkan::StaleIdentities;
+    const DAY_NS: u64 = 86_400 * 1_000_000_000;
+    let period = std::time::Duration::from_secs(30 * 86_400);
+
+    let harness = Harness::new();
+    let store = open_store(dir);
+    let context = hooked_context(&harness, store.clone(), test_options());
+    let key = engine_key("adapter only");
+    let (cache, _) = load(&context, &key);
+    build_pipeline_set(&harness, cache);
+    assert_eq!(
+        save_cache(&context, &key, cache).outcome,
+        SaveOutcome::Stored
+    );
+    harness.destroy_cache(cache);
+    let saved_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_nanos() as u64;
+    // The same device after a driver update, labelled by someone else as seen 30 days on.
+    let mut updated = context.identity().clone();
+    updated.driver_version += 1;
+    let updated_key = PipelineFingerprint::of(b"updated driver's entry");
+    store
+        .try_put(updated_key, seal_envelope(&[7; 32], &updated_key, &updated))
+        .expect("put");
+    let updated_label = Label {
+        device: pcstore::vulkan::envelope_device(&seal_envelope(&[7; 32], &updated_key, &updated))
+            .expect("an envelope"),
+        driver_info: updated.driver_info.clone(),
+        device_name: context.device_name().to_owned(),
+        application: "game".into(),
+        cache_key: PipelineFingerprint::default(),
+        first_seen_ns: saved_ns,
+        last_seen_ns: saved_ns + 30 * DAY_NS,
+    };
+    let updated_label_key = Label::key(&updated, "game");
+    store
+        .try_put(updated_label_key, updated_label.to_bytes())
+        .expect("put");
+    flush_before_exit(&store);
+
+    let heads: Vec<EntryHead> = store
+        .entries()
+        .into_iter()
+        .map(|entry| EntryHead {
+            key: entry.key,
+            last_used_ns: entry.last_used_ns,
+            head: store
+                .entry_head(&entry, StaleIdentities.head_len())
+                .expect("readable head"),
+        })
+        .collect();
+    assert_eq!(
+        heads.len(),
+        4,
+        "the blob, its label, the other identity's two"
+    );
+    let exe = std::env::current_exe().expect("the test binary");
+    let exe = exe.file_name().expect("a file name").to_string_lossy();
+    let adapter_only = std::collections::HashSet::from([
+        context.stored_key(&key),
+        Label::key(context.identity(), &exe),
+    ]);
+    assert_eq!(
+        StaleIdentities.stale_keys(&heads, saved_ns + 31 * DAY_NS, period),
+        adapter_only,
+        "31 days on: the adapter-only identity (blob and label), not the one seen since"
+    );
+    assert_eq!(
+        StaleIdentities.stale_keys(&heads, saved_ns + 29 * DAY_NS, period),
+        std::collections::HashSet::new(),
+        "29 days on: nothing"
+    );
+    let label = own_label(&store, &context).expect("the context's own label");
+    assert!(label.first_seen_ns <= saved_ns && label.first_seen_ns == label.last_seen_ns);
+    format!(
+        "adapter-only identity labelled \"{}\" at its first save: stale after 30 days, not before",
+        label.application
+    )
+}
+
 /// Save-side checks: a driver reporting fewer bytes than its header, a blob over the cap.
 fn save_edges(dir: &Path) -> String {
     let harness = Harness::new();
@@ -834,7 +946,10 @@ fn save_edges(dir: &Path) -> String {
     hook::SHORT_DATA_SIZE.store(false, Ordering::SeqCst);
     assert_eq!(short.outcome, SaveOutcome::DriverBlobInvalid);
     assert_eq!((short.driver_bytes, short.stored_bytes), (20, 0));
-    assert_eq!(store.metrics().puts, 0);
+    // One put: the label the context's first save writes, whatever its outcome; not the blob.
+    assert_eq!(store.metrics().puts, 1);
+    assert!(own_label(&store, &context).is_some());
+    assert_eq!(store.get(&context.stored_key(&key)), None);
 
     let tiny_cap = hooked_context(
         &harness,
@@ -846,7 +961,8 @@ fn save_edges(dir: &Path) -> String {
     );
     let too_large = save_cache(&tiny_cap, &key, cache);
     assert_eq!(too_large.outcome, SaveOutcome::TooLarge);
-    assert_eq!(store.metrics().puts, 0);
+    // Still one: the second context finds the same label just written (not a day old).
+    assert_eq!(store.metrics().puts, 1);
     assert_eq!(store.get(&context.stored_key(&key)), None);
 
     // A cache that keeps growing between the size query and the fill: retried, then given up
@@ -878,7 +994,8 @@ fn save_edges(dir: &Path) -> String {
             SaveOutcome::StoreRejected
         );
     }
-    assert_eq!(small_store.metrics().rejected_puts, 2);
+    // The blob twice, and the label the context's first save tried (also above 64 bytes).
+    assert_eq!(small_store.metrics().rejected_puts, 3);
     assert_eq!(refusing.metrics().saves_with(SaveOutcome::StoreRejected), 2);
     // SAFETY: live cache; no sources.
     unsafe { context.merge_pipeline_caches(cache, &[]) }.expect("empty merge");

@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use pcstore::disk::{DiskCacheOptions, DiskEntry};
@@ -261,10 +262,43 @@ pub fn label_text(label: &Label) -> String {
     )
 }
 
-/// Devices not seen for `stale_after_ns` before `now_ns`: those with a label whose newest
+/// How long a device may go unseen before it is stale: `--stale-after` if given (`Some`, whose
+/// `None` is `never`), else what the library's compaction uses (`PCSTORE_STALE_AFTER`, else 30
+/// days), read by the library's own function so the tool and the library cannot disagree.
+pub fn stale_period(given: Option<StalePeriod>) -> anyhow::Result<Option<Duration>> {
+    match given {
+        Some(StalePeriod(period)) => Ok(period),
+        None => Ok(pcstore::config::stale_after()?),
+    }
+}
+
+/// A `--stale-after` value, in the grammar of `PCSTORE_STALE_AFTER`: a duration, or `never`.
+#[derive(Clone, Copy, Debug)]
+pub struct StalePeriod(pub Option<Duration>);
+
+impl std::str::FromStr for StalePeriod {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        pcstore::config::parse_stale_period(text)
+            .map(StalePeriod)
+            .map_err(|problem| format!("{text:?} {problem}"))
+    }
+}
+
+/// Devices not seen for `stale_after` before `now_ns`: those with a label whose newest
 /// "last seen", and whose entries' last use, are all older than that. A device without a label
-/// is never stale (nothing says it was updated away: its entries age out by LRU).
-pub fn stale_devices(described: &[Described], now_ns: u64, stale_after_ns: u64) -> HashSet<String> {
+/// is never stale (nothing says it was updated away: its entries age out by LRU), nor is any
+/// device with no period (`never`).
+pub fn stale_devices(
+    described: &[Described],
+    now_ns: u64,
+    stale_after: Option<Duration>,
+) -> HashSet<String> {
+    let Some(stale_after) = stale_after else {
+        return HashSet::new();
+    };
+    let stale_after_ns = u64::try_from(stale_after.as_nanos()).unwrap_or(u64::MAX);
     let mut last_seen: HashMap<&str, (bool, u64)> = HashMap::new();
     for item in described {
         let Some(device) = &item.device else { continue };

@@ -3,7 +3,9 @@
 //!
 //! Writers put pipeline-cache blobs in pcstore's Vulkan envelope for a device (told apart by
 //! its vendor ID) and recipe-shaped entries; every payload says which writer and which entry
-//! it is, so a byte-for-byte check needs no record of what was written.
+//! it is, so a byte-for-byte check needs no record of what was written. One writer mode is an
+//! engine saving through the Vulkan adapter on lavapipe (a missing driver fails under
+//! `CI=true`, skips with a reason otherwise).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -122,10 +124,67 @@ fn run_writer(spec: &str) -> ! {
                 println!("durable {k}");
             }
         }
+        "adapter" => {
+            save_through_the_adapter(store);
+            std::process::exit(0);
+        }
         other => panic!("unknown writer mode {other}"),
     }
     drop(store);
     std::process::exit(0);
+}
+
+/// The writer mode `adapter:DIR:0`: an engine using the Vulkan adapter on the driver
+/// `VK_DRIVER_FILES` names: one pipeline cache loaded (a miss) and saved, nothing else, so the
+/// only label in the store for its device is the one the adapter writes by itself.
+fn save_through_the_adapter(store: DiskCache) {
+    use pcstore::vulkan::ash::vk;
+    use pcstore::vulkan::{DeviceInfo, SaveOutcome, VulkanContext, VulkanOptions};
+    // SAFETY: loading the system's Vulkan loader; the handles below are created, used and
+    // destroyed in order on this thread, the context dropped before the device.
+    unsafe {
+        let entry = ash::Entry::load().expect("libvulkan");
+        let app = vk::ApplicationInfo::default().api_version(vk::API_VERSION_1_0);
+        let instance = entry
+            .create_instance(
+                &vk::InstanceCreateInfo::default().application_info(&app),
+                None,
+            )
+            .expect("vkCreateInstance");
+        let physical_device = instance.enumerate_physical_devices().expect("devices")[0];
+        let priorities = [1.0f32];
+        let queues = [vk::DeviceQueueCreateInfo::default()
+            .queue_family_index(0)
+            .queue_priorities(&priorities)];
+        let device = instance
+            .create_device(
+                physical_device,
+                &vk::DeviceCreateInfo::default().queue_create_infos(&queues),
+                None,
+            )
+            .expect("vkCreateDevice");
+        let context = VulkanContext::new(
+            std::sync::Arc::new(store),
+            DeviceInfo {
+                instance: instance.handle(),
+                physical_device,
+                device: device.handle(),
+                get_instance_proc_addr: entry.static_fn().get_instance_proc_addr,
+                api_version: vk::API_VERSION_1_0,
+            },
+            VulkanOptions::default(),
+        )
+        .expect("context");
+        let key = PipelineFingerprint::of(b"an engine's pipeline cache");
+        let (cache, _) = context.load_pipeline_cache(&key, None).expect("load");
+        let saved = context.save_pipeline_cache(&key, cache).expect("save");
+        assert_eq!(saved.outcome, SaveOutcome::Stored);
+        context.flush().expect("flush");
+        device.destroy_pipeline_cache(cache, None);
+        drop(context);
+        device.destroy_device(None);
+        instance.destroy_instance(None);
+    }
 }
 
 fn spawn_writer(test: &str, spec: String) -> Child {
@@ -147,6 +206,17 @@ fn write_all(test: &str, dir: &Path, ws: &[u32], count: u32) {
     for child in children {
         assert!(child.wait_with_output().unwrap().status.success());
     }
+}
+
+/// A scratch directory (tagged `tag`) with a store in it, filled by the writers of each batch
+/// (`(writers, entries each)`) in turn: a later batch's entries are used more recently.
+fn written_store(test: &str, tag: &str, batches: &[(&[u32], u32)]) -> (Scratch, PathBuf) {
+    let scratch = Scratch::new(tag);
+    let dir = scratch.join("store");
+    for &(ws, count) in batches {
+        write_all(test, &dir, ws, count);
+    }
+    (scratch, dir)
 }
 
 /// A writer that keeps writing until stopped.
@@ -207,12 +277,19 @@ fn durable(line: &str) -> Option<u32> {
 // ---- Running the tool
 
 fn pcstore(dir: &Path, args: &[&str]) -> Output {
+    pcstore_with(dir, args, &[])
+}
+
+/// [`pcstore`] with variables `env` set (the configuration it reads is otherwise unset).
+fn pcstore_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_pcstore"))
         .arg("--dir")
         .arg(dir)
         .args(args)
         .env_remove("PCSTORE_DIR")
         .env_remove("PCSTORE_MAX_SIZE")
+        .env_remove("PCSTORE_STALE_AFTER")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .unwrap()
@@ -220,7 +297,12 @@ fn pcstore(dir: &Path, args: &[&str]) -> Output {
 
 /// Runs a command that must succeed with `--json`; returns its JSON.
 fn json(dir: &Path, args: &[&str]) -> Value {
-    let out = pcstore(dir, &[args, &["--json"]].concat());
+    json_with(dir, args, &[])
+}
+
+/// [`json`] with variables `env` set.
+fn json_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Value {
+    let out = pcstore_with(dir, &[args, &["--json"]].concat(), env);
     assert!(
         out.status.success(),
         "pcstore {args:?} failed: {}",
@@ -231,7 +313,12 @@ fn json(dir: &Path, args: &[&str]) -> Value {
 
 /// Runs a command that must fail: exit 1 and one line on stderr, which is returned.
 fn failure(dir: &Path, args: &[&str]) -> String {
-    let out = pcstore(dir, args);
+    failure_with(dir, args, &[])
+}
+
+/// [`failure`] with variables `env` set.
+fn failure_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = pcstore_with(dir, args, env);
     assert_eq!(out.status.code(), Some(1), "pcstore {args:?} must fail");
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr:?}");
@@ -265,17 +352,19 @@ fn assert_intact(dir: &Path, ws: &[u32], count: u32) {
     }
 }
 
-/// The device id `info` shows for vendor `0x1000 + w`.
-fn device_id(info: &Value, w: u32) -> String {
+/// What `info` shows of the device of vendor `0x1000 + w`.
+fn device_usage(info: &Value, w: u32) -> &Value {
     info["identities"]
         .as_array()
         .unwrap()
         .iter()
         .find(|device| device["vendor_id"] == 0x1000 + w)
-        .unwrap_or_else(|| panic!("device of writer {w} in {info}"))["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+        .unwrap_or_else(|| panic!("device of writer {w} in {info}"))
+}
+
+/// The device id `info` shows for vendor `0x1000 + w`.
+fn device_id(info: &Value, w: u32) -> String {
+    device_usage(info, w)["id"].as_str().unwrap().to_owned()
 }
 
 fn child_mode() {
@@ -292,9 +381,7 @@ const EVERY_COMMAND: &str =
 #[test]
 fn every_command_works_on_a_store_written_by_several_processes_while_another_writes() {
     child_mode();
-    let scratch = Scratch::new("all");
-    let dir = scratch.join("store");
-    write_all(EVERY_COMMAND, &dir, &[1, 2, 100], 40);
+    let (scratch, dir) = written_store(EVERY_COMMAND, "all", &[(&[1, 2, 100], 40)]);
     let mut live = LiveWriter::start(EVERY_COMMAND, &dir, &scratch, 3);
 
     // info: kinds and devices of what the finished writers wrote (the live one adds more).
@@ -310,12 +397,7 @@ fn every_command_works_on_a_store_written_by_several_processes_while_another_wri
     assert_eq!(info["kinds"]["recipe"]["entries"], 40);
     assert!(info["kinds"]["pipeline-cache"]["entries"].as_u64().unwrap() >= 80);
     let (one, two) = (device_id(&info, 1), device_id(&info, 2));
-    let device_one = info["identities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["id"] == one.as_str())
-        .unwrap();
+    let device_one = device_usage(&info, 1);
     assert_eq!(device_one["entries"], 40);
     let expected_bytes: usize = (0..40).map(|k| entry(1, k).1.len()).sum();
     assert_eq!(device_one["bytes"], expected_bytes as u64);
@@ -400,9 +482,7 @@ const CLEAR_LIVE: &str = "clear_leaves_the_segment_a_running_process_writes_and_
 #[test]
 fn clear_leaves_the_segment_a_running_process_writes_and_says_so() {
     child_mode();
-    let scratch = Scratch::new("clear-live");
-    let dir = scratch.join("store");
-    write_all(CLEAR_LIVE, &dir, &[1], 20);
+    let (scratch, dir) = written_store(CLEAR_LIVE, "clear-live", &[(&[1], 20)]);
     let live = LiveWriter::start(CLEAR_LIVE, &dir, &scratch, 2);
     let cleared = json(&dir, &["clear"]);
     assert!(cleared["removed"].as_u64().unwrap() >= 20);
@@ -434,9 +514,7 @@ const SIGNED: &str = "a_signed_bundle_is_accepted_with_its_key_and_refused_with_
 #[test]
 fn a_signed_bundle_is_accepted_with_its_key_and_refused_with_another() {
     child_mode();
-    let scratch = Scratch::new("signed");
-    let dir = scratch.join("store");
-    write_all(SIGNED, &dir, &[1, 100], 10);
+    let (scratch, dir) = written_store(SIGNED, "signed", &[(&[1, 100], 10)]);
     let studio = scratch.join("studio.key");
     std::fs::write(&studio, [7u8; 32]).unwrap();
     let other = scratch.join("other.key");
@@ -505,9 +583,7 @@ const FLIPPED: &str = "verify_finds_a_flipped_byte_and_repair_drops_that_entry_a
 #[test]
 fn verify_finds_a_flipped_byte_and_repair_drops_that_entry_and_nothing_else() {
     child_mode();
-    let scratch = Scratch::new("flip");
-    let dir = scratch.join("store");
-    write_all(FLIPPED, &dir, &[1, 2], 30);
+    let (_scratch, dir) = written_store(FLIPPED, "flip", &[(&[1, 2], 30)]);
     let (victim_key, victim_bytes) = entry(2, 17);
     let victim = victim_key.to_hex();
     let listed = listing(&dir, &[]);
@@ -568,11 +644,8 @@ const STALE: &str = "prune_older_than_removes_exactly_the_stale_device";
 #[test]
 fn prune_older_than_removes_exactly_the_stale_device() {
     child_mode();
-    let scratch = Scratch::new("stale");
-    let dir = scratch.join("store");
     // Device 1 is written (and last used) before device 2: a driver updated away.
-    write_all(STALE, &dir, &[1], 25);
-    write_all(STALE, &dir, &[2], 25);
+    let (_scratch, dir) = written_store(STALE, "stale", &[(&[1], 25), (&[2], 25)]);
     let listed = listing(&dir, &[]);
     let last_used = |w: u32| -> Vec<u64> {
         keys(w, 25)
@@ -597,10 +670,7 @@ const MAX_SIZE: &str = "prune_max_size_keeps_the_most_recently_used_within_the_s
 #[test]
 fn prune_max_size_keeps_the_most_recently_used_within_the_size() {
     child_mode();
-    let scratch = Scratch::new("size");
-    let dir = scratch.join("store");
-    write_all(MAX_SIZE, &dir, &[1], 20);
-    write_all(MAX_SIZE, &dir, &[2], 20);
+    let (_scratch, dir) = written_store(MAX_SIZE, "size", &[(&[1], 20), (&[2], 20)]);
     let device_two: u64 = (0..20).map(|k| entry(2, k).1.len() as u64).sum();
     let pruned = json(&dir, &["prune", "--max-size", &device_two.to_string()]);
     assert_eq!(pruned["removed"], 20);
@@ -635,19 +705,33 @@ fn failures_exit_1_with_one_line() {
 
 const DAY_NS: u64 = 86_400 * 1_000_000_000;
 
+/// The device fields labels and histories record of `identity`.
+fn device_fields(identity: &DeviceIdentity) -> EnvelopeDevice {
+    EnvelopeDevice {
+        vendor_id: identity.vendor_id,
+        device_id: identity.device_id,
+        driver_version: identity.driver_version,
+        driver_id: identity.driver_id,
+        pipeline_cache_uuid: identity.pipeline_cache_uuid,
+        pointer_size: identity.pointer_size,
+    }
+}
+
+/// Puts `entries` into the store at `dir` and flushes, as another process would.
+fn put_flushed(dir: &Path, entries: impl IntoIterator<Item = (PipelineFingerprint, Vec<u8>)>) {
+    let store = DiskCache::new(dir).unwrap();
+    for (key, bytes) in entries {
+        store.try_put(key, bytes).unwrap();
+    }
+    store.flush().unwrap();
+}
+
 /// Puts the label of writer `w`'s device (as the layer writes it) for `app`, naming entry 0 as
 /// its cache, last seen at `last_seen_ns`.
-fn put_label(store: &DiskCache, w: u32, app: &str, last_seen_ns: u64) -> PipelineFingerprint {
+fn put_label(dir: &Path, w: u32, app: &str, last_seen_ns: u64) -> PipelineFingerprint {
     let identity = device(0x1000 + w);
     let label = Label {
-        device: EnvelopeDevice {
-            vendor_id: identity.vendor_id,
-            device_id: identity.device_id,
-            driver_version: identity.driver_version,
-            driver_id: identity.driver_id,
-            pipeline_cache_uuid: identity.pipeline_cache_uuid,
-            pointer_size: identity.pointer_size,
-        },
+        device: device_fields(&identity),
         driver_info: format!("testdrv\0Test {w}.0").into_bytes(),
         device_name: format!("Test GPU {w}"),
         application: app.to_owned(),
@@ -656,8 +740,7 @@ fn put_label(store: &DiskCache, w: u32, app: &str, last_seen_ns: u64) -> Pipelin
         last_seen_ns,
     };
     let key = Label::key(&identity, app);
-    store.try_put(key, label.to_bytes()).unwrap();
-    store.flush().unwrap();
+    put_flushed(dir, [(key, label.to_bytes())]);
     key
 }
 
@@ -670,31 +753,45 @@ fn now_ns() -> u64 {
 
 const LABELS: &str = "labels_name_devices_and_applications_and_stale_devices_go_first";
 
+/// A store of writers 1, 2 (devices) and 100 (recipes), 10 entries each, with a label per
+/// device as of a "now" 40 days ahead (returned): device 1 last seen 35 days before it (a
+/// driver updated away), device 2 a day before it.
+struct Labelled {
+    _scratch: Scratch,
+    dir: PathBuf,
+    now: u64,
+    label_one: PipelineFingerprint,
+    label_two: PipelineFingerprint,
+}
+
+fn labelled_store(test: &str, tag: &str) -> Labelled {
+    let (scratch, dir) = written_store(test, tag, &[(&[1, 2, 100], 10)]);
+    let now = now_ns() + 40 * DAY_NS;
+    let label_one = put_label(&dir, 1, "oldgame (Old Game)", now - 35 * DAY_NS);
+    let label_two = put_label(&dir, 2, "newgame", now - DAY_NS);
+    Labelled {
+        _scratch: scratch,
+        dir,
+        now,
+        label_one,
+        label_two,
+    }
+}
+
 #[test]
 fn labels_name_devices_and_applications_and_stale_devices_go_first() {
     child_mode();
-    let scratch = Scratch::new("labels");
-    let dir = scratch.join("store");
-    write_all(LABELS, &dir, &[1, 2, 100], 10);
-    // "Now" is 40 days ahead: device 1 was last seen 35 days before it, device 2 yesterday.
-    let now = now_ns() + 40 * DAY_NS;
-    let (label_one, label_two) = {
-        let store = DiskCache::new(&dir).unwrap();
-        (
-            put_label(&store, 1, "oldgame (Old Game)", now - 35 * DAY_NS),
-            put_label(&store, 2, "newgame", now - DAY_NS),
-        )
-    };
+    let Labelled {
+        _scratch,
+        dir,
+        now,
+        label_one,
+        label_two,
+    } = labelled_store(LABELS, "labels");
 
     let info = json(&dir, &["info"]);
     assert_eq!(info["kinds"]["label"]["entries"], 2);
-    let one = device_id(&info, 1);
-    let device_one = info["identities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["id"] == one.as_str())
-        .unwrap();
+    let device_one = device_usage(&info, 1);
     assert_eq!(
         device_one["entries"], 10,
         "labels are not counted as cache entries"
@@ -739,6 +836,151 @@ fn labels_name_devices_and_applications_and_stale_devices_go_first() {
     assert_eq!(kept["chosen"], 0);
 }
 
+const STALE_ENV: &str = "the_stale_period_is_pcstore_stale_after_as_for_the_library";
+
+/// Without `--stale-after`, prune and info take the stale period from `PCSTORE_STALE_AFTER`
+/// through the library's own reader, as the library's compaction does: the same grammar
+/// (`never` included), the same default, the same refusal of an unusable value.
+#[test]
+fn the_stale_period_is_pcstore_stale_after_as_for_the_library() {
+    child_mode();
+    let Labelled {
+        _scratch, dir, now, ..
+    } = labelled_store(STALE_ENV, "stale-env");
+    let now_text = now.to_string();
+    let dry_run = ["prune", "--dry-run", "--now-ns", now_text.as_str()];
+    // Device 1 and its label (11 entries) were last seen 35 days before "now"; device 2 a day.
+    for (stale_after, chosen) in [
+        (None, 11),
+        (Some("30d"), 11),
+        (Some("40d"), 0),
+        (Some("never"), 0),
+    ] {
+        let env: Vec<(&str, &str)> = stale_after
+            .map(|v| ("PCSTORE_STALE_AFTER", v))
+            .into_iter()
+            .collect();
+        assert_eq!(
+            json_with(&dir, &dry_run, &env)["chosen"],
+            chosen,
+            "PCSTORE_STALE_AFTER={stale_after:?}"
+        );
+    }
+    // --stale-after, in the same grammar, wins over the variable.
+    let env = [("PCSTORE_STALE_AFTER", "40d")];
+    for (given, chosen) in [("30d", 11), ("never", 0)] {
+        let args = [&dry_run[..], &["--stale-after", given]].concat();
+        assert_eq!(
+            json_with(&dir, &args, &env)["chosen"],
+            chosen,
+            "--stale-after {given}"
+        );
+    }
+    assert_eq!(
+        pcstore(&dir, &[&dry_run[..], &["--stale-after", "0d"]].concat())
+            .status
+            .code(),
+        Some(2)
+    );
+    // An unusable value is refused as the default store refuses it, naming the variable.
+    for args in [&dry_run[..], &["info"]] {
+        let refused = failure_with(&dir, args, &[("PCSTORE_STALE_AFTER", "0d")]);
+        assert!(refused.contains("PCSTORE_STALE_AFTER=\"0d\""), "{refused}");
+    }
+}
+
+const ADAPTER_ONLY: &str = "an_identity_saved_only_through_the_adapter_is_pruned_once_stale";
+
+/// Lavapipe's ICD manifest, or `None` (with the reason printed) outside CI when it is missing.
+fn lavapipe() -> Option<PathBuf> {
+    let icd = std::env::var_os("PCSTORE_TEST_LAVAPIPE_ICD").map_or_else(
+        || PathBuf::from("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json"),
+        PathBuf::from,
+    );
+    if icd.is_file() {
+        return Some(icd);
+    }
+    let reason = format!(
+        "lavapipe Vulkan driver not found at {} (set PCSTORE_TEST_LAVAPIPE_ICD, or run \
+         `eval \"$(bash scripts/vulkan-drivers.sh)\"` after scripts/install-deps.sh)",
+        icd.display()
+    );
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{reason}");
+    eprintln!("skipped: {reason}");
+    None
+}
+
+/// A device an engine used only through the Vulkan adapter (no layer, no label of its own) is
+/// named by the label the adapter wrote at its first save, so `pcstore prune` removes its
+/// entries once they and that label were not seen for the stale period, and not before; a
+/// device seen since stays.
+#[test]
+fn an_identity_saved_only_through_the_adapter_is_pruned_once_stale() {
+    child_mode();
+    let Some(icd) = lavapipe() else { return };
+    let (_scratch, dir) = written_store(ADAPTER_ONLY, "adapter-only", &[(&[1], 5)]);
+    let started = now_ns();
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "--nocapture", "--test-threads=1", ADAPTER_ONLY])
+        .env(CHILD_ENV, format!("adapter:{}:0", dir.display()))
+        .env("VK_DRIVER_FILES", &icd)
+        .env("VK_ICD_FILENAMES", &icd)
+        .env("MESA_SHADER_CACHE_DISABLE", "true")
+        .output()
+        .unwrap();
+    assert!(
+        child.status.success(),
+        "{}",
+        String::from_utf8_lossy(&child.stderr)
+    );
+    // Writer 1's device, labelled as seen 30 days from now.
+    put_label(&dir, 1, "game", started + 30 * DAY_NS);
+    let listed = listing(&dir, &[]);
+    let adapter: BTreeSet<String> = listed
+        .iter()
+        .filter(|(_, item)| item["kind"] == "label" || item["kind"] == "pipeline-cache")
+        .filter(|(key, _)| !keys(1, 5).contains(*key))
+        .filter(|(_, item)| {
+            !item["label"]
+                .as_str()
+                .is_some_and(|label| label.ends_with(" · game"))
+        })
+        .map(|(key, _)| key.clone())
+        .collect();
+    assert_eq!(
+        adapter.len(),
+        2,
+        "the adapter's blob and its label: {listed:?}"
+    );
+    let label = listed
+        .values()
+        .find(|item| item["kind"] == "label" && adapter.contains(item["key"].as_str().unwrap()))
+        .expect("the adapter's label");
+    let exe = std::env::current_exe().unwrap();
+    let exe = exe.file_name().unwrap().to_string_lossy();
+    assert!(
+        label["label"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!(" · {exe}")),
+        "{label}"
+    );
+
+    let prune_at = |days: u64| {
+        let now = (started + days * DAY_NS).to_string();
+        json(&dir, &["prune", "--now-ns", &now])
+    };
+    assert_eq!(prune_at(29)["chosen"], 0, "not stale 29 days on");
+    assert_eq!(
+        prune_at(31)["removed"],
+        2,
+        "stale 31 days on: its blob and its label"
+    );
+    let left = key_set(&listing(&dir, &[]));
+    assert!(left.is_disjoint(&adapter));
+    assert!(keys(1, 5).is_subset(&left), "the device seen since stays");
+}
+
 const HISTORIES: &str = "histories_show_each_applications_runs_and_the_cold_run";
 
 /// Three runs of one application on writer 1's device (as the layer records them: a cold run,
@@ -746,20 +988,11 @@ const HISTORIES: &str = "histories_show_each_applications_runs_and_the_cold_run"
 #[test]
 fn histories_show_each_applications_runs_and_the_cold_run() {
     child_mode();
-    let scratch = Scratch::new("histories");
-    let dir = scratch.join("store");
-    write_all(HISTORIES, &dir, &[1], 5);
+    let (_scratch, dir) = written_store(HISTORIES, "histories", &[(&[1], 5)]);
     let identity = device(0x1001);
     let ended = now_ns() - 3 * 3600 * 1_000_000_000;
     let mut history = History {
-        device: EnvelopeDevice {
-            vendor_id: identity.vendor_id,
-            device_id: identity.device_id,
-            driver_version: identity.driver_version,
-            driver_id: identity.driver_id,
-            pipeline_cache_uuid: identity.pipeline_cache_uuid,
-            pointer_size: identity.pointer_size,
-        },
+        device: device_fields(&identity),
         application: "game.x86_64 (My Game)".into(),
         last_run: 0,
         runs: Vec::new(),
@@ -779,25 +1012,14 @@ fn histories_show_each_applications_runs_and_the_cold_run() {
     }
     let key = History::key(&identity, &history.application);
     let damaged_key = PipelineFingerprint::of(b"damaged history");
-    {
-        let store = DiskCache::new(&dir).unwrap();
-        store.try_put(key, history.to_bytes()).unwrap();
-        let mut damaged = history.to_bytes();
-        damaged[79] = 0x01; // the first run's hits (bytes 72..80): more than its pipelines
-        store.try_put(damaged_key, damaged).unwrap();
-        store.flush().unwrap();
-    }
+    let mut damaged = history.to_bytes();
+    damaged[79] = 0x01; // the first run's hits (bytes 72..80): more than its pipelines
+    put_flushed(&dir, [(key, history.to_bytes()), (damaged_key, damaged)]);
 
     let info = json(&dir, &["info"]);
     assert_eq!(info["kinds"]["history"]["entries"], 1);
     assert_eq!(info["kinds"]["other"]["entries"], 1, "the damaged record");
-    let one = device_id(&info, 1);
-    let usage = info["identities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["id"] == one.as_str())
-        .unwrap();
+    let usage = device_usage(&info, 1);
     assert_eq!(usage["entries"], 5, "histories are not cache entries");
     let histories = usage["histories"].as_array().unwrap();
     assert_eq!(histories.len(), 1);
@@ -830,17 +1052,11 @@ const STALE_FIRST: &str = "max_size_takes_stale_devices_before_recently_used_one
 #[test]
 fn max_size_takes_stale_devices_before_recently_used_ones() {
     child_mode();
-    let scratch = Scratch::new("stale-first");
-    let dir = scratch.join("store");
-    write_all(STALE_FIRST, &dir, &[1], 10);
-    write_all(STALE_FIRST, &dir, &[2], 10);
+    let (_scratch, dir) = written_store(STALE_FIRST, "stale-first", &[(&[1], 10), (&[2], 10)]);
     let now = now_ns() + 40 * DAY_NS;
-    {
-        let store = DiskCache::new(&dir).unwrap();
-        put_label(&store, 1, "newgame", now - DAY_NS);
-        // Device 2 was written later (more recently used), but its driver is gone.
-        put_label(&store, 2, "oldgame", now - 35 * DAY_NS);
-    }
+    put_label(&dir, 1, "newgame", now - DAY_NS);
+    // Device 2 was written later (more recently used), but its driver is gone.
+    put_label(&dir, 2, "oldgame", now - 35 * DAY_NS);
     let device_one: u64 = (0..10).map(|k| entry(1, k).1.len() as u64).sum();
     let budget = (device_one + 1000).to_string();
     let pruned = json(

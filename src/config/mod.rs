@@ -126,6 +126,37 @@ pub fn disk_budget() -> Result<u64, ConfigError> {
     }
 }
 
+/// The stale period the default store and the layer use: `PCSTORE_STALE_AFTER`, else 30 days;
+/// `None` for `never` (nothing is stale). For tools that prune or report stale identities as
+/// the library's compaction does.
+///
+/// # Errors
+/// `PCSTORE_STALE_AFTER` is set but not a usable period.
+pub fn stale_after() -> Result<Option<Duration>, ConfigError> {
+    let mut reader = Reader::new(&process_env);
+    let period = read_stale_after(&mut reader);
+    match reader.errors.into_iter().next() {
+        Some(error) => Err(error),
+        None => Ok(period),
+    }
+}
+
+/// Parses a stale period in the grammar of `PCSTORE_STALE_AFTER` (`30d`, `12h`, `never`), for
+/// tools that take one as an argument: `None` for `never`.
+///
+/// # Errors
+/// What is wrong with `text` ("is not a duration: ...", or a period of 0).
+pub fn parse_stale_period(text: &str) -> Result<Option<Duration>, &'static str> {
+    stale_period(text)
+}
+
+/// `PCSTORE_STALE_AFTER`, else the disk tier's default (30 days).
+fn read_stale_after(reader: &mut Reader) -> Option<Duration> {
+    reader
+        .parsed(STALE_AFTER, stale_period)
+        .unwrap_or(Some(DEFAULT_STALE_AFTER))
+}
+
 /// Parses a size in the grammar of `PCSTORE_MAX_SIZE` (`512M`, `2 GiB`, `1048576`), for tools
 /// that take sizes as arguments.
 ///
@@ -186,9 +217,7 @@ impl Settings {
         let disable = reader.parsed(DISABLE, grammar::boolean).unwrap_or(false);
         let remote = RemoteSettings::read(&mut reader);
         let bundles = BundleSettings::read(&mut reader);
-        let stale_after = reader
-            .parsed(STALE_AFTER, stale_period)
-            .unwrap_or(Some(DEFAULT_STALE_AFTER));
+        let stale_after = read_stale_after(&mut reader);
         let settings = Self {
             dir: cache_dir(vars),
             max_size,

@@ -41,7 +41,8 @@ pub const PCS_VERSION_PATCH: u32 = 0;
 ///   `pcs_vk_recipe_record_render_pass`, `pcs_vk_recipe_record_render_pass2`,
 ///   `pcs_vk_recipe_record_compute_pipelines`, `pcs_vk_recipe_record_graphics_pipelines`,
 ///   `pcs_vk_recipe_recorder_flush`, `pcs_vk_recipe_application_key`) and replaying in
-///   process (`pcs_vk_recipe_replay`).
+///   process (`pcs_vk_recipe_replay`). Labels, appended after those: naming the application in
+///   the label a context writes at its first save (`pcs_vk_context_set_application`).
 ///
 /// The layer's `vkNegotiateLoaderLayerInterfaceVersion` follows the Vulkan loader's interface
 /// version, not this one.

@@ -1522,6 +1522,9 @@ pub struct pcs_vk_api {
         *const u32,
         *mut pcs_vk_replay_summary,
     ) -> pcs_result,
+    /// `pcs_vk_context_set_application` (ABI 2).
+    pub context_set_application:
+        unsafe extern "C" fn(*const pcs_vk_context, *const c_char, usize) -> pcs_result,
 }
 
 static VK_API: pcs_vk_api = pcs_vk_api {
@@ -1550,6 +1553,7 @@ static VK_API: pcs_vk_api = pcs_vk_api {
     recipe_recorder_flush: pcs_vk_recipe_recorder_flush,
     recipe_application_key: pcs_vk_recipe_application_key,
     recipe_replay: pcs_vk_recipe_replay,
+    context_set_application: pcs_vk_context_set_application,
 };
 
 /// Writes to `*out` the static table of the Vulkan functions for ABI version `abi_version`
@@ -1573,6 +1577,51 @@ pub unsafe extern "C" fn pcs_get_vk_api(
         super::version::check_requested_abi(abi_version)?;
         // SAFETY: `out` is non-NULL and valid for a write (contract).
         unsafe { out.write(&VK_API) };
+        Ok(pcs_result::PCS_OK)
+    })
+}
+
+/// Names the application in the label the context writes by itself: the label that lets
+/// tools name this device's entries ("llvmpipe · Mesa 22.3.6 · my-game") and tell a driver
+/// still in use from one updated away (`pcstore prune` removes a device's entries first once
+/// its labels say it was not seen for `PCSTORE_STALE_AFTER`, default 30 days).
+///
+/// Every context writes that label at its first `pcs_vk_save_pipeline_cache` (whatever the
+/// save's outcome), naming the executable's file name unless this function named the
+/// application; it is rewritten only when it says something else or was last written more than
+/// a day before, so it costs one store read per context and rarely a write, and becomes durable
+/// with the next flush. `name` is `name_len` bytes of UTF-8 (no NUL needed; invalid sequences
+/// are shown as U+FFFD; more than 256 bytes are cut), copied during the call.
+///
+/// Call it right after `pcs_vk_context_create`, before the first save. Called later, the next
+/// save writes a label under the new name too; the one under the former name stays until its
+/// device goes stale or a prune removes it.
+///
+/// Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT` (`ctx`, or `name` with a length);
+/// `PCS_ERR_INVALID_ARGUMENT` for an empty name (the label would name nothing). Thread-safe.
+///
+/// # Safety
+/// `ctx` is a live context; `name` is valid for reads of `name_len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn pcs_vk_context_set_application(
+    ctx: *const pcs_vk_context,
+    name: *const c_char,
+    name_len: usize,
+) -> pcs_result {
+    super::ffi_boundary!("pcs_vk_context_set_application", || -> FfiResult {
+        // SAFETY: forwarded contracts.
+        let (ctx, name) = unsafe {
+            (
+                pcs_vk_context::arg(ctx, "ctx")?,
+                arg_bytes(name.cast(), name_len, "name")?,
+            )
+        };
+        if name.is_empty() {
+            return Err(FfiError::invalid(
+                "`name` is empty: a label must name the application",
+            ));
+        }
+        ctx.set_label_application(&String::from_utf8_lossy(name));
         Ok(pcs_result::PCS_OK)
     })
 }
@@ -1605,10 +1654,12 @@ const _: () = {
     assert!(offset_of!(pcs_vk_metrics, driver_refusals) == 96);
     assert!(offset_of!(pcs_vk_metrics, load_latency) == 120);
     assert!(size_of::<pcs_vk_metrics>() == 184);
-    // Version 2 appends adapter-log's four functions, then the recipe functions.
+    // Version 2 appends adapter-log's four functions, then the recipe functions, then the
+    // label function.
     assert!(offset_of!(pcs_vk_api, load_outcome_str) == 64);
     assert!(offset_of!(pcs_vk_api, recipe_recorder_create) == 96);
-    assert!(size_of::<pcs_vk_api>() == 200);
+    assert!(offset_of!(pcs_vk_api, context_set_application) == 200);
+    assert!(size_of::<pcs_vk_api>() == 208);
     assert!(offset_of!(pcs_vk_recipe_recorder_info, api_version) == 16);
     assert!(offset_of!(pcs_vk_recipe_recorder_info, cache_key) == 20);
     assert!(offset_of!(pcs_vk_recipe_recorder_info, engine_namespace) == 56);

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -88,6 +89,13 @@ pub struct VulkanContext {
     /// BLAKE3 of the payload last loaded or stored per scoped key.
     last_payload: Mutex<HashMap<PipelineFingerprint, [u8; 32]>>,
     metrics: VulkanMetricsRecorder,
+    /// The application the context's own label names (label.rs); `None`: the executable's
+    /// name.
+    pub(super) label_application: Mutex<Option<String>>,
+    /// Whether the next save writes the context's own label: set at creation and by
+    /// `set_label_application`, cleared by that write and by `record_label` (a caller that
+    /// labels for itself, as the layer does, gets no second label).
+    pub(super) label_due: AtomicBool,
 }
 
 // The documented contract: one context per device, shared by every thread.
@@ -163,6 +171,8 @@ impl VulkanContext {
             max_blob_bytes: options.max_blob_bytes,
             last_payload: Mutex::new(HashMap::new()),
             metrics: VulkanMetricsRecorder::default(),
+            label_application: Mutex::new(None),
+            label_due: AtomicBool::new(true),
         })
     }
 
@@ -296,6 +306,10 @@ impl VulkanContext {
     /// own header claims) is counted and not stored. The store's `flush` (or [`Self::flush`])
     /// makes a `Stored` save durable.
     ///
+    /// The context's first save (whatever its outcome) also writes the device's label, unless
+    /// the caller wrote one with [`Self::record_label`]: see
+    /// [`Self::set_label_application`].
+    ///
     /// # Errors
     /// [`VulkanError::Call`] when `vkGetPipelineCacheData` fails.
     ///
@@ -306,6 +320,9 @@ impl VulkanContext {
         key: &PipelineFingerprint,
         cache: vk::PipelineCache,
     ) -> Result<SaveInfo, VulkanError> {
+        if self.label_due.load(Ordering::Relaxed) {
+            self.write_own_label();
+        }
         let started = Instant::now();
         let scoped = self.stored_key(key);
         // SAFETY: live cache of this device (caller).

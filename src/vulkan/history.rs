@@ -15,6 +15,9 @@ use std::time::SystemTime;
 use super::context::VulkanContext;
 use super::envelope::EnvelopeDevice;
 use super::label::epoch_ns;
+use super::record_fields::{
+    device_fields, read_head, read_text, record_key, write_head, write_text,
+};
 use crate::codec::{Reader, Writer};
 use crate::fingerprint::{DeviceIdentity, PipelineFingerprint};
 use crate::store::PutError;
@@ -69,18 +72,7 @@ pub struct History {
 impl History {
     /// The key of the history of `identity` and `application`.
     pub fn key(identity: &DeviceIdentity, application: &str) -> PipelineFingerprint {
-        PipelineFingerprint::builder()
-            .with(HISTORY_NAMESPACE)
-            .with(&identity.vendor_id.to_le_bytes())
-            .with(&identity.device_id.to_le_bytes())
-            .with(&identity.driver_version.to_le_bytes())
-            .with(&identity.driver_id.to_le_bytes())
-            .with(&identity.pipeline_cache_uuid)
-            .with(&[identity.pointer_size])
-            .with(&identity.driver_info)
-            .with(&identity.namespace)
-            .with(application.as_bytes())
-            .finish()
+        record_key(HISTORY_NAMESPACE, identity, application)
     }
 
     /// Appends `run` as the next run, dropping the oldest beyond [`MAX_RUNS`].
@@ -101,17 +93,8 @@ impl History {
     pub fn to_bytes(&self) -> Vec<u8> {
         let runs = &self.runs[self.runs.len().saturating_sub(MAX_RUNS)..];
         let mut out = Writer::with_capacity(64 + runs.len() * RUN_LEN + self.application.len());
-        out.bytes(&MAGIC)
-            .u8(VERSION)
-            .zeros(3)
-            .u32(self.device.vendor_id)
-            .u32(self.device.device_id)
-            .u32(self.device.driver_version)
-            .u32(self.device.driver_id)
-            .bytes(&self.device.pipeline_cache_uuid)
-            .u8(self.device.pointer_size)
-            .zeros(3)
-            .u64(self.last_run.max(runs.len() as u64))
+        write_head(&mut out, MAGIC, VERSION, &self.device);
+        out.u64(self.last_run.max(runs.len() as u64))
             .u32(runs.len() as u32);
         for run in runs {
             out.u64(run.ended_ns)
@@ -120,9 +103,7 @@ impl History {
                 .u64(run.hit_ns)
                 .u64(run.miss_ns);
         }
-        let text = self.application.as_bytes();
-        let text = &text[..text.len().min(MAX_HISTORY_TEXT)];
-        out.u16(text.len() as u16).bytes(text);
+        write_text(&mut out, self.application.as_bytes(), MAX_HISTORY_TEXT);
         out.finish()
     }
 
@@ -131,19 +112,7 @@ impl History {
     /// panics; allocates at most [`MAX_RUNS`] runs and [`MAX_HISTORY_TEXT`] bytes.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
         let mut input = Reader::new(bytes);
-        if input.array::<4>()? != MAGIC || input.u8()? != VERSION {
-            return None;
-        }
-        input.zeros(3)?;
-        let device = EnvelopeDevice {
-            vendor_id: input.u32()?,
-            device_id: input.u32()?,
-            driver_version: input.u32()?,
-            driver_id: input.u32()?,
-            pipeline_cache_uuid: input.array::<16>()?,
-            pointer_size: input.u8()?,
-        };
-        input.zeros(3)?;
+        let device = read_head(&mut input, MAGIC, VERSION)?;
         let last_run = input.u64()?;
         let kept = usize::try_from(input.u32()?).ok()?;
         if kept > MAX_RUNS || kept as u64 > last_run {
@@ -164,11 +133,8 @@ impl History {
             }
             runs.push(run);
         }
-        let len = usize::from(input.u16()?);
-        if len > MAX_HISTORY_TEXT {
-            return None;
-        }
-        let application = String::from_utf8_lossy(input.take(len)?).into_owned();
+        let application =
+            String::from_utf8_lossy(read_text(&mut input, MAX_HISTORY_TEXT)?).into_owned();
         input.is_at_end().then_some(Self {
             device,
             application,
@@ -181,21 +147,7 @@ impl History {
     /// readers that see only an entry's head (the disk tier's stale-identity eviction): `None`
     /// for anything that does not begin like a history of this version.
     pub fn device_of(head: &[u8]) -> Option<EnvelopeDevice> {
-        let mut input = Reader::new(head);
-        if input.array::<4>()? != MAGIC || input.u8()? != VERSION {
-            return None;
-        }
-        input.zeros(3)?;
-        let device = EnvelopeDevice {
-            vendor_id: input.u32()?,
-            device_id: input.u32()?,
-            driver_version: input.u32()?,
-            driver_id: input.u32()?,
-            pipeline_cache_uuid: input.array::<16>()?,
-            pointer_size: input.u8()?,
-        };
-        input.zeros(3)?;
-        Some(device)
+        read_head(&mut Reader::new(head), MAGIC, VERSION)
     }
 
     /// Whether `bytes` begin like a history (for telling kinds apart from a record's first
@@ -226,14 +178,7 @@ impl VulkanContext {
         let identity = self.identity();
         let key = History::key(identity, application);
         run.ended_ns = epoch_ns(now);
-        let device = EnvelopeDevice {
-            vendor_id: identity.vendor_id,
-            device_id: identity.device_id,
-            driver_version: identity.driver_version,
-            driver_id: identity.driver_id,
-            pipeline_cache_uuid: identity.pipeline_cache_uuid,
-            pointer_size: identity.pointer_size,
-        };
+        let device = device_fields(identity);
         let mut history = self
             .store()
             .get(&key)

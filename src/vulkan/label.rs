@@ -9,10 +9,14 @@
 //! opaque entries. One label per device identity and application; rewriting it keeps its first
 //! time seen. FORMAT.md ("pcstore label record") has the layout.
 
+use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::context::VulkanContext;
 use super::envelope::EnvelopeDevice;
+use super::record_fields::{
+    device_fields, read_head, read_text, record_key, write_head, write_text,
+};
 use crate::codec::{Reader, Writer};
 use crate::fingerprint::{DeviceIdentity, PipelineFingerprint};
 use crate::store::PutError;
@@ -26,6 +30,11 @@ pub const MAX_LABEL_TEXT: usize = 256;
 /// A label is rewritten when the one stored was last seen longer ago than this: "last seen"
 /// is kept to the hour, without a write on every launch.
 pub const LABEL_REFRESH_NS: u64 = 3600 * 1_000_000_000;
+/// The label a context writes by itself ([`VulkanContext::set_label_application`]) is
+/// rewritten when the one stored was last seen longer ago than this: a day is fine enough for a
+/// stale period of weeks, and an engine that creates a context per level or per device loss
+/// does not rewrite it each time.
+pub const OWN_LABEL_REFRESH_NS: u64 = 86_400 * 1_000_000_000;
 
 /// A label record (see the module documentation).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,19 +59,7 @@ pub struct Label {
 impl Label {
     /// The key of the label of `identity` and `application`.
     pub fn key(identity: &DeviceIdentity, application: &str) -> PipelineFingerprint {
-        let mut builder = PipelineFingerprint::builder()
-            .with(LABEL_NAMESPACE)
-            .with(&identity.vendor_id.to_le_bytes())
-            .with(&identity.device_id.to_le_bytes())
-            .with(&identity.driver_version.to_le_bytes())
-            .with(&identity.driver_id.to_le_bytes())
-            .with(&identity.pipeline_cache_uuid)
-            .with(&[identity.pointer_size]);
-        builder = builder
-            .with(&identity.driver_info)
-            .with(&identity.namespace)
-            .with(application.as_bytes());
-        builder.finish()
+        record_key(LABEL_NAMESPACE, identity, application)
     }
 
     /// The driver's name and version as one line: `llvmpipe · Mesa 22.3.6 (LLVM 15.0.6)`.
@@ -79,17 +76,8 @@ impl Label {
     /// The record's bytes (FORMAT.md).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Writer::with_capacity(128);
-        out.bytes(&MAGIC)
-            .u8(VERSION)
-            .zeros(3)
-            .u32(self.device.vendor_id)
-            .u32(self.device.device_id)
-            .u32(self.device.driver_version)
-            .u32(self.device.driver_id)
-            .bytes(&self.device.pipeline_cache_uuid)
-            .u8(self.device.pointer_size)
-            .zeros(3)
-            .u64(self.first_seen_ns)
+        write_head(&mut out, MAGIC, VERSION, &self.device);
+        out.u64(self.first_seen_ns)
             .u64(self.last_seen_ns)
             .bytes(&self.cache_key.0);
         for text in [
@@ -97,8 +85,7 @@ impl Label {
             self.device_name.as_bytes(),
             self.application.as_bytes(),
         ] {
-            let text = &text[..text.len().min(MAX_LABEL_TEXT)];
-            out.u16(text.len() as u16).bytes(text);
+            write_text(&mut out, text, MAX_LABEL_TEXT);
         }
         out.finish()
     }
@@ -107,32 +94,15 @@ impl Label {
     /// malformed record). Never panics; allocates at most the bytes given.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
         let mut input = Reader::new(bytes);
-        if input.array::<4>()? != MAGIC || input.u8()? != VERSION {
-            return None;
-        }
-        input.zeros(3)?;
-        let device = EnvelopeDevice {
-            vendor_id: input.u32()?,
-            device_id: input.u32()?,
-            driver_version: input.u32()?,
-            driver_id: input.u32()?,
-            pipeline_cache_uuid: input.array::<16>()?,
-            pointer_size: input.u8()?,
-        };
-        input.zeros(3)?;
+        let device = read_head(&mut input, MAGIC, VERSION)?;
         let first_seen_ns = input.u64()?;
         let last_seen_ns = input.u64()?;
         let cache_key = PipelineFingerprint(input.array::<32>()?);
-        let mut text = || -> Option<&[u8]> {
-            let len = usize::from(input.u16()?);
-            if len > MAX_LABEL_TEXT {
-                return None;
-            }
-            input.take(len)
-        };
-        let driver_info = text()?.to_vec();
-        let device_name = String::from_utf8_lossy(text()?).into_owned();
-        let application = String::from_utf8_lossy(text()?).into_owned();
+        let driver_info = read_text(&mut input, MAX_LABEL_TEXT)?.to_vec();
+        let device_name =
+            String::from_utf8_lossy(read_text(&mut input, MAX_LABEL_TEXT)?).into_owned();
+        let application =
+            String::from_utf8_lossy(read_text(&mut input, MAX_LABEL_TEXT)?).into_owned();
         input.is_at_end().then_some(Self {
             device,
             driver_info,
@@ -157,6 +127,9 @@ impl VulkanContext {
     /// before, and writes nothing when that one says the same and was seen less than
     /// [`LABEL_REFRESH_NS`] before `now`. Like a save, it is durable at the store's next flush.
     ///
+    /// A caller that records labels itself (the layer does, naming its cache) keeps the
+    /// context from writing its own at its first save (see [`Self::set_label_application`]).
+    ///
     /// # Errors
     /// The store refused the put ([`PutError`]).
     pub fn record_label(
@@ -165,18 +138,56 @@ impl VulkanContext {
         cache_key: Option<&PipelineFingerprint>,
         now: SystemTime,
     ) -> Result<(), PutError> {
+        self.label_due.store(false, Ordering::Relaxed);
+        self.write_label(application, cache_key, now, LABEL_REFRESH_NS)
+    }
+
+    /// Names the application in the label the context writes by itself.
+    ///
+    /// Without a call to [`Self::record_label`], a context's first save writes (or refreshes)
+    /// the label of its device and application, so that every identity used through the
+    /// adapter is named in tools and can go stale (a driver updated away:
+    /// [`super::StaleIdentities`], `pcstore prune`). That label names the executable's file
+    /// name unless this names the application; it names no cache key, and is rewritten only
+    /// when the stored one says something else or was seen more than
+    /// [`OWN_LABEL_REFRESH_NS`] (a day) ago: one store read per context, rarely a write.
+    ///
+    /// Call it before the first save. Called later, the next save writes a label under this
+    /// name too, and the one under the former name stays (until its identity goes stale or a
+    /// prune removes it).
+    pub fn set_label_application(&self, application: &str) {
+        *self.label_application.lock() = Some(application.to_owned());
+        self.label_due.store(true, Ordering::Release);
+    }
+
+    /// Writes the context's own label if it is due (the first save): once, whichever thread
+    /// saves first. A label that cannot be stored is left out: the save matters, not its name.
+    pub(super) fn write_own_label(&self) {
+        if !self.label_due.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let application = self
+            .label_application
+            .lock()
+            .clone()
+            .unwrap_or_else(executable_name);
+        let _ = self.write_label(&application, None, SystemTime::now(), OWN_LABEL_REFRESH_NS);
+    }
+
+    /// [`Self::record_label`], rewriting a label that says the same only when it was seen
+    /// `refresh_ns` or longer before `now`.
+    fn write_label(
+        &self,
+        application: &str,
+        cache_key: Option<&PipelineFingerprint>,
+        now: SystemTime,
+        refresh_ns: u64,
+    ) -> Result<(), PutError> {
         let identity = self.identity();
         let key = Label::key(identity, application);
         let now_ns = epoch_ns(now);
         let mut label = Label {
-            device: EnvelopeDevice {
-                vendor_id: identity.vendor_id,
-                device_id: identity.device_id,
-                driver_version: identity.driver_version,
-                driver_id: identity.driver_id,
-                pipeline_cache_uuid: identity.pipeline_cache_uuid,
-                pointer_size: identity.pointer_size,
-            },
+            device: device_fields(identity),
             driver_info: identity.driver_info.clone(),
             device_name: self.device_name().to_owned(),
             application: application.to_owned(),
@@ -192,12 +203,21 @@ impl VulkanContext {
                 last_seen_ns: stored.last_seen_ns,
                 ..label.clone()
             } == stored;
-            if same && now_ns.saturating_sub(stored.last_seen_ns) < LABEL_REFRESH_NS {
+            if same && now_ns.saturating_sub(stored.last_seen_ns) < refresh_ns {
                 return Ok(());
             }
         }
         self.store().try_put(key, label.to_bytes())
     }
+}
+
+/// The file name of this process's executable: how a label names an application that did not
+/// name itself (`"application"` when the platform cannot say).
+fn executable_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|path| Some(path.file_name()?.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "application".to_owned())
 }
 
 /// Nanoseconds since the epoch of `time` (0 before it).

@@ -4,10 +4,12 @@
 //! - [`VulkanContext`] (context.rs): one per `VkDevice`; load, save, merge;
 //! - identity.rs: the device identity every stored key is scoped to;
 //! - envelope.rs: pcstore's wrapper around stored blobs (magic, length, BLAKE3, identity);
-//! - label.rs: [`Label`] records naming a device identity and application in words, and
-//!   [`VulkanContext::record_label`];
+//! - label.rs: [`Label`] records naming a device identity and application in words,
+//!   [`VulkanContext::record_label`], and the label a context writes by itself at its first
+//!   save ([`VulkanContext::set_label_application`]);
 //! - history.rs: [`History`] records of an application's last runs (driver-reported hits), and
 //!   [`VulkanContext::record_run`];
+//! - record_fields.rs: the key, head (device fields) and texts labels and histories share;
 //! - stale.rs: [`StaleIdentities`], the disk tier's hook naming the entries of identities whose
 //!   labels say they were last seen longer ago than the stale period, to evict first;
 //! - header.rs: the `VkPipelineCacheHeaderVersionOne` check;
@@ -28,6 +30,7 @@ mod identity;
 mod label;
 mod metrics;
 mod outcome;
+mod record_fields;
 mod stale;
 
 pub use ash;
@@ -42,7 +45,7 @@ pub use header::{
 };
 pub use history::{History, Run, HISTORY_NAMESPACE, MAX_HISTORY_TEXT, MAX_RUNS};
 pub use identity::device_identity_from_properties;
-pub use label::{Label, LABEL_NAMESPACE, LABEL_REFRESH_NS, MAX_LABEL_TEXT};
+pub use label::{Label, LABEL_NAMESPACE, LABEL_REFRESH_NS, MAX_LABEL_TEXT, OWN_LABEL_REFRESH_NS};
 pub use metrics::VulkanMetrics;
 pub use outcome::{LoadInfo, LoadOutcome, Rejection, SaveInfo, SaveOutcome};
 pub use stale::StaleIdentities;

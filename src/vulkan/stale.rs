@@ -5,7 +5,9 @@
 //! An identity is the device fields an envelope and a label share ([`EnvelopeDevice`]), as
 //! `pcstore info` and `prune` match them. Its entries are its pipeline caches and its labels.
 //! It is stale, as `pcstore prune` says, when it has a label and its labels' "last seen" and its
-//! entries' last use are all older than the period: an identity without a readable label is
+//! entries' last use are all older than the period (the layer labels each device it loads a
+//! cache for, and an adapter context its identity at its first save: label.rs, so every
+//! identity pcstore itself writes for has one): an identity without a readable label is
 //! never stale (nothing says it was updated away; its entries age out by LRU), nor is one
 //! with a label seen, or an entry used, within the period or in the future (a clock set back
 //! must not evict what is in use). Entries' use counts because an engine using the adapter

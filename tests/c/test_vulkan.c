@@ -16,7 +16,8 @@
  *                   PCS_VK_REJECT_STORE_CORRUPT, the driver given nothing, again or a miss
  *           reject  every rejection path gives an empty cache and the right reason, and the
  *                   driver never sees a byte of it; a driver failing with the data gets an empty
- *                   cache next; a changed namespace or driver identity misses
+ *                   cache next; a changed namespace or driver identity misses; a context's
+ *                   first save writes the label of its application (pcs_vk_context_set_application)
  *           threads several threads load, create pipelines, save and merge at once
  *   DRIVER  lavapipe | swiftshader (the test fails unless the device found is that driver;
  *           scripts/test-c.sh points VK_DRIVER_FILES at it)
@@ -86,10 +87,12 @@ LAYOUT(metrics_saves, offsetof(pcs_vk_metrics, saves) == 56);
 LAYOUT(metrics_refusals, offsetof(pcs_vk_metrics, driver_refusals) == 96);
 LAYOUT(metrics_load_latency, offsetof(pcs_vk_metrics, load_latency) == 120);
 LAYOUT(metrics_size, sizeof(pcs_vk_metrics) == 184);
-/* Version 2 appends adapter-log's four functions, then the recipe functions. */
+/* Version 2 appends adapter-log's four functions, then the recipe functions, then the label
+ * function. */
 LAYOUT(api_load_outcome_str, offsetof(pcs_vk_api, load_outcome_str) == 64);
 LAYOUT(api_recipe_recorder_create, offsetof(pcs_vk_api, recipe_recorder_create) == 96);
-LAYOUT(api_size, sizeof(pcs_vk_api) == 200);
+LAYOUT(api_context_set_application, offsetof(pcs_vk_api, context_set_application) == 200);
+LAYOUT(api_size, sizeof(pcs_vk_api) == 208);
 LAYOUT(envelope_len, PCS_VK_ENVELOPE_HEADER_LEN == 128);
 LAYOUT(recorder_api_version, offsetof(pcs_vk_recipe_recorder_info, api_version) == 16);
 LAYOUT(recorder_cache_key, offsetof(pcs_vk_recipe_recorder_info, cache_key) == 20);
@@ -918,6 +921,66 @@ static int mode_corrupt(const char *state_path) {
   return 0;
 }
 
+/* ---- labels: a context names its device and application at its first save */
+
+/* Puts into `store` so far. */
+static uint64_t puts_of(pcs_store *store) {
+  pcs_cache_metrics metrics;
+  memset(&metrics, 0, sizeof metrics);
+  metrics.struct_size = sizeof metrics;
+  CHECK_RESULT(PCS(metrics)(store, &metrics), PCS_OK);
+  return metrics.puts;
+}
+
+/* A new context on `store` named `application` (NULL: not named, so the executable's name)
+ * saves pipeline set `set`, then another set; returns the puts of its first save, which are the
+ * blob's and, when the label of that application is not stored yet, the label's. */
+static uint64_t first_save_puts(pcs_store *store, const char *application, const char *set) {
+  pcs_vk_context *ctx = open_context(store, "test_vulkan labels", 0);
+  pcs_fingerprint key = key_of(set), other_key;
+  char other_set[64];
+  VkPipelineCache cache = load_expecting(ctx, &key, PCS_VK_LOAD_MISS, PCS_VK_REJECT_NONE, set);
+  uint64_t before, first;
+  if (application != NULL) {
+    CHECK_RESULT(PCSVK(context_set_application)(ctx, application, strlen(application)), PCS_OK);
+  }
+  create_pipelines(cache, 60, 1);
+  before = puts_of(store);
+  CHECK(save(ctx, &key, cache).outcome == PCS_VK_SAVE_STORED);
+  first = puts_of(store) - before;
+  vkDestroyPipelineCache(device, cache, NULL);
+  /* Once per context: its next save puts the blob alone. */
+  snprintf(other_set, sizeof other_set, "%s, again", set);
+  other_key = key_of(other_set);
+  cache = load_expecting(ctx, &other_key, PCS_VK_LOAD_MISS, PCS_VK_REJECT_NONE, other_set);
+  before = puts_of(store);
+  CHECK(save(ctx, &other_key, cache).outcome == PCS_VK_SAVE_STORED);
+  CHECK(puts_of(store) - before == 1);
+  vkDestroyPipelineCache(device, cache, NULL);
+  PCSVK(context_release)(ctx);
+  return first;
+}
+
+static void test_label_application(void) {
+  pcs_store *store = open_store();
+  pcs_vk_context *ctx = open_context(store, "test_vulkan labels", 0);
+  /* Misuse is refused. */
+  CHECK_RESULT(PCSVK(context_set_application)(NULL, "game", 4), PCS_ERR_NULL_ARGUMENT);
+  CHECK_RESULT(PCSVK(context_set_application)(ctx, NULL, 4), PCS_ERR_NULL_ARGUMENT);
+  CHECK_RESULT(PCSVK(context_set_application)(ctx, "", 0), PCS_ERR_INVALID_ARGUMENT);
+  CHECK_RESULT(PCSVK(context_set_application)(ctx, NULL, 0), PCS_ERR_INVALID_ARGUMENT);
+  PCSVK(context_release)(ctx);
+  /* The first context's first save stores the label of the executable; a second context's
+   * finds it stored (a day not passed) and puts the blob alone; a named application gets its
+   * own label once, and so does a second name. */
+  CHECK(first_save_puts(store, NULL, "label set 1") == 2);
+  CHECK(first_save_puts(store, NULL, "label set 2") == 1);
+  CHECK(first_save_puts(store, "c engine", "label set 3") == 2);
+  CHECK(first_save_puts(store, "c engine", "label set 4") == 1);
+  CHECK(first_save_puts(store, "another engine", "label set 5") == 2);
+  PCS(store_release)(store);
+}
+
 /* ---- mode reject: every tampered entry is turned away before the driver */
 typedef enum tamper { PAYLOAD_HEADER, ENVELOPE_FIELD, RAW } tamper;
 
@@ -1208,6 +1271,7 @@ int main(int argc, char **argv) {
     mode_corrupt(state);
   } else if (strcmp(mode, "reject") == 0) {
     mode_reject();
+    test_label_application();
   } else if (strcmp(mode, "threads") == 0) {
     mode_threads();
   } else {

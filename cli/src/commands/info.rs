@@ -10,10 +10,7 @@ use super::Outcome;
 use crate::output::{age, bytes, now_ns, Output};
 use pcstore::vulkan::History;
 
-use crate::store::{self, describe_all, stale_devices, Access, Device, Kind};
-
-/// A device is stale when not seen for this long (as `prune --stale-after` defaults to).
-pub const STALE_AFTER_NS: u64 = 30 * 86_400 * 1_000_000_000;
+use crate::store::{self, describe_all, stale_devices, stale_period, Access, Device, Kind};
 
 #[derive(Serialize)]
 struct Info {
@@ -31,7 +28,8 @@ struct Info {
     kinds: BTreeMap<&'static str, Usage>,
     /// Devices of the pipeline-cache entries and labels, most recently used first.
     identities: Vec<DeviceUsage>,
-    /// Devices whose labels say they were not seen for 30 days (a driver updated away): what
+    /// Devices whose labels say they were not seen for the stale period (PCSTORE_STALE_AFTER,
+    /// else 30 days, as the library's compaction; a driver updated away): what
     /// `pcstore prune` removes first.
     stale_identities: Vec<String>,
 }
@@ -145,7 +143,7 @@ pub fn run(out: &Output, dir: Option<PathBuf>) -> anyhow::Result<Outcome> {
     let report = store.durability_report();
     let mut kinds: BTreeMap<&'static str, Usage> = BTreeMap::new();
     let mut devices: BTreeMap<String, DeviceUsage> = BTreeMap::new();
-    let stale = stale_devices(&described, now_ns(), STALE_AFTER_NS);
+    let stale = stale_devices(&described, now_ns(), stale_period(None)?);
     for item in &described {
         let usage = kinds.entry(item.kind.name()).or_default();
         usage.entries += 1;

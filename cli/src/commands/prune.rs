@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::Outcome;
 use crate::output::{bytes, now_ns, Output};
-use crate::store::{self, describe_all, stale_devices, Access, Filter};
+use crate::store::{self, describe_all, stale_devices, stale_period, Access, Filter, StalePeriod};
 
 #[derive(clap::Args, Debug)]
 pub struct PruneArgs {
@@ -20,9 +20,10 @@ pub struct PruneArgs {
     #[arg(long, value_name = "SIZE", value_parser = size)]
     max_size: Option<u64>,
     /// Devices not seen for this long (by their labels and their entries' last use: a driver
-    /// updated away) go first, whatever else is asked.
-    #[arg(long, value_name = "AGE", default_value = "30d")]
-    stale_after: humantime::Duration,
+    /// updated away) go first, whatever else is asked (`30d`, `12h`, or `never`; default:
+    /// PCSTORE_STALE_AFTER, else 30d, as the library's compaction).
+    #[arg(long, value_name = "AGE")]
+    stale_after: Option<StalePeriod>,
     /// Narrows what may be removed; alone, removes every entry it keeps.
     #[command(flatten)]
     filter: Filter,
@@ -62,9 +63,10 @@ pub fn prune(out: &Output, dir: Option<PathBuf>, args: PruneArgs) -> anyhow::Res
     args.filter.check()?;
     let nanos = |age: humantime::Duration| u64::try_from(age.as_nanos()).unwrap_or(u64::MAX);
     let now = args.now_ns.unwrap_or_else(now_ns);
+    let stale_after = stale_period(args.stale_after)?;
     let store = store::open(dir, access(args.dry_run))?;
     let described = describe_all(&store);
-    let stale = stale_devices(&described, now, nanos(args.stale_after));
+    let stale = stale_devices(&described, now, stale_after);
     let total: u64 = described.iter().map(|item| item.entry.len).sum();
     let (mut candidates, _): (Vec<_>, Vec<_>) = described
         .into_iter()
