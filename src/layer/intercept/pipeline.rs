@@ -65,8 +65,9 @@ unsafe fn with_chosen_cache(
     })
 }
 
-/// Calls `create` with creation feedback on every pipeline when the device has it (counted in
-/// the device's statistics), else with the application's create infos as they are.
+/// Calls `create` with creation feedback where the device has it (every creation counted in the
+/// device's statistics, the driver asked as `PCSTORE_LAYER_FEEDBACK` says), else with the
+/// application's create infos as they are.
 ///
 /// # Safety
 /// `infos` and `pipelines` are the application's valid arguments for `count` pipelines.
