@@ -73,11 +73,11 @@ pub(super) fn decide(
 
 /// Creations of a device measured one and all before sampling starts (`sampled`): the first
 /// ones are the loading screen's and the ones a run's hit rate is about, and their driver
-/// cost (~0.1–0.25 µs each on SwiftShader's cached path, against milliseconds for a real
+/// cost (~0.05–0.1 µs each on SwiftShader's cached path, against milliseconds for a real
 /// compilation) is paid once per device. BENCHMARKS.md ("Vulkan layer") has the measurements.
 pub(super) const SAMPLED_FIRST: u64 = 256;
 /// After [`SAMPLED_FIRST`], one creation in this many (per thread) is measured: the measured
-/// creation's extra ~0.25 µs spread over 64 is ~4 ns, well inside 2 % of a 1.3 µs cache hit.
+/// creation's extra ~0.1 µs spread over 64 is ~2 ns, well inside 2 % of a 1.3 µs cache hit.
 pub(super) const SAMPLED_EVERY: u64 = 64;
 
 /// Which creations of a device get the driver's creation feedback: the first `first`, then one
