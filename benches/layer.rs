@@ -8,7 +8,8 @@
 //! enables `VK_LAYER_PCSTORE_pipeline_cache` (found through a manifest written for the freshly
 //! built library); validation is off. Measured in turns of 100 so machine load hits every
 //! column alike:
-//! - pipeline creation: 1000 creations of one already-cached compute pipeline with the
+//! - pipeline creation, once per `PCSTORE_LAYER_FEEDBACK` setting (`all`, `sampled`, `off`;
+//!   past the first 256 creations, which `sampled` measures all): 1000 creations of one already-cached compute pipeline with the
 //!   application's own cache and no layer (baseline), through the layer with `VK_NULL_HANDLE`
 //!   (the substituted cache) and through the layer with the application's own cache
 //!   (pass-through), both with the layer's creation feedback chained, and without the layer with
@@ -81,9 +82,18 @@ fn parent() {
     .expect("manifest")
     .replace("\"libpcstore.so\"", &format!("\"{}\"", library.display()));
     std::fs::write(base.join("layers/pcstore.json"), manifest).expect("write manifest");
-    for phase in ["seed", "measure"] {
+    // Pipeline creation once per `PCSTORE_LAYER_FEEDBACK` setting (read once per process).
+    let phases = [
+        ("seed", "sampled"),
+        ("creation", "all"),
+        ("creation", "sampled"),
+        ("creation", "off"),
+        ("measure", "sampled"),
+    ];
+    for (phase, feedback) in phases {
         let output = Command::new(&exe)
             .args(["--child", phase])
+            .env("PCSTORE_LAYER_FEEDBACK", feedback)
             .env("VK_DRIVER_FILES", &icd)
             .env("VK_ICD_FILENAMES", &icd)
             .env("VK_LAYER_PATH", base.join("layers"))
@@ -271,7 +281,10 @@ fn child(phase: &str) {
         return;
     }
     let layered = Instance::new(&entry, true);
-    pipeline_creation(&plain, &layered);
+    if phase == "creation" {
+        pipeline_creation(&plain, &layered);
+        return;
+    }
     history_record(&plain);
     device_lifetime(&plain, &layered);
 }
@@ -300,6 +313,7 @@ fn history_record(plain: &Instance) {
         hits: 412,
         hit_ns: 150_000_000,
         miss_ns: 60_000_000,
+        created: 415,
     };
     let (mut record, mut flush) = (Vec::new(), Vec::new());
     let mut last_run = 0;
@@ -417,10 +431,14 @@ fn mean(samples: &[Duration]) -> Duration {
 fn pipeline_creation(plain: &Instance, layered: &Instance) {
     let without = Pipelines::new(plain.device());
     let with = Pipelines::new(layered.device());
-    // Warm every cache with the one pipeline.
+    // Warm every cache with the one pipeline; past the layer's first 256 creations of a device,
+    // all measured with `PCSTORE_LAYER_FEEDBACK=sampled` (src/layer/feedback.rs SAMPLED_FIRST):
+    // the columns are the steady state.
     without.create(without.own_cache);
-    with.create(vk::PipelineCache::null());
-    with.create(with.own_cache);
+    for _ in 0..128 {
+        with.create(vk::PipelineCache::null());
+        with.create(with.own_cache);
+    }
     let mut columns: [Vec<Duration>; 4] = Default::default();
     for _ in 0..CREATIONS / TURN {
         for _ in 0..TURN {
@@ -444,7 +462,11 @@ fn pipeline_creation(plain: &Instance, layered: &Instance) {
     ];
     let base_median = median(columns[0].clone());
     let base_mean = mean(&columns[0]);
-    println!("## pipeline creation, {CREATIONS} cached creations per column (SwiftShader)");
+    let feedback = std::env::var("PCSTORE_LAYER_FEEDBACK").unwrap_or_default();
+    println!(
+        "## pipeline creation, {CREATIONS} cached creations per column (SwiftShader), \
+         PCSTORE_LAYER_FEEDBACK={feedback}"
+    );
     println!("| column | median | mean | p99 | median / baseline | mean / baseline |");
     println!("|---|---|---|---|---|---|");
     for (name, samples) in names.iter().zip(&columns) {
@@ -460,6 +482,11 @@ fn pipeline_creation(plain: &Instance, layered: &Instance) {
     }
     without.destroy();
     with.destroy();
+    // SAFETY: nothing else uses the instances.
+    unsafe {
+        plain.instance.destroy_instance(None);
+        layered.instance.destroy_instance(None);
+    }
 }
 
 fn device_lifetime(plain: &Instance, layered: &Instance) {

@@ -133,7 +133,7 @@ fn checks() -> Vec<(String, Check, Option<usize>)> {
             None,
         ),
     ];
-    let per_driver: [(&str, Check); 26] = [
+    let per_driver: [(&str, Check); 27] = [
         ("explicit-above-validation", explicit_above_validation),
         ("explicit-below-validation", explicit_below_validation),
         ("implicit", implicit),
@@ -141,6 +141,7 @@ fn checks() -> Vec<(String, Check, Option<usize>)> {
         ("implicit-switches", implicit_switches),
         ("rust-app", rust_app_runs),
         ("creation-feedback", creation_feedback),
+        ("creation-feedback-off", creation_feedback_off),
         ("unused-cache-not-saved", unused_cache_not_saved),
         ("configurations-apart", configurations_apart),
         ("app-caches", app_caches),
@@ -345,6 +346,7 @@ fn in_environment(
         .env_remove("PCSTORE_LAYER_DISABLE")
         .env_remove("PCSTORE_MAX_SIZE")
         .env_remove("PCSTORE_SAVE_INTERVAL_MS")
+        .env_remove("PCSTORE_LAYER_FEEDBACK")
         .env_remove("PCSTORE_REMOTE_URL")
         .env_remove("PCSTORE_REMOTE_TOKEN")
         .env_remove("PCSTORE_REMOTE_KEY")
@@ -1041,9 +1043,12 @@ fn creation_feedback(setup: &Setup, driver: &Driver) -> String {
     let store = fresh_store(setup, driver, "feedback");
     let run = |application_feedback: &str| {
         let mut command = app_command(setup, driver, Mode::ExplicitValidationBelow, &store, false);
+        // Every creation measured, whatever the default sample: the counts are compared with
+        // the application's own feedback one for one.
         command
             .env("APP_REPEAT", "2")
-            .env("APP_FEEDBACK", application_feedback);
+            .env("APP_FEEDBACK", application_feedback)
+            .env("PCSTORE_LAYER_FEEDBACK", "all");
         let run = run_app(command);
         run.assert_ok("creation feedback");
         assert_eq!(run.value("create_infos_changed"), "0");
@@ -1077,6 +1082,39 @@ fn creation_feedback(setup: &Setup, driver: &Driver) -> String {
         layer_chained.layer_log()
     );
     format!("{counted} pipelines, {hits} driver-reported hits, as the application's own feedback")
+}
+
+/// `PCSTORE_LAYER_FEEDBACK=off`: the layer chains nothing and counts nothing (its report says
+/// so), records no run, and the application's own feedback works as without the layer.
+fn creation_feedback_off(setup: &Setup, driver: &Driver) -> String {
+    let store = fresh_store(setup, driver, "feedback-off");
+    let mut command = app_command(setup, driver, Mode::ExplicitValidationBelow, &store, false);
+    command
+        .env("APP_REPEAT", "2")
+        .env("APP_FEEDBACK", "1")
+        .env("PCSTORE_LAYER_FEEDBACK", "off");
+    let run = run_app(command);
+    run.assert_ok("creation feedback off");
+    assert_eq!(run.value("validation_errors"), "0");
+    assert_eq!(run.value("create_infos_changed"), "0");
+    assert_eq!(run.value("worker_feedback_valid"), "64");
+    assert!(
+        run.logged("creation feedback: not measured (PCSTORE_LAYER_FEEDBACK=off)"),
+        "{:?}",
+        run.layer_log()
+    );
+    assert!(!run.logged("history: run"), "{:?}", run.layer_log());
+    let disk = pcstore::DiskCache::new(&store).expect("store");
+    let histories = disk
+        .keys()
+        .into_iter()
+        .filter(|key| {
+            disk.peek(key)
+                .is_some_and(|bytes| pcstore::vulkan::History::is_history(&bytes))
+        })
+        .count();
+    assert_eq!(histories, 0, "no run recorded");
+    "nothing chained, counted or recorded; the application's own feedback intact".into()
 }
 
 fn unwritable_dir(setup: &Setup, driver: &Driver) -> String {

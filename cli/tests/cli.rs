@@ -1008,6 +1008,7 @@ fn histories_show_each_applications_runs_and_the_cold_run() {
             hits,
             hit_ns,
             miss_ns,
+            created: 415,
         });
     }
     let key = History::key(&identity, &history.application);
@@ -1040,6 +1041,30 @@ fn histories_show_each_applications_runs_and_the_cold_run() {
              (cold run 1: 9.80 s), 3 hours ago"
         ),
         "{human}"
+    );
+    // A sampled run (PCSTORE_LAYER_FEEDBACK=sampled) says which part of it was measured.
+    history.push(Run {
+        ended_ns: ended,
+        pipelines: 41,
+        hits: 40,
+        hit_ns: 15_000_000,
+        miss_ns: 5_000_000,
+        created: 415,
+    });
+    put_flushed(&dir, [(key, history.to_bytes())]);
+    let human = String::from_utf8(pcstore(&dir, &["info"]).stdout).unwrap();
+    assert!(
+        human.contains(
+            "game.x86_64 (My Game): run 4: 40 of 41 measured creations from cache (415 pipelines \
+             created), creation of the measured 0.02 s (cold run 1: 9.80 s)"
+        ),
+        "{human}"
+    );
+    let info = json(&dir, &["info"]);
+    let sampled = device_usage(&info, 1)["histories"][0]["runs"][3].clone();
+    assert_eq!(
+        (&sampled["pipelines"], &sampled["created"]),
+        (&41.into(), &415.into())
     );
     // --app selects the history by the application's name.
     let expected: BTreeSet<String> = [key.to_hex()].into();

@@ -1,5 +1,6 @@
 //! The Vulkan layer's own variables: `PCSTORE_LOG`, `PCSTORE_LOG_FILE`,
-//! `PCSTORE_SAVE_INTERVAL_MS`, `PCSTORE_LAYER_APP_CACHES`, `PCSTORE_RECORD`.
+//! `PCSTORE_SAVE_INTERVAL_MS`, `PCSTORE_LAYER_APP_CACHES`, `PCSTORE_RECORD`,
+//! `PCSTORE_LAYER_FEEDBACK`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,6 +17,32 @@ const SAVE_INTERVAL_MS: &str = "PCSTORE_SAVE_INTERVAL_MS";
 const APP_CACHES: &str = "PCSTORE_LAYER_APP_CACHES";
 /// `PCSTORE_RECORD`.
 const RECORD: &str = "PCSTORE_RECORD";
+/// `PCSTORE_LAYER_FEEDBACK`.
+const FEEDBACK: &str = "PCSTORE_LAYER_FEEDBACK";
+
+/// `PCSTORE_LAYER_FEEDBACK`: which pipeline creations the layer asks the driver for creation
+/// feedback on (see `crate::layer` feedback.rs for what each costs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FeedbackMeasurement {
+    /// `all`: every creation.
+    All,
+    /// `sampled` (the default): every creation is counted, the driver's feedback is asked for
+    /// on a deterministic sample of them.
+    Sampled,
+    /// `off`: none; the layer neither counts nor records runs.
+    Off,
+}
+
+impl FeedbackMeasurement {
+    fn parse(text: &str) -> Result<Self, &'static str> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "all" => Ok(Self::All),
+            "sampled" => Ok(Self::Sampled),
+            "off" => Ok(Self::Off),
+            _ => Err("is not one of all, sampled, off"),
+        }
+    }
+}
 
 /// The Vulkan layer's own variables.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +60,8 @@ pub(crate) struct LayerSettings {
     /// until its cost per pipeline creation is measured (issue 13's goal: under 1 µs for a
     /// pipeline already recorded); a boolean like `PCSTORE_LOG`.
     pub record: bool,
+    /// `PCSTORE_LAYER_FEEDBACK` (default `sampled`).
+    pub feedback: FeedbackMeasurement,
 }
 
 /// Default of `PCSTORE_SAVE_INTERVAL_MS`.
@@ -58,6 +87,9 @@ impl LayerSettings {
                 .max(MIN_SAVE_INTERVAL),
             app_caches: reader.parsed(APP_CACHES, grammar::boolean).unwrap_or(true),
             record: reader.parsed(RECORD, grammar::boolean).unwrap_or(false),
+            feedback: reader
+                .parsed(FEEDBACK, FeedbackMeasurement::parse)
+                .unwrap_or(FeedbackMeasurement::Sampled),
         };
         (settings, reader.errors)
     }
@@ -80,6 +112,7 @@ mod tests {
                 save_interval: Duration::from_secs(10),
                 app_caches: true,
                 record: false,
+                feedback: FeedbackMeasurement::Sampled,
             }
         );
         let (layer, errors) = LayerSettings::from_vars_lenient(&vars(&[
@@ -111,6 +144,7 @@ mod tests {
                 save_interval: Duration::from_secs(10),
                 app_caches: true,
                 record: false,
+                feedback: FeedbackMeasurement::Sampled,
             }
         );
         let (layer, _) =
@@ -119,6 +153,26 @@ mod tests {
         let (layer, errors) =
             LayerSettings::from_vars_lenient(&vars(&[("PCSTORE_LAYER_APP_CACHES", "0")]));
         assert_eq!((layer.app_caches, errors.len()), (false, 0));
+    }
+
+    #[test]
+    fn feedback_measurement_has_three_settings() {
+        for (text, expected) in [
+            ("all", FeedbackMeasurement::All),
+            (" Sampled ", FeedbackMeasurement::Sampled),
+            ("OFF", FeedbackMeasurement::Off),
+        ] {
+            let (layer, errors) =
+                LayerSettings::from_vars_lenient(&vars(&[("PCSTORE_LAYER_FEEDBACK", text)]));
+            assert_eq!((layer.feedback, errors.len()), (expected, 0), "{text:?}");
+        }
+        let (layer, errors) =
+            LayerSettings::from_vars_lenient(&vars(&[("PCSTORE_LAYER_FEEDBACK", "1")]));
+        assert_eq!(layer.feedback, FeedbackMeasurement::Sampled);
+        assert_eq!(
+            errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["PCSTORE_LAYER_FEEDBACK=\"1\" is not one of all, sampled, off"]
+        );
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! paths separated by `:`), `PCSTORE_BUNDLE_KEY` (64 hex digits), `PCSTORE_STALE_AFTER` (a
 //! duration above 0, or `never`) for the default store, plus the layer's `PCSTORE_LOG` (a
 //! boolean), `PCSTORE_LOG_FILE` (a path), `PCSTORE_SAVE_INTERVAL_MS`, `PCSTORE_LAYER_APP_CACHES`
-//! (a boolean) and `PCSTORE_RECORD` (a boolean); `XDG_CACHE_HOME` and `HOME` for the default
+//! (a boolean), `PCSTORE_RECORD` (a boolean) and `PCSTORE_LAYER_FEEDBACK` (`all`, `sampled` or
+//! `off`); `XDG_CACHE_HOME` and `HOME` for the default
 //! directory.
 //!
 //! Grammar (`grammar`): sizes are a whole number with an optional `K`, `M`, `G` or `T`
@@ -40,7 +41,7 @@ pub use bundles::MAX_BUNDLES;
 pub(crate) use default_store::DiskOutcome;
 pub(crate) use default_store::{DefaultStoreError, StorePlan};
 #[cfg(feature = "layer")]
-pub(crate) use layer::LayerSettings;
+pub(crate) use layer::{FeedbackMeasurement, LayerSettings};
 
 /// `PCSTORE_DIR`.
 pub(crate) const DIR: &str = "PCSTORE_DIR";

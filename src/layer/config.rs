@@ -2,7 +2,8 @@
 //! variables and their grammar are documented there and in README.md): the default store's
 //! (`PCSTORE_DIR`, `PCSTORE_MAX_SIZE`, `PCSTORE_DISABLE`, `PCSTORE_REMOTE_*`), exactly as
 //! `pcs_store_open_default` reads them, plus the layer's own `PCSTORE_LOG`, `PCSTORE_LOG_FILE`,
-//! `PCSTORE_SAVE_INTERVAL_MS`, `PCSTORE_LAYER_APP_CACHES` and `PCSTORE_RECORD`.
+//! `PCSTORE_SAVE_INTERVAL_MS`, `PCSTORE_LAYER_APP_CACHES`, `PCSTORE_RECORD` and
+//! `PCSTORE_LAYER_FEEDBACK`.
 //!
 //! A value that does not parse is reported once on stderr and replaced by its default: a typo
 //! must never break the application. [`layer_log!`] writes the layer's messages through one
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use once_cell::sync::Lazy;
 
+pub(super) use crate::config::FeedbackMeasurement;
 use crate::config::{self, ConfigError, LayerSettings, Settings, StorePlan, Vars};
 use crate::diagnostics::line_sink::LineSink;
 
@@ -34,6 +36,8 @@ pub(super) struct LayerConfig {
     pub app_caches: bool,
     /// Record recipes (`PCSTORE_RECORD`).
     pub record: bool,
+    /// Which creations get the driver's creation feedback (`PCSTORE_LAYER_FEEDBACK`).
+    pub feedback: FeedbackMeasurement,
 }
 
 impl LayerConfig {
@@ -52,6 +56,7 @@ impl LayerConfig {
             save_interval: layer.save_interval,
             app_caches: layer.app_caches,
             record: layer.record,
+            feedback: layer.feedback,
         };
         (config, errors)
     }

@@ -20,11 +20,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ash::vk;
 use smallvec::SmallVec;
 
+use super::config::{config, FeedbackMeasurement};
+use crate::thread_slot;
+
 /// Pipelines per call kept on the stack (more spill to the heap): engines create one or a few
 /// at a time.
 const INLINE: usize = 4;
-/// Stage feedback entries kept on the stack: a few graphics pipelines' stages.
-const INLINE_STAGES: usize = 8;
 
 /// Whether, and how, a device can report creation feedback.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,71 +71,237 @@ pub(super) fn decide(
     }
 }
 
-/// What one device's pipeline creations added up to, as the driver reported them.
+/// Creations of a device measured one and all before sampling starts (`sampled`): the first
+/// ones are the loading screen's and the ones a run's hit rate is about, and their driver
+/// cost (~0.05–0.1 µs each on SwiftShader's cached path, against milliseconds for a real
+/// compilation) is paid once per device. BENCHMARKS.md ("Vulkan layer") has the measurements.
+pub(super) const SAMPLED_FIRST: u64 = 256;
+/// After [`SAMPLED_FIRST`], one creation in this many (per thread) is measured: the measured
+/// creation's extra ~0.1 µs spread over 64 is ~2 ns, well inside 2 % of a 1.3 µs cache hit.
+pub(super) const SAMPLED_EVERY: u64 = 64;
+
+/// Which creations of a device get the driver's creation feedback: the first `first`, then one
+/// in `every` per thread. Deterministic (no random numbers): the same run measures the same
+/// creations. An application's own feedback structure is read on every creation regardless
+/// (the driver writes it anyway).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Sampling {
+    pub first: u64,
+    pub every: u64,
+}
+
+impl Sampling {
+    /// Every creation (`PCSTORE_LAYER_FEEDBACK=all`).
+    pub const ALL: Self = Self {
+        first: u64::MAX,
+        every: 1,
+    };
+    /// `PCSTORE_LAYER_FEEDBACK=sampled`, the default.
+    pub const SAMPLED: Self = Self {
+        first: SAMPLED_FIRST,
+        every: SAMPLED_EVERY,
+    };
+
+    /// The policy of a setting; `None` for `off`.
+    pub fn of(setting: FeedbackMeasurement) -> Option<Self> {
+        match setting {
+            FeedbackMeasurement::All => Some(Self::ALL),
+            FeedbackMeasurement::Sampled => Some(Self::SAMPLED),
+            FeedbackMeasurement::Off => None,
+        }
+    }
+}
+
+/// One thread's share of a device's counters, on a cache line of its own: the thread that owns
+/// its [`thread_slot`] index is the only writer, so counting needs no atomic read-modify-write
+/// and no cache line moves between cores (threads without an index share the last stripe and
+/// add atomically).
+#[repr(align(64))]
 #[derive(Debug, Default)]
-pub(super) struct CreationStats {
-    /// Pipelines created with valid feedback.
+struct Stripe {
+    /// Pipelines created (every creation; the sampling clock of this thread).
     created: AtomicU64,
-    /// Of those, served from the pipeline cache they were created with.
+    /// Of those, with valid feedback read.
+    measured: AtomicU64,
+    /// Of the measured, served from the pipeline cache they were created with.
     hits: AtomicU64,
-    /// Creation time of the hits, nanoseconds (driver-measured).
+    /// Creation time of the measured hits, nanoseconds (driver-measured).
     hit_ns: AtomicU64,
-    /// Creation time of the others.
+    /// Creation time of the other measured creations.
     miss_ns: AtomicU64,
+}
+
+/// The stripe of threads without a [`thread_slot`] index.
+const SHARED_STRIPE: usize = thread_slot::SLOTS;
+
+/// What one call's creations added up to, added to a stripe at once.
+#[derive(Clone, Copy, Debug, Default)]
+struct Tally {
+    created: u64,
+    measured: u64,
+    hits: u64,
+    hit_ns: u64,
+    miss_ns: u64,
+}
+
+impl Tally {
+    /// Counts one created pipeline, with what the driver reported if it was asked; feedback
+    /// without `VALID` (the driver could not say) counts as not measured.
+    fn count(&mut self, reported: Option<vk::PipelineCreationFeedback>) {
+        self.created += 1;
+        let Some(reported) = reported.filter(|reported| {
+            reported
+                .flags
+                .contains(vk::PipelineCreationFeedbackFlags::VALID)
+        }) else {
+            return;
+        };
+        self.measured += 1;
+        if reported
+            .flags
+            .contains(vk::PipelineCreationFeedbackFlags::APPLICATION_PIPELINE_CACHE_HIT)
+        {
+            self.hits += 1;
+            self.hit_ns = self.hit_ns.saturating_add(reported.duration);
+        } else {
+            self.miss_ns = self.miss_ns.saturating_add(reported.duration);
+        }
+    }
+}
+
+/// What one device's pipeline creations added up to, as the driver reported them.
+#[derive(Debug)]
+pub(super) struct CreationStats {
+    /// `None`: `PCSTORE_LAYER_FEEDBACK=off`.
+    sampling: Option<Sampling>,
+    /// Creations requested on the device while fewer than `sampling.first`; not written after.
+    early: AtomicU64,
+    /// Indexed by [`thread_slot::current`], [`SHARED_STRIPE`] for threads without an index.
+    stripes: Box<[Stripe]>,
+}
+
+impl Default for CreationStats {
+    /// As this process's settings say (`PCSTORE_LAYER_FEEDBACK`).
+    fn default() -> Self {
+        Self::new(Sampling::of(config().feedback))
+    }
 }
 
 /// A copy of [`CreationStats`] at one moment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct CreationSummary {
+    /// Whether feedback was asked for at all (`PCSTORE_LAYER_FEEDBACK` not `off`).
+    pub measuring: bool,
+    /// Pipelines created.
     pub created: u64,
+    /// Of those, with valid driver feedback (all of them with `all`, a sample with `sampled`).
+    pub measured: u64,
+    /// Of the measured, served from the pipeline cache.
     pub hits: u64,
+    /// Driver-measured creation time of the measured hits and of the other measured ones.
     pub hit_ns: u64,
     pub miss_ns: u64,
 }
 
+/// Adds `n` to a stripe's counter: a plain load and store for the stripe's only writer, an
+/// atomic add on the shared stripe.
+#[inline]
+fn add_to(cell: &AtomicU64, n: u64, exclusive: bool) {
+    if n == 0 {
+    } else if exclusive {
+        cell.store(
+            cell.load(Ordering::Relaxed).saturating_add(n),
+            Ordering::Relaxed,
+        );
+    } else {
+        cell.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
 impl CreationStats {
-    /// Counts one pipeline's feedback; one without `VALID` (the driver could not say) is left
-    /// out.
-    pub fn record(&self, feedback: &vk::PipelineCreationFeedback) {
-        if !feedback
-            .flags
-            .contains(vk::PipelineCreationFeedbackFlags::VALID)
-        {
-            return;
+    /// Counters for a device measured as `sampling` says (`None`: not at all).
+    pub fn new(sampling: Option<Sampling>) -> Self {
+        Self {
+            sampling,
+            early: AtomicU64::new(0),
+            stripes: (0..=SHARED_STRIPE).map(|_| Stripe::default()).collect(),
         }
-        self.created.fetch_add(1, Ordering::Relaxed);
-        let time = if feedback
-            .flags
-            .contains(vk::PipelineCreationFeedbackFlags::APPLICATION_PIPELINE_CACHE_HIT)
-        {
-            self.hits.fetch_add(1, Ordering::Relaxed);
-            &self.hit_ns
-        } else {
-            &self.miss_ns
+    }
+
+    /// Whether anything is measured or counted (`PCSTORE_LAYER_FEEDBACK` is not `off`).
+    pub fn measuring(&self) -> bool {
+        self.sampling.is_some()
+    }
+
+    /// This thread's stripe, and whether the thread is its only writer.
+    fn stripe(&self) -> (&Stripe, bool) {
+        match thread_slot::current() {
+            Some(index) => (&self.stripes[index], true),
+            None => (&self.stripes[SHARED_STRIPE], false),
+        }
+    }
+
+    /// Whether a call creating `count` pipelines on `stripe` asks the driver for feedback:
+    /// while the device's first `first` creations are not all requested, or when the call's
+    /// creations on this stripe cover a multiple of `every`.
+    fn samples(&self, stripe: &Stripe, count: u64) -> bool {
+        let Some(sampling) = self.sampling else {
+            return false;
         };
-        time.fetch_add(feedback.duration, Ordering::Relaxed);
+        if sampling.every <= 1 {
+            return true;
+        }
+        // The shared counter is written only until the first creations are requested: after
+        // that every thread only reads it, and its cache line stays in every core's cache.
+        if self.early.load(Ordering::Relaxed) < sampling.first
+            && self.early.fetch_add(count, Ordering::Relaxed) < sampling.first
+        {
+            return true;
+        }
+        let clock = stripe.created.load(Ordering::Relaxed);
+        let last = clock.saturating_add(count - 1);
+        last / sampling.every * sampling.every >= clock
+    }
+
+    fn add(&self, stripe: &Stripe, exclusive: bool, tally: &Tally) {
+        add_to(&stripe.created, tally.created, exclusive);
+        add_to(&stripe.measured, tally.measured, exclusive);
+        add_to(&stripe.hits, tally.hits, exclusive);
+        add_to(&stripe.hit_ns, tally.hit_ns, exclusive);
+        add_to(&stripe.miss_ns, tally.miss_ns, exclusive);
     }
 
     pub fn summary(&self) -> CreationSummary {
-        CreationSummary {
-            created: self.created.load(Ordering::Relaxed),
-            hits: self.hits.load(Ordering::Relaxed),
-            hit_ns: self.hit_ns.load(Ordering::Relaxed),
-            miss_ns: self.miss_ns.load(Ordering::Relaxed),
+        let mut summary = CreationSummary {
+            measuring: self.measuring(),
+            ..CreationSummary::default()
+        };
+        for stripe in self.stripes.iter() {
+            let load = |cell: &AtomicU64| cell.load(Ordering::Relaxed);
+            summary.created = summary.created.saturating_add(load(&stripe.created));
+            summary.measured = summary.measured.saturating_add(load(&stripe.measured));
+            summary.hits = summary.hits.saturating_add(load(&stripe.hits));
+            summary.hit_ns = summary.hit_ns.saturating_add(load(&stripe.hit_ns));
+            summary.miss_ns = summary.miss_ns.saturating_add(load(&stripe.miss_ns));
         }
+        summary
     }
 }
 
 impl std::fmt::Display for CreationSummary {
-    /// `34 pipelines, 1 cache hits (driver-reported); creation 12.345 ms (hits 0.100 ms,
-    /// misses 12.245 ms)`.
+    /// `34 pipelines created, 34 measured: 1 cache hits (driver-reported); creation of the
+    /// measured 12.345 ms (hits 0.100 ms, misses 12.245 ms)`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.measuring {
+            return f.write_str("not measured (PCSTORE_LAYER_FEEDBACK=off)");
+        }
         let ms = |ns: u64| ns as f64 / 1e6;
         write!(
             f,
-            "{} pipelines, {} cache hits (driver-reported); creation {:.3} ms (hits {:.3} ms, \
-             misses {:.3} ms)",
+            "{} pipelines created, {} measured: {} cache hits (driver-reported); creation of the \
+             measured {:.3} ms (hits {:.3} ms, misses {:.3} ms)",
             self.created,
+            self.measured,
             self.hits,
             ms(self.hit_ns.saturating_add(self.miss_ns)),
             ms(self.hit_ns),
@@ -147,9 +314,6 @@ impl std::fmt::Display for CreationSummary {
 pub(super) trait PipelineCreateInfo: Copy {
     fn p_next(&self) -> *const c_void;
     fn set_p_next(&mut self, p_next: *const c_void);
-    /// How many per-stage feedback entries the layer's structure offers: one per stage (1 for
-    /// compute), which every revision of the valid-usage rules accepts.
-    fn stage_count(&self) -> u32;
 }
 
 impl PipelineCreateInfo for vk::GraphicsPipelineCreateInfo<'_> {
@@ -159,9 +323,6 @@ impl PipelineCreateInfo for vk::GraphicsPipelineCreateInfo<'_> {
     fn set_p_next(&mut self, p_next: *const c_void) {
         self.p_next = p_next;
     }
-    fn stage_count(&self) -> u32 {
-        self.stage_count
-    }
 }
 
 impl PipelineCreateInfo for vk::ComputePipelineCreateInfo<'_> {
@@ -170,9 +331,6 @@ impl PipelineCreateInfo for vk::ComputePipelineCreateInfo<'_> {
     }
     fn set_p_next(&mut self, p_next: *const c_void) {
         self.p_next = p_next;
-    }
-    fn stage_count(&self) -> u32 {
-        1
     }
 }
 
@@ -208,9 +366,38 @@ unsafe fn own_feedback(
     None
 }
 
-/// Calls `create` (the next link's creation command, given the create infos to pass down)
-/// with creation feedback on every pipeline, and records what the driver reported in `stats`
-/// for every pipeline that was created (`pipelines[i]` not null afterwards).
+/// What the driver wrote into the application's own feedback structure.
+///
+/// # Safety
+/// `own` is the application's feedback structure of a call that just returned (its output
+/// valid and written by the driver, by Vulkan's rules).
+unsafe fn read_own(
+    own: *const vk::PipelineCreationFeedbackCreateInfo<'_>,
+) -> Option<vk::PipelineCreationFeedback> {
+    // SAFETY: the caller's guarantees.
+    unsafe { (*own).p_pipeline_creation_feedback.as_ref() }.copied()
+}
+
+/// The layer's feedback structure for one pipeline, in front of `p_next`. No per-stage
+/// entries: the layer reads only the pipeline's, and a count of 0 is valid for graphics
+/// (VUID-VkGraphicsPipelineCreateInfo-pipelineStageCreationFeedbackCount-06594) and compute
+/// (-06566) alike, and spares the driver timing every stage.
+fn layer_feedback(
+    p_next: *const c_void,
+    slot: &mut vk::PipelineCreationFeedback,
+) -> vk::PipelineCreationFeedbackCreateInfo<'static> {
+    vk::PipelineCreationFeedbackCreateInfo {
+        p_next,
+        p_pipeline_creation_feedback: std::ptr::from_mut(slot),
+        ..Default::default()
+    }
+}
+
+/// Calls `create` (the next link's creation command, given the create infos to pass down) and
+/// counts every pipeline it created (`pipelines[i]` not null afterwards) in `stats`, with what
+/// the driver reported: through the application's own feedback structure where it chained one,
+/// else through the layer's, chained on copies of the create infos when `stats`' sampling picks
+/// the call. With `off` it only calls `create`.
 ///
 /// # Safety
 /// `infos` points to `count` valid create infos and `pipelines` to `count` writable handles
@@ -223,10 +410,57 @@ pub(super) unsafe fn create_with_feedback<T: PipelineCreateInfo>(
     pipelines: *mut vk::Pipeline,
     create: impl FnOnce(*const T) -> vk::Result,
 ) -> vk::Result {
-    if count == 0 || infos.is_null() || pipelines.is_null() {
+    if count == 0 || infos.is_null() || pipelines.is_null() || !stats.measuring() {
         return create(infos);
     }
-    let count = count as usize;
+    let (stripe, exclusive) = stats.stripe();
+    let chain = stats.samples(stripe, u64::from(count));
+    let mut tally = Tally::default();
+    let result = if count == 1 {
+        // The common case, without buffers: one create info copied on the stack.
+        // SAFETY: one valid create info (caller).
+        let original = unsafe { &*infos };
+        // SAFETY: its pNext starts a valid chain (caller).
+        let own = unsafe { own_feedback(original.p_next()) };
+        let mut slot = vk::PipelineCreationFeedback::default();
+        let result = match own {
+            None if chain => {
+                let chained = layer_feedback(original.p_next(), &mut slot);
+                let mut copy = *original;
+                copy.set_p_next(std::ptr::from_ref(&chained).cast());
+                create(&copy)
+            }
+            _ => create(infos),
+        };
+        // SAFETY: one handle, written by the call (caller).
+        if unsafe { *pipelines } != vk::Pipeline::null() {
+            tally.count(match own {
+                // SAFETY: the application's structure, the call just returned.
+                Some(own) => unsafe { read_own(own) },
+                None => chain.then_some(slot),
+            });
+        }
+        result
+    } else {
+        // SAFETY: the caller's guarantees, `count` > 1.
+        unsafe { create_many(count as usize, infos, pipelines, chain, &mut tally, create) }
+    };
+    stats.add(stripe, exclusive, &tally);
+    result
+}
+
+/// [`create_with_feedback`] for more than one pipeline per call.
+///
+/// # Safety
+/// As [`create_with_feedback`].
+unsafe fn create_many<T: PipelineCreateInfo>(
+    count: usize,
+    infos: *const T,
+    pipelines: *mut vk::Pipeline,
+    chain: bool,
+    tally: &mut Tally,
+    create: impl FnOnce(*const T) -> vk::Result,
+) -> vk::Result {
     // SAFETY: `count` valid create infos (caller).
     let originals = unsafe { std::slice::from_raw_parts(infos, count) };
     // SAFETY: each create info's pNext starts a valid chain (caller).
@@ -238,35 +472,16 @@ pub(super) unsafe fn create_with_feedback<T: PipelineCreateInfo>(
     // Every buffer is sized before any pointer into it is taken: none of them moves after.
     let mut feedback: SmallVec<[vk::PipelineCreationFeedback; INLINE]> =
         smallvec::smallvec![vk::PipelineCreationFeedback::default(); count];
-    let result = if missing == 0 {
-        create(infos)
-    } else {
-        let stage_total: usize = originals
-            .iter()
-            .zip(&theirs)
-            .filter(|(_, own)| own.is_none())
-            .map(|(info, _)| info.stage_count() as usize)
-            .sum();
-        let mut stages: SmallVec<[vk::PipelineCreationFeedback; INLINE_STAGES]> =
-            smallvec::smallvec![vk::PipelineCreationFeedback::default(); stage_total];
+    let chain = chain && missing > 0;
+    let result = if chain {
         let mut chained: SmallVec<[vk::PipelineCreationFeedbackCreateInfo<'_>; INLINE]> =
             SmallVec::with_capacity(missing);
         let mut copies: SmallVec<[T; INLINE]> = SmallVec::from_slice(originals);
-        let mut stage_at = 0;
         for ((copy, own), slot) in copies.iter_mut().zip(&theirs).zip(feedback.iter_mut()) {
             if own.is_some() {
                 continue;
             }
-            let stage_count = copy.stage_count();
-            let stage_slots = &mut stages[stage_at..stage_at + stage_count as usize];
-            stage_at += stage_count as usize;
-            chained.push(vk::PipelineCreationFeedbackCreateInfo {
-                p_next: copy.p_next(),
-                p_pipeline_creation_feedback: std::ptr::from_mut(slot),
-                pipeline_stage_creation_feedback_count: stage_count,
-                p_pipeline_stage_creation_feedbacks: stage_slots.as_mut_ptr(),
-                ..Default::default()
-            });
+            chained.push(layer_feedback(copy.p_next(), slot));
             // `chained` never reallocates or moves (its capacity is `missing`, reserved above,
             // and it is not moved before the call).
             let own_info: *const vk::PipelineCreationFeedbackCreateInfo<'_> =
@@ -274,22 +489,20 @@ pub(super) unsafe fn create_with_feedback<T: PipelineCreateInfo>(
             copy.set_p_next(own_info.cast());
         }
         create(copies.as_ptr())
+    } else {
+        create(infos)
     };
     // SAFETY: `count` handles, written by the call (caller).
     let created = unsafe { std::slice::from_raw_parts(pipelines, count) };
-    for (index, pipeline) in created.iter().enumerate() {
+    for ((pipeline, own), slot) in created.iter().zip(&theirs).zip(&feedback) {
         if *pipeline == vk::Pipeline::null() {
             continue;
         }
-        let reported = match theirs[index] {
-            // SAFETY: the application's feedback structure and the output it points to are
-            // valid for the call and just written by the driver (Vulkan's rules).
-            Some(own) => unsafe { (*own).p_pipeline_creation_feedback.as_ref() }.copied(),
-            None => Some(feedback[index]),
-        };
-        if let Some(reported) = reported {
-            stats.record(&reported);
-        }
+        tally.count(match own {
+            // SAFETY: the application's structure, the call just returned.
+            Some(own) => unsafe { read_own(*own) },
+            None => chain.then_some(*slot),
+        });
     }
     result
 }
@@ -339,22 +552,28 @@ mod tests {
     }
 
     #[test]
-    fn stats_count_valid_feedback_only() {
-        let stats = CreationStats::default();
-        let feedback = |flags, duration| vk::PipelineCreationFeedback { flags, duration };
+    fn stats_count_every_creation_and_valid_feedback_as_measured() {
+        let stats = CreationStats::new(Some(Sampling::ALL));
+        let feedback = |flags, duration| Some(vk::PipelineCreationFeedback { flags, duration });
         use vk::PipelineCreationFeedbackFlags as F;
-        stats.record(&feedback(F::VALID, 1_000_000));
-        stats.record(&feedback(
+        let mut tally = Tally::default();
+        tally.count(feedback(F::VALID, 1_000_000));
+        tally.count(feedback(
             F::VALID | F::APPLICATION_PIPELINE_CACHE_HIT,
             50_000,
         ));
-        stats.record(&feedback(F::empty(), 7));
-        stats.record(&feedback(F::APPLICATION_PIPELINE_CACHE_HIT, 7));
+        tally.count(feedback(F::empty(), 7));
+        tally.count(feedback(F::APPLICATION_PIPELINE_CACHE_HIT, 7));
+        tally.count(None);
+        let (stripe, exclusive) = stats.stripe();
+        stats.add(stripe, exclusive, &tally);
         let summary = stats.summary();
         assert_eq!(
             summary,
             CreationSummary {
-                created: 2,
+                measuring: true,
+                created: 5,
+                measured: 2,
                 hits: 1,
                 hit_ns: 50_000,
                 miss_ns: 1_000_000
@@ -362,27 +581,33 @@ mod tests {
         );
         assert_eq!(
             summary.to_string(),
-            "2 pipelines, 1 cache hits (driver-reported); creation 1.050 ms (hits 0.050 ms, \
-             misses 1.000 ms)"
+            "5 pipelines created, 2 measured: 1 cache hits (driver-reported); creation of the \
+             measured 1.050 ms (hits 0.050 ms, misses 1.000 ms)"
         );
     }
 
-    /// A fake driver: checks what reaches it and writes feedback wherever a structure asks.
+    /// A fake driver: creates every pipeline and writes feedback wherever a structure asks
+    /// (a hit where `hit` says); returns how many structures it found.
     fn fake_create(
         infos: *const vk::ComputePipelineCreateInfo<'_>,
         count: usize,
         pipelines: *mut vk::Pipeline,
         hit: &[bool],
-    ) -> vk::Result {
+    ) -> usize {
         // SAFETY: the test passes `count` infos and handles.
         let infos = unsafe { std::slice::from_raw_parts(infos, count) };
+        let mut found = 0;
         for (index, info) in infos.iter().enumerate() {
+            // SAFETY: valid handles.
+            unsafe { *pipelines.add(index) = vk::Pipeline::from_raw(100 + index as u64) };
             // SAFETY: chains built by the test or the layer.
-            let own = unsafe { own_feedback(info.p_next) }.expect("feedback chained");
+            let Some(own) = (unsafe { own_feedback(info.p_next) }) else {
+                continue;
+            };
+            found += 1;
             // SAFETY: valid feedback structure with valid outputs.
             unsafe {
                 let own = &*own;
-                assert_eq!(own.pipeline_stage_creation_feedback_count, 1);
                 let mut flags = vk::PipelineCreationFeedbackFlags::VALID;
                 if hit[index] {
                     flags |= vk::PipelineCreationFeedbackFlags::APPLICATION_PIPELINE_CACHE_HIT;
@@ -391,11 +616,170 @@ mod tests {
                     flags,
                     duration: 10 + index as u64,
                 };
-                *own.p_pipeline_stage_creation_feedbacks = vk::PipelineCreationFeedback::default();
-                *pipelines.add(index) = vk::Pipeline::from_raw(100 + index as u64);
+                if own.pipeline_stage_creation_feedback_count > 0 {
+                    *own.p_pipeline_stage_creation_feedbacks =
+                        vk::PipelineCreationFeedback::default();
+                }
             }
         }
-        vk::Result::SUCCESS
+        found
+    }
+
+    /// The layer's own structure asks for no per-stage entries.
+    fn assert_no_stage_entries(infos: *const vk::ComputePipelineCreateInfo<'_>) {
+        // SAFETY: a chain built by the layer.
+        let own = unsafe { own_feedback((*infos).p_next) }.expect("chained");
+        // SAFETY: the layer's valid structure.
+        assert_eq!(unsafe { (*own).pipeline_stage_creation_feedback_count }, 0);
+    }
+
+    /// Creates `count` pipelines through `stats` with the fake driver (all hits); whether the
+    /// driver was asked for feedback.
+    fn create_counted(stats: &CreationStats, count: usize) -> bool {
+        let infos = vec![vk::ComputePipelineCreateInfo::default(); count];
+        let mut pipelines = vec![vk::Pipeline::null(); count];
+        let out = pipelines.as_mut_ptr();
+        let mut asked = false;
+        // SAFETY: `count` valid infos and handles; the fake driver is the callee.
+        let result = unsafe {
+            create_with_feedback(stats, count as u32, infos.as_ptr(), out, |given| {
+                asked = fake_create(given, count, out, &vec![true; count]) > 0;
+                if asked {
+                    assert_no_stage_entries(given);
+                }
+                vk::Result::SUCCESS
+            })
+        };
+        assert_eq!(result, vk::Result::SUCCESS);
+        asked
+    }
+
+    #[test]
+    fn sampling_measures_the_first_creations_then_one_in_every() {
+        let stats = CreationStats::new(Some(Sampling { first: 3, every: 4 }));
+        let asked: Vec<usize> = (0..20).filter(|_| create_counted(&stats, 1)).collect();
+        // The first 3, then creations 4, 8, 12, 16 of this thread.
+        assert_eq!(asked, [0, 1, 2, 4, 8, 12, 16]);
+        let summary = stats.summary();
+        assert_eq!(
+            (summary.created, summary.measured, summary.hits),
+            (20, 7, 7),
+            "every creation counted, the measured ones exactly"
+        );
+        assert_eq!(summary.hit_ns, 7 * 10);
+        // A call of several is measured whole when it covers a multiple of 4 anywhere: 20, 21;
+        // then 22 alone is not; 23, 24, 25 is; 26, 27 is not.
+        assert!(create_counted(&stats, 2));
+        assert!(!create_counted(&stats, 1));
+        assert!(create_counted(&stats, 3));
+        assert!(!create_counted(&stats, 2));
+        let summary = stats.summary();
+        assert_eq!((summary.created, summary.measured), (28, 12));
+        assert!(summary
+            .to_string()
+            .starts_with("28 pipelines created, 12 measured: 12 cache hits"));
+    }
+
+    #[test]
+    fn the_default_sample_measures_the_first_256_then_one_in_64() {
+        let stats = CreationStats::new(Some(Sampling::SAMPLED));
+        let asked = (0..1000).filter(|_| create_counted(&stats, 1)).count();
+        // 256, then creations 256, 320, ... 960 of the thread.
+        assert_eq!(asked, 256 + 12);
+        assert_eq!(
+            (stats.summary().created, stats.summary().measured),
+            (1000, 268)
+        );
+        let all = CreationStats::new(Some(Sampling::ALL));
+        assert_eq!((0..1000).filter(|_| create_counted(&all, 1)).count(), 1000);
+    }
+
+    #[test]
+    fn sampled_counts_are_exact_across_threads() {
+        let stats = CreationStats::new(Some(Sampling {
+            first: 10,
+            every: 8,
+        }));
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..100 {
+                        create_counted(&stats, 1);
+                    }
+                });
+            }
+        });
+        let summary = stats.summary();
+        assert_eq!(summary.created, 400, "every creation counted");
+        // Each thread measures its creations 0, 8, ... 96 of its own (13) beyond the shared
+        // first 10, which may take some of those.
+        assert!(
+            (4 * 13..=4 * 13 + 10).contains(&summary.measured),
+            "{summary:?}"
+        );
+        assert_eq!(summary.hits, summary.measured);
+    }
+
+    #[test]
+    fn off_neither_chains_nor_counts() {
+        let stats = CreationStats::new(None);
+        let infos = [vk::ComputePipelineCreateInfo::default()];
+        let mut pipelines = [vk::Pipeline::null()];
+        let out = pipelines.as_mut_ptr();
+        // SAFETY: one valid info and handle; the fake driver is the callee.
+        let result = unsafe {
+            create_with_feedback(&stats, 1, infos.as_ptr(), out, |given| {
+                assert_eq!(given, infos.as_ptr(), "the application's own infos");
+                assert_eq!(fake_create(given, 1, out, &[true]), 0);
+                vk::Result::SUCCESS
+            })
+        };
+        assert_eq!(result, vk::Result::SUCCESS);
+        assert!(!create_counted(&stats, 3));
+        let summary = stats.summary();
+        assert_eq!(
+            summary,
+            CreationSummary {
+                measuring: false,
+                ..CreationSummary::default()
+            }
+        );
+        assert_eq!(
+            summary.to_string(),
+            "not measured (PCSTORE_LAYER_FEEDBACK=off)"
+        );
+    }
+
+    #[test]
+    fn the_applications_own_feedback_is_read_outside_the_sample() {
+        let stats = CreationStats::new(Some(Sampling {
+            first: 0,
+            every: 1000,
+        }));
+        assert!(create_counted(&stats, 1), "creation 0 is in the sample");
+        assert!(!create_counted(&stats, 1));
+        let mut app_feedback = vk::PipelineCreationFeedback::default();
+        let app_info = vk::PipelineCreationFeedbackCreateInfo {
+            p_pipeline_creation_feedback: &mut app_feedback,
+            ..Default::default()
+        };
+        let infos = [vk::ComputePipelineCreateInfo {
+            p_next: std::ptr::from_ref(&app_info).cast(),
+            ..Default::default()
+        }];
+        let mut pipelines = [vk::Pipeline::null()];
+        let out = pipelines.as_mut_ptr();
+        // SAFETY: one valid info and handle; the fake driver is the callee.
+        let result = unsafe {
+            create_with_feedback(&stats, 1, infos.as_ptr(), out, |given| {
+                assert_eq!(given, infos.as_ptr(), "the application's own infos");
+                assert_eq!(fake_create(given, 1, out, &[true]), 1);
+                vk::Result::SUCCESS
+            })
+        };
+        assert_eq!(result, vk::Result::SUCCESS);
+        let summary = stats.summary();
+        assert_eq!((summary.created, summary.measured, summary.hits), (3, 2, 2));
     }
 
     use ash::vk::Handle;
@@ -429,7 +813,7 @@ mod tests {
         ];
         let before: Vec<*const c_void> = infos.iter().map(|info| info.p_next).collect();
         let mut pipelines = [vk::Pipeline::null(); 2];
-        let stats = CreationStats::default();
+        let stats = CreationStats::new(Some(Sampling::ALL));
         let out = pipelines.as_mut_ptr();
         // SAFETY: two valid infos and two handles; the fake driver is the callee.
         let result = unsafe {
@@ -439,7 +823,8 @@ mod tests {
                     infos.as_ptr(),
                     "the layer calls down with its copies"
                 );
-                fake_create(given, 2, out, &[false, true])
+                assert_eq!(fake_create(given, 2, out, &[false, true]), 2);
+                vk::Result::SUCCESS
             })
         };
         assert_eq!(result, vk::Result::SUCCESS);
@@ -462,7 +847,9 @@ mod tests {
         assert_eq!(
             stats.summary(),
             CreationSummary {
+                measuring: true,
                 created: 2,
+                measured: 2,
                 hits: 1,
                 hit_ns: 11,
                 miss_ns: 10
@@ -485,7 +872,7 @@ mod tests {
             ..Default::default()
         }];
         let mut pipelines = [vk::Pipeline::null()];
-        let stats = CreationStats::default();
+        let stats = CreationStats::new(Some(Sampling::ALL));
         let out = pipelines.as_mut_ptr();
         // SAFETY: one valid info and one handle; the callee fails without creating it.
         let result = unsafe {

@@ -26,23 +26,25 @@ pub(super) unsafe fn close_recording_run(data: &DeviceData, cache: &DeviceCache)
 }
 
 /// Appends the device's run to its history (durable at the next flush); whether it did. Nothing
-/// is recorded without creation feedback, nor for a device that created no pipeline (one
-/// created only to query the driver would push an informative run out of the record). Failures
-/// are logged only.
+/// is recorded without creation feedback or with `PCSTORE_LAYER_FEEDBACK=off`, nor for a device
+/// that measured no pipeline (one created only to query the driver would push an informative
+/// run out of the record). The run says how many pipelines were created and how many of them
+/// measured (all with `all`, a sample with `sampled`). Failures are logged only.
 fn record(data: &DeviceData, cache: &DeviceCache) -> bool {
     if !data.feedback.available() {
         return false;
     }
     let summary = data.creation.summary();
-    if summary.created == 0 {
+    if summary.measured == 0 {
         return false;
     }
     let run = Run {
         ended_ns: 0,
-        pipelines: summary.created,
+        pipelines: summary.measured,
         hits: summary.hits,
         hit_ns: summary.hit_ns,
         miss_ns: summary.miss_ns,
+        created: summary.created,
     };
     match cache
         .context()
@@ -51,10 +53,12 @@ fn record(data: &DeviceData, cache: &DeviceCache) -> bool {
         Ok(history) => {
             layer_log!(
                 Info,
-                "device \"{}\": history: run {} recorded ({} of {} pipelines from cache)",
+                "device \"{}\": history: run {} recorded ({} of {} measured creations from cache, \
+                 {} pipelines created)",
                 data.name,
                 history.last_run,
                 summary.hits,
+                summary.measured,
                 summary.created
             );
             true

@@ -33,13 +33,15 @@ pub const MAX_RUNS: usize = 32;
 pub const MAX_HISTORY_TEXT: usize = 256;
 /// Bytes of one run in the record.
 const RUN_LEN: usize = 40;
+/// Bytes of one run's creation count, after the application name.
+const CREATED_LEN: usize = 8;
 
 /// One run: what one device's pipeline creations added up to, as the driver reported them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Run {
     /// When the run ended (the device was destroyed), ns since the epoch.
     pub ended_ns: u64,
-    /// Pipelines created with valid creation feedback.
+    /// Pipelines created with valid creation feedback: the measured ones.
     pub pipelines: u64,
     /// Of those, reported by the driver as served from the pipeline cache.
     pub hits: u64,
@@ -47,6 +49,10 @@ pub struct Run {
     pub hit_ns: u64,
     /// Driver-measured creation time of the others, ns.
     pub miss_ns: u64,
+    /// Pipelines created, measured or not: at least `pipelines`, more when the layer measured
+    /// a sample (`PCSTORE_LAYER_FEEDBACK=sampled`). Records written before this field read it
+    /// as `pipelines` (they measured every creation).
+    pub created: u64,
 }
 
 impl Run {
@@ -92,7 +98,9 @@ impl History {
     /// The record's bytes (FORMAT.md).
     pub fn to_bytes(&self) -> Vec<u8> {
         let runs = &self.runs[self.runs.len().saturating_sub(MAX_RUNS)..];
-        let mut out = Writer::with_capacity(64 + runs.len() * RUN_LEN + self.application.len());
+        let mut out = Writer::with_capacity(
+            64 + runs.len() * (RUN_LEN + CREATED_LEN) + self.application.len(),
+        );
         write_head(&mut out, MAGIC, VERSION, &self.device);
         out.u64(self.last_run.max(runs.len() as u64))
             .u32(runs.len() as u32);
@@ -104,11 +112,17 @@ impl History {
                 .u64(run.miss_ns);
         }
         write_text(&mut out, self.application.as_bytes(), MAX_HISTORY_TEXT);
+        // Appended after the name, so that the fields before it keep their offsets.
+        for run in runs {
+            out.u64(run.created.max(run.pipelines));
+        }
         out.finish()
     }
 
     /// Parses a history; `None` for anything else (another kind of entry, a newer version, a
-    /// malformed record, more runs than are ever kept, more hits than pipelines). Never
+    /// malformed record, more runs than are ever kept, more hits than pipelines, fewer pipelines
+    /// created than measured). A record without the creation counts (written before they
+    /// existed) reads each run's `created` as its `pipelines`. Never
     /// panics; allocates at most [`MAX_RUNS`] runs and [`MAX_HISTORY_TEXT`] bytes.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
         let mut input = Reader::new(bytes);
@@ -127,6 +141,7 @@ impl History {
                 hits: input.u64()?,
                 hit_ns: input.u64()?,
                 miss_ns: input.u64()?,
+                created: 0,
             };
             if run.hits > run.pipelines {
                 return None;
@@ -135,6 +150,18 @@ impl History {
         }
         let application =
             String::from_utf8_lossy(read_text(&mut input, MAX_HISTORY_TEXT)?).into_owned();
+        if input.is_at_end() {
+            for run in &mut runs {
+                run.created = run.pipelines;
+            }
+        } else {
+            for run in &mut runs {
+                run.created = input.u64()?;
+                if run.created < run.pipelines {
+                    return None;
+                }
+            }
+        }
         input.is_at_end().then_some(Self {
             device,
             application,
@@ -209,6 +236,7 @@ mod tests {
             hits: 412 - index.min(412),
             hit_ns: 210_000_000,
             miss_ns: 9_800_000_000,
+            created: 415 + index,
         }
     }
 
@@ -257,7 +285,8 @@ mod tests {
     #[test]
     fn every_truncation_and_trailing_byte_is_refused() {
         let bytes = history(2).to_bytes();
-        for len in 0..bytes.len() {
+        let without_counts = bytes.len() - 2 * CREATED_LEN;
+        for len in (0..bytes.len()).filter(|&len| len != without_counts) {
             assert_eq!(History::from_bytes(&bytes[..len]), None, "{len} bytes");
         }
         let mut longer = bytes.clone();
@@ -283,7 +312,9 @@ mod tests {
         // More hits than pipelines in the first run.
         assert_eq!(with(56 + 16, &416u64.to_le_bytes()), None);
         // A longer application name than is ever written.
-        let text_len = bytes.len() - "app (pcstore-layer-test-app)".len() - 2;
+        let text_len = bytes.len() - 2 * CREATED_LEN - "app (pcstore-layer-test-app)".len() - 2;
+        // Fewer pipelines created than measured in the last run.
+        assert_eq!(with(bytes.len() - 8, &414u64.to_le_bytes()), None);
         assert_eq!(with(text_len, &257u16.to_le_bytes()), None);
         assert!(with(text_len, &u16::MAX.to_le_bytes()).is_none());
     }
@@ -310,6 +341,31 @@ mod tests {
                 proptest::prop_assert_eq!(History::from_bytes(&parsed.to_bytes()), Some(parsed));
             }
         }
+    }
+
+    /// A record as written before runs had a creation count (the name is its last field) still
+    /// reads, every run's creations taken as its measured pipelines; written again, it gains
+    /// the counts.
+    #[test]
+    fn records_without_creation_counts_still_read() {
+        let mut old = history(2);
+        for run in &mut old.runs {
+            run.created = run.pipelines;
+        }
+        let bytes = old.to_bytes();
+        let old_bytes = &bytes[..bytes.len() - 2 * CREATED_LEN];
+        assert!(old_bytes.ends_with(b"app (pcstore-layer-test-app)"));
+        let parsed = History::from_bytes(old_bytes).expect("an old history");
+        assert_eq!(parsed, old);
+        assert_eq!(parsed.to_bytes(), bytes);
+        let sampled = history(2);
+        assert_eq!(
+            History::from_bytes(&sampled.to_bytes())
+                .expect("a history")
+                .runs[1]
+                .created,
+            416
+        );
     }
 
     #[test]

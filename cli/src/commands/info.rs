@@ -78,11 +78,13 @@ struct HistoryInfo {
 struct RunInfo {
     run: u64,
     ended_ns: u64,
-    /// Pipelines created with valid creation feedback.
+    /// Pipelines created with valid creation feedback (the measured ones).
     pipelines: u64,
+    /// Pipelines created, measured or not (more than `pipelines` when the layer sampled).
+    created: u64,
     /// Of those, reported by the driver as served from the pipeline cache.
     hits: u64,
-    /// Driver-measured creation time, all pipelines, of the hits and of the others (ns).
+    /// Driver-measured creation time, all measured pipelines, of the hits and of the others (ns).
     creation_ns: u64,
     hit_ns: u64,
     miss_ns: u64,
@@ -98,6 +100,7 @@ impl HistoryInfo {
                 run: history.run_number(index),
                 ended_ns: run.ended_ns,
                 pipelines: run.pipelines,
+                created: run.created,
                 hits: run.hits,
                 creation_ns: run.creation_ns(),
                 hit_ns: run.hit_ns,
@@ -111,19 +114,33 @@ impl HistoryInfo {
         }
     }
 
-    /// `run 7: 412 of 415 pipelines from cache, creation 0.21 s (cold run 3: 9.80 s)`: the
-    /// newest run, and the newest run before it without a hit (what creation costs without the
+    /// `run 7: 412 of 415 pipelines from cache, creation 0.21 s (cold run 3: 9.80 s)` (or, for a
+    /// sampled run, `run 7: 40 of 41 measured creations from cache (415 pipelines created),
+    /// creation of the measured 0.02 s`): the newest run, and the newest run before it without a hit (what creation costs without the
     /// cache) when one is kept.
     fn summary(&self) -> Option<String> {
         let (last, earlier) = self.runs.split_last()?;
         let seconds = |ns: u64| ns as f64 / 1e9;
-        let mut text = format!(
-            "run {}: {} of {} pipelines from cache, creation {:.2} s",
-            last.run,
-            last.hits,
-            last.pipelines,
-            seconds(last.creation_ns)
-        );
+        // A sampled run says which part of it the figures are about.
+        let mut text = if last.created > last.pipelines {
+            format!(
+                "run {}: {} of {} measured creations from cache ({} pipelines created), \
+                 creation of the measured {:.2} s",
+                last.run,
+                last.hits,
+                last.pipelines,
+                last.created,
+                seconds(last.creation_ns)
+            )
+        } else {
+            format!(
+                "run {}: {} of {} pipelines from cache, creation {:.2} s",
+                last.run,
+                last.hits,
+                last.pipelines,
+                seconds(last.creation_ns)
+            )
+        };
         if let Some(cold) = earlier.iter().rev().find(|run| run.hits == 0) {
             let _ = write!(
                 text,

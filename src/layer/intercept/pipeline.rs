@@ -65,8 +65,9 @@ unsafe fn with_chosen_cache(
     })
 }
 
-/// Calls `create` with creation feedback on every pipeline when the device has it (counted in
-/// the device's statistics), else with the application's create infos as they are.
+/// Calls `create` with creation feedback where the device has it (every creation counted in the
+/// device's statistics, the driver asked as `PCSTORE_LAYER_FEEDBACK` says), else with the
+/// application's create infos as they are.
 ///
 /// # Safety
 /// `infos` and `pipelines` are the application's valid arguments for `count` pipelines.
@@ -85,7 +86,48 @@ unsafe fn with_feedback<T: PipelineCreateInfo>(
     }
 }
 
-/// `vkCreateGraphicsPipelines` with the layer cache substituted for `VK_NULL_HANDLE`.
+/// The next link's `vkCreateGraphicsPipelines` or `vkCreateComputePipelines`, for create infos
+/// of type `T`.
+type CreateNext<T> = unsafe extern "system" fn(
+    vk::Device,
+    vk::PipelineCache,
+    u32,
+    *const T,
+    *const vk::AllocationCallbacks<'_>,
+    *mut vk::Pipeline,
+) -> vk::Result;
+
+/// The body of `vkCreateGraphicsPipelines` and `vkCreateComputePipelines`: the layer cache
+/// substituted for `VK_NULL_HANDLE`, creation feedback where the device has it, and the
+/// recipes recorded with `record`; `next` picks the next link's command.
+///
+/// # Safety
+/// The command's valid arguments, by Vulkan's rules for the application's calls; `next` and
+/// `record` are the command's own.
+unsafe fn create_pipelines<T: PipelineCreateInfo>(
+    (device, pipeline_cache, count): (vk::Device, vk::PipelineCache, u32),
+    create_infos: *const T,
+    allocator: *const vk::AllocationCallbacks<'_>,
+    pipelines: *mut vk::Pipeline,
+    next: fn(&DeviceData) -> CreateNext<T>,
+    record: unsafe fn(&DeviceData, u32, *const T, *const vk::Pipeline),
+) -> vk::Result {
+    // SAFETY: the application's arguments (live device), with a cache of the same device and
+    // create infos that are the application's or the layer's copies of them.
+    unsafe {
+        with_chosen_cache(device, pipeline_cache, |data, cache| {
+            let result = with_feedback(data, count, create_infos, pipelines, |infos| {
+                next(data)(device, cache, count, infos, allocator, pipelines)
+            });
+            // The application's create infos, not the layer's copies with feedback chained:
+            // the recipe is what the application asked for.
+            record(data, count, create_infos, pipelines);
+            result
+        })
+    }
+}
+
+/// `vkCreateGraphicsPipelines`: [`create_pipelines`].
 ///
 /// # Safety
 /// The command's valid arguments, by Vulkan's rules for the application's calls.
@@ -97,24 +139,20 @@ unsafe extern "system" fn create_graphics_pipelines(
     allocator: *const vk::AllocationCallbacks<'_>,
     pipelines: *mut vk::Pipeline,
 ) -> vk::Result {
-    // SAFETY: the application's arguments (live device), with a cache of the same device and
-    // create infos that are the application's or the layer's copies of them.
+    // SAFETY: the application's valid arguments, with the command's own next link and recipe.
     unsafe {
-        with_chosen_cache(device, pipeline_cache, |data, cache| {
-            let result = with_feedback(data, count, create_infos, pipelines, |infos| {
-                (data.fns.create_graphics_pipelines)(
-                    device, cache, count, infos, allocator, pipelines,
-                )
-            });
-            // The application's create infos, not the layer's copies with feedback chained:
-            // the recipe is what the application asked for.
-            record::graphics_pipelines(data, count, create_infos, pipelines);
-            result
-        })
+        create_pipelines(
+            (device, pipeline_cache, count),
+            create_infos,
+            allocator,
+            pipelines,
+            |data| data.fns.create_graphics_pipelines,
+            record::graphics_pipelines,
+        )
     }
 }
 
-/// `vkCreateComputePipelines` with the layer cache substituted for `VK_NULL_HANDLE`.
+/// `vkCreateComputePipelines`: [`create_pipelines`].
 ///
 /// # Safety
 /// The command's valid arguments, by Vulkan's rules for the application's calls.
@@ -126,20 +164,16 @@ unsafe extern "system" fn create_compute_pipelines(
     allocator: *const vk::AllocationCallbacks<'_>,
     pipelines: *mut vk::Pipeline,
 ) -> vk::Result {
-    // SAFETY: the application's arguments (live device), with a cache of the same device and
-    // create infos that are the application's or the layer's copies of them.
+    // SAFETY: the application's valid arguments, with the command's own next link and recipe.
     unsafe {
-        with_chosen_cache(device, pipeline_cache, |data, cache| {
-            let result = with_feedback(data, count, create_infos, pipelines, |infos| {
-                (data.fns.create_compute_pipelines)(
-                    device, cache, count, infos, allocator, pipelines,
-                )
-            });
-            // The application's create infos, not the layer's copies with feedback chained:
-            // the recipe is what the application asked for.
-            record::compute_pipelines(data, count, create_infos, pipelines);
-            result
-        })
+        create_pipelines(
+            (device, pipeline_cache, count),
+            create_infos,
+            allocator,
+            pipelines,
+            |data| data.fns.create_compute_pipelines,
+            record::compute_pipelines,
+        )
     }
 }
 
