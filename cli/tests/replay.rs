@@ -212,6 +212,8 @@ fn replay_creates_every_recorded_pipeline_then_if_needed_does_nothing() {
     assert_eq!(second["already_replayed"], total, "{report}");
 }
 
+/// An existing but empty directory (a store never written, or a mistyped `--dir` that
+/// happens to exist): nothing to replay is reported, and nothing is created there.
 #[test]
 fn replay_of_a_store_without_recipes_fails_with_a_reason() {
     let scratch = Scratch::new("empty");
@@ -226,4 +228,9 @@ fn replay_of_a_store_without_recipes_fails_with_a_reason() {
         stderr.starts_with("pcstore: no recorded applications in ") && stderr.lines().count() == 1,
         "{stderr}"
     );
+    let created: Vec<_> = std::fs::read_dir(&scratch.0)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert!(created.is_empty(), "files created: {created:?}");
 }

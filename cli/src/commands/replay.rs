@@ -197,13 +197,18 @@ impl Application {
 
 pub fn run(out: &Output, dir: Option<PathBuf>, args: Args) -> anyhow::Result<Outcome> {
     let dir = store::directory(dir)?;
-    // Opened as an application opens it (the replay saves caches and its records there), but
+    // Written as an application writes it (the replay saves caches and its records there), but
     // never created: a mistyped path has nothing to replay.
     if !dir.is_dir() {
         bail!("no store at {}", dir.display());
     }
+    // What to replay is found read-only first: an empty directory gets no store files from a
+    // replay that has nothing to do.
+    let applications = {
+        let looking = store::open(Some(dir.clone()), Access::Look)?;
+        recorded_applications(&looking, &args, &dir)?
+    };
     let store: Arc<dyn PipelineCacheStore> = Arc::new(store::open(Some(dir.clone()), Access::Add)?);
-    let applications = recorded_applications(store.as_ref(), &args, &dir)?;
     let entry = load_vulkan()?;
     let mut options = ReplayOptions::new(
         WorkerCommand::current_exe().context("finding this program to start workers")?,
