@@ -1,4 +1,4 @@
-//! `pcstore replay [--app NAME] [--if-needed] [--workers N] [--timeout AGE]`: rebuilds the
+//! `pcstore replay [--app NAME] [--if-needed] [--workers N] [--timeout AGE] [--validate]`: rebuilds the
 //! pipeline caches of recorded applications for the driver this machine runs, so their next
 //! launch loads a warm cache (after a driver update, on a new GPU, from a launcher).
 //!
@@ -45,6 +45,10 @@ pub struct Args {
     /// for this driver (`60s`, `5min`).
     #[arg(long, value_name = "AGE", default_value = "60s")]
     timeout: humantime::Duration,
+    /// Run the workers under VK_LAYER_KHRONOS_validation and report its errors (for tests and
+    /// driver bring-up; the layer must be installed).
+    #[arg(long)]
+    validate: bool,
 }
 
 /// The `main` of a replay worker (the program started with [`WORKER_ARG`](pcstore::recipe::replay::WORKER_ARG)).
@@ -112,6 +116,7 @@ struct Counts {
     cancelled: usize,
     worker_restarts: usize,
     saved_bytes: u64,
+    validation_errors: u64,
 }
 
 #[derive(Serialize)]
@@ -157,6 +162,7 @@ impl From<&ReplaySummary> for Counts {
             cancelled: summary.cancelled,
             worker_restarts: summary.worker_restarts,
             saved_bytes: summary.saves.iter().map(|save| save.stored_bytes).sum(),
+            validation_errors: summary.validation_errors,
         }
     }
 }
@@ -215,6 +221,7 @@ pub fn run(out: &Output, dir: Option<PathBuf>, args: Args) -> anyhow::Result<Out
     );
     options.if_needed = args.if_needed;
     options.pipeline_timeout = args.timeout.into();
+    options.validation = args.validate;
     if let Some(workers) = args.workers {
         options.workers = workers.get();
     }
@@ -386,6 +393,9 @@ fn text(report: &Report) -> String {
         }
         if !counts.unbuildable.is_empty() {
             let _ = write!(text, ", {} unbuildable", counts.unbuildable.len());
+        }
+        if counts.validation_errors > 0 {
+            let _ = write!(text, ", {} validation errors", counts.validation_errors);
         }
         for unsupported in &counts.unsupported {
             let _ = write!(

@@ -63,6 +63,12 @@ pub struct ReplayOptions {
     pub worker: WorkerCommand,
     /// Largest driver cache loaded, handed to workers or saved (the adapter's cap).
     pub max_blob_bytes: u64,
+    /// Runs the workers and this process's instance with `VK_LAYER_KHRONOS_validation` and
+    /// counts its errors in [`ReplaySummary::validation_errors`] (each is also printed to
+    /// stderr). Off by default: players need no validation layer (and it slows creation
+    /// several-fold); tests, CI and driver bring-up turn it on. The layer must be installed
+    /// when it is on, or the replay fails.
+    pub validation: bool,
 }
 
 impl ReplayOptions {
@@ -78,6 +84,7 @@ impl ReplayOptions {
             device_index: 0,
             worker,
             max_blob_bytes: VulkanOptions::DEFAULT_MAX_BLOB_BYTES,
+            validation: false,
         }
     }
 }
@@ -122,10 +129,11 @@ pub unsafe fn replay_application(
         let device_recipe = fetch::<DeviceRecipe>(store.as_ref(), device_key, true)?;
         // SAFETY: a valid entry point (caller).
         let instance = unsafe {
-            ReplayInstance::new(
+            ReplayInstance::with_validation(
                 get_instance_proc_addr,
                 device_recipe.api_version,
                 options.device_index,
+                options.validation,
             )?
         };
         let bare = instance.create_device(None)?;
@@ -145,6 +153,7 @@ pub unsafe fn replay_application(
         });
         // SAFETY: every cache of the bare device was destroyed in `replay`.
         unsafe { bare.destroy() };
+        summary.validation_errors += instance.validation_errors();
         outcome?;
     }
     store.flush().map_err(ReplayError::Io)?;
@@ -165,6 +174,7 @@ fn run_pool(
     let job = ToWorker::Job {
         api_version: device_recipe.api_version,
         device_index: u32::try_from(options.device_index).unwrap_or(u32::MAX),
+        validation: options.validation,
         device: device_recipe.to_bytes(),
         seed,
         recipes: batch.recipes,
@@ -185,9 +195,11 @@ fn run_pool(
         cache_data: Vec::new(),
         handed_over: HashSet::new(),
         unsupported: None,
+        validation_errors: 0,
     };
     let ran = pool.run(summary, progress);
     pool.stop_all();
+    summary.validation_errors += pool.validation_errors;
     ran?;
     if pool.unsupported.is_none() {
         for data in &pool.cache_data {
@@ -278,6 +290,8 @@ struct Pool<'a> {
     handed_over: HashSet<RecipeKey>,
     /// Why the driver cannot create the recorded device, once a worker said so.
     unsupported: Option<String>,
+    /// Validation errors the workers reported (a dead worker's count too).
+    validation_errors: u64,
 }
 
 impl Pool<'_> {
@@ -389,6 +403,9 @@ impl Pool<'_> {
             return;
         };
         match message {
+            FromWorker::ValidationErrors(count) => {
+                self.validation_errors = self.validation_errors.saturating_add(count);
+            }
             FromWorker::Ready => {
                 worker.ready = true;
                 worker.deadline = None;
