@@ -247,6 +247,14 @@ fn worker_error(error: io::Error) -> ReplayError {
     ReplayError::Worker(error.to_string())
 }
 
+/// Pipelines sent to a worker ahead of its answers: with one, a worker idles for every
+/// round trip through the pipe and this process's reader thread (measured in
+/// benches/replay_throughput.rs: on a loaded machine the parent is often scheduled late, and
+/// cheap pipelines then wait longer than they compile). With two, its next pipeline is
+/// already in its pipe. The worker answers in order, so the first unanswered one is the one
+/// it was on when it died or hung; the others go back to the queue.
+const IN_FLIGHT_PER_WORKER: usize = 2;
+
 /// How many times in a row workers may die outside pipeline creation (starting, or handing
 /// over their cache) before the replay gives up instead of restarting them forever.
 const MAX_DEATHS_OUTSIDE_PIPELINES: usize = 3;
@@ -256,15 +264,24 @@ struct Worker {
     child: Child,
     input: BufWriter<ChildStdin>,
     ready: bool,
-    /// The pipeline it was sent and has not answered.
-    current: Option<RecipeKey>,
-    /// When it must have answered (started, created its pipeline, sent its cache).
+    /// The pipelines it was sent and has not answered, in order: it works on the first.
+    in_flight: VecDeque<RecipeKey>,
+    /// When it must have answered (started, created its first pipeline in flight, sent its
+    /// cache).
     deadline: Option<Instant>,
     /// Pipelines it created whose cache it has not handed over yet: redone if it dies.
     unsaved: Vec<RecipeKey>,
     finishing: bool,
     handed_over: bool,
     killed_for_time: bool,
+}
+
+impl Worker {
+    /// Its first pipeline in flight was answered: it starts on the next at once, if any.
+    fn answered(&mut self, timeout: Duration) {
+        self.in_flight.pop_front();
+        self.deadline = (!self.in_flight.is_empty()).then(|| Instant::now() + timeout);
+    }
 }
 
 enum Event {
@@ -360,7 +377,7 @@ impl Pool<'_> {
                 child,
                 input,
                 ready: false,
-                current: None,
+                in_flight: VecDeque::new(),
                 deadline: Some(Instant::now() + self.options.pipeline_timeout),
                 unsaved: Vec::new(),
                 finishing: false,
@@ -371,25 +388,30 @@ impl Pool<'_> {
         Ok(())
     }
 
-    /// Sends idle workers the next pipeline, or `Finish` when none is left.
+    /// Tops up each ready worker to `IN_FLIGHT_PER_WORKER` pipelines, or sends `Finish` to
+    /// one with nothing in flight when none is left.
     fn assign(&mut self) {
         for worker in self.workers.values_mut() {
-            if !worker.ready || worker.current.is_some() || worker.finishing {
+            if !worker.ready || worker.finishing {
                 continue;
             }
-            let message = match self.queue.pop_front() {
-                Some(pipeline) => {
-                    worker.current = Some(pipeline);
-                    ToWorker::Pipeline(pipeline)
+            while worker.in_flight.len() < IN_FLIGHT_PER_WORKER {
+                let Some(pipeline) = self.queue.pop_front() else {
+                    break;
+                };
+                if worker.in_flight.is_empty() {
+                    // Idle until now: it starts on this one at once.
+                    worker.deadline = Some(Instant::now() + self.options.pipeline_timeout);
                 }
-                None => {
-                    worker.finishing = true;
-                    ToWorker::Finish
-                }
-            };
-            worker.deadline = Some(Instant::now() + self.options.pipeline_timeout);
-            // A write to a dead worker fails; its closing is handled when seen.
-            let _ = message.write(&mut worker.input);
+                worker.in_flight.push_back(pipeline);
+                // A write to a dead worker fails; its closing is handled when seen.
+                let _ = ToWorker::Pipeline(pipeline).write(&mut worker.input);
+            }
+            if worker.in_flight.is_empty() && self.queue.is_empty() {
+                worker.finishing = true;
+                worker.deadline = Some(Instant::now() + self.options.pipeline_timeout);
+                let _ = ToWorker::Finish.write(&mut worker.input);
+            }
         }
     }
 
@@ -420,9 +442,8 @@ impl Pool<'_> {
                 pipeline,
                 result,
                 cache_hit,
-            } if worker.current == Some(pipeline) => {
-                worker.current = None;
-                worker.deadline = None;
+            } if worker.in_flight.front() == Some(&pipeline) => {
+                worker.answered(self.options.pipeline_timeout);
                 let result = vk::Result::from_raw(result);
                 let outcome = if result == vk::Result::SUCCESS {
                     worker.unsaved.push(pipeline);
@@ -438,9 +459,10 @@ impl Pool<'_> {
                 };
                 self.finish(pipeline, outcome, progress);
             }
-            FromWorker::Unbuildable { pipeline, reason } if worker.current == Some(pipeline) => {
-                worker.current = None;
-                worker.deadline = None;
+            FromWorker::Unbuildable { pipeline, reason }
+                if worker.in_flight.front() == Some(&pipeline) =>
+            {
+                worker.answered(self.options.pipeline_timeout);
                 eprintln!("pcstore replay: pipeline {pipeline} not built: {reason}");
                 self.finish(pipeline, PipelineOutcome::Unbuildable, progress);
             }
@@ -490,9 +512,14 @@ impl Pool<'_> {
         if worker.handed_over || self.unsupported.is_some() {
             return Ok(());
         }
-        // Died: what it created since its last hand-over is redone by the others.
+        // Died: what it created since its last hand-over is redone by the others, and what
+        // was queued behind the pipeline it was on goes back first in line.
         self.queue.extend(worker.unsaved.drain(..));
-        match worker.current {
+        let current = worker.in_flight.pop_front();
+        for pipeline in worker.in_flight.drain(..).rev() {
+            self.queue.push_front(pipeline);
+        }
+        match current {
             Some(pipeline) => {
                 let outcome = if worker.killed_for_time {
                     PipelineOutcome::TimedOut
