@@ -18,7 +18,10 @@
 //! - The replay: `replay_application` with 1 and 2 workers (this program re-executed) from a
 //!   fresh disk store holding only the recipes, into an empty cache. Its rate: pipelines over
 //!   the whole call (reading the store, starting workers and their devices, sending recipes,
-//!   creating modules and layouts, merging, saving, flushing).
+//!   creating modules and layouts, merging, saving, flushing). The same replay of one copy of
+//!   the scene splits that time into a fixed cost and a marginal rate (two points of
+//!   time = fixed + pipelines / rate): the fixed cost is what a scene this cheap to compile
+//!   shows most.
 //!
 //! Validation layers off; `MESA_SHADER_CACHE_DISABLE=true` and a private `XDG_CACHE_HOME` (no
 //! driver disk cache on either side). Medians of `RUNS` runs of each; the machine is shared, so
@@ -83,8 +86,9 @@ fn main() {
         eprintln!("SwiftShader not found (run scripts/vulkan-drivers.sh): lavapipe only");
     }
     println!(
-        "| driver | pipelines | application (no cache) | replay, 1 worker | replay, 2 workers \
-         | 1 worker / application | 2 workers / application |"
+        "| driver | distinct pipelines (created by the application) | application (no cache) \
+         | replay, 1 worker | replay, 2 workers | 1 worker: fixed + marginal rate \
+         | 2 workers: fixed + marginal rate |"
     );
     println!("|---|---|---|---|---|---|---|");
     let work = std::env::temp_dir().join(format!("pcstore-replay-bench-{}", std::process::id()));
@@ -110,62 +114,99 @@ fn run_driver(driver: &str) {
     std::fs::create_dir_all(&work).expect("work folder");
     let recorded: Arc<dyn PipelineCacheStore> = Arc::new(InMemoryPipelineCache::new());
     let mut application_rates = Vec::new();
-    let mut application_key = None;
-    let mut pipelines = 0;
+    let mut scene = None;
     for _ in 0..RUNS {
-        let (key, created, spent) = application(driver, &recorded);
-        application_key = Some(key);
-        pipelines = created;
+        let (key, created, spent) = application(driver, &recorded, VARIANTS, b"replaybench");
+        scene = Some((key, created));
         application_rates.push(created as f64 / spent.as_secs_f64());
     }
-    let application_key = application_key.expect("at least one run");
+    let (application_key, pipelines) = scene.expect("at least one run");
+    // One copy of the scene under another name: its replay is mostly fixed cost.
+    let (small_key, _, _) = application(driver, &recorded, 1, b"replaybench-one");
+    let mut replays = Vec::new();
+    for workers in [1, 2] {
+        let times = |application: &RecipeKey| {
+            let times: Vec<(usize, f64)> = (0..RUNS)
+                .map(|run| {
+                    let dir = work.join(format!("replay-{workers}-{run}"));
+                    let timed = replay(&dir, recorded.as_ref(), application, workers);
+                    let _ = std::fs::remove_dir_all(&dir);
+                    timed
+                })
+                .collect();
+            (
+                times[0].0,
+                median(times.into_iter().map(|(_, t)| t).collect()),
+            )
+        };
+        let (distinct, seconds) = times(&application_key);
+        let (small, small_seconds) = times(&small_key);
+        // Two points of seconds = fixed + pipelines x per-pipeline.
+        let per_pipeline = (seconds - small_seconds) / (distinct - small) as f64;
+        let fixed = small_seconds - small as f64 * per_pipeline;
+        replays.push((distinct, seconds, fixed, per_pipeline));
+    }
+    let application_rate = median(application_rates);
+    let distinct = replays[0].0;
+    let cells: Vec<String> = replays
+        .iter()
+        .map(|(distinct, seconds, _, _)| {
+            let rate = *distinct as f64 / seconds;
+            format!("{rate:.0}/s ({:.2}x)", rate / application_rate)
+        })
+        .collect();
+    let detail: Vec<String> = replays
+        .iter()
+        .map(|(_, _, fixed, per_pipeline)| {
+            format!(
+                "{:.0} ms + {:.0}/s ({:.2}x)",
+                fixed * 1e3,
+                1.0 / per_pipeline,
+                1.0 / per_pipeline / application_rate
+            )
+        })
+        .collect();
+    println!(
+        "| {driver} | {distinct} ({pipelines}) | {application_rate:.0}/s | {} | {} | {} | {} |",
+        cells[0], cells[1], detail[0], detail[1]
+    );
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// Replays `application` from a fresh store at `dir` with `workers` workers: the pipelines
+/// created and the seconds the whole call took.
+fn replay(
+    dir: &Path,
+    recorded: &dyn PipelineCacheStore,
+    application: &RecipeKey,
+    workers: usize,
+) -> (usize, f64) {
+    let store = fresh_store(dir, recorded, application);
     let distinct = {
-        let bytes = recorded
-            .get(&application_key.fingerprint())
+        let bytes = store
+            .get(&application.fingerprint())
             .expect("application record");
         let record = ApplicationRecord::from_bytes(&bytes).expect("parses");
         record.pipelines.values().map(BTreeSet::len).sum::<usize>()
     };
-    let mut replay_rates = Vec::new();
-    for workers in [1, 2] {
-        let mut rates = Vec::new();
-        for run in 0..RUNS {
-            let dir = work.join(format!("replay-{workers}-{run}"));
-            let store = fresh_store(&dir, recorded.as_ref(), &application_key);
-            let mut options = ReplayOptions::new(WorkerCommand::current_exe().expect("own path"));
-            options.workers = workers;
-            let started = Instant::now();
-            // SAFETY: the loader's entry point; the workers are this program, which runs
-            // `run_worker` on the same loader.
-            let summary = unsafe {
-                replay_application(
-                    &store,
-                    vk_harness::system_get_instance_proc_addr(),
-                    &application_key,
-                    &options,
-                    &mut |_| {},
-                )
-            }
-            .expect("replay");
-            let spent = started.elapsed();
-            assert_eq!(summary.created, distinct, "{summary:?}");
-            rates.push(distinct as f64 / spent.as_secs_f64());
-            drop(store);
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-        replay_rates.push(median(rates));
+    let mut options = ReplayOptions::new(WorkerCommand::current_exe().expect("own path"));
+    options.workers = workers;
+    let started = Instant::now();
+    // SAFETY: the loader's entry point; the workers are this program, which runs `run_worker`
+    // on the same loader.
+    let summary = unsafe {
+        replay_application(
+            &store,
+            vk_harness::system_get_instance_proc_addr(),
+            application,
+            &options,
+            &mut |_| {},
+        )
     }
-    let application_rate = median(application_rates);
-    println!(
-        "| {driver} | {distinct} distinct ({pipelines} created by the application) | {:.0}/s | \
-         {:.0}/s | {:.0}/s | {:.2}x | {:.2}x |",
-        application_rate,
-        replay_rates[0],
-        replay_rates[1],
-        replay_rates[0] / application_rate,
-        replay_rates[1] / application_rate,
-    );
-    let _ = std::fs::remove_dir_all(&work);
+    .expect("replay");
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(summary.created, distinct, "{summary:?}");
+    (distinct, seconds)
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -210,10 +251,15 @@ fn fresh_store(
 // ---------------------------------------------------------------------------------------------
 // The application: the scene's variants on the driver, timed and recorded.
 
-/// Creates the scene's variants as an application would (no pipeline cache), recording them
-/// into `store`: the application record's key, the pipelines created, and the time spent in
-/// `vkCreate*Pipelines`.
-fn application(driver: &str, store: &Arc<dyn PipelineCacheStore>) -> (RecipeKey, usize, Duration) {
+/// Creates `copies` variants of the scene as an application would (no pipeline cache),
+/// recording them into `store` as application `name`: the application record's key, the
+/// pipelines created, and the time spent in `vkCreate*Pipelines`.
+fn application(
+    driver: &str,
+    store: &Arc<dyn PipelineCacheStore>,
+    copies: u32,
+    name: &[u8],
+) -> (RecipeKey, usize, Duration) {
     // SAFETY: the loader's entry point.
     let entry = unsafe {
         ash::Entry::from_static_fn(ash::StaticFn {
@@ -240,12 +286,9 @@ fn application(driver: &str, store: &Arc<dyn PipelineCacheStore>) -> (RecipeKey,
         namespace: b"replaybench".to_vec(),
         scheme: NamespaceScheme::WithDeviceName,
     };
-    let recorder = RecipeRecorder::new(
-        Arc::clone(store),
-        b"replaybench\0pcstore replay bench\0".to_vec(),
-        cache,
-        &device_recipe,
-    );
+    let mut identity = name.to_vec();
+    identity.extend_from_slice(b"\0pcstore replay bench\0");
+    let recorder = RecipeRecorder::new(Arc::clone(store), identity, cache, &device_recipe);
     let mut driver_creator = OnDriver {
         device: &device,
         recorder: &recorder,
@@ -256,12 +299,12 @@ fn application(driver: &str, store: &Arc<dyn PipelineCacheStore>) -> (RecipeKey,
         inner: &mut driver_creator,
         variant: 0,
     };
-    for variant in 0..VARIANTS {
+    for variant in 0..copies {
         variants.variant = variant;
         create_scene(&mut variants, &options);
     }
     let created = driver_creator.objects.pipelines.len();
-    assert_eq!(created, VARIANTS as usize * scene_pipeline_count(&options));
+    assert_eq!(created, copies as usize * scene_pipeline_count(&options));
     let spent = driver_creator.creating;
     driver_creator.objects.destroy(&device);
     recorder.flush();
