@@ -19,7 +19,9 @@
 //! Then the replayer (`pcstore::recipe::replay`): `replay-twice` (in process, twice into one
 //! cache: SwiftShader reports a hit for every pipeline the second time), `replay-isolated`
 //! (worker processes, under a test layer that aborts in one pipeline and hangs in another)
-//! and `replay-in-process` (cancelled, then finished by a second run).
+//! and `replay-in-process` (cancelled, then finished by a second run). Those two run the
+//! replayer with its own validation on (`ReplayOptions::validation`): the errors the workers
+//! and the replaying process count must be zero too.
 //!
 //! One trial per driver and step ("lavapipe/record", "lavapipe/replay"), with cargo's usual
 //! arguments (tests/support/trials.rs); a replay records first when the filter left its
@@ -769,13 +771,14 @@ fn replay_twice(dir: &Path) -> String {
     assert!(unavailable.is_empty(), "{unavailable:?}");
     // SAFETY: the loader's entry point.
     let instance = unsafe {
-        ReplayInstance::new(
+        ReplayInstance::with_validation(
             vk_harness::system_get_instance_proc_addr(),
             device_recipe.api_version,
             0,
+            true,
         )
     }
-    .expect("instance");
+    .expect("instance with validation");
     let device = instance
         .create_device(Some(&device_recipe))
         .expect("the recorded device");
@@ -800,6 +803,11 @@ fn replay_twice(dir: &Path) -> String {
         device.device.destroy_pipeline_cache(cache, None);
         device.destroy();
     }
+    assert_eq!(
+        instance.validation_errors(),
+        0,
+        "validation errors (see stderr)"
+    );
     assert!(
         passes[0] < pipelines.len(),
         "the first pass compiled something"
@@ -839,6 +847,8 @@ fn replay_isolated(dir: &Path) -> String {
     std::env::set_var("PCSTORE_TEST_HANG_PIPELINE", hanging.to_string());
     let mut options = ReplayOptions::new(WorkerCommand::current_exe().expect("own path"));
     options.workers = 2;
+    // The workers' validation errors are counted in the summary, required to be zero.
+    options.validation = true;
     // The hang is only detected by this timeout; every real pipeline here takes milliseconds.
     options.pipeline_timeout = Duration::from_secs(10);
     let get_instance_proc_addr = vk_harness::system_get_instance_proc_addr();
@@ -861,6 +871,7 @@ fn replay_isolated(dir: &Path) -> String {
                 && summary.unsupported.is_empty(),
             "{summary:?}"
         );
+        assert_eq!(summary.validation_errors, 0, "{summary:?}");
         (summary, steps)
     };
 
@@ -952,7 +963,10 @@ fn replay_in_process(dir: &Path) -> String {
     }
     let get_instance_proc_addr = vk_harness::system_get_instance_proc_addr();
     let cancel = AtomicBool::new(false);
-    let options = InProcessOptions::default();
+    let options = InProcessOptions {
+        validation: true,
+        ..InProcessOptions::default()
+    };
     // SAFETY: the loader's entry point.
     let first = unsafe {
         replay_application_in_process(
@@ -972,6 +986,7 @@ fn replay_in_process(dir: &Path) -> String {
     assert_eq!(first.created, 2, "{first:?}");
     assert_eq!(first.cancelled, pipelines.len() - 2, "{first:?}");
     assert_eq!(first.saves.len(), 1);
+    assert_eq!(first.validation_errors, 0, "{first:?}");
     cancel.store(false, Ordering::Relaxed);
     let mut steps = 0;
     // SAFETY: as above.
@@ -989,6 +1004,7 @@ fn replay_in_process(dir: &Path) -> String {
     assert_eq!(second.already_replayed, 2, "{second:?}");
     assert_eq!(second.created, pipelines.len() - 2, "{second:?}");
     assert_eq!((second.cancelled, steps), (0, pipelines.len() - 2));
+    assert_eq!(second.validation_errors, 0, "{second:?}");
     format!(
         "in process: cancelled after {} of {} pipelines, the next run did the other {}",
         first.created,

@@ -60,8 +60,10 @@ fn lavapipe() -> Option<PathBuf> {
 }
 
 /// Records `PIPELINES` compute pipelines of tests/recipe_shaders/scene.comp into the store at
-/// `dir`, with made-up handles (a recorder needs only create-infos), and publishes them.
-fn record(dir: &Path) {
+/// `dir`, with made-up handles (a recorder needs only create-infos), and publishes them. With
+/// `push_constants` false their layout lacks the push-constant range the shader uses: invalid
+/// usage that drivers compile anyway and the validation layer reports.
+fn record(dir: &Path, push_constants: bool) {
     let store: Arc<dyn PipelineCacheStore> = Arc::new(DiskCache::new(dir).expect("disk store"));
     let cache = CacheTarget {
         key: PipelineFingerprint::of(b"pcstore cli replay test cache"),
@@ -106,9 +108,14 @@ fn record(dir: &Path) {
     .expect("set layout recorded");
 
     let set_layouts = [set_layout];
-    let push_constants = [vk::PushConstantRange::default()
+    let push_constant_ranges = [vk::PushConstantRange::default()
         .stage_flags(vk::ShaderStageFlags::COMPUTE)
         .size(8)];
+    let push_constant_ranges = if push_constants {
+        &push_constant_ranges[..]
+    } else {
+        &[]
+    };
     let layout = vk::PipelineLayout::from_raw(3);
     // SAFETY: a valid create-info naming the recorded set layout.
     unsafe {
@@ -116,7 +123,7 @@ fn record(dir: &Path) {
             layout,
             &vk::PipelineLayoutCreateInfo::default()
                 .set_layouts(&set_layouts)
-                .push_constant_ranges(&push_constants),
+                .push_constant_ranges(push_constant_ranges),
         )
     }
     .expect("layout recorded");
@@ -174,9 +181,9 @@ fn json_lines(output: &Output) -> (Vec<Value>, Value) {
 fn replay_creates_every_recorded_pipeline_then_if_needed_does_nothing() {
     let Some(icd) = lavapipe() else { return };
     let scratch = Scratch::new("twice");
-    record(&scratch.0);
+    record(&scratch.0, true);
 
-    let (steps, report) = json_lines(&replay(&scratch.0, &icd, &[]));
+    let (steps, report) = json_lines(&replay(&scratch.0, &icd, &["--validate"]));
     let total = PIPELINES as u64;
     assert_eq!(steps.len() as u64, total, "{steps:?}");
     assert!(steps
@@ -203,6 +210,7 @@ fn replay_creates_every_recorded_pipeline_then_if_needed_does_nothing() {
         first["saved_bytes"].as_u64().expect("saved_bytes") > 0,
         "{report}"
     );
+    assert_eq!(first["validation_errors"], 0, "{report}");
 
     let (steps, report) = json_lines(&replay(&scratch.0, &icd, &["--if-needed"]));
     assert!(steps.is_empty(), "{steps:?}");
@@ -212,6 +220,33 @@ fn replay_creates_every_recorded_pipeline_then_if_needed_does_nothing() {
     assert_eq!(second["already_replayed"], total, "{report}");
 }
 
+/// `--validate` runs the workers under `VK_LAYER_KHRONOS_validation` and reports the errors
+/// it counts: pipelines whose layout lacks the shader's push constants give at least one each
+/// (the driver still creates them).
+#[test]
+fn replay_with_validation_reports_the_errors_of_invalid_pipelines() {
+    let Some(icd) = lavapipe() else { return };
+    let scratch = Scratch::new("invalid");
+    record(&scratch.0, false);
+
+    let (_, report) = json_lines(&replay(&scratch.0, &icd, &["--validate"]));
+    let replayed = &report["applications"][0];
+    assert_eq!(replayed["created"], u64::from(PIPELINES), "{report}");
+    let errors = replayed["validation_errors"]
+        .as_u64()
+        .expect("validation_errors");
+    assert!(errors >= u64::from(PIPELINES), "{report}");
+
+    // Without --validate nothing is checked, so nothing is counted.
+    let (_, report) = json_lines(&replay(&scratch.0, &icd, &[]));
+    assert_eq!(
+        report["applications"][0]["validation_errors"], 0,
+        "{report}"
+    );
+}
+
+/// An existing but empty directory (a store never written, or a mistyped `--dir` that
+/// happens to exist): nothing to replay is reported, and nothing is created there.
 #[test]
 fn replay_of_a_store_without_recipes_fails_with_a_reason() {
     let scratch = Scratch::new("empty");
@@ -226,4 +261,9 @@ fn replay_of_a_store_without_recipes_fails_with_a_reason() {
         stderr.starts_with("pcstore: no recorded applications in ") && stderr.lines().count() == 1,
         "{stderr}"
     );
+    let created: Vec<_> = std::fs::read_dir(&scratch.0)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert!(created.is_empty(), "files created: {created:?}");
 }

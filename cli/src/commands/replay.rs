@@ -1,4 +1,4 @@
-//! `pcstore replay [--app NAME] [--if-needed] [--workers N] [--timeout AGE]`: rebuilds the
+//! `pcstore replay [--app NAME] [--if-needed] [--workers N] [--timeout AGE] [--validate]`: rebuilds the
 //! pipeline caches of recorded applications for the driver this machine runs, so their next
 //! launch loads a warm cache (after a driver update, on a new GPU, from a launcher).
 //!
@@ -45,6 +45,10 @@ pub struct Args {
     /// for this driver (`60s`, `5min`).
     #[arg(long, value_name = "AGE", default_value = "60s")]
     timeout: humantime::Duration,
+    /// Run the workers under VK_LAYER_KHRONOS_validation and report its errors (for tests and
+    /// driver bring-up; the layer must be installed).
+    #[arg(long)]
+    validate: bool,
 }
 
 /// The `main` of a replay worker (the program started with [`WORKER_ARG`](pcstore::recipe::replay::WORKER_ARG)).
@@ -112,6 +116,7 @@ struct Counts {
     cancelled: usize,
     worker_restarts: usize,
     saved_bytes: u64,
+    validation_errors: u64,
 }
 
 #[derive(Serialize)]
@@ -157,6 +162,7 @@ impl From<&ReplaySummary> for Counts {
             cancelled: summary.cancelled,
             worker_restarts: summary.worker_restarts,
             saved_bytes: summary.saves.iter().map(|save| save.stored_bytes).sum(),
+            validation_errors: summary.validation_errors,
         }
     }
 }
@@ -197,19 +203,25 @@ impl Application {
 
 pub fn run(out: &Output, dir: Option<PathBuf>, args: Args) -> anyhow::Result<Outcome> {
     let dir = store::directory(dir)?;
-    // Opened as an application opens it (the replay saves caches and its records there), but
+    // Written as an application writes it (the replay saves caches and its records there), but
     // never created: a mistyped path has nothing to replay.
     if !dir.is_dir() {
         bail!("no store at {}", dir.display());
     }
+    // What to replay is found read-only first: an empty directory gets no store files from a
+    // replay that has nothing to do.
+    let applications = {
+        let looking = store::open(Some(dir.clone()), Access::Look)?;
+        recorded_applications(&looking, &args, &dir)?
+    };
     let store: Arc<dyn PipelineCacheStore> = Arc::new(store::open(Some(dir.clone()), Access::Add)?);
-    let applications = recorded_applications(store.as_ref(), &args, &dir)?;
     let entry = load_vulkan()?;
     let mut options = ReplayOptions::new(
         WorkerCommand::current_exe().context("finding this program to start workers")?,
     );
     options.if_needed = args.if_needed;
     options.pipeline_timeout = args.timeout.into();
+    options.validation = args.validate;
     if let Some(workers) = args.workers {
         options.workers = workers.get();
     }
@@ -381,6 +393,9 @@ fn text(report: &Report) -> String {
         }
         if !counts.unbuildable.is_empty() {
             let _ = write!(text, ", {} unbuildable", counts.unbuildable.len());
+        }
+        if counts.validation_errors > 0 {
+            let _ = write!(text, ", {} validation errors", counts.validation_errors);
         }
         for unsupported in &counts.unsupported {
             let _ = write!(

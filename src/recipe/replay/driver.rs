@@ -1,8 +1,10 @@
 //! The replay's own Vulkan objects: an instance and device made from recipes, and the
 //! in-process creation of recorded pipelines on them.
 
-use std::ffi::CStr;
+use std::ffi::{c_void, CStr};
+use std::io::Write as _;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ash::vk;
 
@@ -24,6 +26,47 @@ pub struct ReplayInstance {
     api_version: u32,
     device_api_version: u32,
     device_name: Vec<u8>,
+    /// With validation: the messenger counting its errors (destroyed before the instance).
+    validation: Option<Validation>,
+}
+
+/// `VK_LAYER_KHRONOS_validation` on a replay's instance: a debug-utils messenger counting the
+/// errors it reports (and printing them to stderr).
+struct Validation {
+    debug_utils: ash::ext::debug_utils::Instance,
+    messenger: vk::DebugUtilsMessengerEXT,
+    /// Boxed: the layer calls back with its address, which must not move with the instance.
+    errors: Box<AtomicU64>,
+}
+
+/// The layer's callback: counts errors in the `AtomicU64` at `user`, prints them.
+unsafe extern "system" fn count_validation_error(
+    severity: vk::DebugUtilsMessageSeverityFlagsEXT,
+    _types: vk::DebugUtilsMessageTypeFlagsEXT,
+    data: *const vk::DebugUtilsMessengerCallbackDataEXT<'_>,
+    user: *mut c_void,
+) -> vk::Bool32 {
+    if severity.contains(vk::DebugUtilsMessageSeverityFlagsEXT::ERROR) {
+        // SAFETY: `user` is the boxed counter of the instance the messenger belongs to, alive
+        // until after the messenger and the instance are destroyed.
+        if let Some(errors) = unsafe { user.cast::<AtomicU64>().as_ref() } {
+            errors.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: the layer passes valid callback data whose message is NUL-terminated and
+        // valid for the call.
+        let message = unsafe {
+            data.as_ref()
+                .filter(|data| !data.p_message.is_null())
+                .map(|data| CStr::from_ptr(data.p_message).to_string_lossy())
+        };
+        // A callback must not unwind into the layer: a failed write is dropped.
+        let _ = writeln!(
+            std::io::stderr(),
+            "pcstore replay: validation error: {}",
+            message.as_deref().unwrap_or("(no message)")
+        );
+    }
+    vk::FALSE
 }
 
 impl ReplayInstance {
@@ -41,6 +84,26 @@ impl ReplayInstance {
         api_version: u32,
         device_index: usize,
     ) -> Result<Self, ReplayError> {
+        // SAFETY: as this function's contract.
+        unsafe { Self::with_validation(get_instance_proc_addr, api_version, device_index, false) }
+    }
+
+    /// [`ReplayInstance::new`], with `VK_LAYER_KHRONOS_validation` and `VK_EXT_debug_utils`
+    /// enabled when `validation` is set: every validation error on the instance and its
+    /// devices is printed to stderr and counted in [`ReplayInstance::validation_errors`].
+    ///
+    /// # Errors
+    /// As [`ReplayInstance::new`]; with `validation`, [`ReplayError::Vulkan`] also when the
+    /// validation layer is not installed (`VK_ERROR_LAYER_NOT_PRESENT`).
+    ///
+    /// # Safety
+    /// As [`ReplayInstance::new`].
+    pub unsafe fn with_validation(
+        get_instance_proc_addr: vk::PFN_vkGetInstanceProcAddr,
+        api_version: u32,
+        device_index: usize,
+        validation: bool,
+    ) -> Result<Self, ReplayError> {
         let api_version = api_version.max(vk::API_VERSION_1_0);
         // SAFETY: a valid entry point (caller).
         let entry = unsafe {
@@ -51,7 +114,25 @@ impl ReplayInstance {
         let application = vk::ApplicationInfo::default()
             .application_name(c"pcstore replay")
             .api_version(api_version);
-        let info = vk::InstanceCreateInfo::default().application_info(&application);
+        let errors = Box::new(AtomicU64::new(0));
+        let mut messenger_info = vk::DebugUtilsMessengerCreateInfoEXT::default()
+            .message_severity(vk::DebugUtilsMessageSeverityFlagsEXT::ERROR)
+            .message_type(
+                vk::DebugUtilsMessageTypeFlagsEXT::GENERAL
+                    | vk::DebugUtilsMessageTypeFlagsEXT::VALIDATION,
+            )
+            .pfn_user_callback(Some(count_validation_error))
+            .user_data(std::ptr::from_ref::<AtomicU64>(&errors).cast_mut().cast());
+        let layers = [c"VK_LAYER_KHRONOS_validation".as_ptr()];
+        let extensions = [ash::ext::debug_utils::NAME.as_ptr()];
+        let mut info = vk::InstanceCreateInfo::default().application_info(&application);
+        if validation {
+            // The chained messenger also covers vkCreateInstance and vkDestroyInstance.
+            info = info
+                .enabled_layer_names(&layers)
+                .enabled_extension_names(&extensions)
+                .push_next(&mut messenger_info);
+        }
         // SAFETY: a valid create-info; destroyed in Drop.
         let instance = unsafe { entry.create_instance(&info, None) }
             .map_err(ReplayError::vulkan("vkCreateInstance"))?;
@@ -59,6 +140,33 @@ impl ReplayInstance {
             // SAFETY: nothing else was created on the instance.
             unsafe { instance.destroy_instance(None) };
             error
+        };
+        let validation = if validation {
+            let debug_utils = ash::ext::debug_utils::Instance::new(&entry, &instance);
+            // SAFETY: a live instance with VK_EXT_debug_utils; the messenger's user data (the
+            // boxed counter) outlives it (destroyed first in Drop).
+            let messenger =
+                unsafe { debug_utils.create_debug_utils_messenger(&messenger_info, None) }
+                    .map_err(ReplayError::vulkan("vkCreateDebugUtilsMessengerEXT"))
+                    .map_err(destroy)?;
+            Some(Validation {
+                debug_utils,
+                messenger,
+                errors,
+            })
+        } else {
+            None
+        };
+        let destroy = |error| {
+            if let Some(validation) = &validation {
+                // SAFETY: the messenger of the live instance, destroyed once.
+                unsafe {
+                    validation
+                        .debug_utils
+                        .destroy_debug_utils_messenger(validation.messenger, None);
+                }
+            }
+            destroy(error)
         };
         // SAFETY: a live instance.
         let devices = unsafe { instance.enumerate_physical_devices() }
@@ -93,7 +201,16 @@ impl ReplayInstance {
             api_version,
             device_api_version: properties.api_version,
             device_name,
+            validation,
         })
+    }
+
+    /// Validation errors reported so far on this instance and its devices (0 without
+    /// validation).
+    pub fn validation_errors(&self) -> u64 {
+        self.validation
+            .as_ref()
+            .map_or(0, |validation| validation.errors.load(Ordering::Relaxed))
     }
 
     /// `VkPhysicalDeviceProperties::deviceName`.
@@ -167,8 +284,16 @@ impl ReplayInstance {
 impl Drop for ReplayInstance {
     fn drop(&mut self) {
         // SAFETY: no device of the instance is left: each ReplayDevice borrows the instance,
-        // and is destroyed explicitly or leaked (never dropped into use after this).
-        unsafe { self.instance.destroy_instance(None) };
+        // and is destroyed explicitly or leaked (never dropped into use after this). The
+        // messenger goes first; its counter (boxed in `self`) outlives both.
+        unsafe {
+            if let Some(validation) = &self.validation {
+                validation
+                    .debug_utils
+                    .destroy_debug_utils_messenger(validation.messenger, None);
+            }
+            self.instance.destroy_instance(None);
+        }
     }
 }
 

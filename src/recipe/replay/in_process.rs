@@ -25,6 +25,9 @@ pub struct InProcessOptions {
     pub device_index: usize,
     /// Largest driver cache loaded or saved (the adapter's cap).
     pub max_blob_bytes: u64,
+    /// As [`ReplayOptions::validation`](super::ReplayOptions::validation), for this
+    /// process's own instance.
+    pub validation: bool,
 }
 
 impl Default for InProcessOptions {
@@ -33,6 +36,7 @@ impl Default for InProcessOptions {
             if_needed: true,
             device_index: 0,
             max_blob_bytes: VulkanOptions::DEFAULT_MAX_BLOB_BYTES,
+            validation: false,
         }
     }
 }
@@ -71,10 +75,11 @@ pub unsafe fn replay_application_in_process(
         let device_recipe = fetch::<DeviceRecipe>(store.as_ref(), device_key, true)?;
         // SAFETY: a valid entry point (caller).
         let instance = unsafe {
-            ReplayInstance::new(
+            ReplayInstance::with_validation(
                 get_instance_proc_addr,
                 device_recipe.api_version,
                 options.device_index,
+                options.validation,
             )?
         };
         let device = match instance.create_device(Some(&device_recipe)) {
@@ -84,6 +89,7 @@ pub unsafe fn replay_application_in_process(
                 summary
                     .unsupported
                     .extend(pipelines.iter().map(|pipeline| (*pipeline, reason.clone())));
+                summary.validation_errors += instance.validation_errors();
                 continue;
             }
         };
@@ -107,6 +113,7 @@ pub unsafe fn replay_application_in_process(
         );
         // SAFETY: the replayer's objects and every cache were destroyed in `replay`.
         unsafe { device.destroy() };
+        summary.validation_errors += instance.validation_errors();
         outcome?;
     }
     store.flush().map_err(ReplayError::Io)?;

@@ -67,6 +67,9 @@ pub struct ReplaySummary {
     pub cancelled: usize,
     /// Workers started again after one died or was killed.
     pub worker_restarts: usize,
+    /// Errors `VK_LAYER_KHRONOS_validation` reported, in the workers and in this process,
+    /// when the replay ran with validation (always 0 without).
+    pub validation_errors: u64,
     /// One save per device recipe that replayed anything.
     pub saves: Vec<SaveInfo>,
 }

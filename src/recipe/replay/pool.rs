@@ -63,6 +63,12 @@ pub struct ReplayOptions {
     pub worker: WorkerCommand,
     /// Largest driver cache loaded, handed to workers or saved (the adapter's cap).
     pub max_blob_bytes: u64,
+    /// Runs the workers and this process's instance with `VK_LAYER_KHRONOS_validation` and
+    /// counts its errors in [`ReplaySummary::validation_errors`] (each is also printed to
+    /// stderr). Off by default: players need no validation layer (and it slows creation
+    /// several-fold); tests, CI and driver bring-up turn it on. The layer must be installed
+    /// when it is on, or the replay fails.
+    pub validation: bool,
 }
 
 impl ReplayOptions {
@@ -78,6 +84,7 @@ impl ReplayOptions {
             device_index: 0,
             worker,
             max_blob_bytes: VulkanOptions::DEFAULT_MAX_BLOB_BYTES,
+            validation: false,
         }
     }
 }
@@ -118,14 +125,16 @@ pub unsafe fn replay_application(
         recorded: record.pipelines.values().map(BTreeSet::len).sum(),
         ..ReplaySummary::default()
     };
+    let mut exiting = Exiting::default();
     for (device_key, pipelines) in &record.pipelines {
         let device_recipe = fetch::<DeviceRecipe>(store.as_ref(), device_key, true)?;
         // SAFETY: a valid entry point (caller).
         let instance = unsafe {
-            ReplayInstance::new(
+            ReplayInstance::with_validation(
                 get_instance_proc_addr,
                 device_recipe.api_version,
                 options.device_index,
+                options.validation,
             )?
         };
         let bare = instance.create_device(None)?;
@@ -141,14 +150,54 @@ pub unsafe fn replay_application(
             max_blob_bytes: options.max_blob_bytes,
         };
         let outcome = group.replay(&mut summary, progress, &mut |batch, summary, progress| {
-            run_pool(&group, &device_recipe, options, batch, summary, progress)
+            run_pool(
+                &group,
+                &device_recipe,
+                options,
+                batch,
+                summary,
+                progress,
+                &mut exiting,
+            )
         });
         // SAFETY: every cache of the bare device was destroyed in `replay`.
         unsafe { bare.destroy() };
+        summary.validation_errors += instance.validation_errors();
         outcome?;
     }
     store.flush().map_err(ReplayError::Io)?;
+    exiting.reap(options.pipeline_timeout);
     Ok(summary)
+}
+
+/// Workers that handed over their cache and are destroying their device and exiting: the
+/// replay merges, saves and flushes meanwhile instead of waiting (measured on lavapipe: 10-15
+/// ms per worker, a tenth of a small replay's fixed cost), then reaps them. They are left to
+/// exit by themselves (a driver may still write its own disk cache on the way out) for up to
+/// the pipeline timeout, then killed: their work is in hand, and a replay never hangs.
+#[derive(Default)]
+struct Exiting(Vec<Child>);
+
+impl Exiting {
+    fn reap(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        for mut child in self.0.drain(..) {
+            // Polled: std has no wait with a timeout; a millisecond is below what a device's
+            // teardown takes.
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Exiting {
+    /// An error path: nothing is waited for.
+    fn drop(&mut self) {
+        self.reap(Duration::ZERO);
+    }
 }
 
 /// Runs the workers over a group's batch and merges their caches into the batch's cache.
@@ -159,12 +208,14 @@ fn run_pool(
     batch: Batch<'_>,
     summary: &mut ReplaySummary,
     progress: &mut dyn FnMut(&ReplayProgress),
+    exiting: &mut Exiting,
 ) -> Result<Executed, ReplayError> {
     // SAFETY: a live cache of the context's device.
     let seed = unsafe { batch.context.pipeline_cache_data(batch.cache)? }.unwrap_or_default();
     let job = ToWorker::Job {
         api_version: device_recipe.api_version,
         device_index: u32::try_from(options.device_index).unwrap_or(u32::MAX),
+        validation: options.validation,
         device: device_recipe.to_bytes(),
         seed,
         recipes: batch.recipes,
@@ -185,9 +236,12 @@ fn run_pool(
         cache_data: Vec::new(),
         handed_over: HashSet::new(),
         unsupported: None,
+        validation_errors: 0,
+        exiting,
     };
     let ran = pool.run(summary, progress);
     pool.stop_all();
+    summary.validation_errors += pool.validation_errors;
     ran?;
     if pool.unsupported.is_none() {
         for data in &pool.cache_data {
@@ -235,6 +289,14 @@ fn worker_error(error: io::Error) -> ReplayError {
     ReplayError::Worker(error.to_string())
 }
 
+/// Pipelines sent to a worker ahead of its answers: with one, a worker idles for every
+/// round trip through the pipe and this process's reader thread (measured in
+/// benches/replay_throughput.rs: on a loaded machine the parent is often scheduled late, and
+/// cheap pipelines then wait longer than they compile). With two, its next pipeline is
+/// already in its pipe. The worker answers in order, so the first unanswered one is the one
+/// it was on when it died or hung; the others go back to the queue.
+const IN_FLIGHT_PER_WORKER: usize = 2;
+
 /// How many times in a row workers may die outside pipeline creation (starting, or handing
 /// over their cache) before the replay gives up instead of restarting them forever.
 const MAX_DEATHS_OUTSIDE_PIPELINES: usize = 3;
@@ -244,15 +306,24 @@ struct Worker {
     child: Child,
     input: BufWriter<ChildStdin>,
     ready: bool,
-    /// The pipeline it was sent and has not answered.
-    current: Option<RecipeKey>,
-    /// When it must have answered (started, created its pipeline, sent its cache).
+    /// The pipelines it was sent and has not answered, in order: it works on the first.
+    in_flight: VecDeque<RecipeKey>,
+    /// When it must have answered (started, created its first pipeline in flight, sent its
+    /// cache).
     deadline: Option<Instant>,
     /// Pipelines it created whose cache it has not handed over yet: redone if it dies.
     unsaved: Vec<RecipeKey>,
     finishing: bool,
     handed_over: bool,
     killed_for_time: bool,
+}
+
+impl Worker {
+    /// Its first pipeline in flight was answered: it starts on the next at once, if any.
+    fn answered(&mut self, timeout: Duration) {
+        self.in_flight.pop_front();
+        self.deadline = (!self.in_flight.is_empty()).then(|| Instant::now() + timeout);
+    }
 }
 
 enum Event {
@@ -278,6 +349,11 @@ struct Pool<'a> {
     handed_over: HashSet<RecipeKey>,
     /// Why the driver cannot create the recorded device, once a worker said so.
     unsupported: Option<String>,
+    /// Validation errors the workers reported (a dead worker's count too).
+    validation_errors: u64,
+    /// Where workers go once they handed over their cache (without validation: with it, the
+    /// replay waits for their last count, sent after their device is destroyed).
+    exiting: &'a mut Exiting,
 }
 
 impl Pool<'_> {
@@ -346,7 +422,7 @@ impl Pool<'_> {
                 child,
                 input,
                 ready: false,
-                current: None,
+                in_flight: VecDeque::new(),
                 deadline: Some(Instant::now() + self.options.pipeline_timeout),
                 unsaved: Vec::new(),
                 finishing: false,
@@ -357,25 +433,30 @@ impl Pool<'_> {
         Ok(())
     }
 
-    /// Sends idle workers the next pipeline, or `Finish` when none is left.
+    /// Tops up each ready worker to `IN_FLIGHT_PER_WORKER` pipelines, or sends `Finish` to
+    /// one with nothing in flight when none is left.
     fn assign(&mut self) {
         for worker in self.workers.values_mut() {
-            if !worker.ready || worker.current.is_some() || worker.finishing {
+            if !worker.ready || worker.finishing {
                 continue;
             }
-            let message = match self.queue.pop_front() {
-                Some(pipeline) => {
-                    worker.current = Some(pipeline);
-                    ToWorker::Pipeline(pipeline)
+            while worker.in_flight.len() < IN_FLIGHT_PER_WORKER {
+                let Some(pipeline) = self.queue.pop_front() else {
+                    break;
+                };
+                if worker.in_flight.is_empty() {
+                    // Idle until now: it starts on this one at once.
+                    worker.deadline = Some(Instant::now() + self.options.pipeline_timeout);
                 }
-                None => {
-                    worker.finishing = true;
-                    ToWorker::Finish
-                }
-            };
-            worker.deadline = Some(Instant::now() + self.options.pipeline_timeout);
-            // A write to a dead worker fails; its closing is handled when seen.
-            let _ = message.write(&mut worker.input);
+                worker.in_flight.push_back(pipeline);
+                // A write to a dead worker fails; its closing is handled when seen.
+                let _ = ToWorker::Pipeline(pipeline).write(&mut worker.input);
+            }
+            if worker.in_flight.is_empty() && self.queue.is_empty() {
+                worker.finishing = true;
+                worker.deadline = Some(Instant::now() + self.options.pipeline_timeout);
+                let _ = ToWorker::Finish.write(&mut worker.input);
+            }
         }
     }
 
@@ -389,6 +470,9 @@ impl Pool<'_> {
             return;
         };
         match message {
+            FromWorker::ValidationErrors(count) => {
+                self.validation_errors = self.validation_errors.saturating_add(count);
+            }
             FromWorker::Ready => {
                 worker.ready = true;
                 worker.deadline = None;
@@ -403,9 +487,8 @@ impl Pool<'_> {
                 pipeline,
                 result,
                 cache_hit,
-            } if worker.current == Some(pipeline) => {
-                worker.current = None;
-                worker.deadline = None;
+            } if worker.in_flight.front() == Some(&pipeline) => {
+                worker.answered(self.options.pipeline_timeout);
                 let result = vk::Result::from_raw(result);
                 let outcome = if result == vk::Result::SUCCESS {
                     worker.unsaved.push(pipeline);
@@ -421,9 +504,10 @@ impl Pool<'_> {
                 };
                 self.finish(pipeline, outcome, progress);
             }
-            FromWorker::Unbuildable { pipeline, reason } if worker.current == Some(pipeline) => {
-                worker.current = None;
-                worker.deadline = None;
+            FromWorker::Unbuildable { pipeline, reason }
+                if worker.in_flight.front() == Some(&pipeline) =>
+            {
+                worker.answered(self.options.pipeline_timeout);
                 eprintln!("pcstore replay: pipeline {pipeline} not built: {reason}");
                 self.finish(pipeline, PipelineOutcome::Unbuildable, progress);
             }
@@ -432,6 +516,12 @@ impl Pool<'_> {
                 worker.handed_over = true;
                 self.handed_over.extend(worker.unsaved.drain(..));
                 self.cache_data.push(data);
+                if !self.options.validation {
+                    // Its close, seen later, finds no worker and is ignored.
+                    if let Some(worker) = self.workers.remove(&id) {
+                        self.exiting.0.push(worker.child);
+                    }
+                }
             }
             // An answer to nothing asked: a broken worker; stop it (its close requeues).
             _ => {
@@ -473,9 +563,14 @@ impl Pool<'_> {
         if worker.handed_over || self.unsupported.is_some() {
             return Ok(());
         }
-        // Died: what it created since its last hand-over is redone by the others.
+        // Died: what it created since its last hand-over is redone by the others, and what
+        // was queued behind the pipeline it was on goes back first in line.
         self.queue.extend(worker.unsaved.drain(..));
-        match worker.current {
+        let current = worker.in_flight.pop_front();
+        for pipeline in worker.in_flight.drain(..).rev() {
+            self.queue.push_front(pipeline);
+        }
+        match current {
             Some(pipeline) => {
                 let outcome = if worker.killed_for_time {
                     PipelineOutcome::TimedOut

@@ -22,6 +22,8 @@ pub(super) enum ToWorker {
         api_version: u32,
         /// Which physical device.
         device_index: u32,
+        /// Whether to enable `VK_LAYER_KHRONOS_validation` and report its errors.
+        validation: bool,
         /// The device recipe's bytes.
         device: Vec<u8>,
         /// Initial data for the worker's pipeline cache (the stored cache's contents).
@@ -53,6 +55,9 @@ pub(super) enum FromWorker {
     Unbuildable { pipeline: RecipeKey, reason: String },
     /// The cache's data, after `Finish`.
     CacheData(Vec<u8>),
+    /// Validation errors reported since the last such message (sent before the answer they
+    /// came with, and once more before exiting).
+    ValidationErrors(u64),
 }
 
 fn write_frame(out: &mut impl Write, tag: u8, body: &[u8]) -> io::Result<()> {
@@ -119,11 +124,14 @@ impl ToWorker {
             Self::Job {
                 api_version,
                 device_index,
+                validation,
                 device,
                 seed,
                 recipes,
             } => {
-                body.u32(*api_version).u32(*device_index);
+                body.u32(*api_version)
+                    .u32(*device_index)
+                    .u8(u8::from(*validation));
                 bytes_field(&mut body, device);
                 bytes_field(&mut body, seed);
                 recipes.encode(&mut body);
@@ -148,6 +156,11 @@ impl ToWorker {
                 Some(Self::Job {
                     api_version: input.u32()?,
                     device_index: input.u32()?,
+                    validation: match input.u8()? {
+                        0 => false,
+                        1 => true,
+                        _ => return None,
+                    },
                     device: take_bytes(input)?,
                     seed: take_bytes(input)?,
                     recipes: RecipeSet::decode(input)?,
@@ -188,6 +201,10 @@ impl FromWorker {
                 body.bytes(data);
                 5
             }
+            Self::ValidationErrors(count) => {
+                body.u64(*count);
+                6
+            }
         };
         write_frame(out, tag, body.as_slice())
     }
@@ -217,6 +234,7 @@ impl FromWorker {
                 })
             })?,
             5 => Self::CacheData(body),
+            6 => parse(&body, |input| input.u64().map(Self::ValidationErrors))?,
             _ => return Err(malformed()),
         };
         Ok(Some(message))

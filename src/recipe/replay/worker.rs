@@ -60,6 +60,7 @@ unsafe fn serve(
     let Some(ToWorker::Job {
         api_version,
         device_index,
+        validation,
         device,
         seed,
         recipes,
@@ -78,25 +79,58 @@ unsafe fn serve(
     };
     // SAFETY: a valid entry point (caller).
     let instance = match unsafe {
-        ReplayInstance::new(get_instance_proc_addr, api_version, device_index as usize)
+        ReplayInstance::with_validation(
+            get_instance_proc_addr,
+            api_version,
+            device_index as usize,
+            validation,
+        )
     } {
         Ok(instance) => instance,
         Err(error) => return unsupported(output, error.to_string()),
     };
+    let mut reporter = ValidationReporter {
+        instance: &instance,
+        reported: 0,
+    };
     let device = match instance.create_device(Some(&device_recipe)) {
         Ok(device) => device,
-        Err(error) => return unsupported(output, error.to_string()),
+        Err(error) => {
+            reporter.report(output)?;
+            return unsupported(output, error.to_string());
+        }
     };
-    let outcome = replay_on(&device, &recipes, &seed, input, output);
+    let outcome = replay_on(&device, &recipes, &seed, &mut reporter, input, output);
     // SAFETY: the replayer's objects and the cache were destroyed in `replay_on`.
     unsafe { device.destroy() };
-    outcome
+    // What destroying reported too (the replay reads until this process exits).
+    outcome.and_then(|()| reporter.report(output))
+}
+
+/// Sends the validation errors counted since the last report, if any, so the replay has them
+/// even if the driver takes this process down later.
+struct ValidationReporter<'i> {
+    instance: &'i ReplayInstance,
+    reported: u64,
+}
+
+impl ValidationReporter<'_> {
+    fn report(&mut self, output: &mut impl Write) -> io::Result<()> {
+        let errors = self.instance.validation_errors();
+        if errors == self.reported {
+            return Ok(());
+        }
+        let new = errors - self.reported;
+        self.reported = errors;
+        FromWorker::ValidationErrors(new).write(output)
+    }
 }
 
 fn replay_on(
     device: &ReplayDevice<'_>,
     recipes: &super::set::RecipeSet,
     seed: &[u8],
+    reporter: &mut ValidationReporter<'_>,
     input: &mut impl io::Read,
     output: &mut impl Write,
 ) -> io::Result<()> {
@@ -108,7 +142,9 @@ fn replay_on(
             .map_err(|error| io::Error::other(error.to_string()))?,
     };
     let mut replayer = PipelineReplayer::new(device, recipes);
-    let mut outcome = FromWorker::Ready.write(output);
+    let mut outcome = reporter
+        .report(output)
+        .and_then(|()| FromWorker::Ready.write(output));
     while outcome.is_ok() {
         outcome = match ToWorker::read(input) {
             Ok(Some(ToWorker::Pipeline(pipeline))) => {
@@ -124,13 +160,16 @@ fn replay_on(
                         reason: error.to_string(),
                     },
                 };
-                answer.write(output)
+                reporter.report(output).and_then(|()| answer.write(output))
             }
             Ok(Some(ToWorker::Finish)) => {
                 // SAFETY: a live cache of this device.
                 outcome = unsafe { device.device.get_pipeline_cache_data(cache) }
                     .map_err(|error| io::Error::other(error.to_string()))
-                    .and_then(|data| FromWorker::CacheData(data).write(output));
+                    .and_then(|data| {
+                        reporter.report(output)?;
+                        FromWorker::CacheData(data).write(output)
+                    });
                 break;
             }
             Ok(Some(ToWorker::Job { .. })) => {
