@@ -39,7 +39,7 @@ for launch in 1 2; do
   echo "launch $launch:"
   grep -E 'pcstore-layer: device .*(: load |creation feedback|history)' "$work/log.$launch" |
     sed 's/^pcstore-layer: /  /'
-  rate=$(sed -nE 's/.*history: run ([0-9]+) recorded \(([0-9]+) of ([0-9]+) pipelines.*/\1 \2 \3/p' \
+  rate=$(sed -nE 's/.*history: run ([0-9]+) recorded \(([0-9]+) of ([0-9]+) measured creations.*/\1 \2 \3/p' \
     "$work/log.$launch")
   if [ -z "$rate" ]; then
     echo "the layer recorded no run (no creation feedback?): see $work/log.$launch" >&2
@@ -48,7 +48,7 @@ for launch in 1 2; do
   fi
   read -r run hits total <<<"$rate"
   awk -v run="$run" -v hits="$hits" -v total="$total" 'BEGIN {
-    printf "  driver-reported hit rate, run %d: %d of %d pipelines (%.0f %%)\n", run, hits, total, 100 * hits / total }'
+    printf "  driver-reported hit rate, run %d: %d of %d measured creations (%.0f %%)\n", run, hits, total, 100 * hits / total }'
 done
 
 echo
@@ -68,7 +68,7 @@ What it cannot show: a hit across launches. Neither CPU driver here (SwiftShader
 keeps compiled code in the data vkGetPipelineCacheData returns, so what the first launch saved
 cannot spare the second one a compilation, and the second launch's first creations are misses
 again. The same record on a GPU driver that keeps compiled pipelines in its blobs (NVIDIA,
-RADV, ANV) is where "run 2: N of N pipelines from cache" and the creation time against the cold
+RADV, ANV) is where "run 2: N of N measured creations from cache" and the creation time against the cold
 run show the cache paying off; on such a machine `pcstore info` after two launches says it.
 EOF
 

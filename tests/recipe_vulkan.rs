@@ -55,7 +55,9 @@ use pcstore::recipe::{
     RenderPassRecipe, SamplerRecipe, ShaderModuleRecipe,
 };
 use pcstore::vulkan::ash::{self, vk};
-use pcstore::vulkan::{LoadOutcome, SaveOutcome, VulkanContext, VulkanOptions};
+use pcstore::vulkan::{
+    application_label, Label, LoadOutcome, SaveOutcome, VulkanContext, VulkanOptions,
+};
 use pcstore::{DiskCache, PipelineCacheStore, PipelineFingerprint};
 use recipe_support::{create_scene, scene_pipeline_count, Creator, Recorder, SceneOptions};
 use trials::{ChildScenario, Trials};
@@ -926,6 +928,15 @@ fn replay_isolated(dir: &Path) -> String {
     // SAFETY: a live device.
     let (cache, load) = unsafe { context.load_pipeline_cache(&target.key, None) }.expect("load");
     assert_eq!(load.outcome, LoadOutcome::Hit, "{load:?}");
+    // The replay's save labelled the identity with the recorded application, not with the
+    // process that replayed (tools show it, staleness is judged by it).
+    let application = application_label(IDENTITY);
+    assert_eq!(application, "recipe_vulkan (pcstore recipe test)");
+    let label = store
+        .get(&Label::key(context.identity(), &application))
+        .and_then(|bytes| Label::from_bytes(&bytes))
+        .expect("the replay labelled the identity with the recorded application");
+    assert_eq!(label.application, application);
     drop(context);
     // SAFETY: nothing is in use.
     unsafe {

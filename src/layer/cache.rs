@@ -12,25 +12,14 @@ use super::config::{config, layer_log};
 use super::instance::InstanceData;
 use crate::config::{DiskOutcome, StorePlan};
 use crate::store::PipelineCacheStore;
-use crate::vulkan::{DeviceInfo, SaveOutcome, VulkanContext, VulkanError, VulkanOptions};
+use crate::vulkan::{
+    application_label, DeviceInfo, SaveOutcome, VulkanContext, VulkanError, VulkanOptions,
+};
 use crate::PipelineFingerprint;
 
 /// The key of a device's layer cache before it is scoped to the device and the application.
 pub(super) fn layer_cache_key() -> PipelineFingerprint {
     PipelineFingerprint::of(b"pcstore.vulkan-layer.device-cache.v1")
-}
-
-/// The application as a label names it: the executable, and the application name it gives
-/// Vulkan when that says something more (`vkcube`, `game.x86_64 (My Game)`).
-fn application_label(application: &[u8]) -> String {
-    let mut fields = application.split(|&byte| byte == 0);
-    let executable = String::from_utf8_lossy(fields.next().unwrap_or_default());
-    let name = String::from_utf8_lossy(fields.next().unwrap_or_default());
-    if name.is_empty() || name == executable {
-        executable.into_owned()
-    } else {
-        format!("{executable} ({name})")
-    }
 }
 
 /// The process-wide store every device of every instance shares: the default store, exactly as
@@ -389,28 +378,5 @@ unsafe fn create_empty(
         Ok(cache)
     } else {
         Err(result)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::application_label;
-
-    #[test]
-    fn labels_name_the_executable_and_a_different_application_name() {
-        let fields = |exe: &str, name: &str| {
-            let mut bytes = exe.as_bytes().to_vec();
-            bytes.push(0);
-            bytes.extend_from_slice(name.as_bytes());
-            bytes.extend_from_slice(&[0, 1, 0, 0, 0, 0]);
-            bytes
-        };
-        assert_eq!(application_label(b"vkcube"), "vkcube");
-        assert_eq!(application_label(&fields("vkcube", "vkcube")), "vkcube");
-        assert_eq!(application_label(&fields("vkcube", "")), "vkcube");
-        assert_eq!(
-            application_label(&fields("game.x86_64", "My Game")),
-            "game.x86_64 (My Game)"
-        );
     }
 }

@@ -36,6 +36,22 @@ pub const LABEL_REFRESH_NS: u64 = 3600 * 1_000_000_000;
 /// does not rewrite it each time.
 pub const OWN_LABEL_REFRESH_NS: u64 = 86_400 * 1_000_000_000;
 
+/// The application as a label names it, from an application identity as the layer builds it
+/// (executable, NUL, the name the application gives Vulkan, NUL, ...: see
+/// `ApplicationRecord::identity`): the executable, and the application name when that says
+/// something more (`vkcube`, `game.x86_64 (My Game)`).
+#[must_use]
+pub fn application_label(identity: &[u8]) -> String {
+    let mut fields = identity.split(|&byte| byte == 0);
+    let executable = String::from_utf8_lossy(fields.next().unwrap_or_default());
+    let name = String::from_utf8_lossy(fields.next().unwrap_or_default());
+    if name.is_empty() || name == executable {
+        executable.into_owned()
+    } else {
+        format!("{executable} ({name})")
+    }
+}
+
 /// A label record (see the module documentation).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Label {
@@ -229,6 +245,24 @@ pub(crate) fn epoch_ns(time: SystemTime) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_name_the_executable_and_a_different_application_name() {
+        let fields = |exe: &str, name: &str| {
+            let mut bytes = exe.as_bytes().to_vec();
+            bytes.push(0);
+            bytes.extend_from_slice(name.as_bytes());
+            bytes.extend_from_slice(&[0, 1, 0, 0, 0, 0]);
+            bytes
+        };
+        assert_eq!(application_label(b"vkcube"), "vkcube");
+        assert_eq!(application_label(&fields("vkcube", "vkcube")), "vkcube");
+        assert_eq!(application_label(&fields("vkcube", "")), "vkcube");
+        assert_eq!(
+            application_label(&fields("game.x86_64", "My Game")),
+            "game.x86_64 (My Game)"
+        );
+    }
 
     fn label() -> Label {
         Label {

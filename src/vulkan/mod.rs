@@ -45,7 +45,10 @@ pub use header::{
 };
 pub use history::{History, Run, HISTORY_NAMESPACE, MAX_HISTORY_TEXT, MAX_RUNS};
 pub use identity::device_identity_from_properties;
-pub use label::{Label, LABEL_NAMESPACE, LABEL_REFRESH_NS, MAX_LABEL_TEXT, OWN_LABEL_REFRESH_NS};
+pub use label::{
+    application_label, Label, LABEL_NAMESPACE, LABEL_REFRESH_NS, MAX_LABEL_TEXT,
+    OWN_LABEL_REFRESH_NS,
+};
 pub use metrics::VulkanMetrics;
 pub use outcome::{LoadInfo, LoadOutcome, Rejection, SaveInfo, SaveOutcome};
 pub use stale::StaleIdentities;

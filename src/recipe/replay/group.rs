@@ -15,7 +15,7 @@ use super::set::RecipeSet;
 use crate::recipe::application::ApplicationRecord;
 use crate::recipe::key::{Recipe, RecipeKey};
 use crate::store::PipelineCacheStore;
-use crate::vulkan::{VulkanContext, VulkanOptions};
+use crate::vulkan::{application_label, VulkanContext, VulkanOptions};
 
 /// A recipe at `key`, checked against its key when `content_addressed`.
 pub(super) fn fetch<T: Recipe>(
@@ -105,6 +105,9 @@ impl Group<'_> {
                 },
             )?
         };
+        // The label its first save writes names the recorded application, not this process
+        // (`pcstore`, or an engine's launcher).
+        context.set_label_application(&application_label(&self.record.identity));
         let record_key = ReplayRecord::store_key_for(
             &context.stored_key(&target.key),
             &self.application,
