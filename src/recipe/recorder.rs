@@ -1,7 +1,8 @@
 //! Recording what an application or engine creates into a store: the recipes, the
 //! application record and the catalog, so a replay finds everything on any machine.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use ash::vk;
@@ -12,13 +13,14 @@ use super::compute::ComputePipelineRecipe;
 use super::device::DeviceRecipe;
 use super::error::NotRecorded;
 use super::graphics::GraphicsPipelineRecipe;
-use super::key::{Recipe, RecipeKey};
+use super::key::{encode_recipe_into, Recipe, RecipeKey};
 use super::layout::{DescriptorSetLayoutRecipe, PipelineLayoutRecipe};
 use super::render_pass::RenderPassRecipe;
 use super::resolve::KeyMap;
 use super::sampler::SamplerRecipe;
 use super::shader::ShaderModuleRecipe;
 use super::stage::Captured;
+use super::wire::Wire;
 use crate::store::PipelineCacheStore;
 
 /// Records one application's (or engine's) objects on one device into a store.
@@ -35,6 +37,13 @@ use crate::store::PipelineCacheStore;
 ///   recorder; destroys need not).
 ///
 /// Thread-safe: objects may be recorded from any threads at once.
+///
+/// A pipeline created again (the common case: every launch creates the same pipelines) costs
+/// its capture and serialization into a per-thread buffer, then one fast hash and one lookup of
+/// those bytes: no BLAKE3, no store access, no allocation for the bytes. The lookup compares the
+/// recipe's bytes themselves, not a hash of them, so two create-infos that differ in anything
+/// the recipe records are never taken as one; handles are already replaced by the keys of what
+/// they named when created, so a handle the driver reuses for another object gives other bytes.
 pub struct RecipeRecorder {
     store: Arc<dyn PipelineCacheStore>,
     identity: Vec<u8>,
@@ -45,10 +54,21 @@ pub struct RecipeRecorder {
     stored: Mutex<HashSet<RecipeKey>>,
     /// Pipelines recorded since the last flush.
     new_pipelines: Mutex<BTreeSet<RecipeKey>>,
-    /// Every pipeline this recorder recorded.
-    pipelines: Mutex<HashSet<RecipeKey>>,
+    /// Every pipeline this recorder recorded: its recipe's bytes, and their key. The bytes are
+    /// the pipeline recipe alone (~0.5-2 KiB; modules and layouts are referred to by key).
+    pipelines: RwLock<HashMap<Box<[u8]>, RecipeKey, foldhash::fast::RandomState>>,
     /// Objects not recorded, by the unknown `sType` that stopped them (0: another reason).
     not_recorded: Mutex<BTreeMap<i32, u64>>,
+}
+
+/// The capacity of a pipeline's bytes buffer a thread keeps for its next pipeline; a buffer
+/// grown beyond it by a rare huge recipe (kilobytes of specialization data) is freed.
+const PIPELINE_BYTES_KEPT: usize = 64 * 1024;
+
+thread_local! {
+    /// Each thread's buffer for the bytes of the pipeline it is recording, reused from one
+    /// pipeline to the next (taken while in use, so a reentrant call gets a fresh one).
+    static PIPELINE_BYTES: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
 impl std::fmt::Debug for RecipeRecorder {
@@ -80,7 +100,7 @@ impl RecipeRecorder {
             keys: RwLock::new(KeyMap::new()),
             stored: Mutex::new(HashSet::new()),
             new_pipelines: Mutex::new(BTreeSet::new()),
-            pipelines: Mutex::new(HashSet::new()),
+            pipelines: RwLock::new(HashMap::default()),
             not_recorded: Mutex::new(BTreeMap::new()),
         }
     }
@@ -317,19 +337,34 @@ impl RecipeRecorder {
         self.record_pipeline(captured)
     }
 
-    fn record_pipeline<T: Recipe>(
+    fn record_pipeline<T: Recipe + Wire>(
         &self,
         captured: Result<Captured<T>, NotRecorded>,
     ) -> Result<RecipeKey, NotRecorded> {
         let captured = captured.map_err(|why| self.refused(why))?;
-        for module in &captured.inline_modules {
-            self.put(module.to_bytes());
-        }
-        let key = self.put(captured.recipe.to_bytes());
-        if self.pipelines.lock().insert(key) {
-            self.new_pipelines.lock().insert(key);
+        let bytes =
+            encode_recipe_into(T::KIND, T::VERSION, &captured.recipe, PIPELINE_BYTES.take());
+        let key = self.pipeline_key(&bytes, &captured.inline_modules);
+        if bytes.capacity() <= PIPELINE_BYTES_KEPT {
+            PIPELINE_BYTES.set(bytes);
         }
         Ok(key)
+    }
+
+    /// The key of the pipeline recipe `bytes`: found among the pipelines recorded before, or
+    /// computed, and the recipe put (with the modules its create-info gave inline).
+    fn pipeline_key(&self, bytes: &[u8], inline_modules: &[ShaderModuleRecipe]) -> RecipeKey {
+        if let Some(key) = self.pipelines.read().get(bytes) {
+            return *key;
+        }
+        for module in inline_modules {
+            self.put(module.to_bytes());
+        }
+        let key = self.put(bytes.to_vec());
+        if self.pipelines.write().insert(bytes.into(), key).is_none() {
+            self.new_pipelines.lock().insert(key);
+        }
+        key
     }
 
     /// Publishes the pipelines recorded since the last flush: reads the stored application
