@@ -4,6 +4,7 @@
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use ash::vk;
 use parking_lot::{Mutex, RwLock};
@@ -59,6 +60,25 @@ pub struct RecipeRecorder {
     pipelines: RwLock<HashMap<Box<[u8]>, RecipeKey, foldhash::fast::RandomState>>,
     /// Objects not recorded, by the unknown `sType` that stopped them (0: another reason).
     not_recorded: Mutex<BTreeMap<i32, u64>>,
+    /// The application record and catalog `flush` adds to.
+    published: Mutex<Published>,
+}
+
+/// What `flush` adds the new pipelines to. Both records are read from the store in the
+/// background from the recorder's creation on: each read that misses locally may wait on a
+/// remote tier (up to the layered store's lookup bound), and the layer flushes inside
+/// `vkDestroyDevice`, which must not wait on a network. After the first flush, the records as
+/// this recorder put them. Another process's additions made after the read are not seen
+/// (the union is read-modify-write across processes in any case); every run of an
+/// application records all the pipelines it creates, so the next run publishes them again.
+enum Published {
+    /// Being read (`None`: a reader thread could not be started; read at the first flush).
+    Reading(
+        Option<JoinHandle<ApplicationRecord>>,
+        Option<JoinHandle<Catalog>>,
+    ),
+    /// Read, or as last put.
+    Read(ApplicationRecord, Catalog),
 }
 
 /// The capacity of a pipeline's bytes buffer a thread keeps for its next pipeline; a buffer
@@ -92,6 +112,18 @@ impl RecipeRecorder {
     ) -> Self {
         let device_key = device.key();
         store.put(device_key.fingerprint(), device.to_bytes());
+        let application_key = ApplicationRecord::store_key_for(&identity, &cache);
+        let reading = Published::Reading(
+            background({
+                let (store, identity, cache) =
+                    (Arc::clone(&store), identity.clone(), cache.clone());
+                move || stored_application(store.as_ref(), application_key, identity, cache)
+            }),
+            background({
+                let store = Arc::clone(&store);
+                move || stored_catalog(store.as_ref())
+            }),
+        );
         Self {
             store,
             identity,
@@ -102,6 +134,7 @@ impl RecipeRecorder {
             new_pipelines: Mutex::new(BTreeSet::new()),
             pipelines: RwLock::new(HashMap::default()),
             not_recorded: Mutex::new(BTreeMap::new()),
+            published: Mutex::new(reading),
         }
     }
 
@@ -367,35 +400,80 @@ impl RecipeRecorder {
         key
     }
 
-    /// Publishes the pipelines recorded since the last flush: reads the stored application
-    /// record (a miss or damaged copy counts as empty), adds them, puts it back, and adds the
-    /// application to the catalog the same way (both are grow-only sets, see
-    /// [`ApplicationRecord`]). Does nothing when nothing is new. The store's own `flush`
-    /// makes it durable.
+    /// Publishes the pipelines recorded since the last flush: adds them to the stored
+    /// application record (read in the background since the recorder was created; a miss or
+    /// damaged copy counts as empty), puts it back, and adds the application to the catalog
+    /// the same way (both are grow-only sets, see [`ApplicationRecord`]). Does nothing when
+    /// nothing is new. Waits only for reads still under way (bounded by the store's own lookup
+    /// bound). The store's own `flush` makes it durable.
     pub fn flush(&self) {
         let new: BTreeSet<RecipeKey> = std::mem::take(&mut *self.new_pipelines.lock());
         if new.is_empty() {
             return;
         }
         let key = self.application_key();
-        let mut record = self
-            .store
-            .get(&key.fingerprint())
-            .and_then(|bytes| ApplicationRecord::from_bytes(&bytes).ok())
-            .filter(|stored| stored.identity == self.identity && stored.cache == self.cache)
-            .unwrap_or_else(|| ApplicationRecord::new(self.identity.clone(), self.cache.clone()));
+        let mut published = self.published.lock();
+        if let Published::Reading(record, catalog) = &mut *published {
+            let record = joined(record.take()).unwrap_or_else(|| {
+                stored_application(
+                    self.store.as_ref(),
+                    key,
+                    self.identity.clone(),
+                    self.cache.clone(),
+                )
+            });
+            let catalog =
+                joined(catalog.take()).unwrap_or_else(|| stored_catalog(self.store.as_ref()));
+            *published = Published::Read(record, catalog);
+        }
+        let Published::Read(record, catalog) = &mut *published else {
+            unreachable!("read just above");
+        };
         for pipeline in new {
             record.insert(self.device, pipeline);
         }
         self.store.put(key.fingerprint(), record.to_bytes());
-        let mut catalog = self
-            .store
-            .get(&Catalog::store_key().fingerprint())
-            .and_then(|bytes| Catalog::from_bytes(&bytes).ok())
-            .unwrap_or_default();
         if catalog.applications.insert(key) {
             self.store
                 .put(Catalog::store_key().fingerprint(), catalog.to_bytes());
         }
     }
+}
+
+/// Runs `read` on a thread of its own; `None` when no thread can be started.
+fn background<T: Send + 'static>(
+    read: impl FnOnce() -> T + Send + 'static,
+) -> Option<JoinHandle<T>> {
+    std::thread::Builder::new()
+        .name("pcstore-recipe-read".into())
+        .spawn(read)
+        .ok()
+}
+
+/// What a background read gave (`None`: no thread, or it panicked).
+fn joined<T>(reader: Option<JoinHandle<T>>) -> Option<T> {
+    reader.and_then(|reader| reader.join().ok())
+}
+
+/// The application record stored under `key` for `identity` and `cache`; empty when missing,
+/// damaged or another application's.
+fn stored_application(
+    store: &dyn PipelineCacheStore,
+    key: RecipeKey,
+    identity: Vec<u8>,
+    cache: CacheTarget,
+) -> ApplicationRecord {
+    store
+        .get(&key.fingerprint())
+        .and_then(|bytes| ApplicationRecord::from_bytes(&bytes).ok())
+        .filter(|stored| stored.identity == identity && stored.cache == cache)
+        .unwrap_or_else(|| ApplicationRecord::new(identity, cache))
+}
+
+/// The stored catalog; empty when missing or damaged.
+fn stored_catalog(store: &dyn PipelineCacheStore) -> Catalog {
+    store
+        .get(&Catalog::store_key().fingerprint())
+        .and_then(|bytes| Catalog::from_bytes(&bytes).ok())
+        .unwrap_or_default()
 }
