@@ -103,7 +103,9 @@ impl std::fmt::Debug for RecipeRecorder {
 impl RecipeRecorder {
     /// A recorder for the application `identity` (the bytes that tell applications apart,
     /// see [`ApplicationRecord::identity`]) whose pipelines feed `cache`, on a device
-    /// created as `device` says. Puts the device recipe.
+    /// created as `device` says. Puts the device recipe, and starts reading the stored
+    /// application record and catalog on two short-lived threads of their own, so that
+    /// [`RecipeRecorder::flush`] need not wait on a remote tier.
     pub fn new(
         store: Arc<dyn PipelineCacheStore>,
         identity: Vec<u8>,
