@@ -8,6 +8,7 @@ mod recipe_support;
 
 use std::cell::Cell;
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use pcstore::recipe::replay::RecipeSet;
@@ -1189,18 +1190,24 @@ fn create_again_module(recorder: &RecipeRecorder, word: u32) {
 /// `again_layout()`.
 fn again_recorder(identity: &[u8]) -> (Arc<dyn PipelineCacheStore>, RecipeRecorder) {
     let store: Arc<dyn PipelineCacheStore> = Arc::new(InMemoryPipelineCache::new());
+    let recorder = again_recorder_in(&store, identity);
+    (store, recorder)
+}
+
+/// As [`again_recorder`], into `store`.
+fn again_recorder_in(store: &Arc<dyn PipelineCacheStore>, identity: &[u8]) -> RecipeRecorder {
     let device = DeviceRecipe {
         api_version: vk::API_VERSION_1_3,
         extensions: Vec::new(),
         features: Vec::new(),
         unrecognized: Vec::new(),
     };
-    let recorder = RecipeRecorder::new(Arc::clone(&store), identity.to_vec(), target(), &device);
+    let recorder = RecipeRecorder::new(Arc::clone(store), identity.to_vec(), target(), &device);
     create_again_module(&recorder, 1);
     // SAFETY: a valid create-info.
     unsafe { recorder.pipeline_layout(again_layout(), &vk::PipelineLayoutCreateInfo::default()) }
         .expect("layout recorded");
-    (store, recorder)
+    recorder
 }
 
 fn record_graphics(
@@ -1452,4 +1459,62 @@ fn threads_recording_the_same_and_different_pipelines_at_once_each_get_their_own
         published(store.as_ref(), &recorder),
         expected.iter().copied().collect::<BTreeSet<_>>()
     );
+}
+
+/// A memory store whose lookups are counted, and fail the test while `dead` is set: a remote
+/// tier that stopped answering after the recorder started.
+#[derive(Default)]
+struct DyingStore {
+    inner: InMemoryPipelineCache,
+    lookups: AtomicUsize,
+    dead: AtomicBool,
+}
+
+impl PipelineCacheStore for DyingStore {
+    fn get(&self, fp: &PipelineFingerprint) -> Option<Vec<u8>> {
+        assert!(
+            !self.dead.load(Ordering::SeqCst),
+            "a lookup on a dead store"
+        );
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        self.inner.get(fp)
+    }
+    fn put(&self, fp: PipelineFingerprint, artifact: Vec<u8>) {
+        self.inner.put(fp, artifact);
+    }
+}
+
+/// Finding: the layer flushes its recorder inside `vkDestroyDevice`, and the flush read the
+/// application record and the catalog there, each read waiting on a remote tier that does
+/// not answer. The recorder reads them from its creation on, in the background: its flush
+/// asks the store nothing, and still publishes the union with what was stored before.
+#[test]
+fn flush_publishes_the_union_without_asking_the_store() {
+    let dying = Arc::new(DyingStore::default());
+    let store: Arc<dyn PipelineCacheStore> = dying.clone();
+    with_graphics_pipeline(|info, knobs| {
+        let earlier = again_recorder_in(&store, b"game");
+        let first = record_graphics(&earlier, info);
+        earlier.flush();
+
+        let later = again_recorder_in(&store, b"game");
+        // Both recorders' two background reads (application record, catalog) are done.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while dying.lookups.load(Ordering::SeqCst) < 4 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "background reads never ran"
+            );
+            std::thread::yield_now();
+        }
+        knobs.specialization[0].set(7);
+        let second = record_graphics(&later, info);
+        dying.dead.store(true, Ordering::SeqCst);
+        later.flush();
+        dying.dead.store(false, Ordering::SeqCst);
+        assert_eq!(
+            published(store.as_ref(), &later),
+            BTreeSet::from([first, second])
+        );
+    });
 }
