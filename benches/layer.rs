@@ -23,6 +23,11 @@
 //!   pipelines: `VulkanContext::record_run` (read the record, append a run, put) and the flush
 //!   after it, on a disk store, 20 runs into one record: what such a destruction adds to the
 //!   destroy figures above (whose devices create no pipeline, so record nothing).
+//! - recording cost (`PCSTORE_RECORD`, read once per process): child processes with recording
+//!   off and on, alternately, each creating the same already-recorded compute pipeline 1000
+//!   times (in turns) without the layer and through the layer with `VK_NULL_HANDLE` and with
+//!   the application's cache; the layer's added time with recording on minus with recording
+//!   off, median over the runs. Goal (issue 13): <= 1 µs per already-recorded pipeline.
 
 #[path = "../tests/support/vk_harness.rs"]
 mod vk_harness;
@@ -115,6 +120,7 @@ fn parent() {
             check_layer_loaded_seed(&stderr);
         }
     }
+    recording_cost(&exe, &icd, &base);
     let _ = std::fs::remove_dir_all(&base);
 }
 
@@ -278,6 +284,10 @@ fn child(phase: &str) {
     let plain = Instance::new(&entry, false);
     if phase == "seed" {
         seed(&plain);
+        return;
+    }
+    if phase == "recording" {
+        recording_child(&entry, &plain);
         return;
     }
     let layered = Instance::new(&entry, true);
@@ -516,6 +526,122 @@ fn device_lifetime(plain: &Instance, layered: &Instance) {
     }
     let added = median(create[1].clone()).saturating_sub(median(create[0].clone()));
     println!("added at device creation: {added:.2?}");
+    // SAFETY: nothing else uses the instances.
+    unsafe {
+        plain.instance.destroy_instance(None);
+        layered.instance.destroy_instance(None);
+    }
+}
+
+/// Children run alternately with recording off and on, for [`recording_cost`].
+const RECORDING_RUNS: usize = 5;
+
+/// Runs the "recording" child `RECORDING_RUNS` times with `PCSTORE_RECORD=0` and `=1`
+/// alternately (the variable is read once per process), checks from the layer's log that
+/// exactly the second kind recorded, and prints each run's medians and what recording adds.
+fn recording_cost(exe: &Path, icd: &Path, base: &Path) {
+    // Per run and recording setting: the medians of (no layer, layer substituted, layer
+    // application cache).
+    let mut runs: Vec<(bool, [Duration; 3])> = Vec::new();
+    for _ in 0..RECORDING_RUNS {
+        for record in [false, true] {
+            // The environment of the other phases (parent), plus the recording switch.
+            let output = Command::new(exe)
+                .args(["--child", "recording"])
+                .env("VK_DRIVER_FILES", icd)
+                .env("VK_ICD_FILENAMES", icd)
+                .env("VK_LAYER_PATH", base.join("layers"))
+                .env_remove("VK_INSTANCE_LAYERS")
+                .env("MESA_SHADER_CACHE_DISABLE", "true")
+                .env("XDG_CACHE_HOME", base.join("xdg"))
+                .env("PCSTORE_DIR", base.join("store"))
+                .env("PCSTORE_LOG", "1")
+                .env("PCSTORE_LAYER_APP_CACHES", "0")
+                .env("PCSTORE_RECORD", if record { "1" } else { "0" })
+                .output()
+                .expect("spawn child");
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(output.status.success(), "recording child failed:\n{stderr}");
+            assert_eq!(
+                stderr.contains("recording recipes"),
+                record,
+                "PCSTORE_RECORD={record} not followed:\n{stderr}"
+            );
+            let medians: Vec<Duration> = stdout
+                .split_whitespace()
+                .map(|ns| Duration::from_nanos(ns.parse().expect("nanoseconds")))
+                .collect();
+            runs.push((record, medians.try_into().expect("three medians")));
+        }
+    }
+    println!(
+        "## recording cost, {CREATIONS} creations of one already-recorded pipeline per column \
+         and run, {RECORDING_RUNS} runs each way (SwiftShader)"
+    );
+    println!(
+        "| run | PCSTORE_RECORD | no layer | layer, VK_NULL_HANDLE | layer, application cache |"
+    );
+    println!("|---|---|---|---|---|");
+    for (run, (record, [none, substituted, own])) in runs.iter().enumerate() {
+        println!(
+            "| {} | {} | {none:.2?} | {substituted:.2?} | {own:.2?} |",
+            run / 2 + 1,
+            u8::from(*record)
+        );
+    }
+    // What the layer adds over no layer in each run (same process, same load), then the
+    // difference recording makes to that, median over the runs.
+    let added = |record: bool, column: usize| -> f64 {
+        let mut added: Vec<f64> = runs
+            .iter()
+            .filter(|(on, _)| *on == record)
+            .map(|(_, medians)| medians[column].as_secs_f64() - medians[0].as_secs_f64())
+            .collect();
+        added.sort_by(f64::total_cmp);
+        added[added.len() / 2]
+    };
+    for (name, column) in [("VK_NULL_HANDLE", 1), ("application cache", 2)] {
+        let (off, on) = (added(false, column), added(true, column));
+        println!(
+            "layer, {name}: adds {:.2} µs with recording off, {:.2} µs on: recording adds {:.2} µs",
+            off * 1e6,
+            on * 1e6,
+            (on - off) * 1e6
+        );
+    }
+}
+
+/// One run of [`recording_cost`]: the same compute pipeline created without the layer and
+/// through it (module and layout created through it too, so recorded when recording is on),
+/// in turns; its first creation records it, every timed one is already recorded. Prints the
+/// three medians in nanoseconds.
+fn recording_child(entry: &ash::Entry, plain: &Instance) {
+    let layered = Instance::new(entry, true);
+    let without = Pipelines::new(plain.device());
+    let with = Pipelines::new(layered.device());
+    without.create(without.own_cache);
+    with.create(vk::PipelineCache::null());
+    with.create(with.own_cache);
+    let mut columns: [Vec<Duration>; 3] = Default::default();
+    for _ in 0..CREATIONS / TURN {
+        for _ in 0..TURN {
+            columns[0].push(without.create(without.own_cache));
+        }
+        for _ in 0..TURN {
+            columns[1].push(with.create(vk::PipelineCache::null()));
+        }
+        for _ in 0..TURN {
+            columns[2].push(with.create(with.own_cache));
+        }
+    }
+    let medians: Vec<String> = columns
+        .into_iter()
+        .map(|samples| median(samples).as_nanos().to_string())
+        .collect();
+    println!("{}", medians.join(" "));
+    without.destroy();
+    with.destroy();
     // SAFETY: nothing else uses the instances.
     unsafe {
         plain.instance.destroy_instance(None);

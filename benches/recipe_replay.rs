@@ -4,7 +4,7 @@
 //! The varied scene of tests/recipe_support (compute with specialization and push constants,
 //! render passes of both APIs with several subpasses, dynamic rendering, vertex bindings,
 //! immutable samplers...) recorded with made-up handles through `RecipeRecorder` into a memory
-//! store, as the layer records with `PCSTORE_RECORD=1`:
+//! store, as the layer records (unless `PCSTORE_RECORD=0`):
 //! - first recording of each pipeline (capture, serialize, hash, put), median over pipelines;
 //! - recording a pipeline already recorded (what every later creation of it costs), median of
 //!   the per-pipeline minimum over repeated chunks (preemption on a shared machine inflates

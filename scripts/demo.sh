@@ -6,7 +6,7 @@
 #  2. runs an unmodified application (the layer tests' C application, which knows nothing of
 #     pcstore) twice under the layer on SwiftShader, and prints the hit rate the driver reported
 #     (creation feedback) from the layer's log and from the history `pcstore info` shows;
-#  3. records that application's pipelines through the layer on lavapipe (PCSTORE_RECORD=1),
+#  3. records that application's pipelines through the layer on lavapipe (on by default),
 #     replays them with `pcstore replay` for SwiftShader (a "new driver": the driver is chosen by
 #     VK_DRIVER_FILES, as the tests do), and shows the application's first launch on SwiftShader
 #     loading the cache the replay made (the layer's "load Hit" log line).
@@ -77,7 +77,7 @@ echo "== A replay makes a new driver's first launch warm =="
 # Recorded on lavapipe, into a store of its own (no SwiftShader cache in it yet).
 env VK_DRIVER_FILES="$PCSTORE_TEST_LAVAPIPE_ICD" VK_ICD_FILENAMES="$PCSTORE_TEST_LAVAPIPE_ICD" \
   VK_LAYER_PATH="$work/layers" VK_INSTANCE_LAYERS=VK_LAYER_PCSTORE_pipeline_cache \
-  PCSTORE_DIR="$work/recorded" PCSTORE_LOG=1 PCSTORE_RECORD=1 MESA_SHADER_CACHE_DISABLE=true \
+  PCSTORE_DIR="$work/recorded" PCSTORE_LOG=1 MESA_SHADER_CACHE_DISABLE=true \
   "$work/app" tests/shaders/fill.comp.spv >"$work/out.record" 2>"$work/log.record"
 echo "recorded on lavapipe:"
 if ! grep -E 'pcstore-layer: recording recipes' "$work/log.record" | sed 's/^pcstore-layer: /  /'; then

@@ -21,6 +21,13 @@ impl Writer {
         }
     }
 
+    /// An empty writer that appends to `bytes`' allocation (cleared first), so a caller that
+    /// encodes often can hand the same buffer back each time.
+    pub fn reusing(mut bytes: Vec<u8>) -> Self {
+        bytes.clear();
+        Self { bytes }
+    }
+
     /// Appends one byte.
     pub fn u8(&mut self, value: u8) -> &mut Self {
         self.bytes.push(value);

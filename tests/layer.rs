@@ -1907,20 +1907,25 @@ fn dead_remote_remembered_across_processes(setup: &Setup, driver: &Driver) -> St
 fn late_remote_hit_lands_locally(setup: &Setup, driver: &Driver) -> String {
     let remote = TestRemote::start(Serve::Store { delay_ms: 0 });
     // A first run learns the key the layer uses (its GET) and stores a valid entry locally.
+    // Recording asks for its application record and the catalog too, in any order: the
+    // layer's cache is the key whose entry is not a recipe.
     let seeded = fresh_store(setup, driver, "late-seed");
     let mut command = app_command(setup, driver, Mode::ExplicitValidationBelow, &seeded, false);
     command.env("PCSTORE_REMOTE_URL", remote.url());
     run_app(command).assert_ok("seeding run");
-    let path = remote
+    let seeded_disk = pcstore::DiskCache::new(&seeded).expect("seeded store");
+    let (key, entry) = remote
         .requests()
         .iter()
-        .find_map(|request| request.strip_prefix("GET /ac/").map(str::to_owned))
-        .expect("the layer asked the remote tier");
-    let key = pcstore::PipelineFingerprint::from_hex(&path).expect("a key");
-    let entry = pcstore::DiskCache::new(&seeded)
-        .expect("seeded store")
-        .get(&key)
-        .expect("the seeding run stored its cache");
+        .filter_map(|request| request.strip_prefix("GET /ac/"))
+        .map(|path| pcstore::PipelineFingerprint::from_hex(path).expect("a key"))
+        .find_map(|key| {
+            seeded_disk
+                .get(&key)
+                .filter(|entry| pcstore::recipe::recipe_kind(entry).is_err())
+                .map(|entry| (key, entry))
+        })
+        .expect("the layer asked the remote tier for its cache, and the seeding run stored it");
     // The studio cache holds it (uploaded here, with a wait, rather than by the seeding run's
     // best-effort upload), and answers 400 ms late: past the layer's wait.
     let writer = pcstore::remote::RemoteCache::new(&remote.url()).expect("writer");
@@ -1965,7 +1970,7 @@ fn late_remote_hit_lands_locally(setup: &Setup, driver: &Driver) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Recording (PCSTORE_RECORD=1) and replay for another driver.
+// Recording (on by default; set explicitly here) and replay for another driver.
 
 /// The application records of the store at `dir`, through its catalog.
 fn recorded_applications(dir: &Path) -> Vec<(RecipeKey, ApplicationRecord)> {

@@ -6,7 +6,9 @@
 mod recipe_harness;
 mod recipe_support;
 
+use std::cell::Cell;
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use pcstore::recipe::replay::RecipeSet;
@@ -1148,4 +1150,371 @@ fn the_recorder_stores_every_recipe_and_publishes_the_application() {
             )
         ]
     );
+}
+
+// A pipeline created again is found by its recipe's bytes without hashing them with BLAKE3
+// (recorder.rs): the tests below change, behind the same pointers and handles of one
+// create-info, each thing a shortcut could miss, and require a new pipeline every time.
+
+/// What the tests change inside one graphics create-info they keep passing unchanged (same
+/// pointers, same handles): a recorder that looked at addresses or handles only would miss it.
+struct Knobs {
+    specialization: [Cell<u32>; 2],
+    blend: Cell<vk::PipelineColorBlendAttachmentState>,
+    dynamic_states: [Cell<vk::DynamicState>; 2],
+}
+
+fn again_module() -> vk::ShaderModule {
+    vk::ShaderModule::from_raw(0x51)
+}
+
+fn again_layout() -> vk::PipelineLayout {
+    vk::PipelineLayout::from_raw(0x52)
+}
+
+/// Records a module whose SPIR-V ends in `word` under `again_module()`: a driver that
+/// destroyed the previous module there and handed its handle out again.
+fn create_again_module(recorder: &RecipeRecorder, word: u32) {
+    let code = [0x0723_0203u32, 0x0001_0000, 0, word, 0];
+    // SAFETY: a valid create-info.
+    unsafe {
+        recorder.shader_module(
+            again_module(),
+            &vk::ShaderModuleCreateInfo::default().code(&code),
+        )
+    }
+    .expect("module recorded");
+}
+
+/// A recorder into a store of its own that knows `again_module()` (SPIR-V word 1) and
+/// `again_layout()`.
+fn again_recorder(identity: &[u8]) -> (Arc<dyn PipelineCacheStore>, RecipeRecorder) {
+    let store: Arc<dyn PipelineCacheStore> = Arc::new(InMemoryPipelineCache::new());
+    let recorder = again_recorder_in(&store, identity);
+    (store, recorder)
+}
+
+/// As [`again_recorder`], into `store`.
+fn again_recorder_in(store: &Arc<dyn PipelineCacheStore>, identity: &[u8]) -> RecipeRecorder {
+    let device = DeviceRecipe {
+        api_version: vk::API_VERSION_1_3,
+        extensions: Vec::new(),
+        features: Vec::new(),
+        unrecognized: Vec::new(),
+    };
+    let recorder = RecipeRecorder::new(Arc::clone(store), identity.to_vec(), target(), &device);
+    create_again_module(&recorder, 1);
+    // SAFETY: a valid create-info.
+    unsafe { recorder.pipeline_layout(again_layout(), &vk::PipelineLayoutCreateInfo::default()) }
+        .expect("layout recorded");
+    recorder
+}
+
+fn record_graphics(
+    recorder: &RecipeRecorder,
+    info: &vk::GraphicsPipelineCreateInfo<'_>,
+) -> RecipeKey {
+    // SAFETY: a valid create-info (with_graphics_pipeline).
+    unsafe { recorder.graphics_pipeline(info) }.expect("pipeline recorded")
+}
+
+/// The pipelines in `recorder`'s application record, once flushed.
+fn published(store: &dyn PipelineCacheStore, recorder: &RecipeRecorder) -> BTreeSet<RecipeKey> {
+    recorder.flush();
+    let bytes = store
+        .get(&recorder.application_key().fingerprint())
+        .expect("application record");
+    let record = ApplicationRecord::from_bytes(&bytes).expect("parses");
+    record.pipelines.into_values().flatten().collect()
+}
+
+/// Calls `body` with a graphics create-info (dynamic rendering, two stages specialized by
+/// `knobs.specialization`, one blend attachment `knobs.blend`, dynamic states
+/// `knobs.dynamic_states`) built once, and the knobs that change it in place.
+fn with_graphics_pipeline(body: impl FnOnce(&vk::GraphicsPipelineCreateInfo<'_>, &Knobs)) {
+    let knobs = Knobs {
+        specialization: [Cell::new(1), Cell::new(2)],
+        blend: Cell::new(
+            vk::PipelineColorBlendAttachmentState::default()
+                .color_write_mask(vk::ColorComponentFlags::RGBA),
+        ),
+        dynamic_states: [
+            Cell::new(vk::DynamicState::VIEWPORT),
+            Cell::new(vk::DynamicState::SCISSOR),
+        ],
+    };
+    let entries = [
+        vk::SpecializationMapEntry {
+            constant_id: 0,
+            offset: 0,
+            size: 4,
+        },
+        vk::SpecializationMapEntry {
+            constant_id: 1,
+            offset: 4,
+            size: 4,
+        },
+    ];
+    let specialization = vk::SpecializationInfo {
+        map_entry_count: 2,
+        p_map_entries: entries.as_ptr(),
+        data_size: 8,
+        p_data: knobs.specialization.as_ptr().cast(),
+        ..Default::default()
+    };
+    let stages = [
+        vk::PipelineShaderStageCreateInfo::default()
+            .stage(vk::ShaderStageFlags::VERTEX)
+            .module(again_module())
+            .name(c"main")
+            .specialization_info(&specialization),
+        vk::PipelineShaderStageCreateInfo::default()
+            .stage(vk::ShaderStageFlags::FRAGMENT)
+            .module(again_module())
+            .name(c"main"),
+    ];
+    let vertex_input = vk::PipelineVertexInputStateCreateInfo::default();
+    let input_assembly = vk::PipelineInputAssemblyStateCreateInfo::default()
+        .topology(vk::PrimitiveTopology::TRIANGLE_LIST);
+    let viewport = vk::PipelineViewportStateCreateInfo::default()
+        .viewport_count(1)
+        .scissor_count(1);
+    let rasterization = vk::PipelineRasterizationStateCreateInfo::default().line_width(1.0);
+    let multisample = vk::PipelineMultisampleStateCreateInfo::default()
+        .rasterization_samples(vk::SampleCountFlags::TYPE_1);
+    // Raw pointers into the knobs (Cell<T> has the layout of T), so changes show through.
+    let blend = vk::PipelineColorBlendStateCreateInfo {
+        attachment_count: 1,
+        p_attachments: knobs.blend.as_ptr(),
+        ..Default::default()
+    };
+    let dynamic = vk::PipelineDynamicStateCreateInfo {
+        dynamic_state_count: 2,
+        p_dynamic_states: knobs.dynamic_states.as_ptr().cast(),
+        ..Default::default()
+    };
+    let formats = [vk::Format::R8G8B8A8_UNORM];
+    let mut rendering =
+        vk::PipelineRenderingCreateInfo::default().color_attachment_formats(&formats);
+    let info = vk::GraphicsPipelineCreateInfo::default()
+        .stages(&stages)
+        .vertex_input_state(&vertex_input)
+        .input_assembly_state(&input_assembly)
+        .viewport_state(&viewport)
+        .rasterization_state(&rasterization)
+        .multisample_state(&multisample)
+        .color_blend_state(&blend)
+        .dynamic_state(&dynamic)
+        .layout(again_layout())
+        .push_next(&mut rendering);
+    body(&info, &knobs);
+}
+
+/// Records the create-info, records it again (the same key, nothing new), applies `change`
+/// (to the create-info's contents or to what its handles name in the recorder), records it
+/// once more: a new pipeline, with the key a fresh recorder gives the changed create-info,
+/// and both pipelines in the application record. Then the change is undone and the first
+/// pipeline is found again.
+fn assert_change_is_a_new_pipeline(
+    change: impl Fn(&Knobs, &RecipeRecorder),
+    undo: impl Fn(&Knobs, &RecipeRecorder),
+) {
+    with_graphics_pipeline(|info, knobs| {
+        let (store, recorder) = again_recorder(b"game");
+        let before = record_graphics(&recorder, info);
+        assert_eq!(record_graphics(&recorder, info), before, "recorded again");
+        assert_eq!(
+            published(store.as_ref(), &recorder),
+            BTreeSet::from([before])
+        );
+
+        change(knobs, &recorder);
+        let after = record_graphics(&recorder, info);
+        assert_ne!(
+            after, before,
+            "the changed create-info is taken for the recorded one"
+        );
+        let (_, fresh) = again_recorder(b"game");
+        change(knobs, &fresh);
+        assert_eq!(
+            after,
+            record_graphics(&fresh, info),
+            "the changed pipeline's own key"
+        );
+        assert_eq!(
+            record_graphics(&recorder, info),
+            after,
+            "the changed one recorded again"
+        );
+        assert_eq!(
+            published(store.as_ref(), &recorder),
+            BTreeSet::from([before, after])
+        );
+        assert!(
+            store.get(&after.fingerprint()).is_some(),
+            "the changed pipeline's recipe is stored"
+        );
+
+        undo(knobs, &recorder);
+        assert_eq!(
+            record_graphics(&recorder, info),
+            before,
+            "back to the first"
+        );
+    });
+}
+
+#[test]
+fn a_module_handle_reused_after_destroy_for_other_code_makes_a_new_pipeline() {
+    assert_change_is_a_new_pipeline(
+        |_, recorder| create_again_module(recorder, 2),
+        |_, recorder| create_again_module(recorder, 1),
+    );
+}
+
+#[test]
+fn a_changed_specialization_constant_makes_a_new_pipeline() {
+    assert_change_is_a_new_pipeline(
+        |knobs, _| knobs.specialization[1].set(3),
+        |knobs, _| knobs.specialization[1].set(2),
+    );
+}
+
+#[test]
+fn a_changed_blend_state_makes_a_new_pipeline() {
+    let original = vk::PipelineColorBlendAttachmentState::default()
+        .color_write_mask(vk::ColorComponentFlags::RGBA);
+    assert_change_is_a_new_pipeline(
+        |knobs, _| knobs.blend.set(original.blend_enable(true)),
+        |knobs, _| knobs.blend.set(original),
+    );
+}
+
+#[test]
+fn a_changed_dynamic_state_makes_a_new_pipeline() {
+    assert_change_is_a_new_pipeline(
+        |knobs, _| knobs.dynamic_states[1].set(vk::DynamicState::LINE_WIDTH),
+        |knobs, _| knobs.dynamic_states[1].set(vk::DynamicState::SCISSOR),
+    );
+}
+
+#[test]
+fn each_recorder_records_a_pipeline_another_recorded_on_the_same_thread() {
+    with_graphics_pipeline(|info, _| {
+        let (first_store, first) = again_recorder(b"game");
+        let (second_store, second) = again_recorder(b"other game");
+        let key = record_graphics(&first, info);
+        assert_eq!(record_graphics(&second, info), key);
+        assert_eq!(
+            published(first_store.as_ref(), &first),
+            BTreeSet::from([key])
+        );
+        assert_eq!(
+            published(second_store.as_ref(), &second),
+            BTreeSet::from([key])
+        );
+        assert!(second_store.get(&key.fingerprint()).is_some());
+    });
+}
+
+#[test]
+fn threads_recording_the_same_and_different_pipelines_at_once_each_get_their_own_key() {
+    const VARIANTS: u32 = 6;
+    const ROUNDS: u32 = 300;
+    const THREADS: u32 = 4;
+    // Each variant's key, from a fresh recorder on this thread.
+    let mut expected = Vec::new();
+    with_graphics_pipeline(|info, knobs| {
+        for variant in 0..VARIANTS {
+            knobs.specialization[0].set(variant);
+            let (_, fresh) = again_recorder(b"game");
+            expected.push(record_graphics(&fresh, info));
+        }
+    });
+    assert_eq!(
+        expected.iter().collect::<BTreeSet<_>>().len(),
+        VARIANTS as usize
+    );
+    let (store, recorder) = again_recorder(b"game");
+    std::thread::scope(|scope| {
+        for thread in 0..THREADS {
+            let (recorder, expected) = (&recorder, &expected);
+            scope.spawn(move || {
+                with_graphics_pipeline(|info, knobs| {
+                    for round in 0..ROUNDS {
+                        // Threads walk the variants in different orders and meet on each.
+                        let variant = (round * (thread + 1) + thread) % VARIANTS;
+                        knobs.specialization[0].set(variant);
+                        assert_eq!(
+                            record_graphics(recorder, info),
+                            expected[variant as usize],
+                            "thread {thread}, round {round}, variant {variant}"
+                        );
+                    }
+                });
+            });
+        }
+    });
+    assert_eq!(
+        published(store.as_ref(), &recorder),
+        expected.iter().copied().collect::<BTreeSet<_>>()
+    );
+}
+
+/// A memory store whose lookups are counted, and fail the test while `dead` is set: a remote
+/// tier that stopped answering after the recorder started.
+#[derive(Default)]
+struct DyingStore {
+    inner: InMemoryPipelineCache,
+    lookups: AtomicUsize,
+    dead: AtomicBool,
+}
+
+impl PipelineCacheStore for DyingStore {
+    fn get(&self, fp: &PipelineFingerprint) -> Option<Vec<u8>> {
+        assert!(
+            !self.dead.load(Ordering::SeqCst),
+            "a lookup on a dead store"
+        );
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        self.inner.get(fp)
+    }
+    fn put(&self, fp: PipelineFingerprint, artifact: Vec<u8>) {
+        self.inner.put(fp, artifact);
+    }
+}
+
+/// Finding: the layer flushes its recorder inside `vkDestroyDevice`, and the flush read the
+/// application record and the catalog there, each read waiting on a remote tier that does
+/// not answer. The recorder reads them from its creation on, in the background: its flush
+/// asks the store nothing, and still publishes the union with what was stored before.
+#[test]
+fn flush_publishes_the_union_without_asking_the_store() {
+    let dying = Arc::new(DyingStore::default());
+    let store: Arc<dyn PipelineCacheStore> = dying.clone();
+    with_graphics_pipeline(|info, knobs| {
+        let earlier = again_recorder_in(&store, b"game");
+        let first = record_graphics(&earlier, info);
+        earlier.flush();
+
+        let later = again_recorder_in(&store, b"game");
+        // Both recorders' two background reads (application record, catalog) are done.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while dying.lookups.load(Ordering::SeqCst) < 4 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "background reads never ran"
+            );
+            std::thread::yield_now();
+        }
+        knobs.specialization[0].set(7);
+        let second = record_graphics(&later, info);
+        dying.dead.store(true, Ordering::SeqCst);
+        later.flush();
+        dying.dead.store(false, Ordering::SeqCst);
+        assert_eq!(
+            published(store.as_ref(), &later),
+            BTreeSet::from([first, second])
+        );
+    });
 }

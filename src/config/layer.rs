@@ -56,9 +56,9 @@ pub(crate) struct LayerSettings {
     /// `PCSTORE_LAYER_APP_CACHES` (default on): seed the application's own empty caches and
     /// keep what they gathered.
     pub app_caches: bool,
-    /// `PCSTORE_RECORD`: record recipes of the pipelines applications create. Off by default
-    /// until its cost per pipeline creation is measured (issue 13's goal: under 1 µs for a
-    /// pipeline already recorded); a boolean like `PCSTORE_LOG`.
+    /// `PCSTORE_RECORD` (default on; `0` turns it off): record recipes of the pipelines
+    /// applications create. On by default because a pipeline already recorded costs well under
+    /// issue 13's 1 µs per creation (BENCHMARKS.md, "Recipes"); a boolean like `PCSTORE_LOG`.
     pub record: bool,
     /// `PCSTORE_LAYER_FEEDBACK` (default `sampled`).
     pub feedback: FeedbackMeasurement,
@@ -86,7 +86,7 @@ impl LayerSettings {
                 .map_or(DEFAULT_SAVE_INTERVAL, Duration::from_millis)
                 .max(MIN_SAVE_INTERVAL),
             app_caches: reader.parsed(APP_CACHES, grammar::boolean).unwrap_or(true),
-            record: reader.parsed(RECORD, grammar::boolean).unwrap_or(false),
+            record: reader.parsed(RECORD, grammar::boolean).unwrap_or(true),
             feedback: reader
                 .parsed(FEEDBACK, FeedbackMeasurement::parse)
                 .unwrap_or(FeedbackMeasurement::Sampled),
@@ -111,17 +111,17 @@ mod tests {
                 log_file: None,
                 save_interval: Duration::from_secs(10),
                 app_caches: true,
-                record: false,
+                record: true,
                 feedback: FeedbackMeasurement::Sampled,
             }
         );
         let (layer, errors) = LayerSettings::from_vars_lenient(&vars(&[
             ("PCSTORE_LOG", "on"),
             ("PCSTORE_SAVE_INTERVAL_MS", "250"),
-            ("PCSTORE_RECORD", "1"),
+            ("PCSTORE_RECORD", "0"),
         ]));
         assert_eq!(errors, []);
-        assert!(layer.log && layer.record);
+        assert!(layer.log && !layer.record);
         assert_eq!(layer.save_interval, Duration::from_millis(250));
 
         let (layer, errors) = LayerSettings::from_vars_lenient(&vars(&[
@@ -143,7 +143,7 @@ mod tests {
                 log_file: None,
                 save_interval: Duration::from_secs(10),
                 app_caches: true,
-                record: false,
+                record: true,
                 feedback: FeedbackMeasurement::Sampled,
             }
         );

@@ -34,7 +34,7 @@ pub(super) struct LayerConfig {
     /// Seed the application's own empty caches and keep what they gathered
     /// (`PCSTORE_LAYER_APP_CACHES`).
     pub app_caches: bool,
-    /// Record recipes (`PCSTORE_RECORD`).
+    /// Record recipes (`PCSTORE_RECORD`; on unless set to a false boolean, e.g. `0`).
     pub record: bool,
     /// Which creations get the driver's creation feedback (`PCSTORE_LAYER_FEEDBACK`).
     pub feedback: FeedbackMeasurement,

@@ -15,7 +15,7 @@
 //! - entry.rs: negotiation and the layer's two resolvers;
 //! - intercept/: the intercepted commands, one file per command family;
 //! - chain.rs: resolvers for the chain below the layer (what the layer's cache is driven through);
-//! - record.rs: recording recipes (`PCSTORE_RECORD=1`) for `pcstore replay`;
+//! - record.rs: recording recipes (on unless `PCSTORE_RECORD=0`) for `pcstore replay`;
 //! - device.rs: the device record (the next link's commands, the cache, the saver, the
 //!   creation statistics, the recorder);
 //! - feedback.rs: driver-verified hits (creation feedback chained, read and added up);

@@ -1,4 +1,4 @@
-//! Recording (`PCSTORE_RECORD=1`): the recipes of every graphics and compute pipeline an
+//! Recording (on by default, `PCSTORE_RECORD=0` turns it off): the recipes of every graphics and compute pipeline an
 //! application creates on a device, and of the modules, samplers, layouts and render passes
 //! they use, into the layer's shared store, so `pcstore replay` can rebuild this application's
 //! layer cache for another driver.

@@ -241,7 +241,17 @@ pub trait Recipe: Sized + Sealed {
 
 /// Encodes `body` as a recipe of `kind` and `version`.
 pub(crate) fn encode_recipe<T: Wire>(kind: RecipeKind, version: u8, body: &T) -> Vec<u8> {
-    let mut out = Writer::with_capacity(64);
+    encode_recipe_into(kind, version, body, Vec::with_capacity(64))
+}
+
+/// Encodes `body` as [`encode_recipe`] does, into `buffer`'s allocation (cleared first).
+pub(crate) fn encode_recipe_into<T: Wire>(
+    kind: RecipeKind,
+    version: u8,
+    body: &T,
+    buffer: Vec<u8>,
+) -> Vec<u8> {
+    let mut out = Writer::reusing(buffer);
     out.bytes(&MAGIC).u8(kind as u8).u8(version).zeros(2);
     body.put(&mut out);
     out.finish()

@@ -1,8 +1,10 @@
 //! Recording what an application or engine creates into a store: the recipes, the
 //! application record and the catalog, so a replay finds everything on any machine.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use ash::vk;
 use parking_lot::{Mutex, RwLock};
@@ -12,13 +14,14 @@ use super::compute::ComputePipelineRecipe;
 use super::device::DeviceRecipe;
 use super::error::NotRecorded;
 use super::graphics::GraphicsPipelineRecipe;
-use super::key::{Recipe, RecipeKey};
+use super::key::{encode_recipe_into, Recipe, RecipeKey};
 use super::layout::{DescriptorSetLayoutRecipe, PipelineLayoutRecipe};
 use super::render_pass::RenderPassRecipe;
 use super::resolve::KeyMap;
 use super::sampler::SamplerRecipe;
 use super::shader::ShaderModuleRecipe;
 use super::stage::Captured;
+use super::wire::Wire;
 use crate::store::PipelineCacheStore;
 
 /// Records one application's (or engine's) objects on one device into a store.
@@ -35,6 +38,13 @@ use crate::store::PipelineCacheStore;
 ///   recorder; destroys need not).
 ///
 /// Thread-safe: objects may be recorded from any threads at once.
+///
+/// A pipeline created again (the common case: every launch creates the same pipelines) costs
+/// its capture and serialization into a per-thread buffer, then one fast hash and one lookup of
+/// those bytes: no BLAKE3, no store access, no allocation for the bytes. The lookup compares the
+/// recipe's bytes themselves, not a hash of them, so two create-infos that differ in anything
+/// the recipe records are never taken as one; handles are already replaced by the keys of what
+/// they named when created, so a handle the driver reuses for another object gives other bytes.
 pub struct RecipeRecorder {
     store: Arc<dyn PipelineCacheStore>,
     identity: Vec<u8>,
@@ -45,10 +55,40 @@ pub struct RecipeRecorder {
     stored: Mutex<HashSet<RecipeKey>>,
     /// Pipelines recorded since the last flush.
     new_pipelines: Mutex<BTreeSet<RecipeKey>>,
-    /// Every pipeline this recorder recorded.
-    pipelines: Mutex<HashSet<RecipeKey>>,
+    /// Every pipeline this recorder recorded: its recipe's bytes, and their key. The bytes are
+    /// the pipeline recipe alone (~0.5-2 KiB; modules and layouts are referred to by key).
+    pipelines: RwLock<HashMap<Box<[u8]>, RecipeKey, foldhash::fast::RandomState>>,
     /// Objects not recorded, by the unknown `sType` that stopped them (0: another reason).
     not_recorded: Mutex<BTreeMap<i32, u64>>,
+    /// The application record and catalog `flush` adds to.
+    published: Mutex<Published>,
+}
+
+/// What `flush` adds the new pipelines to. Both records are read from the store in the
+/// background from the recorder's creation on: each read that misses locally may wait on a
+/// remote tier (up to the layered store's lookup bound), and the layer flushes inside
+/// `vkDestroyDevice`, which must not wait on a network. After the first flush, the records as
+/// this recorder put them. Another process's additions made after the read are not seen
+/// (the union is read-modify-write across processes in any case); every run of an
+/// application records all the pipelines it creates, so the next run publishes them again.
+enum Published {
+    /// Being read (`None`: a reader thread could not be started; read at the first flush).
+    Reading(
+        Option<JoinHandle<ApplicationRecord>>,
+        Option<JoinHandle<Catalog>>,
+    ),
+    /// Read, or as last put.
+    Read(ApplicationRecord, Catalog),
+}
+
+/// The capacity of a pipeline's bytes buffer a thread keeps for its next pipeline; a buffer
+/// grown beyond it by a rare huge recipe (kilobytes of specialization data) is freed.
+const PIPELINE_BYTES_KEPT: usize = 64 * 1024;
+
+thread_local! {
+    /// Each thread's buffer for the bytes of the pipeline it is recording, reused from one
+    /// pipeline to the next (taken while in use, so a reentrant call gets a fresh one).
+    static PIPELINE_BYTES: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
 impl std::fmt::Debug for RecipeRecorder {
@@ -63,7 +103,9 @@ impl std::fmt::Debug for RecipeRecorder {
 impl RecipeRecorder {
     /// A recorder for the application `identity` (the bytes that tell applications apart,
     /// see [`ApplicationRecord::identity`]) whose pipelines feed `cache`, on a device
-    /// created as `device` says. Puts the device recipe.
+    /// created as `device` says. Puts the device recipe, and starts reading the stored
+    /// application record and catalog on two short-lived threads of their own, so that
+    /// [`RecipeRecorder::flush`] need not wait on a remote tier.
     pub fn new(
         store: Arc<dyn PipelineCacheStore>,
         identity: Vec<u8>,
@@ -72,6 +114,18 @@ impl RecipeRecorder {
     ) -> Self {
         let device_key = device.key();
         store.put(device_key.fingerprint(), device.to_bytes());
+        let application_key = ApplicationRecord::store_key_for(&identity, &cache);
+        let reading = Published::Reading(
+            background({
+                let (store, identity, cache) =
+                    (Arc::clone(&store), identity.clone(), cache.clone());
+                move || stored_application(store.as_ref(), application_key, identity, cache)
+            }),
+            background({
+                let store = Arc::clone(&store);
+                move || stored_catalog(store.as_ref())
+            }),
+        );
         Self {
             store,
             identity,
@@ -80,8 +134,9 @@ impl RecipeRecorder {
             keys: RwLock::new(KeyMap::new()),
             stored: Mutex::new(HashSet::new()),
             new_pipelines: Mutex::new(BTreeSet::new()),
-            pipelines: Mutex::new(HashSet::new()),
+            pipelines: RwLock::new(HashMap::default()),
             not_recorded: Mutex::new(BTreeMap::new()),
+            published: Mutex::new(reading),
         }
     }
 
@@ -317,50 +372,110 @@ impl RecipeRecorder {
         self.record_pipeline(captured)
     }
 
-    fn record_pipeline<T: Recipe>(
+    fn record_pipeline<T: Recipe + Wire>(
         &self,
         captured: Result<Captured<T>, NotRecorded>,
     ) -> Result<RecipeKey, NotRecorded> {
         let captured = captured.map_err(|why| self.refused(why))?;
-        for module in &captured.inline_modules {
-            self.put(module.to_bytes());
-        }
-        let key = self.put(captured.recipe.to_bytes());
-        if self.pipelines.lock().insert(key) {
-            self.new_pipelines.lock().insert(key);
+        let bytes =
+            encode_recipe_into(T::KIND, T::VERSION, &captured.recipe, PIPELINE_BYTES.take());
+        let key = self.pipeline_key(&bytes, &captured.inline_modules);
+        if bytes.capacity() <= PIPELINE_BYTES_KEPT {
+            PIPELINE_BYTES.set(bytes);
         }
         Ok(key)
     }
 
-    /// Publishes the pipelines recorded since the last flush: reads the stored application
-    /// record (a miss or damaged copy counts as empty), adds them, puts it back, and adds the
-    /// application to the catalog the same way (both are grow-only sets, see
-    /// [`ApplicationRecord`]). Does nothing when nothing is new. The store's own `flush`
-    /// makes it durable.
+    /// The key of the pipeline recipe `bytes`: found among the pipelines recorded before, or
+    /// computed, and the recipe put (with the modules its create-info gave inline).
+    fn pipeline_key(&self, bytes: &[u8], inline_modules: &[ShaderModuleRecipe]) -> RecipeKey {
+        if let Some(key) = self.pipelines.read().get(bytes) {
+            return *key;
+        }
+        for module in inline_modules {
+            self.put(module.to_bytes());
+        }
+        let key = self.put(bytes.to_vec());
+        if self.pipelines.write().insert(bytes.into(), key).is_none() {
+            self.new_pipelines.lock().insert(key);
+        }
+        key
+    }
+
+    /// Publishes the pipelines recorded since the last flush: adds them to the stored
+    /// application record (read in the background since the recorder was created; a miss or
+    /// damaged copy counts as empty), puts it back, and adds the application to the catalog
+    /// the same way (both are grow-only sets, see [`ApplicationRecord`]). Does nothing when
+    /// nothing is new. Waits only for reads still under way (bounded by the store's own lookup
+    /// bound). The store's own `flush` makes it durable.
     pub fn flush(&self) {
         let new: BTreeSet<RecipeKey> = std::mem::take(&mut *self.new_pipelines.lock());
         if new.is_empty() {
             return;
         }
         let key = self.application_key();
-        let mut record = self
-            .store
-            .get(&key.fingerprint())
-            .and_then(|bytes| ApplicationRecord::from_bytes(&bytes).ok())
-            .filter(|stored| stored.identity == self.identity && stored.cache == self.cache)
-            .unwrap_or_else(|| ApplicationRecord::new(self.identity.clone(), self.cache.clone()));
+        let mut published = self.published.lock();
+        if let Published::Reading(record, catalog) = &mut *published {
+            let record = joined(record.take()).unwrap_or_else(|| {
+                stored_application(
+                    self.store.as_ref(),
+                    key,
+                    self.identity.clone(),
+                    self.cache.clone(),
+                )
+            });
+            let catalog =
+                joined(catalog.take()).unwrap_or_else(|| stored_catalog(self.store.as_ref()));
+            *published = Published::Read(record, catalog);
+        }
+        let Published::Read(record, catalog) = &mut *published else {
+            unreachable!("read just above");
+        };
         for pipeline in new {
             record.insert(self.device, pipeline);
         }
         self.store.put(key.fingerprint(), record.to_bytes());
-        let mut catalog = self
-            .store
-            .get(&Catalog::store_key().fingerprint())
-            .and_then(|bytes| Catalog::from_bytes(&bytes).ok())
-            .unwrap_or_default();
         if catalog.applications.insert(key) {
             self.store
                 .put(Catalog::store_key().fingerprint(), catalog.to_bytes());
         }
     }
+}
+
+/// Runs `read` on a thread of its own; `None` when no thread can be started.
+fn background<T: Send + 'static>(
+    read: impl FnOnce() -> T + Send + 'static,
+) -> Option<JoinHandle<T>> {
+    std::thread::Builder::new()
+        .name("pcstore-recipe-read".into())
+        .spawn(read)
+        .ok()
+}
+
+/// What a background read gave (`None`: no thread, or it panicked).
+fn joined<T>(reader: Option<JoinHandle<T>>) -> Option<T> {
+    reader.and_then(|reader| reader.join().ok())
+}
+
+/// The application record stored under `key` for `identity` and `cache`; empty when missing,
+/// damaged or another application's.
+fn stored_application(
+    store: &dyn PipelineCacheStore,
+    key: RecipeKey,
+    identity: Vec<u8>,
+    cache: CacheTarget,
+) -> ApplicationRecord {
+    store
+        .get(&key.fingerprint())
+        .and_then(|bytes| ApplicationRecord::from_bytes(&bytes).ok())
+        .filter(|stored| stored.identity == identity && stored.cache == cache)
+        .unwrap_or_else(|| ApplicationRecord::new(identity, cache))
+}
+
+/// The stored catalog; empty when missing or damaged.
+fn stored_catalog(store: &dyn PipelineCacheStore) -> Catalog {
+    store
+        .get(&Catalog::store_key().fingerprint())
+        .and_then(|bytes| Catalog::from_bytes(&bytes).ok())
+        .unwrap_or_default()
 }

@@ -8,7 +8,7 @@
 //!   `VK_NULL_HANDLE`);
 //! - cache.rs: `vkCreatePipelineCache`, `vkDestroyPipelineCache` (the application's empty
 //!   caches seeded, and collected when destroyed);
-//! - record.rs: the object creations recorded as recipes (`PCSTORE_RECORD=1`).
+//! - record.rs: the object creations recorded as recipes (unless `PCSTORE_RECORD=0`).
 
 use std::ffi::CStr;
 

@@ -2,7 +2,7 @@
 //! `vkCreateRayTracingPipelinesKHR`: the layer's cache wherever the application passes
 //! `VK_NULL_HANDLE`, its own caches passed through (seeded at creation, see cache.rs);
 //! graphics and compute pipelines with creation feedback where the device has it
-//! (feedback.rs), and recorded as recipes with `PCSTORE_RECORD=1` (record.rs).
+//! (feedback.rs), and recorded as recipes unless `PCSTORE_RECORD=0` (record.rs).
 
 use std::ffi::CStr;
 

@@ -1,4 +1,4 @@
-//! The object creations recording needs (`PCSTORE_RECORD=1`, see `layer::record`):
+//! The object creations recording needs (unless `PCSTORE_RECORD=0`, see `layer::record`):
 //! `vkCreateShaderModule`, `vkCreateSampler`, `vkCreateDescriptorSetLayout`,
 //! `vkCreatePipelineLayout`, `vkCreateRenderPass` and `vkCreateRenderPass2`: call down, then
 //! record what the driver created. Handed out only while recording is on.
