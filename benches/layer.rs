@@ -99,6 +99,9 @@ fn parent() {
         let output = Command::new(&exe)
             .args(["--child", phase])
             .env("PCSTORE_LAYER_FEEDBACK", feedback)
+            // Recording (on by default) has rows of its own (`recording_cost`): these columns
+            // are the layer's cache and feedback alone.
+            .env("PCSTORE_RECORD", "0")
             .env("VK_DRIVER_FILES", &icd)
             .env("VK_ICD_FILENAMES", &icd)
             .env("VK_LAYER_PATH", base.join("layers"))

@@ -234,8 +234,10 @@ impl CreationStats {
     }
 
     /// This thread's stripe, and whether the thread is its only writer.
-    fn stripe(&self) -> (&Stripe, bool) {
-        match thread_slot::current() {
+    /// The stripe of the thread whose slot is `thread_slot` ([`thread_slot::current`], which
+    /// the caller already has: in the layer, a thread-local access is a `__tls_get_addr` call).
+    fn stripe(&self, thread_slot: Option<usize>) -> (&Stripe, bool) {
+        match thread_slot {
             Some(index) => (&self.stripes[index], true),
             None => (&self.stripes[SHARED_STRIPE], false),
         }
@@ -405,6 +407,7 @@ fn layer_feedback(
 /// ([`FeedbackSupport::available`]).
 pub(super) unsafe fn create_with_feedback<T: PipelineCreateInfo>(
     stats: &CreationStats,
+    thread_slot: Option<usize>,
     count: u32,
     infos: *const T,
     pipelines: *mut vk::Pipeline,
@@ -413,7 +416,7 @@ pub(super) unsafe fn create_with_feedback<T: PipelineCreateInfo>(
     if count == 0 || infos.is_null() || pipelines.is_null() || !stats.measuring() {
         return create(infos);
     }
-    let (stripe, exclusive) = stats.stripe();
+    let (stripe, exclusive) = stats.stripe(thread_slot);
     let chain = stats.samples(stripe, u64::from(count));
     let mut tally = Tally::default();
     let result = if count == 1 {
@@ -565,7 +568,7 @@ mod tests {
         tally.count(feedback(F::empty(), 7));
         tally.count(feedback(F::APPLICATION_PIPELINE_CACHE_HIT, 7));
         tally.count(None);
-        let (stripe, exclusive) = stats.stripe();
+        let (stripe, exclusive) = stats.stripe(thread_slot::current());
         stats.add(stripe, exclusive, &tally);
         let summary = stats.summary();
         assert_eq!(
@@ -642,13 +645,20 @@ mod tests {
         let mut asked = false;
         // SAFETY: `count` valid infos and handles; the fake driver is the callee.
         let result = unsafe {
-            create_with_feedback(stats, count as u32, infos.as_ptr(), out, |given| {
-                asked = fake_create(given, count, out, &vec![true; count]) > 0;
-                if asked {
-                    assert_no_stage_entries(given);
-                }
-                vk::Result::SUCCESS
-            })
+            create_with_feedback(
+                stats,
+                thread_slot::current(),
+                count as u32,
+                infos.as_ptr(),
+                out,
+                |given| {
+                    asked = fake_create(given, count, out, &vec![true; count]) > 0;
+                    if asked {
+                        assert_no_stage_entries(given);
+                    }
+                    vk::Result::SUCCESS
+                },
+            )
         };
         assert_eq!(result, vk::Result::SUCCESS);
         asked
@@ -728,11 +738,18 @@ mod tests {
         let out = pipelines.as_mut_ptr();
         // SAFETY: one valid info and handle; the fake driver is the callee.
         let result = unsafe {
-            create_with_feedback(&stats, 1, infos.as_ptr(), out, |given| {
-                assert_eq!(given, infos.as_ptr(), "the application's own infos");
-                assert_eq!(fake_create(given, 1, out, &[true]), 0);
-                vk::Result::SUCCESS
-            })
+            create_with_feedback(
+                &stats,
+                thread_slot::current(),
+                1,
+                infos.as_ptr(),
+                out,
+                |given| {
+                    assert_eq!(given, infos.as_ptr(), "the application's own infos");
+                    assert_eq!(fake_create(given, 1, out, &[true]), 0);
+                    vk::Result::SUCCESS
+                },
+            )
         };
         assert_eq!(result, vk::Result::SUCCESS);
         assert!(!create_counted(&stats, 3));
@@ -771,11 +788,18 @@ mod tests {
         let out = pipelines.as_mut_ptr();
         // SAFETY: one valid info and handle; the fake driver is the callee.
         let result = unsafe {
-            create_with_feedback(&stats, 1, infos.as_ptr(), out, |given| {
-                assert_eq!(given, infos.as_ptr(), "the application's own infos");
-                assert_eq!(fake_create(given, 1, out, &[true]), 1);
-                vk::Result::SUCCESS
-            })
+            create_with_feedback(
+                &stats,
+                thread_slot::current(),
+                1,
+                infos.as_ptr(),
+                out,
+                |given| {
+                    assert_eq!(given, infos.as_ptr(), "the application's own infos");
+                    assert_eq!(fake_create(given, 1, out, &[true]), 1);
+                    vk::Result::SUCCESS
+                },
+            )
         };
         assert_eq!(result, vk::Result::SUCCESS);
         let summary = stats.summary();
@@ -817,15 +841,22 @@ mod tests {
         let out = pipelines.as_mut_ptr();
         // SAFETY: two valid infos and two handles; the fake driver is the callee.
         let result = unsafe {
-            create_with_feedback(&stats, 2, infos.as_ptr(), out, |given| {
-                assert_ne!(
-                    given,
-                    infos.as_ptr(),
-                    "the layer calls down with its copies"
-                );
-                assert_eq!(fake_create(given, 2, out, &[false, true]), 2);
-                vk::Result::SUCCESS
-            })
+            create_with_feedback(
+                &stats,
+                thread_slot::current(),
+                2,
+                infos.as_ptr(),
+                out,
+                |given| {
+                    assert_ne!(
+                        given,
+                        infos.as_ptr(),
+                        "the layer calls down with its copies"
+                    );
+                    assert_eq!(fake_create(given, 2, out, &[false, true]), 2);
+                    vk::Result::SUCCESS
+                },
+            )
         };
         assert_eq!(result, vk::Result::SUCCESS);
         let after: Vec<*const c_void> = infos.iter().map(|info| info.p_next).collect();
@@ -876,14 +907,21 @@ mod tests {
         let out = pipelines.as_mut_ptr();
         // SAFETY: one valid info and one handle; the callee fails without creating it.
         let result = unsafe {
-            create_with_feedback(&stats, 1, infos.as_ptr(), out, |given| {
-                assert_eq!(
-                    given,
-                    infos.as_ptr(),
-                    "nothing to add: the application's own"
-                );
-                vk::Result::PIPELINE_COMPILE_REQUIRED
-            })
+            create_with_feedback(
+                &stats,
+                thread_slot::current(),
+                1,
+                infos.as_ptr(),
+                out,
+                |given| {
+                    assert_eq!(
+                        given,
+                        infos.as_ptr(),
+                        "nothing to add: the application's own"
+                    );
+                    vk::Result::PIPELINE_COMPILE_REQUIRED
+                },
+            )
         };
         assert_eq!(result, vk::Result::PIPELINE_COMPILE_REQUIRED);
         assert_eq!(stats.summary().created, 0, "no pipeline, nothing counted");

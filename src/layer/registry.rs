@@ -4,7 +4,10 @@
 //! A dispatchable handle's first pointer-sized word is the loader's dispatch-table pointer,
 //! shared by an instance and its physical devices, and by a device and its queues and command
 //! buffers. Entries are removed on destroy because the loader reuses addresses. The maps' locks
-//! are held only to clone an `Arc`, never while calling down the chain.
+//! are held only to find a record, never while calling down the chain. They are read-mostly
+//! locks (`memory::read_mostly`): a lookup on every pipeline creation writes nothing another
+//! thread reads, where a read-write lock and an `Arc` clone cost four atomic read-modify-writes
+//! on lines every creating thread shares.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -12,7 +15,9 @@ use std::sync::Arc;
 
 use ash::vk::Handle;
 use once_cell::sync::Lazy;
-use parking_lot::RwLock;
+
+use crate::memory::read_mostly::ReadMostlyLock;
+use crate::thread_slot;
 
 /// The loader's dispatch-table pointer of a dispatchable handle.
 pub(super) type DispatchKey = usize;
@@ -54,14 +59,14 @@ type DispatchMap<T> = HashMap<DispatchKey, Arc<T>, BuildHasherDefault<DispatchKe
 
 /// A map from dispatch key to shared records. Thread-safe; usable as a `static`.
 pub(super) struct Registry<T> {
-    map: Lazy<RwLock<DispatchMap<T>>>,
+    map: Lazy<ReadMostlyLock<DispatchMap<T>>>,
 }
 
 impl<T> Registry<T> {
     /// An empty registry.
     pub const fn new() -> Self {
         Self {
-            map: Lazy::new(|| RwLock::new(DispatchMap::default())),
+            map: Lazy::new(ReadMostlyLock::default),
         }
     }
 
@@ -72,7 +77,8 @@ impl<T> Registry<T> {
 
     /// The record under `key`, if any.
     pub fn get(&self, key: DispatchKey) -> Option<Arc<T>> {
-        self.map.read().get(&key).cloned()
+        self.map
+            .read(thread_slot::current(), |map| map.get(&key).cloned())
     }
 
     /// Removes and returns the record under `key`.
@@ -91,5 +97,33 @@ impl<T> Registry<T> {
         }
         // SAFETY: non-null, so live (caller).
         self.get(unsafe { dispatch_key(handle) })
+    }
+
+    /// The record of the live dispatchable `handle`, borrowed without a reference count for the
+    /// application's call on it: the pipeline-creation path, where an `Arc` clone and drop are
+    /// two atomic read-modify-writes on a line every creating thread shares.
+    ///
+    /// # Safety
+    /// `handle` must be null or a live dispatchable handle created through the loader, and the
+    /// reference must not be used after the application's call on `handle` returns. The record
+    /// stays alive that long: only `remove`, called by the handle's `vkDestroy*`, drops the
+    /// registry's `Arc`, and Vulkan forbids destroying a handle while another call on it runs.
+    /// `thread_slot` is this thread's ([`thread_slot::current`]; the caller has it already).
+    pub unsafe fn during_call(
+        &self,
+        handle: impl Handle + Copy,
+        thread_slot: Option<usize>,
+    ) -> Option<&T> {
+        if handle.is_null() {
+            return None;
+        }
+        // SAFETY: non-null, so live (caller).
+        let key = unsafe { dispatch_key(handle) };
+        let record = self
+            .map
+            .read(thread_slot, |map| map.get(&key).map(Arc::as_ptr))?;
+        // SAFETY: the registry's `Arc` keeps the record alive for the application's call
+        // (this function's contract).
+        Some(unsafe { &*record })
     }
 }

@@ -16,7 +16,7 @@
 //! shards so that each shard holds enough entries for the policy to work (a shard of two entries
 //! cannot tell a scan from a working set).
 
-mod read_mostly;
+pub(crate) mod read_mostly;
 mod s3fifo;
 
 use std::collections::VecDeque;

@@ -12,6 +12,7 @@ use crate::layer::abi::guarded;
 use crate::layer::device::{DeviceData, DEVICES};
 use crate::layer::feedback::{create_with_feedback, PipelineCreateInfo};
 use crate::layer::record;
+use crate::thread_slot;
 use crate::vulkan::dispatch::cast_fn;
 
 /// This family's commands by name; ray tracing only for a device that has the extension
@@ -46,21 +47,24 @@ pub(super) fn command(name: &CStr, device: Option<&DeviceData>) -> vk::PFN_vkVoi
 unsafe fn with_chosen_cache(
     device: vk::Device,
     requested: vk::PipelineCache,
-    create: impl FnOnce(&DeviceData, vk::PipelineCache) -> vk::Result,
+    create: impl FnOnce(&DeviceData, vk::PipelineCache, Option<usize>) -> vk::Result,
 ) -> vk::Result {
     guarded(vk::Result::ERROR_OUT_OF_HOST_MEMORY, || {
-        // SAFETY: null or live (this function's contract).
-        let Some(data) = (unsafe { DEVICES.of(device) }) else {
+        // Looked up once per call: in a shared library each thread-local access is a call.
+        let slot = thread_slot::current();
+        // SAFETY: null or live (this function's contract); `data` is used only within this
+        // creation call on `device`.
+        let Some(data) = (unsafe { DEVICES.during_call(device, slot) }) else {
             return vk::Result::ERROR_OUT_OF_HOST_MEMORY;
         };
         // The application's own cache, or the layer's for `VK_NULL_HANDLE`.
         match data.cache.get() {
             Some(layer_cache) if requested.is_null() => {
-                let result = create(&data, layer_cache.substitute());
+                let result = create(data, layer_cache.substitute(), slot);
                 layer_cache.grew();
                 result
             }
-            _ => create(&data, requested),
+            _ => create(data, requested, slot),
         }
     })
 }
@@ -73,6 +77,7 @@ unsafe fn with_chosen_cache(
 /// `infos` and `pipelines` are the application's valid arguments for `count` pipelines.
 unsafe fn with_feedback<T: PipelineCreateInfo>(
     data: &DeviceData,
+    thread_slot: Option<usize>,
     count: u32,
     infos: *const T,
     pipelines: *mut vk::Pipeline,
@@ -80,7 +85,9 @@ unsafe fn with_feedback<T: PipelineCreateInfo>(
 ) -> vk::Result {
     if data.feedback.available() {
         // SAFETY: the application's valid arguments (caller); the device has feedback.
-        unsafe { create_with_feedback(&data.creation, count, infos, pipelines, create) }
+        unsafe {
+            create_with_feedback(&data.creation, thread_slot, count, infos, pipelines, create)
+        }
     } else {
         create(infos)
     }
@@ -115,8 +122,8 @@ unsafe fn create_pipelines<T: PipelineCreateInfo>(
     // SAFETY: the application's arguments (live device), with a cache of the same device and
     // create infos that are the application's or the layer's copies of them.
     unsafe {
-        with_chosen_cache(device, pipeline_cache, |data, cache| {
-            let result = with_feedback(data, count, create_infos, pipelines, |infos| {
+        with_chosen_cache(device, pipeline_cache, |data, cache, slot| {
+            let result = with_feedback(data, slot, count, create_infos, pipelines, |infos| {
                 next(data)(device, cache, count, infos, allocator, pipelines)
             });
             // The application's create infos, not the layer's copies with feedback chained:
@@ -192,7 +199,7 @@ unsafe extern "system" fn create_ray_tracing_pipelines(
 ) -> vk::Result {
     // SAFETY: the application's arguments (live device), with a cache of the same device.
     unsafe {
-        with_chosen_cache(device, pipeline_cache, |data, cache| {
+        with_chosen_cache(device, pipeline_cache, |data, cache, _| {
             let Some(next) = data.fns.create_ray_tracing_pipelines else {
                 return vk::Result::ERROR_EXTENSION_NOT_PRESENT;
             };
