@@ -1613,6 +1613,10 @@ struct TestRemote {
     /// Request lines in arrival order ("GET /ac/...").
     requests: Arc<Mutex<Vec<String>>>,
     connections: Arc<AtomicUsize>,
+    /// Every accepted connection's peer address, in accept order.
+    peers: Arc<Mutex<Vec<std::net::SocketAddr>>>,
+    /// The test's own connections made by [`TestRemote::settled_connections`].
+    probes: Mutex<Vec<std::net::SocketAddr>>,
     stop: Arc<AtomicBool>,
     acceptor: Option<JoinHandle<()>>,
 }
@@ -1628,24 +1632,28 @@ impl TestRemote {
             stored: Arc::default(),
             requests: Arc::default(),
             connections: Arc::default(),
+            peers: Arc::default(),
+            probes: Mutex::default(),
             stop: Arc::default(),
             acceptor: None,
         };
-        let (serve, stored, requests, connections, stop) = (
+        let (serve, stored, requests, connections, peers, stop) = (
             Arc::clone(&remote.serve),
             Arc::clone(&remote.stored),
             Arc::clone(&remote.requests),
             Arc::clone(&remote.connections),
+            Arc::clone(&remote.peers),
             Arc::clone(&remote.stop),
         );
         let acceptor = std::thread::spawn(move || {
             // Bounded so that a broken test cannot leave it running.
             let started = Instant::now();
             while !stop.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(600) {
-                let Ok((stream, _)) = listener.accept() else {
+                let Ok((stream, peer)) = listener.accept() else {
                     std::thread::sleep(Duration::from_millis(2));
                     continue;
                 };
+                peers.lock().unwrap().push(peer);
                 connections.fetch_add(1, Ordering::SeqCst);
                 let (serve, stored, requests, stop) = (
                     Arc::clone(&serve),
@@ -1672,6 +1680,30 @@ impl TestRemote {
 
     fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
+    }
+
+    /// Connections other processes made so far, every one included: the acceptor polls, so a
+    /// connection a process made just before it was killed may still wait in the listen queue;
+    /// a connection of the test's own goes through the same first-in, first-out queue, and
+    /// once the acceptor took it, it took every one before it.
+    fn settled_connections(&self) -> usize {
+        let probe = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to own server");
+        let me = probe.local_addr().expect("own address");
+        self.probes.lock().unwrap().push(me);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let peers = self.peers.lock().unwrap();
+            if let Some(at) = peers.iter().position(|peer| *peer == me) {
+                let probes = self.probes.lock().unwrap();
+                return peers[..at]
+                    .iter()
+                    .filter(|peer| !probes.contains(peer))
+                    .count();
+            }
+            drop(peers);
+            assert!(Instant::now() < deadline, "the test server accepts nothing");
+            std::thread::yield_now();
+        }
     }
 }
 
@@ -1889,13 +1921,15 @@ fn dead_remote_remembered_across_processes(setup: &Setup, driver: &Driver) -> St
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "{name}");
 
-    let before = hole.connections.load(Ordering::SeqCst);
+    // Settled: the killed process's last connections (recording reads its records through
+    // the remote tier too) may still be waiting to be accepted.
+    let before = hole.settled_connections();
     let mut command = app_command(setup, driver, Mode::ExplicitValidationBelow, &store, false);
     command.env("PCSTORE_REMOTE_URL", hole.url());
     let next = run_app(command);
     next.assert_ok("the process after");
     assert_eq!(
-        hole.connections.load(Ordering::SeqCst),
+        hole.settled_connections(),
         before,
         "the next process asked the dead server again"
     );

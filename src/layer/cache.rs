@@ -140,8 +140,38 @@ impl DeviceCache {
         // SAFETY: live related handles; the instance and device outlive the context (it is
         // dropped before vkDestroyDevice is called down).
         let context = unsafe { VulkanContext::new(shared_store(), device_info, options)? };
-        // SAFETY: live device; no allocation callbacks.
-        let (cache, info) = unsafe { context.load_pipeline_cache(&layer_cache_key(), None)? };
+        // Tools name this device's entries and tell a driver still in use from one updated
+        // away by this label; it becomes durable with the next save's flush. Its read of the
+        // stored label and the cache's lookup may each wait for the remote tier (at most its
+        // lookup wait, 20 ms): side by side, vkCreateDevice waits for one of them, not both.
+        let stored_key = context.stored_key(&layer_cache_key());
+        let application = application_label(&instance.application);
+        let write_label =
+            || context.record_label(&application, Some(&stored_key), SystemTime::now());
+        let (loaded, labelled) = std::thread::scope(|scope| {
+            let label = std::thread::Builder::new()
+                .name("pcstore-label".into())
+                .spawn_scoped(scope, write_label);
+            // SAFETY: live device; no allocation callbacks.
+            let loaded = unsafe { context.load_pipeline_cache(&layer_cache_key(), None) };
+            let labelled = match label {
+                Ok(label) => label.join().ok(),
+                // No thread to be had: the label after the load, as the only cost.
+                Err(_) => Some(write_label()),
+            };
+            (loaded, labelled)
+        });
+        match labelled {
+            Some(Ok(_)) => {}
+            Some(Err(error)) => {
+                layer_log!(Warn, "device \"{device_name}\": label not stored ({error})");
+            }
+            None => layer_log!(
+                Warn,
+                "device \"{device_name}\": label not stored (it panicked)"
+            ),
+        }
+        let (cache, info) = loaded?;
         layer_log!(
             Info,
             "device \"{device_name}\": load {:?} ({} bytes stored, {} bytes given to the driver, {:?}, {} µs)",
@@ -151,14 +181,6 @@ impl DeviceCache {
             info.rejection,
             info.elapsed_ns / 1000
         );
-        // Tools name this device's entries and tell a driver still in use from one updated
-        // away by this label; it becomes durable with the next save's flush.
-        let stored_key = context.stored_key(&layer_cache_key());
-        let application = application_label(&instance.application);
-        if let Err(error) = context.record_label(&application, Some(&stored_key), SystemTime::now())
-        {
-            layer_log!(Warn, "device \"{device_name}\": label not stored ({error})");
-        }
         let collector = if config().app_caches {
             // SAFETY: live device; the next link's command (caller).
             match unsafe { create_empty(&commands, device) } {
