@@ -1178,3 +1178,68 @@ fn a_reader_that_goes_away_ends_the_output_quietly() {
         );
     }
 }
+
+/// Catalogs and application records are lists kept under fixed keys, so an import meets the
+/// store's own: a bundle of a farm's recordings must add to this machine's, not replace them
+/// (`pcstore replay` walks the catalog).
+#[test]
+fn import_adds_a_bundles_recordings_to_the_stores_own() {
+    use pcstore::recipe::{
+        ApplicationRecord, CacheTarget, Catalog, NamespaceScheme, Recipe, RecipeKey,
+    };
+    let scratch = Scratch::new("import-merge");
+    let cache = CacheTarget {
+        key: PipelineFingerprint::of(b"game cache"),
+        namespace: b"game".to_vec(),
+        scheme: NamespaceScheme::WithDeviceName,
+    };
+    let device = RecipeKey::of(b"a device recipe");
+    let record = |pipelines: &[&[u8]]| {
+        let mut record = ApplicationRecord::new(b"game".to_vec(), cache.clone());
+        for pipeline in pipelines {
+            record.insert(device, RecipeKey::of(pipeline));
+        }
+        record
+    };
+    let catalog = |records: &[&ApplicationRecord]| Catalog {
+        applications: records.iter().map(|record| record.store_key()).collect(),
+    };
+    let other_game = ApplicationRecord::new(b"other game".to_vec(), cache.clone());
+    let store_entries = |records: &[&ApplicationRecord]| {
+        let mut entries: Vec<(PipelineFingerprint, Vec<u8>)> = records
+            .iter()
+            .map(|record| (record.store_key().fingerprint(), record.to_bytes()))
+            .collect();
+        entries.push((
+            Catalog::store_key().fingerprint(),
+            catalog(records).to_bytes(),
+        ));
+        entries
+    };
+    // The farm recorded pipelines a and b of the game; this machine b and c, and another game.
+    let farm = scratch.join("farm");
+    let local = scratch.join("local");
+    put_flushed(&farm, store_entries(&[&record(&[b"a", b"b"])]));
+    put_flushed(
+        &local,
+        store_entries(&[&record(&[b"b", b"c"]), &other_game]),
+    );
+    let bundle = scratch.join("farm.pcsb");
+    json(&farm, &["export", bundle.to_str().unwrap()]);
+    json(&local, &["import", bundle.to_str().unwrap()]);
+
+    let store = DiskCache::new(&local).unwrap();
+    let stored = |key: RecipeKey| store.get(&key.fingerprint()).expect("stored");
+    let merged = ApplicationRecord::from_bytes(&stored(record(&[]).store_key())).unwrap();
+    assert_eq!(
+        merged,
+        record(&[b"a", b"b", b"c"]),
+        "the game's pipelines of both"
+    );
+    let catalog_after = Catalog::from_bytes(&stored(Catalog::store_key())).unwrap();
+    assert_eq!(
+        catalog_after,
+        catalog(&[&record(&[]), &other_game]),
+        "both games still listed"
+    );
+}

@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::key::{impl_recipe, RecipeKey};
+use super::key::{impl_recipe, recipe_kind, Recipe, RecipeKey, RecipeKind};
 use super::wire::{recipe_struct, Wire};
 use crate::codec::{Reader, Writer};
 use crate::fingerprint::PipelineFingerprint;
@@ -176,5 +176,78 @@ impl Catalog {
     /// Adds everything `other` holds.
     pub fn merge(&mut self, other: &Catalog) {
         self.applications.extend(other.applications.iter().copied());
+    }
+}
+
+/// What to store under an entry's key when `incoming` arrives for it from elsewhere (an import
+/// of a bundle): catalogs and application records are lists kept under fixed keys that only
+/// grow, so one of those meets the store's own (`stored`, read only for these two kinds) as
+/// their union; anything else is `incoming` (every other entry is content-addressed or belongs
+/// to one driver: the same key means the same thing). Bytes that do not parse are not merged.
+#[must_use]
+pub fn union_with_stored(incoming: Vec<u8>, stored: impl FnOnce() -> Option<Vec<u8>>) -> Vec<u8> {
+    let Ok((kind @ (RecipeKind::Catalog | RecipeKind::Application), _)) = recipe_kind(&incoming)
+    else {
+        return incoming;
+    };
+    let Some(stored) = stored() else {
+        return incoming;
+    };
+    if kind == RecipeKind::Catalog {
+        if let (Ok(mut union), Ok(arriving)) =
+            (Catalog::from_bytes(&stored), Catalog::from_bytes(&incoming))
+        {
+            union.merge(&arriving);
+            return union.to_bytes();
+        }
+    } else if let (Ok(mut union), Ok(arriving)) = (
+        ApplicationRecord::from_bytes(&stored),
+        ApplicationRecord::from_bytes(&incoming),
+    ) {
+        if union.identity == arriving.identity && union.cache == arriving.cache {
+            union.merge(&arriving);
+            return union.to_bytes();
+        }
+    }
+    incoming
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(identity: &[u8], pipelines: &[&[u8]]) -> ApplicationRecord {
+        let cache = CacheTarget {
+            key: PipelineFingerprint::of(b"cache"),
+            namespace: identity.to_vec(),
+            scheme: NamespaceScheme::WithDeviceName,
+        };
+        let mut record = ApplicationRecord::new(identity.to_vec(), cache);
+        for pipeline in pipelines {
+            record.insert(RecipeKey::of(b"device"), RecipeKey::of(pipeline));
+        }
+        record
+    }
+
+    #[test]
+    fn only_lists_of_the_same_kind_and_application_are_united() {
+        let ours = record(b"game", &[b"a"]).to_bytes();
+        let theirs = record(b"game", &[b"b"]).to_bytes();
+        let united = union_with_stored(theirs.clone(), || Some(ours.clone()));
+        assert_eq!(
+            ApplicationRecord::from_bytes(&united).unwrap(),
+            record(b"game", &[b"a", b"b"])
+        );
+        // Another application's record (a key collision cannot happen, but bytes are bytes),
+        // a stored catalog, damaged bytes, or no entry: the incoming bytes as they are.
+        let other = record(b"other", &[b"c"]).to_bytes();
+        let catalog = Catalog::default().to_bytes();
+        for stored in [Some(other), Some(catalog), Some(vec![1, 2, 3]), None] {
+            assert_eq!(union_with_stored(theirs.clone(), || stored.clone()), theirs);
+        }
+        // Entries of other kinds never read what is stored.
+        let blob = b"a driver blob".to_vec();
+        let unread = union_with_stored(blob.clone(), || panic!("read for a blob"));
+        assert_eq!(unread, blob);
     }
 }

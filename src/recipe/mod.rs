@@ -51,7 +51,9 @@ mod stage;
 mod wire;
 
 pub use any::AnyRecipe;
-pub use application::{ApplicationRecord, CacheTarget, Catalog, NamespaceScheme};
+pub use application::{
+    union_with_stored, ApplicationRecord, CacheTarget, Catalog, NamespaceScheme,
+};
 pub use compute::{ComputePipelineBuild, ComputePipelineRecipe};
 pub use device::{DeviceBuild, DeviceRecipe, FeatureStruct};
 pub use error::{BuildError, NotRecorded};

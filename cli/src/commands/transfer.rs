@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use pcstore::bundle::BundleWriter;
+use pcstore::recipe::union_with_stored;
 use pcstore::PipelineCacheStore;
 use serde::Serialize;
 
@@ -124,6 +125,9 @@ pub fn import(out: &Output, dir: Option<PathBuf>, args: ImportArgs) -> anyhow::R
     for entry in bundle.entries() {
         match bundle.get(&entry.key) {
             Some(payload) => {
+                // A catalog or application record adds to the store's own (recordings made
+                // here stay listed for `pcstore replay`).
+                let payload = union_with_stored(payload, || store.get(&entry.key));
                 let len = payload.len() as u64;
                 match store.try_put(entry.key, payload) {
                     Ok(()) => {
