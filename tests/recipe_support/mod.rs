@@ -932,63 +932,81 @@ pub struct RecordingOnly {
     next_handle: u64,
 }
 
-impl RecordingOnly {
-    fn handle<H: vk::Handle>(&mut self) -> H {
-        self.next_handle += 1;
-        H::from_raw(0x1000 + self.next_handle)
-    }
-}
+/// `Creator` for a type with a `recorder` field (this module's `Recorder`, or a library
+/// `RecipeRecorder` borrowed) and a `next_handle: u64` counter: every creation is only
+/// recorded, under a made-up handle.
+macro_rules! creator_recording_with_made_up_handles {
+    ($type:ty) => {
+        impl $type {
+            fn handle<H: vk::Handle>(&mut self) -> H {
+                self.next_handle += 1;
+                H::from_raw(0x1000 + self.next_handle)
+            }
+        }
 
-impl Creator for RecordingOnly {
-    fn shader_module(&mut self, info: &vk::ShaderModuleCreateInfo<'_>) -> vk::ShaderModule {
-        let handle = self.handle();
-        // SAFETY: a valid create-info built by the scene.
-        unsafe { self.recorder.shader_module(handle, info) }.expect("module recorded");
-        handle
-    }
-    fn sampler(&mut self, info: &vk::SamplerCreateInfo<'_>) -> vk::Sampler {
-        let handle = self.handle();
-        // SAFETY: as above.
-        unsafe { self.recorder.sampler(handle, info) }.expect("sampler recorded");
-        handle
-    }
-    fn descriptor_set_layout(
-        &mut self,
-        info: &vk::DescriptorSetLayoutCreateInfo<'_>,
-    ) -> vk::DescriptorSetLayout {
-        let handle = self.handle();
-        // SAFETY: as above.
-        unsafe { self.recorder.descriptor_set_layout(handle, info) }.expect("set layout recorded");
-        handle
-    }
-    fn pipeline_layout(&mut self, info: &vk::PipelineLayoutCreateInfo<'_>) -> vk::PipelineLayout {
-        let handle = self.handle();
-        // SAFETY: as above.
-        unsafe { self.recorder.pipeline_layout(handle, info) }.expect("layout recorded");
-        handle
-    }
-    fn render_pass(&mut self, info: &vk::RenderPassCreateInfo<'_>) -> vk::RenderPass {
-        let handle = self.handle();
-        // SAFETY: as above.
-        unsafe { self.recorder.render_pass(handle, info) }.expect("render pass recorded");
-        handle
-    }
-    fn render_pass2(&mut self, info: &vk::RenderPassCreateInfo2<'_>) -> vk::RenderPass {
-        let handle = self.handle();
-        // SAFETY: as above.
-        unsafe { self.recorder.render_pass2(handle, info) }.expect("render pass 2 recorded");
-        handle
-    }
-    fn compute_pipelines(&mut self, infos: &[vk::ComputePipelineCreateInfo<'_>]) {
-        for info in infos {
-            // SAFETY: as above.
-            unsafe { self.recorder.compute_pipeline(info) }.expect("compute pipeline recorded");
+        impl Creator for $type {
+            fn shader_module(&mut self, info: &vk::ShaderModuleCreateInfo<'_>) -> vk::ShaderModule {
+                let handle = self.handle();
+                // SAFETY: a valid create-info built by the scene.
+                unsafe { self.recorder.shader_module(handle, info) }.expect("module recorded");
+                handle
+            }
+            fn sampler(&mut self, info: &vk::SamplerCreateInfo<'_>) -> vk::Sampler {
+                let handle = self.handle();
+                // SAFETY: as above.
+                unsafe { self.recorder.sampler(handle, info) }.expect("sampler recorded");
+                handle
+            }
+            fn descriptor_set_layout(
+                &mut self,
+                info: &vk::DescriptorSetLayoutCreateInfo<'_>,
+            ) -> vk::DescriptorSetLayout {
+                let handle = self.handle();
+                // SAFETY: as above.
+                unsafe { self.recorder.descriptor_set_layout(handle, info) }
+                    .expect("set layout recorded");
+                handle
+            }
+            fn pipeline_layout(
+                &mut self,
+                info: &vk::PipelineLayoutCreateInfo<'_>,
+            ) -> vk::PipelineLayout {
+                let handle = self.handle();
+                // SAFETY: as above.
+                unsafe { self.recorder.pipeline_layout(handle, info) }.expect("layout recorded");
+                handle
+            }
+            fn render_pass(&mut self, info: &vk::RenderPassCreateInfo<'_>) -> vk::RenderPass {
+                let handle = self.handle();
+                // SAFETY: as above.
+                unsafe { self.recorder.render_pass(handle, info) }.expect("render pass recorded");
+                handle
+            }
+            fn render_pass2(&mut self, info: &vk::RenderPassCreateInfo2<'_>) -> vk::RenderPass {
+                let handle = self.handle();
+                // SAFETY: as above.
+                unsafe { self.recorder.render_pass2(handle, info) }
+                    .expect("render pass 2 recorded");
+                handle
+            }
+            fn compute_pipelines(&mut self, infos: &[vk::ComputePipelineCreateInfo<'_>]) {
+                for info in infos {
+                    // SAFETY: as above.
+                    unsafe { self.recorder.compute_pipeline(info) }
+                        .expect("compute pipeline recorded");
+                }
+            }
+            fn graphics_pipelines(&mut self, infos: &[vk::GraphicsPipelineCreateInfo<'_>]) {
+                for info in infos {
+                    // SAFETY: as above.
+                    unsafe { self.recorder.graphics_pipeline(info) }
+                        .expect("graphics pipeline recorded");
+                }
+            }
         }
-    }
-    fn graphics_pipelines(&mut self, infos: &[vk::GraphicsPipelineCreateInfo<'_>]) {
-        for info in infos {
-            // SAFETY: as above.
-            unsafe { self.recorder.graphics_pipeline(info) }.expect("graphics pipeline recorded");
-        }
-    }
+    };
 }
+#[allow(unused_imports)] // used by tests/recipe.rs only
+pub(crate) use creator_recording_with_made_up_handles;
+
+creator_recording_with_made_up_handles!(RecordingOnly);
