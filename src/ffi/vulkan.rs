@@ -874,6 +874,8 @@ unsafe impl Extensible for pcs_vk_recipe_recorder_info {
 }
 
 /// Creates a recorder for one engine device and its pipeline cache; puts the device's recipe.
+/// Starts reading the stored application record and catalog on two short-lived threads of its
+/// own, so that `pcs_vk_recipe_recorder_flush` never waits on a remote tier.
 ///
 /// Returns `PCS_OK`; `PCS_ERR_NULL_ARGUMENT`; `PCS_ERR_INVALID_ARGUMENT` for a bad
 /// `struct_size` or a device create-info that cannot be read. `*out` is written only on
