@@ -76,21 +76,29 @@ pub(super) struct Executed {
 }
 
 /// An executor: creates the batch's pipelines into its cache.
-pub(super) type Execute<'e> = dyn FnMut(
-        Batch<'_>,
-        &mut ReplaySummary,
-        &mut dyn FnMut(&ReplayProgress),
-    ) -> Result<Executed, ReplayError>
-    + 'e;
+pub(super) trait Executor {
+    /// The group has `pipelines` to create (called once, before the cache is loaded and the
+    /// batch is made, and never when there is nothing to do): the worker pool starts its
+    /// workers here so their start-up overlaps loading the cache.
+    fn prepare(&mut self, pipelines: usize) -> Result<(), ReplayError>;
+
+    /// Creates the batch's pipelines into its cache.
+    fn execute(
+        &mut self,
+        batch: Batch<'_>,
+        summary: &mut ReplaySummary,
+        progress: &mut dyn FnMut(&ReplayProgress),
+    ) -> Result<Executed, ReplayError>;
+}
 
 impl Group<'_> {
-    /// Replays the group with `execute`, adds what happened to `summary`, saves the cache
+    /// Replays the group with `executor`, adds what happened to `summary`, saves the cache
     /// when anything was created and keeps the replay record.
     pub(super) fn replay(
         &self,
         summary: &mut ReplaySummary,
         progress: &mut dyn FnMut(&ReplayProgress),
-        execute: &mut Execute<'_>,
+        executor: &mut dyn Executor,
     ) -> Result<(), ReplayError> {
         let target = &self.record.cache;
         // SAFETY: the device and its instance outlive the context (dropped at the end of this
@@ -152,6 +160,7 @@ impl Group<'_> {
         if queue.is_empty() {
             return Ok(());
         }
+        executor.prepare(queue.len())?;
         // SAFETY: the device is alive; the cache is destroyed below.
         let (cache, _) = unsafe { context.load_pipeline_cache(&target.key, None)? };
         let batch = Batch {
@@ -162,16 +171,18 @@ impl Group<'_> {
             done,
             total,
         };
-        let saved = execute(batch, summary, progress).and_then(|executed| {
-            let created = account(executed, summary, &mut replay_record);
-            if created == 0 {
-                return Ok(None);
-            }
-            // SAFETY: a live cache of the context's device.
-            Ok(Some(unsafe {
-                context.save_pipeline_cache(&target.key, cache)?
-            }))
-        });
+        let saved = executor
+            .execute(batch, summary, progress)
+            .and_then(|executed| {
+                let created = account(executed, summary, &mut replay_record);
+                if created == 0 {
+                    return Ok(None);
+                }
+                // SAFETY: a live cache of the context's device.
+                Ok(Some(unsafe {
+                    context.save_pipeline_cache(&target.key, cache)?
+                }))
+            });
         // SAFETY: no use of the cache is in flight.
         unsafe { self.device.device.destroy_pipeline_cache(cache, None) };
         summary.saves.extend(saved?);

@@ -8,7 +8,7 @@ use ash::vk;
 
 use super::driver::{PipelineReplayer, ReplayInstance};
 use super::error::ReplayError;
-use super::group::{fetch, Batch, Executed, Group};
+use super::group::{fetch, Batch, Executed, Executor, Group};
 use super::outcome::{PipelineOutcome, ReplayProgress, ReplaySummary};
 use crate::recipe::application::ApplicationRecord;
 use crate::recipe::device::DeviceRecipe;
@@ -107,8 +107,9 @@ pub unsafe fn replay_application_in_process(
         let outcome = group.replay(
             &mut summary,
             progress,
-            &mut |batch: Batch<'_>, _: &mut ReplaySummary, progress| {
-                Ok(create_all(&device, batch, progress, cancelled))
+            &mut InProcess {
+                device: &device,
+                cancelled,
             },
         );
         // SAFETY: the replayer's objects and every cache were destroyed in `replay`.
@@ -118,6 +119,28 @@ pub unsafe fn replay_application_in_process(
     }
     store.flush().map_err(ReplayError::Io)?;
     Ok(summary)
+}
+
+/// The executor of an in-process replay: this thread, on the replay's own device.
+struct InProcess<'d, 'c> {
+    device: &'d super::driver::ReplayDevice<'d>,
+    cancelled: &'c dyn Fn() -> bool,
+}
+
+impl Executor for InProcess<'_, '_> {
+    /// Nothing to start.
+    fn prepare(&mut self, _: usize) -> Result<(), ReplayError> {
+        Ok(())
+    }
+
+    fn execute(
+        &mut self,
+        batch: Batch<'_>,
+        _: &mut ReplaySummary,
+        progress: &mut dyn FnMut(&ReplayProgress),
+    ) -> Result<Executed, ReplayError> {
+        Ok(create_all(self.device, batch, progress, self.cancelled))
+    }
 }
 
 /// Creates the batch's pipelines one after the other until done or cancelled.

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use ash::vk;
 
-use super::driver::ReplayInstance;
+use super::driver::{ReplayDevice, ReplayInstance};
 use super::error::ReplayError;
-use super::group::{fetch, Batch, Executed, Group};
+use super::group::{fetch, Batch, Executed, Executor, Group};
 use super::outcome::{PipelineOutcome, ReplayProgress, ReplaySummary};
 use super::protocol::{FromWorker, ToWorker};
 use super::worker::WORKER_ARG;
@@ -96,12 +96,14 @@ impl ReplayOptions {
 /// on physical device `options.device_index`; the application's cache loaded from `store`
 /// (checked as every load is) and its contents handed to `options.workers` worker processes
 /// started with `options.worker`; each worker creates the recorded device and the pipelines
-/// it is sent, one at a time. A worker that dies or exceeds `options.pipeline_timeout` is
-/// killed and replaced; the pipeline it was on is recorded as bad for this driver and never
-/// tried again; pipelines it had finished since its last cache hand-over are redone by
-/// others, so no worker's death loses another's work. The workers' caches are merged into
-/// the loaded cache and saved once under the application's key, then the store is flushed.
-/// `progress` is called after every pipeline, on the calling thread.
+/// it is sent, one at a time. The workers start first (with `if_needed`: once there is
+/// something to do), so their driver load and device creation overlap this process's. A
+/// worker that dies or exceeds `options.pipeline_timeout` is killed and replaced; the
+/// pipeline it was on is recorded as bad for this driver and never tried again; pipelines it
+/// had finished since its last cache hand-over are redone by others, so no worker's death
+/// loses another's work. The workers' caches are merged into the loaded cache and saved once
+/// under the application's key, then the store is flushed. `progress` is called after every
+/// pipeline, on the calling thread.
 ///
 /// # Errors
 /// [`ReplayError::MissingRecipe`] / [`ReplayError::BadRecipe`] for the application record
@@ -128,6 +130,17 @@ pub unsafe fn replay_application(
     let mut exiting = Exiting::default();
     for (device_key, pipelines) in &record.pipelines {
         let device_recipe = fetch::<DeviceRecipe>(store.as_ref(), device_key, true)?;
+        let mut pool = Pool::new(options, &device_recipe, &mut exiting)?;
+        if !options.if_needed {
+            // Started before this process's own instance, device, cache and recipes, so the
+            // workers' driver load and device creation (on lavapipe 25-95 ms, most of a small
+            // replay's fixed cost) run meanwhile. Without `if_needed` every recorded pipeline
+            // is replayed but the bad ones, so there is work unless all are bad or
+            // unbuildable: then the workers are killed unused. With `if_needed` nothing new
+            // is the common case and must return at once without starting processes: the
+            // workers start once the group knows it has work (`Executor::prepare`).
+            pool.start(options.workers.max(1).min(pipelines.len()))?;
+        }
         // SAFETY: a valid entry point (caller).
         let instance = unsafe {
             ReplayInstance::with_validation(
@@ -149,17 +162,16 @@ pub unsafe fn replay_application(
             if_needed: options.if_needed,
             max_blob_bytes: options.max_blob_bytes,
         };
-        let outcome = group.replay(&mut summary, progress, &mut |batch, summary, progress| {
-            run_pool(
-                &group,
-                &device_recipe,
-                options,
-                batch,
-                summary,
-                progress,
-                &mut exiting,
-            )
-        });
+        let outcome = group.replay(
+            &mut summary,
+            progress,
+            &mut PoolExecutor {
+                pool: &mut pool,
+                device: &bare,
+            },
+        );
+        // Workers never used (nothing to do) are killed before the device goes.
+        drop(pool);
         // SAFETY: every cache of the bare device was destroyed in `replay`.
         unsafe { bare.destroy() };
         summary.validation_errors += instance.validation_errors();
@@ -200,89 +212,85 @@ impl Drop for Exiting {
     }
 }
 
-/// Runs the workers over a group's batch and merges their caches into the batch's cache.
-fn run_pool(
-    group: &Group<'_>,
-    device_recipe: &DeviceRecipe,
-    options: &ReplayOptions,
-    batch: Batch<'_>,
-    summary: &mut ReplaySummary,
-    progress: &mut dyn FnMut(&ReplayProgress),
-    exiting: &mut Exiting,
-) -> Result<Executed, ReplayError> {
-    // SAFETY: a live cache of the context's device.
-    let seed = unsafe { batch.context.pipeline_cache_data(batch.cache)? }.unwrap_or_default();
-    let job = ToWorker::Job {
-        api_version: device_recipe.api_version,
-        device_index: u32::try_from(options.device_index).unwrap_or(u32::MAX),
-        validation: options.validation,
-        device: device_recipe.to_bytes(),
-        seed,
-        recipes: batch.recipes,
-    };
-    let mut job_bytes = Vec::new();
-    job.write(&mut job_bytes).map_err(worker_error)?;
-    let mut pool = Pool {
-        options,
-        job: job_bytes,
-        queue: batch.queue,
-        workers: HashMap::new(),
-        next_id: 0,
-        events: mpsc::channel(),
-        results: BTreeMap::new(),
-        reported: batch.done,
-        total: batch.total,
-        deaths_outside_pipelines: 0,
-        cache_data: Vec::new(),
-        handed_over: HashSet::new(),
-        unsupported: None,
-        validation_errors: 0,
-        exiting,
-    };
-    let ran = pool.run(summary, progress);
-    pool.stop_all();
-    summary.validation_errors += pool.validation_errors;
-    ran?;
-    if pool.unsupported.is_none() {
-        for data in &pool.cache_data {
-            if data.is_empty() || data.len() as u64 > options.max_blob_bytes {
-                continue;
-            }
-            // Data this driver wrote in a worker on the same physical device.
-            let worker_cache = group.device.create_cache(data)?;
-            // SAFETY: live caches of the context's device, the destination not a source.
-            let merged = unsafe {
-                batch
-                    .context
-                    .merge_pipeline_caches(batch.cache, &[worker_cache])
-            };
-            // SAFETY: merged (or not) and no longer used.
-            unsafe {
-                group
-                    .device
-                    .device
-                    .destroy_pipeline_cache(worker_cache, None)
-            };
-            merged?;
-        }
+/// The worker pool as a group's executor, merging into the group's device.
+struct PoolExecutor<'p, 'a, 'd> {
+    pool: &'p mut Pool<'a>,
+    device: &'d ReplayDevice<'d>,
+}
+
+impl Executor for PoolExecutor<'_, '_, '_> {
+    /// Starts the workers the pipelines need (or keeps as many of those started early).
+    fn prepare(&mut self, pipelines: usize) -> Result<(), ReplayError> {
+        self.pool
+            .start(self.pool.options.workers.max(1).min(pipelines))
     }
-    // Created counts only once in a merged cache; anything else would be lost work (never
-    // expected: a dead worker's pipelines are redone by the others).
-    let mut untried: Vec<RecipeKey> = pool.queue.into_iter().collect();
-    let handed_over = &pool.handed_over;
-    pool.results.retain(|pipeline, outcome| {
-        let kept =
-            !matches!(outcome, PipelineOutcome::Created { .. }) || handed_over.contains(pipeline);
-        if !kept {
-            untried.push(*pipeline);
+
+    /// Sends the workers their work, runs them over the batch and merges their caches into
+    /// the batch's cache.
+    fn execute(
+        &mut self,
+        batch: Batch<'_>,
+        summary: &mut ReplaySummary,
+        progress: &mut dyn FnMut(&ReplayProgress),
+    ) -> Result<Executed, ReplayError> {
+        let pool = &mut *self.pool;
+        // SAFETY: a live cache of the context's device.
+        let seed = unsafe { batch.context.pipeline_cache_data(batch.cache)? }.unwrap_or_default();
+        let work = ToWorker::Work {
+            seed,
+            recipes: batch.recipes,
+        };
+        let mut work_bytes = Vec::new();
+        work.write(&mut work_bytes).map_err(worker_error)?;
+        pool.set_work(work_bytes);
+        pool.queue = batch.queue;
+        pool.reported = batch.done;
+        pool.total = batch.total;
+        let ran = pool.run(summary, progress);
+        pool.stop_all();
+        summary.validation_errors += std::mem::take(&mut pool.validation_errors);
+        ran?;
+        if pool.unsupported.is_none() {
+            for data in &pool.cache_data {
+                if data.is_empty() || data.len() as u64 > pool.options.max_blob_bytes {
+                    continue;
+                }
+                // Data this driver wrote in a worker on the same physical device.
+                let worker_cache = self.device.create_cache(data)?;
+                // SAFETY: live caches of the context's device, the destination not a source.
+                let merged = unsafe {
+                    batch
+                        .context
+                        .merge_pipeline_caches(batch.cache, &[worker_cache])
+                };
+                // SAFETY: merged (or not) and no longer used.
+                unsafe {
+                    self.device
+                        .device
+                        .destroy_pipeline_cache(worker_cache, None)
+                };
+                merged?;
+            }
         }
-        kept
-    });
-    Ok(Executed {
-        results: pool.results,
-        untried,
-        unsupported: pool.unsupported,
-    })
+        // Created counts only once in a merged cache; anything else would be lost work
+        // (never expected: a dead worker's pipelines are redone by the others).
+        let mut untried: Vec<RecipeKey> = std::mem::take(&mut pool.queue).into_iter().collect();
+        let handed_over = &pool.handed_over;
+        let mut results = std::mem::take(&mut pool.results);
+        results.retain(|pipeline, outcome| {
+            let kept = !matches!(outcome, PipelineOutcome::Created { .. })
+                || handed_over.contains(pipeline);
+            if !kept {
+                untried.push(*pipeline);
+            }
+            kept
+        });
+        Ok(Executed {
+            results,
+            untried,
+            unsupported: pool.unsupported.take(),
+        })
+    }
 }
 
 fn worker_error(error: io::Error) -> ReplayError {
@@ -334,8 +342,10 @@ enum Event {
 
 struct Pool<'a> {
     options: &'a ReplayOptions,
-    /// The encoded job frame every worker gets first.
-    job: Vec<u8>,
+    /// The encoded device frame every worker gets first, as soon as it starts.
+    device: Vec<u8>,
+    /// The encoded work frame every worker gets second, once the cache is loaded.
+    work: Option<Vec<u8>>,
     queue: VecDeque<RecipeKey>,
     workers: HashMap<usize, Worker>,
     next_id: usize,
@@ -356,16 +366,75 @@ struct Pool<'a> {
     exiting: &'a mut Exiting,
 }
 
-impl Pool<'_> {
+impl<'a> Pool<'a> {
+    fn new(
+        options: &'a ReplayOptions,
+        device_recipe: &DeviceRecipe,
+        exiting: &'a mut Exiting,
+    ) -> Result<Self, ReplayError> {
+        let mut device = Vec::new();
+        ToWorker::Device {
+            api_version: device_recipe.api_version,
+            device_index: u32::try_from(options.device_index).unwrap_or(u32::MAX),
+            validation: options.validation,
+            device: device_recipe.to_bytes(),
+        }
+        .write(&mut device)
+        .map_err(worker_error)?;
+        Ok(Self {
+            options,
+            device,
+            work: None,
+            queue: VecDeque::new(),
+            workers: HashMap::new(),
+            next_id: 0,
+            events: mpsc::channel(),
+            results: BTreeMap::new(),
+            reported: 0,
+            total: 0,
+            deaths_outside_pipelines: 0,
+            cache_data: Vec::new(),
+            handed_over: HashSet::new(),
+            unsupported: None,
+            validation_errors: 0,
+            exiting,
+        })
+    }
+
+    /// Starts workers until `wanted` run, or kills those beyond it (started early, before
+    /// the number of pipelines was known; they have no work yet).
+    fn start(&mut self, wanted: usize) -> Result<(), ReplayError> {
+        while self.workers.len() < wanted {
+            self.spawn()?;
+        }
+        let extra: Vec<usize> = self.workers.keys().copied().skip(wanted).collect();
+        for id in extra {
+            if let Some(mut worker) = self.workers.remove(&id) {
+                // Its close, seen later, finds no worker and is ignored.
+                let _ = worker.child.kill();
+                let _ = worker.child.wait();
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the work to the workers started without it; those started later get it at once.
+    fn set_work(&mut self, work: Vec<u8>) {
+        for worker in self.workers.values_mut() {
+            // A worker that cannot take it dies and is seen closing.
+            let _ = worker
+                .input
+                .write_all(&work)
+                .and_then(|()| worker.input.flush());
+        }
+        self.work = Some(work);
+    }
+
     fn run(
         &mut self,
         summary: &mut ReplaySummary,
         progress: &mut dyn FnMut(&ReplayProgress),
     ) -> Result<(), ReplayError> {
-        let wanted = self.options.workers.max(1).min(self.queue.len());
-        for _ in 0..wanted {
-            self.spawn()?;
-        }
         while !self.workers.is_empty() {
             self.assign();
             let now = Instant::now();
@@ -415,7 +484,13 @@ impl Pool<'_> {
             .map_err(worker_error)?;
         let mut input = BufWriter::new(stdin);
         // A worker that cannot take its job dies and is seen closing.
-        let _ = input.write_all(&self.job).and_then(|()| input.flush());
+        let _ = input
+            .write_all(&self.device)
+            .and_then(|()| match &self.work {
+                Some(work) => input.write_all(work),
+                None => Ok(()),
+            })
+            .and_then(|()| input.flush());
         self.workers.insert(
             id,
             Worker {
@@ -616,6 +691,17 @@ impl Pool<'_> {
         }
         if self.unsupported.is_some() {
             self.workers.clear();
+        }
+    }
+}
+
+impl Drop for Pool<'_> {
+    /// Workers never sent work (nothing to do, or an error before) are killed, not left
+    /// waiting for it.
+    fn drop(&mut self) {
+        for (_, mut worker) in self.workers.drain() {
+            let _ = worker.child.kill();
+            let _ = worker.child.wait();
         }
     }
 }

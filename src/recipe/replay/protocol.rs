@@ -16,8 +16,9 @@ const MAX_FRAME: u32 = 1 << 30;
 /// From the replay to a worker.
 #[derive(Debug)]
 pub(super) enum ToWorker {
-    /// What to replay on: sent once, first.
-    Job {
+    /// The device to create: sent once, first, as soon as the worker starts, so the worker
+    /// loads the driver and creates its device while the replay loads the cache and recipes.
+    Device {
         /// The instance's API version (the recorded application's).
         api_version: u32,
         /// Which physical device.
@@ -26,6 +27,9 @@ pub(super) enum ToWorker {
         validation: bool,
         /// The device recipe's bytes.
         device: Vec<u8>,
+    },
+    /// What to replay on that device: sent once, second.
+    Work {
         /// Initial data for the worker's pipeline cache (the stored cache's contents).
         seed: Vec<u8>,
         /// Every recipe the pipelines need.
@@ -121,21 +125,22 @@ impl ToWorker {
     pub(super) fn write(&self, out: &mut impl Write) -> io::Result<()> {
         let mut body = Writer::default();
         let tag = match self {
-            Self::Job {
+            Self::Device {
                 api_version,
                 device_index,
                 validation,
                 device,
-                seed,
-                recipes,
             } => {
                 body.u32(*api_version)
                     .u32(*device_index)
                     .u8(u8::from(*validation));
                 bytes_field(&mut body, device);
+                1
+            }
+            Self::Work { seed, recipes } => {
                 bytes_field(&mut body, seed);
                 recipes.encode(&mut body);
-                1
+                4
             }
             Self::Pipeline(key) => {
                 key.put(&mut body);
@@ -153,7 +158,7 @@ impl ToWorker {
         };
         let message = match tag {
             1 => parse(&body, |input| {
-                Some(Self::Job {
+                Some(Self::Device {
                     api_version: input.u32()?,
                     device_index: input.u32()?,
                     validation: match input.u8()? {
@@ -162,12 +167,16 @@ impl ToWorker {
                         _ => return None,
                     },
                     device: take_bytes(input)?,
-                    seed: take_bytes(input)?,
-                    recipes: RecipeSet::decode(input)?,
                 })
             })?,
             2 => parse(&body, |input| RecipeKey::get(input).map(Self::Pipeline))?,
             3 => parse(&body, |_| Some(Self::Finish))?,
+            4 => parse(&body, |input| {
+                Some(Self::Work {
+                    seed: take_bytes(input)?,
+                    recipes: RecipeSet::decode(input)?,
+                })
+            })?,
             _ => return Err(malformed()),
         };
         Ok(Some(message))
@@ -250,9 +259,32 @@ mod tests {
     fn messages_survive_the_pipe_and_claimed_lengths_allocate_nothing() {
         let key = RecipeKey(PipelineFingerprint([7; 32]));
         let mut pipe = Vec::new();
+        ToWorker::Device {
+            api_version: 0x0040_3000,
+            device_index: 1,
+            validation: true,
+            device: vec![1, 2, 3],
+        }
+        .write(&mut pipe)
+        .unwrap();
+        ToWorker::Work {
+            seed: vec![9; 5],
+            recipes: RecipeSet::default(),
+        }
+        .write(&mut pipe)
+        .unwrap();
         ToWorker::Pipeline(key).write(&mut pipe).unwrap();
         ToWorker::Finish.write(&mut pipe).unwrap();
         let mut input = pipe.as_slice();
+        assert!(matches!(
+            ToWorker::read(&mut input).unwrap(),
+            Some(ToWorker::Device { api_version: 0x0040_3000, device_index: 1, validation: true, device })
+                if device == [1, 2, 3]
+        ));
+        assert!(matches!(
+            ToWorker::read(&mut input).unwrap(),
+            Some(ToWorker::Work { seed, recipes }) if seed == [9; 5] && recipes == RecipeSet::default()
+        ));
         assert!(matches!(
             ToWorker::read(&mut input).unwrap(),
             Some(ToWorker::Pipeline(k)) if k == key

@@ -19,8 +19,8 @@ const WORKER_NICENESS: i32 = 10;
 
 /// Runs this process as a replay worker: call it first thing in `main` when the program was
 /// started with [`WORKER_ARG`] (the replay starts workers that way), and exit with what it
-/// returns. It reads the job and pipelines on stdin, creates each pipeline on its own device
-/// with a cache seeded by the replay, and answers on stdout; anything else printing to stdout
+/// returns. It reads the device to create, then the work and the pipelines on stdin, creates
+/// each pipeline on its own device with a cache seeded by the replay, and answers on stdout; anything else printing to stdout
 /// (the driver, a layer) is sent to stderr instead.
 ///
 /// Returns the process exit status: 0 after a finished job, 1 when the protocol broke.
@@ -57,18 +57,16 @@ unsafe fn serve(
     input: &mut impl io::Read,
     output: &mut impl Write,
 ) -> io::Result<()> {
-    let Some(ToWorker::Job {
+    let Some(ToWorker::Device {
         api_version,
         device_index,
         validation,
         device,
-        seed,
-        recipes,
     }) = ToWorker::read(input)?
     else {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            "the first message is not a job",
+            "the first message is not a device",
         ));
     };
     let unsupported =
@@ -100,7 +98,19 @@ unsafe fn serve(
             return unsupported(output, error.to_string());
         }
     };
-    let outcome = replay_on(&device, &recipes, &seed, &mut reporter, input, output);
+    // The work follows once the replay has loaded the cache; none comes (the pipe closes, or
+    // this process is killed) when the replay turns out to have nothing to do.
+    let outcome = match ToWorker::read(input) {
+        Ok(Some(ToWorker::Work { seed, recipes })) => {
+            replay_on(&device, &recipes, &seed, &mut reporter, input, output)
+        }
+        Ok(None) => Ok(()),
+        Ok(Some(_)) => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the second message is not the work",
+        )),
+        Err(error) => Err(error),
+    };
     // SAFETY: the replayer's objects and the cache were destroyed in `replay_on`.
     unsafe { device.destroy() };
     // What destroying reported too (the replay reads until this process exits).
@@ -172,7 +182,7 @@ fn replay_on(
                     });
                 break;
             }
-            Ok(Some(ToWorker::Job { .. })) => {
+            Ok(Some(ToWorker::Device { .. } | ToWorker::Work { .. })) => {
                 Err(io::Error::new(io::ErrorKind::InvalidData, "a second job"))
             }
             // The replay went away: nothing to answer.
