@@ -900,6 +900,9 @@ fn replay_isolated(dir: &Path) -> String {
     assert_eq!(second.worker_restarts, 0);
 
     options.if_needed = true;
+    // Nothing new: no worker may even start (workers otherwise start early, beside the
+    // replaying process's own setup). One that cannot be started fails the replay if tried.
+    options.worker.program = dir.join("no-such-worker");
     let (third, steps) = replay(&options);
     assert_eq!(third.already_replayed, all.len() - 2, "{third:?}");
     assert_eq!(third.skipped_bad, 2);
