@@ -63,45 +63,7 @@ impl Timed<'_> {
 }
 
 impl Creator for Timed<'_> {
-    fn shader_module(&mut self, info: &vk::ShaderModuleCreateInfo<'_>) -> vk::ShaderModule {
-        let handle = self.handle();
-        // SAFETY: a valid create-info built by the scene.
-        unsafe { self.recorder.shader_module(handle, info) }.expect("recorded");
-        handle
-    }
-    fn sampler(&mut self, info: &vk::SamplerCreateInfo<'_>) -> vk::Sampler {
-        let handle = self.handle();
-        // SAFETY: as above.
-        unsafe { self.recorder.sampler(handle, info) }.expect("recorded");
-        handle
-    }
-    fn descriptor_set_layout(
-        &mut self,
-        info: &vk::DescriptorSetLayoutCreateInfo<'_>,
-    ) -> vk::DescriptorSetLayout {
-        let handle = self.handle();
-        // SAFETY: as above.
-        unsafe { self.recorder.descriptor_set_layout(handle, info) }.expect("recorded");
-        handle
-    }
-    fn pipeline_layout(&mut self, info: &vk::PipelineLayoutCreateInfo<'_>) -> vk::PipelineLayout {
-        let handle = self.handle();
-        // SAFETY: as above.
-        unsafe { self.recorder.pipeline_layout(handle, info) }.expect("recorded");
-        handle
-    }
-    fn render_pass(&mut self, info: &vk::RenderPassCreateInfo<'_>) -> vk::RenderPass {
-        let handle = self.handle();
-        // SAFETY: as above.
-        unsafe { self.recorder.render_pass(handle, info) }.expect("recorded");
-        handle
-    }
-    fn render_pass2(&mut self, info: &vk::RenderPassCreateInfo2<'_>) -> vk::RenderPass {
-        let handle = self.handle();
-        // SAFETY: as above.
-        unsafe { self.recorder.render_pass2(handle, info) }.expect("recorded");
-        handle
-    }
+    recipe_support::objects_recorded_with_made_up_handles!();
     fn compute_pipelines(&mut self, infos: &[vk::ComputePipelineCreateInfo<'_>]) {
         let recorder = self.recorder;
         for info in infos {

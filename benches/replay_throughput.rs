@@ -473,58 +473,7 @@ struct OnDriver<'a> {
 }
 
 impl Creator for OnDriver<'_> {
-    fn shader_module(&mut self, info: &vk::ShaderModuleCreateInfo<'_>) -> vk::ShaderModule {
-        // SAFETY: a valid create-info from the scene on the live device.
-        let handle = unsafe { self.device.create_shader_module(info, None) }.expect("module");
-        self.objects.modules.push(handle);
-        // SAFETY: the create-info just used to create `handle`.
-        unsafe { self.recorder.shader_module(handle, info) }.expect("recorded");
-        handle
-    }
-    fn sampler(&mut self, info: &vk::SamplerCreateInfo<'_>) -> vk::Sampler {
-        // SAFETY: as above.
-        let handle = unsafe { self.device.create_sampler(info, None) }.expect("sampler");
-        self.objects.samplers.push(handle);
-        // SAFETY: as above.
-        unsafe { self.recorder.sampler(handle, info) }.expect("recorded");
-        handle
-    }
-    fn descriptor_set_layout(
-        &mut self,
-        info: &vk::DescriptorSetLayoutCreateInfo<'_>,
-    ) -> vk::DescriptorSetLayout {
-        // SAFETY: as above.
-        let handle =
-            unsafe { self.device.create_descriptor_set_layout(info, None) }.expect("set layout");
-        self.objects.set_layouts.push(handle);
-        // SAFETY: as above.
-        unsafe { self.recorder.descriptor_set_layout(handle, info) }.expect("recorded");
-        handle
-    }
-    fn pipeline_layout(&mut self, info: &vk::PipelineLayoutCreateInfo<'_>) -> vk::PipelineLayout {
-        // SAFETY: as above.
-        let handle = unsafe { self.device.create_pipeline_layout(info, None) }.expect("layout");
-        self.objects.pipeline_layouts.push(handle);
-        // SAFETY: as above.
-        unsafe { self.recorder.pipeline_layout(handle, info) }.expect("recorded");
-        handle
-    }
-    fn render_pass(&mut self, info: &vk::RenderPassCreateInfo<'_>) -> vk::RenderPass {
-        // SAFETY: as above.
-        let handle = unsafe { self.device.create_render_pass(info, None) }.expect("render pass");
-        self.objects.render_passes.push(handle);
-        // SAFETY: as above.
-        unsafe { self.recorder.render_pass(handle, info) }.expect("recorded");
-        handle
-    }
-    fn render_pass2(&mut self, info: &vk::RenderPassCreateInfo2<'_>) -> vk::RenderPass {
-        // SAFETY: as above.
-        let handle = unsafe { self.device.create_render_pass2(info, None) }.expect("render pass");
-        self.objects.render_passes.push(handle);
-        // SAFETY: as above.
-        unsafe { self.recorder.render_pass2(handle, info) }.expect("recorded");
-        handle
-    }
+    recipe_support::objects_created_and_recorded!(objects);
     fn compute_pipelines(&mut self, infos: &[vk::ComputePipelineCreateInfo<'_>]) {
         let started = Instant::now();
         // SAFETY: valid create-infos on the live device with the scene's features.

@@ -932,9 +932,129 @@ pub struct RecordingOnly {
     next_handle: u64,
 }
 
-/// `Creator` for a type with a `recorder` field (this module's `Recorder`, or a library
-/// `RecipeRecorder` borrowed) and a `next_handle: u64` counter: every creation is only
-/// recorded, under a made-up handle.
+/// The object methods of a `Creator` (inside its `impl`) for a type with a `recorder` field
+/// (this module's `Recorder`, or a library `RecipeRecorder` borrowed) and a `handle()` method
+/// making up handles: every object creation is only recorded.
+macro_rules! objects_recorded_with_made_up_handles {
+    () => {
+        fn shader_module(&mut self, info: &vk::ShaderModuleCreateInfo<'_>) -> vk::ShaderModule {
+            let handle = self.handle();
+            // SAFETY: a valid create-info built by the scene.
+            unsafe { self.recorder.shader_module(handle, info) }.expect("module recorded");
+            handle
+        }
+        fn sampler(&mut self, info: &vk::SamplerCreateInfo<'_>) -> vk::Sampler {
+            let handle = self.handle();
+            // SAFETY: as above.
+            unsafe { self.recorder.sampler(handle, info) }.expect("sampler recorded");
+            handle
+        }
+        fn descriptor_set_layout(
+            &mut self,
+            info: &vk::DescriptorSetLayoutCreateInfo<'_>,
+        ) -> vk::DescriptorSetLayout {
+            let handle = self.handle();
+            // SAFETY: as above.
+            unsafe { self.recorder.descriptor_set_layout(handle, info) }
+                .expect("set layout recorded");
+            handle
+        }
+        fn pipeline_layout(
+            &mut self,
+            info: &vk::PipelineLayoutCreateInfo<'_>,
+        ) -> vk::PipelineLayout {
+            let handle = self.handle();
+            // SAFETY: as above.
+            unsafe { self.recorder.pipeline_layout(handle, info) }.expect("layout recorded");
+            handle
+        }
+        fn render_pass(&mut self, info: &vk::RenderPassCreateInfo<'_>) -> vk::RenderPass {
+            let handle = self.handle();
+            // SAFETY: as above.
+            unsafe { self.recorder.render_pass(handle, info) }.expect("render pass recorded");
+            handle
+        }
+        fn render_pass2(&mut self, info: &vk::RenderPassCreateInfo2<'_>) -> vk::RenderPass {
+            let handle = self.handle();
+            // SAFETY: as above.
+            unsafe { self.recorder.render_pass2(handle, info) }.expect("render pass 2 recorded");
+            handle
+        }
+    };
+}
+#[allow(unused_imports)] // used by the includers that record with made-up handles
+pub(crate) use objects_recorded_with_made_up_handles;
+
+/// The object methods of a `Creator` (inside its `impl`) for a type with `device:
+/// &ash::Device`, a `recorder` field and an `$objects` field with one `Vec` per kind: each
+/// object is created on the driver, kept for destruction, then recorded.
+#[allow(unused_macros)] // used by the includers that create on a driver
+macro_rules! objects_created_and_recorded {
+    ($objects:ident) => {
+        fn shader_module(&mut self, info: &vk::ShaderModuleCreateInfo<'_>) -> vk::ShaderModule {
+            // SAFETY: a valid create-info from the scene, on the live device with its features.
+            let handle = unsafe { self.device.create_shader_module(info, None) }.expect("module");
+            self.$objects.modules.push(handle);
+            // SAFETY: the create-info just used to create `handle`, still valid.
+            unsafe { self.recorder.shader_module(handle, info) }.expect("recorded");
+            handle
+        }
+        fn sampler(&mut self, info: &vk::SamplerCreateInfo<'_>) -> vk::Sampler {
+            // SAFETY: as above.
+            let handle = unsafe { self.device.create_sampler(info, None) }.expect("sampler");
+            self.$objects.samplers.push(handle);
+            // SAFETY: as above.
+            unsafe { self.recorder.sampler(handle, info) }.expect("recorded");
+            handle
+        }
+        fn descriptor_set_layout(
+            &mut self,
+            info: &vk::DescriptorSetLayoutCreateInfo<'_>,
+        ) -> vk::DescriptorSetLayout {
+            // SAFETY: as above.
+            let handle = unsafe { self.device.create_descriptor_set_layout(info, None) }
+                .expect("set layout");
+            self.$objects.set_layouts.push(handle);
+            // SAFETY: as above.
+            unsafe { self.recorder.descriptor_set_layout(handle, info) }.expect("recorded");
+            handle
+        }
+        fn pipeline_layout(
+            &mut self,
+            info: &vk::PipelineLayoutCreateInfo<'_>,
+        ) -> vk::PipelineLayout {
+            // SAFETY: as above.
+            let handle = unsafe { self.device.create_pipeline_layout(info, None) }.expect("layout");
+            self.$objects.pipeline_layouts.push(handle);
+            // SAFETY: as above.
+            unsafe { self.recorder.pipeline_layout(handle, info) }.expect("recorded");
+            handle
+        }
+        fn render_pass(&mut self, info: &vk::RenderPassCreateInfo<'_>) -> vk::RenderPass {
+            // SAFETY: as above.
+            let handle =
+                unsafe { self.device.create_render_pass(info, None) }.expect("render pass");
+            self.$objects.render_passes.push(handle);
+            // SAFETY: as above.
+            unsafe { self.recorder.render_pass(handle, info) }.expect("recorded");
+            handle
+        }
+        fn render_pass2(&mut self, info: &vk::RenderPassCreateInfo2<'_>) -> vk::RenderPass {
+            // SAFETY: as above.
+            let handle =
+                unsafe { self.device.create_render_pass2(info, None) }.expect("render pass");
+            self.$objects.render_passes.push(handle);
+            // SAFETY: as above.
+            unsafe { self.recorder.render_pass2(handle, info) }.expect("recorded");
+            handle
+        }
+    };
+}
+#[allow(unused_imports)] // used by the includers that create on a driver
+pub(crate) use objects_created_and_recorded;
+
+/// `Creator` for a type with a `recorder` field and a `next_handle: u64` counter: every
+/// creation is only recorded, under a made-up handle.
 macro_rules! creator_recording_with_made_up_handles {
     ($type:ty) => {
         impl $type {
@@ -945,53 +1065,10 @@ macro_rules! creator_recording_with_made_up_handles {
         }
 
         impl Creator for $type {
-            fn shader_module(&mut self, info: &vk::ShaderModuleCreateInfo<'_>) -> vk::ShaderModule {
-                let handle = self.handle();
-                // SAFETY: a valid create-info built by the scene.
-                unsafe { self.recorder.shader_module(handle, info) }.expect("module recorded");
-                handle
-            }
-            fn sampler(&mut self, info: &vk::SamplerCreateInfo<'_>) -> vk::Sampler {
-                let handle = self.handle();
-                // SAFETY: as above.
-                unsafe { self.recorder.sampler(handle, info) }.expect("sampler recorded");
-                handle
-            }
-            fn descriptor_set_layout(
-                &mut self,
-                info: &vk::DescriptorSetLayoutCreateInfo<'_>,
-            ) -> vk::DescriptorSetLayout {
-                let handle = self.handle();
-                // SAFETY: as above.
-                unsafe { self.recorder.descriptor_set_layout(handle, info) }
-                    .expect("set layout recorded");
-                handle
-            }
-            fn pipeline_layout(
-                &mut self,
-                info: &vk::PipelineLayoutCreateInfo<'_>,
-            ) -> vk::PipelineLayout {
-                let handle = self.handle();
-                // SAFETY: as above.
-                unsafe { self.recorder.pipeline_layout(handle, info) }.expect("layout recorded");
-                handle
-            }
-            fn render_pass(&mut self, info: &vk::RenderPassCreateInfo<'_>) -> vk::RenderPass {
-                let handle = self.handle();
-                // SAFETY: as above.
-                unsafe { self.recorder.render_pass(handle, info) }.expect("render pass recorded");
-                handle
-            }
-            fn render_pass2(&mut self, info: &vk::RenderPassCreateInfo2<'_>) -> vk::RenderPass {
-                let handle = self.handle();
-                // SAFETY: as above.
-                unsafe { self.recorder.render_pass2(handle, info) }
-                    .expect("render pass 2 recorded");
-                handle
-            }
+            crate::recipe_support::objects_recorded_with_made_up_handles!();
             fn compute_pipelines(&mut self, infos: &[vk::ComputePipelineCreateInfo<'_>]) {
                 for info in infos {
-                    // SAFETY: as above.
+                    // SAFETY: a valid create-info built by the scene.
                     unsafe { self.recorder.compute_pipeline(info) }
                         .expect("compute pipeline recorded");
                 }
