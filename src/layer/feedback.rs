@@ -638,6 +638,35 @@ mod tests {
 
     /// Creates `count` pipelines through `stats` with the fake driver (all hits); whether the
     /// driver was asked for feedback.
+    /// Creates one pipeline from `infos` (one create info) that must reach the driver as the
+    /// application's own array (nothing chained by the layer); the feedback structures the
+    /// fake driver found in its chain.
+    fn create_passed_through(
+        stats: &CreationStats,
+        infos: &[vk::ComputePipelineCreateInfo<'_>; 1],
+    ) -> usize {
+        let mut pipelines = [vk::Pipeline::null()];
+        let out = pipelines.as_mut_ptr();
+        let mut found = 0;
+        // SAFETY: one valid info and handle; the fake driver is the callee.
+        let result = unsafe {
+            create_with_feedback(
+                stats,
+                thread_slot::current(),
+                1,
+                infos.as_ptr(),
+                out,
+                |given| {
+                    assert_eq!(given, infos.as_ptr(), "the application's own infos");
+                    found = fake_create(given, 1, out, &[true]);
+                    vk::Result::SUCCESS
+                },
+            )
+        };
+        assert_eq!(result, vk::Result::SUCCESS);
+        found
+    }
+
     fn create_counted(stats: &CreationStats, count: usize) -> bool {
         let infos = vec![vk::ComputePipelineCreateInfo::default(); count];
         let mut pipelines = vec![vk::Pipeline::null(); count];
@@ -734,24 +763,7 @@ mod tests {
     fn off_neither_chains_nor_counts() {
         let stats = CreationStats::new(None);
         let infos = [vk::ComputePipelineCreateInfo::default()];
-        let mut pipelines = [vk::Pipeline::null()];
-        let out = pipelines.as_mut_ptr();
-        // SAFETY: one valid info and handle; the fake driver is the callee.
-        let result = unsafe {
-            create_with_feedback(
-                &stats,
-                thread_slot::current(),
-                1,
-                infos.as_ptr(),
-                out,
-                |given| {
-                    assert_eq!(given, infos.as_ptr(), "the application's own infos");
-                    assert_eq!(fake_create(given, 1, out, &[true]), 0);
-                    vk::Result::SUCCESS
-                },
-            )
-        };
-        assert_eq!(result, vk::Result::SUCCESS);
+        assert_eq!(create_passed_through(&stats, &infos), 0, "nothing chained");
         assert!(!create_counted(&stats, 3));
         let summary = stats.summary();
         assert_eq!(
@@ -784,24 +796,11 @@ mod tests {
             p_next: std::ptr::from_ref(&app_info).cast(),
             ..Default::default()
         }];
-        let mut pipelines = [vk::Pipeline::null()];
-        let out = pipelines.as_mut_ptr();
-        // SAFETY: one valid info and handle; the fake driver is the callee.
-        let result = unsafe {
-            create_with_feedback(
-                &stats,
-                thread_slot::current(),
-                1,
-                infos.as_ptr(),
-                out,
-                |given| {
-                    assert_eq!(given, infos.as_ptr(), "the application's own infos");
-                    assert_eq!(fake_create(given, 1, out, &[true]), 1);
-                    vk::Result::SUCCESS
-                },
-            )
-        };
-        assert_eq!(result, vk::Result::SUCCESS);
+        assert_eq!(
+            create_passed_through(&stats, &infos),
+            1,
+            "the application's own"
+        );
         let summary = stats.summary();
         assert_eq!((summary.created, summary.measured, summary.hits), (3, 2, 2));
     }
