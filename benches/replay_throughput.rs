@@ -66,25 +66,6 @@ fn main() {
         run_driver(&args[at + 1]);
         return;
     }
-    let lavapipe = std::env::var_os("PCSTORE_TEST_LAVAPIPE_ICD").map_or(
-        PathBuf::from("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json"),
-        PathBuf::from,
-    );
-    assert!(
-        lavapipe.is_file(),
-        "lavapipe missing: bash scripts/install-deps.sh"
-    );
-    let swiftshader = std::env::var_os("PCSTORE_TEST_SWIFTSHADER_ICD").map_or(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("target/swiftshader/pcstore_swiftshader_icd.json"),
-        PathBuf::from,
-    );
-    let mut drivers = vec![("lavapipe", lavapipe)];
-    if swiftshader.is_file() {
-        drivers.push(("swiftshader", swiftshader));
-    } else {
-        eprintln!("SwiftShader not found (run scripts/vulkan-drivers.sh): lavapipe only");
-    }
     println!(
         "| driver | distinct pipelines (created by the application) | application (no cache) \
          | replay, 1 worker | replay, 2 workers | 1 worker: fixed + marginal rate \
@@ -92,7 +73,8 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|");
     let work = std::env::temp_dir().join(format!("pcstore-replay-bench-{}", std::process::id()));
-    for (name, icd) in drivers {
+    // Both CPU drivers, found as the Vulkan tests find them (missing: a panic that says so).
+    for vk_harness::Driver { name, icd } in vk_harness::drivers() {
         let status = Command::new(std::env::current_exe().expect("own path"))
             .args(["--driver", name])
             .env("VK_DRIVER_FILES", &icd)

@@ -17,7 +17,6 @@
 #[path = "../tests/support/vk_harness.rs"]
 mod vk_harness;
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,29 +38,11 @@ fn main() {
         run_driver(&args[at + 1]);
         return;
     }
-    let lavapipe = std::env::var_os("PCSTORE_TEST_LAVAPIPE_ICD").map_or(
-        PathBuf::from("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json"),
-        PathBuf::from,
-    );
-    assert!(
-        lavapipe.is_file(),
-        "lavapipe missing: bash scripts/install-deps.sh"
-    );
-    let swiftshader = std::env::var_os("PCSTORE_TEST_SWIFTSHADER_ICD").map_or(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("target/swiftshader/pcstore_swiftshader_icd.json"),
-        PathBuf::from,
-    );
     println!("| driver | blob | raw call | BLAKE3 pass | pcstore | pcstore / (raw + BLAKE3) | pcstore / raw |");
     println!("|---|---|---|---|---|---|---|");
-    let mut drivers = vec![("lavapipe", lavapipe)];
-    if swiftshader.is_file() {
-        drivers.push(("swiftshader", swiftshader));
-    } else {
-        eprintln!("SwiftShader not found (run scripts/vulkan-drivers.sh): lavapipe only");
-    }
     let work = std::env::temp_dir().join(format!("pcstore-vulkan-bench-{}", std::process::id()));
-    for (name, icd) in drivers {
+    // Both CPU drivers, found as the Vulkan tests find them (missing: a panic that says so).
+    for vk_harness::Driver { name, icd } in vk_harness::drivers() {
         let status = Command::new(std::env::current_exe().expect("own path"))
             .args(["--driver", name])
             .env("VK_DRIVER_FILES", &icd)
