@@ -153,10 +153,7 @@ impl Group<'_> {
                 outcome: PipelineOutcome::Unbuildable,
             });
         }
-        let queue: VecDeque<RecipeKey> = todo
-            .into_iter()
-            .filter(|pipeline| recipes.get(pipeline).is_some())
-            .collect();
+        let queue = recipes.creation_order(todo);
         if queue.is_empty() {
             return Ok(());
         }
