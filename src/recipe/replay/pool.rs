@@ -102,8 +102,10 @@ impl ReplayOptions {
 /// pipeline it was on is recorded as bad for this driver and never tried again; pipelines it
 /// had finished since its last cache hand-over are redone by others, so no worker's death
 /// loses another's work. The workers' caches are merged into the loaded cache and saved once
-/// under the application's key, then the store is flushed. `progress` is called after every
-/// pipeline, on the calling thread.
+/// under the application's key, then the store is flushed; the call returns then, and workers
+/// still tearing down their devices are reaped by a thread of their own (without
+/// validation: with it, their last error count comes after the teardown and is waited for).
+/// `progress` is called after every pipeline, on the calling thread.
 ///
 /// # Errors
 /// [`ReplayError::MissingRecipe`] / [`ReplayError::BadRecipe`] for the application record
@@ -178,19 +180,36 @@ pub unsafe fn replay_application(
         outcome?;
     }
     store.flush().map_err(ReplayError::Io)?;
-    exiting.reap(options.pipeline_timeout);
+    exiting.reap_in_background(options.pipeline_timeout);
     Ok(summary)
 }
 
 /// Workers that handed over their cache and are destroying their device and exiting: the
-/// replay merges, saves and flushes meanwhile instead of waiting (measured on lavapipe: 10-15
-/// ms per worker, a tenth of a small replay's fixed cost), then reaps them. They are left to
-/// exit by themselves (a driver may still write its own disk cache on the way out) for up to
-/// the pipeline timeout, then killed: their work is in hand, and a replay never hangs.
+/// replay merges, saves and flushes meanwhile and returns without waiting for them (measured
+/// on lavapipe: 15-20 ms for a worker that created a few hundred pipelines, a tenth of such a
+/// replay); a thread reaps them. They are left to exit by themselves (a driver may still write
+/// its own disk cache on the way out) for up to the pipeline timeout, then killed: their work
+/// is in hand, and a replay never hangs. If the replaying process exits first, they finish
+/// exiting on their own (their input is closed, their job done).
 #[derive(Default)]
 struct Exiting(Vec<Child>);
 
 impl Exiting {
+    /// Reaps them on a thread of their own; if no thread can be started, kills them now.
+    fn reap_in_background(mut self, timeout: Duration) {
+        if self.0.is_empty() {
+            return;
+        }
+        let exiting = Self(std::mem::take(&mut self.0));
+        // On failure the closure, and with it `exiting`, is dropped: killed and reaped.
+        let _ = std::thread::Builder::new()
+            .name("pcstore-replay-reaper".into())
+            .spawn(move || {
+                let mut exiting = exiting;
+                exiting.reap(timeout);
+            });
+    }
+
     fn reap(&mut self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         for mut child in self.0.drain(..) {
