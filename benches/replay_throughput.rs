@@ -6,22 +6,23 @@
 //!
 //! The scene: the varied scene of tests/recipe_support (compute with specialization and push
 //! constants, render passes of both APIs with several subpasses, dynamic rendering, vertex
-//! bindings, immutable samplers, blend and dynamic states...) created `VARIANTS` times, each
-//! time with one more specialization constant in every stage (an ID no shader declares, so
-//! valid everywhere, but part of what the driver compiles and keys its cache by): hundreds of
-//! distinct pipelines, in the same batches the scene uses.
+//! bindings, immutable samplers, blend and dynamic states...) created `SCENE_COPIES` times,
+//! each time with one more specialization constant in every stage (an ID no shader declares,
+//! so valid everywhere, but part of what the driver compiles and keys its cache by): hundreds
+//! or thousands of distinct pipelines, in the same batches the scene uses.
 //!
-//! - The application: one child process per driver creates the scene on a device with the
-//!   scene's features, with no pipeline cache (a first launch), and records it through the
-//!   library's `RecipeRecorder` (as the layer does). Its rate: pipelines over the time spent in
-//!   `vkCreate*Pipelines` only (recording excluded; modules and layouts excluded).
+//! - The application: a first launch, so a fresh process per run (the driver loaded anew, as
+//!   a replay worker loads it) creates the scene on a device with the scene's features, with
+//!   no pipeline cache, and records it through the library's `RecipeRecorder` (as the layer
+//!   does) into a disk store. Its rate: pipelines over the time spent in `vkCreate*Pipelines`
+//!   only (recording, modules, layouts and the process's start excluded).
 //! - The replay: `replay_application` with 1 and 2 workers (this program re-executed) from a
 //!   fresh disk store holding only the recipes, into an empty cache. Its rate: pipelines over
 //!   the whole call (reading the store, starting workers and their devices, sending recipes,
 //!   creating modules and layouts, merging, saving, flushing). The same replay of one copy of
 //!   the scene splits that time into a fixed cost and a marginal rate (two points of
-//!   time = fixed + pipelines / rate): the fixed cost is what a scene this cheap to compile
-//!   shows most.
+//!   time = fixed + pipelines / rate): the fixed cost is what a small scene this cheap to
+//!   compile shows most.
 //!
 //! Validation layers off; `MESA_SHADER_CACHE_DISABLE=true` and a private `XDG_CACHE_HOME` (no
 //! driver disk cache on either side). Medians of `RUNS` runs of each; the machine is shared, so
@@ -46,11 +47,12 @@ use pcstore::recipe::{
     RecipeRecorder,
 };
 use pcstore::vulkan::ash::{self, vk};
-use pcstore::{DiskCache, InMemoryPipelineCache, PipelineCacheStore, PipelineFingerprint};
+use pcstore::{DiskCache, PipelineCacheStore, PipelineFingerprint};
 use recipe_support::{create_scene, scene_pipeline_count, Creator, SceneOptions};
 
-/// Copies of the scene, each with its own specialization: 40 x 8-9 = 320-360 pipelines.
-const VARIANTS: u32 = 40;
+/// Copies of the scene, each with its own specialization (8-9 pipelines per copy): a small
+/// game's 320-360 pipelines, and a larger one's 3200-3600.
+const SCENE_COPIES: [u32; 2] = [40, 400];
 /// The specialization constant ID the variants set (declared by no shader of the scene).
 const VARIANT_CONSTANT_ID: u32 = 900;
 /// Runs of each measurement (medians reported).
@@ -64,6 +66,14 @@ fn main() {
     }
     if let Some(at) = args.iter().position(|arg| arg == "--driver") {
         run_driver(&args[at + 1]);
+        return;
+    }
+    if let Some(at) = args.iter().position(|arg| arg == "--application") {
+        run_application(
+            &args[at + 1],
+            args[at + 2].parse().expect("copies"),
+            &args[at + 3],
+        );
         return;
     }
     println!(
@@ -89,70 +99,107 @@ fn main() {
     let _ = std::fs::remove_dir_all(&work);
 }
 
-/// One driver, in its own process: the application's runs, then the replays.
+/// One driver, in its own process: per scene size, the application's runs, then the replays.
 fn run_driver(driver: &str) {
     let work = PathBuf::from(std::env::var_os("PCSTORE_BENCH_WORK").expect("work folder"));
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).expect("work folder");
-    let recorded: Arc<dyn PipelineCacheStore> = Arc::new(InMemoryPipelineCache::new());
-    let mut application_rates = Vec::new();
-    let mut scene = None;
-    for _ in 0..RUNS {
-        let (key, created, spent) = application(driver, &recorded, VARIANTS, b"replaybench");
-        scene = Some((key, created));
-        application_rates.push(created as f64 / spent.as_secs_f64());
-    }
-    let (application_key, pipelines) = scene.expect("at least one run");
-    // One copy of the scene under another name: its replay is mostly fixed cost.
-    let (small_key, _, _) = application(driver, &recorded, 1, b"replaybench-one");
-    let mut replays = Vec::new();
-    for workers in [1, 2] {
-        let times = |application: &RecipeKey| {
-            let times: Vec<(usize, f64)> = (0..RUNS)
-                .map(|run| {
-                    let dir = work.join(format!("replay-{workers}-{run}"));
-                    let timed = replay(&dir, recorded.as_ref(), application, workers);
-                    let _ = std::fs::remove_dir_all(&dir);
-                    timed
-                })
-                .collect();
-            (
-                times[0].0,
-                median(times.into_iter().map(|(_, t)| t).collect()),
-            )
-        };
-        let (distinct, seconds) = times(&application_key);
-        let (small, small_seconds) = times(&small_key);
-        // Two points of seconds = fixed + pipelines x per-pipeline.
-        let per_pipeline = (seconds - small_seconds) / (distinct - small) as f64;
-        let fixed = small_seconds - small as f64 * per_pipeline;
-        replays.push((distinct, seconds, fixed, per_pipeline));
-    }
-    let application_rate = median(application_rates);
-    let distinct = replays[0].0;
-    let cells: Vec<String> = replays
+    // One copy of the scene under a name of its own: its replay is mostly fixed cost.
+    let (one_copy, _, _) = application_process(driver, 1, "replaybench-one");
+    let scenes: Vec<(RecipeKey, usize, f64)> = SCENE_COPIES
         .iter()
-        .map(|(distinct, seconds, _, _)| {
-            let rate = *distinct as f64 / seconds;
-            format!("{rate:.0}/s ({:.2}x)", rate / application_rate)
+        .map(|copies| {
+            let name = format!("replaybench-{copies}");
+            let runs: Vec<(RecipeKey, usize, f64)> = (0..RUNS)
+                .map(|_| application_process(driver, *copies, &name))
+                .collect();
+            let (key, created, _) = runs[0];
+            let rate = median(
+                runs.iter()
+                    .map(|(_, created, seconds)| *created as f64 / seconds)
+                    .collect(),
+            );
+            (key, created, rate)
         })
         .collect();
-    let detail: Vec<String> = replays
-        .iter()
-        .map(|(_, _, fixed, per_pipeline)| {
-            format!(
+    let recorded: Arc<dyn PipelineCacheStore> =
+        Arc::new(DiskCache::new(work.join("recorded")).expect("recorded store"));
+    // The median seconds of replaying `application` with `workers`, and its distinct pipelines.
+    let timed = |application: &RecipeKey, workers: usize| {
+        let times: Vec<(usize, f64)> = (0..RUNS)
+            .map(|run| {
+                let dir = work.join(format!("replay-{workers}-{run}"));
+                let timed = replay(&dir, recorded.as_ref(), application, workers);
+                let _ = std::fs::remove_dir_all(&dir);
+                timed
+            })
+            .collect();
+        (
+            times[0].0,
+            median(times.into_iter().map(|(_, t)| t).collect()),
+        )
+    };
+    let one_copy_times = [timed(&one_copy, 1), timed(&one_copy, 2)];
+    for (application, created, application_rate) in scenes {
+        let mut cells = Vec::new();
+        let mut details = Vec::new();
+        let mut distinct = 0;
+        for (workers, (small, small_seconds)) in [1, 2].into_iter().zip(one_copy_times) {
+            let seconds;
+            (distinct, seconds) = timed(&application, workers);
+            let rate = distinct as f64 / seconds;
+            cells.push(format!("{rate:.0}/s ({:.2}x)", rate / application_rate));
+            // Two points of seconds = fixed + pipelines x per-pipeline.
+            let per_pipeline = (seconds - small_seconds) / (distinct - small) as f64;
+            let fixed = small_seconds - small as f64 * per_pipeline;
+            details.push(format!(
                 "{:.0} ms + {:.0}/s ({:.2}x)",
                 fixed * 1e3,
                 1.0 / per_pipeline,
                 1.0 / per_pipeline / application_rate
-            )
-        })
-        .collect();
-    println!(
-        "| {driver} | {distinct} ({pipelines}) | {application_rate:.0}/s | {} | {} | {} | {} |",
-        cells[0], cells[1], detail[0], detail[1]
-    );
+            ));
+        }
+        println!(
+            "| {driver} | {distinct} ({created}) | {application_rate:.0}/s | {} | {} | {} | {} |",
+            cells[0], cells[1], details[0], details[1]
+        );
+    }
     let _ = std::fs::remove_dir_all(&work);
+}
+
+/// Runs the application as a first launch does: in a fresh process (`run_application`) that
+/// loads the driver and creates the scene once; the application record's key, the pipelines
+/// created and the seconds spent creating them.
+fn application_process(driver: &str, copies: u32, name: &str) -> (RecipeKey, usize, f64) {
+    let output = Command::new(std::env::current_exe().expect("own path"))
+        .args(["--application", driver, &copies.to_string(), name])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("spawn the application");
+    assert!(
+        output.status.success(),
+        "the application failed on {driver}"
+    );
+    let line = String::from_utf8(output.stdout).expect("UTF-8");
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let key = PipelineFingerprint::from_hex(fields[0]).expect("application key");
+    (
+        RecipeKey(key),
+        fields[1].parse().expect("pipelines"),
+        fields[2].parse().expect("seconds"),
+    )
+}
+
+/// The application's process: creates `copies` of the scene on `driver`, records them into
+/// the bench's recorded store and prints its record's key, the pipelines created and the
+/// seconds spent creating them.
+fn run_application(driver: &str, copies: u32, name: &str) {
+    let work = PathBuf::from(std::env::var_os("PCSTORE_BENCH_WORK").expect("work folder"));
+    let recorded: Arc<dyn PipelineCacheStore> =
+        Arc::new(DiskCache::new(work.join("recorded")).expect("recorded store"));
+    let (key, created, spent) = application(driver, &recorded, copies, name.as_bytes());
+    recorded.flush().expect("flush the recipes");
+    println!("{key} {created} {}", spent.as_secs_f64());
 }
 
 /// Replays `application` from a fresh store at `dir` with `workers` workers: the pipelines
