@@ -808,3 +808,53 @@ pub fn lower_priority(steps: i32) {
         libc::setpriority(libc::PRIO_PROCESS, 0, (current + steps).min(19));
     }
 }
+
+/// `membarrier` commands (linux/membarrier.h).
+#[cfg(target_os = "linux")]
+const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_int = 1 << 3;
+#[cfg(target_os = "linux")]
+const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_int = 1 << 4;
+
+/// Registers this process for [`process_barrier`] and tries one: whether it can be used (Linux
+/// 4.14 and later, unless a sandbox filters the call). Registration survives `fork` and ends
+/// at `exec`.
+#[cfg(target_os = "linux")]
+pub fn register_process_barrier() -> bool {
+    // SAFETY: the membarrier system call with a command, no flags and no pointer.
+    let registered = unsafe {
+        libc::syscall(
+            libc::SYS_membarrier,
+            MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+            0 as libc::c_int,
+            0 as libc::c_int,
+        )
+    } == 0;
+    registered && process_barrier()
+}
+
+/// A full memory barrier in every thread of this process running now (see
+/// `sync::asymmetric`); false if the kernel refused.
+#[cfg(target_os = "linux")]
+pub fn process_barrier() -> bool {
+    // SAFETY: as in `register_process_barrier`.
+    unsafe {
+        libc::syscall(
+            libc::SYS_membarrier,
+            MEMBARRIER_CMD_PRIVATE_EXPEDITED,
+            0 as libc::c_int,
+            0 as libc::c_int,
+        ) == 0
+    }
+}
+
+/// No process-wide barrier here: the fences stay symmetric.
+#[cfg(not(target_os = "linux"))]
+pub fn register_process_barrier() -> bool {
+    false
+}
+
+/// Never called: [`register_process_barrier`] said no.
+#[cfg(not(target_os = "linux"))]
+pub fn process_barrier() -> bool {
+    false
+}
