@@ -1941,8 +1941,9 @@ fn dead_remote_remembered_across_processes(setup: &Setup, driver: &Driver) -> St
 fn late_remote_hit_lands_locally(setup: &Setup, driver: &Driver) -> String {
     let remote = TestRemote::start(Serve::Store { delay_ms: 0 });
     // A first run learns the key the layer uses (its GET) and stores a valid entry locally.
-    // Recording asks for its application record and the catalog too, in any order: the
-    // layer's cache is the key whose entry is not a recipe.
+    // Recording asks for its application record and the catalog too, and the label its
+    // record, in any order (the label is written beside the cache's lookup): the layer's
+    // cache is the key whose entry is a pipeline-cache envelope.
     let seeded = fresh_store(setup, driver, "late-seed");
     let mut command = app_command(setup, driver, Mode::ExplicitValidationBelow, &seeded, false);
     command.env("PCSTORE_REMOTE_URL", remote.url());
@@ -1956,7 +1957,7 @@ fn late_remote_hit_lands_locally(setup: &Setup, driver: &Driver) -> String {
         .find_map(|key| {
             seeded_disk
                 .get(&key)
-                .filter(|entry| pcstore::recipe::recipe_kind(entry).is_err())
+                .filter(|entry| pcstore::vulkan::envelope_device(entry).is_some())
                 .map(|entry| (key, entry))
         })
         .expect("the layer asked the remote tier for its cache, and the seeding run stored it");
