@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
-use pcstore::disk::{DiskCacheOptions, DiskEntry};
+use pcstore::disk::{DiskCacheOptions, DiskEntry, EntryHead, StaleEntries};
 use pcstore::recipe::{recipe_kind, RecipeKind};
-use pcstore::vulkan::{envelope_device, EnvelopeDevice, History, Label, ENVELOPE_HEADER_LEN};
+use pcstore::vulkan::{
+    envelope_device, EnvelopeDevice, History, Label, StaleIdentities, ENVELOPE_HEADER_LEN,
+};
 use pcstore::DiskCache;
 use serde::Serialize;
 
@@ -286,11 +288,13 @@ impl std::str::FromStr for StalePeriod {
     }
 }
 
-/// Devices not seen for `stale_after` before `now_ns`: those with a label whose newest
-/// "last seen", and whose entries' last use, are all older than that. A device without a label
-/// is never stale (nothing says it was updated away: its entries age out by LRU), nor is any
-/// device with no period (`never`).
+/// Devices not seen for `stale_after` before `now_ns`, by the rule the disk tier's compaction
+/// evicts by ([`StaleIdentities`]: a device with a label whose newest "last seen", and whose
+/// entries' last use, are all older than that; never one without a label, nor any with no
+/// period, `never`), so `prune` and `info` say what compaction does. One small read of each
+/// entry's first bytes.
 pub fn stale_devices(
+    store: &DiskCache,
     described: &[Described],
     now_ns: u64,
     stale_after: Option<Duration>,
@@ -298,24 +302,22 @@ pub fn stale_devices(
     let Some(stale_after) = stale_after else {
         return HashSet::new();
     };
-    let stale_after_ns = u64::try_from(stale_after.as_nanos()).unwrap_or(u64::MAX);
-    let mut last_seen: HashMap<&str, (bool, u64)> = HashMap::new();
-    for item in described {
-        let Some(device) = &item.device else { continue };
-        let seen = last_seen.entry(device.id.as_str()).or_default();
-        seen.1 = seen.1.max(item.entry.last_used_ns);
-        if item.kind == Kind::Label {
-            if let Some(label) = &item.label {
-                seen.0 = true;
-                seen.1 = seen.1.max(label.last_seen_ns);
-            }
-        }
-    }
-    let cutoff = now_ns.saturating_sub(stale_after_ns);
-    last_seen
-        .into_iter()
-        .filter(|(_, (labelled, seen))| *labelled && *seen < cutoff)
-        .map(|(id, _)| id.to_owned())
+    let heads: Vec<EntryHead> = described
+        .iter()
+        .filter(|item| item.device.is_some())
+        .map(|item| EntryHead {
+            key: item.entry.key,
+            last_used_ns: item.entry.last_used_ns,
+            head: store
+                .entry_head(&item.entry, StaleIdentities.head_len())
+                .unwrap_or_default(),
+        })
+        .collect();
+    let stale = StaleIdentities.stale_keys(&heads, now_ns, stale_after);
+    described
+        .iter()
+        .filter(|item| stale.contains(&item.entry.key))
+        .filter_map(|item| Some(item.device.as_ref()?.id.clone()))
         .collect()
 }
 

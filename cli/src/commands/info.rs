@@ -160,7 +160,7 @@ pub fn run(out: &Output, dir: Option<PathBuf>) -> anyhow::Result<Outcome> {
     let report = store.durability_report();
     let mut kinds: BTreeMap<&'static str, Usage> = BTreeMap::new();
     let mut devices: BTreeMap<String, DeviceUsage> = BTreeMap::new();
-    let stale = stale_devices(&described, now_ns(), stale_period(None)?);
+    let stale = stale_devices(&store, &described, now_ns(), stale_period(None)?);
     for item in &described {
         let usage = kinds.entry(item.kind.name()).or_default();
         usage.entries += 1;

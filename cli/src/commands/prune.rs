@@ -66,7 +66,7 @@ pub fn prune(out: &Output, dir: Option<PathBuf>, args: PruneArgs) -> anyhow::Res
     let stale_after = stale_period(args.stale_after)?;
     let store = store::open(dir, access(args.dry_run))?;
     let described = describe_all(&store);
-    let stale = stale_devices(&described, now, stale_after);
+    let stale = stale_devices(&store, &described, now, stale_after);
     let total: u64 = described.iter().map(|item| item.entry.len).sum();
     let (mut candidates, _): (Vec<_>, Vec<_>) = described
         .into_iter()
