@@ -37,117 +37,82 @@ pub(crate) use parking_lot::{RwLock, RwLockWriteGuard};
 /// its context switch). If a reader's point comes before its announcement, the writer's flag,
 /// stored before the barrier, is visible to the reader's later flag load; if it comes after the
 /// announcement, the announcement is visible to the writer's scan after the barrier. Either way
-/// one side sees the other, as with two `SeqCst` fences (and a reader that used a real fence is
-/// covered all the more).
-///
-/// Registering with the kernel takes ~8 ms in a process with several threads (a game's, at its
-/// first `vkCreateInstance`), so it runs on a thread of its own; until it is done everyone uses
-/// `SeqCst` fences. The switch is made inside the writers' section ([`Writing`]), which each
-/// writer holds from its flag's store to the end of its scan: a writer that saw the old mode
-/// finishes before any reader can see the new one, and a reader that sees the new mode
-/// (Acquire) sees the flag of every writer that finished before it.
+/// one side sees the other, as with two `SeqCst` fences.
 pub(crate) mod asymmetric {
     #[cfg(not(any(loom, miri)))]
     use std::sync::atomic::{compiler_fence, AtomicU8};
-    #[cfg(not(any(loom, miri)))]
-    use std::sync::{Mutex, MutexGuard, Once};
 
     use super::{fence, Ordering};
 
     #[cfg(not(any(loom, miri)))]
-    const FENCES: u8 = 0;
+    const UNDECIDED: u8 = 0;
     #[cfg(not(any(loom, miri)))]
-    const ASYMMETRIC: u8 = 1;
-
-    /// `ASYMMETRIC` once registered; changed only inside [`WRITERS`].
+    const SYMMETRIC: u8 = 1;
     #[cfg(not(any(loom, miri)))]
-    static MODE: AtomicU8 = AtomicU8::new(FENCES);
+    const ASYMMETRIC: u8 = 2;
 
-    /// The writers' section (see the module).
+    /// Which fences this process uses: decided once (first use) and then fixed, so every
+    /// reader and writer pair agrees.
     #[cfg(not(any(loom, miri)))]
-    static WRITERS: Mutex<()> = Mutex::new(());
+    static MODE: AtomicU8 = AtomicU8::new(UNDECIDED);
 
-    /// Starts the registration (once per process) on a thread of its own: call it where a lock
-    /// that uses these fences is made.
-    pub(crate) fn prepare() {
-        #[cfg(not(any(loom, miri)))]
-        {
-            static STARTED: Once = Once::new();
-            STARTED.call_once(|| {
-                // No thread, no registration: the fences stay.
-                let _ = std::thread::Builder::new()
-                    .name("pcstore-membarrier".into())
-                    .spawn(|| {
-                        if crate::platform::register_process_barrier() {
-                            let _writers = writers();
-                            MODE.store(ASYMMETRIC, Ordering::Release);
-                        }
-                    });
-            });
+    #[cfg(not(any(loom, miri)))]
+    #[cold]
+    fn decide() -> u8 {
+        let found = if crate::platform::register_process_barrier() {
+            ASYMMETRIC
+        } else {
+            SYMMETRIC
+        };
+        match MODE.compare_exchange(UNDECIDED, found, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => found,
+            Err(decided) => decided,
         }
     }
 
     #[cfg(not(any(loom, miri)))]
-    fn writers() -> MutexGuard<'static, ()> {
-        // Nothing panics while holding it; a poisoned lock guards `()` all the same.
-        WRITERS
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    #[inline]
+    fn mode() -> u8 {
+        match MODE.load(Ordering::Relaxed) {
+            UNDECIDED => decide(),
+            decided => decided,
+        }
     }
 
-    /// Whether the fences are asymmetric now (registered, and never refused since).
-    #[cfg(test)]
-    pub(crate) fn active() -> bool {
+    /// Decides the mode now (registering with the kernel takes a moment): call it where a
+    /// lock that uses these fences is made, not on the first lookup.
+    pub(crate) fn prepare() {
         #[cfg(not(any(loom, miri)))]
-        return MODE.load(Ordering::Acquire) == ASYMMETRIC;
-        #[cfg(any(loom, miri))]
-        false
+        mode();
     }
 
     /// The frequent side's fence.
     #[inline]
     pub(crate) fn light() {
         #[cfg(not(any(loom, miri)))]
-        if MODE.load(Ordering::Acquire) == ASYMMETRIC {
+        if mode() == ASYMMETRIC {
             compiler_fence(Ordering::SeqCst);
             return;
         }
         fence(Ordering::SeqCst);
     }
 
-    /// A writer's section: taken before its flag is stored, held until its scan of the readers
-    /// ends.
-    pub(crate) struct Writing {
+    /// The rare side's fence.
+    pub(crate) fn heavy() {
         #[cfg(not(any(loom, miri)))]
-        _writers: MutexGuard<'static, ()>,
-    }
-
-    impl Writing {
-        pub(crate) fn enter() -> Self {
-            Self {
-                #[cfg(not(any(loom, miri)))]
-                _writers: writers(),
+        if mode() == ASYMMETRIC {
+            if crate::platform::process_barrier() {
+                return;
             }
-        }
-
-        /// The rare side's fence, after the flag's store.
-        pub(crate) fn heavy(&self) {
-            #[cfg(not(any(loom, miri)))]
-            if MODE.load(Ordering::Relaxed) == ASYMMETRIC {
-                if crate::platform::process_barrier() {
-                    return;
-                }
-                // The kernel refuses a barrier it registered this process for (its contract
-                // rules that out: registration survives fork and is reset with everything else
-                // at exec). Readers from now on fence themselves; those already past their
-                // compiler fence had their announcement in a store buffer, which drains in
-                // nanoseconds.
-                MODE.store(FENCES, Ordering::Relaxed);
-                fence(Ordering::SeqCst);
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
+            // The kernel refuses a barrier it registered this process for (its contract rules
+            // that out: registration survives fork and is reset with everything else at
+            // exec). Readers from now on fence themselves; those already past their compiler
+            // fence had their announcement in a store buffer, which drains in nanoseconds.
+            MODE.store(SYMMETRIC, Ordering::Relaxed);
             fence(Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
+        fence(Ordering::SeqCst);
     }
 }
 

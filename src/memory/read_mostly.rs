@@ -127,11 +127,11 @@ impl<T, const RARE_WRITES: bool> ReadMostlyLock<T, RARE_WRITES> {
     /// Exclusive access; waits for readers of this lock to leave.
     pub(crate) fn write(&self) -> WriteGuard<'_, T> {
         let exclusive = self.lock.write();
-        let writing = RARE_WRITES.then(asymmetric::Writing::enter);
         self.writer_active.store(true, Ordering::Relaxed);
-        match &writing {
-            Some(writing) => writing.heavy(),
-            None => fence(Ordering::SeqCst),
+        if RARE_WRITES {
+            asymmetric::heavy();
+        } else {
+            fence(Ordering::SeqCst);
         }
         let me = self.address();
         #[cfg(loom)]
@@ -263,19 +263,6 @@ mod tests {
                 let mut values = lock.write();
                 for value in values.iter_mut() {
                     *value = round;
-                }
-                drop(values);
-                // The asymmetric fences start once the kernel registration (on a thread of its
-                // own, begun when the lock was made) is done: the first half of the rounds
-                // runs across that switch, the second after it where the kernel has it.
-                if RARE_WRITES && round == rounds / 2 {
-                    let waited = std::time::Instant::now();
-                    while !asymmetric::active()
-                        && waited.elapsed() < std::time::Duration::from_secs(2)
-                    {
-                        std::thread::yield_now();
-                    }
-                    println!("asymmetric fences active: {}", asymmetric::active());
                 }
             }
             done.store(true, Ordering::Relaxed);
