@@ -57,11 +57,9 @@ impl Hasher for DispatchKeyHasher {
 
 type DispatchMap<T> = HashMap<DispatchKey, Arc<T>, BuildHasherDefault<DispatchKeyHasher>>;
 
-/// A map from dispatch key to shared records. Thread-safe; usable as a `static`. Written only
-/// when an instance or device is created or destroyed, so its lock's fences are asymmetric
-/// (`sync::asymmetric`): no fence instruction on a pipeline creation's lookup.
+/// A map from dispatch key to shared records. Thread-safe; usable as a `static`.
 pub(super) struct Registry<T> {
-    map: Lazy<ReadMostlyLock<DispatchMap<T>, true>>,
+    map: Lazy<ReadMostlyLock<DispatchMap<T>>>,
 }
 
 impl<T> Registry<T> {

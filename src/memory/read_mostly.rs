@@ -32,8 +32,8 @@ use std::ops::{Deref, DerefMut};
 
 use crate::sync::cell::{MutPtr, UnsafeCell};
 use crate::sync::{
-    asymmetric, fence, model_failed, spin_loop, yield_now, AtomicBool, AtomicUsize, Ordering,
-    RwLock, RwLockWriteGuard,
+    fence, model_failed, spin_loop, yield_now, AtomicBool, AtomicUsize, Ordering, RwLock,
+    RwLockWriteGuard,
 };
 use crate::thread_slot;
 
@@ -53,11 +53,9 @@ loom::lazy_static! {
 #[repr(align(128))]
 struct PaddedSlot(AtomicUsize);
 
-/// A read-write lock with announcement-slot readers. With `RARE_WRITES` its fences are
-/// asymmetric (`sync::asymmetric`): a read costs no fence instruction and a write a barrier on
-/// every running thread of the process, for locks written a handful of times per run (the
-/// layer's registry), not the memory tier's (written on every put).
-pub(crate) struct ReadMostlyLock<T, const RARE_WRITES: bool = false> {
+/// A read-write lock with announcement-slot readers.
+#[derive(Default)]
+pub(crate) struct ReadMostlyLock<T> {
     /// Taken shared by readers that find a writer active, exclusive by writers.
     lock: RwLock<()>,
     data: UnsafeCell<T>,
@@ -70,24 +68,9 @@ pub(crate) struct ReadMostlyLock<T, const RARE_WRITES: bool = false> {
 
 // SAFETY: `data` is shared across threads as a `RwLock<T>`'s data is: readers get `&T` (so `T`
 // must be `Sync`), a writer `&mut T` (so `T` must be `Send`), never at once (module comment).
-unsafe impl<T: Send + Sync, const RARE_WRITES: bool> Sync for ReadMostlyLock<T, RARE_WRITES> {}
+unsafe impl<T: Send + Sync> Sync for ReadMostlyLock<T> {}
 
-impl<T: Default, const RARE_WRITES: bool> Default for ReadMostlyLock<T, RARE_WRITES> {
-    fn default() -> Self {
-        if RARE_WRITES {
-            asymmetric::prepare();
-        }
-        Self {
-            lock: RwLock::default(),
-            data: UnsafeCell::default(),
-            writer_active: AtomicBool::default(),
-            #[cfg(loom)]
-            skips_reader_wait: false,
-        }
-    }
-}
-
-impl<T, const RARE_WRITES: bool> ReadMostlyLock<T, RARE_WRITES> {
+impl<T> ReadMostlyLock<T> {
     fn address(&self) -> usize {
         std::ptr::from_ref::<Self>(self) as usize
     }
@@ -101,11 +84,7 @@ impl<T, const RARE_WRITES: bool> ReadMostlyLock<T, RARE_WRITES> {
             let slot = &READING[index].0;
             slot.store(self.address(), Ordering::Relaxed);
             let announced = ClearOnDrop(slot);
-            if RARE_WRITES {
-                asymmetric::light();
-            } else {
-                fence(Ordering::SeqCst);
-            }
+            fence(Ordering::SeqCst);
             // Acquire: seeing the flag cleared by a writer's guard means seeing its writes.
             if !self.writer_active.load(Ordering::Acquire) {
                 let data = self.data.get();
@@ -128,11 +107,7 @@ impl<T, const RARE_WRITES: bool> ReadMostlyLock<T, RARE_WRITES> {
     pub(crate) fn write(&self) -> WriteGuard<'_, T> {
         let exclusive = self.lock.write();
         self.writer_active.store(true, Ordering::Relaxed);
-        if RARE_WRITES {
-            asymmetric::heavy();
-        } else {
-            fence(Ordering::SeqCst);
-        }
+        fence(Ordering::SeqCst);
         let me = self.address();
         #[cfg(loom)]
         let scan_end = if self.skips_reader_wait {
@@ -219,31 +194,17 @@ impl Drop for WriterActive<'_> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn readers_never_see_a_write_in_progress() {
-        readers_against_writer::<false>();
-    }
-
-    /// As above with the asymmetric fences (where the kernel has them: Linux, not Miri).
-    #[test]
-    fn readers_never_see_a_write_in_progress_with_asymmetric_fences() {
-        readers_against_writer::<true>();
-    }
-
     /// The writer fills an array with one round number at a time; a reader seeing two numbers
     /// saw a write in progress. (With the writer's wait removed this fails within milliseconds.)
-    fn readers_against_writer<const RARE_WRITES: bool>() {
+    #[test]
+    fn readers_never_see_a_write_in_progress() {
         // Miri interprets every instruction; a few short rounds give its race detector enough.
-        // Asymmetric writes each wait for a barrier on every running thread (here three busy
-        // readers on two cores: about half a millisecond), so fewer of them.
         let (rounds, min_reads, len) = if cfg!(miri) {
             (20, 10, 64)
-        } else if RARE_WRITES {
-            (2_000, 1000, 512)
         } else {
             (20_000, 1000, 512)
         };
-        let lock = ReadMostlyLock::<Vec<u64>, RARE_WRITES>::default();
+        let lock = ReadMostlyLock::<Vec<u64>>::default();
         *lock.write() = vec![0; len];
         let done = AtomicBool::new(false);
         std::thread::scope(|scope| {
