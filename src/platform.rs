@@ -736,6 +736,34 @@ pub fn open_owned_file(path: &Path, create: bool) -> io::Result<File> {
     Ok(file)
 }
 
+/// Replaces `path` with a file (mode 0600) holding `bytes`: written under a name of this
+/// process's beside it (`<path>.<pid>.tmp`) and renamed over it, so a reader sees the old
+/// contents or the new, never a part. The rename replaces whatever entry has the name; callers
+/// check first what they may replace ([`open_owned_file`]). Not synced: for small shared
+/// state that may be lost with the machine, not torn. A process killed between the write and
+/// the rename leaves its temporary file, which its pid's next write replaces.
+#[cfg(feature = "remote")]
+pub fn replace_owned_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write as _;
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(format!(".{}.tmp", process_id()));
+    let temp = PathBuf::from(temp);
+    // A leftover of an earlier process with this pid.
+    let _ = std::fs::remove_file(&temp);
+    let written = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&temp)
+        .and_then(|mut file| file.write_all(bytes))
+        .and_then(|()| std::fs::rename(&temp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
+}
+
 /// Opens `path` for appending, creating it (mode 0600: logs name paths and keys) if missing:
 /// for a log file the user named.
 #[cfg(feature = "layer")]

@@ -15,7 +15,7 @@
 //! file can hold requests back for at most `breaker_max_cooldown`. Every failure to read or
 //! write it only loses the sharing: the in-process breaker works the same without it.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -86,13 +86,17 @@ impl BreakerFile {
             "{MAGIC} {written} {} {cooldown_ms}\n",
             written.saturating_add(cooldown_ms)
         );
-        // Truncate only after the owner check: a file someone else planted is left alone.
-        let Ok(mut file) = platform::open_owned_file(&self.path, true) else {
-            return;
-        };
-        if file.set_len(0).is_ok() {
-            let _ = file.write_all(line.as_bytes());
+        // A file someone else planted under the name (another user's, a link, a FIFO) is left
+        // alone, as on reading.
+        match platform::open_owned_file(&self.path, false) {
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(_) => return,
         }
+        // Replaced whole, never truncated and rewritten in place: a process starting meanwhile,
+        // or the next one after this one is killed, reads the old line or the new one, not an
+        // empty file.
+        let _ = platform::replace_owned_file(&self.path, line.as_bytes());
     }
 
     /// Forgets the failure: the server answered.
@@ -190,6 +194,41 @@ mod tests {
         file.clear();
         assert!(!file.path.exists());
         file.clear();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A reader racing a writer (as a process starting while another records a failure) sees
+    /// no file or a whole line, never an empty or partial one.
+    #[test]
+    fn a_reader_never_sees_a_partly_written_file() {
+        let dir = temp_dir("racing");
+        let file = BreakerFile::new(&dir, "http://a");
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let mut seen = 0;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) || seen == 0 {
+                    match std::fs::read_to_string(&file.path) {
+                        Ok(text) => {
+                            assert!(parse(&text).is_some(), "read a partial file: {text:?}");
+                            seen += 1;
+                        }
+                        Err(error) => assert_eq!(error.kind(), std::io::ErrorKind::NotFound),
+                    }
+                }
+            });
+            for round in 0..2000u64 {
+                let now = UNIX_EPOCH + Duration::from_millis(1_700_000_000_000 + round);
+                file.record_open(now, Duration::from_millis(30_000 + round % 2000 * 1000));
+            }
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .filter(|name| *name != *file.path.file_name().unwrap())
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
