@@ -742,6 +742,9 @@ pub fn open_owned_file(path: &Path, create: bool) -> io::Result<File> {
 /// check first what they may replace ([`open_owned_file`]). Not synced: for small shared
 /// state that may be lost with the machine, not torn. A process killed between the write and
 /// the rename leaves its temporary file, which its pid's next write replaces.
+///
+/// # Errors
+/// Creating, writing or renaming the temporary file failed (it is removed then).
 #[cfg(feature = "remote")]
 pub fn replace_owned_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::io::Write as _;

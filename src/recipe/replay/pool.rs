@@ -200,14 +200,10 @@ impl Exiting {
         if self.0.is_empty() {
             return;
         }
-        let exiting = Self(std::mem::take(&mut self.0));
-        // On failure the closure, and with it `exiting`, is dropped: killed and reaped.
+        // On failure the closure, and with it `self`, is dropped: killed and reaped.
         let _ = std::thread::Builder::new()
             .name("pcstore-replay-reaper".into())
-            .spawn(move || {
-                let mut exiting = exiting;
-                exiting.reap(timeout);
-            });
+            .spawn(move || self.reap(timeout));
     }
 
     fn reap(&mut self, timeout: Duration) {
