@@ -9,8 +9,9 @@
 //! built library); validation is off. Measured in turns of 100 so machine load hits every
 //! column alike:
 //! - pipeline creation, once per `PCSTORE_LAYER_FEEDBACK` setting (`all`, `sampled`, `off`;
-//!   past the first 256 creations, which `sampled` measures all): 1000 creations of one already-cached compute pipeline with the
-//!   application's own cache and no layer (baseline), through the layer with `VK_NULL_HANDLE`
+//!   past the first 256 creations, which `sampled` measures all): `CREATIONS` creations of one
+//!   already-cached compute pipeline with the application's own cache and no layer
+//!   (baseline), through the layer with `VK_NULL_HANDLE`
 //!   (the substituted cache) and through the layer with the application's own cache
 //!   (pass-through), both with the layer's creation feedback chained, and without the layer with
 //!   the application's own feedback chained (what the driver's reporting costs by itself).
@@ -24,7 +25,7 @@
 //!   after it, on a disk store, 20 runs into one record: what such a destruction adds to the
 //!   destroy figures above (whose devices create no pipeline, so record nothing).
 //! - recording cost (`PCSTORE_RECORD`, read once per process): child processes with recording
-//!   off and on, alternately, each creating the same already-recorded compute pipeline 1000
+//!   off and on, alternately, each creating the same already-recorded compute pipeline `CREATIONS`
 //!   times (in turns) without the layer and through the layer with `VK_NULL_HANDLE` and with
 //!   the application's cache; the layer's added time with recording on minus with recording
 //!   off, median over the runs. Goal (issue 13): <= 1 µs per already-recorded pipeline.
@@ -48,7 +49,10 @@ const LAYER: &std::ffi::CStr = c"VK_LAYER_PCSTORE_pipeline_cache";
 const APP_NAME: &std::ffi::CStr = c"pcstore-layer-bench";
 const APP_VERSION: u32 = 1;
 const SEEDED_BYTES: usize = 1 << 20;
-const CREATIONS: usize = 1000;
+/// Creations per column: 20 000 (~20 ms of ~1 µs creations; 1000 before) take the sampling
+/// noise out of each median. What still varies is between processes (code and heap layout,
+/// the core it runs on): about 2 % from run to run, so the figures are ranges over runs.
+const CREATIONS: usize = 20_000;
 const TURN: usize = 100;
 const DEVICE_ROUNDS: usize = 20;
 const COMPUTE_SPV: &[u8] = include_bytes!("../tests/shaders/fill.comp.spv");
