@@ -74,7 +74,8 @@ section "loom models"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --lib loom
 
 # == Miri (issue 11): undefined behaviour (Stacked Borrows) and data races in the memory tier,
-# the metrics and the C ABI's pure-Rust tests (`ffi::`, src/ffi/tests.rs), and tests/memory.rs.
+# the metrics, the layer's registry and the C ABI's pure-Rust tests (`ffi::`, src/ffi/tests.rs),
+# and tests/memory.rs.
 # Long tests are scaled down under `cfg!(miri)` or marked `#[cfg_attr(miri, ignore)]` (a 5000-put
 # policy test, the proptest model). Not here: tests reading files or spawning processes (Miri
 # isolates the program); the C side has ASan/UBSan and valgrind in the C ABI section above.
@@ -86,7 +87,7 @@ toolchains=$(rustup toolchain list)
 rustup component add --toolchain nightly miri rust-src
 cargo +nightly miri setup
 MIRIFLAGS=-Zmiri-permissive-provenance \
-  cargo +nightly miri test --lib -- ffi:: metrics:: memory::read_mostly::
+  cargo +nightly miri test --lib -- ffi:: metrics:: memory::read_mostly:: layer::registry::
 MIRIFLAGS=-Zmiri-permissive-provenance cargo +nightly miri test --test memory
 
 echo "test.sh: $sections passed, 0 failed"

@@ -23,7 +23,8 @@
 //!   `vkDestroyDevice`;
 //! - configuration.rs: the enabled extensions and features, digested into the cache's key;
 //! - saver.rs: the background saver; cache.rs: the layer cache and the shared store;
-//! - instance.rs: the instance record; registry.rs: records by dispatch key, generic;
+//! - instance.rs: the instance record; registry.rs: records by dispatch key, generic, with
+//!   last_entry.rs the one inserted last, read without a fence;
 //! - config.rs: the settings (read by [`crate::config`]) and the log; abi.rs: the `vk_layer.h`
 //!   structs and the no-unwind guard.
 
@@ -38,6 +39,7 @@ mod feedback;
 mod history;
 mod instance;
 mod intercept;
+mod last_entry;
 mod record;
 mod registry;
 mod saver;

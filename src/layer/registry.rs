@@ -7,7 +7,8 @@
 //! are held only to find a record, never while calling down the chain. They are read-mostly
 //! locks (`memory::read_mostly`): a lookup on every pipeline creation writes nothing another
 //! thread reads, where a read-write lock and an `Arc` clone cost four atomic read-modify-writes
-//! on lines every creating thread shares.
+//! on lines every creating thread shares. The entry inserted last is also kept where a lookup
+//! reads it without even announcing itself (`last_entry`): an application's one device.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use ash::vk::Handle;
 use once_cell::sync::Lazy;
 
+use super::last_entry::LastEntry;
 use crate::memory::read_mostly::ReadMostlyLock;
 use crate::thread_slot;
 
@@ -59,31 +61,48 @@ type DispatchMap<T> = HashMap<DispatchKey, Arc<T>, BuildHasherDefault<DispatchKe
 
 /// A map from dispatch key to shared records. Thread-safe; usable as a `static`.
 pub(super) struct Registry<T> {
-    map: Lazy<ReadMostlyLock<DispatchMap<T>>>,
+    entries: Lazy<Entries<T>>,
+}
+
+struct Entries<T> {
+    map: ReadMostlyLock<DispatchMap<T>>,
+    /// The entry inserted last, changed only under `map`'s write lock.
+    last: LastEntry<T>,
 }
 
 impl<T> Registry<T> {
     /// An empty registry.
     pub const fn new() -> Self {
         Self {
-            map: Lazy::new(ReadMostlyLock::default),
+            entries: Lazy::new(|| Entries {
+                map: ReadMostlyLock::default(),
+                last: LastEntry::default(),
+            }),
         }
     }
 
     /// Records `record` under `key`, replacing a stale entry of a reused address.
     pub fn insert(&self, key: DispatchKey, record: Arc<T>) {
-        self.map.write().insert(key, record);
+        let mut map = self.entries.map.write();
+        self.entries.last.set(key, Arc::as_ptr(&record));
+        let stale = map.insert(key, record);
+        // A stale record is dropped after the write lock: its `Drop` may be long.
+        drop(map);
+        drop(stale);
     }
 
     /// The record under `key`, if any.
     pub fn get(&self, key: DispatchKey) -> Option<Arc<T>> {
-        self.map
+        self.entries
+            .map
             .read(thread_slot::current(), |map| map.get(&key).cloned())
     }
 
     /// Removes and returns the record under `key`.
     pub fn remove(&self, key: DispatchKey) -> Option<Arc<T>> {
-        self.map.write().remove(&key)
+        let mut map = self.entries.map.write();
+        self.entries.last.clear(key);
+        map.remove(&key)
     }
 
     /// The record of the live dispatchable `handle`; `None` for a null handle or one the layer
@@ -119,11 +138,72 @@ impl<T> Registry<T> {
         }
         // SAFETY: non-null, so live (caller).
         let key = unsafe { dispatch_key(handle) };
-        let record = self
-            .map
-            .read(thread_slot, |map| map.get(&key).map(Arc::as_ptr))?;
+        let record = match self.entries.last.get(key) {
+            Some(record) => record,
+            None => self
+                .entries
+                .map
+                .read(thread_slot, |map| map.get(&key).map(Arc::as_ptr))?,
+        };
         // SAFETY: the registry's `Arc` keeps the record alive for the application's call
-        // (this function's contract).
+        // (this function's contract; for the last entry, see `last_entry`).
         Some(unsafe { &*record })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ash::vk;
+
+    use super::*;
+
+    /// A dispatchable handle whose first word is `key`, as the loader's are.
+    fn handle(word: &usize) -> vk::Device {
+        vk::Device::from_raw(std::ptr::from_ref(word) as u64)
+    }
+
+    fn during_call(registry: &Registry<&'static str>, word: &usize) -> Option<&'static str> {
+        // SAFETY: the handle points at its dispatch key; the record is used at once.
+        unsafe { registry.during_call(handle(word), thread_slot::current()) }.copied()
+    }
+
+    #[test]
+    fn lookups_find_the_last_entry_and_the_others_and_nothing_removed() {
+        let registry = Registry::new();
+        let (first, second) = (Box::new(0x1000usize), Box::new(0x2000usize));
+        registry.insert(*first, Arc::new("first"));
+        registry.insert(*second, Arc::new("second"));
+        assert_eq!(
+            during_call(&registry, &second),
+            Some("second"),
+            "the last entry"
+        );
+        assert_eq!(
+            during_call(&registry, &first),
+            Some("first"),
+            "from the map"
+        );
+
+        assert_eq!(registry.remove(*second).as_deref(), Some(&"second"));
+        assert_eq!(
+            during_call(&registry, &second),
+            None,
+            "removed: not the last entry"
+        );
+        assert_eq!(during_call(&registry, &first), Some("first"));
+
+        // The loader reuses a destroyed device's address: the new record, never the old one.
+        registry.insert(*second, Arc::new("reused"));
+        assert_eq!(during_call(&registry, &second), Some("reused"));
+        registry.insert(*second, Arc::new("replaced stale"));
+        assert_eq!(during_call(&registry, &second), Some("replaced stale"));
+        assert_eq!(registry.remove(*first).as_deref(), Some(&"first"));
+        assert_eq!(during_call(&registry, &first), None);
+        assert_eq!(during_call(&registry, &second), Some("replaced stale"));
+        assert_eq!(
+            // SAFETY: null.
+            unsafe { registry.during_call(vk::Device::null(), None) },
+            None
+        );
     }
 }
