@@ -87,6 +87,7 @@ pub(super) const SAMPLED_EVERY: u64 = 64;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Sampling {
     pub first: u64,
+    /// A power of two: which creations it picks is a mask, not a division, on every creation.
     pub every: u64,
 }
 
@@ -221,6 +222,10 @@ fn add_to(cell: &AtomicU64, n: u64, exclusive: bool) {
 impl CreationStats {
     /// Counters for a device measured as `sampling` says (`None`: not at all).
     pub fn new(sampling: Option<Sampling>) -> Self {
+        assert!(
+            sampling.map_or(true, |sampling| sampling.every.is_power_of_two()),
+            "a sampling period is a power of two"
+        );
         Self {
             sampling,
             early: AtomicU64::new(0),
@@ -262,7 +267,8 @@ impl CreationStats {
         }
         let clock = stripe.created.load(Ordering::Relaxed);
         let last = clock.saturating_add(count - 1);
-        last / sampling.every * sampling.every >= clock
+        // The largest multiple of `every` up to `last` (a power of two: see `Sampling`).
+        last & !(sampling.every - 1) >= clock
     }
 
     fn add(&self, stripe: &Stripe, exclusive: bool, tally: &Tally) {
@@ -783,7 +789,7 @@ mod tests {
     fn the_applications_own_feedback_is_read_outside_the_sample() {
         let stats = CreationStats::new(Some(Sampling {
             first: 0,
-            every: 1000,
+            every: 1024,
         }));
         assert!(create_counted(&stats, 1), "creation 0 is in the sample");
         assert!(!create_counted(&stats, 1));

@@ -127,8 +127,11 @@ unsafe fn create_pipelines<T: PipelineCreateInfo>(
                 next(data)(device, cache, count, infos, allocator, pipelines)
             });
             // The application's create infos, not the layer's copies with feedback chained:
-            // the recipe is what the application asked for.
-            record(data, count, create_infos, pipelines);
+            // the recipe is what the application asked for. (Checked here first: without
+            // recording, no indirect call.)
+            if data.recorder.is_some() {
+                record(data, count, create_infos, pipelines);
+            }
             result
         })
     }
