@@ -25,6 +25,12 @@ section() {
 section "format and lints"
 cargo fmt --check
 cargo clippy --all-targets --all-features -- -D warnings
+# The library as the CLI builds it (vulkan only) and as an engine may build it (no features,
+# or one each): an item used only by one feature must not warn in the others.
+for features in "" vulkan remote layer; do
+  cargo clippy --lib --no-default-features --features "$features" -- -D warnings
+done
+cargo clippy -p pcstore-cli --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features --quiet
 
 section "Rust tests (all features)"

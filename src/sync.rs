@@ -5,18 +5,24 @@
 //! Only the names differ between the two builds; without loom every item here is the std or
 //! parking_lot item itself or a one-field wrapper whose methods inline away.
 
+/// Only the layer's last-device entry (`layer::last_entry`) holds a pointer.
+#[cfg(all(not(loom), feature = "layer"))]
+pub(crate) use std::sync::atomic::AtomicPtr;
 #[cfg(not(loom))]
 pub(crate) use std::{
     hint::spin_loop,
-    sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering},
+    sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering},
     thread::yield_now,
     thread_local,
 };
 
+/// Only the layer's last-device entry (`layer::last_entry`) holds a pointer.
+#[cfg(all(loom, feature = "layer"))]
+pub(crate) use loom::sync::atomic::AtomicPtr;
 #[cfg(loom)]
 pub(crate) use loom::{
     hint::spin_loop,
-    sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering},
+    sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering},
     thread::yield_now,
     thread_local,
 };
