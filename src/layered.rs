@@ -405,6 +405,38 @@ impl LayeredPipelineCache {
         })
     }
 
+    /// The background layers' copies of `fp`, read on a thread of their own (not the stack's
+    /// background thread, which promotes what it finds) and waited for at most `lookup_wait`;
+    /// an answer after that is dropped. A thread per call: these reads are rare (a recorder's
+    /// start, a replay's), not on a lookup path.
+    fn background_copies(
+        &self,
+        background: &Background,
+        fp: &PipelineFingerprint,
+    ) -> Vec<Arc<Vec<u8>>> {
+        let layers = self.layers[self.foreground..].to_vec();
+        let fp = *fp;
+        let (answer, answered) = std::sync::mpsc::sync_channel(1);
+        let reader = std::thread::Builder::new()
+            .name("pcstore-copies".into())
+            .spawn(move || {
+                let copies: Vec<Arc<Vec<u8>>> = layers
+                    .iter()
+                    .flat_map(|layer| layer.get_every_copy(&fp))
+                    .collect();
+                let _ = answer.send(copies);
+            });
+        if reader.is_err() {
+            return Vec::new();
+        }
+        answered
+            .recv_timeout(background.lookup_wait)
+            .unwrap_or_else(|_| {
+                self.tally.waits_ended.fetch_add(1, Ordering::Relaxed);
+                Vec::new()
+            })
+    }
+
     /// Flushes the background layers on their thread, waiting at most `flush_wait`.
     fn background_flush(&self, background: &Background) {
         let work = &background.work;
@@ -576,6 +608,20 @@ impl PipelineCacheStore for LayeredPipelineCache {
         };
         self.metrics.record_lookup(probe, hit_len);
         found
+    }
+
+    /// Every layer's copies, fastest first: the foreground layers' on the calling thread, the
+    /// background layers' within the stack's lookup wait. Nothing is promoted (the copies
+    /// differ on purpose, and a promoted copy would replace a faster layer's own).
+    fn get_every_copy(&self, fp: &PipelineFingerprint) -> Vec<Arc<Vec<u8>>> {
+        let mut copies: Vec<Arc<Vec<u8>>> = self.layers[..self.foreground]
+            .iter()
+            .flat_map(|layer| layer.get_every_copy(fp))
+            .collect();
+        if let Some(background) = &self.background {
+            copies.extend(self.background_copies(background, fp));
+        }
+        copies
     }
 
     fn try_put(&self, fp: PipelineFingerprint, artifact: Vec<u8>) -> Result<(), PutError> {

@@ -46,6 +46,18 @@ pub trait PipelineCacheStore: Send + Sync {
         self.get_arc(fp).map_or(Lookup::Miss, Lookup::Hit)
     }
 
+    /// Every intact copy of `fp` this store holds: one per tier that has one, fastest first.
+    /// A store of one tier answers what `get_arc` answers (the default).
+    ///
+    /// For entries kept under a fixed key whose copies are meant to be united, not chosen
+    /// between: the recipe catalog and application records are grow-only lists, and a copy in
+    /// a faster tier (this machine's recordings) must not hide a newer one in a slower tier (a
+    /// game patch's bundle). A blob is read with `get_arc`: the first copy is the copy.
+    /// Stacks override this; slow tiers are asked within the bound their lookups have.
+    fn get_every_copy(&self, fp: &PipelineFingerprint) -> Vec<Arc<Vec<u8>>> {
+        self.get_arc(fp).into_iter().collect()
+    }
+
     /// Stores a blob and says whether the store accepted it.
     ///
     /// `Ok` means accepted: visible to `get` from now on (within this process) and made durable
@@ -169,6 +181,9 @@ impl<S: PipelineCacheStore + ?Sized> PipelineCacheStore for Arc<S> {
     }
     fn lookup(&self, fp: &PipelineFingerprint) -> Lookup {
         (**self).lookup(fp)
+    }
+    fn get_every_copy(&self, fp: &PipelineFingerprint) -> Vec<Arc<Vec<u8>>> {
+        (**self).get_every_copy(fp)
     }
     fn try_put(&self, fp: PipelineFingerprint, artifact: Vec<u8>) -> Result<(), PutError> {
         (**self).try_put(fp, artifact)

@@ -487,3 +487,46 @@ fn dropping_the_stack_never_waits_for_a_hanging_background_lookup() {
     // Reaching this line with the gate still closed is the point.
     slow.open_gate();
 }
+
+#[test]
+fn every_copy_comes_from_every_layer_and_nothing_is_promoted() {
+    let fast = Arc::new(InMemoryPipelineCache::new());
+    let slow = Arc::new(GatedStore::default());
+    fast.put(key(3), vec![3; 8]);
+    slow.inner.put(key(3), vec![33; 8]);
+    slow.open_gate();
+    // A wait far longer than the test: the open gate answers at once.
+    let layered = with_background(fast.clone(), slow.clone(), 60_000);
+    let copies: Vec<Vec<u8>> = layered
+        .get_every_copy(&key(3))
+        .iter()
+        .map(|copy| copy.to_vec())
+        .collect();
+    assert_eq!(copies, vec![vec![3; 8], vec![33; 8]], "fastest first");
+    assert_eq!(
+        fast.get_arc(&key(3)).as_deref(),
+        Some(&vec![3; 8]),
+        "the fast layer keeps its own copy"
+    );
+    assert_eq!(layered.promotion_report().promoted_into, vec![0, 0]);
+}
+
+#[test]
+fn every_copy_waits_for_a_background_layer_no_longer_than_a_lookup() {
+    let fast = Arc::new(InMemoryPipelineCache::new());
+    let slow = Arc::new(GatedStore::default());
+    fast.put(key(4), vec![4; 8]);
+    slow.inner.put(key(4), vec![44; 8]);
+    let layered = with_background(fast.clone(), slow.clone(), 20);
+    // The gate stays shut: without the bound this call never returns and the test hangs.
+    let copies = layered.get_every_copy(&key(4));
+    assert_eq!(copies.len(), 1, "only the fast layer answered in time");
+    assert_eq!(copies[0].as_slice(), &[4; 8]);
+    wait_for("the slow layer to be asked", || {
+        slow.gets.load(Ordering::SeqCst) == 1
+    });
+    slow.open_gate();
+    // The late answer is dropped, never promoted over the fast layer's copy.
+    assert_eq!(fast.get_arc(&key(4)).as_deref(), Some(&vec![4; 8]));
+    assert_eq!(layered.promotion_report().promoted_into, vec![0, 0]);
+}
