@@ -13,14 +13,17 @@ use std::sync::{Arc, OnceLock};
 
 use pcstore::recipe::replay::RecipeSet;
 use pcstore::recipe::{
-    AnyRecipe, ApplicationRecord, BuildError, CacheTarget, Catalog, ComputePipelineRecipe,
-    DescriptorSetLayoutRecipe, DeviceRecipe, GraphicsPipelineRecipe, HandleMap, KeyMap,
-    NamespaceScheme, NotRecorded, ParseError, PipelineLayoutRecipe, Recipe, RecipeKey, RecipeKind,
-    RecipeRecorder, RenderPassApi, RenderPassBuild, RenderPassRecipe, SamplerRecipe,
-    ShaderModuleRecipe,
+    stored_application_record, stored_catalog, AnyRecipe, ApplicationRecord, BuildError,
+    CacheTarget, Catalog, ComputePipelineRecipe, DescriptorSetLayoutRecipe, DeviceRecipe,
+    GraphicsPipelineRecipe, HandleMap, KeyMap, NamespaceScheme, NotRecorded, ParseError,
+    PipelineLayoutRecipe, Recipe, RecipeKey, RecipeKind, RecipeRecorder, RenderPassApi,
+    RenderPassBuild, RenderPassRecipe, SamplerRecipe, ShaderModuleRecipe,
 };
 use pcstore::vulkan::ash::vk::{self, Handle};
-use pcstore::{InMemoryPipelineCache, PipelineCacheStore, PipelineFingerprint};
+use pcstore::{
+    InMemoryPipelineCache, LayeredOptions, LayeredPipelineCache, PipelineCacheStore,
+    PipelineFingerprint, WritePolicy,
+};
 use proptest::prelude::*;
 use recipe_support::{
     create_scene, scene_pipeline_count, words, Creator, RecordingOnly, SceneOptions,
@@ -1456,6 +1459,100 @@ fn flush_publishes_the_union_without_asking_the_store() {
         assert_eq!(
             published(store.as_ref(), &later),
             BTreeSet::from([first, second])
+        );
+    });
+}
+
+/// A player's machine: its own store over a game patch's bundle (a read-only layer below).
+/// The machine recorded the game before the patch; the patch ships a record with more
+/// pipelines and a catalog naming another application. This machine's copies must not hide
+/// the patch's: a recorder's flush publishes the union, and a replay reads it.
+#[test]
+fn a_local_record_does_not_hide_a_bundled_one_from_the_recorder_or_the_replay() {
+    with_graphics_pipeline(|info, _| {
+        let local = Arc::new(InMemoryPipelineCache::new());
+        let bundle = Arc::new(InMemoryPipelineCache::new());
+        let store: Arc<dyn PipelineCacheStore> = Arc::new(LayeredPipelineCache::with_options(
+            vec![
+                Arc::clone(&local) as Arc<dyn PipelineCacheStore>,
+                Arc::clone(&bundle) as Arc<dyn PipelineCacheStore>,
+            ],
+            LayeredOptions {
+                write: WritePolicy::Layers(vec![0]),
+                ..Default::default()
+            },
+        ));
+        let key = ApplicationRecord::store_key_for(b"game", &target());
+        let device = RecipeKey::of(b"a device");
+        let mut played_here = ApplicationRecord::new(b"game".to_vec(), target());
+        played_here.insert(device, RecipeKey::of(b"played here"));
+        local.put(key.fingerprint(), played_here.to_bytes());
+        local.put(
+            Catalog::store_key().fingerprint(),
+            Catalog {
+                applications: BTreeSet::from([key]),
+            }
+            .to_bytes(),
+        );
+        let mut patched = ApplicationRecord::new(b"game".to_vec(), target());
+        patched.insert(device, RecipeKey::of(b"played here"));
+        patched.insert(device, RecipeKey::of(b"new in the patch"));
+        bundle.put(key.fingerprint(), patched.to_bytes());
+        let other_game = RecipeKey::of(b"another game's record");
+        bundle.put(
+            Catalog::store_key().fingerprint(),
+            Catalog {
+                applications: BTreeSet::from([other_game]),
+            }
+            .to_bytes(),
+        );
+
+        // What a replay reads before anything is recorded: the union.
+        let read = stored_application_record(store.as_ref(), &key)
+            .expect("parses")
+            .expect("stored");
+        let read: BTreeSet<RecipeKey> = read.pipelines.into_values().flatten().collect();
+        assert_eq!(
+            read,
+            BTreeSet::from([
+                RecipeKey::of(b"played here"),
+                RecipeKey::of(b"new in the patch")
+            ])
+        );
+        assert_eq!(
+            stored_catalog(store.as_ref())
+                .expect("parses")
+                .expect("stored")
+                .applications,
+            BTreeSet::from([key, other_game])
+        );
+
+        // A run records one more pipeline; its flush keeps the patch's in this machine's copy.
+        let recorder = again_recorder_in(&store, b"game");
+        assert_eq!(recorder.application_key(), key);
+        let recorded = record_graphics(&recorder, info);
+        recorder.flush();
+        let local_record =
+            ApplicationRecord::from_bytes(&local.get(&key.fingerprint()).expect("local record"))
+                .expect("parses");
+        let local_pipelines: BTreeSet<RecipeKey> =
+            local_record.pipelines.into_values().flatten().collect();
+        assert_eq!(
+            local_pipelines,
+            BTreeSet::from([
+                RecipeKey::of(b"played here"),
+                RecipeKey::of(b"new in the patch"),
+                recorded
+            ])
+        );
+        // The catalog already named the game, so the flush did not put it again; read
+        // through the stack it still names both.
+        assert_eq!(
+            stored_catalog(store.as_ref())
+                .expect("parses")
+                .expect("stored")
+                .applications,
+            BTreeSet::from([key, other_game])
         );
     });
 }

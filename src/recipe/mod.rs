@@ -48,6 +48,7 @@ mod resolve;
 mod sampler;
 mod shader;
 mod stage;
+mod stored;
 mod wire;
 
 pub use any::AnyRecipe;
@@ -83,3 +84,4 @@ pub use shader::{ShaderModuleBuild, ShaderModuleRecipe};
 pub use stage::{
     Captured, RequiredSubgroupSize, ShaderStage, Specialization, SpecializationMapEntry,
 };
+pub use stored::{stored_application_record, stored_catalog};

@@ -21,6 +21,7 @@ use super::resolve::KeyMap;
 use super::sampler::SamplerRecipe;
 use super::shader::ShaderModuleRecipe;
 use super::stage::Captured;
+use super::stored::{stored_application_record, stored_catalog};
 use super::wire::Wire;
 use crate::store::PipelineCacheStore;
 
@@ -123,7 +124,7 @@ impl RecipeRecorder {
             }),
             background({
                 let store = Arc::clone(&store);
-                move || stored_catalog(store.as_ref())
+                move || catalog_or_empty(store.as_ref())
             }),
         );
         Self {
@@ -425,7 +426,7 @@ impl RecipeRecorder {
                 )
             });
             let catalog =
-                joined(catalog.take()).unwrap_or_else(|| stored_catalog(self.store.as_ref()));
+                joined(catalog.take()).unwrap_or_else(|| catalog_or_empty(self.store.as_ref()));
             *published = Published::Read(record, catalog);
         }
         let Published::Read(record, catalog) = &mut *published else {
@@ -465,17 +466,14 @@ fn stored_application(
     identity: Vec<u8>,
     cache: CacheTarget,
 ) -> ApplicationRecord {
-    store
-        .get(&key.fingerprint())
-        .and_then(|bytes| ApplicationRecord::from_bytes(&bytes).ok())
+    stored_application_record(store, &key)
+        .ok()
+        .flatten()
         .filter(|stored| stored.identity == identity && stored.cache == cache)
         .unwrap_or_else(|| ApplicationRecord::new(identity, cache))
 }
 
 /// The stored catalog; empty when missing or damaged.
-fn stored_catalog(store: &dyn PipelineCacheStore) -> Catalog {
-    store
-        .get(&Catalog::store_key().fingerprint())
-        .and_then(|bytes| Catalog::from_bytes(&bytes).ok())
-        .unwrap_or_default()
+fn catalog_or_empty(store: &dyn PipelineCacheStore) -> Catalog {
+    stored_catalog(store).ok().flatten().unwrap_or_default()
 }

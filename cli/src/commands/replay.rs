@@ -21,7 +21,7 @@ use pcstore::recipe::replay::{
     replay_application, run_worker, PipelineOutcome, ReplayOptions, ReplayProgress, ReplaySummary,
     WorkerCommand,
 };
-use pcstore::recipe::{ApplicationRecord, Catalog, Recipe, RecipeKey};
+use pcstore::recipe::{stored_application_record, stored_catalog, ApplicationRecord, RecipeKey};
 use pcstore::PipelineCacheStore;
 use serde::Serialize;
 
@@ -307,10 +307,7 @@ fn recorded_applications(
     args: &Args,
     dir: &std::path::Path,
 ) -> anyhow::Result<Vec<Application>> {
-    let catalog = store
-        .get(&Catalog::store_key().fingerprint())
-        .map(|bytes| Catalog::from_bytes(&bytes))
-        .transpose()
+    let catalog = stored_catalog(store)
         .context("the store's catalog of recorded applications is damaged")?
         .unwrap_or_default();
     if catalog.applications.is_empty() {
@@ -324,9 +321,7 @@ fn recorded_applications(
         .iter()
         .map(|key| {
             // A missing or damaged record still gets its replay (which reports why it fails).
-            let record = store
-                .get(&key.fingerprint())
-                .and_then(|bytes| ApplicationRecord::from_bytes(&bytes).ok());
+            let record = stored_application_record(store, key).ok().flatten();
             Application::new(*key, record.as_ref())
         })
         .filter(|application| {

@@ -14,6 +14,7 @@ use super::record::ReplayRecord;
 use super::set::RecipeSet;
 use crate::recipe::application::ApplicationRecord;
 use crate::recipe::key::{Recipe, RecipeKey};
+use crate::recipe::stored::stored_application_record;
 use crate::store::PipelineCacheStore;
 use crate::vulkan::{application_label, VulkanContext, VulkanOptions};
 
@@ -36,6 +37,22 @@ pub(super) fn fetch<T: Recipe>(
         key: *key,
         error: Some(error),
     })
+}
+
+/// The application record at `key`, united from every tier that holds a copy (a bundle's or a
+/// remote's pipelines are not hidden by this machine's own copy).
+pub(super) fn fetch_application(
+    store: &dyn PipelineCacheStore,
+    key: &RecipeKey,
+) -> Result<ApplicationRecord, ReplayError> {
+    match stored_application_record(store, key) {
+        Ok(Some(record)) => Ok(record),
+        Ok(None) => Err(ReplayError::MissingRecipe(*key)),
+        Err(error) => Err(ReplayError::BadRecipe {
+            key: *key,
+            error: Some(error),
+        }),
+    }
 }
 
 /// The pipelines of one device recipe of one application.

@@ -8,9 +8,8 @@ use ash::vk;
 
 use super::driver::{PipelineReplayer, ReplayInstance};
 use super::error::ReplayError;
-use super::group::{fetch, Batch, Executed, Executor, Group};
+use super::group::{fetch, fetch_application, Batch, Executed, Executor, Group};
 use super::outcome::{PipelineOutcome, ReplayProgress, ReplaySummary};
-use crate::recipe::application::ApplicationRecord;
 use crate::recipe::device::DeviceRecipe;
 use crate::recipe::key::RecipeKey;
 use crate::store::PipelineCacheStore;
@@ -62,7 +61,7 @@ pub unsafe fn replay_application_in_process(
     progress: &mut dyn FnMut(&ReplayProgress),
     cancelled: &dyn Fn() -> bool,
 ) -> Result<ReplaySummary, ReplayError> {
-    let record = fetch::<ApplicationRecord>(store.as_ref(), application, false)?;
+    let record = fetch_application(store.as_ref(), application)?;
     let mut summary = ReplaySummary {
         recorded: record
             .pipelines

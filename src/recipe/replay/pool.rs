@@ -14,11 +14,10 @@ use ash::vk;
 
 use super::driver::{ReplayDevice, ReplayInstance};
 use super::error::ReplayError;
-use super::group::{fetch, Batch, Executed, Executor, Group};
+use super::group::{fetch, fetch_application, Batch, Executed, Executor, Group};
 use super::outcome::{PipelineOutcome, ReplayProgress, ReplaySummary};
 use super::protocol::{FromWorker, ToWorker};
 use super::worker::WORKER_ARG;
-use crate::recipe::application::ApplicationRecord;
 use crate::recipe::device::DeviceRecipe;
 use crate::recipe::key::{Recipe, RecipeKey};
 use crate::store::PipelineCacheStore;
@@ -124,7 +123,7 @@ pub unsafe fn replay_application(
     options: &ReplayOptions,
     progress: &mut dyn FnMut(&ReplayProgress),
 ) -> Result<ReplaySummary, ReplayError> {
-    let record = fetch::<ApplicationRecord>(store.as_ref(), application, false)?;
+    let record = fetch_application(store.as_ref(), application)?;
     let mut summary = ReplaySummary {
         recorded: record.pipelines.values().map(BTreeSet::len).sum(),
         ..ReplaySummary::default()
