@@ -53,7 +53,8 @@ pub trait PipelineCacheStore: Send + Sync {
     /// between: the recipe catalog and application records are grow-only lists, and a copy in
     /// a faster tier (this machine's recordings) must not hide a newer one in a slower tier (a
     /// game patch's bundle). A blob is read with `get_arc`: the first copy is the copy.
-    /// Stacks override this; slow tiers are asked within the bound their lookups have.
+    /// Stacks override this; slow tiers are asked within the bound their lookups have, so a
+    /// call may block that long: for reads off the frame path.
     fn get_every_copy(&self, fp: &PipelineFingerprint) -> Vec<Arc<Vec<u8>>> {
         self.get_arc(fp).into_iter().collect()
     }

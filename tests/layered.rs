@@ -488,12 +488,22 @@ fn dropping_the_stack_never_waits_for_a_hanging_background_lookup() {
     slow.open_gate();
 }
 
-#[test]
-fn every_copy_comes_from_every_layer_and_nothing_is_promoted() {
+/// A fast layer and a gated slow one, each with its own copy under `fp`.
+fn both_holding(
+    fp: PipelineFingerprint,
+    fast_copy: Vec<u8>,
+    slow_copy: Vec<u8>,
+) -> (Arc<InMemoryPipelineCache>, Arc<GatedStore>) {
     let fast = Arc::new(InMemoryPipelineCache::new());
     let slow = Arc::new(GatedStore::default());
-    fast.put(key(3), vec![3; 8]);
-    slow.inner.put(key(3), vec![33; 8]);
+    fast.put(fp, fast_copy);
+    slow.inner.put(fp, slow_copy);
+    (fast, slow)
+}
+
+#[test]
+fn every_copy_comes_from_every_layer_and_nothing_is_promoted() {
+    let (fast, slow) = both_holding(key(3), vec![3; 8], vec![33; 8]);
     slow.open_gate();
     // A wait far longer than the test: the open gate answers at once.
     let layered = with_background(fast.clone(), slow.clone(), 60_000);
@@ -513,10 +523,7 @@ fn every_copy_comes_from_every_layer_and_nothing_is_promoted() {
 
 #[test]
 fn every_copy_waits_for_a_background_layer_no_longer_than_a_lookup() {
-    let fast = Arc::new(InMemoryPipelineCache::new());
-    let slow = Arc::new(GatedStore::default());
-    fast.put(key(4), vec![4; 8]);
-    slow.inner.put(key(4), vec![44; 8]);
+    let (fast, slow) = both_holding(key(4), vec![4; 8], vec![44; 8]);
     let layered = with_background(fast.clone(), slow.clone(), 20);
     // The gate stays shut: without the bound this call never returns and the test hangs.
     let copies = layered.get_every_copy(&key(4));

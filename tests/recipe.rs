@@ -1507,6 +1507,13 @@ fn a_local_record_does_not_hide_a_bundled_one_from_the_recorder_or_the_replay() 
             .to_bytes(),
         );
 
+        let catalog_applications = || {
+            stored_catalog(store.as_ref())
+                .expect("parses")
+                .expect("stored")
+                .applications
+        };
+
         // What a replay reads before anything is recorded: the union.
         let read = stored_application_record(store.as_ref(), &key)
             .expect("parses")
@@ -1519,13 +1526,7 @@ fn a_local_record_does_not_hide_a_bundled_one_from_the_recorder_or_the_replay() 
                 RecipeKey::of(b"new in the patch")
             ])
         );
-        assert_eq!(
-            stored_catalog(store.as_ref())
-                .expect("parses")
-                .expect("stored")
-                .applications,
-            BTreeSet::from([key, other_game])
-        );
+        assert_eq!(catalog_applications(), BTreeSet::from([key, other_game]));
 
         // A run records one more pipeline; its flush keeps the patch's in this machine's copy.
         let recorder = again_recorder_in(&store, b"game");
@@ -1547,12 +1548,6 @@ fn a_local_record_does_not_hide_a_bundled_one_from_the_recorder_or_the_replay() 
         );
         // The catalog already named the game, so the flush did not put it again; read
         // through the stack it still names both.
-        assert_eq!(
-            stored_catalog(store.as_ref())
-                .expect("parses")
-                .expect("stored")
-                .applications,
-            BTreeSet::from([key, other_game])
-        );
+        assert_eq!(catalog_applications(), BTreeSet::from([key, other_game]));
     });
 }

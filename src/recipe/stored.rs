@@ -6,6 +6,11 @@
 //! below it (a game patch's new pipelines) or on a remote tier, and a replay would rebuild only
 //! what this machine saw. The records are sets whose merge is a union (see `application`), so
 //! a reader unites the copies instead of choosing one.
+//!
+//! Both readers are thread-safe as the store is, and block as long as
+//! [`PipelineCacheStore::get_every_copy`] does (a stack's background tiers within its lookup
+//! wait): call them off the frame path, as the recorder's background reads and a replay's
+//! start do.
 
 use super::application::{ApplicationRecord, Catalog};
 use super::key::{ParseError, Recipe, RecipeKey};
